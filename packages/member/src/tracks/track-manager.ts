@@ -1,0 +1,115 @@
+// Keeps the tracks the timeline needs soon (the current and the next of every pending revision)
+// fetched, decoded to PCM at the output rate and registered with the audio engine, and drops the
+// rest so that memory stays bounded on a 512 MB Pi. Failures are reported per track: the engine
+// plays silence for that slot and the timeline goes on.
+import type { TrackCache } from './track-cache.js';
+
+export interface DecodedPcm {
+  pcm: Int16Array;
+  frames: number;
+}
+
+export interface PcmDecoder {
+  decode(input: Buffer, opts: { outputRate: number; channels: number }, cb?: { onProgress?: (fraction: number) => void }): Promise<DecodedPcm>;
+}
+
+export interface TrackConsumer {
+  addTrack(id: string, pcm: SharedArrayBuffer, frames: number): void;
+  removeTrack(id: string): void;
+}
+
+export interface TrackStatus {
+  trackId: string;
+  progress: number;
+  error?: string;
+}
+
+export interface NeededTimeline {
+  loop: boolean;
+  tracks: ReadonlyArray<{ id: string; frames: number }>;
+  outputRate: number;
+}
+
+/** How many decoded tracks may be held at once (current, next, and one being replaced). */
+const MAX_DECODED_TRACKS = 3;
+
+export class TrackManager {
+  private readonly status = new Map<string, TrackStatus>();
+  private readonly loaded = new Set<string>();
+  private readonly loading = new Map<string, Promise<void>>();
+  private wanted: string[] = [];
+  private baseUrl: string | null = null;
+
+  constructor(
+    private readonly cache: TrackCache,
+    private readonly decoder: PcmDecoder,
+    private readonly consumer: TrackConsumer,
+    private readonly outputRate: number,
+    private readonly onError: (trackId: string, reason: string) => void,
+  ) {}
+
+  setBaseUrl(url: string): void {
+    this.baseUrl = url;
+    this.pump();
+  }
+
+  /** `indices`: playlist indices needed now or soon, most urgent first. */
+  want(timeline: NeededTimeline, indices: readonly number[]): void {
+    const ids: string[] = [];
+    for (const i of indices) {
+      const t = timeline.tracks[i];
+      if (t && !ids.includes(t.id)) ids.push(t.id);
+      if (ids.length >= MAX_DECODED_TRACKS - 1) break;
+    }
+    this.wanted = ids;
+    for (const id of [...this.loaded]) {
+      if (!ids.includes(id)) {
+        this.consumer.removeTrack(id);
+        this.loaded.delete(id);
+        this.status.delete(id);
+      }
+    }
+    this.pump();
+  }
+
+  statuses(): TrackStatus[] {
+    return [...this.status.values()];
+  }
+
+  private pump(): void {
+    if (this.baseUrl === null) return;
+    const baseUrl = this.baseUrl;
+    for (const id of this.wanted) {
+      if (this.loaded.has(id) || this.loading.has(id)) continue;
+      if (this.status.get(id)?.error) continue; // failed: silence for this slot until the timeline changes
+      if (this.loaded.size + this.loading.size >= MAX_DECODED_TRACKS) break;
+      // Decode one at a time: the decoder worker is single and a Pi has one core to spare.
+      if (this.loading.size > 0) break;
+      this.status.set(id, { trackId: id, progress: 0 });
+      const p = this.load(id, baseUrl).finally(() => {
+        this.loading.delete(id);
+        this.pump();
+      });
+      this.loading.set(id, p);
+    }
+  }
+
+  private async load(id: string, baseUrl: string): Promise<void> {
+    try {
+      const bytes = await this.cache.get(id, baseUrl);
+      const decoded = await this.decoder.decode(bytes, { outputRate: this.outputRate, channels: 2 }, {
+        onProgress: (fraction) => this.status.set(id, { trackId: id, progress: Math.min(1, Math.max(0, fraction)) }),
+      });
+      if (!this.wanted.includes(id)) return; // timeline moved on while decoding
+      const buffer = decoded.pcm.buffer;
+      if (!(buffer instanceof SharedArrayBuffer)) throw new Error('decoder returned PCM that is not shared memory');
+      this.consumer.addTrack(id, buffer, decoded.frames);
+      this.loaded.add(id);
+      this.status.set(id, { trackId: id, progress: 1 });
+    } catch (err) {
+      const reason = (err as Error).message || String(err);
+      this.status.set(id, { trackId: id, progress: 0, error: reason });
+      this.onError(id, reason);
+    }
+  }
+}

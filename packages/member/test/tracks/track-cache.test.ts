@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TrackCache, sha256 } from '../../src/tracks/track-cache.js';
+
+async function serve(files: Map<string, Buffer>): Promise<{ server: Server; url: string; hits: () => number }> {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits++;
+    const id = (req.url ?? '').split('/').pop() ?? '';
+    const body = files.get(id);
+    if (!body) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { server, url: `http://127.0.0.1:${port}/tracks/`, hits: () => hits };
+}
+
+test('fetches by hash, verifies, caches, and evicts least recently used', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const files = new Map<string, Buffer>();
+  const blobs = [randomBytes(40_000), randomBytes(40_000), randomBytes(40_000)];
+  for (const b of blobs) files.set(sha256(b), b);
+  const { server, url, hits } = await serve(files);
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  const cache = new TrackCache({ dir, maxBytes: 100_000 });
+  const ids = blobs.map((b) => sha256(b));
+  assert.deepEqual(await cache.get(ids[0]!, url), blobs[0]);
+  assert.deepEqual(await cache.get(ids[0]!, url), blobs[0]);
+  assert.equal(hits(), 1, 'second get is served from disk');
+  await cache.get(ids[1]!, url);
+  await new Promise((r) => setTimeout(r, 20));
+  await cache.get(ids[2]!, url);
+  const onDisk = readdirSync(dir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  assert.equal(onDisk.length, 2, 'bounded: oldest evicted');
+  assert.ok(!onDisk.includes(ids[0]!));
+});
+
+test('rejects a body whose hash does not match, and unknown ids', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const good = randomBytes(1000);
+  const files = new Map<string, Buffer>([[sha256(good), randomBytes(1000)]]);
+  const { server, url } = await serve(files);
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  const cache = new TrackCache({ dir, maxBytes: 1e6 });
+  await assert.rejects(cache.get(sha256(good), url), /failed verification/);
+  await assert.rejects(cache.get('a'.repeat(64), url), /HTTP 404/);
+  await assert.rejects(cache.get('../etc/passwd', url), /invalid track id/);
+  assert.equal(readdirSync(dir).length, 0);
+});
+
+test('an unwritable cache still delivers the track and reports why', async (t) => {
+  const parent = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const blocker = join(parent, 'file');
+  writeFileSync(blocker, 'x'); // a file where the cache dir should be: mkdir fails even for root
+  const b = randomBytes(5000);
+  const { server, url } = await serve(new Map([[sha256(b), b]]));
+  t.after(() => { server.close(); chmodSync(parent, 0o700); rmSync(parent, { recursive: true, force: true }); });
+  const cache = new TrackCache({ dir: join(blocker, 'tracks'), maxBytes: 1e6 });
+  assert.deepEqual(await cache.get(sha256(b), url), b);
+  assert.equal(cache.writable, false);
+  assert.match(cache.warning()?.message ?? '', /not writable/);
+});
