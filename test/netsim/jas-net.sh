@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# jas-net.sh - simulated hosts for JAudioSync tests and benchmarks (root, non-interactive).
+#   up [N]                         leader + member1..N (default 2, max 32) on 10.99.0.0/24
+#   impair HOST DELAY_MS JITTER_MS LOSS_PCT   e.g. impair member1 5 3 1  (0 0 0 = clean)
+#   blackhole HOST on|off          silently drop all of HOST's frames (no carrier change)
+#   link HOST down|up              carrier down/up on HOST's eth0 (routes restored on up)
+#   exec HOST CMD...               run CMD "on" HOST: netns + own hostname + /etc/hosts
+#   ping A B [count]               ping from host A to host B
+#   down                           kill what runs in our namespaces, delete them, remove state
+# Several simulations may run at once: each has its own namespace prefix and state dir.
+#   JAS_NETSIM_PREFIX  namespace prefix (default for `up`: jas<pid>-; later read from the state dir)
+#   JAS_STATE          state dir (default /tmp/jasnet/<prefix>); `up` prints both as exports.
+# The kernel here has no sch_netem, so frames are switched by a userspace hub (netem_hub.py,
+# python3 stdlib) in namespace <prefix>hub; nothing in the root namespace is touched and no
+# frame can leave the simulated LAN.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+MAX_MEMBERS=32                      # 10.99.0.2..33; port names veth-member32 fit IFNAMSIZ (15)
+HUB_CFG_POLL_S=0.3                  # hub re-reads its config every 0.2 s
+
+PREFIX=${JAS_NETSIM_PREFIX:-}
+STATE=${JAS_STATE:-}
+cmd=${1:-}
+if [ -z "$STATE" ] && [ -z "$PREFIX" ]; then
+  if [ "$cmd" = up ]; then PREFIX="jas$$-"; else
+    echo "jas-net.sh: set JAS_STATE (or JAS_NETSIM_PREFIX) to the values printed by 'up'" >&2; exit 2
+  fi
+fi
+[ -n "$STATE" ] || STATE="/tmp/jasnet/$PREFIX"
+if [ -z "$PREFIX" ] && [ -f "$STATE/prefix" ]; then PREFIX=$(cat "$STATE/prefix"); fi
+if ! [[ "$PREFIX" =~ ^[A-Za-z0-9_.-]{1,40}$ ]]; then
+  echo "jas-net.sh: bad or unknown prefix '$PREFIX' (state $STATE)" >&2; exit 2
+fi
+
+ns()   { echo "$PREFIX$1"; }
+ipof() {
+  case $1 in
+    leader) echo 10.99.0.1 ;;
+    member[0-9]|member[0-9][0-9]) local k=${1#member}; k=$((10#$k))
+      if [ "$k" -ge 1 ] && [ "$k" -le "$MAX_MEMBERS" ]; then echo "10.99.0.$((k + 1))"; return; fi
+      echo "bad host $1" >&2; exit 2 ;;
+    *) echo "bad host $1" >&2; exit 2 ;;
+  esac
+}
+hosts() { cat "$STATE/hosts.list" 2>/dev/null || true; }
+known() { ipof "$1" >/dev/null; grep -qx "$1" "$STATE/hosts.list" || { echo "no host $1 in $STATE" >&2; exit 2; }; }
+
+set_cfg() {  # set_cfg HOST JSON : merge into the hub config with an atomic rewrite
+  python3 - "$STATE/hub.json" "veth-$1" "$2" <<'EOF'
+import json, os, sys
+path, port, val = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+with open(path) as f:
+    cfg = json.load(f)
+cur = cfg.get(port, {}); cur.update(val); cfg[port] = cur
+with open(path + ".tmp", "w") as f:
+    f.write(json.dumps(cfg))
+os.replace(path + ".tmp", path)
+EOF
+  sleep "$HUB_CFG_POLL_S"
+}
+
+teardown() {
+  for h in $(hosts); do     # whatever still runs inside OUR namespaces
+    for pid in $(ip netns pids "$(ns "$h")" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  done
+  if [ -f "$STATE/hub.pid" ]; then
+    pid=$(cat "$STATE/hub.pid"); kill "$pid" 2>/dev/null || true
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
+  for h in $(hosts); do   # second pass: SIGKILL what ignored SIGTERM
+    for pid in $(ip netns pids "$(ns "$h")" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  done
+  for h in $(hosts) hub; do ip netns del "$(ns "$h")" 2>/dev/null || true; done
+  rm -rf "$STATE"
+}
+
+case "$cmd" in
+up)
+  n=${2:-2}
+  if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt "$MAX_MEMBERS" ]; then
+    echo "up: member count must be 1..$MAX_MEMBERS" >&2; exit 2
+  fi
+  if [ -e "$STATE/hosts.list" ] || ip netns list | grep -q "^$(ns hub)\b"; then
+    echo "up: $STATE or namespace $(ns hub) already exists (run down first)" >&2; exit 2
+  fi
+  mkdir -p "$STATE"; echo "$PREFIX" > "$STATE/prefix"; : > "$STATE/hosts.list"
+  echo '{}' > "$STATE/hub.json"
+  trap 'echo "up failed, tearing down" >&2; teardown' ERR
+  printf '127.0.0.1 localhost\n::1 localhost\n' > "$STATE/hosts"
+  ip netns add "$(ns hub)"; ip -n "$(ns hub)" link set lo up
+  ports=()
+  for h in leader $(seq -f 'member%g' 1 "$n"); do
+    ip=$(ipof "$h"); echo "$h" >> "$STATE/hosts.list"; echo "$ip $h" >> "$STATE/hosts"
+    ip netns add "$(ns "$h")"
+    ip -n "$(ns hub)" link add "veth-$h" type veth peer name eth0 netns "$(ns "$h")"
+    ip -n "$(ns "$h")" -b - <<EOF
+link set lo up
+addr add $ip/24 dev eth0
+link set eth0 up
+route add 224.0.0.0/4 dev eth0
+EOF
+    # frames are copied through userspace: no checksum/segmentation offload on either end
+    ip netns exec "$(ns "$h")" ethtool -K eth0 tx off tso off gso off >/dev/null
+    ip netns exec "$(ns hub)" ethtool -K "veth-$h" tx off tso off gso off gro off >/dev/null
+    ip -n "$(ns hub)" link set "veth-$h" up
+    ports+=("veth-$h")
+  done
+  # setsid: the hub survives the caller's process group and is killed only by `down`
+  ip netns exec "$(ns hub)" setsid python3 "$HERE/netem_hub.py" "$STATE/hub.json" "${ports[@]}" \
+     > "$STATE/hub.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/hub.pid"
+  for _ in $(seq 100); do grep -q switching "$STATE/hub.log" 2>/dev/null && break; sleep 0.05; done
+  grep -q switching "$STATE/hub.log" || { echo "hub did not start:" >&2; cat "$STATE/hub.log" >&2; false; }
+  trap - ERR
+  echo "export JAS_NETSIM_PREFIX=$PREFIX JAS_STATE=$STATE"
+  echo "up: $(hosts | tr '\n' ' ')hub pid $(cat "$STATE/hub.pid")" >&2
+  ;;
+impair)  # HOST DELAY_MS JITTER_MS LOSS_PCT
+  [ $# -eq 5 ] || { echo "usage: impair HOST DELAY_MS JITTER_MS LOSS_PCT" >&2; exit 2; }
+  known "$2"
+  for v in "$3" "$4" "$5"; do [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "impair: bad number $v" >&2; exit 2; }; done
+  set_cfg "$2" "{\"delay_ms\": $3, \"jitter_ms\": $4, \"loss\": $(python3 -c "print($5/100)")}" ;;
+blackhole)
+  known "$2"; [[ "${3:-}" =~ ^(on|off)$ ]] || { echo "usage: blackhole HOST on|off" >&2; exit 2; }
+  set_cfg "$2" "{\"down\": $([ "$3" = on ] && echo true || echo false)}" ;;
+link)
+  known "$2"; [[ "${3:-}" =~ ^(up|down)$ ]] || { echo "usage: link HOST up|down" >&2; exit 2; }
+  ip -n "$(ns "$2")" link set eth0 "$3"
+  if [ "$3" = up ]; then ip -n "$(ns "$2")" route replace 224.0.0.0/4 dev eth0; fi ;;
+exec)
+  h=${2:-}; known "$h"; shift 2
+  # own UTS namespace -> os.hostname() == HOST; private bind of /etc/hosts (ip netns exec
+  # already gives the command its own mount namespace, so the host's file is untouched).
+  # Every step execs, so the caller's child pid is the command itself (signals reach it).
+  exec ip netns exec "$(ns "$h")" unshare --uts sh -c \
+    'hostname "$0"; mount --bind "$1" /etc/hosts; shift; exec "$@"' "$h" "$STATE/hosts" "$@" ;;
+ping)
+  known "$2"; known "$3"
+  ip netns exec "$(ns "$2")" ping -q -c "${4:-50}" -i 0.02 "$(ipof "$3")" | tail -2 ;;
+down)
+  teardown; echo down >&2 ;;
+*) sed -n '2,14p' "$0"; exit 2 ;;
+esac

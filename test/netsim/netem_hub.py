@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Userspace 'netem' switch for test/netsim: this kernel has no sch_netem, so Ethernet frames
+are switched between veth ports (in the hub namespace, no bridge) by this process, which adds
+per-port delay, normally distributed jitter, loss and a silent 'down' (blackhole).
+python3 stdlib only (AF_PACKET).
+
+usage: python3 netem_hub.py CONFIG.json PORT [PORT...]
+CONFIG.json (re-read when its mtime changes):
+  {"veth-member1": {"delay_ms": 5, "jitter_ms": 3, "loss": 0.01, "down": false},
+   "reorder": false}
+A port's impairment applies to every frame entering AND leaving through it, so the one-way
+delay A->B = sample(A) + sample(B); with the leader's port clean, leader<->member one-way
+delay is one sample of the member's port in each direction (symmetric in distribution).
+Without "reorder": true frames keep FIFO order per (ingress, egress) port pair, so jitter
+never reorders one host's frames to another (like WiFi) while one host's slow frame never
+holds back another host's frames (a shared egress FIFO would, and would bias NTP offsets).
+"""
+import heapq, json, os, random, select, signal, socket, struct, sys, time
+
+ETH_P_ALL, SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC, PACKET_OUTGOING = 3, 263, 1, 1, 4
+CFG_POLL_S = 0.2            # how often the config file's mtime is checked
+MAX_QUEUED_FRAMES = 20000   # bound memory when a test floods a delayed port (excess = loss)
+MAX_FRAME_BYTES = 65536
+
+cfg_path, ports = sys.argv[1], sys.argv[2:]
+cfg, cfg_mtime = {}, None
+
+
+def load_cfg():
+    global cfg, cfg_mtime
+    try:
+        m = os.stat(cfg_path).st_mtime_ns
+        if m != cfg_mtime:
+            with open(cfg_path) as f:
+                new = json.load(f)
+            if isinstance(new, dict):
+                cfg = new
+            cfg_mtime = m
+            print(f"[hub] config: {json.dumps(cfg)}", flush=True)
+    except (OSError, ValueError) as e:
+        print(f"[hub] config not loaded: {e}", flush=True)
+
+
+socks, by_fd = {}, {}
+for p in ports:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((p, ETH_P_ALL))
+    s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP,
+                 struct.pack("iHH8s", socket.if_nametoindex(p), PACKET_MR_PROMISC, 0, b""))
+    s.setblocking(False)
+    socks[p] = s
+    by_fd[s.fileno()] = p
+
+mac_table = {}          # src MAC -> port (learning switch)
+heap, seq = [], 0       # (due, seq, egress_port, frame)
+last_due = {}           # (ingress, egress) -> due time of the last frame queued on that pair
+stats = {"rx": 0, "tx": 0, "drop": 0, "overflow": 0}
+
+
+def imp(port):
+    c = cfg.get(port)
+    return c if isinstance(c, dict) else {}
+
+
+def sample(port):
+    """delay in seconds for one pass through port, or None to drop the frame"""
+    c = imp(port)
+    try:
+        if c.get("down"):
+            return None
+        if random.random() < float(c.get("loss", 0)):
+            return None
+        d = float(c.get("delay_ms", 0)) + float(c.get("jitter_ms", 0)) * random.gauss(0, 1)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(d, 0.0) / 1000.0
+
+
+def on_frame(inport, frame):
+    global seq
+    stats["rx"] += 1
+    if len(frame) < 14:
+        return
+    dst, src = frame[0:6], frame[6:12]
+    mac_table[src] = inport
+    d_in = sample(inport)
+    if d_in is None:
+        stats["drop"] += 1
+        return
+    if dst[0] & 1 or dst not in mac_table:       # broadcast/multicast/unknown: flood
+        outs = [p for p in ports if p != inport]
+    else:
+        outs = [mac_table[dst]] if mac_table[dst] != inport else []
+    now = time.monotonic()
+    for out in outs:
+        d_out = sample(out)
+        if d_out is None:
+            stats["drop"] += 1
+            continue
+        if len(heap) >= MAX_QUEUED_FRAMES:
+            stats["overflow"] += 1
+            continue
+        due = now + d_in + d_out
+        if not cfg.get("reorder"):
+            pair = (inport, out)
+            due = max(due, last_due.get(pair, 0.0))
+            last_due[pair] = due
+        seq += 1
+        heapq.heappush(heap, (due, seq, out, frame))
+
+
+running = True
+
+
+def stop(*_):
+    global running
+    running = False
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+
+load_cfg()
+print(f"[hub] pid {os.getpid()} switching {ports}", flush=True)
+fds = list(by_fd)   # select() (not epoll) for microsecond timeout precision
+next_cfg_check = 0.0
+while running:
+    now = time.monotonic()
+    timeout = 0.1 if not heap else min(0.1, max(0.0, heap[0][0] - now))
+    try:
+        ready, _, _ = select.select(fds, [], [], timeout)
+    except InterruptedError:
+        continue
+    for fd in ready:
+        p = by_fd[fd]
+        s = socks[p]
+        for _ in range(1000):        # bounded drain per wakeup so queued frames still go out
+            try:
+                frame, addr = s.recvfrom(MAX_FRAME_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:          # e.g. ENETDOWN while the peer's carrier is down
+                break
+            if addr[2] == PACKET_OUTGOING:   # our own transmissions
+                continue
+            on_frame(p, frame)
+    now = time.monotonic()
+    while heap and heap[0][0] <= now:
+        _, _, out, frame = heapq.heappop(heap)
+        try:
+            socks[out].send(frame)
+            stats["tx"] += 1
+        except OSError:              # port down / frame too big: counts as loss
+            stats["drop"] += 1
+    if now >= next_cfg_check:
+        load_cfg()
+        next_cfg_check = now + CFG_POLL_S
+print(f"[hub] exit {stats}", flush=True)

@@ -1,0 +1,138 @@
+// Behaviour of the netsim harness: hostnames, reachability, impairment, outages, mDNS across
+// namespaces, and complete cleanup. Needs root; skipped with a message otherwise.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ChildLines, tryParseJson } from './child-lines.js';
+import { Netsim, netsimUnavailableReason } from './netsim.js';
+
+const skip = netsimUnavailableReason();
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const UDP_PORT = 47001;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+function namespacesWithPrefix(prefix: string): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(prefix));
+}
+
+describe('netsim', { skip: skip ?? false }, () => {
+  let net: Netsim;
+  before(async () => {
+    net = await Netsim.up({ members: 3 });
+  });
+  after(async () => {
+    await net?.down();
+  });
+
+  test('hosts have their own hostnames, addresses and /etc/hosts', async () => {
+    for (const h of ['leader', 'member1', 'member3']) {
+      const { stdout } = await net.exec(h, 'hostname', []);
+      assert.equal(stdout.trim(), h);
+    }
+    assert.equal(net.ip('leader'), '10.99.0.1');
+    assert.equal(net.ip('member2'), '10.99.0.3');
+    const { stdout } = await net.exec('leader', 'getent', ['hosts', 'member2']);
+    assert.match(stdout, /^10\.99\.0\.3\s+member2/);
+    const addr = await net.exec('member2', 'ip', ['-4', '-br', 'addr', 'show', 'eth0']);
+    assert.match(addr.stdout, /10\.99\.0\.3\/24/);
+    assert.throws(() => net.ip('member4'), /no host/);
+  });
+
+  test('ping and UDP work between hosts', async () => {
+    const p = await net.ping('leader', 'member2', 10);
+    assert.ok(p.received >= 9, `ping received ${p.received}/10`);
+    const server = net.spawn('member2', process.execPath, [fixture('udp-echo.js'), 'server', String(UDP_PORT)]);
+    const lines = new ChildLines(server.stdout);
+    await lines.waitFor((l) => (l === 'ready' ? true : undefined), 10_000);
+    const { stdout } = await net.exec('member1', process.execPath, [fixture('udp-echo.js'), 'client', 'member2', String(UDP_PORT), '20']);
+    const r = JSON.parse(stdout) as { received: number; rttMs: number[] };
+    assert.ok(r.received >= 18, `udp received ${r.received}/20`);
+    server.kill('SIGTERM');
+  });
+
+  test('impairment shows in RTT and loss; clean hosts are unaffected', async () => {
+    await net.impair('member1', 'wifi'); // 5 ms +- 3 ms each way, 1 % loss each way
+    try {
+      const imp = await net.ping('leader', 'member1', 60);
+      const clean = await net.ping('leader', 'member2', 30);
+      // expected ~59 of 60 back; P(fewer than 48) is negligible
+      assert.ok(imp.received >= 48 && imp.received <= 60, `impaired received ${imp.received}/60`);
+      const m = median(imp.rttMs);
+      assert.ok(m >= 6 && m <= 25, `impaired median RTT ${m} ms (expected ~10)`);
+      const spread = Math.max(...imp.rttMs) - Math.min(...imp.rttMs);
+      assert.ok(spread >= 3, `impaired RTT spread ${spread} ms shows no jitter`);
+      assert.ok(median(clean.rttMs) < 4, `clean median RTT ${median(clean.rttMs)} ms`);
+    } finally {
+      await net.impair('member1', 'clean');
+    }
+    const after = await net.ping('leader', 'member1', 20);
+    assert.ok(median(after.rttMs) < 4, `median RTT after clearing ${median(after.rttMs)} ms`);
+  });
+
+  test('blackhole drops everything and recovers', async () => {
+    await net.blackhole('member1', true);
+    try {
+      const p = await net.ping('leader', 'member1', 10);
+      assert.equal(p.received, 0);
+    } finally {
+      await net.blackhole('member1', false);
+    }
+    const p = await net.ping('leader', 'member1', 10);
+    assert.ok(p.received >= 8, `after blackhole: ${p.received}/10`);
+  });
+
+  test('link down drops everything and link up recovers', async () => {
+    await net.link('member3', 'down');
+    const p = await net.ping('leader', 'member3', 5);
+    assert.equal(p.received, 0);
+    await net.link('member3', 'up');
+    const q = await net.ping('leader', 'member3', 10);
+    assert.ok(q.received >= 8, `after link up: ${q.received}/10`);
+  });
+
+  test('a service published over mDNS on member1 is found from leader', async () => {
+    const browser = net.spawn('leader', process.execPath, [fixture('mdns-browse.js')]);
+    const blines = new ChildLines(browser.stdout);
+    await blines.waitFor((l) => (l === 'browsing' ? true : undefined), 10_000);
+    const pub = net.spawn('member1', process.execPath, [fixture('mdns-publish.js'), 'jas-netsim-test', '7799']);
+    const found = await blines.waitFor((l) => {
+      const j = tryParseJson(l) as { name?: string; port?: number; referer?: string; addresses?: string[] } | undefined;
+      return j?.name === 'jas-netsim-test' ? j : undefined;
+    }, 15_000);
+    assert.equal(found.port, 7799);
+    assert.ok(found.referer === '10.99.0.2' || (found.addresses ?? []).includes('10.99.0.2'), JSON.stringify(found));
+    pub.kill('SIGTERM');
+    browser.kill('SIGTERM');
+  });
+
+  test('down() kills spawned processes, removes namespaces, and is idempotent', async () => {
+    const sim = await Netsim.up({ members: 1, prefix: `jas${process.pid}t-` });
+    let exited = false;
+    try {
+      assert.equal(namespacesWithPrefix(sim.prefix).length, 3); // hub, leader, member1
+      const child = sim.spawn('member1', 'sleep', ['60']);
+      child.once('exit', () => {
+        exited = true;
+      });
+      const { stdout } = await sim.exec('member1', 'hostname', []);
+      assert.equal(stdout.trim(), 'member1');
+    } finally {
+      await sim.down();
+    }
+    assert.ok(exited, 'spawned child still running after down()');
+    assert.deepEqual(namespacesWithPrefix(sim.prefix), []);
+    await sim.down(); // second call is a no-op
+    assert.throws(() => sim.spawn('member1', 'true', []), /is down/);
+    // the long-lived simulation beside it is untouched
+    const p = await net.ping('leader', 'member2', 3);
+    assert.ok(p.received >= 2);
+  });
+});
