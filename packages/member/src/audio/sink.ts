@@ -1,0 +1,40 @@
+// The one interface the audio engine needs from any sink (PortAudio addon or the capture sink): the
+// two shared rings of docs/audio-shared-memory.md plus start/stop and counters. Audio itself never
+// goes through these methods; it flows through the rings.
+
+export type AudioSinkKind = 'portaudio' | 'capture';
+
+/** Counters a sink reports; all read without blocking (mostly from shared memory). */
+export interface AudioSinkStats {
+  readonly kind: AudioSinkKind;
+  /** Between a resolved start() and stop(). */
+  readonly running: boolean;
+  /** Device buffers handed to the DAC so far (= timing entries appended). */
+  readonly buffers: number;
+  /** Frames handed to the DAC so far, silence included. */
+  readonly deviceFrames: number;
+  /** PCM ring counters (see PcmRing). */
+  readonly ringFillFrames: number;
+  readonly underrunFrames: number;
+  readonly underrunEvents: number;
+  /** Last error the sink met and survived (it keeps playing silence), if any. */
+  readonly lastError?: string;
+}
+
+export interface AudioSink {
+  readonly kind: AudioSinkKind;
+  /** Nominal device rate in Hz; the true rate is estimated from the timing ring. */
+  readonly sampleRate: number;
+  readonly channels: number;
+  /** Frames per device buffer (one timing entry each). */
+  readonly framesPerBuffer: number;
+  /** PCM ring (engine writes, sink reads): attach with `new PcmRing(sab)`. */
+  readonly pcmRing: SharedArrayBuffer;
+  /** Timing ring (sink writes, engine reads): attach with `new DacTimingRing(sab)`. */
+  readonly timingRing: SharedArrayBuffer;
+  /** Opens the device and starts consuming the PCM ring; resolves once the first buffer is due. */
+  start(): Promise<void>;
+  /** Stops consuming, releases the device (and flushes files); idempotent. */
+  stop(): Promise<void>;
+  stats(): AudioSinkStats;
+}
