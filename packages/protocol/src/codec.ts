@@ -9,6 +9,7 @@ import {
   LEADER_MESSAGE_TYPES, MEMBER_MESSAGE_TYPES, MESSAGE_SCHEMAS,
   type Message, type MessageInput, type MessageType, type Role, type TimelineMessage,
 } from './messages.js';
+import { validateTimeline } from './timeline.js';
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION } from './version.js';
 
 /** Default WebSocket message limit: a 10000-track timeline is ~1 MB; anything bigger is hostile. */
@@ -219,16 +220,23 @@ function checkTimeline(msg: TimelineMessage): WireError | undefined {
       return validationError(`/revisions/${i}/atUs`, `revisions must be in strictly ascending atUs (${rev.atUs} after ${previousAtUs})`);
     }
     previousAtUs = rev.atUs;
-    if (msg.tracks.length === 0) continue;
+    if (msg.tracks.length === 0) {
+      // An empty playlist has one position: the start.
+      if (rev.index !== 0) return validationError(`/revisions/${i}/index`, 'must be 0 while the playlist is empty');
+      if (rev.frame !== 0) return validationError(`/revisions/${i}/frame`, 'must be 0 while the playlist is empty');
+      continue;
+    }
     const track = msg.tracks[rev.index];
     if (!track) {
       return validationError(`/revisions/${i}/index`, `index ${rev.index} outside the playlist of ${msg.tracks.length} tracks`);
     }
-    // frame == frames is allowed: "at the end of this track" (a resume point after the last frame).
-    if (rev.frame > track.frames) {
+    if (rev.frame >= track.frames && rev.frame !== 0) {
       return validationError(`/revisions/${i}/frame`, `frame ${rev.frame} beyond the track's ${track.frames} frames`);
     }
   }
+  // timeline.ts is what every member plays from: whatever it refuses, the codec refuses too.
+  const problem = validateTimeline(msg);
+  if (problem !== null) return validationError('', problem);
   return undefined;
 }
 

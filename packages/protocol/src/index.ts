@@ -1,5 +1,9 @@
-// Public surface of @jaudiosync/protocol: version, error registry, WebSocket messages and codec, REST schemas.
+// Public surface of @jaudiosync/protocol: version, error registry, WebSocket messages and codec,
+// REST schemas, NTP packet codec, timeline maths.
 export * from './version.js';
 export * from './errors.js';
 export * from './messages.js';
 export * from './codec.js';
+export * from './rest.js';
+export * from './ntp-packet.js';
+export * from './timeline.js';

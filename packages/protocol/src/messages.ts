@@ -10,8 +10,8 @@ export const MAX_US = Number.MAX_SAFE_INTEGER;
 export const MAX_FRAMES = 2 ** 40;
 /** A playlist longer than this is a mistake (and a 10000-track timeline is ~1 MB of JSON). */
 export const MAX_TRACKS = 10_000;
-/** Revisions kept by the leader: only those not yet superseded, plus a few scheduled ahead. */
-export const MAX_REVISIONS = 256;
+/** Revisions kept by the leader (pruned once superseded); same bound as timeline.ts. */
+export const MAX_REVISIONS = 1_000;
 /** Errors a member reports at once (most recent first); more is noise. */
 export const MAX_REPORTED_ERRORS = 64;
 /** Free-text fields (messages, reasons, titles). */
@@ -20,7 +20,7 @@ export const MAX_TEXT_LENGTH = 1024;
 export const MAX_NAME_LENGTH = 256;
 /** Output sample rates a sink can sensibly run at. */
 export const MIN_OUTPUT_RATE = 8_000;
-export const MAX_OUTPUT_RATE = 384_000;
+export const MAX_OUTPUT_RATE = 768_000;
 export const MAX_CHANNELS = 32;
 /** Clock rate errors beyond ±10% are a broken clock, not drift. */
 export const MAX_ABS_PPM = 100_000;
@@ -160,21 +160,21 @@ export const WelcomeMessage = message('welcome', {
   serverTimeUs: TimeUs,
 });
 
-export const TimelineTrack = Type.Object({
+export const WireTrack = Type.Object({
   id: TrackId,
-  /** length at the timeline's outputRate; >= 1 so the position always advances */
-  frames: Type.Integer({ minimum: 1, maximum: MAX_FRAMES }),
+  /** length at the timeline's outputRate (0: an empty track, skipped) */
+  frames: Frames,
   title: Type.Optional(Type.String({ maxLength: 512 })),
 }, closed);
 
-export const TimelineRevision = Type.Object({
+export const WireRevision = Type.Object({
   atUs: TimeUs,
   playing: Type.Boolean(),
   index: Type.Integer({ minimum: 0, maximum: MAX_TRACKS }),
   frame: Frames,
 }, closed);
 
-export const VolumeRamp = Type.Object({
+export const WireVolume = Type.Object({
   gain: Gain,
   atUs: TimeUs,
 }, closed);
@@ -183,9 +183,9 @@ export const TimelineMessage = message('timeline', {
   rev: Count,
   outputRate: OutputRate,
   loop: Type.Boolean(),
-  tracks: Type.Array(TimelineTrack, { maxItems: MAX_TRACKS }),
-  revisions: Type.Array(TimelineRevision, { minItems: 1, maxItems: MAX_REVISIONS }),
-  volume: VolumeRamp,
+  tracks: Type.Array(WireTrack, { maxItems: MAX_TRACKS }),
+  revisions: Type.Array(WireRevision, { minItems: 1, maxItems: MAX_REVISIONS }),
+  volume: WireVolume,
 });
 
 export const SettingsMessage = message('settings', {
@@ -244,9 +244,9 @@ export type DecodeReport = Static<typeof DecodeReport>;
 export type PositionReport = Static<typeof PositionReport>;
 export type AudioReport = Static<typeof AudioReport>;
 export type ReportedError = Static<typeof ReportedError>;
-export type TimelineTrack = Static<typeof TimelineTrack>;
-export type TimelineRevision = Static<typeof TimelineRevision>;
-export type VolumeRamp = Static<typeof VolumeRamp>;
+export type WireTrack = Static<typeof WireTrack>;
+export type WireRevision = Static<typeof WireRevision>;
+export type WireVolume = Static<typeof WireVolume>;
 
 export type MessageOf<T extends MessageType> = Static<(typeof MESSAGE_SCHEMAS)[T]>;
 export type Message = { [T in MessageType]: MessageOf<T> }[MessageType];

@@ -1,0 +1,207 @@
+// TypeBox schemas of the leader's REST API (bodies, params, replies). Only plain JSON Schema kinds
+// (object, string, number, integer, boolean, array, const/anyOf, null) so fastify's ajv validates
+// them as they are. Bodies are closed (additionalProperties: false); replies are open.
+import { Type, type Static } from '@sinclair/typebox';
+import { ChannelMode, ClockMode, MAX_TRACKS, NodeId, SinkKind, TrackId } from './messages.js';
+
+/** 24 h: scheduling further ahead is a typo (same bound as the leader's start-time parser). */
+export const MAX_DELAY_MS = 24 * 3600 * 1000;
+/** Positions beyond 2^40 frames at 48 kHz are not in any track. */
+export const MAX_POSITION_MS = 2 ** 40 / 48;
+/** Output delay trim accepted over REST, ms (the wire carries µs, see messages.ts). */
+export const MIN_OUTPUT_DELAY_MS = -1000;
+export const MAX_OUTPUT_DELAY_MS = 5000;
+/** Longest `at` text; the parser (leader timeline/start-time.ts) explains anything it cannot read. */
+export const MAX_AT_LENGTH = 64;
+/** Playlist paths: Linux PATH_MAX. */
+export const MAX_PATH_LENGTH = 4096;
+
+const closed = { additionalProperties: false } as const;
+
+/**
+ * When a command takes effect: a time of day "HH:MM[:SS]" (leader's local zone, today), an ISO 8601
+ * timestamp ("2025-06-21T18:55:00+02:00"), or a delay "+5s" / "+250ms". Omitted: as soon as every
+ * member can follow (the leader's start margin).
+ */
+export const At = Type.String({ minLength: 1, maxLength: MAX_AT_LENGTH });
+/** Alternative to `at`: delay from now in ms. */
+export const DelayMs = Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS });
+export const PositionMs = Type.Number({ minimum: 0, maximum: MAX_POSITION_MS });
+export const TrackIndex = Type.Integer({ minimum: 0, maximum: MAX_TRACKS - 1 });
+export const Volume = Type.Number({ minimum: 0, maximum: 1 });
+export const OutputDelayMs = Type.Number({ minimum: MIN_OUTPUT_DELAY_MS, maximum: MAX_OUTPUT_DELAY_MS });
+
+const when = { at: Type.Optional(At), delayMs: Type.Optional(DelayMs) };
+
+// ---- request bodies ----------------------------------------------------------------------------
+/** POST /api/play: start (or restart) at track `index`, `positionMs` into it. */
+export const PlayBody = Type.Object({
+  index: Type.Optional(TrackIndex),
+  positionMs: Type.Optional(PositionMs),
+  ...when,
+}, closed);
+/** POST /api/stop */
+export const StopBody = Type.Object({ ...when }, closed);
+/** POST /api/resume: continue from the resume point. */
+export const ResumeBody = Type.Object({ ...when }, closed);
+/** POST /api/seek: jump to `positionMs` of track `index` (default: the current track). */
+export const SeekBody = Type.Object({
+  positionMs: PositionMs,
+  index: Type.Optional(TrackIndex),
+  ...when,
+}, closed);
+/** POST /api/next */
+export const NextBody = Type.Object({ ...when }, closed);
+/** POST /api/previous */
+export const PreviousBody = Type.Object({ ...when }, closed);
+/** POST /api/volume: group volume (linear gain). */
+export const VolumeBody = Type.Object({
+  volume: Volume,
+  at: Type.Optional(At),
+  delayMs: Type.Optional(DelayMs),
+}, closed);
+/** PATCH /api/members/:id: per-member trims; at least one field. */
+export const MemberSettingsBody = Type.Object({
+  volume: Type.Optional(Volume),
+  outputDelayMs: Type.Optional(OutputDelayMs),
+  channelMode: Type.Optional(ChannelMode),
+}, { ...closed, minProperties: 1 });
+/**
+ * POST /api/playlist with `application/json`: load the m3u8 at `path` on the leader (omitted:
+ * reload the current one). With `text/plain` or `audio/x-mpegurl` the body is the m3u8 text itself.
+ */
+export const PlaylistBody = Type.Object({
+  path: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PATH_LENGTH })),
+}, closed);
+
+// ---- params ------------------------------------------------------------------------------------
+export const MemberParams = Type.Object({ id: NodeId }, closed);
+export const TrackParams = Type.Object({ id: TrackId }, closed);
+
+// ---- replies -----------------------------------------------------------------------------------
+/** Every 4xx/5xx reply. `error` is a registry code (errors.ts), `field` a JSON pointer when known. */
+export const ErrorReply = Type.Object({
+  error: Type.String({ pattern: '^JAS_ERR_[A-Z0-9_]{1,48}$' }),
+  message: Type.String(),
+  field: Type.Optional(Type.String()),
+});
+
+/** Reply to every timeline command: the revision it created and when it takes effect. */
+export const CommandReply = Type.Object({
+  rev: Type.Integer({ minimum: 0 }),
+  atUs: Type.Integer({ minimum: 0 }),
+  /** `atUs` as an ISO 8601 wall-clock time (leader timescale is wall-anchored) */
+  at: Type.String(),
+});
+
+export const PlaylistEntry = Type.Object({
+  index: Type.Integer({ minimum: 0 }),
+  id: TrackId,
+  title: Type.Optional(Type.String()),
+  path: Type.Optional(Type.String()),
+  frames: Type.Integer({ minimum: 0 }),
+  durationMs: Type.Number({ minimum: 0 }),
+});
+
+export const PlaybackPosition = Type.Object({
+  rev: Type.Integer({ minimum: 0 }),
+  index: Type.Integer({ minimum: 0 }),
+  frame: Type.Integer({ minimum: 0 }),
+  positionMs: Type.Number({ minimum: 0 }),
+  /** leader time this position refers to */
+  atUs: Type.Integer({ minimum: 0 }),
+});
+
+export const MemberClockStatus = Type.Object({
+  mode: ClockMode,
+  synced: Type.Boolean(),
+  offsetUs: Type.Number(),
+  uncertaintyUs: Type.Number(),
+  rttUs: Type.Number(),
+  ratePpm: Type.Number(),
+});
+
+export const MemberAudioStatus = Type.Object({
+  sink: SinkKind,
+  device: Type.Optional(Type.String()),
+  underruns: Type.Integer({ minimum: 0 }),
+  driftPpm: Type.Number(),
+  correctionPpm: Type.Number(),
+  dropped: Type.Integer({ minimum: 0 }),
+  duplicated: Type.Integer({ minimum: 0 }),
+  dacLatencyUs: Type.Number(),
+});
+
+export const MemberHealth = Type.Union([
+  Type.Literal('ok'), Type.Literal('warn'), Type.Literal('bad'), Type.Literal('offline'),
+]);
+
+export const MemberStatus = Type.Object({
+  id: NodeId,
+  hostname: Type.String(),
+  address: Type.String(),
+  connected: Type.Boolean(),
+  /** null until the member's first state report */
+  clock: Type.Union([MemberClockStatus, Type.Null()]),
+  audio: Type.Union([MemberAudioStatus, Type.Null()]),
+  /** tracks of the playlist the member has decoded and ready */
+  ready: Type.Optional(Type.Integer({ minimum: 0 })),
+  volume: Volume,
+  outputDelayMs: Type.Number(),
+  channelMode: ChannelMode,
+  health: MemberHealth,
+  /** why health is not ok, one line each */
+  problems: Type.Optional(Type.Array(Type.String())),
+});
+
+export const LeaderStatus = Type.Object({
+  id: NodeId,
+  version: Type.String(),
+  protocol: Type.String(),
+  /** leader timescale now */
+  nowUs: Type.Integer({ minimum: 0 }),
+  ntpPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  outputRate: Type.Integer({ minimum: 1 }),
+  playlistPath: Type.Optional(Type.String()),
+});
+
+/** GET /api/status */
+export const StatusReply = Type.Object({
+  playlist: Type.Array(PlaylistEntry),
+  /** null when nothing was ever played */
+  position: Type.Union([PlaybackPosition, Type.Null()]),
+  playing: Type.Boolean(),
+  loop: Type.Boolean(),
+  volume: Volume,
+  members: Type.Array(MemberStatus),
+  leader: LeaderStatus,
+});
+
+export type PlayBody = Static<typeof PlayBody>;
+export type StopBody = Static<typeof StopBody>;
+export type ResumeBody = Static<typeof ResumeBody>;
+export type SeekBody = Static<typeof SeekBody>;
+export type NextBody = Static<typeof NextBody>;
+export type PreviousBody = Static<typeof PreviousBody>;
+export type VolumeBody = Static<typeof VolumeBody>;
+export type MemberSettingsBody = Static<typeof MemberSettingsBody>;
+export type PlaylistBody = Static<typeof PlaylistBody>;
+export type MemberParams = Static<typeof MemberParams>;
+export type TrackParams = Static<typeof TrackParams>;
+export type ErrorReply = Static<typeof ErrorReply>;
+export type CommandReply = Static<typeof CommandReply>;
+export type PlaylistEntry = Static<typeof PlaylistEntry>;
+export type PlaybackPosition = Static<typeof PlaybackPosition>;
+export type MemberClockStatus = Static<typeof MemberClockStatus>;
+export type MemberAudioStatus = Static<typeof MemberAudioStatus>;
+export type MemberHealth = Static<typeof MemberHealth>;
+export type MemberStatus = Static<typeof MemberStatus>;
+export type LeaderStatus = Static<typeof LeaderStatus>;
+export type StatusReply = Static<typeof StatusReply>;
+
+/** Every REST schema by name (tests check each one is plain JSON Schema). */
+export const REST_SCHEMAS = {
+  PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
+  PlaylistBody, MemberParams, TrackParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
+  MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
+} as const;
