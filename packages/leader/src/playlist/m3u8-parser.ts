@@ -4,6 +4,7 @@
 import { access, open, readFile, stat } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
+import { JasError } from '@jaudiosync/protocol/errors';
 import { fileURLToPath } from 'node:url';
 
 /** More entries than this is not a playlist anyone plays; bounds memory and probe time. */
@@ -44,12 +45,6 @@ export interface ParsedPlaylist {
   problems: PlaylistProblem[];
 }
 
-export class PlaylistReadError extends Error {
-  constructor(readonly code: 'JAS_ERR_PLAYLIST_NOT_FOUND' | 'JAS_ERR_PLAYLIST_TOO_LARGE' | 'JAS_ERR_PLAYLIST_INVALID', message: string) {
-    super(message);
-    this.name = 'PlaylistReadError';
-  }
-}
 
 export interface ParseOptions {
   /** Directory that relative entries are resolved against (the playlist's own directory). */
@@ -57,26 +52,26 @@ export interface ParseOptions {
   maxEntries?: number;
 }
 
-/** Reads and parses a playlist file; throws PlaylistReadError only for the file itself. */
+/** Reads and parses a playlist file; throws (JasError) only for the file itself, never for entries. */
 export async function parsePlaylistFile(playlistPath: string, options: Partial<ParseOptions> = {}): Promise<ParsedPlaylist> {
   const absolute = path.resolve(playlistPath);
   let size: number;
   try {
     const st = await stat(absolute);
-    if (!st.isFile()) throw new PlaylistReadError('JAS_ERR_PLAYLIST_INVALID', `playlist ${absolute} is not a regular file`);
+    if (!st.isFile()) throw new JasError('JAS_ERR_PLAYLIST', { detail: `${absolute} is not a regular file` });
     size = st.size;
   } catch (err) {
-    if (err instanceof PlaylistReadError) throw err;
-    throw new PlaylistReadError('JAS_ERR_PLAYLIST_NOT_FOUND', `cannot read playlist ${absolute}: ${(err as Error).message}`);
+    if (err instanceof JasError) throw err;
+    throw new JasError('JAS_ERR_NOT_FOUND', { what: `playlist ${absolute}` }, { cause: err });
   }
   if (size > MAX_PLAYLIST_BYTES) {
-    throw new PlaylistReadError('JAS_ERR_PLAYLIST_TOO_LARGE', `playlist ${absolute} is ${size} bytes; the limit is ${MAX_PLAYLIST_BYTES}`);
+    throw new JasError('JAS_ERR_TOO_LARGE', { bytes: size, limit: MAX_PLAYLIST_BYTES });
   }
   let bytes: Buffer;
   try {
     bytes = await readFile(absolute);
   } catch (err) {
-    throw new PlaylistReadError('JAS_ERR_PLAYLIST_NOT_FOUND', `cannot read playlist ${absolute}: ${(err as Error).message}`);
+    throw new JasError('JAS_ERR_NOT_FOUND', { what: `playlist ${absolute}` }, { cause: err });
   }
   return parsePlaylistBytes(bytes, { baseDir: options.baseDir ?? path.dirname(absolute), ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}) });
 }
@@ -122,7 +117,7 @@ function splitLines(bytes: Uint8Array): RawLine[] {
 export async function parsePlaylistBytes(bytes: Uint8Array | string, options: ParseOptions): Promise<ParsedPlaylist> {
   const raw = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
   if (raw.length > MAX_PLAYLIST_BYTES) {
-    throw new PlaylistReadError('JAS_ERR_PLAYLIST_TOO_LARGE', `playlist is ${raw.length} bytes; the limit is ${MAX_PLAYLIST_BYTES}`);
+    throw new JasError('JAS_ERR_TOO_LARGE', { bytes: raw.length, limit: MAX_PLAYLIST_BYTES });
   }
   const maxEntries = options.maxEntries ?? MAX_PLAYLIST_ENTRIES;
   const entries: PlaylistEntry[] = [];

@@ -1,0 +1,372 @@
+// One WebSocket connection from the leader to a member's daemon (ws://host:7701/): handshake
+// (member `hello` -> leader `welcome`, then the whole timeline and the member's settings),
+// heartbeats (`ping` each second, `pong` -> RTT), death detection, and reconnects with backoff.
+// It knows nothing of the timeline's meaning: the owner supplies the messages to send on join.
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { decodeMessage, encodeMessage } from '@jaudiosync/protocol/codec';
+import { closeReason, errorSpec, type JasErrorCode, type WireError } from '@jaudiosync/protocol/errors';
+import type {
+  HelloMessage, MessageInput, StateMessage, TrackErrorMessage, WelcomeMessage,
+} from '@jaudiosync/protocol/messages';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { RttStats } from './rtt-stats.js';
+
+/** One ping per second: RTT statistics and liveness without noticeable traffic. */
+export const PING_INTERVAL_MS = 1_000;
+/** Silence for this long (about 4 missed pongs) means the member or the path is gone. */
+export const DEAD_AFTER_MS = 4_000;
+/** The member sends `hello` as soon as it accepts; waiting longer means something else answered. */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+/** TCP + WebSocket upgrade must finish within this. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Same as the codec's default: a 10 000-track timeline is ~1 MB. */
+const MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** `error` replies to a misbehaving member are rate-limited. */
+const MAX_ERROR_REPLIES_PER_S = 5;
+/** Pings awaiting a pong that are remembered (older ones are lost anyway). */
+const MAX_OUTSTANDING_PINGS = 16;
+/** After a version refusal, retry rarely: the member has to be upgraded first. */
+const VERSION_RETRY_MS = 60_000;
+
+export type ConnectionStatus = 'idle' | 'connecting' | 'handshake' | 'connected' | 'backoff' | 'refused' | 'stopped';
+
+export interface MemberConnectionOptions {
+  host: string;
+  port: number;
+  /** Builds the welcome; `localAddress` is the leader's address as the member sees it. */
+  welcome(localAddress: string): Omit<WelcomeMessage, 'v' | 'type'>;
+  /** Messages (timeline, settings) sent right after the welcome so the member joins in sync. */
+  onboard(hello: HelloMessage): MessageInput[];
+  /** Leader time for ping `sentUs`. */
+  leaderNowUs(): number;
+  /** Monotonic ms for RTT and liveness (injectable for tests). */
+  monoNowMs?(): number;
+  pingIntervalMs?: number;
+  deadAfterMs?: number;
+  handshakeTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  log?: ConnectionLog;
+}
+
+export interface ConnectionLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface MemberConnectionEvents {
+  hello: [hello: HelloMessage];
+  state: [state: StateMessage];
+  'track-error': [msg: TrackErrorMessage];
+  'member-error': [error: WireError];
+  connected: [hello: HelloMessage];
+  disconnected: [reason: string];
+  refused: [error: WireError];
+  rtt: [rttUs: number];
+  status: [status: ConnectionStatus];
+}
+
+const defaultMonoNowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const silentLog: ConnectionLog = { info: () => undefined, warn: () => undefined };
+
+export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
+  readonly host: string;
+  readonly port: number;
+  readonly rtt = new RttStats();
+  private ws: WebSocket | null = null;
+  private statusValue: ConnectionStatus = 'idle';
+  private helloValue: HelloMessage | null = null;
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private lastHeardMs = 0;
+  private pingSeq = 0;
+  private readonly pingsSentMs = new Map<number, number>();
+  private errorWindowStartMs = 0;
+  private errorReplies = 0;
+  private localAddress = '';
+  private lastError: WireError | null = null;
+  private readonly monoNowMs: () => number;
+  private readonly log: ConnectionLog;
+
+  constructor(private readonly options: MemberConnectionOptions) {
+    super();
+    this.host = options.host;
+    this.port = options.port;
+    this.backoff = new Backoff(options.backoff);
+    this.monoNowMs = options.monoNowMs ?? defaultMonoNowMs;
+    this.log = options.log ?? silentLog;
+  }
+
+  get endpoint(): string {
+    return formatEndpoint(this.host, this.port);
+  }
+
+  get status(): ConnectionStatus {
+    return this.statusValue;
+  }
+
+  get hello(): HelloMessage | null {
+    return this.helloValue;
+  }
+
+  get connected(): boolean {
+    return this.statusValue === 'connected';
+  }
+
+  get reconnectAttempts(): number {
+    return this.backoff.attempts;
+  }
+
+  get error(): WireError | null {
+    return this.lastError;
+  }
+
+  start(): void {
+    if (this.statusValue !== 'idle' && this.statusValue !== 'stopped') return;
+    this.connect();
+  }
+
+  /** Closes for good (no reconnect). */
+  stop(reason = 'leader closing'): void {
+    this.setStatus('stopped');
+    this.clearTimers();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.removeAllListeners('message');
+      if (ws.readyState === WebSocket.OPEN) ws.close(errorSpec('JAS_ERR_SHUTTING_DOWN').closeCode ?? 1001, reason.slice(0, 100));
+      else ws.terminate();
+      ws.on('error', () => undefined);
+    }
+  }
+
+  /** Sends when connected (after the handshake); false otherwise. */
+  send(msg: MessageInput): boolean {
+    if (this.statusValue !== 'connected') return false;
+    return this.sendRaw(msg);
+  }
+
+  private sendRaw(msg: MessageInput): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(encodeMessage(msg));
+    return true;
+  }
+
+  private setStatus(status: ConnectionStatus): void {
+    if (this.statusValue === status) return;
+    this.statusValue = status;
+    this.emit('status', status);
+  }
+
+  private connect(): void {
+    this.reconnectTimer = null;
+    this.setStatus('connecting');
+    const url = `ws://${this.endpoint}/`;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false });
+    } catch (err) {
+      this.lastError = { code: 'JAS_ERR_INTERNAL', message: `cannot connect to ${url}: ${(err as Error).message}` };
+      this.scheduleReconnect(this.backoff.nextDelayMs());
+      return;
+    }
+    this.ws = ws;
+    ws.on('upgrade', (res: IncomingMessage) => {
+      this.localAddress = normalizeAddress(res.socket.localAddress ?? '');
+    });
+    ws.on('open', () => {
+      if (ws !== this.ws) return;
+      this.setStatus('handshake');
+      this.lastHeardMs = this.monoNowMs();
+      this.handshakeTimer = setTimeout(() => {
+        this.fail({ code: 'JAS_ERR_HANDSHAKE', message: `no hello from ${this.endpoint} within ${this.handshakeTimeoutMs} ms` });
+      }, this.handshakeTimeoutMs);
+    });
+    ws.on('message', (raw) => {
+      if (ws === this.ws) this.onMessage(raw);
+    });
+    ws.on('error', (err) => {
+      if (ws === this.ws) this.lastError = { code: 'JAS_ERR_TIMEOUT', message: `${this.endpoint}: ${err.message}` };
+    });
+    ws.on('close', (code, reason) => {
+      if (ws === this.ws) this.onClosed(`${code} ${reason.toString()}`.trim());
+    });
+  }
+
+  private get handshakeTimeoutMs(): number {
+    return this.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  }
+
+  private onMessage(raw: WebSocket.RawData): void {
+    this.lastHeardMs = this.monoNowMs();
+    const result = decodeMessage(raw, { allowed: 'member' });
+    if (!result.ok) {
+      this.onBadMessage(result.error);
+      return;
+    }
+    const msg = result.message;
+    if (this.statusValue === 'handshake') {
+      if (msg.type !== 'hello') {
+        this.fail({ code: 'JAS_ERR_HANDSHAKE', message: `expected hello from ${this.endpoint}, got ${msg.type}` });
+        return;
+      }
+      this.onHello(msg);
+      return;
+    }
+    if (this.statusValue !== 'connected') return;
+    switch (msg.type) {
+      case 'pong': {
+        const sentMs = this.pingsSentMs.get(msg.seq);
+        if (sentMs === undefined) return;
+        this.pingsSentMs.delete(msg.seq);
+        const rttUs = Math.max(0, Math.round((this.monoNowMs() - sentMs) * 1000));
+        this.rtt.add(rttUs);
+        this.emit('rtt', rttUs);
+        return;
+      }
+      case 'state':
+        this.emit('state', msg);
+        return;
+      case 'track-error':
+        this.emit('track-error', msg);
+        return;
+      case 'error':
+        this.emit('member-error', { code: msg.code as JasErrorCode, message: msg.message, ...(msg.field !== undefined ? { field: msg.field } : {}) });
+        return;
+      case 'hello':
+        this.log.warn({ member: this.endpoint }, 'second hello ignored');
+        return;
+    }
+  }
+
+  private onBadMessage(error: WireError): void {
+    if (error.code === 'JAS_ERR_VERSION') {
+      // Another major: refuse clearly, and retry only rarely (it needs an upgrade first).
+      this.sendError(error);
+      this.lastError = { ...error, message: `${this.endpoint} refused: ${error.message}` };
+      this.log.warn({ member: this.endpoint, error }, 'member speaks another protocol major version');
+      this.emit('refused', this.lastError);
+      this.closeWith(error, 'refused');
+      return;
+    }
+    if (this.statusValue === 'handshake') {
+      this.fail({ code: 'JAS_ERR_HANDSHAKE', message: `bad first message from ${this.endpoint}: ${error.message}` });
+      return;
+    }
+    this.log.warn({ member: this.endpoint, error }, 'invalid message from member');
+    this.sendError(error);
+  }
+
+  private sendError(error: WireError): void {
+    const now = this.monoNowMs();
+    if (now - this.errorWindowStartMs >= 1000) {
+      this.errorWindowStartMs = now;
+      this.errorReplies = 0;
+    }
+    if (this.errorReplies++ >= MAX_ERROR_REPLIES_PER_S) return;
+    this.sendRaw({ type: 'error', code: error.code, message: error.message.slice(0, 1000), ...(error.field !== undefined ? { field: error.field } : {}) });
+  }
+
+  private onHello(hello: HelloMessage): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    this.helloValue = hello;
+    this.lastError = null;
+    this.emit('hello', hello);
+    if (this.statusValue !== 'handshake') return; // the owner retired this connection (duplicate)
+    this.sendRaw({ type: 'welcome', ...this.options.welcome(this.localAddress) });
+    for (const msg of this.options.onboard(hello)) this.sendRaw(msg);
+    this.setStatus('connected');
+    this.backoff.reset();
+    this.rtt.clear();
+    this.pingsSentMs.clear();
+    this.pingTimer = setInterval(() => this.heartbeat(), this.options.pingIntervalMs ?? PING_INTERVAL_MS);
+    this.log.info({ member: hello.memberId, endpoint: this.endpoint, hostname: hello.hostname }, 'member connected');
+    this.emit('connected', hello);
+  }
+
+  private heartbeat(): void {
+    const now = this.monoNowMs();
+    if (now - this.lastHeardMs > (this.options.deadAfterMs ?? DEAD_AFTER_MS)) {
+      this.fail({ code: 'JAS_ERR_TIMEOUT', message: `${this.endpoint} silent for ${Math.round(now - this.lastHeardMs)} ms` });
+      return;
+    }
+    const seq = ++this.pingSeq;
+    this.pingsSentMs.set(seq, now);
+    if (this.pingsSentMs.size > MAX_OUTSTANDING_PINGS) {
+      const oldest = this.pingsSentMs.keys().next().value;
+      if (oldest !== undefined) this.pingsSentMs.delete(oldest);
+    }
+    this.sendRaw({ type: 'ping', seq, sentUs: Math.max(0, Math.round(this.options.leaderNowUs())) });
+  }
+
+  /** Ends this attempt with an error; the close handler schedules the reconnect. */
+  private fail(error: WireError): void {
+    this.lastError = error;
+    this.log.warn({ member: this.endpoint, error }, 'member connection failed');
+    this.closeWith(error, undefined);
+  }
+
+  private closeWith(error: WireError, next: ConnectionStatus | undefined): void {
+    const ws = this.ws;
+    if (!ws) return;
+    const code = errorSpec(error.code).closeCode ?? 1011;
+    // A dead peer never completes the close handshake: terminate, then handle as closed now.
+    if (error.code === 'JAS_ERR_TIMEOUT' || ws.readyState !== WebSocket.OPEN) ws.terminate();
+    else ws.close(code, closeReason(error.code, error.message));
+    this.onClosed(`${code} ${error.message}`, next);
+  }
+
+  private onClosed(reason: string, next?: ConnectionStatus): void {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.removeAllListeners('message');
+      ws.on('error', () => undefined);
+      if (ws.readyState !== WebSocket.CLOSED && ws.readyState !== WebSocket.CLOSING) ws.terminate();
+    }
+    const wasConnected = this.statusValue === 'connected';
+    this.clearTimers();
+    if (this.statusValue === 'stopped') return;
+    if (wasConnected) {
+      this.log.info({ member: this.helloValue?.memberId, endpoint: this.endpoint, reason }, 'member disconnected');
+      this.emit('disconnected', reason);
+    }
+    if (next === 'refused') {
+      this.setStatus('refused');
+      this.scheduleReconnect(VERSION_RETRY_MS);
+      return;
+    }
+    this.scheduleReconnect(this.backoff.nextDelayMs());
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    if (this.statusValue === 'stopped') return;
+    if (this.statusValue !== 'refused') this.setStatus('backoff');
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
+    this.reconnectTimer.unref?.();
+  }
+
+  private clearTimers(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.pingTimer = null;
+    this.handshakeTimer = null;
+    this.pingsSentMs.clear();
+  }
+}
+
+export function formatEndpoint(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function normalizeAddress(addr: string): string {
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,170 @@
+// All members the leader knows (connected or not) with their last hello, state, RTT and errors,
+// and the connections to them (one per discovered endpoint). Broadcasts go to every connected
+// member at once; a second connection to an already connected member id is retired.
+import { EventEmitter } from 'node:events';
+import type { WireError } from '@jaudiosync/protocol/errors';
+import type { HelloMessage, MessageInput, StateMessage, TrackErrorMessage } from '@jaudiosync/protocol/messages';
+import type { DiscoveredMember } from './discovery.js';
+import type { ConnectionStatus, MemberConnection } from './member-connection.js';
+
+/** Track errors remembered per member (most recent). */
+const MAX_TRACK_ERRORS = 20;
+
+export interface MemberView {
+  id: string;
+  hostname: string | null;
+  endpoint: string;
+  source: 'mdns' | 'config';
+  status: ConnectionStatus | 'duplicate';
+  connected: boolean;
+  rttUs: { last: number | null; p90: number | null; samples: number };
+  lastSeenWallMs: number | null;
+  hello: HelloMessage | null;
+  state: StateMessage | null;
+  trackErrors: { trackId: string; reason: string; wallMs: number }[];
+  error: WireError | null;
+}
+
+interface Entry {
+  discovered: DiscoveredMember;
+  connection: MemberConnection;
+  memberId: string | null;
+  duplicate: boolean;
+  state: StateMessage | null;
+  lastSeenWallMs: number | null;
+  trackErrors: { trackId: string; reason: string; wallMs: number }[];
+}
+
+export interface MemberRegistryEvents {
+  change: [];
+  connected: [memberId: string];
+  'track-error': [memberId: string, msg: TrackErrorMessage];
+}
+
+export interface MemberRegistryOptions {
+  createConnection(member: DiscoveredMember): MemberConnection;
+  wallNowMs?(): number;
+}
+
+export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
+  private readonly entries = new Map<string, Entry>();
+  private readonly wallNowMs: () => number;
+
+  constructor(private readonly options: MemberRegistryOptions) {
+    super();
+    this.wallNowMs = options.wallNowMs ?? Date.now;
+  }
+
+  /** A discovered endpoint: (re)connect to it. */
+  add(discovered: DiscoveredMember): void {
+    const old = this.entries.get(discovered.key);
+    if (old) {
+      if (old.discovered.host === discovered.host && old.discovered.port === discovered.port) return;
+      this.remove(discovered.key);
+    }
+    const connection = this.options.createConnection(discovered);
+    const entry: Entry = { discovered, connection, memberId: discovered.id ?? null, duplicate: false, state: null, lastSeenWallMs: null, trackErrors: [] };
+    this.entries.set(discovered.key, entry);
+    connection.on('hello', (hello) => {
+      entry.memberId = hello.memberId;
+      entry.lastSeenWallMs = this.wallNowMs();
+      const other = [...this.entries.values()].find((e) => e !== entry && e.memberId === hello.memberId && e.connection.connected);
+      if (other) {
+        // The member accepts one leader connection at a time; two from us would evict each other forever.
+        entry.duplicate = true;
+        connection.stop(`duplicate of ${other.connection.endpoint}`);
+      }
+      this.emit('change');
+    });
+    connection.on('connected', (hello) => {
+      this.emit('connected', hello.memberId);
+      this.emit('change');
+    });
+    connection.on('state', (state) => {
+      entry.state = state;
+      entry.lastSeenWallMs = this.wallNowMs();
+      this.emit('change');
+    });
+    connection.on('track-error', (msg) => {
+      entry.trackErrors.unshift({ trackId: msg.trackId, reason: msg.reason, wallMs: this.wallNowMs() });
+      entry.trackErrors.length = Math.min(entry.trackErrors.length, MAX_TRACK_ERRORS);
+      if (entry.memberId) this.emit('track-error', entry.memberId, msg);
+      this.emit('change');
+    });
+    connection.on('status', () => this.emit('change'));
+    connection.on('rtt', () => {
+      entry.lastSeenWallMs = this.wallNowMs();
+    });
+    connection.start();
+    this.emit('change');
+  }
+
+  /** The endpoint went away (mDNS goodbye): stop reconnecting to it. */
+  remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    entry.connection.stop('member gone');
+    entry.connection.removeAllListeners();
+    this.entries.delete(key);
+    this.emit('change');
+  }
+
+  /** Sends to every connected member; returns how many got it. */
+  broadcast(msg: MessageInput): number {
+    let sent = 0;
+    for (const e of this.entries.values()) if (e.connection.send(msg)) sent++;
+    return sent;
+  }
+
+  sendTo(memberId: string, msg: MessageInput): boolean {
+    for (const e of this.entries.values()) {
+      if (e.memberId === memberId && e.connection.connected) return e.connection.send(msg);
+    }
+    return false;
+  }
+
+  /** RTT p90 (µs) of every connected member that has samples. */
+  connectedRttP90Us(): number[] {
+    const out: number[] = [];
+    for (const e of this.entries.values()) {
+      if (!e.connection.connected) continue;
+      const p90 = e.connection.rtt.percentileUs(90);
+      if (p90 !== undefined) out.push(p90);
+    }
+    return out;
+  }
+
+  get connectedCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.connection.connected) n++;
+    return n;
+  }
+
+  list(): MemberView[] {
+    return [...this.entries.values()].map((e) => {
+      const c = e.connection;
+      return {
+        id: e.memberId ?? c.endpoint,
+        hostname: c.hello?.hostname ?? e.discovered.hostname ?? null,
+        endpoint: c.endpoint,
+        source: e.discovered.source,
+        status: e.duplicate ? 'duplicate' : c.status,
+        connected: c.connected,
+        rttUs: { last: c.rtt.lastUs ?? null, p90: c.rtt.percentileUs(90) ?? null, samples: c.rtt.count },
+        lastSeenWallMs: e.lastSeenWallMs,
+        hello: c.hello,
+        state: e.state,
+        trackErrors: [...e.trackErrors],
+        error: c.error,
+      };
+    });
+  }
+
+  get(memberId: string): MemberView | undefined {
+    return this.list().find((m) => m.id === memberId);
+  }
+
+  close(): void {
+    for (const key of [...this.entries.keys()]) this.remove(key);
+  }
+}

@@ -1,0 +1,165 @@
+// The tracks of the loaded playlist: content hash (sha256, streamed), exact length in frames at the
+// output rate, title, and where the file is. Analyses are cached by hash in memory and in the state
+// dir (and hashes by path+size+mtime), so a restart or a reload does not decode everything again.
+// A track that cannot be hashed or decoded is reported per entry and skipped.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { framesAtRate } from '@jaudiosync/media';
+import type { ParsedPlaylist, PlaylistProblem } from './m3u8-parser.js';
+import type { TrackAnalysis, TrackAnalyzer } from './track-analyzer.js';
+import { readJsonFile, writeJsonAtomic } from '../state/atomic-json.js';
+
+const CACHE_FILE = 'track-cache.json';
+const CACHE_VERSION = 1;
+/** Cache entries kept on disk: a few playlists' worth. */
+const MAX_CACHE_ENTRIES = 50_000;
+
+export interface CatalogTrack {
+  /** sha256 hex of the file: the track id on the wire and in /tracks/<id>. */
+  id: string;
+  path: string;
+  title: string;
+  /** Length at the output rate. */
+  frames: number;
+  sourceRate: number;
+  sourceFrames: number;
+  channels: number;
+  sizeBytes: number;
+  mtimeMs: number;
+  /** Line of the playlist it came from. */
+  line: number;
+}
+
+export interface CatalogLoadResult {
+  tracks: CatalogTrack[];
+  problems: PlaylistProblem[];
+}
+
+interface HashEntry { path: string; sizeBytes: number; mtimeMs: number; id: string }
+interface CacheFile { version: number; analyses: Record<string, TrackAnalysis>; hashes: HashEntry[] }
+
+export interface TrackCatalogOptions {
+  analyzer: TrackAnalyzer;
+  outputRate: number;
+  /** State dir for the cache file; in-memory only when absent. */
+  stateDir?: string;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+export async function sha256File(filePath: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(filePath, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export class TrackCatalog {
+  private current: CatalogTrack[] = [];
+  private byId = new Map<string, CatalogTrack>();
+  private readonly analyses = new Map<string, TrackAnalysis>();
+  private readonly hashes = new Map<string, HashEntry>();
+  private cacheLoaded = false;
+
+  constructor(private readonly options: TrackCatalogOptions) {}
+
+  get tracks(): readonly CatalogTrack[] {
+    return this.current;
+  }
+
+  get outputRate(): number {
+    return this.options.outputRate;
+  }
+
+  byHash(id: string): CatalogTrack | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Replaces the catalog with the tracks of `playlist` (hashing and decoding as needed). */
+  async load(playlist: ParsedPlaylist): Promise<CatalogLoadResult> {
+    await this.loadCache();
+    const tracks: CatalogTrack[] = [];
+    const problems: PlaylistProblem[] = [...playlist.problems];
+    for (const entry of playlist.entries) {
+      try {
+        const st = await stat(entry.path);
+        const id = await this.hashOf(entry.path, st.size, st.mtimeMs);
+        const analysis = await this.analysisOf(id, entry.path);
+        const frames = framesAtRate(analysis.sourceFrames, analysis.sourceRate, this.options.outputRate);
+        if (frames < 1) throw new Error('no audio frames');
+        tracks.push({
+          id, path: entry.path, title: entry.title ?? path.basename(entry.path, path.extname(entry.path)),
+          frames, sourceRate: analysis.sourceRate, sourceFrames: analysis.sourceFrames, channels: analysis.channels,
+          sizeBytes: st.size, mtimeMs: st.mtimeMs, line: entry.line,
+        });
+      } catch (err) {
+        const reason = `cannot decode: ${(err as Error).message}`;
+        this.options.log?.warn({ path: entry.path, line: entry.line, reason }, 'track skipped');
+        problems.push({ line: entry.line, entry: entry.entry, reason });
+      }
+    }
+    problems.sort((a, b) => a.line - b.line);
+    this.setTracks(tracks);
+    await this.saveCache();
+    return { tracks, problems };
+  }
+
+  /** Restores a catalog saved in the leader state (no decoding; files are re-checked when served). */
+  restore(tracks: CatalogTrack[]): void {
+    this.setTracks(tracks);
+  }
+
+  private setTracks(tracks: CatalogTrack[]): void {
+    this.current = tracks;
+    this.byId = new Map(tracks.map((t) => [t.id, t]));
+  }
+
+  private async hashOf(filePath: string, sizeBytes: number, mtimeMs: number): Promise<string> {
+    const known = this.hashes.get(filePath);
+    if (known && known.sizeBytes === sizeBytes && known.mtimeMs === mtimeMs) return known.id;
+    const id = await sha256File(filePath);
+    this.hashes.set(filePath, { path: filePath, sizeBytes, mtimeMs, id });
+    return id;
+  }
+
+  private async analysisOf(id: string, filePath: string): Promise<TrackAnalysis> {
+    const cached = this.analyses.get(id);
+    if (cached) return cached;
+    const analysis = await this.options.analyzer.analyze(filePath);
+    if (!Number.isSafeInteger(analysis.sourceFrames) || !Number.isSafeInteger(analysis.sourceRate) || analysis.sourceRate < 1) {
+      throw new Error('decoder returned no sample rate or length');
+    }
+    this.analyses.set(id, analysis);
+    return analysis;
+  }
+
+  private get cachePath(): string | undefined {
+    return this.options.stateDir === undefined ? undefined : path.join(this.options.stateDir, CACHE_FILE);
+  }
+
+  private async loadCache(): Promise<void> {
+    if (this.cacheLoaded || !this.cachePath) return;
+    this.cacheLoaded = true;
+    try {
+      const data = (await readJsonFile(this.cachePath)) as CacheFile | undefined;
+      if (!data || data.version !== CACHE_VERSION) return;
+      for (const [id, a] of Object.entries(data.analyses ?? {})) {
+        if (/^[0-9a-f]{64}$/.test(id) && Number.isSafeInteger(a?.sourceFrames) && Number.isSafeInteger(a?.sourceRate)) this.analyses.set(id, a);
+      }
+      for (const h of data.hashes ?? []) if (typeof h?.path === 'string' && typeof h.id === 'string') this.hashes.set(h.path, h);
+    } catch (err) {
+      this.options.log?.warn({ err: (err as Error).message }, 'track cache unreadable; starting empty');
+    }
+  }
+
+  private async saveCache(): Promise<void> {
+    if (!this.cachePath) return;
+    const analyses = Object.fromEntries([...this.analyses].slice(-MAX_CACHE_ENTRIES));
+    const data: CacheFile = { version: CACHE_VERSION, analyses, hashes: [...this.hashes.values()].slice(-MAX_CACHE_ENTRIES) };
+    try {
+      await writeJsonAtomic(this.cachePath, data);
+    } catch (err) {
+      this.options.log?.warn({ err: (err as Error).message }, 'cannot write track cache');
+    }
+  }
+}
