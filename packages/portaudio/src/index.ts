@@ -1,1 +1,313 @@
-export {};
+// The one place that loads the native PortAudio addon (lazily, inside try/catch), so a member
+// without it still runs with its capture sink. Wraps the addon with validated, typed calls:
+// listDevices(), OutputStream (PCM ring in, DAC timing ring out), formatDeviceList().
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { renderDeviceList, type DeviceInfo } from './format-device-list.js';
+import { readPcmRingHeader, SAMPLE_FORMAT_INT16 } from './shared-rings.js';
+
+export {
+  createPcmRing,
+  createTimingRing,
+  readPcmRingHeader,
+  PCM_OFFSETS,
+  TIMING_OFFSETS,
+  TIMING_ENTRY_BYTES,
+  RING_HEADER_BYTES,
+  SAMPLE_FORMAT_INT16,
+  TIMING_MIN_CAPACITY,
+} from './shared-rings.js';
+export { renderDeviceList, type DeviceInfo } from './format-device-list.js';
+
+// Fixed-size buffers give one timing entry per equal step of frames (clean rate fits); 256
+// frames is 5.3 ms at 48 kHz, cheap even on a Raspberry Pi.
+export const DEFAULT_FRAMES_PER_BUFFER = 256;
+// Output latency costs us nothing (playout is scheduled ahead), while a deep device buffer
+// survives scheduling hiccups on a loaded host: prefer robustness.
+export const DEFAULT_SUGGESTED_LATENCY_S = 0.05;
+// Set to 1 to pretend the addon is missing (e.g. to test the capture-sink fallback).
+const DISABLE_ENV = 'JAS_PORTAUDIO_DISABLE';
+const ADDON_RELATIVE_PATH = ['build', 'Release', 'jas_portaudio.node'];
+
+export interface OutputStreamOptions {
+  /** Device index, or a case-insensitive part of its name; default: PortAudio's default output. */
+  device?: number | string;
+  sampleRate: number;
+  channels: number;
+  framesPerBuffer?: number;
+  suggestedLatencyS?: number;
+  /** Ask for SCHED_FIFO on the ALSA callback thread (falls back silently). Default true. */
+  realtime?: boolean;
+  pcmRing: SharedArrayBuffer;
+  timingRing: SharedArrayBuffer;
+}
+
+export interface OutputStreamInfo {
+  /** PortAudio's figure (the ALSA buffer); the true DAC delay is in the timing ring. */
+  outputLatencyS: number;
+  sampleRate: number;
+  deviceName: string;
+  deviceIndex: number | undefined;
+  open: boolean;
+}
+
+export interface OutputStreamStats {
+  callbacks: number;
+  framesPlayed: number;
+  underrunEvents: number;
+  underrunFrames: number;
+  /** PortAudio status flags seen in callbacks (device-level glitches, not ring underruns). */
+  outputUnderflowFlags: number;
+  outputOverflowFlags: number;
+  primingOutputFlags: number;
+  /** Callbacks without PortAudio timestamps: dacTime was estimated from outputLatency. */
+  timeFallbacks: number;
+  lastDacDelayNs: number;
+  active: boolean;
+  realtime: boolean;
+}
+
+interface NativeStream {
+  start(): void;
+  stop(): void;
+  close(): void;
+  info(): Omit<OutputStreamInfo, 'deviceIndex'>;
+  stats(): OutputStreamStats;
+}
+
+interface NativeAddon {
+  portAudioVersion: string;
+  listDevices(refresh: boolean): DeviceInfo[];
+  OutputStream: new (options: Record<string, unknown>) => NativeStream;
+}
+
+export class PortAudioError extends Error {
+  readonly code = 'JAS_ERR_PORTAUDIO';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PortAudioError';
+  }
+}
+
+let addon: NativeAddon | undefined;
+let loadError: Error | undefined;
+let loadAttempted = false;
+
+function load(): NativeAddon | undefined {
+  if (loadAttempted) return addon;
+  loadAttempted = true;
+  if (process.env[DISABLE_ENV] === '1') {
+    loadError = new Error(`native PortAudio addon disabled by ${DISABLE_ENV}=1`);
+    return undefined;
+  }
+  const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const addonPath = path.join(packageRoot, ...ADDON_RELATIVE_PATH);
+  try {
+    const loaded = createRequire(import.meta.url)(addonPath) as NativeAddon;
+    if (typeof loaded.listDevices !== 'function' || typeof loaded.OutputStream !== 'function') {
+      throw new Error(`${addonPath} is not the JAudioSync PortAudio addon`);
+    }
+    addon = loaded;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    loadError = new Error(
+      `native PortAudio addon not available (${reason}); build it with ` +
+        '`npm run build:native -w packages/portaudio` (needs portaudio19-dev, g++, make)',
+      { cause: err },
+    );
+  }
+  return addon;
+}
+
+function requireAddon(): NativeAddon {
+  const a = load();
+  if (a === undefined) throw new PortAudioError(getLoadError()?.message ?? 'addon not available');
+  return a;
+}
+
+/** True if the native addon loaded (loads it on first call). */
+export function isAvailable(): boolean {
+  return load() !== undefined;
+}
+
+/** Why the addon is not available, or undefined if it is (loads it on first call). */
+export function getLoadError(): Error | undefined {
+  load();
+  return loadError;
+}
+
+/** PortAudio's version text, or undefined without the addon. */
+export function portAudioVersion(): string | undefined {
+  return load()?.portAudioVersion;
+}
+
+/**
+ * All PortAudio devices. `refresh` re-scans hardware (only while no stream is open: PortAudio
+ * must be re-initialized for that).
+ */
+export function listDevices(options: { refresh?: boolean } = {}): DeviceInfo[] {
+  const a = requireAddon();
+  try {
+    return a.listDevices(options.refresh === true);
+  } catch (err) {
+    throw wrapError(err);
+  }
+}
+
+/** The device list as text for `--list-devices`; explains the problem if there is no addon. */
+export function formatDeviceList(): string {
+  if (!isAvailable()) return `${getLoadError()?.message ?? 'PortAudio addon not available'}\n`;
+  try {
+    return renderDeviceList(listDevices({ refresh: true }));
+  } catch (err) {
+    return `cannot list PortAudio devices: ${err instanceof Error ? err.message : String(err)}\n`;
+  }
+}
+
+/**
+ * Picks an output device: an index, a numeric string, an exact name, or the first device whose
+ * name contains `device` (case-insensitive). Throws PortAudioError listing what exists.
+ */
+export function resolveDevice(devices: readonly DeviceInfo[], device: number | string, channels: number): DeviceInfo {
+  const usable = devices.filter((d) => d.maxOutputChannels >= channels);
+  const names = (): string => usable.map((d) => `${d.index}:${d.name}`).join(', ') || 'none';
+  if (typeof device === 'number' || /^\d+$/.test(device.trim())) {
+    const index = typeof device === 'number' ? device : Number(device.trim());
+    const found = usable.find((d) => d.index === index);
+    if (found === undefined) {
+      throw new PortAudioError(`no output device with index ${index} and ${channels} channels (have ${names()})`);
+    }
+    return found;
+  }
+  const wanted = device.trim().toLowerCase();
+  if (wanted === '') throw new PortAudioError('device name is empty');
+  const found =
+    usable.find((d) => d.name.toLowerCase() === wanted) ?? usable.find((d) => d.name.toLowerCase().includes(wanted));
+  if (found === undefined) {
+    throw new PortAudioError(`no output device matching "${device}" with ${channels} channels (have ${names()})`);
+  }
+  return found;
+}
+
+function wrapError(err: unknown): PortAudioError {
+  if (err instanceof PortAudioError) return err;
+  return new PortAudioError(err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/**
+ * A PortAudio output stream that plays the PCM ring and appends one DAC timing entry per
+ * callback. Keep it open for the daemon's life (silence when idle): start-up timestamps are
+ * unreliable for a second or two. The rings stay referenced until close().
+ */
+export class OutputStream {
+  private native: NativeStream | undefined;
+  private readonly deviceIndex: number | undefined;
+  // Held so the shared memory outlives the real-time callback even if the caller drops it.
+  private readonly rings: { pcm: SharedArrayBuffer; timing: SharedArrayBuffer };
+
+  constructor(options: OutputStreamOptions) {
+    const a = requireAddon();
+    const { sampleRate, channels } = options;
+    if (!Number.isInteger(sampleRate) || sampleRate < 8000 || sampleRate > 384000) {
+      throw new PortAudioError(`sampleRate must be an integer in 8000..384000, got ${String(sampleRate)}`);
+    }
+    if (!Number.isInteger(channels) || channels < 1 || channels > 32) {
+      throw new PortAudioError(`channels must be an integer in 1..32, got ${String(channels)}`);
+    }
+    if (!(options.pcmRing instanceof SharedArrayBuffer) || !(options.timingRing instanceof SharedArrayBuffer)) {
+      throw new PortAudioError('pcmRing and timingRing must be SharedArrayBuffers (createPcmRing/createTimingRing)');
+    }
+    const header = readPcmRingHeader(options.pcmRing);
+    if (header.channels !== channels || header.sampleFormat !== SAMPLE_FORMAT_INT16) {
+      throw new PortAudioError(`PCM ring holds ${header.channels} ch format ${header.sampleFormat}, need ${channels} ch int16`);
+    }
+    if (header.sampleRate !== sampleRate) {
+      throw new PortAudioError(`PCM ring is for ${header.sampleRate} Hz, stream asked for ${sampleRate} Hz`);
+    }
+    this.deviceIndex = options.device === undefined ? undefined : this.pickDevice(a, options.device, channels);
+    this.rings = { pcm: options.pcmRing, timing: options.timingRing };
+    const nativeOptions: Record<string, unknown> = {
+      sampleRate,
+      channels,
+      framesPerBuffer: options.framesPerBuffer ?? DEFAULT_FRAMES_PER_BUFFER,
+      suggestedLatencyS: options.suggestedLatencyS ?? DEFAULT_SUGGESTED_LATENCY_S,
+      realtime: options.realtime ?? true,
+      pcmRing: new Uint8Array(this.rings.pcm),
+      timingRing: new Uint8Array(this.rings.timing),
+    };
+    if (this.deviceIndex !== undefined) nativeOptions['device'] = this.deviceIndex;
+    try {
+      this.native = new a.OutputStream(nativeOptions);
+    } catch (err) {
+      throw wrapError(err);
+    }
+  }
+
+  private pickDevice(a: NativeAddon, device: number | string, channels: number): number {
+    try {
+      return resolveDevice(a.listDevices(false), device, channels).index;
+    } catch {
+      // A device plugged in after start-up only shows after a re-scan.
+      return resolveDevice(this.safeList(a, true), device, channels).index;
+    }
+  }
+
+  private safeList(a: NativeAddon, refresh: boolean): DeviceInfo[] {
+    try {
+      return a.listDevices(refresh);
+    } catch (err) {
+      throw wrapError(err);
+    }
+  }
+
+  private call<T>(fn: (n: NativeStream) => T): T {
+    if (this.native === undefined) throw new PortAudioError('stream is closed');
+    try {
+      return fn(this.native);
+    } catch (err) {
+      throw wrapError(err);
+    }
+  }
+
+  start(): void {
+    this.call((n) => n.start());
+  }
+
+  /** Stops callbacks at once (no drain); the ring keeps its contents. */
+  stop(): void {
+    this.call((n) => n.stop());
+  }
+
+  /** Idempotent. After close the addon no longer references the rings. */
+  close(): void {
+    const n = this.native;
+    if (n === undefined) return;
+    this.native = undefined;
+    try {
+      n.close();
+    } catch (err) {
+      throw wrapError(err);
+    }
+  }
+
+  get closed(): boolean {
+    return this.native === undefined;
+  }
+
+  get pcmRing(): SharedArrayBuffer {
+    return this.rings.pcm;
+  }
+
+  get timingRing(): SharedArrayBuffer {
+    return this.rings.timing;
+  }
+
+  info(): OutputStreamInfo {
+    return { ...this.call((n) => n.info()), deviceIndex: this.deviceIndex };
+  }
+
+  stats(): OutputStreamStats {
+    return this.call((n) => n.stats());
+  }
+}

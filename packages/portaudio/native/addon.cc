@@ -1,0 +1,363 @@
+// N-API surface of the addon: listDevices() and the OutputStream class. Validates arguments,
+// holds references to the shared ring buffers for as long as the native stream may touch them,
+// and turns every failure into a thrown JS Error (never a crash).
+#include <node_api.h>
+#include <portaudio.h>
+
+#include <cstring>
+#include <string>
+
+#include "output-stream.h"
+#include "pa-runtime.h"
+
+namespace {
+
+using jas::OutputStream;
+
+#define CHECK_NAPI(env, call)                                 \
+  do {                                                        \
+    if ((call) != napi_ok) {                                  \
+      ThrowPending(env, "N-API call failed: " #call);         \
+      return nullptr;                                         \
+    }                                                         \
+  } while (0)
+
+void ThrowPending(napi_env env, const char* message) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, "JAS_ERR_PORTAUDIO", message);
+}
+
+napi_value Throw(napi_env env, const std::string& message) {
+  napi_throw_error(env, "JAS_ERR_PORTAUDIO", message.c_str());
+  return nullptr;
+}
+
+void SetNumber(napi_env env, napi_value obj, const char* key, double value) {
+  napi_value v;
+  if (napi_create_double(env, value, &v) == napi_ok) napi_set_named_property(env, obj, key, v);
+}
+
+void SetBool(napi_env env, napi_value obj, const char* key, bool value) {
+  napi_value v;
+  if (napi_get_boolean(env, value, &v) == napi_ok) napi_set_named_property(env, obj, key, v);
+}
+
+void SetString(napi_env env, napi_value obj, const char* key, const std::string& value) {
+  napi_value v;
+  if (napi_create_string_utf8(env, value.c_str(), value.size(), &v) == napi_ok) {
+    napi_set_named_property(env, obj, key, v);
+  }
+}
+
+void SetInt64(napi_env env, napi_value obj, const char* key, int64_t value) {
+  napi_value v;  // counters stay far below 2^53; a JS number is what callers want
+  if (napi_create_int64(env, value, &v) == napi_ok) napi_set_named_property(env, obj, key, v);
+}
+
+// Reads an optional numeric property; returns false (with an exception pending) if it has the
+// wrong type.
+bool GetNumber(napi_env env, napi_value obj, const char* key, double* out, bool* present) {
+  *present = false;
+  bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return false;
+  if (!has) return true;
+  napi_value v;
+  napi_valuetype type;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &type) != napi_ok) return false;
+  if (type == napi_undefined) return true;
+  if (type != napi_number) {
+    Throw(env, std::string("option '") + key + "' must be a number");
+    return false;
+  }
+  if (napi_get_value_double(env, v, out) != napi_ok) return false;
+  *present = true;
+  return true;
+}
+
+// ---- listDevices(refresh) ----
+
+napi_value ListDevices(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  bool refresh = false;
+  if (argc >= 1) napi_get_value_bool(env, argv[0], &refresh);  // non-boolean: no refresh
+  PaError err = refresh ? jas::RefreshPortAudio() : jas::EnsurePortAudio();
+  if (err != paNoError) return Throw(env, "Pa_Initialize: " + jas::PaErrorMessage(err));
+
+  const PaDeviceIndex count = Pa_GetDeviceCount();
+  if (count < 0) return Throw(env, "Pa_GetDeviceCount: " + jas::PaErrorMessage(count));
+  const PaDeviceIndex defaultOut = Pa_GetDefaultOutputDevice();
+  napi_value list;
+  CHECK_NAPI(env, napi_create_array_with_length(env, static_cast<size_t>(count), &list));
+  for (PaDeviceIndex i = 0; i < count; i++) {
+    const PaDeviceInfo* info = Pa_GetDeviceInfo(i);
+    if (info == nullptr) continue;
+    const PaHostApiInfo* api = Pa_GetHostApiInfo(info->hostApi);
+    napi_value d;
+    CHECK_NAPI(env, napi_create_object(env, &d));
+    SetNumber(env, d, "index", i);
+    SetString(env, d, "name", info->name != nullptr ? info->name : "");
+    SetString(env, d, "hostApi", api != nullptr && api->name != nullptr ? api->name : "");
+    SetNumber(env, d, "maxOutputChannels", info->maxOutputChannels);
+    SetNumber(env, d, "defaultSampleRate", info->defaultSampleRate);
+    SetNumber(env, d, "defaultLowOutputLatencyS", info->defaultLowOutputLatency);
+    SetNumber(env, d, "defaultHighOutputLatencyS", info->defaultHighOutputLatency);
+    SetBool(env, d, "isDefaultOutput", i == defaultOut);
+    CHECK_NAPI(env, napi_set_element(env, list, static_cast<uint32_t>(i), d));
+  }
+  return list;
+}
+
+// ---- OutputStream ----
+
+// The JS wrapper object owns one of these. The references keep the SharedArrayBuffers' typed
+// array views (and so their memory) alive while the real-time callback may read or write them.
+struct StreamHandle {
+  napi_env env = nullptr;
+  OutputStream stream;
+  napi_ref pcmRef = nullptr;
+  napi_ref timingRef = nullptr;
+  bool cleanupHookAdded = false;
+
+  void ReleaseRefs() {
+    if (pcmRef != nullptr) napi_delete_reference(env, pcmRef);
+    if (timingRef != nullptr) napi_delete_reference(env, timingRef);
+    pcmRef = timingRef = nullptr;
+  }
+};
+
+// The JS thread that owns the stream is going away (worker terminated, process exiting): stop
+// the callback before the environment frees the shared memory.
+void EnvCleanup(void* arg) {
+  auto* h = static_cast<StreamHandle*>(arg);
+  h->cleanupHookAdded = false;
+  h->stream.Close();
+}
+
+void FinalizeHandle(napi_env env, void* data, void*) {
+  auto* h = static_cast<StreamHandle*>(data);
+  h->stream.Close();  // the callback can no longer touch the rings
+  if (h->cleanupHookAdded) napi_remove_env_cleanup_hook(env, EnvCleanup, h);
+  h->ReleaseRefs();
+  delete h;
+}
+
+// Returns the data pointer and length of a Uint8Array option (over a SharedArrayBuffer), and a
+// reference to it; nullptr with an exception pending on error.
+uint8_t* GetBytes(napi_env env, napi_value options, const char* key, size_t* length, napi_ref* ref) {
+  napi_value v;
+  bool isTyped = false;
+  if (napi_get_named_property(env, options, key, &v) != napi_ok || napi_is_typedarray(env, v, &isTyped) != napi_ok ||
+      !isTyped) {
+    Throw(env, std::string("option '") + key + "' must be a Uint8Array over the ring's SharedArrayBuffer");
+    return nullptr;
+  }
+  napi_typedarray_type type;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, v, &type, length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array ||
+      data == nullptr) {
+    Throw(env, std::string("option '") + key + "' must be a non-empty Uint8Array");
+    return nullptr;
+  }
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) {
+    Throw(env, std::string("option '") + key + "' must start 8-byte aligned");
+    return nullptr;
+  }
+  if (napi_create_reference(env, v, 1, ref) != napi_ok) {
+    ThrowPending(env, "napi_create_reference failed");
+    return nullptr;
+  }
+  return static_cast<uint8_t*>(data);
+}
+
+napi_value StreamConstructor(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value self;
+  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, &self, nullptr));
+  napi_valuetype type = napi_undefined;
+  if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_object) {
+    return Throw(env, "OutputStream needs an options object");
+  }
+  napi_value options = argv[0];
+
+  jas::OutputStreamConfig config;
+  double num = 0;
+  bool present = false;
+  if (!GetNumber(env, options, "device", &num, &present)) return nullptr;
+  if (present) {
+    if (num < 0 || num != static_cast<int>(num)) return Throw(env, "option 'device' must be a device index");
+    config.device = static_cast<PaDeviceIndex>(num);
+  }
+  if (!GetNumber(env, options, "sampleRate", &num, &present)) return nullptr;
+  if (!present || !(num >= 8000 && num <= 384000)) return Throw(env, "option 'sampleRate' must be 8000..384000");
+  config.sampleRate = num;
+  if (!GetNumber(env, options, "channels", &num, &present)) return nullptr;
+  if (!present || num < 1 || num > 32 || num != static_cast<int>(num)) return Throw(env, "option 'channels' must be 1..32");
+  config.channels = static_cast<int>(num);
+  if (!GetNumber(env, options, "framesPerBuffer", &num, &present)) return nullptr;
+  if (present) {
+    if (num < 0 || num > 65536 || num != static_cast<int>(num)) return Throw(env, "option 'framesPerBuffer' must be 0..65536");
+    config.framesPerBuffer = static_cast<unsigned long>(num);
+  }
+  if (!GetNumber(env, options, "suggestedLatencyS", &num, &present)) return nullptr;
+  if (present) {
+    if (!(num >= 0 && num <= 2)) return Throw(env, "option 'suggestedLatencyS' must be 0..2");
+    config.suggestedLatencyS = num;
+  }
+  bool hasRealtime = false;
+  napi_has_named_property(env, options, "realtime", &hasRealtime);
+  if (hasRealtime) {
+    napi_value v;
+    bool b = true;
+    if (napi_get_named_property(env, options, "realtime", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok) {
+      config.realtime = b;
+    }
+  }
+
+  auto* h = new StreamHandle();
+  h->env = env;
+  size_t pcmBytes = 0, timingBytes = 0;
+  uint8_t* pcm = GetBytes(env, options, "pcmRing", &pcmBytes, &h->pcmRef);
+  uint8_t* timing = pcm != nullptr ? GetBytes(env, options, "timingRing", &timingBytes, &h->timingRef) : nullptr;
+  auto fail = [&](const std::string& message) -> napi_value {
+    h->ReleaseRefs();
+    delete h;
+    if (!message.empty()) Throw(env, message);
+    return nullptr;
+  };
+  if (pcm == nullptr || timing == nullptr) return fail("");
+
+  // Validate the headers against the buffer sizes: the callback trusts them blindly.
+  if (pcmBytes < jas::kHeaderBytes || timingBytes < jas::kHeaderBytes) return fail("ring buffers are smaller than their headers");
+  const int32_t ringChannels = jas::Load32(jas::At32(pcm, jas::kPcmChannels));
+  const int32_t capacityFrames = jas::Load32(jas::At32(pcm, jas::kPcmCapacityFrames));
+  const int32_t sampleFormat = jas::Load32(jas::At32(pcm, jas::kPcmSampleFormat));
+  if (ringChannels != config.channels) return fail("PCM ring channels do not match option 'channels'");
+  if (sampleFormat != jas::kSampleFormatInt16) return fail("PCM ring sample format must be 0 (int16)");
+  if (capacityFrames <= 0 ||
+      jas::kHeaderBytes + static_cast<size_t>(capacityFrames) * static_cast<size_t>(ringChannels) * 2 > pcmBytes) {
+    return fail("PCM ring capacityFrames does not fit its buffer");
+  }
+  const int32_t timingCapacity = jas::Load32(jas::At32(timing, jas::kTimingCapacity));
+  if (timingCapacity < jas::kTimingMinCapacity ||
+      jas::kHeaderBytes + static_cast<size_t>(timingCapacity) * jas::kTimingEntryBytes > timingBytes) {
+    return fail("timing ring capacity must be >= 32 and fit its buffer");
+  }
+  config.pcm.base = pcm;
+  config.pcm.capacityFrames = capacityFrames;
+  config.pcm.channels = ringChannels;
+  config.timing.base = timing;
+  config.timing.capacity = timingCapacity;
+
+  std::string err = h->stream.Open(config);
+  if (!err.empty()) return fail(err);
+  if (napi_wrap(env, self, h, FinalizeHandle, nullptr, nullptr) != napi_ok) {
+    h->stream.Close();
+    return fail("napi_wrap failed");
+  }
+  if (napi_add_env_cleanup_hook(env, EnvCleanup, h) == napi_ok) h->cleanupHookAdded = true;
+  return self;
+}
+
+StreamHandle* Unwrap(napi_env env, napi_callback_info cbinfo) {
+  napi_value self;
+  size_t argc = 0;
+  if (napi_get_cb_info(env, cbinfo, &argc, nullptr, &self, nullptr) != napi_ok) return nullptr;
+  void* data = nullptr;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == nullptr) {
+    Throw(env, "not an OutputStream");
+    return nullptr;
+  }
+  return static_cast<StreamHandle*>(data);
+}
+
+napi_value Undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+napi_value StreamStart(napi_env env, napi_callback_info cbinfo) {
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  std::string err = h->stream.Start();
+  return err.empty() ? Undefined(env) : Throw(env, err);
+}
+
+napi_value StreamStop(napi_env env, napi_callback_info cbinfo) {
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  std::string err = h->stream.Stop();
+  return err.empty() ? Undefined(env) : Throw(env, err);
+}
+
+napi_value StreamClose(napi_env env, napi_callback_info cbinfo) {
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  std::string err = h->stream.Close();
+  // The callback is gone: the rings may be collected once JS drops them too.
+  h->ReleaseRefs();
+  return err.empty() ? Undefined(env) : Throw(env, err);
+}
+
+napi_value StreamInfo(napi_env env, napi_callback_info cbinfo) {
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  napi_value o;
+  CHECK_NAPI(env, napi_create_object(env, &o));
+  SetNumber(env, o, "outputLatencyS", h->stream.OutputLatencyS());
+  SetNumber(env, o, "sampleRate", h->stream.SampleRate());
+  SetString(env, o, "deviceName", h->stream.DeviceName());
+  SetBool(env, o, "open", h->stream.IsOpen());
+  return o;
+}
+
+napi_value StreamStats(napi_env env, napi_callback_info cbinfo) {
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  const jas::OutputStreamStats s = h->stream.Stats();
+  napi_value o;
+  CHECK_NAPI(env, napi_create_object(env, &o));
+  SetInt64(env, o, "callbacks", s.callbacks);
+  SetInt64(env, o, "framesPlayed", s.framesPlayed);
+  SetInt64(env, o, "underrunEvents", s.underrunEvents);
+  SetInt64(env, o, "underrunFrames", s.underrunFrames);
+  SetInt64(env, o, "outputUnderflowFlags", s.outputUnderflowFlags);
+  SetInt64(env, o, "outputOverflowFlags", s.outputOverflowFlags);
+  SetInt64(env, o, "primingOutputFlags", s.primingOutputFlags);
+  SetInt64(env, o, "timeFallbacks", s.timeFallbacks);
+  SetInt64(env, o, "lastDacDelayNs", s.lastDacDelayNs);
+  SetBool(env, o, "active", s.active);
+  SetBool(env, o, "realtime", s.realtime);
+  return o;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"start", nullptr, StreamStart, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stop", nullptr, StreamStop, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"close", nullptr, StreamClose, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, StreamInfo, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stats", nullptr, StreamStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_value cls;
+  CHECK_NAPI(env, napi_define_class(env, "OutputStream", NAPI_AUTO_LENGTH, StreamConstructor, nullptr,
+                                    sizeof(methods) / sizeof(methods[0]), methods, &cls));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "OutputStream", cls));
+  napi_value list;
+  CHECK_NAPI(env, napi_create_function(env, "listDevices", NAPI_AUTO_LENGTH, ListDevices, nullptr, &list));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "listDevices", list));
+  napi_value version;
+  CHECK_NAPI(env, napi_create_string_utf8(env, Pa_GetVersionText(), NAPI_AUTO_LENGTH, &version));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "portAudioVersion", version));
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() { return Init(env, exports); }
