@@ -223,3 +223,9 @@ test('validation error messages name the field and what was expected', () => {
   const long = expectError(decodeMessage(JSON.stringify({ type: 'x'.repeat(5000), v: '1.0' })), 'JAS_ERR_UNKNOWN_TYPE');
   assert.ok(long.length < 200);
 });
+
+test('docs/protocol.md has a table row for every message type', async () => {
+  const { readFileSync } = await import('node:fs');
+  const docs = readFileSync(new URL('../../../../docs/protocol.md', import.meta.url), 'utf8');
+  for (const type of MESSAGE_TYPES) assert.match(docs, new RegExp(`^\\| \`${type}\` \\|`, 'm'), type);
+});
