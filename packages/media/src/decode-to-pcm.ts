@@ -1,0 +1,210 @@
+// Decodes one encoded track, chunk by chunk (bounded memory), to interleaved int16 stereo at the
+// output rate in a SharedArrayBuffer; or only measures its length (measureTrack, for the leader).
+// Runs on whatever thread calls it: TrackDecoder runs it in a worker so no event loop blocks.
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { decodeChunked } from 'audio-decode';
+import { toStereo } from './channel-mix.js';
+import { assertSampleRate, framesAtRate } from './frames-at-rate.js';
+import { int16ScaleFor, PcmAccumulator } from './pcm-accumulator.js';
+import { PolyphaseResampler } from './polyphase-resampler.js';
+import { INSPECT_BYTES, inspectSource, type SourceInfo } from './source-inspect.js';
+import { TrackError } from './track-error.js';
+
+/** Encoded bytes handed to the decoder per step: small enough to keep the decoder's buffers small. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+export const DEFAULT_OUTPUT_RATE = 48_000;
+/** Truncation is reported when decoding yields fewer frames than declared minus this slack (MP3
+ *  declarations include ~2-3 k samples of encoder delay and padding that decoders trim). */
+const TRUNCATION_SLACK_FRAMES = 4 * 1152;
+const TRUNCATION_SLACK_FRACTION = 0.002;
+/** Progress reports at most this often (in encoded bytes) to keep postMessage traffic small. */
+const PROGRESS_EVERY_BYTES = 256 * 1024;
+
+export type TrackInput = string | Uint8Array;
+
+export interface DecodeOptions {
+  /** Output sample rate in Hz (default 48000). */
+  outputRate?: number;
+  /** Output channels: only 2 (interleaved stereo) is supported. */
+  channels?: 2;
+}
+
+export interface DecodeProgress {
+  bytesRead: number;
+  totalBytes: number;
+  /** Source frames decoded so far. */
+  sourceFrames: number;
+}
+
+export interface DecodeHooks {
+  onProgress?: (p: DecodeProgress) => void;
+}
+
+export interface TrackLength {
+  /** audio-decode format name: 'wav', 'mp3', 'flac', 'oga' (Ogg Vorbis), 'opus', ... */
+  format: string;
+  sourceRate: number;
+  /** Largest channel count the decoder delivered. */
+  sourceChannels: number;
+  /** Decoded frames at the source rate (encoder delay/padding already trimmed). */
+  sourceFrames: number;
+}
+
+export interface DecodedTrack extends TrackLength {
+  /** Interleaved stereo int16 over a SharedArrayBuffer; length === frames * 2. */
+  pcm: Int16Array;
+  /** Frames at outputRate; always framesAtRate(sourceFrames, sourceRate, outputRate). */
+  frames: number;
+  outputRate: number;
+}
+
+export function trackName(input: TrackInput): string {
+  return typeof input === 'string' ? basename(input) : 'input';
+}
+
+/** Decodes `input` (a path or the encoded bytes) to int16 stereo at `outputRate`. Rejects with TrackError. */
+export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, hooks: DecodeHooks = {}): Promise<DecodedTrack> {
+  const outputRate = checkOptions(opts);
+  let resampler: PolyphaseResampler | undefined;
+  let acc: PcmAccumulator | undefined;
+  const result = await streamDecode(input, hooks, (info) => {
+    const estimate = info.estimatedFrames === undefined ? 0 : info.estimatedFrames * (outputRate / info.rate);
+    acc = new PcmAccumulator(estimate, int16ScaleFor(info.format));
+  }, (left, right, rate) => {
+    resampler ??= new PolyphaseResampler(rate, outputRate, 2);
+    const [l, r] = resampler.push([left, right]);
+    acc!.write(l!, r!);
+  });
+  const [l, r] = resampler!.flush();
+  acc!.write(l!, r!);
+  const frames = framesAtRate(result.sourceFrames, result.sourceRate, outputRate);
+  if (acc!.length !== frames) {
+    throw new TrackError('corrupt', `internal: resampler produced ${acc!.length} frames, expected ${frames}`, trackName(input));
+  }
+  return { ...result, pcm: acc!.finish(), frames, outputRate };
+}
+
+/** Decodes without keeping audio: the exact length the leader puts on the timeline. */
+export async function measureTrack(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackLength> {
+  return streamDecode(input, hooks, () => {}, () => {});
+}
+
+function checkOptions(opts: DecodeOptions): number {
+  const outputRate = opts.outputRate ?? DEFAULT_OUTPUT_RATE;
+  try {
+    assertSampleRate('outputRate', outputRate);
+  } catch (err) {
+    throw TrackError.wrap(err, 'invalid-argument');
+  }
+  if (opts.channels !== undefined && opts.channels !== 2) {
+    throw new TrackError('invalid-argument', `only 2 output channels are supported, got ${String(opts.channels)}`);
+  }
+  return outputRate;
+}
+
+interface OpenedSource {
+  size: number;
+  head: Uint8Array;
+  tail: Uint8Array;
+  chunks: () => AsyncIterable<Uint8Array>;
+}
+
+async function openSource(input: TrackInput, track: string): Promise<OpenedSource> {
+  if (typeof input !== 'string') {
+    if (!(input instanceof Uint8Array)) throw new TrackError('invalid-argument', 'input must be a path or a Uint8Array', track);
+    const bytes = input;
+    return {
+      size: bytes.length,
+      head: bytes.subarray(0, INSPECT_BYTES),
+      tail: bytes.subarray(Math.max(0, bytes.length - INSPECT_BYTES)),
+      chunks: async function* () {
+        for (let at = 0; at < bytes.length; at += READ_CHUNK_BYTES) yield bytes.subarray(at, at + READ_CHUNK_BYTES);
+      },
+    };
+  }
+  try {
+    const fh = await open(input, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new TrackError('io', 'not a regular file', track);
+      const head = new Uint8Array(Math.min(INSPECT_BYTES, st.size));
+      await fh.read(head, 0, head.length, 0);
+      const tail = new Uint8Array(Math.min(INSPECT_BYTES, st.size));
+      await fh.read(tail, 0, tail.length, st.size - tail.length);
+      return {
+        size: st.size, head, tail,
+        chunks: () => createReadStream(input, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Uint8Array>,
+      };
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw TrackError.wrap(err, 'io', track);
+  }
+}
+
+/** The shared pipeline: inspect, decode chunk by chunk, map to stereo, check the length. */
+async function streamDecode(
+  input: TrackInput,
+  hooks: DecodeHooks,
+  onStart: (info: SourceInfo & { rate: number }) => void,
+  onChunk: (left: Float32Array, right: Float32Array, rate: number) => void,
+): Promise<TrackLength> {
+  const track = trackName(input);
+  const src = await openSource(input, track);
+  const info = inspectSource(src.head, src.tail, src.size, track);
+  if (info.truncatedReason !== undefined) throw new TrackError('truncated', info.truncatedReason, track);
+  let sourceRate = 0;
+  let sourceChannels = 0;
+  let sourceFrames = 0;
+  let bytesRead = 0;
+  let nextProgress = PROGRESS_EVERY_BYTES;
+  const counted = async function* (): AsyncIterable<Uint8Array> {
+    for await (const chunk of src.chunks()) {
+      bytesRead += chunk.length;
+      yield chunk;
+    }
+  };
+  try {
+    for await (const out of decodeChunked(counted(), info.format as Parameters<typeof decodeChunked>[1])) {
+      const channels = out.channelData;
+      const frames = channels[0]?.length ?? 0;
+      if (frames === 0) continue;
+      if (sourceRate === 0) {
+        try {
+          assertSampleRate('sample rate', out.sampleRate);
+        } catch (err) {
+          throw TrackError.wrap(err, 'unsupported', track);
+        }
+        sourceRate = out.sampleRate;
+        onStart({ ...info, rate: sourceRate });
+      } else if (out.sampleRate !== sourceRate) {
+        throw new TrackError('unsupported', `sample rate changes mid-stream (${sourceRate} -> ${out.sampleRate} Hz)`, track);
+      }
+      sourceChannels = Math.max(sourceChannels, channels.length);
+      const [left, right] = toStereo(channels, info.format);
+      onChunk(left, right, sourceRate);
+      sourceFrames += frames;
+      if (hooks.onProgress !== undefined && bytesRead >= nextProgress) {
+        nextProgress = bytesRead + PROGRESS_EVERY_BYTES;
+        hooks.onProgress({ bytesRead, totalBytes: src.size, sourceFrames });
+      }
+    }
+  } catch (err) {
+    if (err instanceof TrackError) throw err;
+    const reading = err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('E');
+    throw TrackError.wrap(err, reading ? 'io' : 'corrupt', track);
+  }
+  if (sourceFrames === 0) throw new TrackError('corrupt', `no audio could be decoded (${info.format})`, track);
+  if (info.declaredFrames !== undefined) {
+    const slack = Math.max(TRUNCATION_SLACK_FRAMES, info.declaredFrames * TRUNCATION_SLACK_FRACTION);
+    if (sourceFrames < info.declaredFrames - slack) {
+      throw new TrackError('truncated',
+        `decoded ${(sourceFrames / sourceRate).toFixed(3)} s of the ${(info.declaredFrames / sourceRate).toFixed(3)} s the header declares`, track);
+    }
+  }
+  hooks.onProgress?.({ bytesRead, totalBytes: src.size, sourceFrames });
+  return { format: info.format, sourceRate, sourceChannels, sourceFrames };
+}

@@ -1,0 +1,192 @@
+// Streaming band-limited sample-rate converter (planar float in, planar float out). Keeps its history
+// between pushes, so any chunking gives bit-identical output, and produces exactly
+// framesAtRate(sourceFrames, sourceRate, outputRate) frames once flushed.
+import { framesAtRate } from './frames-at-rate.js';
+import { designPolyphaseFilter, type PolyphaseFilter } from './kaiser-sinc.js';
+
+/** Filters are pure functions of the rate pair: design each pair once per process. */
+const filterCache = new Map<string, PolyphaseFilter>();
+
+export function cachedFilter(sourceRate: number, outputRate: number): PolyphaseFilter {
+  const key = `${sourceRate}/${outputRate}`;
+  let f = filterCache.get(key);
+  if (f === undefined) {
+    f = designPolyphaseFilter(sourceRate, outputRate);
+    filterCache.set(key, f);
+  }
+  return f;
+}
+
+export class PolyphaseResampler {
+  /** null when sourceRate === outputRate: samples pass through untouched. */
+  readonly filter: PolyphaseFilter | null;
+  private readonly hist: Float32Array[];
+  /** Absolute source index of hist[c][0] (negative at start: the zero history before the track). */
+  private histStart: number;
+  private histLen: number;
+  /** Source position of the next output frame: index `pos` plus `phase`/phases of a sample. */
+  private pos = 0;
+  private phase = 0;
+  private received = 0;
+  private produced = 0;
+  private flushed = false;
+
+  constructor(
+    readonly sourceRate: number,
+    readonly outputRate: number,
+    readonly channels: number,
+  ) {
+    if (!Number.isInteger(channels) || channels < 1 || channels > 64) {
+      throw new RangeError(`channels must be an integer in 1..64, got ${channels}`);
+    }
+    this.filter = sourceRate === outputRate ? null : cachedFilter(sourceRate, outputRate);
+    const lead = this.filter === null ? 0 : this.filter.halfTaps - 1;
+    this.hist = Array.from({ length: channels }, () => new Float32Array(Math.max(1024, 4 * lead)));
+    this.histStart = -lead;
+    this.histLen = lead; // zeros: silence before the first sample
+  }
+
+  get sourceFrames(): number {
+    return this.received;
+  }
+
+  get outputFrames(): number {
+    return this.produced;
+  }
+
+  /** Feeds one chunk (one Float32Array per channel, equal lengths); returns the frames now computable. */
+  push(input: readonly Float32Array[]): Float32Array[] {
+    if (this.flushed) throw new Error('resampler already flushed');
+    const frames = this.checkInput(input);
+    this.received += frames;
+    if (this.filter === null) {
+      this.produced += frames;
+      return input.map((ch) => ch.slice(0, frames));
+    }
+    this.append(input, frames, false);
+    return this.produce(this.histStart + this.histLen - 1 - this.filter.halfTaps, Infinity);
+  }
+
+  /** Ends the stream: pads with silence and returns the remaining frames up to the exact total. */
+  flush(): Float32Array[] {
+    if (this.flushed) throw new Error('resampler already flushed');
+    this.flushed = true;
+    if (this.filter === null) return this.hist.map(() => new Float32Array(0));
+    const total = framesAtRate(this.received, this.sourceRate, this.outputRate);
+    const zeros = Array.from({ length: this.channels }, () => new Float32Array(this.filter!.halfTaps));
+    this.append(zeros, this.filter.halfTaps, true);
+    return this.produce(Infinity, total - this.produced);
+  }
+
+  private checkInput(input: readonly Float32Array[]): number {
+    if (input.length !== this.channels) {
+      throw new RangeError(`expected ${this.channels} channels, got ${input.length}`);
+    }
+    const frames = input[0]!.length;
+    for (const ch of input) {
+      if (ch.length !== frames) throw new RangeError('channels of one chunk differ in length');
+    }
+    return frames;
+  }
+
+  private append(input: readonly Float32Array[], frames: number, padding: boolean): void {
+    const need = this.histLen + frames;
+    for (let c = 0; c < this.channels; c++) {
+      let h = this.hist[c]!;
+      if (h.length < need) {
+        const bigger = new Float32Array(Math.max(need, 2 * h.length));
+        bigger.set(h.subarray(0, this.histLen));
+        this.hist[c] = h = bigger;
+      }
+      if (padding) h.fill(0, this.histLen, need);
+      else h.set(input[c]!.subarray(0, frames), this.histLen);
+    }
+    this.histLen = need;
+  }
+
+  /** Computes output frames while pos <= lastPos and fewer than maxFrames; drops history no longer needed. */
+  private produce(lastPos: number, maxFrames: number): Float32Array[] {
+    const f = this.filter!;
+    const { taps, halfTaps, phases, step, coeffs, tableRows, exact } = f;
+    // Upper bound of frames computable from the buffered samples.
+    const avail = Math.min(maxFrames, Math.max(0, Math.floor(((lastPos - this.pos + 1) * phases) / step) + 1));
+    const out = Array.from({ length: this.channels }, () => new Float32Array(avail));
+    let k = 0;
+    let pos = this.pos;
+    let phase = this.phase;
+    while (k < avail && pos <= lastPos) {
+      const base = pos - halfTaps + 1 - this.histStart;
+      if (exact && this.channels === 2) {
+        this.dotStereo(out[0]!, out[1]!, k, coeffs, phase * taps, base, taps);
+      } else if (exact) {
+        const c0 = phase * taps;
+        for (let c = 0; c < this.channels; c++) out[c]![k] = dot(coeffs, c0, this.hist[c]!, base, taps);
+      } else {
+        // Odd rate pairs: interpolate linearly between the two nearest table rows (linear in the
+        // coefficients, so it equals filtering with the interpolated row).
+        const scaled = phase * tableRows;
+        const r = Math.floor(scaled / phases);
+        const a = (scaled - r * phases) / phases;
+        for (let c = 0; c < this.channels; c++) {
+          const h = this.hist[c]!;
+          const acc0 = dot(coeffs, r * taps, h, base, taps);
+          const acc1 = dot(coeffs, (r + 1) * taps, h, base, taps);
+          out[c]![k] = acc0 + a * (acc1 - acc0);
+        }
+      }
+      k++;
+      phase += step;
+      if (phase >= phases) {
+        pos += Math.floor(phase / phases);
+        phase %= phases;
+      }
+    }
+    this.pos = pos;
+    this.phase = phase;
+    this.produced += k;
+    this.compact();
+    return k === avail ? out : out.map((ch) => ch.subarray(0, k));
+  }
+
+  /** The hot loop (stereo, exact table): both channels share each coefficient load; unrolled by 4. */
+  private dotStereo(outL: Float32Array, outR: Float32Array, k: number, coeffs: Float32Array, c0: number,
+    base: number, taps: number): void {
+    const hL = this.hist[0]!;
+    const hR = this.hist[1]!;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (let j = 0; j < taps; j += 4) {
+      const ci = c0 + j;
+      const hi = base + j;
+      const w0 = coeffs[ci]!, w1 = coeffs[ci + 1]!, w2 = coeffs[ci + 2]!, w3 = coeffs[ci + 3]!;
+      a0 += w0 * hL[hi]!; b0 += w0 * hR[hi]!;
+      a1 += w1 * hL[hi + 1]!; b1 += w1 * hR[hi + 1]!;
+      a2 += w2 * hL[hi + 2]!; b2 += w2 * hR[hi + 2]!;
+      a3 += w3 * hL[hi + 3]!; b3 += w3 * hR[hi + 3]!;
+    }
+    outL[k] = (a0 + a1) + (a2 + a3);
+    outR[k] = (b0 + b1) + (b2 + b3);
+  }
+
+  private compact(): void {
+    const keepFrom = this.pos - this.filter!.halfTaps + 1;
+    const drop = Math.min(this.histLen, keepFrom - this.histStart);
+    if (drop <= 0) return;
+    for (const h of this.hist) h.copyWithin(0, drop, this.histLen);
+    this.histStart += drop;
+    this.histLen -= drop;
+  }
+}
+
+/** sum of coeffs[c0+j] * h[base+j] for j < taps (taps a multiple of 4), unrolled by 4. */
+function dot(coeffs: Float32Array, c0: number, h: Float32Array, base: number, taps: number): number {
+  let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (let j = 0; j < taps; j += 4) {
+    const ci = c0 + j;
+    const hi = base + j;
+    a0 += coeffs[ci]! * h[hi]!;
+    a1 += coeffs[ci + 1]! * h[hi + 1]!;
+    a2 += coeffs[ci + 2]! * h[hi + 2]!;
+    a3 += coeffs[ci + 3]! * h[hi + 3]!;
+  }
+  return (a0 + a1) + (a2 + a3);
+}
