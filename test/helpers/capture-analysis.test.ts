@@ -1,0 +1,129 @@
+// capture-analysis: recovers known offsets between synthetic captures of the same programme, across
+// different DAC rate errors and start times; onset and RMS helpers.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Capture, type CaptureHeader } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { findOnset, measureOffset, rmsLevel, summarizeOffsets } from './capture-analysis.js';
+
+const EPOCH_NS = 2_000_000_000_000; // programme time 0 on the host monotonic axis
+
+/** Synthesises a stereo capture of programme(t) as heard by a DAC with the given rate error and delay. */
+function synth(
+  programme: (tS: number) => number,
+  opts: { t0DacNs: number; ratePpm: number; delayNs: number; seconds: number; sampleRate?: number },
+): Capture {
+  const sampleRate = opts.sampleRate ?? 48000;
+  const header: CaptureHeader = {
+    sampleRate,
+    channels: 2,
+    ratePpm: opts.ratePpm,
+    t0DacNs: BigInt(opts.t0DacNs),
+    nsPerFrame: 1e9 / (sampleRate * (1 + opts.ratePpm / 1e6)),
+    latencyNs: 0n,
+    framesPerBuffer: 256,
+  };
+  const frames = Math.round(opts.seconds * sampleRate);
+  const pcm = new Int16Array(frames * 2);
+  for (let n = 0; n < frames; n++) {
+    const tS = (opts.t0DacNs + n * header.nsPerFrame - opts.delayNs - EPOCH_NS) / 1e9;
+    const v = Math.round(programme(tS) * 32767);
+    pcm[2 * n] = v;
+    pcm[2 * n + 1] = v;
+  }
+  return Capture.fromSamples(header, 0, pcm);
+}
+
+/** Clicks every 250 ms: Gaussian-enveloped 2 kHz + 5.5 kHz bursts (band-limited, so sub-sample timing is defined). */
+function clickTrack(tS: number): number {
+  const k = Math.round((tS - 0.1) / 0.25);
+  const d = tS - (0.1 + k * 0.25);
+  if (tS < 0 || Math.abs(d) > 0.004) return 0;
+  const env = Math.exp(-0.5 * (d / 0.0004) ** 2);
+  return 0.5 * env * (0.6 * Math.sin(2 * Math.PI * 2000 * d) + 0.4 * Math.cos(2 * Math.PI * 5500 * d));
+}
+
+/** Music-like: many incommensurate partials, continuous. */
+function makeMusic(seed: number): (tS: number) => number {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const partials = Array.from({ length: 30 }, () => ({ f: 100 + rnd() * 9000, p: rnd() * 2 * Math.PI, a: 0.02 + rnd() * 0.02 }));
+  return (tS) => partials.reduce((acc, q) => acc + q.a * Math.sin(2 * Math.PI * q.f * tS + q.p), 0);
+}
+
+test('measureOffset recovers 137 µs between click-track captures with different rate errors', () => {
+  const a = synth(clickTrack, { t0DacNs: EPOCH_NS + 3_000_000, ratePpm: 80, delayNs: 0, seconds: 3 });
+  const b = synth(clickTrack, { t0DacNs: EPOCH_NS + 11_234_567, ratePpm: -60, delayNs: 137_000, seconds: 3 });
+  const r = measureOffset(a, b);
+  assert.ok(r.points.length >= 10, `only ${r.points.length} points (${JSON.stringify(r.rejected)})`);
+  for (const p of r.points) assert.ok(Math.abs(p.offsetUs - 137) < 5, `offset ${p.offsetUs} at ${p.trueTimeNs}`);
+  assert.ok(Math.abs(r.stats.medianUs - 137) < 2, `median ${r.stats.medianUs}`);
+  const back = measureOffset(b, a);
+  assert.ok(Math.abs(back.stats.medianUs + 137) < 5, `reverse median ${back.stats.medianUs}`);
+  // A capture against itself: zero.
+  const self = measureOffset(a, a);
+  assert.ok(self.stats.maxAbsUs < 1, `self ${self.stats.maxAbsUs}`);
+});
+
+test('measureOffset on continuous music-like material, negative and multi-sample offsets', () => {
+  const music = makeMusic(7);
+  const a = synth(music, { t0DacNs: EPOCH_NS, ratePpm: -100, delayNs: 0, seconds: 1.5 });
+  const b = synth(music, { t0DacNs: EPOCH_NS + 777_777, ratePpm: 100, delayNs: -2_420_300, seconds: 1.5 });
+  const r = measureOffset(a, b, { stepMs: 50 });
+  assert.ok(r.points.length >= 20);
+  assert.ok(Math.abs(r.stats.medianUs + 2420.3) < 5, `median ${r.stats.medianUs}`);
+  assert.ok(r.stats.maxUs - r.stats.minUs < 10, `spread ${r.stats.minUs}..${r.stats.maxUs}`);
+});
+
+test('measureOffset follows an offset that changes over time (a member drifting)', () => {
+  // B's DAC is 50 ppm fast but its programme is not resampled: it drifts 50 µs per second ahead.
+  const music = makeMusic(3);
+  const header = (ppm: number): CaptureHeader => ({
+    sampleRate: 48000, channels: 1, ratePpm: ppm, t0DacNs: BigInt(EPOCH_NS), nsPerFrame: 1e9 / (48000 * (1 + ppm / 1e6)), latencyNs: 0n, framesPerBuffer: 256,
+  });
+  const frames = 48000 * 2;
+  const pcm = new Int16Array(frames);
+  for (let n = 0; n < frames; n++) pcm[n] = Math.round(music(n / 48000) * 32767); // the same samples
+  const a = Capture.fromSamples(header(0), 0, pcm);
+  const b = Capture.fromSamples(header(50), 0, pcm);
+  const r = measureOffset(a, b, { stepMs: 200 });
+  for (const p of r.points) {
+    const expectedUs = -((p.trueTimeNs - EPOCH_NS) / 1000) * (50 / 1e6) / (1 + 50 / 1e6);
+    assert.ok(Math.abs(p.offsetUs - expectedUs) < 3, `offset ${p.offsetUs} vs ${expectedUs}`);
+  }
+  assert.ok(r.stats.minUs < -80, 'the drift is visible');
+});
+
+test('silence and unrelated material give no points', () => {
+  const a = synth(() => 0, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
+  const b = synth(clickTrack, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
+  assert.equal(measureOffset(a, b).points.length, 0);
+  const noise = synth(makeMusic(11), { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
+  const other = synth(makeMusic(12), { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
+  const r = measureOffset(noise, other, { maxLagUs: 2000 });
+  assert.equal(r.points.length, 0, JSON.stringify(r.stats));
+  assert.ok(r.rejected.uncorrelated + r.rejected.edge > 0);
+});
+
+test('findOnset and rmsLevel', () => {
+  const startS = 0.3217;
+  const tone = (tS: number) => (tS >= startS && tS < startS + 0.2 ? 0.5 * Math.cos(2 * Math.PI * 1000 * (tS - startS)) : 0);
+  const c = synth(tone, { t0DacNs: EPOCH_NS, ratePpm: 40, delayNs: 0, seconds: 1 });
+  const onset = findOnset(c, EPOCH_NS);
+  assert.ok(onset !== null);
+  const expectedNs = EPOCH_NS + startS * 1e9;
+  assert.ok(Math.abs(onset - expectedNs) < c.nsPerFrame, `onset ${(onset - expectedNs) / 1000} µs off`);
+  assert.equal(findOnset(c, EPOCH_NS + 0.6e9), null);
+  assert.ok(Math.abs(rmsLevel(c, expectedNs + 1e6, expectedNs + 0.19e9) - 0.5 / Math.SQRT2) < 0.002);
+  assert.equal(rmsLevel(c, EPOCH_NS, EPOCH_NS + 0.3e9), 0);
+  assert.equal(rmsLevel(c, EPOCH_NS + 1e9, EPOCH_NS), 0);
+});
+
+test('summarizeOffsets', () => {
+  const s = summarizeOffsets([3, -1, 2, -10, 4]);
+  assert.equal(s.count, 5);
+  assert.equal(s.medianUs, 2);
+  assert.equal(s.maxAbsUs, 10);
+  assert.equal(s.p50AbsUs, 3);
+  assert.equal(s.minUs, -10);
+  assert.ok(Number.isNaN(summarizeOffsets([]).medianUs));
+});
