@@ -12,8 +12,8 @@ import {
 import { validateTimeline } from './timeline.js';
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION } from './version.js';
 
-/** Default WebSocket message limit: a 10000-track timeline is ~1 MB; anything bigger is hostile. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Default WebSocket message limit: fits the largest sane message (10000-track timeline with titles ~1.5 MB, state with 10000 cached and decoding tracks ~1.8 MB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Our deepest message nests 4 levels; 32 leaves room for newer minors and stops stack-eating input. */
 export const MAX_JSON_DEPTH = 32;
 /** Keys that could reach an object's prototype if some consumer ever merges a message into an object. */

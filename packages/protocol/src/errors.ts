@@ -40,7 +40,7 @@ export const ERRORS = {
   JAS_ERR_TOO_LARGE: {
     statusCode: 413, closeCode: 4005,
     message: 'payload of {bytes} bytes exceeds the limit of {limit} bytes',
-    solve: 'Split the playlist or raise the limit (WebSocket messages: 1 MiB by default).',
+    solve: 'Split the playlist or raise the limit (WebSocket messages: 4 MiB by default).',
   },
   JAS_ERR_UNAUTHORIZED: {
     statusCode: 401, closeCode: 4006,

@@ -164,7 +164,7 @@ export const WireTrack = Type.Object({
   id: TrackId,
   /** length at the timeline's outputRate (0: an empty track, skipped) */
   frames: Frames,
-  title: Type.Optional(Type.String({ maxLength: 512 })),
+  title: Type.Optional(Type.String({ maxLength: 200 })),
 }, closed);
 
 export const WireRevision = Type.Object({

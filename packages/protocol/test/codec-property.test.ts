@@ -56,9 +56,13 @@ const interesting = fc.oneof(
 );
 
 test('never throws on arbitrary strings', () => {
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
+  fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => {
     checkResult(decodeMessage(s));
   }), params);
+  // Any code point, lone surrogates included (fewer runs: V8's JSON errors are slow to build for them).
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 100 }), (s) => {
+    checkResult(decodeMessage(s));
+  }), { seed: SEED, numRuns: 300 });
 });
 
 test('never throws on arbitrary bytes', () => {
