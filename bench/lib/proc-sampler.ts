@@ -1,0 +1,124 @@
+// ProcSampler: periodic CPU and memory sampling of child processes from /proc/<pid>/stat and
+// /proc/<pid>/status, summarised per labelled process for benchmark reports.
+import { readFileSync } from 'node:fs';
+
+const DEFAULT_INTERVAL_MS = 1000; // cheap enough for dozens of processes on a busy box
+const CLK_TCK = 100; // USER_HZ on every Linux we target (getconf CLK_TCK)
+
+export interface ProcUsage {
+  label: string;
+  pid: number;
+  samples: number;
+  /** average CPU over the sampled span, percent of one core */
+  cpuPctAvg: number | null;
+  /** highest CPU between two consecutive samples, percent of one core */
+  cpuPctMax: number | null;
+  rssMiBMax: number | null;
+  /** kernel's own peak RSS (VmHWM) at the last sample */
+  hwmMiB: number | null;
+}
+
+interface Reading {
+  atMs: number;
+  cpuTicks: number;
+  rssKiB: number | null;
+  hwmKiB: number | null;
+}
+
+/** utime+stime in clock ticks from /proc/<pid>/stat, or undefined if the process is gone. */
+export function readCpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may contain spaces and parens: fields start after the last ')'
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return Number.isFinite(utime + stime) ? utime + stime : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = new RegExp(`^${field}:\\s+([0-9]+) kB`, 'm').exec(status);
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+export class ProcSampler {
+  private readonly procs = new Map<string, { pid: number; readings: Reading[] }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly intervalMs = DEFAULT_INTERVAL_MS, private readonly nowMs: () => number = () => performance.now()) {}
+
+  add(label: string, pid: number | undefined): void {
+    if (pid === undefined || !Number.isInteger(pid) || pid <= 0) return;
+    this.procs.set(label, { pid, readings: [] });
+    this.sampleOne(label);
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.sampleAll(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.sampleAll();
+  }
+
+  sampleAll(): void {
+    for (const label of this.procs.keys()) this.sampleOne(label);
+  }
+
+  summary(): ProcUsage[] {
+    return [...this.procs.entries()].map(([label, { pid, readings }]) => {
+      const first = readings[0];
+      const last = readings[readings.length - 1];
+      let cpuPctAvg: number | null = null;
+      let cpuPctMax: number | null = null;
+      if (first !== undefined && last !== undefined && last.atMs > first.atMs) {
+        cpuPctAvg = round1(((last.cpuTicks - first.cpuTicks) / CLK_TCK / ((last.atMs - first.atMs) / 1000)) * 100);
+        for (let i = 1; i < readings.length; i++) {
+          const a = readings[i - 1] as Reading, b = readings[i] as Reading;
+          if (b.atMs <= a.atMs) continue;
+          const pct = ((b.cpuTicks - a.cpuTicks) / CLK_TCK / ((b.atMs - a.atMs) / 1000)) * 100;
+          cpuPctMax = Math.max(cpuPctMax ?? 0, round1(pct));
+        }
+      }
+      const rss = readings.map((r) => r.rssKiB).filter((v): v is number => v !== null);
+      const hwm = last?.hwmKiB ?? null;
+      return {
+        label,
+        pid,
+        samples: readings.length,
+        cpuPctAvg,
+        cpuPctMax,
+        rssMiBMax: rss.length === 0 ? null : round1(Math.max(...rss) / 1024),
+        hwmMiB: hwm === null ? null : round1(hwm / 1024),
+      };
+    });
+  }
+
+  private sampleOne(label: string): void {
+    const p = this.procs.get(label);
+    if (p === undefined) return;
+    const cpuTicks = readCpuTicks(p.pid);
+    if (cpuTicks === undefined) return; // exited: keep what we have
+    p.readings.push({
+      atMs: this.nowMs(),
+      cpuTicks,
+      rssKiB: readStatusKiB(p.pid, 'VmRSS') ?? null,
+      hwmKiB: readStatusKiB(p.pid, 'VmHWM') ?? null,
+    });
+  }
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}

@@ -1,0 +1,65 @@
+// Benchmark report output: host/run metadata and writing the JSON (plus sidecar files such as
+// an SVG plot) atomically next to each other.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface HostInfo {
+  hostname: string;
+  kernel: string;
+  arch: string;
+  cpus: number;
+  cpuModel: string;
+  loadavg: number[];
+  memTotalMiB: number;
+  node: string;
+  gitCommit: string | null;
+  gitDirty: boolean | null;
+}
+
+export function hostInfo(repoDir = process.cwd()): HostInfo {
+  let gitCommit: string | null = null;
+  let gitDirty: boolean | null = null;
+  try {
+    gitCommit = execFileSync('git', ['-C', repoDir, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    gitDirty = execFileSync('git', ['-C', repoDir, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+  } catch {
+    // not a git checkout: leave null
+  }
+  return {
+    hostname: os.hostname(),
+    kernel: `${os.type()} ${os.release()}`,
+    arch: os.arch(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    gitCommit,
+    gitDirty,
+  };
+}
+
+/** Writes text to file via a temp file + rename, creating the directory. */
+export function writeFileAtomic(file: string, text: string): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+export function writeJson(file: string, value: unknown): void {
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** FILE.json -> FILE.svg (or FILE + ext when it has no .json suffix). */
+export function sidecarPath(jsonFile: string, ext: string): string {
+  return jsonFile.endsWith('.json') ? `${jsonFile.slice(0, -5)}${ext}` : `${jsonFile}${ext}`;
+}
+
+/** Default output path: results/<name>-<UTC timestamp>.json under the repo. */
+export function defaultOutPath(name: string, repoDir = process.cwd()): string {
+  const stamp = new Date().toISOString().replace(/[:]/g, '').replace(/\..*/, 'Z');
+  return path.join(repoDir, 'results', `${name}-${stamp}.json`);
+}
