@@ -1,8 +1,13 @@
 // capture-analysis: recovers known offsets between synthetic captures of the same programme, across
 // different DAC rate errors and start times; onset and RMS helpers.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { Capture, type CaptureHeader } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { Capture, type CaptureHeader, readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { CaptureSink } from '@jaudiosync/member/dist/src/audio/capture-sink.js';
+import { PcmRing } from '@jaudiosync/member/dist/src/audio/pcm-ring.js';
 import { findOnset, measureOffset, rmsLevel, summarizeOffsets } from './capture-analysis.js';
 
 const EPOCH_NS = 2_000_000_000_000; // programme time 0 on the host monotonic axis
@@ -126,4 +131,45 @@ test('summarizeOffsets', () => {
   assert.equal(s.p50AbsUs, 3);
   assert.equal(s.minUs, -10);
   assert.ok(Number.isNaN(summarizeOffsets([]).medianUs));
+});
+
+test('end to end: two real capture sinks playing a click track at the same true times measure ~0 µs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-capture-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const PREFILL_FRAMES = 4800;
+  const sinks = [
+    new CaptureSink({ ratePpm: 90, latencyMs: 20, file: join(dir, 'a.jascap') }),
+    new CaptureSink({ ratePpm: -70, latencyMs: 35, framesPerBuffer: 128, file: join(dir, 'b.jascap') }),
+  ];
+  for (const sink of sinks) t.after(() => sink.stop());
+  const timers: NodeJS.Timeout[] = [];
+  t.after(() => timers.forEach(clearInterval));
+  const programmeEpochNs = Number(process.hrtime.bigint()) + 150e6;
+  for (const sink of sinks) {
+    const ring = new PcmRing(sink.pcmRing);
+    ring.writeSilence(PREFILL_FRAMES);
+    await sink.start();
+    // A stand-in engine: ring frame p is device frame p (no underrun), whose DAC time the sink knows.
+    const tick = () => {
+      const r = ring.reserve(ring.freeFrames());
+      let p = ring.writePos;
+      for (const part of [r.first, r.second]) {
+        for (let s = 0; s < part.length; s += 2, p++) {
+          const v = Math.round(clickTrack((sink.trueDacTimeNs(p)! - programmeEpochNs) / 1e9) * 32767);
+          part[s] = v;
+          part[s + 1] = v;
+        }
+      }
+      ring.commit(r.frames);
+    };
+    tick();
+    timers.push(setInterval(tick, 5));
+  }
+  await new Promise((r) => setTimeout(r, 900));
+  for (const sink of sinks) await sink.stop();
+  for (const sink of sinks) assert.equal(sink.stats().underrunEvents, 0, 'the stand-in engine kept up');
+  const [a, b] = sinks.map((s) => readCapture(s.file!)) as [Capture, Capture];
+  const r = measureOffset(a, b);
+  assert.ok(r.points.length >= 2, JSON.stringify(r));
+  assert.ok(r.stats.maxAbsUs < 1, `offsets ${JSON.stringify(r.stats)}`);
 });
