@@ -5,7 +5,8 @@ import { mkdtemp, mkdir, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parsePlaylistBytes, parsePlaylistFile, parseExtinf, MAX_PLAYLIST_BYTES, PlaylistReadError } from '../src/playlist/m3u8-parser.js';
+import { JasError } from '@jaudiosync/protocol/errors';
+import { parsePlaylistBytes, parsePlaylistFile, parseExtinf, MAX_PLAYLIST_BYTES } from '../src/playlist/m3u8-parser.js';
 
 let dir: string;
 const WAV_HEAD = Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1');
@@ -124,9 +125,9 @@ test('10 000 entries are accepted; the 10 001st is reported and parsing stops', 
 });
 
 test('oversize playlist and missing playlist file are errors of the file, with codes', async () => {
-  await assert.rejects(parsePlaylistBytes(Buffer.alloc(MAX_PLAYLIST_BYTES + 1, 0x61), base()), (err: unknown) => err instanceof PlaylistReadError && err.code === 'JAS_ERR_PLAYLIST_TOO_LARGE');
-  await assert.rejects(parsePlaylistFile(path.join(dir, 'nope.m3u8')), (err: unknown) => err instanceof PlaylistReadError && err.code === 'JAS_ERR_PLAYLIST_NOT_FOUND');
-  await assert.rejects(parsePlaylistFile(path.join(dir, 'music')), (err: unknown) => err instanceof PlaylistReadError && err.code === 'JAS_ERR_PLAYLIST_INVALID');
+  await assert.rejects(parsePlaylistBytes(Buffer.alloc(MAX_PLAYLIST_BYTES + 1, 0x61), base()), (err: unknown) => err instanceof JasError && err.code === 'JAS_ERR_TOO_LARGE');
+  await assert.rejects(parsePlaylistFile(path.join(dir, 'nope.m3u8')), (err: unknown) => err instanceof JasError && err.code === 'JAS_ERR_NOT_FOUND');
+  await assert.rejects(parsePlaylistFile(path.join(dir, 'music')), (err: unknown) => err instanceof JasError && err.code === 'JAS_ERR_PLAYLIST');
 });
 
 test('parsePlaylistFile resolves relative to the playlist directory', async () => {

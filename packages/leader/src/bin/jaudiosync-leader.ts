@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// The leader daemon's entry point: parses options, logs JSON with pino to stdout, starts the
+// Leader, and closes it gracefully on SIGTERM/SIGINT (members keep playing their timeline).
+import { pino } from 'pino';
+import { ConfigError, helpText, parseLeaderArgs } from '../leader-config.js';
+import { createLeaderClock } from '../leader-clock.js';
+import { Leader } from '../leader.js';
+
+/** A shutdown that hangs (a stuck socket) must not keep the process alive forever. */
+const SHUTDOWN_TIMEOUT_MS = 5_000;
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseLeaderArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jaudiosync-leader: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(helpText() + '\n');
+    return;
+  }
+  const config = parsed.config;
+  const log = pino({ level: config.logLevel, base: { app: 'jaudiosync-leader' } });
+  const clock = createLeaderClock({ ntpPort: config.ntpPort, host: config.host });
+  const leader = new Leader(config, { log, clock });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    leader.close().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  try {
+    await leader.start();
+  } catch (err) {
+    log.fatal({ err }, 'cannot start');
+    await leader.close().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,204 @@
+// `jaudiosync ctl <command>`: turns a command line into one REST request to the leader and its
+// reply into a short human summary (or raw JSON with --json). fetch and output are injected so
+// tests run it against fastify without a shell.
+
+export const DEFAULT_LEADER_URL = 'http://localhost:7700';
+/** A leader that does not answer within this is reported, not waited for. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export const CTL_HELP = `Usage: jaudiosync ctl <command> [options]
+
+Commands:
+  status                                   playlist, position, members
+  play [--at T] [--index N] [--position-ms N]
+  stop [--at T] | resume [--at T] | next [--at T] | previous [--at T]
+  seek --position-ms N [--index N] [--at T]
+  volume 0..1 [--at T]                     group volume
+  member ID [--volume 0..1] [--delay-ms N] [--channel-mode stereo|mono|left|right]
+  members                                  list members
+  playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
+
+Options:
+  --leader URL   leader base URL (default: $JAS_LEADER or ${DEFAULT_LEADER_URL})
+  --at T         when: "18:55:00" (today, leader's time zone), ISO 8601, "+5s", "+250ms"
+  --json         print the raw JSON reply
+`;
+
+export interface CtlIo {
+  env: NodeJS.ProcessEnv;
+  fetch: typeof globalThis.fetch;
+  out(text: string): void;
+  err(text: string): void;
+  readFile?(path: string): Promise<string>;
+}
+
+interface Request {
+  method: string;
+  path: string;
+  body?: unknown;
+  text?: string;
+}
+
+class UsageError extends Error {}
+
+function takeOptions(args: string[]): { positional: string[]; opts: Map<string, string> } {
+  const positional: string[] = [];
+  const opts = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (name === 'json' || name === 'help') {
+        opts.set(name, 'true');
+        continue;
+      }
+      const value = eq > 0 ? a.slice(eq + 1) : args[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      opts.set(name, value);
+    } else positional.push(a);
+  }
+  return { positional, opts };
+}
+
+function num(opts: Map<string, string>, name: string): number | undefined {
+  const v = opts.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name}: a number expected, got "${v}"`);
+  return n;
+}
+
+function allowOnly(opts: Map<string, string>, allowed: string[]): void {
+  for (const k of opts.keys()) {
+    if (!['leader', 'json', 'help', ...allowed].includes(k)) throw new UsageError(`unknown option --${k} for this command`);
+  }
+}
+
+async function buildRequest(positional: string[], opts: Map<string, string>, io: CtlIo): Promise<Request> {
+  const [cmd, arg] = positional;
+  const when = (): Record<string, unknown> => (opts.has('at') ? { at: opts.get('at') } : {});
+  switch (cmd) {
+    case 'status':
+      allowOnly(opts, []);
+      return { method: 'GET', path: '/api/status' };
+    case 'members':
+      allowOnly(opts, []);
+      return { method: 'GET', path: '/api/members' };
+    case 'play': {
+      allowOnly(opts, ['at', 'index', 'position-ms']);
+      const body: Record<string, unknown> = when();
+      const index = num(opts, 'index');
+      const positionMs = num(opts, 'position-ms');
+      if (index !== undefined) body['index'] = index;
+      if (positionMs !== undefined) body['positionMs'] = positionMs;
+      return { method: 'POST', path: '/api/play', body };
+    }
+    case 'stop': case 'resume': case 'next': case 'previous':
+      allowOnly(opts, ['at']);
+      return { method: 'POST', path: `/api/${cmd}`, body: when() };
+    case 'seek': {
+      allowOnly(opts, ['at', 'index', 'position-ms']);
+      const positionMs = num(opts, 'position-ms');
+      if (positionMs === undefined) throw new UsageError('seek needs --position-ms N');
+      const body: Record<string, unknown> = { ...when(), positionMs };
+      const index = num(opts, 'index');
+      if (index !== undefined) body['index'] = index;
+      return { method: 'POST', path: '/api/seek', body };
+    }
+    case 'volume': {
+      allowOnly(opts, ['at']);
+      const volume = Number(arg);
+      if (arg === undefined || !Number.isFinite(volume)) throw new UsageError('volume needs a number from 0 to 1');
+      return { method: 'PUT', path: '/api/volume', body: { ...when(), volume } };
+    }
+    case 'member': {
+      allowOnly(opts, ['volume', 'delay-ms', 'channel-mode']);
+      if (arg === undefined) throw new UsageError('member needs an ID');
+      const body: Record<string, unknown> = {};
+      const volume = num(opts, 'volume');
+      const delayMs = num(opts, 'delay-ms');
+      if (volume !== undefined) body['volume'] = volume;
+      if (delayMs !== undefined) body['outputDelayMs'] = delayMs;
+      if (opts.has('channel-mode')) body['channelMode'] = opts.get('channel-mode');
+      if (Object.keys(body).length === 0) throw new UsageError('member needs --volume, --delay-ms or --channel-mode');
+      return { method: 'PUT', path: `/api/members/${encodeURIComponent(arg)}`, body };
+    }
+    case 'playlist': {
+      allowOnly(opts, ['file']);
+      const file = opts.get('file');
+      if (file !== undefined) {
+        const read = io.readFile ?? (async (p: string) => (await import('node:fs/promises')).readFile(p, 'utf8'));
+        return { method: 'PUT', path: '/api/playlist', text: await read(file) };
+      }
+      if (arg === undefined) return { method: 'GET', path: '/api/playlist' };
+      return { method: 'PUT', path: '/api/playlist', body: { path: arg } };
+    }
+    default:
+      throw new UsageError(cmd === undefined ? 'a command is needed' : `unknown command "${cmd}"`);
+  }
+}
+
+/** Runs `ctl ...` (argv after the program name, starting with "ctl"); returns the exit code. */
+export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
+  const args = argv[0] === 'ctl' ? argv.slice(1) : argv;
+  if (argv[0] !== 'ctl' || args.length === 0 || args.includes('--help') || args[0] === 'help') {
+    io.out(CTL_HELP);
+    return argv[0] === 'ctl' && (args.includes('--help') || args[0] === 'help') ? 0 : 2;
+  }
+  let request: Request;
+  let opts: Map<string, string>;
+  try {
+    const parsed = takeOptions(args);
+    opts = parsed.opts;
+    request = await buildRequest(parsed.positional, opts, io);
+  } catch (err) {
+    io.err(`jaudiosync: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const base = (opts.get('leader') ?? io.env['JAS_LEADER'] ?? DEFAULT_LEADER_URL).replace(/\/+$/, '');
+  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
+  if (request.text !== undefined) init.body = request.text, init.headers = { 'content-type': 'audio/x-mpegurl' };
+  else if (request.body !== undefined) init.body = JSON.stringify(request.body), init.headers = { 'content-type': 'application/json' };
+  let res: Response;
+  try {
+    res = await io.fetch(`${base}${request.path}`, init);
+  } catch (err) {
+    io.err(`jaudiosync: cannot reach the leader at ${base}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const text = await res.text();
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = text;
+  }
+  if (!res.ok) {
+    const e = data as { error?: string; message?: string };
+    io.err(`jaudiosync: ${e.error ?? `HTTP ${res.status}`}: ${e.message ?? text}\n`);
+    return 1;
+  }
+  io.out(opts.has('json') ? JSON.stringify(data, null, 2) + '\n' : summarize(request, data) + '\n');
+  return 0;
+}
+
+function summarize(request: Request, data: unknown): string {
+  const d = data as Record<string, unknown>;
+  if (request.path === '/api/status') {
+    const s = data as { playing: boolean; volume: number; position: { index: number; positionMs: number } | null; playlist: { title?: string }[]; members: { id: string; health: string; connected: boolean }[] };
+    const pos = s.position;
+    const title = pos ? s.playlist[pos.index]?.title ?? '' : '';
+    const lines = [
+      `${s.playing ? 'playing' : 'stopped'}${pos ? ` track ${pos.index + 1}/${s.playlist.length} "${title}" at ${(pos.positionMs / 1000).toFixed(1)} s` : ' (no playlist)'}, volume ${s.volume}`,
+      ...s.members.map((m) => `  ${m.id}: ${m.health}`),
+    ];
+    return lines.join('\n');
+  }
+  if (request.path === '/api/members') {
+    return (data as { id: string; health: string; address: string }[]).map((m) => `${m.id} ${m.address} ${m.health}`).join('\n') || 'no members';
+  }
+  if (typeof d['at'] === 'string' && typeof d['rev'] === 'number') return `ok: rev ${d['rev']} takes effect at ${d['at']}`;
+  if (typeof d['tracks'] === 'number') return `loaded ${d['tracks']} tracks, ${(d['problems'] as unknown[]).length} entries skipped`;
+  return JSON.stringify(data);
+}

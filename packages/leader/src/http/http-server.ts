@@ -1,0 +1,91 @@
+// The leader's fastify instance with the error contract every route shares: replies are always
+// `{error: "JAS_ERR_...", message, field?}` with a fitting 4xx/5xx; validation errors name the
+// field; unknown routes 404; bodies are limited; wrong content types are 415.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { JasError, type JasErrorCode } from '@jaudiosync/protocol/errors';
+
+/** JSON bodies are tiny; an uploaded m3u8 of 10 000 entries fits in 1 MiB. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+/** Content types accepted as an uploaded playlist (text). */
+export const PLAYLIST_CONTENT_TYPES = ['audio/x-mpegurl', 'audio/mpegurl', 'application/vnd.apple.mpegurl', 'application/x-mpegurl'];
+
+export interface HttpServerOptions {
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+  bodyLimit?: number;
+}
+
+interface AjvError { instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> }
+
+/** Maps ajv errors to one JAS_ERR_VALIDATION naming the field (a JSON pointer). */
+export function validationError(errors: AjvError[], dataVar: string): JasError {
+  const e = errors[0] ?? {};
+  let field = e.instancePath ?? '';
+  if (e.keyword === 'required' && typeof e.params?.['missingProperty'] === 'string') field += `/${e.params['missingProperty']}`;
+  if (e.keyword === 'additionalProperties' && typeof e.params?.['additionalProperty'] === 'string') field += `/${e.params['additionalProperty']}`;
+  const where = field === '' ? dataVar : `${dataVar}${field}`;
+  let detail = e.message ?? 'invalid';
+  if (e.keyword === 'additionalProperties') detail = 'unknown field';
+  if (e.keyword === 'required') detail = 'required field missing';
+  return new JasError('JAS_ERR_VALIDATION', { field: where, detail }, { field: field === '' ? '/' : field });
+}
+
+/** Turns anything thrown in a route into the error reply contract. */
+export function toJasError(err: unknown): JasError {
+  if (err instanceof JasError) return err;
+  const fe = err as Partial<FastifyError> & { validation?: AjvError[]; validationContext?: string };
+  if (Array.isArray(fe.validation)) return validationError(fe.validation, fe.validationContext ?? 'body');
+  const map: Record<string, [JasErrorCode, Record<string, string | number>]> = {
+    FST_ERR_CTP_BODY_TOO_LARGE: ['JAS_ERR_TOO_LARGE', { bytes: 'more', limit: BODY_LIMIT_BYTES }],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['JAS_ERR_UNSUPPORTED_MEDIA', { contentType: 'of the request' }],
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['JAS_ERR_VALIDATION', { field: 'content-length', detail: 'does not match the body' }],
+    FST_ERR_CTP_EMPTY_JSON_BODY: ['JAS_ERR_BAD_JSON', { detail: 'empty body' }],
+    FST_ERR_CTP_INVALID_JSON_BODY: ['JAS_ERR_BAD_JSON', { detail: fe.message ?? '' }],
+  };
+  const mapped = fe.code !== undefined ? map[fe.code] : undefined;
+  if (mapped) return new JasError(mapped[0], mapped[1]);
+  if (err instanceof SyntaxError) return new JasError('JAS_ERR_BAD_JSON', { detail: err.message });
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const e = new JasError('JAS_ERR_VALIDATION', { field: 'request', detail: fe.message ?? 'bad request' });
+    return Object.assign(e, { statusCode: fe.statusCode });
+  }
+  return JasError.from(err);
+}
+
+export function createHttpServer(options: HttpServerOptions = {}): FastifyInstance {
+  const bodyLimit = options.bodyLimit ?? BODY_LIMIT_BYTES;
+  const app = Fastify({
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+    bodyLimit,
+    // Strict types: "5" is not a number here (coercion would hide client bugs).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    schemaErrorFormatter: (errors, dataVar) => validationError(errors as AjvError[], dataVar),
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
+
+  // JSON: an empty body means "no options" (curl -X POST .../api/stop with a content type).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch (err) {
+      done(new JasError('JAS_ERR_BAD_JSON', { detail: (err as Error).message }), undefined);
+    }
+  });
+  app.addContentTypeParser(PLAYLIST_CONTENT_TYPES, { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, request, reply) => {
+    const jas = toJasError(err);
+    if (jas.statusCode >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: jas.code, msg: jas.message }, 'request refused');
+    void reply.code(jas.statusCode).type('application/json').send(jas.toReply());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const jas = new JasError('JAS_ERR_NOT_FOUND', { what: `route ${request.method} ${request.url.split('?')[0] ?? ''}` });
+    void reply.code(404).type('application/json').send(jas.toReply());
+  });
+  return app;
+}

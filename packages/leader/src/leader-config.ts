@@ -1,0 +1,164 @@
+// The leader's configuration: defaults, a JSON config file, and command-line flags (flags win).
+// Every option is listed once in OPTIONS, which also produces --help.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_MEMBER_PATTERN, parseEndpoint } from './members/discovery.js';
+
+export interface LeaderConfig {
+  playlist?: string;
+  musicDir?: string;
+  httpPort: number;
+  ntpPort: number;
+  host: string;
+  stateDir: string;
+  memberPattern: string;
+  members: string[];
+  minLeadMs: number;
+  outputRate: number;
+  leaderId: string;
+  mdns: boolean;
+  loop: boolean;
+  logLevel: string;
+}
+
+interface OptionSpec {
+  flag: string;
+  key: keyof LeaderConfig | 'config' | 'help';
+  kind: 'string' | 'int' | 'bool' | 'list';
+  help: string;
+  default?: string;
+}
+
+export const OPTIONS: OptionSpec[] = [
+  { flag: '--playlist', key: 'playlist', kind: 'string', help: 'm3u/m3u8 playlist to load at start (unless a saved state exists)' },
+  { flag: '--music-dir', key: 'musicDir', kind: 'string', help: 'directory that uploaded playlists and relative playlist paths resolve against', default: 'current directory' },
+  { flag: '--http-port', key: 'httpPort', kind: 'int', help: 'REST API, events, /tracks', default: '7700' },
+  { flag: '--ntp-port', key: 'ntpPort', kind: 'int', help: 'UDP port of the NTP server members sync to', default: '11123' },
+  { flag: '--host', key: 'host', kind: 'string', help: 'address to bind HTTP and NTP to', default: '0.0.0.0' },
+  { flag: '--state-dir', key: 'stateDir', kind: 'string', help: 'where the timeline, settings and track cache are saved', default: '$XDG_STATE_HOME/jaudiosync-leader or ~/.local/state/jaudiosync-leader' },
+  { flag: '--member-pattern', key: 'memberPattern', kind: 'string', help: 'regular expression; mDNS members whose host name (or id) matches are used', default: DEFAULT_MEMBER_PATTERN },
+  { flag: '--member', key: 'members', kind: 'list', help: 'member address host[:port] to connect to without mDNS (repeatable)', default: 'none' },
+  { flag: '--min-lead-ms', key: 'minLeadMs', kind: 'int', help: 'minimum time between a command and when it takes effect', default: '250' },
+  { flag: '--output-rate', key: 'outputRate', kind: 'int', help: 'common output sample rate (Hz) of the timeline', default: '48000' },
+  { flag: '--leader-id', key: 'leaderId', kind: 'string', help: 'id of this leader sent in welcome', default: 'host name' },
+  { flag: '--no-mdns', key: 'mdns', kind: 'bool', help: 'do not browse mDNS (use --member only)' },
+  { flag: '--loop', key: 'loop', kind: 'bool', help: 'wrap to the first track after the last one' },
+  { flag: '--log-level', key: 'logLevel', kind: 'string', help: 'pino level: trace, debug, info, warn, error', default: 'info' },
+  { flag: '--config', key: 'config', kind: 'string', help: 'JSON file with any of these options (camelCase keys, e.g. {"httpPort": 7700, "members": ["10.0.0.5:7701"]})' },
+  { flag: '--help', key: 'help', kind: 'bool', help: 'print this help' },
+];
+
+export function defaultStateDir(): string {
+  const base = process.env['XDG_STATE_HOME'] ?? path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'jaudiosync-leader');
+}
+
+export function defaultConfig(): LeaderConfig {
+  return {
+    httpPort: 7700, ntpPort: 11123, host: '0.0.0.0', stateDir: defaultStateDir(), memberPattern: DEFAULT_MEMBER_PATTERN,
+    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false, logLevel: 'info',
+  };
+}
+
+function sanitizeId(text: string): string {
+  const id = text.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+  return id === '' ? 'leader' : id;
+}
+
+export function helpText(): string {
+  const lines = ['Usage: jaudiosync-leader [options]', '', 'Options:'];
+  for (const o of OPTIONS) {
+    const arg = o.kind === 'bool' ? '' : o.kind === 'int' ? ' N' : ' VALUE';
+    lines.push(`  ${(o.flag + arg).padEnd(24)} ${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+export class ConfigError extends Error {}
+
+/** Parses argv (without node and script) into a config; `help: true` when --help was given. */
+export function parseLeaderArgs(argv: string[]): { config: LeaderConfig; help: boolean } {
+  const flags: Partial<Record<string, unknown>> = {};
+  let configFile: string | undefined;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = OPTIONS.find((o) => o.flag === name);
+    if (!spec) throw new ConfigError(`unknown option ${arg} (see --help)`);
+    if (spec.kind === 'bool') {
+      if (spec.key === 'help') help = true;
+      else if (spec.key === 'mdns') flags['mdns'] = false;
+      else flags[spec.key] = true;
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${name} needs a value`);
+    if (spec.key === 'config') configFile = value;
+    else if (spec.kind === 'list') ((flags[spec.key] ??= []) as string[]).push(value);
+    else flags[spec.key] = spec.kind === 'int' ? toInt(name, value) : value;
+  }
+  const config = defaultConfig();
+  if (configFile !== undefined) Object.assign(config, readConfigFile(configFile));
+  Object.assign(config, flags);
+  validateConfig(config);
+  return { config, help };
+}
+
+function toInt(name: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n)) throw new ConfigError(`${name}: integer expected, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function readConfigFile(file: string): Partial<LeaderConfig> {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError(`config ${file}: a JSON object expected`);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) {
+    const spec = OPTIONS.find((o) => o.key === key && o.key !== 'config' && o.key !== 'help');
+    if (!spec) throw new ConfigError(`config ${file}: unknown key "${key}"`);
+    if (spec.kind === 'int') out[key] = toInt(key, value);
+    else if (spec.kind === 'bool') {
+      if (typeof value !== 'boolean') throw new ConfigError(`config ${file}: "${key}" must be true or false`);
+      out[key] = value;
+    } else if (spec.kind === 'list') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new ConfigError(`config ${file}: "${key}" must be an array of strings`);
+      out[key] = value;
+    } else {
+      if (typeof value !== 'string') throw new ConfigError(`config ${file}: "${key}" must be a string`);
+      out[key] = value;
+    }
+  }
+  return out as Partial<LeaderConfig>;
+}
+
+export function validateConfig(c: LeaderConfig): void {
+  const port = (name: string, p: number): void => {
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(`${name}: port 0-65535 expected, got ${p}`);
+  };
+  port('--http-port', c.httpPort);
+  port('--ntp-port', c.ntpPort);
+  if (!Number.isInteger(c.minLeadMs) || c.minLeadMs < 10 || c.minLeadMs > 60_000) throw new ConfigError('--min-lead-ms: 10..60000 expected');
+  if (!Number.isInteger(c.outputRate) || c.outputRate < 8000 || c.outputRate > 384_000) throw new ConfigError('--output-rate: 8000..384000 expected');
+  try {
+    new RegExp(c.memberPattern);
+  } catch (err) {
+    throw new ConfigError(`--member-pattern: ${(err as Error).message}`);
+  }
+  for (const m of c.members) {
+    try {
+      parseEndpoint(m);
+    } catch (err) {
+      throw new ConfigError(`--member: ${(err as Error).message}`);
+    }
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.leaderId)) throw new ConfigError('--leader-id: 1-64 of A-Z a-z 0-9 . _ - expected');
+}

@@ -1,0 +1,235 @@
+// Composition of the leader daemon: clock (timescale + NTP server), playlist catalog, timeline
+// controller, member discovery and connections, persisted state, and the HTTP server (REST, SSE,
+// /tracks). Wires events between them; owns start-up order and graceful shutdown.
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { JasError } from '@jaudiosync/protocol/errors';
+import type { MessageInput } from '@jaudiosync/protocol/messages';
+import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
+import type { Timeline } from '@jaudiosync/protocol/timeline';
+import type { LeaderConfig } from './leader-config.js';
+import type { LeaderClock } from './leader-clock.js';
+import { createHttpServer } from './http/http-server.js';
+import { registerRestRoutes, type PlaylistLoadReply } from './http/rest-routes.js';
+import { registerTrackRoutes } from './http/track-routes.js';
+import { Discovery } from './members/discovery.js';
+import { MemberConnection } from './members/member-connection.js';
+import { MemberRegistry } from './members/member-registry.js';
+import { parsePlaylistBytes, parsePlaylistFile, type PlaylistProblem } from './playlist/m3u8-parser.js';
+import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyzer.js';
+import { TrackCatalog } from './playlist/track-catalog.js';
+import { LeaderStateStore } from './state/leader-state-store.js';
+import { TimelineController, type MemberSettings } from './timeline/timeline-controller.js';
+
+export const LEADER_VERSION = '0.1.0';
+/** Timeline titles are limited on the wire (messages.ts). */
+const MAX_TITLE_CHARS = 512;
+
+export interface LeaderDeps {
+  log: Logger;
+  clock: LeaderClock;
+  analyzer?: TrackAnalyzer;
+  wallNowMs?(): number;
+}
+
+export function timelineMessage(tl: Timeline): MessageInput {
+  const first = tl.revisions[0];
+  return {
+    type: 'timeline',
+    rev: tl.rev,
+    outputRate: tl.outputRate,
+    loop: tl.loop,
+    tracks: tl.tracks.map((t) => {
+      const title = (t as { title?: string }).title;
+      return title !== undefined ? { id: t.id, frames: t.frames, title: title.slice(0, MAX_TITLE_CHARS) } : { id: t.id, frames: t.frames };
+    }),
+    revisions: tl.revisions.map((r) => ({ atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame })),
+    volume: tl.volume ?? { gain: 1, atUs: first?.atUs ?? 0 },
+  };
+}
+
+export function settingsMessage(s: MemberSettings, atUs: number): MessageInput {
+  return { type: 'settings', volume: s.volume, atUs: Math.max(0, Math.round(atUs)), outputDelayUs: Math.round(s.outputDelayMs * 1000), channelMode: s.channelMode };
+}
+
+export class Leader {
+  readonly events = new EventEmitter();
+  readonly controller: TimelineController;
+  readonly catalog: TrackCatalog;
+  readonly registry: MemberRegistry;
+  readonly discovery: Discovery;
+  readonly app: FastifyInstance;
+  private readonly store: LeaderStateStore;
+  private playlistPathValue: string | undefined;
+  private problems: PlaylistProblem[] = [];
+  private loading = false;
+  private closed = false;
+  private readonly analyzer: TrackAnalyzer;
+  private httpPort: number;
+
+  constructor(private readonly config: LeaderConfig, private readonly deps: LeaderDeps) {
+    const log = deps.log;
+    const timescale = deps.clock.timescale;
+    this.httpPort = config.httpPort;
+    this.analyzer = deps.analyzer ?? new WorkerTrackAnalyzer();
+    this.store = new LeaderStateStore(config.stateDir, log);
+    this.catalog = new TrackCatalog({ analyzer: this.analyzer, outputRate: config.outputRate, stateDir: config.stateDir, log });
+    this.registry = new MemberRegistry({
+      createConnection: (d) => new MemberConnection({
+        host: d.host,
+        port: d.port,
+        leaderNowUs: () => timescale.nowUs(),
+        welcome: (localAddress) => ({
+          leaderId: config.leaderId,
+          ntpPort: config.ntpPort,
+          trackBaseUrl: `http://${hostForUrl(localAddress || '127.0.0.1')}:${this.httpPort}/tracks`,
+          serverTimeUs: Math.round(timescale.nowUs()),
+        }),
+        onboard: (hello) => [
+          timelineMessage(this.controller.timeline),
+          settingsMessage(this.controller.memberSettings(hello.memberId), timescale.nowUs()),
+        ],
+        log: log.child({ part: 'member' }),
+      }),
+    });
+    this.controller = new TimelineController({
+      timescale,
+      outputRate: config.outputRate,
+      minLeadMs: config.minLeadMs,
+      memberRttP90Us: () => this.registry.connectedRttP90Us(),
+      loop: config.loop,
+      ...(deps.wallNowMs ? { wallNowMs: deps.wallNowMs } : {}),
+    });
+    this.discovery = new Discovery({ memberPattern: config.memberPattern, explicit: config.members, mdns: config.mdns });
+
+    // One new timeline goes to every connected member at once.
+    this.controller.on('timeline', (tl) => {
+      const sent = this.registry.broadcast(timelineMessage(tl));
+      log.info({ rev: tl.rev, revision: tl.revisions[tl.revisions.length - 1], members: sent }, 'timeline sent');
+    });
+    this.controller.on('settings', (memberId, s, atUs) => {
+      this.registry.sendTo(memberId, settingsMessage(s, atUs));
+    });
+    this.controller.on('change', () => {
+      this.saveState();
+      this.events.emit('change');
+    });
+    this.registry.on('change', () => this.events.emit('change'));
+    this.registry.on('track-error', (memberId, msg) => log.warn({ member: memberId, track: msg.trackId, reason: msg.reason }, 'member cannot use track'));
+    this.discovery.on('up', (m) => {
+      log.info({ key: m.key, host: m.host, port: m.port }, 'member found');
+      this.registry.add(m);
+    });
+    this.discovery.on('down', (key) => {
+      log.info({ key }, 'member gone (mDNS goodbye)');
+      this.registry.remove(key);
+    });
+    this.discovery.on('ignored', (name, reason) => log.debug({ name, reason }, 'mDNS service ignored'));
+    this.discovery.on('error', (err) => log.warn({ err: err.message }, 'mDNS error'));
+
+    this.app = createHttpServer({ loggerInstance: log.child({ part: 'http' }) });
+    registerTrackRoutes(this.app, { lookup: (id) => this.catalog.byHash(id) });
+    registerRestRoutes(this.app, {
+      controller: this.controller,
+      members: () => this.registry.list(),
+      tracks: () => this.catalog.tracks,
+      playlistPath: () => this.playlistPathValue,
+      playlistProblems: () => this.problems,
+      loadPlaylist: (source) => this.loadPlaylist(source),
+      leader: () => ({
+        id: config.leaderId, version: LEADER_VERSION, protocol: PROTOCOL_VERSION, nowUs: Math.round(timescale.nowUs()),
+        ntpPort: config.ntpPort, outputRate: config.outputRate,
+        ...(this.playlistPathValue !== undefined ? { playlistPath: this.playlistPathValue } : {}),
+      }),
+      events: this.events,
+      version: LEADER_VERSION,
+    });
+  }
+
+  /** Loads saved state (or the configured playlist), then starts NTP, HTTP and discovery. */
+  async start(): Promise<{ httpPort: number }> {
+    const log = this.deps.log;
+    const saved = await this.store.load();
+    if (saved) {
+      this.catalog.restore(saved.tracks);
+      this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings });
+      this.playlistPathValue = saved.playlistPath ?? undefined;
+      this.problems = saved.problems;
+      log.info({ rev: saved.timeline.rev, tracks: saved.tracks.length, file: this.store.filePath }, 'resumed saved timeline (sent unchanged to members)');
+    }
+    await this.deps.clock.start();
+    await this.app.listen({ port: this.config.httpPort, host: this.config.host });
+    const addr = this.app.server.address();
+    if (typeof addr === 'object' && addr) this.httpPort = addr.port;
+    log.info({ httpPort: this.httpPort, ntpPort: this.config.ntpPort }, 'leader listening');
+    this.discovery.start();
+    if (!saved && this.config.playlist !== undefined) {
+      try {
+        const r = await this.loadPlaylist({ path: this.config.playlist });
+        log.info({ tracks: r.tracks, problems: r.problems.length }, 'playlist loaded');
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'cannot load the configured playlist');
+      }
+    }
+    return { httpPort: this.httpPort };
+  }
+
+  async loadPlaylist(source: { path?: string } | { text: string }): Promise<PlaylistLoadReply> {
+    if (this.loading) throw new JasError('JAS_ERR_CONFLICT', { detail: 'a playlist is already loading' });
+    this.loading = true;
+    try {
+      const baseDir = path.resolve(this.config.musicDir ?? process.cwd());
+      let playlistPath: string | undefined;
+      let parsed;
+      if ('text' in source) {
+        parsed = await parsePlaylistBytes(Buffer.from(source.text, 'utf8'), { baseDir });
+      } else {
+        if (source.path === undefined) throw new JasError('JAS_ERR_NO_PLAYLIST', {});
+        playlistPath = path.resolve(baseDir, source.path);
+        parsed = await parsePlaylistFile(playlistPath);
+      }
+      const result = await this.catalog.load(parsed);
+      if (result.tracks.length === 0) {
+        throw new JasError('JAS_ERR_PLAYLIST', { detail: `no playable track (${result.problems.length} entries skipped${result.problems[0] ? `, first: line ${result.problems[0].line}: ${result.problems[0].reason}` : ''})` });
+      }
+      this.playlistPathValue = playlistPath;
+      this.problems = result.problems;
+      this.controller.setTracks(result.tracks.map((t) => ({ id: t.id, frames: t.frames, title: t.title })));
+      for (const p of result.problems) this.deps.log.warn(p, 'playlist entry skipped');
+      return { path: playlistPath ?? null, tracks: result.tracks.length, problems: result.problems };
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  private saveState(): void {
+    this.store.save(() => ({
+      version: LeaderStateStore.version(),
+      savedAtWallMs: Date.now(),
+      playlistPath: this.playlistPathValue ?? null,
+      problems: this.problems,
+      tracks: [...this.catalog.tracks],
+      timeline: this.controller.timeline,
+      memberSettings: this.controller.allMemberSettings(),
+    }));
+  }
+
+  /** Graceful shutdown: members keep playing the timeline they have; state is flushed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.discovery.stop();
+    this.registry.close();
+    await this.app.close().catch(() => undefined);
+    await this.deps.clock.stop().catch(() => undefined);
+    await this.analyzer.close().catch(() => undefined);
+    this.saveState();
+    await this.store.flush();
+  }
+}
+
+function hostForUrl(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
