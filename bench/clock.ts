@@ -12,6 +12,7 @@ import {
   clockErrorUs,
   CONVERGE_THRESHOLD_US,
   parseLeaderAnchor,
+  hostMonoUsOf,
   parseProbeReport,
   steadyStartS,
   type ClockSample,
@@ -21,7 +22,8 @@ import {
   type Window,
 } from './clock-analysis.js';
 import { ArgError, Args } from './lib/args.js';
-import { loadChildLines, loadNetsim } from './lib/netsim-loader.js';
+import { HostProcess } from './lib/host-process.js';
+import { loadNetsim } from './lib/netsim-loader.js';
 import { ProcSampler } from './lib/proc-sampler.js';
 import { defaultOutPath, hostInfo, sidecarPath, writeFileAtomic, writeJson } from './lib/report-writer.js';
 import { SeededRandom } from './lib/rng.js';
@@ -46,11 +48,10 @@ const USAGE = `usage: npm run bench:clock -- [--members N(1-32, 3)] [--seconds S
 
 interface MemberRun {
   params: MemberClockParams;
+  proc?: HostProcess;
   spawnMonoUs: number;
   samples: ClockSample[];
-  badLines: number;
-  stderrTail: string[];
-  exit: string | null;
+  rejected: { rejected: number };
 }
 
 function monoUs(): number {
@@ -59,14 +60,6 @@ function monoUs(): number {
 
 function log(msg: string): void {
   process.stderr.write(`[bench:clock] ${msg}\n`);
-}
-
-function keepTail(buf: string[], chunk: Buffer | string, max = 20): void {
-  for (const line of String(chunk).split('\n')) {
-    if (line.trim() === '') continue;
-    buf.push(line);
-    if (buf.length > max) buf.shift();
-  }
 }
 
 async function main(): Promise<number> {
@@ -82,7 +75,6 @@ async function main(): Promise<number> {
     return 0;
   }
   const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
-  const { ChildLines } = await loadChildLines();
   let members: number, seconds: number, blackholeS: number, seed: number, reportMs: number;
   const profile = args.str('profile', 'wifi');
   try {
@@ -126,46 +118,30 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const host = hostInfo(REPO_DIR);
   const sampler = new ProcSampler();
-  const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], badLines: 0, stderrTail: [], exit: null }));
+  const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], rejected: { rejected: 0 } }));
   let anchor: LeaderAnchor | undefined;
   let runStartMonoUs = NaN;
   let outage: Window | undefined; // run time (s since run start)
   let failure: string | undefined;
-  const leaderStderr: string[] = [];
 
   const net = await Netsim.up({ members });
   try {
     if (profile !== 'clean') for (const p of params) await net.impair(p.host, imp);
-    const leader = net.spawn('leader', process.execPath, [leaderProbe, '--port', String(NTP_PORT), '--host', net.ip('leader')]);
-    leader.stderr?.on('data', (c: Buffer) => keepTail(leaderStderr, c));
-    const leaderLines = new ChildLines(leader.stdout);
-    anchor = await leaderLines.waitFor(parseLeaderAnchor, LEADER_ANCHOR_TIMEOUT_MS);
-    leaderLines.onLine(() => undefined); // drain
-    sampler.add('leader', leader.pid);
-    let leaderExit: string | null = null;
-    leader.once('exit', (code, sig) => {
-      leaderExit = `code ${code} signal ${sig}`;
-    });
+    const leader = await HostProcess.start(net, 'leader', process.execPath, [leaderProbe, '--port', String(NTP_PORT), '--host', net.ip('leader')], { sampler });
+    anchor = await leader.lines.waitFor(parseLeaderAnchor, LEADER_ANCHOR_TIMEOUT_MS);
+    leader.lines.onLine(() => undefined); // drain
 
     runStartMonoUs = monoUs();
     const a = anchor;
     for (const run of runs) {
-      const child = net.spawn(run.params.host, process.execPath, [memberProbe, '--leader', net.ip('leader'), '--port', String(NTP_PORT), '--report-ms', String(reportMs)], {
+      const proc = await HostProcess.start(net, run.params.host, process.execPath, [memberProbe, '--leader', net.ip('leader'), '--port', String(NTP_PORT), '--report-ms', String(reportMs)], {
         env: { JAS_CLOCK_OFFSET_US: String(run.params.offsetUs), JAS_CLOCK_RATE_PPM: String(run.params.ratePpm) },
+        sampler,
       });
-      run.spawnMonoUs = monoUs();
-      sampler.add(run.params.host, child.pid);
-      child.stderr?.on('data', (c: Buffer) => keepTail(run.stderrTail, c));
-      child.once('exit', (code, sig) => {
-        run.exit = `code ${code} signal ${sig}`;
-      });
-      new ChildLines(child.stdout).onLine((line) => {
-        const r = parseProbeReport(line);
-        if (r === undefined) {
-          run.badLines++;
-          return;
-        }
-        const hostMonoUs = (r.localUs - run.params.offsetUs) / (1 + run.params.ratePpm / 1e6);
+      run.proc = proc;
+      run.spawnMonoUs = proc.spawnMonoUs;
+      run.rejected = proc.onParsed(parseProbeReport, (r) => {
+        const hostMonoUs = hostMonoUsOf(r.localUs, run.params);
         run.samples.push({ tS: (hostMonoUs - run.spawnMonoUs) / 1e6, errUs: clockErrorUs(r, run.params, a), synced: r.synced, uncertaintyUs: r.uncertaintyUs, rttUs: r.rttUs });
       });
     }
@@ -198,9 +174,8 @@ async function main(): Promise<number> {
         });
         log(`t=${tS.toFixed(0)} s: ${now.join(', ')}`);
       }
-      if (leaderExit !== null) throw new Error(`leader probe exited (${leaderExit}): ${leaderStderr.join(' | ')}`);
-      const dead = runs.find((r) => r.exit !== null);
-      if (dead !== undefined) throw new Error(`${dead.params.host} probe exited (${dead.exit}): ${dead.stderrTail.join(' | ')}`);
+      leader.assertAlive();
+      for (const r of runs) r.proc?.assertAlive();
     }
     sampler.stop();
   } catch (err) {
@@ -218,7 +193,7 @@ async function main(): Promise<number> {
     const w = run.params.host === 'member1' && outage !== undefined ? { fromS: outage.fromS - spawnS, toS: outage.toS - spawnS } : undefined;
     const exclude = w === undefined ? [] : [{ fromS: w.fromS, toS: w.toS + AFTER_OUTAGE_S }];
     const a = analyzeMember(run.samples, { runSeconds: seconds, exclude });
-    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.badLines, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }) });
+    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }) });
   }
   // worst member: error figures over members that have steady samples; convergence over all
   const maxOf = (f: (m: MemberAnalysis) => number | null, nullIfAnyNull: boolean): number | null => {
