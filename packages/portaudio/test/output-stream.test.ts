@@ -21,7 +21,7 @@ const SCHEDULE_AHEAD_NS = 400_000_000n;
 const STALE_VALUE = 7777; // pre-filled ring garbage: must never be played
 const STEADY_ENTRIES = 40;
 const STEADY_TIMEOUT_MS = 8000;
-const RATE_WINDOW_MS = 3000;
+const RATE_WINDOW_MS = 4000;
 const UNDERRUN_MS = 400;
 
 interface Entry {
