@@ -93,7 +93,7 @@ export class CaptureSink implements AudioSink {
     this.timingJitterUs = optNum('timingJitterUs', options.timingJitterUs, 0, 0, 100_000);
     this.wakeIntervalMs = optNum('wakeIntervalMs', options.wakeIntervalMs, CAPTURE_DEFAULT_WAKE_INTERVAL_MS, 0.5, 100);
     const capacity = optInt('ringCapacityFrames', options.ringCapacityFrames, this.sampleRate, this.framesPerBuffer, 1 << 26);
-    const timingCapacity = optInt('timingRingCapacity', options.timingRingCapacity, DAC_TIMING_DEFAULT_CAPACITY, 32, 1 << 21);
+    const timingCapacity = optInt('timingRingCapacity', options.timingRingCapacity, DAC_TIMING_DEFAULT_CAPACITY, 32, 1 << 20);
     if (options.file !== undefined && (typeof options.file !== 'string' || options.file.length === 0)) {
       throw new TypeError('CaptureSink: file must be a non-empty path');
     }

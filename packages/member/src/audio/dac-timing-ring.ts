@@ -10,8 +10,9 @@ export const DAC_TIMING_ENTRY_BYTES = 32;
 export const DAC_TIMING_SAFETY_MARGIN = 16;
 /** Default capacity: 1024 entries = 5.5 s of 256-frame buffers at 48 kHz, ample for a drift fit. */
 export const DAC_TIMING_DEFAULT_CAPACITY = 1024;
-/** Upper bound on capacity accepted from a header (64 MiB of entries). */
-export const DAC_TIMING_MAX_CAPACITY = 1 << 21;
+/** Capacity bounds, the same as the native addon's (it wants a margin beyond the 16 entries). */
+export const DAC_TIMING_MIN_CAPACITY = 32;
+export const DAC_TIMING_MAX_CAPACITY = 1 << 20;
 
 const I64_COUNT = 0;
 const I32_CAPACITY = 2;
@@ -50,11 +51,11 @@ export function dacTimingRingByteLength(capacity: number): number {
 function checkCapacity(capacity: number): void {
   if (
     !Number.isSafeInteger(capacity) ||
-    capacity <= DAC_TIMING_SAFETY_MARGIN ||
+    capacity < DAC_TIMING_MIN_CAPACITY ||
     capacity > DAC_TIMING_MAX_CAPACITY
   ) {
     throw new RangeError(
-      `DacTimingRing: capacity must be an integer in (${DAC_TIMING_SAFETY_MARGIN}, ${DAC_TIMING_MAX_CAPACITY}], got ${String(capacity)}`,
+      `DacTimingRing: capacity must be an integer in [${DAC_TIMING_MIN_CAPACITY}, ${DAC_TIMING_MAX_CAPACITY}], got ${String(capacity)}`,
     );
   }
 }
@@ -76,7 +77,7 @@ export class DacTimingRing {
   readonly capacity: number;
   private readonly i64: BigInt64Array;
 
-  /** Creates an empty ring of `capacity` entries (must exceed the safety margin of 16). */
+  /** Creates an empty ring of `capacity` entries (32 .. 2^20). */
   static create(capacity: number = DAC_TIMING_DEFAULT_CAPACITY): DacTimingRing {
     checkCapacity(capacity);
     const sab = new SharedArrayBuffer(dacTimingRingByteLength(capacity));

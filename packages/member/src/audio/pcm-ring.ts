@@ -6,10 +6,12 @@
 export const PCM_RING_HEADER_BYTES = 64;
 /** `sampleFormat` value for interleaved signed 16-bit samples (the only format defined). */
 export const PCM_SAMPLE_FORMAT_INT16 = 0;
-/** Upper bounds checked when attaching, to reject garbage headers rather than allocate nonsense. */
+/** Bounds checked on create and attach (the same as the native addon's), to reject garbage headers. */
 export const PCM_RING_MAX_CHANNELS = 32;
-export const PCM_RING_MIN_SAMPLE_RATE = 1000;
-export const PCM_RING_MAX_SAMPLE_RATE = 768_000;
+export const PCM_RING_MIN_SAMPLE_RATE = 8000;
+export const PCM_RING_MAX_SAMPLE_RATE = 384_000;
+/** Largest ring in bytes (header + samples): a sane allocation, addressable by the int32 fields. */
+export const PCM_RING_MAX_BYTES = 1 << 30;
 
 // BigInt64Array indices of the header counters.
 const I64_WRITE_POS = 0;
@@ -70,8 +72,7 @@ export class PcmRing {
     if (sampleRate < PCM_RING_MIN_SAMPLE_RATE) {
       throw new RangeError(`PcmRing: sampleRate ${sampleRate} below ${PCM_RING_MIN_SAMPLE_RATE}`);
     }
-    // int32 header field and addressable bytes bound the capacity.
-    const maxFrames = Math.floor((2 ** 31 - 1 - PCM_RING_HEADER_BYTES) / (2 * channels));
+    const maxFrames = Math.floor((PCM_RING_MAX_BYTES - PCM_RING_HEADER_BYTES) / (2 * channels));
     checkPositiveInt('capacityFrames', capacityFrames, maxFrames);
     const sab = new SharedArrayBuffer(pcmRingByteLength(capacityFrames, channels));
     const i32 = new Int32Array(sab, 0, PCM_RING_HEADER_BYTES / 4);

@@ -48,13 +48,14 @@ test('consumes the ring in real time at the true rate; timing entries follow the
   const t0DacNs = sink.t0DacNs!;
   const t0Ns = t0DacNs - 20_000_000n;
   await sleep(1000);
-  const nowNs = process.hrtime.bigint();
+  // Stats first, then the clock: a buffer is consumed only once due, so "ahead" is a hard bound.
   const stats = sink.stats();
+  const nowNs = process.hrtime.bigint();
   const trueRate = 48000 * (1 + ratePpm / 1e6);
   const expectedFrames = (Number(nowNs - t0Ns) / 1e9) * trueRate;
   // Never ahead of the true DAC (a buffer is consumed when due), and behind by at most a stall.
   assert.ok(stats.deviceFrames <= expectedFrames + 256, `ahead: ${stats.deviceFrames} > ${expectedFrames}`);
-  assert.ok(stats.deviceFrames >= expectedFrames - 4800, `behind: ${stats.deviceFrames} << ${expectedFrames}`);
+  assert.ok(stats.deviceFrames >= expectedFrames - 9600, `behind: ${stats.deviceFrames} << ${expectedFrames}`);
   assert.ok(stats.deviceFrames > 30000);
   assert.equal(stats.underrunEvents, 0, 'the producer kept up');
   assert.equal(stats.running, true);

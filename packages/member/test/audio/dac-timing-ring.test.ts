@@ -95,13 +95,15 @@ test('entries read while a writer thread laps the ring are never torn', async ()
 test('attach rejects bad buffers and headers', () => {
   assert.throws(() => new DacTimingRing(new SharedArrayBuffer(16)), RangeError);
   assert.throws(() => new DacTimingRing(new SharedArrayBuffer(1024)), /capacity/, 'capacity 0');
-  const sab = new SharedArrayBuffer(64 + 32 * 20);
-  new Int32Array(sab)[2] = 40;
+  const sab = new SharedArrayBuffer(64 + 32 * 40);
+  new Int32Array(sab)[2] = 41;
   assert.throws(() => new DacTimingRing(sab), /bytes/);
-  new Int32Array(sab)[2] = 16;
-  assert.throws(() => new DacTimingRing(sab), /capacity/, 'not above the safety margin');
-  new Int32Array(sab)[2] = 20;
+  new Int32Array(sab)[2] = 31;
+  assert.throws(() => new DacTimingRing(sab), /capacity/, 'too small for the safety margin');
+  new Int32Array(sab)[2] = 40;
+  assert.doesNotThrow(() => new DacTimingRing(sab));
   new BigInt64Array(sab)[0] = -1n;
   assert.throws(() => new DacTimingRing(sab), /negative/);
   assert.throws(() => DacTimingRing.create(8), RangeError);
+  assert.throws(() => DacTimingRing.create(2 ** 20 + 1), RangeError);
 });
