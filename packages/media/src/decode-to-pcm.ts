@@ -21,6 +21,8 @@ const TRUNCATION_SLACK_FRAMES = 4 * 1152;
 const TRUNCATION_SLACK_FRACTION = 0.002;
 /** Progress reports at most this often (in encoded bytes) to keep postMessage traffic small. */
 const PROGRESS_EVERY_BYTES = 256 * 1024;
+/** ~15-30 s of compressed audio: a full GC there costs a few ms and caps garbage at a few MB. */
+const GC_HINT_EVERY_BYTES = 512 * 1024;
 
 export type TrackInput = string | Uint8Array;
 
@@ -40,6 +42,9 @@ export interface DecodeProgress {
 
 export interface DecodeHooks {
   onProgress?: (p: DecodeProgress) => void;
+  /** Called every GC_HINT_EVERY_BYTES of input: the worker runs a full GC there, because decoded
+   *  chunks are off-heap garbage that V8 otherwise lets pile up by tens of MB before collecting. */
+  gcHint?: () => void;
 }
 
 export interface TrackLength {
@@ -161,6 +166,7 @@ async function streamDecode(
   let sourceFrames = 0;
   let bytesRead = 0;
   let nextProgress = PROGRESS_EVERY_BYTES;
+  let nextGc = GC_HINT_EVERY_BYTES;
   const counted = async function* (): AsyncIterable<Uint8Array> {
     for await (const chunk of src.chunks()) {
       bytesRead += chunk.length;
@@ -187,6 +193,10 @@ async function streamDecode(
       const [left, right] = toStereo(channels, info.format);
       onChunk(left, right, sourceRate);
       sourceFrames += frames;
+      if (hooks.gcHint !== undefined && bytesRead >= nextGc) {
+        nextGc = bytesRead + GC_HINT_EVERY_BYTES;
+        hooks.gcHint();
+      }
       if (hooks.onProgress !== undefined && bytesRead >= nextProgress) {
         nextProgress = bytesRead + PROGRESS_EVERY_BYTES;
         hooks.onProgress({ bytesRead, totalBytes: src.size, sourceFrames });

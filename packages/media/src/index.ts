@@ -1,5 +1,13 @@
-// Public API of @jaudiosync/media: probing, decoding to 48 kHz-style int16 stereo PCM in a worker
+// Public API of @jaudiosync/media: probing, decoding to int16 stereo at the output rate in a worker
 // thread, the band-limited resampler, and the one track-length formula shared by leader and members.
 export { framesAtRate, MAX_SAMPLE_RATE_HZ, MAX_SOURCE_FRAMES } from './frames-at-rate.js';
 export { designPolyphaseFilter, PASSBAND_FRACTION, STOPBAND_FRACTION, STOPBAND_DB, type PolyphaseFilter } from './kaiser-sinc.js';
 export { PolyphaseResampler } from './polyphase-resampler.js';
+export { probeTrack, type TrackProbe } from './probe-track.js';
+export {
+  decodeToPcm, measureTrack, DEFAULT_OUTPUT_RATE,
+  type DecodedTrack, type DecodeOptions, type DecodeHooks, type DecodeProgress, type TrackInput, type TrackLength,
+} from './decode-to-pcm.js';
+export { TrackDecoder, DEFAULT_WORKERS, type TrackDecoderOptions } from './track-decoder.js';
+export { TrackError, type TrackErrorKind, type TrackErrorTransfer } from './track-error.js';
+export { DECODABLE_FORMATS } from './source-inspect.js';

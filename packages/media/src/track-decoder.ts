@@ -1,0 +1,184 @@
+// A small pool of decode worker threads: decode() and measure() never block the caller's event loop;
+// failures come back as rejected promises (TrackError, JAS_ERR_TRACK); a crashed worker is replaced.
+import { Worker } from 'node:worker_threads';
+import type { JobKind, JobReply, JobRequest } from './decode-job.js';
+import type { DecodedTrack, DecodeHooks, DecodeOptions, TrackInput, TrackLength } from './decode-to-pcm.js';
+import { trackName } from './decode-to-pcm.js';
+import { TrackError } from './track-error.js';
+
+/** One worker: a Pi 3A+ has 512 MB, and one decode at a time keeps the peak memory bounded. */
+export const DEFAULT_WORKERS = 1;
+/** JS heap cap per worker: a runaway decode dies alone (and is replaced) instead of the process. */
+export const WORKER_HEAP_MB = 256;
+/** An idle worker is stopped after this long: its isolate and wasm decoders hold ~40 MB, which a
+ *  512 MB member needs back between tracks; a respawn costs ~50 ms. */
+export const DEFAULT_IDLE_MS = 10_000;
+const WORKER_URL = new URL('./track-decoder-worker.js', import.meta.url);
+
+export interface TrackDecoderOptions {
+  workers?: number;
+  /** Worker entry to run (tests inject one that can crash on demand). */
+  workerUrl?: URL;
+  /** Stop idle workers after this many ms (default DEFAULT_IDLE_MS; 0 = never). */
+  idleMs?: number;
+}
+
+interface Job {
+  id: number;
+  kind: JobKind;
+  input: TrackInput;
+  opts: DecodeOptions;
+  hooks: DecodeHooks;
+  resolve: (r: DecodedTrack | TrackLength) => void;
+  reject: (e: TrackError) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+  dead: boolean;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+export class TrackDecoder {
+  private readonly size: number;
+  private readonly workerUrl: URL;
+  private readonly idleMs: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  /** Workers that crashed and were replaced (for state reports and tests). */
+  crashes = 0;
+
+  constructor(options: TrackDecoderOptions = {}) {
+    const n = options.workers ?? DEFAULT_WORKERS;
+    if (!Number.isInteger(n) || n < 1 || n > 16) throw new RangeError(`workers must be an integer in 1..16, got ${n}`);
+    this.size = n;
+    this.workerUrl = options.workerUrl ?? WORKER_URL;
+    const idle = options.idleMs ?? DEFAULT_IDLE_MS;
+    if (!Number.isFinite(idle) || idle < 0) throw new RangeError(`idleMs must be >= 0, got ${idle}`);
+    this.idleMs = idle;
+  }
+
+  /** Worker threads currently alive (idle ones stop after idleMs). */
+  get liveWorkers(): number {
+    return this.slots.length;
+  }
+
+  /** Decodes a path or encoded bytes to int16 stereo at opts.outputRate (default 48000). */
+  decode(input: TrackInput, opts: DecodeOptions = {}, hooks: DecodeHooks = {}): Promise<DecodedTrack> {
+    return this.submit('decode', input, opts, hooks) as Promise<DecodedTrack>;
+  }
+
+  /** Decodes without keeping audio: exact source length (the leader's frame counts). */
+  measure(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackLength> {
+    return this.submit('measure', input, {}, hooks) as Promise<TrackLength>;
+  }
+
+  /** Rejects pending jobs (kind 'closed') and stops the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = (): TrackError => new TrackError('closed', 'decoder closed');
+    for (const job of this.queue.splice(0)) job.reject(err());
+    const stopping: Array<Promise<number>> = [];
+    for (const slot of this.slots.splice(0)) {
+      slot.dead = true;
+      clearTimeout(slot.idleTimer);
+      slot.job?.reject(err());
+      slot.job = undefined;
+      stopping.push(slot.worker.terminate());
+    }
+    await Promise.allSettled(stopping);
+  }
+
+  private submit(kind: JobKind, input: TrackInput, opts: DecodeOptions, hooks: DecodeHooks): Promise<DecodedTrack | TrackLength> {
+    return new Promise((resolve, reject) => {
+      const track = typeof input === 'string' || input instanceof Uint8Array ? trackName(input) : 'input';
+      if (this.closed) return reject(new TrackError('closed', 'decoder closed', track));
+      if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+        return reject(new TrackError('invalid-argument', 'input must be a path or a Uint8Array', track));
+      }
+      if (typeof opts !== 'object' || opts === null) {
+        return reject(new TrackError('invalid-argument', 'options must be an object', track));
+      }
+      this.queue.push({ id: this.nextId++, kind, input, opts: { ...opts }, hooks, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => s.job === undefined && !s.dead);
+      if (slot === undefined && this.slots.length < this.size) slot = this.spawn();
+      if (slot === undefined) return;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      clearTimeout(slot.idleTimer);
+      slot.idleTimer = undefined;
+      // The bytes are copied once into a buffer we own and then moved (not copied again) to the worker.
+      const input = typeof job.input === 'string' ? job.input : new Uint8Array(job.input);
+      const msg: JobRequest = { type: 'job', id: job.id, kind: job.kind, input, opts: job.opts };
+      slot.worker.ref();
+      slot.worker.postMessage(msg, typeof input === 'string' ? [] : [input.buffer as ArrayBuffer]);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    const slot: Slot = { worker, job: undefined, dead: false, idleTimer: undefined };
+    worker.unref(); // an idle pool must not keep the process alive
+    worker.on('message', (m: JobReply) => this.onReply(slot, m));
+    worker.on('error', (err) => this.onCrash(slot, err.message));
+    worker.on('exit', (code) => this.onCrash(slot, `worker exited with code ${code}`));
+    worker.on('messageerror', (err) => this.onCrash(slot, `message could not be deserialized: ${err.message}`));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private onReply(slot: Slot, m: JobReply): void {
+    const job = slot.job;
+    if (slot.dead || job === undefined || m.id !== job.id) return;
+    if (m.type === 'progress') {
+      try {
+        job.hooks.onProgress?.(m.progress);
+      } catch {
+        // A throwing progress callback must not break the decode.
+      }
+      return;
+    }
+    slot.job = undefined;
+    slot.worker.unref();
+    if (m.type === 'done') job.resolve(m.result);
+    else job.reject(TrackError.fromTransfer(m.error));
+    this.pump();
+    if (slot.job === undefined && this.idleMs > 0) {
+      slot.idleTimer = setTimeout(() => this.retire(slot), this.idleMs);
+      slot.idleTimer.unref();
+    }
+  }
+
+  private retire(slot: Slot): void {
+    if (slot.dead || slot.job !== undefined) return;
+    slot.dead = true;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    void slot.worker.terminate();
+  }
+
+  private onCrash(slot: Slot, why: string): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    clearTimeout(slot.idleTimer);
+    void slot.worker.terminate();
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    if (this.closed) return;
+    this.crashes++;
+    const job = slot.job;
+    slot.job = undefined;
+    job?.reject(new TrackError('crashed', `decode worker crashed: ${why}`, trackName(job.input)));
+    this.pump(); // spawns a replacement if work is waiting
+  }
+}
