@@ -3,33 +3,31 @@
 // gets an `error` reply and the connection survives; a flood or another protocol major closes it.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  ERRORS,
+  closeReason,
+  decodeMessage,
+  encodeMessage,
+  type LeaderMessage,
+  type MessageInput,
+  type WireError,
+} from '@jaudiosync/protocol';
 
-/** Frames larger than this are refused by ws before they reach the codec. */
-const MAX_FRAME_BYTES = 1024 * 1024;
 /** More messages than this per second from one peer is a flood: the peer is disconnected. */
 const MAX_MESSAGES_PER_S = 200;
 /** Replies to bad frames are rate-limited so a broken peer cannot make us flood it back. */
 const MAX_ERROR_REPLIES_PER_S = 5;
 
-export interface DecodeResult {
-  ok: boolean;
-  message?: { type: string; [k: string]: unknown };
-  error?: { code: string; message: string; field?: string };
-}
-
-export interface LeaderLinkCodec {
-  decode(raw: RawData): DecodeResult;
-  encode(msg: { type: string; [k: string]: unknown }): string;
-  /** WebSocket close code for an error code, when that error ends the connection. */
-  closeCodeFor(code: string): number | undefined;
-}
+/** Errors that, after the handshake, get an `error` reply and leave the connection open. */
+const RECOVERABLE = new Set(['JAS_ERR_BAD_JSON', 'JAS_ERR_VALIDATION', 'JAS_ERR_UNKNOWN_TYPE']);
 
 export interface LeaderLinkEvents {
   connected: [remoteAddress: string];
   disconnected: [reason: string];
-  message: [msg: { type: string; [k: string]: unknown }, remoteAddress: string];
-  invalid: [error: { code: string; message: string; field?: string }, remoteAddress: string];
+  message: [msg: LeaderMessage, remoteAddress: string];
+  invalid: [error: WireError, remoteAddress: string];
 }
 
 export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
@@ -38,14 +36,14 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
   private remote = '';
 
   constructor(
-    private readonly opts: { host: string; port: number; codec: LeaderLinkCodec; hello: () => { type: string; [k: string]: unknown } },
+    private readonly opts: { host: string; port: number; hello: () => MessageInput },
   ) {
     super();
   }
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      const wss = new WebSocketServer({ host: this.opts.host, port: this.opts.port, maxPayload: MAX_FRAME_BYTES, clientTracking: true });
+      const wss = new WebSocketServer({ host: this.opts.host, port: this.opts.port, maxPayload: DEFAULT_MAX_MESSAGE_BYTES, clientTracking: true });
       wss.once('error', reject);
       wss.once('listening', () => {
         wss.off('error', reject);
@@ -66,10 +64,10 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
     return this.remote;
   }
 
-  send(msg: { type: string; [k: string]: unknown }): boolean {
+  send(msg: MessageInput): boolean {
     const ws = this.current;
     if (!ws || ws.readyState !== ws.OPEN) return false;
-    ws.send(this.opts.codec.encode(msg));
+    ws.send(encodeMessage(msg));
     return true;
   }
 
@@ -83,12 +81,15 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
     const remote = normalizeAddress(req.socket.remoteAddress ?? '');
     // One leader at a time: the newest connection wins (a restarted leader reconnects before the
     // old TCP connection has timed out).
-    if (this.current && this.current !== ws) this.current.close(4001, 'replaced by a newer leader connection');
+    if (this.current && this.current !== ws) {
+      this.current.close(ERRORS.JAS_ERR_CONFLICT.closeCode, 'JAS_ERR_CONFLICT: replaced by a newer leader connection');
+    }
     this.current = ws;
     this.remote = remote;
     let windowStart = Date.now();
     let messages = 0;
     let errorReplies = 0;
+    let welcomed = false;
     ws.on('error', () => undefined);
     ws.on('message', (raw) => {
       const now = Date.now();
@@ -101,19 +102,29 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
         ws.close(1008, 'message rate limit exceeded');
         return;
       }
-      const result = this.opts.codec.decode(raw);
-      if (!result.ok || !result.message) {
-        const error = result.error ?? { code: 'JAS_ERR_VALIDATION', message: 'invalid message' };
+      const result = decodeMessage(raw, { allowed: 'leader' });
+      if (!result.ok) {
+        const error = result.error;
         this.emit('invalid', error, remote);
-        const closeCode = this.opts.codec.closeCodeFor(error.code);
-        if (errorReplies++ < MAX_ERROR_REPLIES_PER_S && ws.readyState === ws.OPEN) {
-          ws.send(this.opts.codec.encode({ type: 'error', ...error }));
+        // Before the handshake any bad frame ends the connection; after it, only fatal ones do.
+        if (welcomed && RECOVERABLE.has(error.code)) {
+          if (errorReplies++ < MAX_ERROR_REPLIES_PER_S && ws.readyState === ws.OPEN) {
+            ws.send(encodeMessage({ type: 'error', ...error }));
+          }
+          return;
         }
-        if (closeCode !== undefined) ws.close(closeCode, error.message.slice(0, 120));
+        const closeCode = (ERRORS as Record<string, { closeCode?: number }>)[error.code]?.closeCode ?? ERRORS.JAS_ERR_INTERNAL.closeCode;
+        ws.close(closeCode, closeReason(error.code, error.message));
         return;
       }
+      const msg = result.message as LeaderMessage;
+      if (!welcomed && msg.type !== 'welcome') {
+        ws.close(ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', `expected welcome, got ${msg.type}`));
+        return;
+      }
+      welcomed = true;
       if (ws !== this.current) return;
-      this.emit('message', result.message, remote);
+      this.emit('message', msg, remote);
     });
     ws.on('close', (code, reason) => {
       if (ws === this.current) {
@@ -121,7 +132,7 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
         this.emit('disconnected', `${code} ${reason.toString()}`.trim());
       }
     });
-    ws.send(this.opts.codec.encode(this.opts.hello()));
+    ws.send(encodeMessage(this.opts.hello()));
     this.emit('connected', remote);
   }
 }

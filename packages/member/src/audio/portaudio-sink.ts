@@ -1,0 +1,91 @@
+// AudioSink over our PortAudio addon: a stream kept open for the daemon's life whose callback
+// consumes the PCM ring and appends DAC timing (docs/audio-shared-memory.md). The addon is loaded
+// lazily; where it is missing, creating this sink fails with the reason and the daemon can fall
+// back to the capture sink.
+import { OutputStream, isAvailable, getLoadError, DEFAULT_FRAMES_PER_BUFFER } from '@jaudiosync/portaudio';
+import { PcmRing } from './pcm-ring.js';
+import { DacTimingRing } from './dac-timing-ring.js';
+import type { AudioSink, AudioSinkStats } from './sink.js';
+
+/** One second of ring: the engine keeps it ~0.1 s full; the rest absorbs scheduling hiccups. */
+const RING_SECONDS = 1;
+const TIMING_ENTRIES = 4096;
+
+export interface PortAudioSinkOptions {
+  device?: number | string | undefined;
+  sampleRate: number;
+  channels?: number;
+  framesPerBuffer?: number;
+  suggestedLatencyS?: number;
+}
+
+export class PortAudioSink implements AudioSink {
+  readonly kind = 'portaudio' as const;
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly framesPerBuffer: number;
+  readonly pcmRing: SharedArrayBuffer;
+  readonly timingRing: SharedArrayBuffer;
+  private readonly ring: PcmRing;
+  private readonly timing: DacTimingRing;
+  private stream: OutputStream | null = null;
+  private running = false;
+  private lastError: string | undefined;
+
+  constructor(private readonly opts: PortAudioSinkOptions) {
+    if (!isAvailable()) throw new Error(getLoadError()?.message ?? 'PortAudio addon not available');
+    this.sampleRate = opts.sampleRate;
+    this.channels = opts.channels ?? 2;
+    this.framesPerBuffer = opts.framesPerBuffer ?? DEFAULT_FRAMES_PER_BUFFER;
+    this.ring = PcmRing.create(Math.round(this.sampleRate * RING_SECONDS), this.channels, this.sampleRate);
+    this.timing = DacTimingRing.create(TIMING_ENTRIES);
+    this.pcmRing = this.ring.sab;
+    this.timingRing = this.timing.sab;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const opts: ConstructorParameters<typeof OutputStream>[0] = {
+      sampleRate: this.sampleRate,
+      channels: this.channels,
+      framesPerBuffer: this.framesPerBuffer,
+      pcmRing: this.pcmRing,
+      timingRing: this.timingRing,
+    };
+    if (this.opts.device !== undefined) opts.device = this.opts.device;
+    if (this.opts.suggestedLatencyS !== undefined) opts.suggestedLatencyS = this.opts.suggestedLatencyS;
+    this.stream = new OutputStream(opts);
+    this.stream.start();
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.stream) return;
+    try {
+      this.stream.stop();
+      this.stream.close();
+    } catch (err) {
+      this.lastError = (err as Error).message;
+    }
+    this.stream = null;
+    this.running = false;
+  }
+
+  deviceName(): string | undefined {
+    return this.stream?.info().deviceName;
+  }
+
+  stats(): AudioSinkStats {
+    const s = this.stream?.stats();
+    const base = {
+      kind: this.kind,
+      running: this.running,
+      buffers: s?.callbacks ?? 0,
+      deviceFrames: s?.framesPlayed ?? 0,
+      ringFillFrames: this.ring.fillFrames,
+      underrunFrames: this.ring.underrunFrames,
+      underrunEvents: this.ring.underrunEvents,
+    };
+    return this.lastError === undefined ? base : { ...base, lastError: this.lastError };
+  }
+}
