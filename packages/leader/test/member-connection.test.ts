@@ -1,0 +1,165 @@
+// MemberConnection against an in-process fake member (a ws server speaking hello/state/pong on
+// loopback): welcome + timeline + settings on connect, RTT from pongs, death after silence and
+// reconnect, backoff while the member is down, refusal of another protocol major.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { encodeMessage } from '@jaudiosync/protocol/codec';
+import type { AddressInfo } from 'node:net';
+import { MemberConnection } from '../src/members/member-connection.js';
+import { MemberRegistry } from '../src/members/member-registry.js';
+import { Backoff } from '../src/members/backoff.js';
+
+interface FakeMember {
+  wss: WebSocketServer;
+  port: number;
+  received: { type: string; [k: string]: unknown }[];
+  connections: number;
+  mute: boolean;
+  version: string;
+  sockets: WebSocket[];
+  close(): Promise<void>;
+}
+
+function hello(memberId: string, v: string): string {
+  const msg = { type: 'hello', memberId, hostname: memberId, version: '0.1.0', outputRate: 48000, channels: 2, sink: 'none', clockMode: 'system' };
+  return v === '1.0' ? encodeMessage(msg as Parameters<typeof encodeMessage>[0]) : JSON.stringify({ ...msg, v });
+}
+
+async function startFakeMember(port = 0, memberId = 'member1', version = '1.0'): Promise<FakeMember> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });
+  const fake: FakeMember = {
+    wss, port: (wss.address() as AddressInfo).port, received: [], connections: 0, mute: false, version, sockets: [],
+    close: async () => {
+      for (const s of wss.clients) s.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+  wss.on('connection', (ws) => {
+    fake.connections++;
+    fake.sockets.push(ws);
+    ws.on('message', (raw) => {
+      const msg = JSON.parse(raw.toString()) as { type: string; seq?: number; sentUs?: number };
+      fake.received.push(msg);
+      if (msg.type === 'ping' && !fake.mute) ws.send(encodeMessage({ type: 'pong', seq: msg.seq ?? 0, echoUs: msg.sentUs ?? 0 }));
+    });
+    ws.send(hello(memberId, fake.version));
+  });
+  return fake;
+}
+
+async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function connect(port: number, opts: Partial<ConstructorParameters<typeof MemberConnection>[0]> = {}): MemberConnection {
+  return new MemberConnection({
+    host: '127.0.0.1', port,
+    leaderNowUs: () => 1_700_000_000_000_000,
+    welcome: (localAddress) => ({ leaderId: 'leader', ntpPort: 11123, trackBaseUrl: `http://${localAddress}:7700/tracks`, serverTimeUs: 1_700_000_000_000_000 }),
+    onboard: (h) => [
+      { type: 'timeline', rev: 3, outputRate: 48000, loop: false, tracks: [{ id: 'a'.repeat(64), frames: 48000 }], revisions: [{ atUs: 1, playing: true, index: 0, frame: 0 }], volume: { gain: 1, atUs: 1 } },
+      { type: 'settings', volume: h.memberId === 'member1' ? 0.5 : 1, atUs: 1, outputDelayUs: 0, channelMode: 'stereo' },
+    ],
+    pingIntervalMs: 50, deadAfterMs: 300, handshakeTimeoutMs: 1000,
+    backoff: { initialMs: 50, maxMs: 200, jitter: 0 },
+    ...opts,
+  });
+}
+
+test('welcome, then timeline and settings on connect; pings get pongs -> RTT', async (t) => {
+  const fake = await startFakeMember();
+  const conn = connect(fake.port);
+  t.after(async () => { conn.stop(); await fake.close(); });
+  conn.start();
+  await waitFor('connected', () => conn.connected);
+  await waitFor('settings', () => fake.received.some((m) => m.type === 'settings'));
+  const types = fake.received.map((m) => m.type).filter((x) => x !== 'ping');
+  assert.deepEqual(types.slice(0, 3), ['welcome', 'timeline', 'settings']);
+  const welcome = fake.received[0]!;
+  assert.equal(welcome['v'], '1.0');
+  assert.equal(welcome['trackBaseUrl'], 'http://127.0.0.1:7700/tracks');
+  assert.equal(conn.hello?.memberId, 'member1');
+  await waitFor('rtt samples', () => conn.rtt.count >= 3);
+  assert.ok((conn.rtt.percentileUs(90) ?? -1) >= 0);
+});
+
+test('silence -> dead -> reconnect, and the timeline is sent again', async (t) => {
+  const fake = await startFakeMember();
+  const conn = connect(fake.port);
+  t.after(async () => { conn.stop(); await fake.close(); });
+  const statuses: string[] = [];
+  conn.on('status', (s) => statuses.push(s));
+  conn.start();
+  await waitFor('connected', () => conn.connected);
+  fake.mute = true; // the member stops answering (crashed process, dead WiFi)
+  await waitFor('disconnect', () => statuses.includes('backoff'), 3000);
+  fake.mute = false;
+  await waitFor('reconnected', () => fake.connections >= 2 && conn.connected, 3000);
+  assert.equal(fake.received.filter((m) => m.type === 'timeline').length, 2);
+  assert.equal(conn.error, null);
+});
+
+test('member down: exponential backoff, then connects when it comes back', async (t) => {
+  const fake = await startFakeMember();
+  const port = fake.port;
+  await fake.close();
+  const conn = connect(port);
+  let again: FakeMember | undefined;
+  t.after(async () => { conn.stop(); await again?.close(); });
+  conn.start();
+  await waitFor('several attempts', () => conn.reconnectAttempts >= 3, 3000);
+  assert.equal(conn.connected, false);
+  again = await startFakeMember(port);
+  await waitFor('connected after restart', () => conn.connected, 3000);
+  assert.equal(conn.reconnectAttempts, 0, 'backoff reset after a good connection');
+});
+
+test('Backoff grows, is capped, jitters down only, resets', () => {
+  const b = new Backoff({ initialMs: 100, maxMs: 1000, jitter: 0 });
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => b.nextDelayMs()), [100, 200, 400, 800, 1000, 1000]);
+  b.reset();
+  assert.equal(b.nextDelayMs(), 100);
+  const j = new Backoff({ initialMs: 1000, maxMs: 1000, jitter: 0.5, random: () => 1 });
+  assert.equal(j.nextDelayMs(), 500);
+});
+
+test('another protocol major is refused with a clear error', async (t) => {
+  const fake = await startFakeMember(0, 'member9', '2.0');
+  const conn = connect(fake.port);
+  t.after(async () => { conn.stop(); await fake.close(); });
+  let refused: { code: string; message: string } | undefined;
+  conn.on('refused', (e) => { refused = e; });
+  conn.start();
+  await waitFor('refused', () => refused !== undefined);
+  assert.equal(refused?.code, 'JAS_ERR_VERSION');
+  assert.match(refused?.message ?? '', /protocol 2\.x not supported/);
+  assert.equal(conn.status, 'refused');
+  assert.equal(conn.connected, false);
+  await waitFor('error message to member', () => fake.received.some((m) => m.type === 'error'));
+  assert.ok(!fake.received.some((m) => m.type === 'welcome'), 'no welcome to a refused member');
+});
+
+test('registry: broadcast to connected members, duplicate endpoints of one member retired', async (t) => {
+  const a = await startFakeMember(0, 'member1');
+  const b = await startFakeMember(0, 'member2');
+  const registry = new MemberRegistry({ createConnection: (d) => connect(d.port) });
+  t.after(async () => { registry.close(); await a.close(); await b.close(); });
+  registry.add({ key: 'config:a', host: '127.0.0.1', port: a.port, source: 'config' });
+  registry.add({ key: 'config:b', host: '127.0.0.1', port: b.port, source: 'config' });
+  await waitFor('both connected', () => registry.connectedCount === 2);
+  const sent = registry.broadcast({ type: 'settings', volume: 0.1, atUs: 5, outputDelayUs: 0, channelMode: 'mono' });
+  assert.equal(sent, 2);
+  await waitFor('received', () => [a, b].every((f) => f.received.some((m) => m.type === 'settings' && m['volume'] === 0.1)));
+  // The same member found again under another key (e.g. mDNS and --member): the newcomer retires.
+  registry.add({ key: 'mdns:member1', host: '127.0.0.1', port: a.port, source: 'mdns' });
+  await waitFor('duplicate retired', () => registry.list().some((m) => m.status === 'duplicate'));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(registry.list().filter((m) => m.id === 'member1' && m.connected).length, 1);
+  assert.equal(registry.connectedRttP90Us().length, 2);
+});
