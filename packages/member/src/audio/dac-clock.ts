@@ -13,8 +13,9 @@ export const DAC_FIT_WINDOW = 512;
 /** Entries closer than this to the previous fitted one are not fitted (keeps the window long in time). */
 export const DAC_FIT_MIN_SPACING_NS = 9_000_000;
 /** The fit is usable after this many entries spanning at least DAC_READY_SPAN_NS. */
-export const DAC_READY_ENTRIES = 10;
-export const DAC_READY_SPAN_NS = 80_000_000;
+export const DAC_READY_ENTRIES = 20;
+/** 0.5 s of entries with ~36 µs jitter pin the slope to ~30 ppm: ~5 µs over the 150 ms we predict ahead. */
+export const DAC_READY_SPAN_NS = 500_000_000;
 /** Residuals beyond max(this, 4 robust sigmas) are outliers (notes: 36 µs rms, 0.1-0.4 ms worst). */
 export const DAC_OUTLIER_MIN_NS = 250_000;
 /** A new entry this far off the fit is a discontinuity candidate (start-up stall, device restart). */
@@ -149,6 +150,11 @@ export class DacClock {
   /** Measured DAC frames per second of host-monotonic time (nominal until fitted). */
   get framesPerSecond(): number {
     return this.fitted && this.fitB > 0 ? 1e9 / this.fitB : this.nominalRate;
+  }
+
+  /** Host-monotonic ns per DAC frame (nominal until fitted). */
+  get hostNsPerFrame(): number {
+    return this.fitted && this.fitB > 0 ? this.fitB : 1e9 / this.nominalRate;
   }
 
   /** DAC rate error vs nominal, in ppm of host-monotonic time (+: the DAC runs fast). */

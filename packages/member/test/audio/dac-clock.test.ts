@@ -87,18 +87,18 @@ test('DacClock ignores zero-delay start-up entries and restarts the fit after a 
   assert.equal(dc.ready, false);
   // Then entries with a positive delay, but a first stretch that is off by 0.8 s (before a stall).
   let k = 20;
-  for (; k < 60; k++) {
+  for (; k < 150; k++) {
     const t = BigInt(Math.round(t0 + k * 256 * (1e9 / RATE)));
     dc.add({ deviceFrame: k * 256, ringPos: k * 256, dacTimeNs: t, callbackTimeNs: t - 10_000_000n });
   }
   assert.equal(dc.ready, true);
-  for (; k < 400; k++) {
+  for (; k < 500; k++) {
     const t = BigInt(Math.round(t0 + 800_000_000 + k * 256 * (1e9 / RATE)));
     dc.add({ deviceFrame: k * 256, ringPos: k * 256, dacTimeNs: t, callbackTimeNs: t - 10_000_000n });
   }
   assert.equal(dc.resetCount, 1);
-  const want = (t0 + 800_000_000 + 500 * 256 * (1e9 / RATE)) / 1000;
-  assert.ok(Math.abs(dc.dacTimeOfRingPos(500 * 256) - want) < 1, `${dc.dacTimeOfRingPos(500 * 256) - want}`);
+  const want = (t0 + 800_000_000 + 600 * 256 * (1e9 / RATE)) / 1000;
+  assert.ok(Math.abs(dc.dacTimeOfRingPos(600 * 256) - want) < 1, `${dc.dacTimeOfRingPos(600 * 256) - want}`);
 });
 
 test('DacClock maps ring positions through underruns (device frames the ring never saw)', () => {

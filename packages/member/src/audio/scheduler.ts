@@ -1,0 +1,462 @@
+// Scheduler: renders PCM for ring positions [p, p+n) so each frame leaves the DAC when the leader
+// clock says it should. Per chunk: ring pos -> DAC local time (DacClock) -> leader time (clock
+// model + outputDelayUs) -> wanted playlist position (timeline). A fractional source position
+// advancing by (measured feed-forward ratio) x (1 + bounded PI correction) follows the wanted one;
+// large errors jump (with fades). Timeline fades, volume ramps and the channel mode are applied here.
+import type { Timeline, TimelineRevision } from '@jaudiosync/protocol/timeline';
+import { framesInUs } from '@jaudiosync/protocol/timeline';
+import type { ClockModel } from '../clock/clock-model.js';
+import { leaderFromLocal } from '../clock/clock-model.js';
+import { mixChannels, type ChannelMode } from './channel-mixer.js';
+import type { HostToLocalClock } from './dac-clock.js';
+import { DriftController, type DriftControllerOptions } from './drift-controller.js';
+import { FrameResampler, SINC_HALF_TAPS, SINC_TAPS } from './frame-resampler.js';
+import { GainRamp, rampGainAt } from './gain-ramp.js';
+import type { PlaylistReader } from './track-store.js';
+
+/** Longest chunk rendered with one ratio/gain line: 128 frames = 2.7 ms of control granularity. */
+export const MAX_CHUNK_FRAMES = 128;
+/** Errors above this are fixed by a jump (fade out, reposition, fade in) instead of slewing. */
+export const JUMP_THRESHOLD_US = 20_000;
+/** Timeline transition fades (stop, resume, seek): short enough to keep the cut, long enough not to click. */
+export const TIMELINE_FADE_US = 6_000;
+/** Engine-side fade around a jump. */
+export const JUMP_FADE_US = 5_000;
+/** Volume changes ramp over this (leader time), so every member changes over the same frames. */
+export const VOLUME_RAMP_US = 30_000;
+/** A position this close to the wanted one after a timeline discontinuity is "the same stream". */
+const CONTINUITY_TOLERANCE_FRAMES = 1;
+/** Engine position within this of a new stream's target is taken as that stream (no refade). */
+const SAME_STREAM_FRAMES = 4;
+
+export interface SchedulerDac {
+  readonly ready: boolean;
+  readonly hostNsPerFrame: number;
+  dacTimeOfRingPos(pos: number): number;
+}
+
+/** Per-member settings; `outputDelayUs` > 0 plays this member's audio EARLIER by that much. */
+export interface SchedulerSettings {
+  volume: number;
+  atUs: number;
+  outputDelayUs: number;
+  channelMode: ChannelMode;
+}
+
+export interface SchedulerOptions {
+  outputRate: number;
+  clock: HostToLocalClock;
+  maxChunkFrames?: number;
+  jumpThresholdUs?: number;
+  timelineFadeUs?: number;
+  jumpFadeUs?: number;
+  volumeRampUs?: number;
+  controller?: Partial<Omit<DriftControllerOptions, 'outputRate'>>;
+}
+
+/** Counters and last values; one preallocated object updated in place. */
+export interface SchedulerStats {
+  renderedFrames: number;
+  silentFrames: number;
+  resampledFrames: number;
+  jumps: number;
+  lastErrorUs: number;
+  correctionPpm: number;
+  /** DAC + local clock vs leader, ppm (+: the DAC consumes frames faster than the leader's clock). */
+  driftPpm: number;
+  locked: boolean;
+  /** Leader time at the DAC of the last rendered frame. */
+  lastLeaderUs: number;
+}
+
+interface EvalState {
+  silent: boolean;
+  target: number;
+  gain: number;
+  streamKey: number;
+}
+
+function errorOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Scheduler {
+  readonly stats: SchedulerStats = {
+    renderedFrames: 0,
+    silentFrames: 0,
+    resampledFrames: 0,
+    jumps: 0,
+    lastErrorUs: 0,
+    correctionPpm: 0,
+    driftPpm: 0,
+    locked: false,
+    lastLeaderUs: 0,
+  };
+  private readonly rate: number;
+  private readonly maxChunk: number;
+  private readonly jumpFrames: number;
+  private readonly fadeUs: number;
+  private readonly jumpFadeFrames: number;
+  private readonly volumeRampUs: number;
+  private readonly localRate: number;
+  private readonly controller: DriftController;
+  private readonly resampler = new FrameResampler();
+  private readonly engineGain = new GainRamp(1);
+  private readonly src: Float32Array;
+  private readonly mix: Float32Array;
+  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0 };
+  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0 };
+  private readonly clock: HostToLocalClock;
+
+  // Timeline, precomputed.
+  private tl: Timeline | null = null;
+  private revAt = new Float64Array(0);
+  private revBase = new Float64Array(0);
+  private revStart: boolean[] = [];
+  private revStreamKey = new Float64Array(0);
+  private breakpoints = new Float64Array(0);
+  private groupFrom = 1;
+  private groupTo = 1;
+  private groupAtUs = -Infinity;
+  private memberFrom = 1;
+  private memberTo = 1;
+  private memberAtUs = -Infinity;
+  private outputDelayUs = 0;
+  private channelMode: ChannelMode = 'stereo';
+
+  // Playback state.
+  private model: ClockModel | null = null;
+  private srcPos = 0;
+  private streamKey = Number.NaN;
+  private pendingJump = false;
+  private errorMessage: string | null = null;
+
+  constructor(
+    private readonly opts: SchedulerOptions,
+    private readonly dac: SchedulerDac,
+    private readonly reader: PlaylistReader,
+  ) {
+    if (!(opts.outputRate > 0)) throw new RangeError('Scheduler: outputRate must be positive');
+    this.rate = opts.outputRate;
+    this.clock = opts.clock;
+    this.maxChunk = Math.max(8, Math.floor(opts.maxChunkFrames ?? MAX_CHUNK_FRAMES));
+    this.jumpFrames = ((opts.jumpThresholdUs ?? JUMP_THRESHOLD_US) * this.rate) / 1e6;
+    this.fadeUs = opts.timelineFadeUs ?? TIMELINE_FADE_US;
+    this.jumpFadeFrames = Math.round(((opts.jumpFadeUs ?? JUMP_FADE_US) * this.rate) / 1e6);
+    this.volumeRampUs = opts.volumeRampUs ?? VOLUME_RAMP_US;
+    this.controller = new DriftController({ outputRate: this.rate, ...opts.controller });
+    // d(local)/d(host) of the injected clock, measured once (it is a constant by construction).
+    const h = 1e12;
+    this.localRate = (this.clock.fromHostMonoUs(h + 1e6) - this.clock.fromHostMonoUs(h)) / 1e6;
+    const srcFrames = Math.ceil(this.maxChunk * 1.01) + SINC_TAPS + 4;
+    this.src = new Float32Array(srcFrames * 2);
+    this.mix = new Float32Array(this.maxChunk * 2);
+  }
+
+  /** Playlist position (fractional global frame) of the next frame to render; NaN if not locked. */
+  get sourcePosition(): number {
+    return this.stats.locked ? this.srcPos : Number.NaN;
+  }
+
+  /** Last internal error (cleared by `takeError`). */
+  takeError(): string | null {
+    const e = this.errorMessage;
+    this.errorMessage = null;
+    return e;
+  }
+
+  setClockModel(m: ClockModel | null): void {
+    this.model = m;
+  }
+
+  /** Installs a new timeline (validated by the caller); volume changes ramp from the current gain. */
+  setTimeline(tl: Timeline | null): void {
+    if (tl === null) {
+      this.tl = null;
+      this.reader.setPlaylist([], false);
+      this.rebuildBreakpoints();
+      return;
+    }
+    if (tl.outputRate !== this.rate) throw new RangeError(`timeline outputRate ${tl.outputRate} != engine ${this.rate}`);
+    this.reader.setPlaylist(tl.tracks, tl.loop);
+    const revs = tl.revisions;
+    const n = revs.length;
+    this.revAt = new Float64Array(n);
+    this.revBase = new Float64Array(n);
+    this.revStart = new Array<boolean>(n).fill(true);
+    this.revStreamKey = new Float64Array(n);
+    const total = this.reader.totalFrames;
+    for (let i = 0; i < n; i++) {
+      const r = revs[i] as TimelineRevision;
+      this.revAt[i] = r.atUs;
+      this.revBase[i] = this.reader.globalFrame(r.index, r.frame);
+      const prev = revs[i - 1];
+      let start = true;
+      if (r.playing && prev !== undefined && prev.playing) {
+        // Continuous if the previous revision would have reached the same frame at r.atUs.
+        let expect = this.revBase[i - 1]! + framesInUs(r.atUs - prev.atUs, this.rate);
+        if (tl.loop && total > 0) expect %= total;
+        start = Math.abs(expect - this.revBase[i]!) > CONTINUITY_TOLERANCE_FRAMES;
+      }
+      this.revStart[i] = start;
+      this.revStreamKey[i] = start ? r.atUs : this.revStreamKey[i - 1]!;
+    }
+    if (tl.volume !== undefined && (tl.volume.atUs !== this.groupAtUs || tl.volume.gain !== this.groupTo)) {
+      this.groupFrom = rampGainAt(this.groupFrom, this.groupTo, this.groupAtUs, this.volumeRampUs, tl.volume.atUs);
+      this.groupTo = tl.volume.gain;
+      this.groupAtUs = tl.volume.atUs;
+    }
+    this.tl = tl;
+    this.rebuildBreakpoints();
+  }
+
+  setSettings(s: SchedulerSettings): void {
+    if (s.volume !== this.memberTo || s.atUs !== this.memberAtUs) {
+      this.memberFrom = rampGainAt(this.memberFrom, this.memberTo, this.memberAtUs, this.volumeRampUs, s.atUs);
+      this.memberTo = s.volume;
+      this.memberAtUs = s.atUs;
+    }
+    // A changed delay moves the target: the controller slews or jumps as for any other error.
+    this.outputDelayUs = s.outputDelayUs;
+    this.channelMode = s.channelMode;
+    this.rebuildBreakpoints();
+  }
+
+  /** Forces a fresh lock at the next chunk (after an internal error or a sink restart). */
+  resync(): void {
+    this.stats.locked = false;
+    this.streamKey = Number.NaN;
+    this.pendingJump = false;
+    this.controller.reset();
+  }
+
+  /** Leader time at which ring frame `pos` leaves the DAC (NaN if unknown). */
+  leaderUsOfRingPos(pos: number): number {
+    const m = this.model;
+    if (m === null || !this.dac.ready) return Number.NaN;
+    return leaderFromLocal(m, this.dac.dacTimeOfRingPos(pos)) + this.outputDelayUs;
+  }
+
+  /**
+   * Renders ring frames [ringPos, ringPos + frames) into `out` (interleaved stereo int16). Never
+   * throws: on an internal error the rest is silence and the next call resyncs.
+   */
+  render(ringPos: number, out: Int16Array, frames: number): void {
+    let done = 0;
+    try {
+      while (done < frames) {
+        done += this.renderChunk(ringPos + done, out, done, Math.min(this.maxChunk, frames - done));
+      }
+    } catch (e) {
+      this.errorMessage = errorOf(e);
+      out.fill(0, done * 2, frames * 2);
+      this.stats.silentFrames += frames - done;
+      this.resync();
+    }
+  }
+
+  private renderChunk(p: number, out: Int16Array, outFrame: number, nMax: number): number {
+    const m = this.model;
+    if (m === null || !m.synced || !this.dac.ready || this.tl === null) return this.silence(out, outFrame, nMax, true);
+    const L0 = this.leaderUsOfRingPos(p);
+    if (!Number.isFinite(L0)) return this.silence(out, outFrame, nMax, true);
+    // Leader µs per ring frame, analytically (differences of ~1e15 µs values would lose precision).
+    const dLdp = (this.dac.hostNsPerFrame / 1000) * this.localRate * (1 + m.rate);
+    let n = nMax;
+    const bp = this.nextBreakpoint(L0);
+    if (bp <= L0 + (n - 1) * dLdp) n = Math.max(1, Math.ceil((bp - L0) / dLdp));
+    const Llast = L0 + (n - 1) * dLdp;
+    const s0 = this.evalAt(L0, this.st0);
+    this.stats.lastLeaderUs = Llast;
+    const ff = (dLdp * this.rate) / 1e6;
+    this.stats.driftPpm = (1 / ff - 1) * 1e6;
+    if (s0.silent) {
+      this.stats.locked = false;
+      this.streamKey = Number.NaN;
+      this.pendingJump = false;
+      this.controller.reset();
+      this.engineGain.set(1);
+      return this.silence(out, outFrame, n, false);
+    }
+    const s1 = this.evalAt(Llast, this.st1);
+    const g0 = s0.gain;
+    const g1 = s1.silent ? 0 : s1.gain;
+    const dtS = n / this.rate;
+
+    let err = this.srcPos - s0.target;
+    const total = this.reader.totalFrames;
+    if (this.reader.looping && total > 0) err -= Math.round(err / total) * total;
+    // A new stream key with the position where it already is (e.g. revisions were pruned or
+    // re-sent) is the same stream: no reset, no fade.
+    if (this.stats.locked && s0.streamKey !== this.streamKey && Math.abs(err) <= SAME_STREAM_FRAMES) {
+      this.streamKey = s0.streamKey;
+    }
+    if (!this.stats.locked || s0.streamKey !== this.streamKey) {
+      // New stream (start, late join, seek, resume): start exactly on the timeline. Timeline fades
+      // make g0 == 0 at a scheduled transition; otherwise fade in on the engine side.
+      this.srcPos = s0.target;
+      this.streamKey = s0.streamKey;
+      this.stats.locked = true;
+      this.pendingJump = false;
+      this.controller.reset();
+      this.stats.lastErrorUs = 0;
+      if (g0 > 0.01) {
+        this.engineGain.set(0);
+        this.engineGain.rampTo(1, this.jumpFadeFrames);
+      } else this.engineGain.set(1);
+    } else {
+      this.stats.lastErrorUs = (err * 1e6) / this.rate;
+      if (this.pendingJump) {
+        if (!this.engineGain.active) {
+          this.srcPos = s0.target;
+          this.pendingJump = false;
+          this.controller.reset();
+          this.engineGain.rampTo(1, this.jumpFadeFrames);
+        }
+      } else if (Math.abs(err) > this.jumpFrames) {
+        this.stats.jumps++;
+        if (this.engineGain.value === 0 || g0 === 0) {
+          this.srcPos = s0.target;
+          this.controller.reset();
+          if (!this.engineGain.active && this.engineGain.value < 1) this.engineGain.rampTo(1, this.jumpFadeFrames);
+        } else {
+          this.pendingJump = true;
+          this.engineGain.rampTo(0, this.jumpFadeFrames);
+        }
+      } else {
+        this.controller.update(err, dtS);
+      }
+    }
+    const corr = this.pendingJump ? 0 : this.controller.correctionPpm;
+    this.stats.correctionPpm = corr;
+    const ratio = ff * (1 + corr * 1e-6);
+
+    // Source window: kernel centres from floor(srcPos) on.
+    const first = Math.floor(this.srcPos);
+    const need = FrameResampler.sourceFramesNeeded(this.srcPos - first, ratio, n);
+    if (need * 2 > this.src.length) throw new Error(`source window of ${need} frames exceeds the buffer`);
+    this.reader.read(first - SINC_HALF_TAPS + 1, need, this.src);
+    this.srcPos = this.resampler.process(this.src, this.srcPos - first + SINC_HALF_TAPS - 1, ratio, this.mix, n) + first - SINC_HALF_TAPS + 1;
+    if (ratio !== 1) this.stats.resampledFrames += n;
+
+    mixChannels(this.mix, n, this.channelMode);
+    // Gains: timeline fade and volume are linear in leader time within the chunk (split at breakpoints).
+    const v0 = this.volumeAt(L0);
+    const v1 = this.volumeAt(Llast);
+    const ga = g0 * v0;
+    const gb = g1 * v1;
+    const step = n > 1 ? (gb - ga) / (n - 1) : 0;
+    const mix = this.mix;
+    let o = outFrame * 2;
+    for (let k = 0; k < n; k++, o += 2) {
+      const g = (ga + step * k) * this.engineGain.next() * 32768;
+      out[o] = clamp16(mix[2 * k]! * g);
+      out[o + 1] = clamp16(mix[2 * k + 1]! * g);
+    }
+    this.stats.renderedFrames += n;
+    return n;
+  }
+
+  private silence(out: Int16Array, outFrame: number, n: number, unlock: boolean): number {
+    out.fill(0, outFrame * 2, (outFrame + n) * 2);
+    this.stats.silentFrames += n;
+    if (unlock) {
+      this.stats.locked = false;
+      this.streamKey = Number.NaN;
+    }
+    return n;
+  }
+
+  private volumeAt(L: number): number {
+    return (
+      rampGainAt(this.groupFrom, this.groupTo, this.groupAtUs, this.volumeRampUs, L) *
+      rampGainAt(this.memberFrom, this.memberTo, this.memberAtUs, this.volumeRampUs, L)
+    );
+  }
+
+  /** The timeline at leader time L: silent, or the wanted playlist frame, fade gain and stream. */
+  private evalAt(L: number, st: EvalState): EvalState {
+    const tl = this.tl;
+    st.silent = true;
+    st.gain = 0;
+    if (tl === null) return st;
+    const ri = this.revisionAt(L);
+    if (ri < 0) return st;
+    const r = tl.revisions[ri] as TimelineRevision;
+    const fade = this.fadeUs;
+    let from = ri; // revision whose stream plays at L
+    let gain = 1;
+    if (!r.playing) {
+      // Stop: the previous stream continues, fading out over [atUs, atUs + fade).
+      const prev = tl.revisions[ri - 1];
+      if (prev === undefined || !prev.playing || L - r.atUs >= fade) return st;
+      from = ri - 1;
+      gain = 1 - (L - r.atUs) / fade;
+    } else {
+      const next = tl.revisions[ri + 1];
+      // A discontinuous playing successor: fade out over [next.atUs - fade, next.atUs).
+      if (next !== undefined && next.playing && this.revStart[ri + 1] === true && next.atUs - L < fade) {
+        gain *= Math.max(0, (next.atUs - L) / fade);
+      }
+    }
+    const fr = tl.revisions[from] as TimelineRevision;
+    // A stream start fades in over [atUs, atUs + fade).
+    if (this.revStart[from] === true && L - fr.atUs < fade) gain *= Math.max(0, (L - fr.atUs) / fade);
+    const target = this.revBase[from]! + ((L - fr.atUs) * this.rate) / 1e6;
+    if (!this.reader.looping && target >= this.reader.totalFrames) return st;
+    if (!Number.isFinite(target)) return st;
+    st.silent = false;
+    st.target = target;
+    st.gain = gain;
+    st.streamKey = this.revStreamKey[from]!;
+    return st;
+  }
+
+  private revisionAt(L: number): number {
+    const a = this.revAt;
+    let lo = 0;
+    let hi = a.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid]! <= L) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** Leader times where the gain or the stream changes slope or jumps (chunks split there). */
+  private rebuildBreakpoints(): void {
+    const list: number[] = [];
+    const f = this.fadeUs;
+    for (let i = 0; i < this.revAt.length; i++) {
+      const at = this.revAt[i]!;
+      list.push(at - f, at, at + f);
+    }
+    for (const at of [this.groupAtUs, this.memberAtUs]) {
+      if (Number.isFinite(at)) list.push(at, at + this.volumeRampUs);
+    }
+    list.sort((a, b) => a - b);
+    this.breakpoints = Float64Array.from(list);
+  }
+
+  /** First breakpoint strictly after L (Infinity if none). */
+  private nextBreakpoint(L: number): number {
+    const b = this.breakpoints;
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (b[mid]! <= L) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < b.length ? b[lo]! : Infinity;
+  }
+}
+
+function clamp16(v: number): number {
+  const r = Math.round(v);
+  return r > 32767 ? 32767 : r < -32768 ? -32768 : r;
+}

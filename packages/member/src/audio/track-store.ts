@@ -1,0 +1,174 @@
+// TrackStore: decoded tracks the engine may read, id -> interleaved stereo int16 PCM over a
+// SharedArrayBuffer (no copy between threads). The main thread adds and removes entries; the
+// worker keeps an identical map built from the same messages. Bounded: callers remove what the
+// playlist no longer needs.
+
+export const TRACK_CHANNELS = 2;
+/** Refuses more entries than this (a bug upstream, not a reason to exhaust memory). */
+export const TRACK_STORE_MAX_TRACKS = 4096;
+
+export interface StoredTrack {
+  readonly id: string;
+  /** Interleaved stereo samples; frame f at [2f, 2f+1]. */
+  readonly pcm: Int16Array;
+  readonly frames: number;
+}
+
+export class TrackStore {
+  private readonly map = new Map<string, StoredTrack>();
+  private ver = 0;
+
+  /** Changes whenever a track is added or removed (readers cache lookups by it). */
+  get version(): number {
+    return this.ver;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /**
+   * Registers (or replaces) a track. `pcm` is the SharedArrayBuffer (or a view on one) holding
+   * `frames` interleaved stereo int16 frames. Returns an error message instead of throwing.
+   */
+  add(id: string, pcm: SharedArrayBuffer | Int16Array, frames: number): string | null {
+    if (typeof id !== 'string' || id.length === 0) return 'track id must be a non-empty string';
+    if (!Number.isSafeInteger(frames) || frames < 0) return `track ${id}: frames must be a non-negative integer`;
+    let view: Int16Array;
+    if (pcm instanceof Int16Array) view = pcm;
+    else if (pcm instanceof SharedArrayBuffer) view = new Int16Array(pcm, 0, Math.floor(pcm.byteLength / 2));
+    else return `track ${id}: pcm must be a SharedArrayBuffer or an Int16Array`;
+    if (view.length < frames * TRACK_CHANNELS) return `track ${id}: buffer holds fewer than ${frames} stereo frames`;
+    if (!this.map.has(id) && this.map.size >= TRACK_STORE_MAX_TRACKS) return `track store full (${TRACK_STORE_MAX_TRACKS})`;
+    this.map.set(id, { id, pcm: view, frames });
+    this.ver++;
+    return null;
+  }
+
+  remove(id: string): boolean {
+    const had = this.map.delete(id);
+    if (had) this.ver++;
+    return had;
+  }
+
+  get(id: string): StoredTrack | undefined {
+    return this.map.get(id);
+  }
+
+  ids(): string[] {
+    return [...this.map.keys()];
+  }
+}
+
+/** A playlist entry as the reader needs it (TimelineTrack's shape). */
+export interface PlaylistTrack {
+  readonly id: string;
+  readonly frames: number;
+}
+
+/**
+ * Reads frames along the playlist as stereo floats: global frame g is frame (g - start of k) of
+ * track k; track k+1 follows k without a gap. Missing or undecoded tracks read as silence (the
+ * timeline keeps going). With `loop`, g wraps modulo the playlist length; otherwise frames outside
+ * the playlist are silence.
+ */
+export class PlaylistReader {
+  private tracks: readonly PlaylistTrack[] = [];
+  private starts = new Float64Array(1);
+  private views: (StoredTrack | undefined)[] = [];
+  private loop = false;
+  private total = 0;
+  private seenVersion = -1;
+  private lastK = 0;
+
+  constructor(private readonly store: TrackStore) {}
+
+  get totalFrames(): number {
+    return this.total;
+  }
+
+  get looping(): boolean {
+    return this.loop;
+  }
+
+  /** Global frame of (index, frame); NaN if index is out of range. */
+  globalFrame(index: number, frame: number): number {
+    if (index < 0 || index >= this.tracks.length) return Number.NaN;
+    return this.starts[index]! + frame;
+  }
+
+  setPlaylist(tracks: readonly PlaylistTrack[], loop: boolean): void {
+    this.tracks = tracks;
+    this.loop = loop;
+    this.starts = new Float64Array(tracks.length + 1);
+    for (let k = 0; k < tracks.length; k++) this.starts[k + 1] = this.starts[k]! + tracks[k]!.frames;
+    this.total = this.starts[tracks.length]!;
+    this.seenVersion = -1;
+    this.lastK = 0;
+  }
+
+  /** Fills `out[0 .. 2*count)` with playlist frames [start, start + count) (start may be negative). */
+  read(start: number, count: number, out: Float32Array): void {
+    if (this.seenVersion !== this.store.version) this.resolve();
+    let g = start;
+    let o = 0;
+    let left = count;
+    while (left > 0) {
+      let gm = g;
+      if (this.loop && this.total > 0) gm = ((g % this.total) + this.total) % this.total;
+      if (gm < 0 || gm >= this.total) {
+        // Before the playlist: silence up to frame 0; after it: silence.
+        const n = gm < 0 ? Math.min(left, -gm) : left;
+        out.fill(0, o, o + 2 * n);
+        o += 2 * n;
+        g += n;
+        left -= n;
+        continue;
+      }
+      const k = this.trackOf(gm);
+      const f = gm - this.starts[k]!;
+      const n = Math.min(left, this.starts[k + 1]! - gm);
+      const t = this.views[k];
+      const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
+      if (t !== undefined && avail > 0) {
+        const pcm = t.pcm;
+        let s = 2 * f;
+        for (let i = 0; i < avail; i++, s += 2, o += 2) {
+          out[o] = pcm[s]! * (1 / 32768);
+          out[o + 1] = pcm[s + 1]! * (1 / 32768);
+        }
+      }
+      if (avail < n) {
+        out.fill(0, o, o + 2 * (n - avail));
+        o += 2 * (n - avail);
+      }
+      g += n;
+      left -= n;
+    }
+  }
+
+  private resolve(): void {
+    this.views = this.tracks.map((t) => {
+      const s = this.store.get(t.id);
+      return s === undefined ? undefined : { id: s.id, pcm: s.pcm, frames: Math.min(s.frames, t.frames) };
+    });
+    this.seenVersion = this.store.version;
+  }
+
+  /** Track holding global frame gm (0 <= gm < total); empty tracks are never returned. */
+  private trackOf(gm: number): number {
+    const st = this.starts;
+    const k0 = this.lastK;
+    if (k0 < this.tracks.length && st[k0]! <= gm && gm < st[k0 + 1]!) return k0;
+    let lo = 0;
+    let hi = this.tracks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (st[mid]! <= gm) lo = mid;
+      else hi = mid - 1;
+    }
+    // Equal starts mean empty tracks: the last one with start <= gm is the non-empty one.
+    this.lastK = lo;
+    return lo;
+  }
+}

@@ -1,0 +1,374 @@
+// Scheduler tests on a deterministic, simulated member (DAC with ppm error and timestamp jitter, injected
+// local clock, clock model with controllable error) driving a Scheduler in simulated time, so
+// scheduler behaviour can be checked against the exact truth without real time or threads.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Timeline } from '@jaudiosync/protocol/timeline';
+import type { ClockModel } from '../../src/clock/clock-model.js';
+import { DacClock, type HostToLocalClock } from '../../src/audio/dac-clock.js';
+import { Scheduler, type SchedulerOptions } from '../../src/audio/scheduler.js';
+import { PlaylistReader, TrackStore } from '../../src/audio/track-store.js';
+
+export const RATE = 48_000;
+/** Leader timescale = host monotonic + this (wall-anchored, as in production). */
+export const LEADER_OFFSET_US = 1_700_000_000_000_000;
+
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface SimOptions {
+  dacPpm: number;
+  jitterNs?: number;
+  localOffsetUs?: number;
+  localRatePpm?: number;
+  latencyNs?: number;
+  framesPerBuffer?: number;
+  aheadFrames?: number;
+  seed?: number;
+  scheduler?: Partial<SchedulerOptions>;
+}
+
+export class SimMember {
+  hostNs = 1_000_000_000_000; // 1000 s of uptime
+  readonly store = new TrackStore();
+  readonly dac: DacClock;
+  readonly sched: Scheduler;
+  readonly clock: HostToLocalClock;
+  /** Everything rendered, by ring position (stereo int16). */
+  readonly out: Int16Array;
+  writePos = 0;
+  readPos = 0;
+  deviceFrame = 0;
+  /** Model error injected: leader = true leader + errUs (+ rate error). */
+  modelErrUs = 0;
+  modelRateErr = 0;
+  /** (ringPos, sourcePosition) before each render call while locked. */
+  readonly trace: { p: number; src: number; hostNs: number }[] = [];
+  private readonly nsPerFrame: number;
+  private readonly t0Ns: number;
+  private readonly r: () => number;
+  private readonly o: Required<Omit<SimOptions, 'scheduler'>>;
+  private readonly buf: Int16Array;
+
+  constructor(opts: SimOptions, capacitySeconds = 30) {
+    this.o = {
+      jitterNs: 30_000,
+      localOffsetUs: 0,
+      localRatePpm: 0,
+      latencyNs: 20_000_000,
+      framesPerBuffer: 256,
+      aheadFrames: 4800,
+      seed: 1,
+      ...opts,
+    };
+    this.r = rng(this.o.seed);
+    const off = this.o.localOffsetUs;
+    const k = 1 + this.o.localRatePpm / 1e6;
+    this.clock = { fromHostMonoUs: (us) => us * k + off, toHostMonoUs: (us) => (us - off) / k };
+    this.nsPerFrame = 1e9 / (RATE * (1 + opts.dacPpm / 1e6));
+    this.t0Ns = this.hostNs + this.o.latencyNs;
+    this.dac = new DacClock({ nominalRate: RATE, clock: this.clock });
+    this.sched = new Scheduler({ outputRate: RATE, clock: this.clock, ...opts.scheduler }, this.dac, new PlaylistReader(this.store));
+    this.out = new Int16Array(RATE * capacitySeconds * 2);
+    this.buf = new Int16Array(this.o.aheadFrames * 2 + 1024);
+    this.publishModel();
+  }
+
+  /** True leader µs at host ns. */
+  leaderAtHostNs(ns: number): number {
+    return ns / 1000 + LEADER_OFFSET_US;
+  }
+
+  nowLeaderUs(): number {
+    return this.leaderAtHostNs(this.hostNs);
+  }
+
+  /** Host ns at which ring position p leaves the DAC (valid once no more underruns occur). */
+  dacHostNsOfRingPos(p: number): number {
+    return this.t0Ns + (p + this.offset) * this.nsPerFrame;
+  }
+
+  private offset = 0;
+
+  publishModel(): void {
+    const hUs = this.hostNs / 1000;
+    const localRef = this.clock.fromHostMonoUs(hUs);
+    const m: ClockModel = {
+      localRefUs: localRef,
+      leaderRefUs: this.leaderAtHostNs(this.hostNs) + this.modelErrUs,
+      rate: 1 / (1 + this.o.localRatePpm / 1e6) - 1 + this.modelRateErr,
+      uncertaintyUs: 100,
+      synced: true,
+      samples: 10,
+      rttUs: 200,
+      lastSampleLocalUs: localRef,
+    };
+    this.sched.setClockModel(m);
+  }
+
+  setTimeline(tl: Timeline): void {
+    this.sched.setTimeline(tl);
+  }
+
+  /** Runs `ms` of simulated time in 5 ms engine ticks; the sink consumes buffers as they fall due. */
+  run(ms: number): void {
+    const end = this.hostNs + ms * 1e6;
+    const fpb = this.o.framesPerBuffer;
+    while (this.hostNs < end) {
+      this.hostNs += 5e6;
+      // Sink callbacks due by now (each runs `latency` before its buffer reaches the DAC).
+      for (;;) {
+        const dacNs = this.t0Ns + this.deviceFrame * this.nsPerFrame;
+        const cbNs = dacNs - this.o.latencyNs;
+        if (cbNs > this.hostNs) break;
+        const k = Math.min(fpb, this.writePos - this.readPos);
+        const jitter = (this.r() + this.r() + this.r() - 1.5) * 2 * this.o.jitterNs;
+        this.dac.add({
+          deviceFrame: this.deviceFrame,
+          ringPos: this.readPos,
+          dacTimeNs: BigInt(Math.round(dacNs + jitter)),
+          callbackTimeNs: BigInt(Math.round(cbNs)),
+        });
+        this.readPos += k;
+        this.deviceFrame += fpb;
+      }
+      this.offset = this.deviceFrame - this.readPos;
+      const n = this.readPos + this.o.aheadFrames - this.writePos;
+      if (n <= 0) continue;
+      const src = this.sched.sourcePosition;
+      if (Number.isFinite(src)) this.trace.push({ p: this.writePos, src, hostNs: this.hostNs });
+      this.sched.render(this.writePos, this.buf, n);
+      const at = this.writePos * 2;
+      if (at + n * 2 <= this.out.length) this.out.set(this.buf.subarray(0, n * 2), at);
+      this.writePos += n;
+    }
+  }
+}
+
+/** A constant-valued stereo track (left = value, right = -value) registered in the store. */
+export function dcTrack(store: TrackStore, id: string, frames: number, value: number): void {
+  const pcm = new Int16Array(new SharedArrayBuffer(frames * 4));
+  for (let i = 0; i < frames; i++) {
+    pcm[2 * i] = value;
+    pcm[2 * i + 1] = -value;
+  }
+  store.add(id, pcm, frames);
+}
+
+function timeline(over: Partial<Timeline> = {}): Timeline {
+  return { rev: 1, outputRate: RATE, loop: false, tracks: [], revisions: [], ...over };
+}
+
+/** True wanted playlist position of ring frame p under a playing revision (atUs, base). */
+function truthTarget(sim: SimMember, p: number, atUs: number, base: number, delayUs = 0): number {
+  return base + ((sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p)) + delayUs - atUs) * RATE) / 1e6;
+}
+
+/** Max |engine position - true position| (µs) over the trace after `fromNs`. */
+function maxErrUs(sim: SimMember, fromNs: number, atUs: number, base: number, delayUs = 0): number {
+  let worst = 0;
+  for (const t of sim.trace) {
+    if (t.hostNs < fromNs) continue;
+    const e = ((t.src - truthTarget(sim, t.p, atUs, base, delayUs)) * 1e6) / RATE;
+    worst = Math.max(worst, Math.abs(e));
+  }
+  return worst;
+}
+
+test('late join starts mid-track exactly on the timeline, with a short fade-in', () => {
+  const sim = new SimMember({ dacPpm: 120, localOffsetUs: 5_000_000, localRatePpm: -35 });
+  dcTrack(sim.store, 'a', RATE * 600, 8000);
+  // Playing since 100 s before "now".
+  const atUs = Math.round(sim.nowLeaderUs()) - 100_000_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(1000);
+  assert.ok(sim.trace.length > 0, 'never locked');
+  const first = sim.trace[0]!;
+  const want = truthTarget(sim, first.p, atUs, 0);
+  assert.ok(Math.abs(((first.src - want) * 1e6) / RATE) < 100, `start error ${((first.src - want) * 1e6) / RATE} µs`);
+  // The frames before the lock are silence, then the level ramps up over the fade.
+  const firstAudible = sim.out.findIndex((v, i) => i % 2 === 0 && v !== 0) / 2;
+  assert.ok(firstAudible >= 0);
+  assert.ok(sim.out[firstAudible * 2]! < 8000 * 0.1, 'no fade-in');
+  assert.equal(sim.out[(firstAudible + 1000) * 2], 8000);
+  assert.equal(sim.out[(firstAudible + 1000) * 2 + 1], -8000);
+});
+
+test('controller converges from an offset and holds against +300 ppm DAC and a changing clock model', () => {
+  const sim = new SimMember({ dacPpm: 300, localOffsetUs: -2_000_000, localRatePpm: 50, seed: 3 });
+  dcTrack(sim.store, 'a', RATE * 600, 1000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  let maxCorr = 0;
+  const track = (ms: number): void => {
+    for (let i = 0; i < ms / 50; i++) {
+      sim.run(50);
+      maxCorr = Math.max(maxCorr, Math.abs(sim.sched.stats.correctionPpm));
+    }
+  };
+  track(3000);
+  const settled1 = maxErrUs(sim, sim.hostNs - 1e9, atUs, 0);
+  assert.ok(settled1 < 15, `steady error ${settled1} µs`);
+  // The clock model steps by 1.5 ms (a fresh sync) and its rate is now 5 ppm off.
+  sim.modelErrUs = 1500;
+  sim.modelRateErr = 5e-6;
+  sim.publishModel();
+  const stepAt = sim.hostNs;
+  track(8000);
+  // The audio follows the model (that is the contract), within 15 µs after settling, never jumping.
+  const following = ((): number => {
+    let worst = 0;
+    for (const t of sim.trace) {
+      if (t.hostNs < sim.hostNs - 2e9) continue;
+      const leaderModel = sim.leaderAtHostNs(sim.dacHostNsOfRingPos(t.p)) + 1500 + 5e-6 * (sim.dacHostNsOfRingPos(t.p) - stepAt) / 1000;
+      worst = Math.max(worst, Math.abs(((t.src - ((leaderModel - atUs) * RATE) / 1e6) * 1e6) / RATE));
+    }
+    return worst;
+  })();
+  if (process.env['JAS_DEBUG']) {
+    for (const t of sim.trace.filter((_, i) => i % 40 === 0)) {
+      const h = sim.dacHostNsOfRingPos(t.p);
+      const lm = sim.leaderAtHostNs(h) + (t.hostNs >= stepAt ? 1500 + (5e-6 * (h - stepAt)) / 1000 : 0);
+      console.log(((t.hostNs - stepAt) / 1e9).toFixed(2), (((t.src - ((lm - atUs) * RATE) / 1e6) * 1e6) / RATE).toFixed(1));
+    }
+  }
+  assert.ok(following < 15, `error after model step ${following} µs`);
+  assert.equal(sim.sched.stats.jumps, 0);
+  assert.ok(maxCorr <= 500 + 1e-9, `correction ${maxCorr} ppm exceeds the bound`);
+  assert.ok(maxCorr > 100, 'the controller should have worked to absorb 1.5 ms');
+  // DAC +300 ppm vs host; the model's leader runs 5 ppm fast vs host; the local clock cancels out.
+  assert.ok(Math.abs(sim.sched.stats.driftPpm - 295) < 5, `drift ${sim.sched.stats.driftPpm}`);
+});
+
+test('a large error jumps (fade out, reposition, fade in) instead of slewing for ages', () => {
+  const sim = new SimMember({ dacPpm: -80, seed: 5 });
+  dcTrack(sim.store, 'a', RATE * 600, 1000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(2000);
+  sim.modelErrUs = -50_000;
+  sim.publishModel();
+  sim.run(1000);
+  assert.equal(sim.sched.stats.jumps, 1);
+  const err = maxErrUs(sim, sim.hostNs - 5e8, atUs + 50_000, 0);
+  assert.ok(err < 30, `after jump ${err} µs`);
+});
+
+test('track k+1 frame 0 follows the last frame of track k at the scheduled DAC time, no gap', () => {
+  const sim = new SimMember({ dacPpm: 200, jitterNs: 0, seed: 7 });
+  dcTrack(sim.store, 'a', 30_000, 4000);
+  dcTrack(sim.store, 'b', RATE * 10, 12000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 300_000;
+  sim.setTimeline(
+    timeline({
+      tracks: [
+        { id: 'a', frames: 30_000 },
+        { id: 'b', frames: RATE * 10 },
+      ],
+      revisions: [{ atUs, playing: true, index: 0, frame: 0 }],
+    }),
+  );
+  sim.run(2500);
+  // Ring position whose true leader time is the boundary (frame 30000 from atUs).
+  const boundaryUs = atUs + (30_000 * 1e6) / RATE;
+  let p = 0;
+  while (sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p + 1)) <= boundaryUs) p++;
+  // Left channel crosses the midpoint 8000 within a frame of the boundary; no frame near it dips.
+  let cross = -1;
+  for (let q = p - 50; q < p + 50; q++) {
+    if (sim.out[2 * q]! < 8000 && sim.out[2 * q + 2]! >= 8000) cross = q + 0.5;
+    // Band-limited interpolation rings a little around a step; a gap would read ~0.
+    assert.ok(sim.out[2 * q]! >= 3000, `dip at ${q - p}: ${sim.out[2 * q]}`);
+  }
+  assert.ok(Math.abs(cross - p) <= 1.5, `boundary at ${cross - p} frames`);
+});
+
+test('stop fades out from its atUs and resume fades in at its atUs from the stored frame', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 9 });
+  // A ramp track: sample value = frame index (mod 30000) makes the position readable.
+  const frames = RATE * 60;
+  const pcm = new Int16Array(new SharedArrayBuffer(frames * 4));
+  for (let i = 0; i < frames; i++) pcm[2 * i] = pcm[2 * i + 1] = (i % 20_000) + 1000;
+  sim.store.add('r', pcm, frames);
+  const t0 = Math.round(sim.nowLeaderUs()) + 300_000;
+  const stopUs = t0 + 1_000_000;
+  const resumeUs = t0 + 2_000_000;
+  sim.setTimeline(
+    timeline({
+      tracks: [{ id: 'r', frames }],
+      revisions: [
+        { atUs: t0, playing: true, index: 0, frame: 0 },
+        { atUs: stopUs, playing: false, index: 0, frame: 48_000 },
+        { atUs: resumeUs, playing: true, index: 0, frame: 48_000 },
+      ],
+    }),
+  );
+  sim.run(3000);
+  const ringAt = (us: number): number => {
+    let p = 0;
+    while (sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p)) < us) p++;
+    return p;
+  };
+  const ps = ringAt(stopUs);
+  // Before the stop: full level, value = frame index + 1000.
+  assert.ok(Math.abs(sim.out[2 * (ps - 10)]! - (48_000 - 10 - 20_000 * 2 + 1000)) <= 2);
+  // During the fade: lower than the ramp value; after it: silence.
+  assert.ok(sim.out[2 * (ps + 144)]! < 0.6 * (8_000 + 144 + 1000));
+  for (let q = ps + 290; q < ps + 1000; q++) assert.equal(sim.out[2 * q], 0);
+  const pr = ringAt(resumeUs);
+  for (let q = pr - 100; q < pr; q++) assert.equal(sim.out[2 * q], 0);
+  // After the fade-in: frame 48000 + k, value (48000 + k) % 20000 + 1000.
+  for (const k of [400, 1000, 5000]) {
+    const want = ((48_000 + k) % 20_000) + 1000;
+    assert.ok(Math.abs(sim.out[2 * (pr + k)]! - want) <= 2, `resume +${k}: ${sim.out[2 * (pr + k)]} vs ${want}`);
+  }
+});
+
+test('missing tracks play silence while the position keeps advancing; channel mode and volume apply', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 11 });
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(
+    timeline({
+      tracks: [{ id: 'late', frames: RATE * 60 }],
+      revisions: [{ atUs, playing: true, index: 0, frame: 0 }],
+      volume: { gain: 0.5, atUs: atUs + 1_500_000 },
+    }),
+  );
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'left' });
+  sim.run(1000);
+  assert.ok(sim.out.subarray(0, sim.writePos * 2).every((v) => v === 0));
+  assert.ok(sim.sched.stats.locked, 'position should advance on the timeline without the track');
+  const pos1 = sim.sched.sourcePosition;
+  dcTrack(sim.store, 'late', RATE * 60, 10_000);
+  sim.run(2000);
+  const p = sim.writePos - 100;
+  assert.equal(sim.out[2 * p], 5000); // group volume 0.5 applied, left only on both outputs
+  assert.equal(sim.out[2 * p + 1], 5000);
+  assert.ok(sim.sched.sourcePosition - pos1 > RATE * 1.9);
+});
+
+test('a positive outputDelayUs plays the same frame that much earlier', () => {
+  const a = new SimMember({ dacPpm: 0, jitterNs: 0 });
+  const b = new SimMember({ dacPpm: 0, jitterNs: 0 });
+  for (const s of [a, b]) dcTrack(s.store, 'a', RATE * 60, 1000);
+  const atUs = Math.round(a.nowLeaderUs()) + 200_000;
+  const tl = timeline({ tracks: [{ id: 'a', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] });
+  a.setTimeline(tl);
+  b.setTimeline(tl);
+  b.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 10_000, channelMode: 'stereo' });
+  a.run(1000);
+  b.run(1000);
+  const ta = a.trace[a.trace.length - 1]!;
+  const tb = b.trace[b.trace.length - 1]!;
+  assert.equal(ta.p, tb.p);
+  // Same ring frame (same DAC time): b is 10 ms (480 frames) further into the track.
+  assert.ok(Math.abs(tb.src - ta.src - 480) < 0.5, `${tb.src - ta.src}`);
+});
