@@ -2,6 +2,8 @@
 #include "output-stream.h"
 
 #include <pa_linux_alsa.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <cmath>
@@ -74,6 +76,7 @@ std::string OutputStream::Start() {
   std::lock_guard<std::mutex> lock(control_);
   if (stream_ == nullptr) return "stream is closed";
   if (Pa_IsStreamActive(stream_) == 1) return "";
+  schedChecked_.store(false, std::memory_order_relaxed);  // a start creates a new callback thread
   PaError err = Pa_StartStream(stream_);
   if (err != paNoError && realtimeEnabled_) {
     // Without permission for SCHED_FIFO the callback thread cannot be created: run unprivileged.
@@ -144,7 +147,7 @@ OutputStreamStats OutputStream::Stats() const {
   s.timeFallbacks = timeFallbacks_.load(std::memory_order_relaxed);
   s.lastDacDelayNs = lastDacDelayNs_.load(std::memory_order_relaxed);
   s.active = stream_ != nullptr && Pa_IsStreamActive(stream_) == 1;
-  s.realtime = realtimeEnabled_;
+  s.realtime = realtimeActive_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -158,6 +161,15 @@ int OutputStream::Callback(const void*, void* output, unsigned long frames,
 int OutputStream::OnBuffer(int16_t* out, unsigned long frames, const PaStreamCallbackTimeInfo* timeInfo,
                            PaStreamCallbackFlags flags) {
   const int64_t monoNowNs = MonotonicNowNs();
+  if (!schedChecked_.load(std::memory_order_relaxed)) {
+    // Once per thread: one cheap, non-blocking syscall.
+    int policy = SCHED_OTHER;
+    sched_param param{};
+    if (pthread_getschedparam(pthread_self(), &policy, &param) == 0) {
+      realtimeActive_.store(policy == SCHED_FIFO || policy == SCHED_RR, std::memory_order_relaxed);
+    }
+    schedChecked_.store(true, std::memory_order_relaxed);
+  }
   // PortAudio 19.6 on ALSA uses CLOCK_REALTIME; only the difference dac - current is trusted, so
   // a wall-clock step can never move the audio timeline.
   int64_t delayNs;

@@ -36,7 +36,7 @@ struct OutputStreamStats {
   int64_t timeFallbacks;
   int64_t lastDacDelayNs;
   bool active;
-  bool realtime;
+  bool realtime;  // the callback thread was seen running with a real-time policy
 };
 
 class OutputStream {
@@ -85,6 +85,9 @@ class OutputStream {
   std::atomic<int64_t> timeFallbacks_{0};
   std::atomic<int64_t> lastDacDelayNs_{0};
   std::atomic<int64_t> framesPlayed_{0};
+  // Whether the callback thread really runs SCHED_FIFO/RR (PortAudio falls back silently).
+  std::atomic<bool> schedChecked_{false};
+  std::atomic<bool> realtimeActive_{false};
 };
 
 }  // namespace jas

@@ -37,7 +37,7 @@ export interface OutputStreamOptions {
   channels: number;
   framesPerBuffer?: number;
   suggestedLatencyS?: number;
-  /** Ask for SCHED_FIFO on the ALSA callback thread (falls back silently). Default true. */
+  /** Ask for SCHED_FIFO on the ALSA callback thread (falls back silently; see stats().realtime). Default true. */
   realtime?: boolean;
   pcmRing: SharedArrayBuffer;
   timingRing: SharedArrayBuffer;
@@ -65,6 +65,7 @@ export interface OutputStreamStats {
   timeFallbacks: number;
   lastDacDelayNs: number;
   active: boolean;
+  /** The callback thread was seen running SCHED_FIFO/RR (false until the first callback). */
   realtime: boolean;
 }
 

@@ -274,6 +274,7 @@ test('plays scheduled audio through PulseAudio with DAC timing', { skip: skipRea
 
   // Underrun: the producer stops; callbacks continue with silence and count it, nothing blocks.
   const before = stream.stats();
+  t.diagnostic(`callback thread real-time: ${before.realtime}; device xruns: ${before.outputUnderflowFlags}`);
   feeder.stop();
   await sleep(UNDERRUN_MS);
   const after = stream.stats();
