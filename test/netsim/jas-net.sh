@@ -7,6 +7,8 @@
 #   exec HOST CMD...               run CMD "on" HOST: netns + own hostname + /etc/hosts
 #   ping A B [count]               ping from host A to host B
 #   down                           kill what runs in our namespaces, delete them, remove state
+#   gc                             run `down` for every simulation under /tmp/jasnet whose owner
+#                                  process (JAS_NETSIM_OWNER=pid at `up`, set by netsim.ts) is dead
 # Several simulations may run at once: each has its own namespace prefix and state dir.
 #   JAS_NETSIM_PREFIX  namespace prefix (default for `up`: jas<pid>-; later read from the state dir)
 #   JAS_STATE          state dir (default /tmp/jasnet/<prefix>); `up` prints both as exports.
@@ -21,6 +23,20 @@ HUB_CFG_POLL_S=0.3                  # hub re-reads its config every 0.2 s
 PREFIX=${JAS_NETSIM_PREFIX:-}
 STATE=${JAS_STATE:-}
 cmd=${1:-}
+GC_ROOT=/tmp/jasnet
+
+proc_start() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null || true; }  # starttime
+
+if [ "$cmd" = gc ]; then   # before prefix handling: works on every state dir
+  for owner in "$GC_ROOT"/*/owner; do
+    [ -f "$owner" ] || continue
+    read -r opid ostart < "$owner" || continue
+    if [ -n "$opid" ] && [ "$(proc_start "$opid")" = "$ostart" ]; then continue; fi   # owner alive
+    d=$(dirname "$owner"); echo "gc: removing simulation $(cat "$d/prefix" 2>/dev/null) (owner $opid gone)" >&2
+    JAS_STATE="$d" JAS_NETSIM_PREFIX= "$0" down || true
+  done
+  exit 0
+fi
 if [ -z "$STATE" ] && [ -z "$PREFIX" ]; then
   if [ "$cmd" = up ]; then PREFIX="jas$$-"; else
     echo "jas-net.sh: set JAS_STATE (or JAS_NETSIM_PREFIX) to the values printed by 'up'" >&2; exit 2
@@ -84,6 +100,7 @@ up)
     echo "up: $STATE or namespace $(ns hub) already exists (run down first)" >&2; exit 2
   fi
   mkdir -p "$STATE"; echo "$PREFIX" > "$STATE/prefix"; : > "$STATE/hosts.list"
+  if [ -n "${JAS_NETSIM_OWNER:-}" ]; then echo "$JAS_NETSIM_OWNER $(proc_start "$JAS_NETSIM_OWNER")" > "$STATE/owner"; fi
   echo '{}' > "$STATE/hub.json"
   trap 'echo "up failed, tearing down" >&2; teardown' ERR
   printf '127.0.0.1 localhost\n::1 localhost\n' > "$STATE/hosts"

@@ -1,6 +1,6 @@
 // Behaviour of the netsim harness: hostnames, reachability, impairment, outages, mDNS across
 // namespaces, and complete cleanup. Needs root; skipped with a message otherwise.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -134,5 +134,16 @@ describe('netsim', { skip: skip ?? false }, () => {
     // the long-lived simulation beside it is untouched
     const p = await net.ping('leader', 'member2', 3);
     assert.ok(p.received >= 2);
+  });
+
+  test('gc() removes simulations whose owner process died, and only those', async () => {
+    const prefix = await new Promise<string>((resolve) => {
+      execFile(process.execPath, [fixture('leak-netsim.js')], { timeout: 30_000 }, (_err, stdout) => resolve(stdout.trim()));
+    });
+    assert.match(prefix, /^jas[0-9]+-$/);
+    assert.equal(namespacesWithPrefix(prefix).length, 3, 'leaked simulation should exist before gc');
+    await Netsim.gc();
+    assert.deepEqual(namespacesWithPrefix(prefix), []);
+    assert.equal(namespacesWithPrefix(net.prefix).length, 5, 'our own live simulation must survive gc');
   });
 });

@@ -146,6 +146,7 @@ export class Netsim {
     if (!/^[A-Za-z0-9_.-]{1,40}$/.test(prefix)) throw new Error(`bad netsim prefix ${prefix}`);
     const stateDir = opts.stateDir ?? `/tmp/jasnet/${prefix}`;
     const sim = new Netsim(prefix, stateDir, opts.members, netsimScriptPath());
+    await Netsim.gc();
     installHooks();
     live.add(sim); // before `up` so a signal during setup still tears down
     try {
@@ -155,6 +156,18 @@ export class Netsim {
       throw err;
     }
     return sim;
+  }
+
+  /**
+   * Removes simulations left behind by dead processes (e.g. a SIGKILLed test run): only those
+   * whose owner, recorded at `up`, no longer exists. Best effort; never throws.
+   */
+  static async gc(): Promise<void> {
+    try {
+      await execFileAsync('bash', [netsimScriptPath(), 'gc'], { timeout: UP_TIMEOUT_MS });
+    } catch {
+      // a failed cleanup of someone else's leftovers must not stop this run
+    }
   }
 
   ip(host: string): string {
@@ -271,7 +284,7 @@ export class Netsim {
   }
 
   private scriptEnv(): Record<string, string> {
-    return { JAS_NETSIM_PREFIX: this.prefix, JAS_STATE: this.stateDir };
+    return { JAS_NETSIM_PREFIX: this.prefix, JAS_STATE: this.stateDir, JAS_NETSIM_OWNER: String(process.pid) };
   }
 
   private async run(args: string[], timeoutMs = CMD_TIMEOUT_MS, evenIfDown = false): Promise<{ stdout: string; stderr: string }> {
