@@ -1,0 +1,197 @@
+// AudioEngine: the main-thread handle of the engine worker (engine-worker.ts). Owns the worker's
+// lifetime and the sink's start/stop, forwards timeline/settings/tracks (validated here), and keeps
+// the latest stats the worker posts. Audio itself never passes through this thread.
+import { Worker } from 'node:worker_threads';
+import { validateTimeline, type Timeline } from '@jaudiosync/protocol/timeline';
+import { isChannelMode, type ChannelMode } from './channel-mixer.js';
+import {
+  ENGINE_WORKER_MARKER,
+  type EngineClockParams,
+  type EngineStats,
+  type EngineWorkerCommand,
+  type EngineWorkerData,
+  type EngineWorkerMessage,
+} from './engine-worker.js';
+import { JUMP_THRESHOLD_US } from './scheduler.js';
+import type { AudioSink } from './sink.js';
+
+/** Frames kept ahead of the sink: 100 ms absorbs worker hiccups; latency is compensated anyway. */
+export const ENGINE_DEFAULT_TARGET_FILL_MS = 100;
+/** Worker wake-up period. */
+export const ENGINE_DEFAULT_TICK_MS = 5;
+const WORKER_START_TIMEOUT_MS = 10_000;
+const WORKER_STOP_TIMEOUT_MS = 5_000;
+
+export interface AudioEngineOptions {
+  sink: AudioSink;
+  /** ClockModelShare buffer published by the clock-sync side. */
+  clockShare: SharedArrayBuffer;
+  /** The member ClockSource's injected offset/rate (0/0 in production). */
+  clock?: Partial<EngineClockParams>;
+  outputRate: number;
+  targetFillMs?: number;
+  tickMs?: number;
+  jumpThresholdUs?: number;
+  /** Log sink for the worker's (rate-limited) warnings and errors. */
+  onLog?: (level: 'warn' | 'error', message: string) => void;
+}
+
+export interface EngineSettings {
+  /** Member gain, linear 0..1, ramped from leader-time `atUs`. */
+  volume: number;
+  atUs: number;
+  /** > 0: this member's audio plays EARLIER by this much (compensates a slower speaker path). */
+  outputDelayUs: number;
+  channelMode: ChannelMode;
+}
+
+const OUTPUT_DELAY_LIMIT_US = 5_000_000;
+
+export class AudioEngine {
+  private readonly opts: AudioEngineOptions;
+  private worker: Worker | null = null;
+  private exited: Promise<void> | null = null;
+  private latest: EngineStats | null = null;
+  private timeline: Timeline | null = null;
+  private settings: EngineSettings | null = null;
+  private readonly tracks = new Map<string, { pcm: SharedArrayBuffer; frames: number }>();
+
+  constructor(opts: AudioEngineOptions) {
+    if (!Number.isInteger(opts.outputRate) || opts.outputRate <= 0) throw new RangeError('AudioEngine: bad outputRate');
+    if (opts.sink.sampleRate !== opts.outputRate) {
+      throw new RangeError(`AudioEngine: sink rate ${opts.sink.sampleRate} != outputRate ${opts.outputRate}`);
+    }
+    if (opts.sink.channels !== 2) throw new RangeError('AudioEngine: the sink must be stereo');
+    if (!(opts.clockShare instanceof SharedArrayBuffer)) throw new TypeError('AudioEngine: clockShare must be a SharedArrayBuffer');
+    this.opts = opts;
+  }
+
+  /** Starts the worker (it writes silence until the DAC timing and clock model are known), then the sink. */
+  async start(): Promise<void> {
+    if (this.worker !== null) return;
+    const o = this.opts;
+    const fillMs = o.targetFillMs ?? ENGINE_DEFAULT_TARGET_FILL_MS;
+    const data: EngineWorkerData = {
+      marker: ENGINE_WORKER_MARKER,
+      pcmRing: o.sink.pcmRing,
+      timingRing: o.sink.timingRing,
+      clockShare: o.clockShare,
+      clock: { offsetUs: o.clock?.offsetUs ?? 0, ratePpm: o.clock?.ratePpm ?? 0 },
+      outputRate: o.outputRate,
+      targetFillFrames: Math.max(256, Math.round((fillMs * o.outputRate) / 1000)),
+      tickMs: o.tickMs ?? ENGINE_DEFAULT_TICK_MS,
+      jumpThresholdUs: o.jumpThresholdUs ?? JUMP_THRESHOLD_US,
+      rejectZeroDelay: o.sink.kind === 'portaudio',
+    };
+    const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: data });
+    this.worker = worker;
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    worker.on('message', (m: EngineWorkerMessage) => {
+      if (m.type === 'stats') this.latest = m.stats;
+      else if (m.type === 'log') o.onLog?.(m.level, m.message);
+    });
+    worker.on('error', (e) => o.onLog?.('error', `engine worker crashed: ${e.message}`));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('AudioEngine: worker did not start')), WORKER_START_TIMEOUT_MS);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        reject(new Error('AudioEngine: worker exited during start'));
+      });
+      worker.on('message', (m: EngineWorkerMessage) => {
+        if (m.type === 'started') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }).catch(async (e: unknown) => {
+      await this.stop();
+      throw e;
+    });
+    // Re-send what was set before start.
+    if (this.timeline !== null) this.post({ type: 'timeline', timeline: this.timeline });
+    if (this.settings !== null) this.post({ type: 'settings', settings: this.settings });
+    for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, pcm: t.pcm, frames: t.frames });
+    await o.sink.start();
+  }
+
+  /** Stops the sink and the worker; idempotent. */
+  async stop(): Promise<void> {
+    await this.opts.sink.stop().catch((e: unknown) => this.opts.onLog?.('warn', `sink stop: ${String(e)}`));
+    const worker = this.worker;
+    const exited = this.exited;
+    if (worker === null || exited === null) return;
+    this.post({ type: 'stop' });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      exited.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), WORKER_STOP_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) await worker.terminate();
+    this.worker = null;
+    this.exited = null;
+  }
+
+  /** Installs a timeline; returns an error message (and keeps the old one) if it is invalid. */
+  setTimeline(tl: Timeline | null): string | null {
+    if (tl !== null) {
+      const err = validateTimeline(tl);
+      if (err !== null) return err;
+      if (tl.outputRate !== this.opts.outputRate) return `timeline outputRate ${tl.outputRate} != ${this.opts.outputRate}`;
+      if (this.timeline !== null && tl.rev < this.timeline.rev) return `timeline rev ${tl.rev} is older than ${this.timeline.rev}`;
+    }
+    this.timeline = tl;
+    this.post({ type: 'timeline', timeline: tl });
+    return null;
+  }
+
+  /** Member settings; returns an error message if invalid. */
+  setSettings(s: EngineSettings): string | null {
+    if (typeof s !== 'object' || s === null) return 'settings: object expected';
+    if (typeof s.volume !== 'number' || !(s.volume >= 0 && s.volume <= 1)) return 'settings.volume: number in [0, 1] expected';
+    if (!Number.isSafeInteger(s.atUs)) return 'settings.atUs: integer expected';
+    if (!Number.isFinite(s.outputDelayUs) || Math.abs(s.outputDelayUs) > OUTPUT_DELAY_LIMIT_US) {
+      return `settings.outputDelayUs: within +-${OUTPUT_DELAY_LIMIT_US} expected`;
+    }
+    if (!isChannelMode(s.channelMode)) return 'settings.channelMode: stereo|mono|left|right expected';
+    this.settings = { volume: s.volume, atUs: s.atUs, outputDelayUs: s.outputDelayUs, channelMode: s.channelMode };
+    this.post({ type: 'settings', settings: this.settings });
+    return null;
+  }
+
+  /** Registers a decoded track: `frames` interleaved stereo int16 frames in `pcm` (shared, not copied). */
+  addTrack(id: string, pcm: SharedArrayBuffer, frames: number): string | null {
+    if (typeof id !== 'string' || id.length === 0) return 'track id must be a non-empty string';
+    if (!(pcm instanceof SharedArrayBuffer)) return `track ${id}: pcm must be a SharedArrayBuffer`;
+    if (!Number.isSafeInteger(frames) || frames < 0 || pcm.byteLength < frames * 4) return `track ${id}: bad frame count`;
+    this.tracks.set(id, { pcm, frames });
+    this.post({ type: 'addTrack', id, pcm, frames });
+    return null;
+  }
+
+  /** Forgets a track (the worker drops its reference; memory is freed once nobody holds it). */
+  removeTrack(id: string): void {
+    this.tracks.delete(id);
+    this.post({ type: 'removeTrack', id });
+  }
+
+  /** Forces a fresh lock onto the timeline (e.g. after the clock model was reset). */
+  resync(): void {
+    this.post({ type: 'resync' });
+  }
+
+  /** Latest stats from the worker (posted every ~250 ms); null before the first. */
+  stats(): EngineStats | null {
+    return this.latest;
+  }
+
+  private post(c: EngineWorkerCommand): void {
+    try {
+      this.worker?.postMessage(c);
+    } catch (e) {
+      this.opts.onLog?.('error', `engine post ${c.type}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}

@@ -1,0 +1,282 @@
+// The audio engine's worker thread: every few ms tops the PCM ring up to a target fill, reading
+// the DAC timing ring (DacClock), the clock model (ClockModelShare) and the decoded tracks (shared
+// memory) so the real-time path never waits for the main event loop. Never throws out of its loop.
+import { parentPort, workerData } from 'node:worker_threads';
+import { positionAt, validateTimeline, type Timeline } from '@jaudiosync/protocol/timeline';
+import { ClockModelShare } from '../clock/clock-model.js';
+import { isChannelMode } from './channel-mixer.js';
+import { DacClock, type HostToLocalClock } from './dac-clock.js';
+import { DacTimingRing } from './dac-timing-ring.js';
+import { PcmRing } from './pcm-ring.js';
+import { Scheduler, type SchedulerSettings } from './scheduler.js';
+import { PlaylistReader, TrackStore } from './track-store.js';
+
+/** Marks our workerData (the module is only a worker entry point). */
+export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
+/** Stats are posted this often. */
+export const ENGINE_STATS_INTERVAL_MS = 250;
+/** At most one log line per this interval per kind of message (an error every tick must not flood). */
+const LOG_INTERVAL_MS = 5_000;
+
+export interface EngineClockParams {
+  /** Injected offset/rate of the member's ClockSource: localUs = hostMonoUs * (1 + ratePpm/1e6) + offsetUs. */
+  offsetUs: number;
+  ratePpm: number;
+}
+
+export interface EngineWorkerData {
+  marker: typeof ENGINE_WORKER_MARKER;
+  pcmRing: SharedArrayBuffer;
+  timingRing: SharedArrayBuffer;
+  clockShare: SharedArrayBuffer;
+  clock: EngineClockParams;
+  outputRate: number;
+  targetFillFrames: number;
+  tickMs: number;
+  jumpThresholdUs: number;
+  rejectZeroDelay: boolean;
+}
+
+export type EngineWorkerCommand =
+  | { type: 'timeline'; timeline: Timeline | null }
+  | { type: 'settings'; settings: SchedulerSettings }
+  | { type: 'addTrack'; id: string; pcm: SharedArrayBuffer; frames: number }
+  | { type: 'removeTrack'; id: string }
+  | { type: 'resync' }
+  | { type: 'stop' };
+
+export interface EngineStats {
+  running: boolean;
+  underruns: number;
+  underrunFrames: number;
+  /** DAC (and local clock) vs leader timescale, ppm; + = the DAC consumes frames faster. */
+  driftPpm: number;
+  /** Current PI correction on top of the measured ratio, ppm. */
+  correctionPpm: number;
+  /** Frames rendered with a ratio other than exactly 1 (resampled instead of dropped/duplicated). */
+  resampledFrames: number;
+  jumps: number;
+  /** Engine position minus wanted position at the last chunk, µs (+: ahead). */
+  lastErrorUs: number;
+  locked: boolean;
+  position: { rev: number; index: number; frame: number; playing: boolean; leaderUs: number } | null;
+  /** From now to the DAC time of the next frame the sink reads, µs. */
+  dacLatencyUs: number;
+  dacRatePpm: number;
+  dacResidualUs: number;
+  dacReady: boolean;
+  ringFillFrames: number;
+  renderedFrames: number;
+  silentFrames: number;
+  tracks: number;
+  errors: number;
+}
+
+export type EngineWorkerMessage =
+  | { type: 'started' }
+  | { type: 'stats'; stats: EngineStats }
+  | { type: 'log'; level: 'warn' | 'error'; message: string }
+  | { type: 'stopped' };
+
+function hostMonoUs(): number {
+  return Number(process.hrtime.bigint()) / 1000;
+}
+
+function localClockOf(p: EngineClockParams): HostToLocalClock & { nowUs(): number } {
+  const k = 1 + p.ratePpm / 1e6;
+  return {
+    fromHostMonoUs: (us) => us * k + p.offsetUs,
+    toHostMonoUs: (us) => (us - p.offsetUs) / k,
+    nowUs: () => hostMonoUs() * k + p.offsetUs,
+  };
+}
+
+class EngineLoop {
+  private readonly ring: PcmRing;
+  private readonly timing: DacTimingRing;
+  private readonly share: ClockModelShare;
+  private readonly clock: HostToLocalClock & { nowUs(): number };
+  private readonly dac: DacClock;
+  private readonly store = new TrackStore();
+  private readonly sched: Scheduler;
+  private timeline: Timeline | null = null;
+  private nextTimingIndex = 0;
+  private modelSeq = -1;
+  private running = true;
+  private timer: NodeJS.Timeout | null = null;
+  private lastStatsUs = 0;
+  private errors = 0;
+  private readonly lastLogUs = new Map<string, number>();
+
+  constructor(private readonly d: EngineWorkerData) {
+    this.ring = new PcmRing(d.pcmRing);
+    this.timing = new DacTimingRing(d.timingRing);
+    this.share = new ClockModelShare(d.clockShare);
+    this.clock = localClockOf(d.clock);
+    this.dac = new DacClock({ nominalRate: this.ring.sampleRate, clock: this.clock, rejectZeroDelay: d.rejectZeroDelay });
+    this.sched = new Scheduler(
+      { outputRate: d.outputRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
+      this.dac,
+      new PlaylistReader(this.store),
+    );
+    if (this.ring.channels !== 2) throw new Error(`engine: the PCM ring must be stereo, has ${this.ring.channels} channels`);
+    if (this.ring.sampleRate !== d.outputRate) {
+      throw new Error(`engine: device rate ${this.ring.sampleRate} differs from outputRate ${d.outputRate}`);
+    }
+    // Skip timing entries from before us (a restarted engine on a running sink).
+    this.nextTimingIndex = Math.max(0, this.timing.count - 64);
+  }
+
+  start(): void {
+    this.tick();
+  }
+
+  command(c: EngineWorkerCommand): void {
+    try {
+      switch (c.type) {
+        case 'timeline': {
+          if (c.timeline !== null) {
+            const err = validateTimeline(c.timeline);
+            if (err !== null) return this.log('warn', 'timeline', `timeline refused: ${err}`);
+          }
+          this.timeline = c.timeline;
+          this.sched.setTimeline(c.timeline);
+          return;
+        }
+        case 'settings': {
+          const s = c.settings;
+          if (!(s.volume >= 0 && s.volume <= 1) || !Number.isFinite(s.atUs) || !Number.isFinite(s.outputDelayUs) || !isChannelMode(s.channelMode)) {
+            return this.log('warn', 'settings', 'settings refused: bad values');
+          }
+          this.sched.setSettings(s);
+          return;
+        }
+        case 'addTrack': {
+          const err = this.store.add(c.id, c.pcm, c.frames);
+          if (err !== null) this.log('warn', 'track', err);
+          return;
+        }
+        case 'removeTrack':
+          this.store.remove(c.id);
+          return;
+        case 'resync':
+          this.sched.resync();
+          return;
+        case 'stop':
+          this.stop();
+          return;
+      }
+    } catch (e) {
+      this.errors++;
+      this.log('error', 'command', `engine command ${c.type} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private stop(): void {
+    this.running = false;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.postStats();
+    parentPort?.postMessage({ type: 'stopped' } satisfies EngineWorkerMessage);
+    parentPort?.close();
+  }
+
+  private tick(): void {
+    if (!this.running) return;
+    try {
+      this.step();
+    } catch (e) {
+      // Never let an error stop the audio: silence is written by the next step, resync now.
+      this.errors++;
+      this.sched.resync();
+      this.log('error', 'tick', `engine step failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.timer = setTimeout(() => this.tick(), this.d.tickMs);
+  }
+
+  private step(): void {
+    const seq = this.share.sequence();
+    if (seq !== this.modelSeq) {
+      const m = this.share.read();
+      if (m !== null || (seq & 1) === 0) {
+        this.modelSeq = seq;
+        this.sched.setClockModel(m);
+      }
+    }
+    const entries = this.timing.since(this.nextTimingIndex);
+    for (const e of entries) this.dac.add(e);
+    const last = entries[entries.length - 1];
+    if (last !== undefined) this.nextTimingIndex = last.index + 1;
+
+    const want = this.d.targetFillFrames - this.ring.fillFrames;
+    if (want > 0) {
+      const pos = this.ring.writePos;
+      const region = this.ring.reserve(want);
+      const firstFrames = region.first.length / 2;
+      this.sched.render(pos, region.first, firstFrames);
+      if (region.second.length > 0) this.sched.render(pos + firstFrames, region.second, region.second.length / 2);
+      this.ring.commit(region.frames);
+    }
+    const err = this.sched.takeError();
+    if (err !== null) {
+      this.errors++;
+      this.log('error', 'render', `render failed (resyncing): ${err}`);
+    }
+    const now = hostMonoUs();
+    if (now - this.lastStatsUs >= ENGINE_STATS_INTERVAL_MS * 1000) {
+      this.lastStatsUs = now;
+      this.postStats();
+    }
+  }
+
+  private postStats(): void {
+    const s = this.sched.stats;
+    const readPos = this.ring.readPos;
+    let position: EngineStats['position'] = null;
+    const L = this.sched.leaderUsOfRingPos(readPos);
+    if (this.timeline !== null && Number.isFinite(L)) {
+      const p = positionAt(this.timeline, Math.floor(L));
+      position = p.ended
+        ? { rev: this.timeline.rev, index: -1, frame: 0, playing: false, leaderUs: Math.floor(L) }
+        : { rev: this.timeline.rev, index: p.index, frame: p.frame, playing: p.playing, leaderUs: Math.floor(L) };
+    }
+    const dacAt = this.dac.dacTimeOfRingPos(readPos);
+    const stats: EngineStats = {
+      running: this.running,
+      underruns: this.ring.underrunEvents,
+      underrunFrames: this.ring.underrunFrames,
+      driftPpm: s.driftPpm,
+      correctionPpm: s.correctionPpm,
+      resampledFrames: s.resampledFrames,
+      jumps: s.jumps,
+      lastErrorUs: s.lastErrorUs,
+      locked: s.locked,
+      position,
+      dacLatencyUs: Number.isFinite(dacAt) ? dacAt - this.clock.nowUs() : Number.NaN,
+      dacRatePpm: this.dac.ratePpm,
+      dacResidualUs: this.dac.residualRmsUs,
+      dacReady: this.dac.ready,
+      ringFillFrames: this.ring.fillFrames,
+      renderedFrames: s.renderedFrames,
+      silentFrames: s.silentFrames,
+      tracks: this.store.size,
+      errors: this.errors,
+    };
+    parentPort?.postMessage({ type: 'stats', stats } satisfies EngineWorkerMessage);
+  }
+
+  private log(level: 'warn' | 'error', kind: string, message: string): void {
+    const now = hostMonoUs();
+    const last = this.lastLogUs.get(kind);
+    if (last !== undefined && now - last < LOG_INTERVAL_MS * 1000) return;
+    this.lastLogUs.set(kind, now);
+    parentPort?.postMessage({ type: 'log', level, message } satisfies EngineWorkerMessage);
+  }
+}
+
+const data = workerData as EngineWorkerData | undefined;
+if (parentPort !== null && data?.marker === ENGINE_WORKER_MARKER) {
+  const loop = new EngineLoop(data);
+  parentPort.on('message', (c: EngineWorkerCommand) => loop.command(c));
+  parentPort.postMessage({ type: 'started' } satisfies EngineWorkerMessage);
+  loop.start();
+}
