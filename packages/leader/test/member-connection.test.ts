@@ -101,7 +101,8 @@ test('silence -> dead -> reconnect, and the timeline is sent again', async (t) =
   await waitFor('disconnect', () => statuses.includes('backoff'), 3000);
   fake.mute = false;
   await waitFor('reconnected', () => fake.connections >= 2 && conn.connected, 3000);
-  assert.equal(fake.received.filter((m) => m.type === 'timeline').length, 2);
+  // The reconnect re-sends the whole timeline (arrival at the fake member is asynchronous).
+  await waitFor('second timeline', () => fake.received.filter((m) => m.type === 'timeline').length === 2, 3000);
   assert.equal(conn.error, null);
 });
 
