@@ -68,7 +68,9 @@ try {
   for (const [i, track] of TRACKS.entries()) {
     const n = i + 1;
     const wav = join(work, `${track.slug}.wav`);
-    writeFileSync(wav, wavBytes(render(track), { INAM: track.title, IART: ARTIST, IPRD: ALBUM, ICRD: YEAR }));
+    // RIFF INFO tags only where the WAV is the product: the encoders warn about the chunk and tag on their own.
+    const tags = track.codec === 'wav' ? { INAM: track.title, IART: ARTIST, IPRD: ALBUM, ICRD: YEAR } : {};
+    writeFileSync(wav, wavBytes(render(track), tags));
     const file = `${track.slug}.${track.ext}`;
     encode(track, n, wav, join(musicDir, file));
     m3u.push(`#EXTINF:${track.seconds},${ARTIST} - ${track.title}`, file);
