@@ -137,3 +137,22 @@ test('DacClock uses the injected local clock for its answers', () => {
   const hostUs = a.dacTimeOfRingPos(30_000);
   assert.ok(Math.abs(b.dacTimeOfRingPos(30_000) - (hostUs * (1 + 100e-6) + 5_000_000)) < 1e-3);
 });
+
+test('DacClock stays exact over a long run (reference rebased past 1000 s)', () => {
+  const clock = localClock(0, 0);
+  const dc = new DacClock({ nominalRate: RATE, clock, window: 128 });
+  let last: { deviceFrame: number; trueNs: number } | undefined;
+  let n = 0;
+  // 4800-frame buffers: one entry per 100 ms, 1500 s of DAC time.
+  for (const e of dac({ ppm: 250, jitterNs: 20_000, fpb: 4800 }, 11)) {
+    dc.add(e);
+    last = e;
+    if (++n >= 15_000) break;
+  }
+  const nsPerFrame = 1e9 / (RATE * (1 + 250 / 1e6));
+  const pos = last!.deviceFrame + 4800;
+  const errUs = dc.dacTimeOfRingPos(pos) - (last!.trueNs + 4800 * nsPerFrame) / 1000;
+  assert.ok(Math.abs(errUs) < 10, `error after 1500 s: ${errUs} µs`);
+  assert.ok(Math.abs(dc.ratePpm - 250) < 3);
+  assert.equal(dc.resetCount, 0);
+});
