@@ -1,0 +1,45 @@
+// Probe for bench/clock-path: `server PORT` answers each datagram with its own receive and send
+// CLOCK_MONOTONIC times; `client HOST PORT COUNT INTERVAL_MS` sends COUNT requests and prints one
+// JSON line per answer {t1Ns,t2Ns,t3Ns,t4Ns} (all on the shared host clock, so one-way delays
+// are exact). Lost datagrams are simply missing.
+import { createSocket } from 'node:dgram';
+
+const LINGER_MS = 1500; // wait for late answers before exiting
+
+const [mode, a, b, c, d] = process.argv.slice(2);
+const now = (): bigint => process.hrtime.bigint();
+
+if (mode === 'server') {
+  const sock = createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    const t2 = now();
+    if (msg.length !== 32) return;
+    msg.writeBigUInt64BE(t2, 8);
+    msg.writeBigUInt64BE(now(), 16);
+    sock.send(msg, rinfo.port, rinfo.address);
+  });
+  sock.bind(Number(a), () => console.log('ready'));
+  process.on('SIGTERM', () => sock.close(() => process.exit(0)));
+} else if (mode === 'client') {
+  const count = Math.min(100_000, Math.max(1, Number(c)));
+  const intervalMs = Math.min(10_000, Math.max(1, Number(d)));
+  const sock = createSocket('udp4');
+  sock.on('message', (msg) => {
+    const t4 = now();
+    if (msg.length !== 32) return;
+    console.log(JSON.stringify({ t1Ns: String(msg.readBigUInt64BE(0)), t2Ns: String(msg.readBigUInt64BE(8)), t3Ns: String(msg.readBigUInt64BE(16)), t4Ns: String(t4) }));
+  });
+  let sent = 0;
+  const timer = setInterval(() => {
+    const buf = Buffer.alloc(32);
+    buf.writeBigUInt64BE(now(), 0);
+    sock.send(buf, Number(b), String(a));
+    if (++sent >= count) {
+      clearInterval(timer);
+      setTimeout(() => sock.close(), LINGER_MS);
+    }
+  }, intervalMs);
+} else {
+  console.error('usage: clock-path-probe.js server PORT | client HOST PORT COUNT INTERVAL_MS');
+  process.exit(2);
+}

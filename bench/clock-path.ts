@@ -1,0 +1,136 @@
+// bench/clock-path: exact one-way delays leader->member and member->leader through the netsim
+// impairment (all hosts share CLOCK_MONOTONIC), i.e. the floor any NTP-style clock sync can
+// reach on a profile: a single exchange's offset error is (up - down) / 2.
+//   node bench/dist/clock-path.js [--profile wifi] [--members 1] [--seconds 30] [--interval-ms 50] [--out FILE]
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { ArgError, Args } from './lib/args.js';
+import { HostProcess } from './lib/host-process.js';
+import { loadNetsim } from './lib/netsim-loader.js';
+import { defaultOutPath, hostInfo, writeJson } from './lib/report-writer.js';
+import { percentileSorted, round, roundSummary, summarize } from './lib/stats.js';
+
+const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
+const PROBE = fileURLToPath(new URL('./clock-path-probe.js', import.meta.url));
+const PORT = 47123;
+const READY_TIMEOUT_MS = 20_000;
+const MIN_FILTER_WINDOWS = [1, 8, 32, 128]; // "best of N exchanges by RTT", as NTP filters do
+
+function log(msg: string): void {
+  process.stderr.write(`[bench:clock-path] ${msg}\n`);
+}
+
+interface Exchange {
+  upUs: number;
+  downUs: number;
+}
+
+/** Offset error of choosing, from each window of n exchanges, the one with the smallest RTT. */
+function minRttFilterErrors(xs: readonly Exchange[], n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + n <= xs.length; i += n) {
+    let best = xs[i] as Exchange;
+    for (let j = i; j < i + n; j++) {
+      const x = xs[j] as Exchange;
+      if (x.upUs + x.downUs < best.upUs + best.downUs) best = x;
+    }
+    out.push((best.upUs - best.downUs) / 2);
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  let members: number, seconds: number, intervalMs: number;
+  const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
+  const profile = (() => {
+    try {
+      args = new Args(process.argv.slice(2), ['profile', 'members', 'seconds', 'interval-ms', 'out']);
+      members = args.num('members', 1, 1, 32, true);
+      seconds = args.num('seconds', 30, 2, 3600);
+      intervalMs = args.num('interval-ms', 50, 1, 10_000, true);
+      const p = args.str('profile', 'wifi');
+      if (!isProfileName(p)) throw new ArgError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
+      return p;
+    } catch (err) {
+      log((err as Error).message);
+      return undefined;
+    }
+  })();
+  if (profile === undefined) return 2;
+  const why = netsimUnavailableReason();
+  if (why !== undefined) {
+    log(why);
+    return 2;
+  }
+  const out = path.resolve(args!.optStr('out') ?? defaultOutPath(`clock-path-${profile}`, REPO_DIR));
+  const count = Math.floor((seconds! * 1000) / intervalMs!);
+  const perMember: Record<string, Exchange[]> = {};
+  const net = await Netsim.up({ members: members! });
+  try {
+    for (const h of net.hosts) if (h !== 'leader' && profile !== 'clean') await net.impair(h, profile);
+    const server = await HostProcess.start(net, 'leader', process.execPath, [PROBE, 'server', String(PORT)]);
+    await server.lines.waitFor((l) => (l === 'ready' ? true : undefined), READY_TIMEOUT_MS);
+    const clients = await Promise.all(
+      net.hosts.filter((h) => h !== 'leader').map(async (h) => {
+        const xs: Exchange[] = (perMember[h] = []);
+        const c = await HostProcess.start(net, h, process.execPath, [PROBE, 'client', net.ip('leader'), String(PORT), String(count), String(intervalMs!)]);
+        c.onParsed(
+          (l) => {
+            try {
+              const j = JSON.parse(l) as Record<string, string>;
+              const [t1, t2, t3, t4] = [j['t1Ns'], j['t2Ns'], j['t3Ns'], j['t4Ns']].map((v) => BigInt(v ?? 'x'));
+              return { upUs: Number((t2 as bigint) - (t1 as bigint)) / 1000, downUs: Number((t4 as bigint) - (t3 as bigint)) / 1000 };
+            } catch {
+              return undefined;
+            }
+          },
+          (x) => xs.push(x),
+        );
+        return c;
+      }),
+    );
+    await Promise.all(clients.map((c) => new Promise((r) => (c.exit !== null ? r(null) : c.child.once('exit', r)))));
+  } finally {
+    await net.down();
+  }
+  const report = {
+    bench: 'clock-path',
+    profile,
+    impairment: PROFILES[profile],
+    members: members!,
+    seconds: seconds!,
+    interval_ms: intervalMs!,
+    per_member: Object.entries(perMember).map(([host, xs]) => {
+      const up = summarize(xs.map((x) => x.upUs));
+      const down = summarize(xs.map((x) => x.downUs));
+      return {
+        host,
+        sent: count,
+        received: xs.length,
+        up_us: roundSummary(up),
+        down_us: roundSummary(down),
+        median_asymmetry_us: round(up.p50 - down.p50),
+        single_exchange_offset_error_us: roundSummary(summarize(xs.map((x) => (x.upUs - x.downUs) / 2))),
+        min_rtt_filter: MIN_FILTER_WINDOWS.map((n) => {
+          const e = minRttFilterErrors(xs, n).map(Math.abs).sort((a, b) => a - b);
+          return { window: n, abs_offset_error_p50_us: round(percentileSorted(e, 50)), abs_offset_error_p99_us: round(percentileSorted(e, 99)), windows: e.length };
+        }),
+      };
+    }),
+    host: hostInfo(REPO_DIR),
+    date: new Date().toISOString(),
+  };
+  writeJson(out, report);
+  log(`wrote ${out}`);
+  process.stdout.write(`${JSON.stringify(report.per_member)}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
