@@ -1,0 +1,151 @@
+// Deterministic simulation of NTP exchanges over an impaired link (the netsim profiles' delay model:
+// per direction delay + normal jitter clipped at 0, FIFO, loss) driving TimeFilter, for tests and
+// the estimator report (sim-report.ts). Time is the true host monotonic µs.
+
+import { TimeFilter } from '../../src/clock/time-filter.js';
+import { leaderFromLocal, type ClockModel } from '../../src/clock/clock-model.js';
+
+export interface LinkProfile {
+  delayMs: number;
+  jitterMs: number;
+  lossPct: number;
+}
+
+export const PROFILES: Record<string, LinkProfile> = {
+  wifi: { delayMs: 5, jitterMs: 3, lossPct: 1 },
+  lan: { delayMs: 0.2, jitterMs: 0.05, lossPct: 0 },
+};
+
+export interface SimOptions {
+  seed: number;
+  profile: LinkProfile;
+  durationS: number;
+  offsetUs: number; // member clock offset
+  ratePpm: number; // member clock rate error
+  burstHz: number;
+  burstS: number;
+  steadyHz: number;
+  timestampNoiseUs: number; // sd of each timestamp's read noise
+  serverProcUs: number;
+  blackhole?: { fromS: number; toS: number };
+  /** Per-sample probability of a wild server timestamp (outlier test). */
+  garbageProb?: number;
+  evalEveryMs: number;
+}
+
+export interface SimPoint {
+  tS: number;
+  errUs: number;
+  uncertaintyUs: number;
+  synced: boolean;
+  leaderEstUs: number;
+}
+
+/** Mulberry32: small seeded PRNG. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(r: () => number): () => number {
+  return () => {
+    const u = Math.max(r(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+  };
+}
+
+const LEADER_ANCHOR_US = 1_764_000_000_000_000; // leader timescale at true t = 0
+
+export function simulate(o: SimOptions): { points: SimPoint[]; filter: TimeFilter } {
+  const r = rng(o.seed);
+  const g = gaussian(r);
+  const filter = new TimeFilter();
+  const local = (tUs: number) => tUs * (1 + o.ratePpm / 1e6) + o.offsetUs;
+  const noise = () => g() * o.timestampNoiseUs;
+  const oneWay = () => Math.max(0, o.profile.delayMs * 1000 + g() * o.profile.jitterMs * 1000);
+  const lost = () => r() * 100 < o.profile.lossPct;
+  const inBlackhole = (tUs: number) => !!o.blackhole && tUs >= o.blackhole.fromS * 1e6 && tUs < o.blackhole.toS * 1e6;
+  const points: SimPoint[] = [];
+  // Events: polls (send at true time t), evaluations; replies arrive in order (FIFO per direction).
+  let fifoOut = 0;
+  let fifoBack = 0;
+  const pendingReplies: { arriveUs: number; sample: () => { t1: number; t2: number; t3: number } }[] = [];
+  let model: ClockModel | null = null;
+  const endUs = o.durationS * 1e6;
+  let nextPollUs = 1000;
+  let nextEvalUs = 0;
+  for (let guard = 0; guard < 10_000_000; guard++) {
+    const nextReply = pendingReplies[0]?.arriveUs ?? Infinity;
+    const t = Math.min(nextPollUs, nextEvalUs, nextReply);
+    if (t > endUs) break;
+    if (t === nextReply) {
+      const rep = pendingReplies.shift();
+      if (rep) {
+        const s = rep.sample();
+        const t4 = local(t) + noise();
+        filter.addSample({ t1LocalUs: s.t1, t2LeaderUs: s.t2, t3LeaderUs: s.t3, t4LocalUs: t4 });
+        model = filter.update(local(t));
+      }
+    } else if (t === nextPollUs) {
+      const hz = t < o.burstS * 1e6 ? o.burstHz : o.steadyHz;
+      nextPollUs = t + 1e6 / hz;
+      model = filter.update(local(t)) ?? model; // periodic tick (holdover)
+      const t1 = local(t) + noise();
+      if (lost() || inBlackhole(t)) continue;
+      const arriveServer = Math.max(t + oneWay(), fifoOut);
+      fifoOut = arriveServer;
+      if (lost() || inBlackhole(arriveServer)) continue;
+      const t2 = LEADER_ANCHOR_US + arriveServer + noise();
+      const leave = arriveServer + o.serverProcUs;
+      let t3 = LEADER_ANCHOR_US + leave + noise();
+      let t2v = t2;
+      if (o.garbageProb && r() < o.garbageProb) {
+        const wild = (r() - 0.5) * 2e5;
+        t2v += wild;
+        t3 += wild;
+      }
+      const arriveBack = Math.max(leave + oneWay(), fifoBack);
+      fifoBack = arriveBack;
+      const sample = { t1, t2: t2v, t3 };
+      pendingReplies.push({ arriveUs: arriveBack, sample: () => sample });
+      pendingReplies.sort((a, b) => a.arriveUs - b.arriveUs);
+    } else {
+      nextEvalUs = t + o.evalEveryMs * 1000;
+      if (model) {
+        const est = leaderFromLocal(model, local(t));
+        points.push({
+          tS: t / 1e6,
+          errUs: est - (LEADER_ANCHOR_US + t),
+          uncertaintyUs: model.uncertaintyUs,
+          synced: model.synced,
+          leaderEstUs: est,
+        });
+      }
+    }
+  }
+  return { points, filter };
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+export function absErrStats(points: SimPoint[], fromS: number, toS = Infinity): { p50: number; p99: number; max: number; n: number } {
+  const e = points.filter((p) => p.tS >= fromS && p.tS < toS).map((p) => Math.abs(p.errUs));
+  return { p50: percentile(e, 50), p99: percentile(e, 99), max: e.length ? Math.max(...e) : NaN, n: e.length };
+}
+
+/** First time after which |error| stays below limitUs. */
+export function convergedAtS(points: SimPoint[], limitUs: number): number {
+  let t = 0;
+  for (const p of points) if (Math.abs(p.errUs) >= limitUs) t = p.tS;
+  return t;
+}
