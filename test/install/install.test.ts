@@ -158,6 +158,7 @@ describe('scripts/install --dry-run', () => {
     assert.deepEqual(p.writes.filter((w) => !w.startsWith('/opt/')).sort(), [
       '/etc/chrony/conf.d/jaudiosync.conf', '/etc/jaudiosync/member.json', '/etc/sysusers.d/jaudiosync-member.conf',
       '/etc/sysusers.d/jaudiosync.conf', '/etc/systemd/system/jaudiosync-member.service',
+      '/usr/local/bin/jaudiosync', '/usr/local/bin/jaudiosync-keygen', '/usr/local/bin/jaudiosync-leader', '/usr/local/bin/jaudiosync-member',
     ].sort());
     assert.match(r.stdout, /write \/etc\/jaudiosync\/member\.json \(mode 0640, owner root:jaudiosync\)/);
     assert.ok(!p.commands.some((c) => c.includes('keygen --key-only')), 'a given key is used, not a new one');
@@ -262,6 +263,16 @@ describe('scripts/install into a throwaway root', { skip: process.getuid?.() !==
     // The installed copy's keygen derives the REST token from the installed config.
     const token = execFileSync(path.join(app, 'scripts/keygen'), ['--config', conf('leader'), '--token-only'], { encoding: 'utf8' }).trim();
     assert.equal(token, restToken(parseKey(config['key'])));
+    // Commands on PATH point into /opt/jaudiosync at files that exist.
+    for (const name of ['jaudiosync', 'jaudiosync-leader', 'jaudiosync-member', 'jaudiosync-keygen']) {
+      const wrapper = path.join(root, 'usr/local/bin', name);
+      assert.equal(statSync(wrapper).mode & 0o777, 0o755);
+      const target = /exec \S*? ?(\/opt\/jaudiosync\/\S+) "\$@"/.exec(readFileSync(wrapper, 'utf8'))?.[1];
+      assert.ok(target, readFileSync(wrapper, 'utf8'));
+      if (name !== 'jaudiosync-member' || existsSync(path.join(REPO, 'packages/member/dist/src/bin/jaudiosync-member.js'))) {
+        assert.ok(existsSync(path.join(root, target)), `${name} -> ${target}`);
+      }
+    }
   });
 
   test('member on the same host: same key, audio group, --no-enable leaves it disabled', () => {
