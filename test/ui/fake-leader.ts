@@ -40,7 +40,7 @@ async function startFakeMember(id: string): Promise<FakeMember> {
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
-  const phase = id.length * 0.7;
+  const phase = id.charCodeAt(id.length - 1) * 0.7;
   wss.on('connection', (ws) => {
     ws.on('message', (raw) => {
       let msg: { type?: string; seq?: number; sentUs?: number; volume?: number; outputDelayUs?: number; channelMode?: string };

@@ -172,11 +172,13 @@ function renderPlaylist() {
     li.dataset.index = String(i);
     const b = li.firstChild;
     const title = t.title || (t.path ? t.path.split('/').pop() : t.id.slice(0, 12));
-    b.textContent = `${title} `;
+    const name = document.createElement('span');
+    name.className = 't';
+    name.textContent = title;
     const d = document.createElement('span');
     d.className = 'meta';
     d.textContent = fmtTime(t.durationMs);
-    b.append(d);
+    b.replaceChildren(name, d);
     b.setAttribute('aria-label', `Play track ${i + 1}: ${title}`);
     if (i === cur) li.setAttribute('aria-current', 'true');
     else li.removeAttribute('aria-current');

@@ -3,6 +3,8 @@
 
 /** What the plots show: the last two minutes of sync health. */
 export const WINDOW_US = 120e6;
+/** Shortest time axis, so the first few samples do not stretch across the plot. */
+const MIN_SPAN_US = 10e6;
 /** Bound on stored samples per series (status events come at most 4/s). */
 const MAX_SAMPLES = 600;
 /** The SVG viewBox the polylines are drawn in (index.html uses the same). */
@@ -40,7 +42,10 @@ export class Series {
 /** Draws `series` into the polyline of `svg`, ending at `nowUs`; returns the number of points. */
 export function drawSparkline(svg, series, nowUs) {
   const line = svg.querySelector('polyline');
-  const from = nowUs - WINDOW_US;
+  // Fixed 2-minute axis once there is that much history; until then the data fills the plot.
+  const first = series.t.length > 0 ? series.t[0] : nowUs;
+  const from = Math.max(nowUs - WINDOW_US, Math.min(first, nowUs - MIN_SPAN_US));
+  const span = nowUs - from;
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < series.v.length; i++) {
@@ -57,12 +62,12 @@ export function drawSparkline(svg, series, nowUs) {
   const pts = [];
   for (let i = 0; i < series.v.length; i++) {
     if (series.t[i] < from) continue;
-    const x = ((series.t[i] - from) / WINDOW_US) * W;
+    const x = ((series.t[i] - from) / span) * W;
     const y = H - PAD - ((series.v[i] - lo) / (hi - lo)) * (H - 2 * PAD);
     pts.push(`${x.toFixed(1)},${y.toFixed(1)}`);
   }
   line.setAttribute('points', pts.join(' '));
-  svg.setAttribute('aria-label', `last 2 min, ${fmtNum(lo)} to ${fmtNum(hi)}`);
+  svg.setAttribute('aria-label', `last ${Math.round(span / 1e6)} s: ${fmtNum(lo)} to ${fmtNum(hi)}`);
   return pts.length;
 }
 
