@@ -43,6 +43,10 @@ export const RESET_AFTER_INCONSISTENT = 6;
 const ENVELOPE_PASSES = 3;
 /** Lowest fraction of one-way excesses whose spread sets the envelope's softness. */
 const ENVELOPE_QUANTILE = 0.03;
+/** Quantile taken as the floor (robust to a few bogus samples below it). */
+const FLOOR_QUANTILE = 0.004;
+/** Samples more than this many softness units below the floor are bogus. */
+const BELOW_FLOOR_REJECT = 4;
 /** Reweighting passes of the robust fit. */
 const ROBUST_PASSES = 3;
 
@@ -321,45 +325,56 @@ export class TimeFilter {
     xMean /= n;
     // Start from the lower hulls' supporting lines at the window centre: the exact LP solution when
     // some packets met no queueing (IRLS from a noisy line would lock onto that line instead).
-    const hu = hullLineAt(xs, vu, xMean) ?? { a: start.a + medianOf(vu, (k) => (vu[k] as number) - start.a - start.b * (xs[k] as number)), b: start.b };
-    const hl = hullLineAt(xs, vl, xMean) ?? { a: -start.a + medianOf(vl, (k) => (vl[k] as number) + start.a + start.b * (xs[k] as number)), b: -start.b };
-    let au = hu.a;
-    let al = -hl.a; // l line intercept
-    let b = clamp((hu.b - hl.b) / 2, -MAX_ABS_RATE, MAX_ABS_RATE);
-    const wu = new Float64Array(n);
-    const wl = new Float64Array(n);
-    const eu = new Float64Array(n);
-    const el = new Float64Array(n);
-    let out: LineFit = { a: (au + al) / 2, b, varOffset: 1e12, varRate: 1e-6, cov: 0 };
-    for (let pass = 0; pass < ENVELOPE_PASSES; pass++) {
-      for (let k = 0; k < n; k++) {
-        const line = b * (xs[k] as number);
-        eu[k] = (vu[k] as number) - (au + line);
-        el[k] = al + line + (vl[k] as number); // = line_l - l >= 0
+    const maskU = new Uint8Array(n).fill(1);
+    const maskL = new Uint8Array(n).fill(1);
+    let out: LineFit = { a: start.a, b: start.b, varOffset: 1e12, varRate: 1e-6, cov: 0 };
+    // Round 2 rebuilds the hulls without the samples round 1 found far below the floor (bogus).
+    for (let round = 0; round < 2; round++) {
+      const hu = hullLineAt(xs, vu, xMean, maskU) ?? { a: start.a + medianOf(vu, (k) => (vu[k] as number) - start.a - start.b * (xs[k] as number)), b: start.b };
+      const hl = hullLineAt(xs, vl, xMean, maskL) ?? { a: -start.a + medianOf(vl, (k) => (vl[k] as number) + start.a + start.b * (xs[k] as number)), b: -start.b };
+      let au = hu.a;
+      let al = -hl.a; // l line intercept
+      let b = clamp((hu.b - hl.b) / 2, -MAX_ABS_RATE, MAX_ABS_RATE);
+      const wu = new Float64Array(n);
+      const wl = new Float64Array(n);
+      const eu = new Float64Array(n);
+      const el = new Float64Array(n);
+      for (let pass = 0; pass < ENVELOPE_PASSES; pass++) {
+        for (let k = 0; k < n; k++) {
+          const line = b * (xs[k] as number);
+          eu[k] = (vu[k] as number) - (au + line);
+          el[k] = al + line + (vl[k] as number); // = line_l - l >= 0
+        }
+        floorWeights(eu, wu);
+        floorWeights(el, wl);
+        // Joint WLS: u ~ au + b x, l ~ al + b x (l = -vl).
+        let Su = 0, Sxu = 0, Syu = 0, Sl = 0, Sxl = 0, Syl = 0, Sxx = 0, Sxy = 0;
+        for (let k = 0; k < n; k++) {
+          const x = xs[k] as number;
+          const w1 = wu[k] as number;
+          const w2 = wl[k] as number;
+          const yu = vu[k] as number;
+          const yl = -(vl[k] as number);
+          Su += w1; Sxu += w1 * x; Syu += w1 * yu;
+          Sl += w2; Sxl += w2 * x; Syl += w2 * yl;
+          Sxx += w1 * x * x + w2 * x * x;
+          Sxy += w1 * x * yu + w2 * x * yl;
+        }
+        const denom = Sxx + 1 / (RATE_PRIOR_SD * RATE_PRIOR_SD) - (Sxu * Sxu) / Su - (Sxl * Sxl) / Sl;
+        const num = Sxy - (Sxu * Syu) / Su - (Sxl * Syl) / Sl;
+        b = clamp(num / denom, -MAX_ABS_RATE, MAX_ABS_RATE);
+        au = (Syu - b * Sxu) / Su;
+        al = (Syl - b * Sxl) / Sl;
+        const vb = 1 / denom;
+        const g = (Sxu / Su + Sxl / Sl) / 2;
+        out = { a: (au + al) / 2, b, varOffset: (1 / Su + 1 / Sl) / 4 + g * g * vb, varRate: vb, cov: -g * vb, floorUs: au - al };
       }
-      floorWeights(eu, wu);
-      floorWeights(el, wl);
-      // Joint WLS: u ~ au + b x, l ~ al + b x (l = -vl).
-      let Su = 0, Sxu = 0, Syu = 0, Sl = 0, Sxl = 0, Syl = 0, Sxx = 0, Sxy = 0;
+      let bogus = 0;
       for (let k = 0; k < n; k++) {
-        const x = xs[k] as number;
-        const w1 = wu[k] as number;
-        const w2 = wl[k] as number;
-        const yu = vu[k] as number;
-        const yl = -(vl[k] as number);
-        Su += w1; Sxu += w1 * x; Syu += w1 * yu;
-        Sl += w2; Sxl += w2 * x; Syl += w2 * yl;
-        Sxx += w1 * x * x + w2 * x * x;
-        Sxy += w1 * x * yu + w2 * x * yl;
+        if (wu[k] === 0) (maskU[k] = 0), bogus++;
+        if (wl[k] === 0) (maskL[k] = 0), bogus++;
       }
-      const denom = Sxx + 1 / (RATE_PRIOR_SD * RATE_PRIOR_SD) - (Sxu * Sxu) / Su - (Sxl * Sxl) / Sl;
-      const num = Sxy - (Sxu * Syu) / Su - (Sxl * Syl) / Sl;
-      b = clamp(num / denom, -MAX_ABS_RATE, MAX_ABS_RATE);
-      au = (Syu - b * Sxu) / Su;
-      al = (Syl - b * Sxl) / Sl;
-      const vb = 1 / denom;
-      const g = (Sxu / Su + Sxl / Sl) / 2;
-      out = { a: (au + al) / 2, b, varOffset: (1 / Su + 1 / Sl) / 4 + g * g * vb, varRate: vb, cov: -g * vb, floorUs: au - al };
+      if (bogus === 0) break;
     }
     return out;
   }
@@ -409,17 +424,20 @@ function floorWeights(excess: Float64Array, w: Float64Array): void {
   let m = Infinity;
   for (let k = 0; k < n; k++) if ((excess[k] as number) < m) m = excess[k] as number;
   const sorted = Float64Array.from(excess).sort();
+  // The floor is a low quantile, not the minimum: a rare bogus sample below the envelope must not
+  // define it. Samples far below the floor are impossible (bogus timestamps): weight 0.
+  m = Math.max(m, sorted[Math.floor(n * FLOOR_QUANTILE)] ?? m);
   const q = (sorted[Math.floor(n * ENVELOPE_QUANTILE)] ?? m) - m;
   const eps = Math.max(EPS_US, q);
   for (let k = 0; k < n; k++) {
     const e = (excess[k] as number) - m;
-    w[k] = 1 / (e * e + eps * eps);
+    w[k] = e < -BELOW_FLOOR_REJECT * eps ? 0 : 1 / (e * e + eps * eps);
   }
 }
 
 /** Supporting line of the lower convex hull of (x, y) at x = at, or null if undefined there. */
-function hullLineAt(x: Float64Array, y: Float64Array, at: number): { a: number; b: number } | null {
-  const hull = lowerHull(x, y);
+function hullLineAt(x: Float64Array, y: Float64Array, at: number, mask: Uint8Array): { a: number; b: number } | null {
+  const hull = lowerHull(x, y, mask);
   for (let k = 0; k + 1 < hull.length; k++) {
     const i = hull[k] as number;
     const j = hull[k + 1] as number;
@@ -439,8 +457,8 @@ function medianOf(arr: Float64Array, f: (k: number) => number): number {
 }
 
 /** Indices of the lower convex hull of points (x, y) (Andrew's monotone chain). */
-function lowerHull(x: Float64Array, y: Float64Array): number[] {
-  const idx = Array.from({ length: x.length }, (_, i) => i).sort((p, q) => (x[p] as number) - (x[q] as number));
+function lowerHull(x: Float64Array, y: Float64Array, mask: Uint8Array): number[] {
+  const idx = Array.from({ length: x.length }, (_, i) => i).filter((i) => mask[i] === 1).sort((p, q) => (x[p] as number) - (x[q] as number));
   const h: number[] = [];
   for (const k of idx) {
     while (h.length >= 2) {

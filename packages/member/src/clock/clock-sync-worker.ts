@@ -1,0 +1,189 @@
+// Worker thread of ClockSync: NTP client (leader mode) or system-clock sampler (system mode), feeding
+// TimeFilter and publishing the model into the shared seqlock. Reads time only via ClockSource.
+import { parentPort, workerData } from 'node:worker_threads';
+import dgram from 'node:dgram';
+import dns from 'node:dns/promises';
+import { randomBytes } from 'node:crypto';
+import {
+  NTP_MODE,
+  NTP_PACKET_BYTES,
+  decodeNtpPacket,
+  encodeNtpPacket,
+  ntpToUnixUs,
+  NTP_ZERO,
+} from '@jaudiosync/protocol/ntp-packet';
+import { ClockSource } from './clock-source.js';
+import { ClockModelShare, type ClockModel } from './clock-model.js';
+import { TimeFilter } from './time-filter.js';
+import { PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
+
+/** Replies slower than this are discarded (their request is forgotten). */
+const REPLY_TIMEOUT_MS = 1_000;
+/** Bound on outstanding requests (burst 50 Hz x timeout 1 s). */
+const MAX_PENDING = 64;
+/** System mode: sampling interval of the wall clock against the monotonic clock. */
+const SYSTEM_POLL_MS = 250;
+/** System mode: longest spin waiting for a Date.now() millisecond edge. */
+const SYSTEM_EDGE_MAX_SPIN_US = 2_000;
+/** Stats to the main thread at most this often. */
+const STATS_EVERY_MS = 1_000;
+
+const data = workerData as ClockSyncWorkerData;
+const clock = new ClockSource(data.clock);
+const share = new ClockModelShare(data.share);
+const filter = new TimeFilter();
+const stats: ClockSyncStats = emptyStats(data.mode);
+const schedule = new PollSchedule(clock.nowUs());
+const pending = new Map<string, number>(); // nonce -> t1LocalUs
+const nonceSalt = randomBytes(4).readUInt32BE(0);
+let seq = 0;
+let socket: dgram.Socket | null = null;
+let serverGen = 0;
+let timer: NodeJS.Timeout | null = null;
+let stopped = false;
+let lastStatsUs = 0;
+
+function publish(nowUs: number): void {
+  const m: ClockModel | null = filter.update(nowUs);
+  if (!m) return;
+  share.publish(m);
+  parentPort?.postMessage({ type: 'model', model: m });
+}
+
+function sendStats(nowUs: number, force = false): void {
+  if (!force && nowUs - lastStatsUs < STATS_EVERY_MS * 1000) return;
+  lastStatsUs = nowUs;
+  const f = filter.stats();
+  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs) });
+  parentPort?.postMessage({ type: 'stats', stats: { ...stats } });
+}
+
+function onReply(msg: Buffer): void {
+  const t4 = clock.nowUs(); // first thing
+  stats.received++;
+  const r = decodeNtpPacket(msg);
+  if (!r.ok) return void stats.rejected++;
+  const p = r.packet;
+  if (p.mode !== NTP_MODE.server || p.stratum === 0 || p.stratum > 15 || p.leap === 3) return void stats.rejected++;
+  const key = `${p.originate.sec}:${p.originate.frac}`;
+  const t1 = pending.get(key);
+  if (t1 === undefined) return void stats.mismatched++; // unknown, duplicate or already expired
+  pending.delete(key);
+  if (t4 - t1 > REPLY_TIMEOUT_MS * 1000) return void stats.late++;
+  const res = filter.addSample({ t1LocalUs: t1, t2LeaderUs: ntpToUnixUs(p.receive), t3LeaderUs: ntpToUnixUs(p.transmit), t4LocalUs: t4 });
+  if (!res.accepted) return;
+  stats.accepted++;
+  schedule.onReply(t4);
+  publish(t4);
+}
+
+function sendRequest(): void {
+  const s = socket;
+  if (!s) return;
+  const nowUs = clock.nowUs();
+  for (const [k, t1] of pending) {
+    if (nowUs - t1 > REPLY_TIMEOUT_MS * 1000 || pending.size >= MAX_PENDING) {
+      pending.delete(k);
+      stats.timeouts++;
+    }
+  }
+  // Transmit field carries an unguessable nonce; the reply echoes it as originate. T1 stays local.
+  seq = (seq + 1) >>> 0;
+  const nonce = { sec: nonceSalt ^ (seq >>> 16), frac: (Math.floor(Math.random() * 0x10000) << 16 | (seq & 0xffff)) >>> 0 };
+  const buf = encodeNtpPacket({
+    leap: 0, version: 4, mode: NTP_MODE.client, stratum: 0, poll: 0, precision: -20, rootDelayS: 0, rootDispersionS: 0,
+    refId: 0, reference: NTP_ZERO, originate: NTP_ZERO, receive: NTP_ZERO, transmit: nonce,
+  });
+  const t1 = clock.nowUs(); // as late as possible before the send
+  pending.set(`${nonce.sec}:${nonce.frac}`, t1);
+  stats.sent++;
+  s.send(buf, 0, NTP_PACKET_BYTES, (err) => {
+    if (err) stats.lastError = err.message;
+  });
+}
+
+function tick(): void {
+  timer = null;
+  if (stopped) return;
+  const nowUs = clock.nowUs();
+  if (data.mode === 'system') systemSample();
+  else sendRequest();
+  publish(clock.nowUs()); // holdover: uncertainty grows, slew completes
+  const interval = data.mode === 'system' ? SYSTEM_POLL_MS : schedule.intervalMs(nowUs);
+  stats.pollIntervalMs = interval;
+  sendStats(nowUs);
+  timer = setTimeout(tick, interval);
+}
+
+/** One sample of CLOCK_REALTIME at a millisecond edge, bracketed by local clock reads. */
+function systemSample(): void {
+  const startUs = clock.nowUs();
+  const ms0 = Date.now();
+  for (;;) {
+    const before = clock.nowUs();
+    const ms = Date.now();
+    const after = clock.nowUs();
+    if (ms !== ms0) {
+      const wallUs = ms * 1000;
+      const res = filter.addSample({ t1LocalUs: before, t2LeaderUs: wallUs, t3LeaderUs: wallUs, t4LocalUs: after });
+      if (res.accepted) {
+        stats.accepted++;
+        schedule.onReply(after);
+      }
+      stats.sent++;
+      stats.received++;
+      return;
+    }
+    if (after - startUs > SYSTEM_EDGE_MAX_SPIN_US) return;
+  }
+}
+
+async function setServer(host: string, port: number): Promise<void> {
+  const gen = ++serverGen;
+  let address: string;
+  let family: number;
+  try {
+    const r = await dns.lookup(host);
+    address = r.address;
+    family = r.family;
+  } catch (e) {
+    stats.lastError = `cannot resolve ${host}: ${(e as Error).message}`;
+    sendStats(clock.nowUs(), true);
+    return;
+  }
+  if (gen !== serverGen || stopped) return;
+  const old = socket;
+  socket = null;
+  if (old) old.close();
+  pending.clear();
+  const changed = stats.server?.host !== host || stats.server?.port !== port;
+  stats.server = { host, port };
+  if (changed) {
+    filter.restart();
+    schedule.restart(clock.nowUs());
+  }
+  const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+  s.on('message', onReply);
+  s.on('error', (err) => {
+    stats.lastError = err.message;
+  });
+  s.connect(port, address, () => {
+    if (gen !== serverGen || stopped) return void s.close();
+    socket = s;
+    if (!timer) tick();
+  });
+}
+
+parentPort?.on('message', (m: { type?: string; host?: string; port?: number }) => {
+  if (m.type === 'server' && typeof m.host === 'string' && typeof m.port === 'number') {
+    void setServer(m.host, m.port);
+  } else if (m.type === 'stop') {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    socket?.close();
+    socket = null;
+    process.exit(0);
+  }
+});
+
+if (data.mode === 'system') tick();

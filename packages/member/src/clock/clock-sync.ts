@@ -1,0 +1,171 @@
+// ClockSync: runs the NTP client and the TimeFilter in a worker thread (timestamps never wait for
+// the main event loop) and exposes the newest ClockModel via a SharedArrayBuffer seqlock + events.
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { ClockSource, type ClockSourceParams } from './clock-source.js';
+import { ClockModelShare, leaderFromLocal, type ClockModel } from './clock-model.js';
+
+/** Initial burst: 50 Hz for 10 s converges to < 100 µs within a few seconds even over bad WiFi. */
+export const BURST_INTERVAL_MS = 20;
+export const BURST_DURATION_MS = 10_000;
+/** Steady polling: 10 Hz keeps several floor-delay samples per second per direction (docs/clock.md). */
+export const STEADY_INTERVAL_MS = 100;
+/** No reply for this long = link gap (holdover); poll at burst rate to catch the link's return. */
+export const GAP_MS = 2_000;
+/** After a gap, burst this long to re-converge quickly. */
+export const REBURST_DURATION_MS = 5_000;
+const STOP_TIMEOUT_MS = 3_000;
+
+export type ClockMode = 'leader' | 'system';
+
+export interface ClockSyncOptions {
+  clock?: Partial<ClockSourceParams>;
+  mode?: ClockMode;
+}
+
+export interface ClockSyncStats {
+  mode: ClockMode;
+  server: { host: string; port: number } | null;
+  sent: number;
+  received: number;
+  accepted: number;
+  rejected: number;
+  mismatched: number;
+  late: number;
+  timeouts: number;
+  outliers: number;
+  steps: number;
+  resets: number;
+  holdover: boolean;
+  pollIntervalMs: number;
+  lastError: string | null;
+}
+
+/** Pure polling schedule: burst at start and after gaps, steady otherwise. Times in local µs. */
+export class PollSchedule {
+  private burstUntilUs: number;
+  private lastReplyUs: number | null = null;
+  private inGap = false;
+
+  constructor(startUs: number) {
+    this.burstUntilUs = startUs + BURST_DURATION_MS * 1000;
+  }
+
+  onReply(nowUs: number): void {
+    if (this.inGap) this.burstUntilUs = Math.max(this.burstUntilUs, nowUs + REBURST_DURATION_MS * 1000);
+    this.inGap = false;
+    this.lastReplyUs = nowUs;
+  }
+
+  /** True while no reply arrived for GAP_MS (the model is in holdover). */
+  holdover(nowUs: number): boolean {
+    this.inGap = this.lastReplyUs !== null && nowUs - this.lastReplyUs > GAP_MS * 1000;
+    return this.inGap;
+  }
+
+  intervalMs(nowUs: number): number {
+    if (this.holdover(nowUs) || nowUs < this.burstUntilUs) return BURST_INTERVAL_MS;
+    return STEADY_INTERVAL_MS;
+  }
+
+  restart(nowUs: number): void {
+    this.burstUntilUs = nowUs + BURST_DURATION_MS * 1000;
+    this.lastReplyUs = null;
+    this.inGap = false;
+  }
+}
+
+export interface ClockSyncWorkerData {
+  clock: ClockSourceParams;
+  mode: ClockMode;
+  share: SharedArrayBuffer;
+}
+
+export class ClockSync extends EventEmitter {
+  readonly share: SharedArrayBuffer;
+  readonly mode: ClockMode;
+  private readonly clock: ClockSource;
+  private readonly reader: ClockModelShare;
+  private worker: Worker | null = null;
+  private lastStats: ClockSyncStats;
+
+  constructor(opts: ClockSyncOptions = {}) {
+    super();
+    this.clock = new ClockSource(opts.clock ?? {});
+    const mode = opts.mode ?? 'leader';
+    if (mode !== 'leader' && mode !== 'system') throw new RangeError(`ClockSync: mode must be 'leader' or 'system', got ${String(mode)}`);
+    this.mode = mode;
+    this.reader = new ClockModelShare();
+    this.share = this.reader.buffer;
+    this.lastStats = emptyStats(mode);
+  }
+
+  /** Starts the worker (idempotent) and points it at the leader's NTP server (ignored in system mode). */
+  start(server: { host: string; port: number }): void {
+    if (!this.worker) this.spawn();
+    this.setServer(server);
+  }
+
+  setServer(server: { host: string; port: number }): void {
+    if (this.mode === 'system') return;
+    if (typeof server?.host !== 'string' || server.host === '' || !Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
+      throw new RangeError(`ClockSync: bad server ${JSON.stringify(server)}`);
+    }
+    this.worker?.postMessage({ type: 'server', host: server.host, port: server.port });
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    this.worker = null;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+      w.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      w.postMessage({ type: 'stop' });
+    });
+    await w.terminate();
+  }
+
+  /** Newest published model (null before the first sample). */
+  model(): ClockModel | null {
+    return this.reader.read();
+  }
+
+  /** Leader time now per the model, or null while not synced. */
+  leaderNowUs(): number | null {
+    const m = this.reader.read();
+    if (!m || !m.synced) return null;
+    return leaderFromLocal(m, this.clock.nowUs());
+  }
+
+  stats(): ClockSyncStats {
+    return { ...this.lastStats };
+  }
+
+  private spawn(): void {
+    const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share };
+    const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData });
+    this.worker = w;
+    w.on('message', (m: { type?: string; model?: ClockModel; stats?: ClockSyncStats }) => {
+      if (m.type === 'model' && m.model) this.emit('model', m.model);
+      else if (m.type === 'stats' && m.stats) this.lastStats = m.stats;
+    });
+    w.on('error', (e) => {
+      this.lastStats = { ...this.lastStats, lastError: e.message };
+      this.emit('warning', e);
+    });
+    w.on('exit', () => {
+      if (this.worker === w) this.worker = null;
+    });
+  }
+}
+
+export function emptyStats(mode: ClockMode): ClockSyncStats {
+  return {
+    mode, server: null, sent: 0, received: 0, accepted: 0, rejected: 0, mismatched: 0, late: 0, timeouts: 0,
+    outliers: 0, steps: 0, resets: 0, holdover: false, pollIntervalMs: BURST_INTERVAL_MS, lastError: null,
+  };
+}
