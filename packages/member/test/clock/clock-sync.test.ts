@@ -1,0 +1,117 @@
+// ClockSync end to end on loopback against the leader probe (a real NtpServer in another process):
+// convergence with an injected offset/rate, holdover while the leader is frozen, system mode, and a
+// member under libfaketime (proves no timing path reads the host clock behind the ClockSource).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { ClockSync } from '../../src/clock/clock-sync.js';
+
+const LEADER_PROBE = fileURLToPath(new URL('../../../../leader/dist/src/bin/clock-leader-probe.js', import.meta.url));
+const MEMBER_PROBE = fileURLToPath(new URL('../../src/bin/clock-member-probe.js', import.meta.url));
+const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Leader {
+  child: ChildProcess;
+  port: number;
+  trueLeaderUs: () => number;
+}
+
+async function startLeader(t: { after: (fn: () => void) => void }): Promise<Leader> {
+  const child = spawn(process.execPath, [LEADER_PROBE, '--port', '0', '--host', '127.0.0.1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => void child.kill('SIGKILL'));
+  const it = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = await Promise.race([it.next(), sleep(10_000).then(() => null)]);
+  assert.ok(first && !first.done, 'leader probe did not start');
+  const a = JSON.parse(String(first.value)) as { anchorWallUs: number; anchorMonoNs: string; port: number };
+  const anchorMonoNs = BigInt(a.anchorMonoNs);
+  return { child, port: a.port, trueLeaderUs: () => a.anchorWallUs + Number(process.hrtime.bigint() - anchorMonoNs) / 1000 };
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await sleep(100);
+  }
+  return cond();
+}
+
+test('member with injected offset and rate converges to the leader on loopback; holdover when frozen', async (t) => {
+  const leader = await startLeader(t);
+  const sync = new ClockSync({ clock: { offsetUs: -7.3e6, ratePpm: 90 } });
+  t.after(() => sync.stop());
+  let events = 0;
+  sync.on('model', () => events++);
+  sync.start({ host: '127.0.0.1', port: leader.port });
+  assert.ok(await waitFor(() => sync.model()?.synced === true, 15_000), 'not synced within 15 s');
+  await sleep(1500);
+  const errs: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const est = sync.leaderNowUs();
+    const truth = leader.trueLeaderUs();
+    assert.ok(est !== null);
+    errs.push(Math.abs(est - truth));
+    await sleep(50);
+  }
+  errs.sort((a, b) => a - b);
+  assert.ok(errs[10]! < 300, `median error ${errs[10]} µs`);
+  assert.ok(errs[19]! < 1500, `max error ${errs[19]} µs`);
+  assert.ok(events > 10);
+  // Freeze the leader: holdover keeps predicting with a growing uncertainty.
+  const u0 = sync.model()!.uncertaintyUs;
+  leader.child.kill('SIGSTOP');
+  t.after(() => void leader.child.kill('SIGCONT'));
+  await sleep(3500);
+  const m = sync.model()!;
+  assert.ok(m.synced);
+  assert.ok(m.uncertaintyUs > u0, `uncertainty ${u0} -> ${m.uncertaintyUs}`);
+  assert.ok(Math.abs(sync.leaderNowUs()! - leader.trueLeaderUs()) < 2000);
+  assert.equal(sync.stats().holdover, true);
+  leader.child.kill('SIGCONT');
+  assert.ok(await waitFor(() => sync.stats().holdover === false, 5000));
+  assert.ok(sync.stats().accepted > 50);
+});
+
+test('system mode maps the local clock to CLOCK_REALTIME', async (t) => {
+  const sync = new ClockSync({ mode: 'system', clock: { offsetUs: 1234e6, ratePpm: -50 } });
+  t.after(() => sync.stop());
+  sync.start({ host: 'localhost', port: 1 });
+  assert.ok(await waitFor(() => sync.model()?.synced === true, 15_000), 'not synced');
+  const est = sync.leaderNowUs()!;
+  const wall = Date.now() * 1000;
+  assert.ok(Math.abs(est - wall) < 3000, `${est - wall} µs`);
+});
+
+test('member under libfaketime (offset + 100 ppm on every clock) agrees with an unfaked leader', { skip: !existsSync(FAKETIME_LIB) }, async (t) => {
+  const leader = await startLeader(t);
+  const member = spawn(process.execPath, [MEMBER_PROBE, '--leader', '127.0.0.1', '--port', String(leader.port), '--report-ms', '0'], {
+    env: { ...process.env, LD_PRELOAD: FAKETIME_LIB, FAKETIME: '+100000 x1.0001' },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  t.after(() => void member.kill('SIGKILL'));
+  const it = createInterface({ input: member.stdout! })[Symbol.asyncIterator]();
+  const ask = async () => {
+    const before = leader.trueLeaderUs();
+    member.stdin!.write('\n');
+    const r = await Promise.race([it.next(), sleep(5000).then(() => null)]);
+    const after = leader.trueLeaderUs();
+    assert.ok(r && !r.done, 'member probe did not answer');
+    return { before, after, rep: JSON.parse(String(r.value)) as { localUs: number; leaderEstUs: number | null; synced: boolean } };
+  };
+  let last = await ask();
+  for (let i = 0; i < 60 && !last.rep.synced; i++) {
+    await sleep(500);
+    last = await ask();
+  }
+  assert.ok(last.rep.synced, 'member never synced');
+  await sleep(2000);
+  const r = await ask();
+  // ...yet its estimate of leader time agrees within the pipe latency.
+  assert.ok(r.rep.leaderEstUs !== null);
+  assert.ok(r.rep.leaderEstUs > r.before - 2000 && r.rep.leaderEstUs < r.after + 2000, `est ${r.rep.leaderEstUs - r.before} µs after before, window ${r.after - r.before} µs`);
+  member.stdin!.end();
+});
