@@ -106,11 +106,14 @@ export class ClockSync extends EventEmitter {
     this.setServer(server);
   }
 
+  // setServer() before start() also starts the worker (the leader's address may arrive later).
+
   setServer(server: { host: string; port: number }): void {
     if (this.mode === 'system') return;
     if (typeof server?.host !== 'string' || server.host === '' || !Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
       throw new RangeError(`ClockSync: bad server ${JSON.stringify(server)}`);
     }
+    if (!this.worker) this.spawn();
     this.worker?.postMessage({ type: 'server', host: server.host, port: server.port });
   }
 
