@@ -1,0 +1,163 @@
+// The control page driving the real daemons: a leader and two members with capture sinks on
+// loopback (test/helpers/cluster.ts). Tapping Play must put the first click of the track at the DAC
+// at the scheduled leader time; moving a member's volume slider must change its captured level.
+// Screenshot at phone width kept in test-artifacts/ui/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { Cluster, EXAMPLE_PLAYLIST, MEMBER_BIN, REPO_ROOT, sleep } from '../helpers/cluster.js';
+import { DEFAULT_ONSET_THRESHOLD, findOnset, rmsLevel } from '../helpers/capture-analysis.js';
+import { launchBrowser } from './browser.js';
+
+// Browser globals used only inside waitForFunction callbacks (no DOM lib in this project).
+declare const document: { querySelectorAll(sel: string): { length: number } };
+
+const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'ui');
+const PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'register-ui-preload.js');
+/** Mapping leader time to host monotonic through /api/status costs up to half a loopback request;
+ * the start fade (6 ms, linear) delays the threshold crossing of the first click by about 1 ms. */
+const ONSET_TOLERANCE_MS = 5;
+/** Members must agree far better than the leader-time mapping: they share one timescale. */
+const MEMBER_ONSET_SPREAD_MS = 1;
+const STATUS_SAMPLES = 7;
+
+const memberBinWorks = spawnSync(process.execPath, [MEMBER_BIN, '--help'], { timeout: 20_000, stdio: 'ignore' }).status === 0;
+
+/** Time of the first sample of a 16-bit PCM WAV over `threshold` (full scale 1), in seconds. */
+function firstOnsetS(wavPath: string, threshold: number): number {
+  const b = readFileSync(wavPath);
+  let off = 12;
+  let rate = 0;
+  let channels = 0;
+  while (off + 8 <= b.length) {
+    const id = b.toString('ascii', off, off + 4);
+    const size = b.readUInt32LE(off + 4);
+    if (id === 'fmt ') {
+      channels = b.readUInt16LE(off + 10);
+      rate = b.readUInt32LE(off + 12);
+      assert.equal(b.readUInt16LE(off + 22), 16, 'test expects 16-bit PCM');
+    } else if (id === 'data') {
+      for (let i = off + 8; i + 1 < off + 8 + size; i += 2) {
+        if (Math.abs(b.readInt16LE(i)) / 32768 > threshold) return Math.floor((i - off - 8) / 2 / channels) / rate;
+      }
+    }
+    off += 8 + size + (size % 2);
+  }
+  throw new Error(`no onset in ${wavPath}`);
+}
+
+/**
+ * Host CLOCK_MONOTONIC ns of a leader time, through /api/status: the status read with the shortest
+ * round trip, its leader.nowUs taken to be at the middle of that round trip.
+ */
+async function leaderToMono(cluster: Cluster): Promise<{ monoNs(leaderUs: number): number; rttMs: number }> {
+  let best = { rttNs: Infinity, midNs: 0, nowUs: 0 };
+  for (let i = 0; i < STATUS_SAMPLES; i++) {
+    const t1 = process.hrtime.bigint();
+    const s = await cluster.status();
+    const t2 = process.hrtime.bigint();
+    const rttNs = Number(t2 - t1);
+    if (rttNs < best.rttNs) best = { rttNs, midNs: Number(t1) + rttNs / 2, nowUs: s.leader.nowUs };
+  }
+  const b = best;
+  return { monoNs: (leaderUs) => b.midNs + (leaderUs - b.nowUs) * 1000, rttMs: b.rttNs / 1e6 };
+}
+
+test('control page with real daemons: play starts the audio at the scheduled frame; member volume changes the captured level', {
+  skip: memberBinWorks ? false : 'member daemon not built (jaudiosync-member --help fails)',
+  timeout: 240_000,
+}, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'jas-ui-capture-'));
+  let failed = true;
+  t.after(async () => {
+    if (failed && existsSync(dir)) {
+      // Keep the daemons' logs of a failed run next to the screenshots.
+      const keep = path.join(ARTIFACTS, 'capture-run-logs');
+      mkdirSync(keep, { recursive: true });
+      for (const f of readdirSync(dir)) if (f.endsWith('.log')) copyFileSync(path.join(dir, f), path.join(keep, f));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+  const cluster = await Cluster.start({
+    dir, playlist: EXAMPLE_PLAYLIST,
+    members: [{ id: 'member1' }, { id: 'member2' }],
+    env: { NODE_OPTIONS: `--import ${pathToFileURL(PRELOAD).href}` },
+  });
+  t.after(() => cluster.stop());
+  const ready = await cluster.waitFor((s) => s.playlist.length > 0 && s.members.every((m) => m.clock?.synced === true && m.ready === s.playlist.length),
+    120_000, 'members synced with every track ready');
+  assert.match(ready.playlist[0]?.title ?? '', /Metronome Morning/);
+
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = browser.page;
+  await page.goto(`${cluster.leaderUrl}/`);
+  await page.waitForFunction(() => document.querySelectorAll('#conn[data-state="live"]').length === 1);
+  await page.waitForFunction(() => document.querySelectorAll('#members article[data-member]').length === 2);
+
+  // ---- Play: the first click of track 1 at the DAC at the revision's atUs ----------------------
+  const before = await leaderToMono(cluster);
+  const [playReply] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/play') && r.request().method() === 'POST'),
+    page.click('#b-play'),
+  ]);
+  assert.equal(playReply.status(), 200);
+  const play = await playReply.json() as { rev: number; atUs: number };
+  const after = await leaderToMono(cluster);
+  const map = after.rttMs < before.rttMs ? after : before;
+  const clickOffsetS = firstOnsetS(path.join(REPO_ROOT, 'Music', '01-metronome-morning.wav'), DEFAULT_ONSET_THRESHOLD);
+  const expectedNs = map.monoNs(play.atUs) + clickOffsetS * 1e9;
+  await sleep(Math.max(0, (expectedNs - Number(process.hrtime.bigint())) / 1e6) + 2500);
+  const s = await cluster.status();
+  assert.equal(s.playing, true, 'leader says playing');
+  assert.equal(s.position?.index, 0);
+  await page.waitForFunction(() => document.querySelectorAll('#now-state[data-playing="true"]').length === 1);
+
+  const onsets: number[] = [];
+  for (const id of ['member1', 'member2']) {
+    const cap = readCapture(cluster.capturePath(id));
+    const onsetNs = findOnset(cap, expectedNs - 200e6);
+    assert.ok(onsetNs !== null, `${id}: no onset in the capture`);
+    const errMs = (onsetNs - expectedNs) / 1e6;
+    t.diagnostic(`${id}: onset ${errMs.toFixed(3)} ms after the scheduled time (status rtt ${map.rttMs.toFixed(2)} ms)`);
+    assert.ok(Math.abs(errMs) < ONSET_TOLERANCE_MS, `${id}: onset ${errMs.toFixed(3)} ms from the scheduled time`);
+    onsets.push(onsetNs);
+  }
+  assert.ok(Math.abs(onsets[0]! - onsets[1]!) / 1e6 < MEMBER_ONSET_SPREAD_MS, 'members start together');
+
+  // ---- Member volume slider: member1 to 25 %, member2 stays at 100 % ------------------------------
+  const [volReply] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/members/member1') && r.request().method() === 'PUT'),
+    page.locator('article[data-member="member1"] .m-vol').evaluate((el) => {
+      const input = el as unknown as { value: string; dispatchEvent(e: unknown): boolean };
+      input.value = '25';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    }),
+  ]);
+  assert.equal(volReply.status(), 200);
+  const vol = await volReply.json() as { volume: number; atUs: number };
+  assert.equal(vol.volume, 0.25);
+  const changeNs = map.monoNs(vol.atUs);
+  await sleep(Math.max(0, (changeNs - Number(process.hrtime.bigint())) / 1e6) + 2500);
+  const c1 = readCapture(cluster.capturePath('member1'));
+  const c2 = readCapture(cluster.capturePath('member2'));
+  // Same material on both (in sync), so the level ratio isolates member1's gain.
+  const ratio = (fromNs: number, toNs: number) => rmsLevel(c1, fromNs, toNs) / rmsLevel(c2, fromNs, toNs);
+  const beforeRatio = ratio(expectedNs, Math.min(changeNs - 50e6, expectedNs + 2.2e9));
+  const afterRatio = ratio(changeNs + 100e6, changeNs + 2.3e9);
+  t.diagnostic(`member1/member2 level: ${beforeRatio.toFixed(3)} before, ${afterRatio.toFixed(3)} after`);
+  assert.ok(Math.abs(beforeRatio - 1) < 0.1, `levels equal before (ratio ${beforeRatio})`);
+  assert.ok(Math.abs(afterRatio - 0.25) < 0.05, `member1 at a quarter after (ratio ${afterRatio})`);
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'control-page-capture-390x844.png'), fullPage: true });
+  assert.deepEqual(browser.problems.filter((p) => !/Failed to load resource/.test(p)), []);
+  failed = false;
+});
