@@ -20,7 +20,7 @@ const el = {
   volume: $('#volume'), volumeOut: $('#volume-out'), volumeErr: $('#volume-err'),
   members: $('#members'), membersCount: $('#members-count'), tpl: $('#member-tpl'),
   playlist: $('#playlist'), plCount: $('#pl-count'), plProblems: $('#pl-problems'),
-  plPath: $('#pl-path'), plFile: $('#pl-file'), plMsg: $('#pl-msg'), plErr: $('#pl-err'),
+  plDetails: $('#pl-load'), plPath: $('#pl-path'), plFile: $('#pl-file'), plMsg: $('#pl-msg'), plErr: $('#pl-err'),
   leaderInfo: $('#leader-info'),
 };
 
@@ -184,6 +184,7 @@ function renderPlaylist() {
     else li.removeAttribute('aria-current');
   });
   el.plCount.textContent = `${status.playlist.length} tracks`;
+  if (status.playlist.length === 0) el.plDetails.open = true;
 }
 
 function memberCard(m) {
