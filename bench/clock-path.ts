@@ -39,6 +39,20 @@ function minRttFilterErrors(xs: readonly Exchange[], n: number): number[] {
   return out;
 }
 
+const LOW_RTT_WINDOWS = [64, 256, 1024]; // exchanges per window for the low-RTT average
+const LOW_RTT_FRACTION = 0.1; // keep this share of each window, lowest RTT first
+
+/** Offset error of averaging the lowest-RTT tenth of each window of n exchanges. */
+function lowRttMeanErrors(xs: readonly Exchange[], n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + n <= xs.length; i += n) {
+    const w = xs.slice(i, i + n).sort((a, b) => a.upUs + a.downUs - (b.upUs + b.downUs));
+    const keep = w.slice(0, Math.max(1, Math.round(n * LOW_RTT_FRACTION)));
+    out.push(keep.reduce((acc, x) => acc + (x.upUs - x.downUs) / 2, 0) / keep.length);
+  }
+  return out;
+}
+
 async function main(): Promise<number> {
   let args: Args;
   let members: number, seconds: number, intervalMs: number;
@@ -115,6 +129,10 @@ async function main(): Promise<number> {
         min_rtt_filter: MIN_FILTER_WINDOWS.map((n) => {
           const e = minRttFilterErrors(xs, n).map(Math.abs).sort((a, b) => a - b);
           return { window: n, abs_offset_error_p50_us: round(percentileSorted(e, 50)), abs_offset_error_p99_us: round(percentileSorted(e, 99)), windows: e.length };
+        }),
+        low_rtt_mean_filter: LOW_RTT_WINDOWS.map((n) => {
+          const e = lowRttMeanErrors(xs, n).map(Math.abs).sort((a, b) => a - b);
+          return { window: n, keep_fraction: LOW_RTT_FRACTION, abs_offset_error_p50_us: round(percentileSorted(e, 50)), abs_offset_error_max_us: round(e[e.length - 1] ?? NaN), windows: e.length };
         }),
       };
     }),

@@ -1,7 +1,13 @@
-// Wires the clock engineer's LeaderTimescale and NtpServer (packages/leader/src/clock) into the
-// leader: one timescale for the timeline, the NTP server and pings.
+// Wires the LeaderTimescale and NtpServer (packages/leader/src/clock) into the leader: one
+// timescale for the timeline, the NTP server and pings. The anchor is saved with the kernel's boot
+// id, so a leader restarted on the same boot (crash, upgrade, SIGKILL) serves exactly the same
+// timescale: members see no step and the persisted timeline keeps its meaning.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LeaderTimescale } from './clock/leader-timescale.js';
 import { NtpServer } from './clock/ntp-server.js';
+
+const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 
 export interface LeaderClock {
   timescale: { nowUs(): number };
@@ -9,12 +15,63 @@ export interface LeaderClock {
   stop(): Promise<void>;
 }
 
-export function createLeaderClock(options: { ntpPort: number; host: string }): LeaderClock {
-  const timescale = new LeaderTimescale();
+export interface AnchoredLeaderClock extends LeaderClock {
+  timescale: LeaderTimescale;
+  /** true when the anchor was reused from a previous run on this boot */
+  resumed: boolean;
+}
+
+interface SavedAnchor {
+  bootId: string;
+  anchorWallUs: number;
+  anchorMonoNs: string;
+}
+
+export function createLeaderClock(options: { ntpPort: number; host: string; stateDir?: string }): AnchoredLeaderClock {
+  const file = options.stateDir ? join(options.stateDir, 'timescale.json') : null;
+  const bootId = readBootId();
+  const saved = file && bootId ? loadAnchor(file, bootId) : null;
+  const timescale = saved
+    ? new LeaderTimescale({ anchorWallUs: saved.anchorWallUs, anchorMonoNs: BigInt(saved.anchorMonoNs) })
+    : new LeaderTimescale();
+  if (!saved && file && bootId) {
+    saveAnchor(file, { bootId, anchorWallUs: timescale.anchorWallUs, anchorMonoNs: timescale.anchorMonoNs.toString() });
+  }
   const ntp = new NtpServer({ port: options.ntpPort, host: options.host, timescale });
   return {
     timescale,
+    resumed: saved !== null,
     start: async () => { await ntp.start(); },
     stop: async () => { await ntp.stop(); },
   };
+}
+
+function readBootId(): string | null {
+  try {
+    return readFileSync(BOOT_ID_PATH, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function loadAnchor(file: string, bootId: string): SavedAnchor | null {
+  try {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as Partial<SavedAnchor>;
+    if (s.bootId !== bootId || typeof s.anchorWallUs !== 'number' || !Number.isFinite(s.anchorWallUs)) return null;
+    if (typeof s.anchorMonoNs !== 'string' || !/^\d{1,20}$/.test(s.anchorMonoNs)) return null;
+    if (BigInt(s.anchorMonoNs) > process.hrtime.bigint()) return null; // not this boot after all
+    return s as SavedAnchor;
+  } catch {
+    return null;
+  }
+}
+
+function saveAnchor(file: string, a: SavedAnchor): void {
+  try {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(`${file}.tmp`, JSON.stringify(a));
+    renameSync(`${file}.tmp`, file);
+  } catch {
+    // Not fatal: a restart would then re-anchor, and members slew to the new timescale.
+  }
 }

@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   }
   const config = parsed.config;
   const log = pino({ level: config.logLevel, base: { app: 'jaudiosync-leader' } });
-  const clock = createLeaderClock({ ntpPort: config.ntpPort, host: config.host });
+  const clock = createLeaderClock({ ntpPort: config.ntpPort, host: config.host, stateDir: config.stateDir });
+  // The anchor lets tests and benchmarks compute true leader time from the host's monotonic clock.
+  log.info({ anchorWallUs: clock.timescale.anchorWallUs, anchorMonoNs: clock.timescale.anchorMonoNs.toString(), resumed: clock.resumed }, 'leader timescale');
   const leader = new Leader(config, { log, clock });
   let stopping = false;
   const shutdown = (signal: string): void => {

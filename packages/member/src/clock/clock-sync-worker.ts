@@ -89,7 +89,7 @@ function sendRequest(): void {
   }
   // Transmit field carries an unguessable nonce; the reply echoes it as originate. T1 stays local.
   seq = (seq + 1) >>> 0;
-  const nonce = { sec: nonceSalt ^ (seq >>> 16), frac: (Math.floor(Math.random() * 0x10000) << 16 | (seq & 0xffff)) >>> 0 };
+  const nonce = { sec: (nonceSalt ^ (seq >>> 16)) >>> 0, frac: (Math.floor(Math.random() * 0x10000) << 16 | (seq & 0xffff)) >>> 0 };
   const buf = encodeNtpPacket({
     leap: 0, version: 4, mode: NTP_MODE.client, stratum: 0, poll: 0, precision: -20, rootDelayS: 0, rootDispersionS: 0,
     refId: 0, reference: NTP_ZERO, originate: NTP_ZERO, receive: NTP_ZERO, transmit: nonce,

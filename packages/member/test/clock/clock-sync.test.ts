@@ -47,7 +47,7 @@ test('member with injected offset and rate converges to the leader on loopback; 
   let events = 0;
   sync.on('model', () => events++);
   sync.start({ host: '127.0.0.1', port: leader.port });
-  assert.ok(await waitFor(() => sync.model()?.synced === true, 15_000), 'not synced within 15 s');
+  assert.ok(await waitFor(() => sync.model()?.synced === true, 15_000), `not synced within 15 s: ${JSON.stringify(sync.stats())} ${JSON.stringify(sync.model())}`);
   await sleep(1500);
   const errs: number[] = [];
   for (let i = 0; i < 20; i++) {

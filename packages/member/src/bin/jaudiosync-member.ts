@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// jaudiosync-member: the daemon on each speaker. See --help.
+import { pino } from 'pino';
+import { ConfigError, loadMemberConfig, memberHelp } from '../config/member-config.js';
+import { MemberDaemon } from '../member-daemon.js';
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = loadMemberConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jaudiosync-member: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(`${memberHelp()}\n`);
+    return 0;
+  }
+  if (parsed.listDevices) {
+    const pa = await import('@jaudiosync/portaudio');
+    if (!pa.isAvailable()) {
+      process.stderr.write(`jaudiosync-member: ${pa.getLoadError()?.message ?? 'PortAudio not available'}\n`);
+      return 1;
+    }
+    process.stdout.write(`${pa.formatDeviceList()}\n`);
+    return 0;
+  }
+  const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
+  const daemon = new MemberDaemon(parsed.config, log);
+  await daemon.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await daemon.stop();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`jaudiosync-member: fatal: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

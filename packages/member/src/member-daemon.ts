@@ -1,0 +1,298 @@
+// The member daemon: composes clock sync, the audio engine and its sink, the track cache/decoder
+// and the leader link. Owns no timing itself: the clock worker and the engine worker do. Every
+// message from the leader is already validated by the link; here it becomes engine state.
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import {
+  PROTOCOL_VERSION,
+  positionAt,
+  type LeaderMessage,
+  type MessageOf,
+  type MessageInput,
+  type Timeline,
+} from '@jaudiosync/protocol';
+import { TrackDecoder } from '@jaudiosync/media';
+import { ClockSync } from './clock/clock-sync.js';
+import { ClockSource } from './clock/clock-source.js';
+import { AudioEngine } from './audio/audio-engine.js';
+import { CaptureSink } from './audio/capture-sink.js';
+import { PortAudioSink } from './audio/portaudio-sink.js';
+import type { AudioSink } from './audio/sink.js';
+import type { MemberConfig } from './config/member-config.js';
+import { SettingsStore, type MemberSettings } from './config/settings-store.js';
+import { LeaderLink } from './link/leader-link.js';
+import { MdnsAdvertiser } from './link/mdns-advertiser.js';
+import { TrackCache } from './tracks/track-cache.js';
+import { TrackManager } from './tracks/track-manager.js';
+
+export const SOFTWARE_VERSION = '0.1.0';
+/** State reports to the leader: often enough for live plots, cheap enough for 32 members. */
+const STATE_REPORT_MS = 1000;
+/** How often the set of tracks to keep decoded is re-evaluated against the timeline. */
+const TRACK_PLAN_MS = 500;
+/** A track this close to its end gets its successor decoded (decode takes ~1-3 s on a Pi). */
+const PRELOAD_NEXT_US = 30_000_000;
+const MAX_REPORTED_ERRORS = 10;
+
+interface ReportedError {
+  code: string;
+  message: string;
+  atUs?: number;
+}
+
+export class MemberDaemon {
+  private readonly clockSource: ClockSource;
+  private readonly clock: ClockSync;
+  private sink: AudioSink | null = null;
+  private engine: AudioEngine | null = null;
+  private readonly decoder: TrackDecoder;
+  private readonly cache: TrackCache;
+  private readonly tracks: TrackManager;
+  private readonly link: LeaderLink;
+  private readonly advertiser: MdnsAdvertiser | null;
+  private readonly store: SettingsStore;
+  private settings: MemberSettings;
+  private timeline: Timeline | null = null;
+  private errors: ReportedError[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private port = 0;
+
+  constructor(private readonly config: MemberConfig, private readonly log: Logger) {
+    this.clockSource = ClockSource.fromEnv();
+    this.clock = new ClockSync({ clock: this.clockSource.params, mode: config.clock });
+    this.store = new SettingsStore(config.stateDir);
+    const saved = this.store.load();
+    this.settings = saved.settings;
+    this.decoder = new TrackDecoder();
+    this.cache = new TrackCache({ dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024 });
+    this.tracks = new TrackManager(this.cache, {
+      decode: (bytes, opts, cb) => this.decoder.decode(bytes, { outputRate: opts.outputRate, channels: 2 }, {
+        onProgress: (p) => cb?.onProgress?.(p.totalBytes > 0 ? p.bytesRead / p.totalBytes : 0),
+      }),
+    }, {
+      addTrack: (id, pcm, frames) => this.reportRejection('track', this.engine?.addTrack(id, pcm, frames) ?? null),
+      removeTrack: (id) => this.engine?.removeTrack(id),
+    }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason));
+    this.link = new LeaderLink({ host: config.listenHost, port: config.port, hello: () => this.hello() });
+    this.advertiser = config.mdns
+      ? new MdnsAdvertiser({ id: config.id, port: config.port, onError: (err) => this.log.warn({ err: err.message }, 'mDNS advertisement failed') })
+      : null;
+  }
+
+  async start(): Promise<void> {
+    this.sink = this.createSink();
+    if (this.sink) {
+      this.engine = new AudioEngine({
+        sink: this.sink,
+        clockShare: this.clock.share,
+        clock: this.clockSource.params,
+        outputRate: this.config.outputRate,
+        targetFillMs: this.config.bufferMs,
+        onLog: (level, message) => this.log[level]({ component: 'engine' }, message),
+      });
+      this.reportRejection('settings', this.engine.setSettings(this.settings));
+      await this.engine.start();
+    }
+    if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });
+    if (this.config.clock === 'system') this.clock.start({ host: 'localhost', port: 0 });
+
+    this.link.on('connected', (addr) => this.log.info({ leader: addr }, 'leader connected'));
+    this.link.on('disconnected', (reason) => this.log.warn({ reason }, 'leader disconnected; playing on from the last timeline'));
+    this.link.on('invalid', (error, addr) => {
+      this.log.warn({ from: addr, code: error.code, field: error.field }, error.message);
+      this.pushError(error.code, error.message);
+    });
+    this.link.on('message', (msg, addr) => this.onMessage(msg, addr));
+    this.port = await this.link.listen();
+    this.advertiser?.start();
+    this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
+    this.timers.push(setInterval(() => this.planTracks(), TRACK_PLAN_MS));
+    this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock }, 'member ready');
+  }
+
+  get listenPort(): number {
+    return this.port;
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.advertiser?.stop();
+    await this.link.close();
+    await this.engine?.stop(); // stops the sink too
+    await this.clock.stop();
+    await this.decoder.close();
+  }
+
+  private createSink(): AudioSink | null {
+    const c = this.config;
+    if (c.sink === 'none') return null;
+    if (c.sink === 'capture') {
+      const opts: ConstructorParameters<typeof CaptureSink>[0] = {
+        sampleRate: c.outputRate,
+        ratePpm: c.capturePpm,
+        latencyMs: c.captureLatencyMs,
+      };
+      if (c.captureFile) opts.file = c.captureFile;
+      return new CaptureSink(opts);
+    }
+    try {
+      return new PortAudioSink({ device: c.device, sampleRate: c.outputRate });
+    } catch (err) {
+      // No addon or no device: keep the daemon up (the leader sees the error) rather than exit.
+      this.log.error({ err: (err as Error).message }, 'PortAudio output unavailable; no audio will play');
+      this.pushError('JAS_ERR_AUDIO_DEVICE', (err as Error).message);
+      return null;
+    }
+  }
+
+  private hello(): MessageInput {
+    return {
+      type: 'hello',
+      memberId: this.config.id,
+      hostname: hostname().slice(0, 253),
+      version: SOFTWARE_VERSION,
+      outputRate: this.config.outputRate,
+      channels: 2,
+      sink: this.sink?.kind ?? 'none',
+      clockMode: this.config.clock,
+    } as MessageInput;
+  }
+
+  private onMessage(msg: LeaderMessage, remote: string): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.onWelcome(msg, remote);
+        break;
+      case 'timeline':
+        this.onTimeline(msg);
+        break;
+      case 'settings':
+        this.settings = { volume: msg.volume, atUs: msg.atUs, outputDelayUs: msg.outputDelayUs, channelMode: msg.channelMode };
+        this.reportRejection('settings', this.engine?.setSettings(this.settings) ?? null);
+        this.persist();
+        break;
+      case 'ping':
+        this.link.send({ type: 'pong', seq: msg.seq, echoUs: msg.sentUs } as MessageInput);
+        break;
+      case 'error':
+        this.log.warn({ code: msg.code, field: msg.field }, `leader reported: ${msg.message}`);
+        break;
+    }
+  }
+
+  private onWelcome(msg: MessageOf<'welcome'>, remote: string): void {
+    if (this.config.clock === 'leader') this.clock.setServer({ host: remote, port: msg.ntpPort });
+    this.tracks.setBaseUrl(trackUrlFor(msg.trackBaseUrl, remote));
+    this.log.info({ leaderId: msg.leaderId, ntpPort: msg.ntpPort }, 'welcomed by leader');
+  }
+
+  private onTimeline(msg: MessageOf<'timeline'>): void {
+    const tl = msg as unknown as Timeline;
+    const rejected = this.engine?.setTimeline(tl) ?? null;
+    if (rejected) {
+      this.reportRejection('timeline', rejected);
+      return;
+    }
+    this.timeline = tl;
+    this.persist();
+    this.planTracks();
+  }
+
+  /** Keeps decoded what plays now and next for every revision not yet superseded. */
+  private planTracks(): void {
+    const tl = this.timeline;
+    const nowUs = this.clock.leaderNowUs();
+    if (!tl || tl.tracks.length === 0 || nowUs === null) return;
+    const indices: number[] = [];
+    const add = (i: number): void => {
+      if (i >= 0 && i < tl.tracks.length && !indices.includes(i)) indices.push(i);
+    };
+    for (const rev of tl.revisions) {
+      const at = Math.max(nowUs, rev.atUs);
+      const pos = positionAt(tl, at);
+      if (pos.ended) continue;
+      add(pos.index);
+      const track = tl.tracks[pos.index];
+      const remainingUs = track ? ((track.frames - pos.frame) / tl.outputRate) * 1e6 : 0;
+      if (pos.playing && remainingUs < PRELOAD_NEXT_US) add(tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1);
+    }
+    this.tracks.want(tl, indices);
+  }
+
+  private sendState(): void {
+    if (!this.link.connected) return;
+    void this.cache.list().then((cached) => {
+      const m = this.clock.model();
+      const nowLocal = this.clockSource.nowUs();
+      const e = this.engine?.stats();
+      const warning = this.cache.warning();
+      const errors = warning ? [...this.errors, warning] : this.errors;
+      const state = {
+        type: 'state',
+        memberId: this.config.id,
+        clock: {
+          mode: this.config.clock,
+          synced: m?.synced ?? false,
+          offsetUs: m ? Math.round(m.leaderRefUs + (nowLocal - m.localRefUs) * (1 + m.rate) - nowLocal) : 0,
+          uncertaintyUs: Math.round(m?.uncertaintyUs ?? 1e9),
+          rttUs: Math.round(m?.rttUs ?? 0),
+          ratePpm: (m?.rate ?? 0) * 1e6,
+          samples: m?.samples ?? 0,
+        },
+        cache: { trackIds: cached.ids.slice(0, 1000), bytes: cached.bytes },
+        decode: this.tracks.statuses().map((s) => (s.error ? { trackId: s.trackId, progress: s.progress, error: s.error.slice(0, 500) } : { trackId: s.trackId, progress: s.progress })),
+        // The engine reports index -1 before any revision applies: nothing to report then.
+        ...(e?.position && e.position.index >= 0 && e.position.rev >= 0 ? { position: { rev: e.position.rev, index: e.position.index, frame: e.position.frame, leaderUs: Math.max(0, Math.round(e.position.leaderUs)) } } : {}),
+        audio: {
+          sink: this.sink?.kind ?? 'none',
+          underruns: e?.underruns ?? 0,
+          driftPpm: e?.driftPpm ?? 0,
+          correctionPpm: e?.correctionPpm ?? 0,
+          // We resample fractionally instead of dropping/duplicating frames.
+          dropped: 0,
+          duplicated: 0,
+          dacLatencyUs: Math.round(e?.dacLatencyUs ?? 0),
+        },
+        errors: errors.slice(-MAX_REPORTED_ERRORS).map((x) => ({ code: x.code, message: x.message.slice(0, 500) })),
+      };
+      this.link.send(state as unknown as MessageInput);
+    }).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'state report failed'));
+  }
+
+  private onTrackError(trackId: string, reason: string): void {
+    this.log.error({ trackId, reason }, 'track unavailable; playing silence for its slot');
+    this.pushError('JAS_ERR_TRACK', `${trackId.slice(0, 12)}: ${reason}`);
+    this.link.send({ type: 'track-error', trackId, reason: reason.slice(0, 500) } as MessageInput);
+  }
+
+  private reportRejection(what: string, error: string | null): void {
+    if (error === null) return;
+    this.log.error({ what }, `engine refused ${what}: ${error}`);
+    this.pushError('JAS_ERR_VALIDATION', `${what}: ${error}`);
+  }
+
+  private pushError(code: string, message: string): void {
+    this.errors.push({ code, message });
+    if (this.errors.length > MAX_REPORTED_ERRORS) this.errors.shift();
+  }
+
+  private persist(): void {
+    const err = this.store.save(this.settings, this.timeline);
+    if (err) this.pushError('JAS_ERR_INTERNAL', err);
+  }
+}
+
+/** The leader may not know which of its addresses we reach it by: use the one we saw. */
+export function trackUrlFor(advertised: string, remote: string): string {
+  try {
+    const url = new URL(advertised);
+    const unspecified = ['0.0.0.0', '::', '[::]', 'localhost', '127.0.0.1'].includes(url.hostname);
+    if (unspecified && remote && remote !== '127.0.0.1' && remote !== '::1') url.hostname = remote.includes(':') ? `[${remote}]` : remote;
+    return url.toString();
+  } catch {
+    return advertised;
+  }
+}
+
+export { PROTOCOL_VERSION };

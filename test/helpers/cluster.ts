@@ -1,0 +1,229 @@
+// Starts a real leader and real members (the daemons' compiled bins, separate processes) either on
+// loopback or on simulated hosts, with capture sinks, injected clock errors and DAC rate errors;
+// talks to the leader's REST API; kills and restarts pieces. Used by the demo, e2e tests and
+// benchmarks. Everything it starts is stopped by stop() (also registered for process exit).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
+export const LEADER_BIN = join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync-leader.js');
+export const MEMBER_BIN = join(REPO_ROOT, 'packages/member/dist/src/bin/jaudiosync-member.js');
+export const EXAMPLE_PLAYLIST = join(REPO_ROOT, 'Music/Playlist.m3u8');
+
+export type Spawner = (host: string, cmd: string, args: string[], env: NodeJS.ProcessEnv) => ChildProcess;
+
+export interface ClusterMember {
+  id: string;
+  /** injected clock error of the member process (ClockSource) */
+  clockOffsetUs?: number;
+  clockRatePpm?: number;
+  /** capture sink DAC rate error and latency */
+  dacPpm?: number;
+  latencyMs?: number;
+  extraArgs?: string[];
+}
+
+export interface ClusterOptions {
+  dir: string;
+  members: ClusterMember[];
+  playlist?: string;
+  /** loopback (default): ports are offset per member; netsim: each member on host `id`. */
+  spawner?: Spawner;
+  /** address members and the REST client use to reach the leader */
+  leaderAddress?: string;
+  /** how the leader reaches member i (default 127.0.0.1:basePort+i); null = discover over mDNS */
+  memberAddress?: ((m: ClusterMember, i: number) => string) | null;
+  httpPort?: number;
+  ntpPort?: number;
+  basePort?: number;
+  minLeadMs?: number;
+  leaderArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+const localSpawner: Spawner = (_host, cmd, args, env) => spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export class Cluster {
+  readonly leaderUrl: string;
+  private leader: ChildProcess | null = null;
+  private readonly members = new Map<string, ChildProcess>();
+  private readonly spawner: Spawner;
+  private readonly httpPort: number;
+  private readonly ntpPort: number;
+  private readonly basePort: number;
+
+  private constructor(readonly opts: ClusterOptions) {
+    this.spawner = opts.spawner ?? localSpawner;
+    this.httpPort = opts.httpPort ?? 17700 + (process.pid % 500) * 4;
+    this.ntpPort = opts.ntpPort ?? this.httpPort + 1;
+    this.basePort = opts.basePort ?? this.httpPort + 2000;
+    this.leaderUrl = `http://${opts.leaderAddress ?? '127.0.0.1'}:${this.httpPort}`;
+    mkdirSync(opts.dir, { recursive: true });
+  }
+
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(opts);
+    try {
+      opts.members.forEach((m, i) => c.startMember(m, i));
+      c.startLeader();
+      await c.waitFor((s) => s.members.filter((m) => m.connected).length === opts.members.length, 30_000, 'all members connected');
+      return c;
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+  }
+
+  memberPort(i: number): number {
+    return this.opts.spawner ? 7701 : this.basePort + i;
+  }
+
+  capturePath(id: string): string {
+    return join(this.opts.dir, `${id}.capture`);
+  }
+
+  logPath(name: string): string {
+    return join(this.opts.dir, `${name}.log`);
+  }
+
+  startLeader(extra: string[] = []): void {
+    const args = [
+      LEADER_BIN,
+      '--http-port', String(this.httpPort),
+      '--ntp-port', String(this.ntpPort),
+      '--state-dir', join(this.opts.dir, 'leader-state'),
+      '--min-lead-ms', String(this.opts.minLeadMs ?? 250),
+      ...(this.opts.playlist ? ['--playlist', this.opts.playlist] : []),
+    ];
+    if (this.opts.memberAddress !== null) {
+      args.push('--no-mdns');
+      this.opts.members.forEach((m, i) => {
+        args.push('--member', this.opts.memberAddress ? this.opts.memberAddress(m, i) : `127.0.0.1:${this.memberPort(i)}`);
+      });
+    }
+    args.push(...(this.opts.leaderArgs ?? []), ...extra);
+    this.leader = this.launch('leader', 'leader', args, {});
+  }
+
+  startMember(m: ClusterMember, i = this.opts.members.indexOf(m)): void {
+    const args = [
+      MEMBER_BIN,
+      '--id', m.id,
+      '--port', String(this.memberPort(i)),
+      '--sink', 'capture',
+      '--capture-file', this.capturePath(m.id),
+      '--capture-ppm', String(m.dacPpm ?? 0),
+      '--capture-latency-ms', String(m.latencyMs ?? 20),
+      '--cache-dir', join(this.opts.dir, `${m.id}-cache`),
+      '--state-dir', join(this.opts.dir, `${m.id}-state`),
+      ...(this.opts.memberAddress === null ? [] : ['--no-mdns']),
+      ...(m.extraArgs ?? []),
+    ];
+    const env: NodeJS.ProcessEnv = {
+      JAS_CLOCK_OFFSET_US: String(m.clockOffsetUs ?? 0),
+      JAS_CLOCK_RATE_PPM: String(m.clockRatePpm ?? 0),
+    };
+    this.members.set(m.id, this.launch(m.id, m.id, args, env));
+  }
+
+  private launch(host: string, name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+    const log = createWriteStream(this.logPath(name), { flags: 'a' });
+    const child = this.spawner(host, process.execPath, args, { ...process.env, ...this.opts.env, ...env });
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    live.add(child);
+    child.once('exit', () => {
+      live.delete(child);
+      log.end();
+    });
+    return child;
+  }
+
+  async killMember(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const c = this.members.get(id);
+    if (c) await killAndWait(c, signal);
+    this.members.delete(id);
+  }
+
+  async killLeader(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.leader) await killAndWait(this.leader, signal);
+    this.leader = null;
+  }
+
+  async api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const init: RequestInit = { method, signal: AbortSignal.timeout(10_000) };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    const res = await fetch(`${this.leaderUrl}${path}`, init);
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const r = await this.api<ClusterStatus>('GET', '/api/status');
+    if (r.status !== 200) throw new Error(`status: HTTP ${r.status}`);
+    return r.body;
+  }
+
+  /** Polls /api/status until `pred` holds; bounded by `timeoutMs`. */
+  async waitFor(pred: (s: ClusterStatus) => boolean, timeoutMs: number, what: string): Promise<ClusterStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const s = await this.status();
+        last = s;
+        if (pred(s)) return s;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await sleep(250);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last status: ${JSON.stringify(last)?.slice(0, 2000)}`);
+  }
+
+  async stop(): Promise<void> {
+    const all = [...this.members.values(), ...(this.leader ? [this.leader] : [])];
+    await Promise.all(all.map((c) => killAndWait(c, 'SIGTERM')));
+    this.members.clear();
+    this.leader = null;
+  }
+}
+
+export interface ClusterStatus {
+  playing: boolean;
+  position: { rev: number; index: number; frame: number; positionMs: number; atUs: number } | null;
+  playlist: Array<{ id?: string; title?: string; frames?: number; [k: string]: unknown }>;
+  members: Array<{
+    id: string;
+    connected: boolean;
+    ready?: number;
+    health: string;
+    clock: { synced: boolean; offsetUs: number; uncertaintyUs: number; rttUs: number; ratePpm: number } | null;
+    audio: { underruns: number; driftPpm: number; correctionPpm: number; dacLatencyUs: number } | null;
+    [k: string]: unknown;
+  }>;
+  leader: { nowUs: number; [k: string]: unknown };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
