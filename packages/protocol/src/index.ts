@@ -1,5 +1,5 @@
 // Public surface of @jaudiosync/protocol: version, error registry, WebSocket messages and codec,
-// REST schemas, NTP packet codec, timeline maths.
+// REST schemas, NTP packet codec, timeline maths, shared-key authentication.
 export * from './version.js';
 export * from './errors.js';
 export * from './messages.js';
@@ -7,3 +7,4 @@ export * from './codec.js';
 export * from './rest.js';
 export * from './ntp-packet.js';
 export * from './timeline.js';
+export * from './auth.js';

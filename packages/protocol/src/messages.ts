@@ -59,6 +59,14 @@ export const ChannelMode = Type.Union([
 ]);
 export const HttpUrl = Type.String({ pattern: HTTP_URL_PATTERN, maxLength: 2048 });
 
+// Handshake authentication (docs/security.md, protocol 1.1). These equal auth.ts's `AuthNonce` and
+// `AuthProofHex` (a test pins that); they are spelled out here because auth.ts imports this module
+// and an import back would be a cycle that breaks loading whichever module comes first.
+/** base64url (no padding) of 32 random bytes. */
+export const HandshakeNonce = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', minLength: 43, maxLength: 43 });
+/** HMAC-SHA256 as 64 lower-case hex digits. */
+export const HandshakeProof = Type.String({ pattern: '^[0-9a-f]{64}$', minLength: 64, maxLength: 64 });
+
 export type SinkKind = Static<typeof SinkKind>;
 export type ClockMode = Static<typeof ClockMode>;
 export type ChannelMode = Static<typeof ChannelMode>;
@@ -80,6 +88,10 @@ export const HelloMessage = message('hello', {
   channels: Channels,
   sink: SinkKind,
   clockMode: ClockMode,
+  /** the member's fresh nonce Nm (only with a shared key) */
+  challenge: Type.Optional(HandshakeNonce),
+  /** memberProof(K, {leaderNonce, memberNonce, memberId}) answering the upgrade's x-jas-challenge */
+  proof: Type.Optional(HandshakeProof),
 });
 
 export const ClockReport = Type.Object({
@@ -158,6 +170,8 @@ export const WelcomeMessage = message('welcome', {
   /** tracks are fetched from `${trackBaseUrl}/${id}` */
   trackBaseUrl: HttpUrl,
   serverTimeUs: TimeUs,
+  /** leaderProof(K, {memberNonce, leaderNonce, memberId, leaderId}) answering hello.challenge */
+  proof: Type.Optional(HandshakeProof),
 });
 
 export const WireTrack = Type.Object({

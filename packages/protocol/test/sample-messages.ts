@@ -3,11 +3,16 @@ import type { MessageInputOf, MessageType } from '../src/messages.js';
 
 const TRACK_A = 'a'.repeat(64);
 const TRACK_B = '0123456789abcdef'.repeat(4);
+/** Well-formed handshake fields (shape only; auth.test.ts and handshake-fields.test.ts check values). */
+const NONCE_M = 'Mm_-'.repeat(10) + 'abc';
+const PROOF_M = '0123456789abcdef'.repeat(4);
+const PROOF_L = 'fedcba9876543210'.repeat(4);
 
 export const SAMPLES: { [T in MessageType]: MessageInputOf<T> } = {
   hello: {
     type: 'hello', memberId: 'kitchen-pi.1', hostname: 'kitchen', version: '0.1.0',
     outputRate: 48000, channels: 2, sink: 'portaudio', clockMode: 'leader',
+    challenge: NONCE_M, proof: PROOF_M,
   },
   state: {
     type: 'state', memberId: 'kitchen-pi.1',
@@ -23,6 +28,7 @@ export const SAMPLES: { [T in MessageType]: MessageInputOf<T> } = {
   welcome: {
     type: 'welcome', leaderId: 'living-room', ntpPort: 11123,
     trackBaseUrl: 'http://192.168.1.10:7700/tracks', serverTimeUs: 1_700_000_000_000_000,
+    proof: PROOF_L,
   },
   timeline: {
     type: 'timeline', rev: 3, outputRate: 48000, loop: false,
