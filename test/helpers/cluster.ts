@@ -41,6 +41,8 @@ export interface ClusterOptions {
   minLeadMs?: number;
   leaderArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** REST transport when the leader is not reachable by URL from here (netsim: a unix-socket proxy). */
+  request?: (method: string, path: string, body?: unknown) => Promise<{ status: number; text: string }>;
 }
 
 const localSpawner: Spawner = (_host, cmd, args, env) => spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -158,6 +160,10 @@ export class Cluster {
   }
 
   async api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    if (this.opts.request) {
+      const r = await this.opts.request(method, path, body);
+      return { status: r.status, body: (r.text ? JSON.parse(r.text) : null) as T };
+    }
     const init: RequestInit = { method, signal: AbortSignal.timeout(10_000) };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
