@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import {
   PROTOCOL_VERSION,
   positionAt,
+  restToken,
   type LeaderMessage,
   type MessageOf,
   type MessageInput,
@@ -64,7 +65,7 @@ export class MemberDaemon {
     const saved = this.store.load();
     this.settings = saved.settings;
     this.decoder = new TrackDecoder();
-    this.cache = new TrackCache({ dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024 });
+    this.cache = new TrackCache({ dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024, bearerToken: config.key ? restToken(config.key) : undefined });
     this.tracks = new TrackManager(this.cache, {
       decode: (bytes, opts, cb) => this.decoder.decode(bytes, { outputRate: opts.outputRate, channels: 2 }, {
         onProgress: (p) => cb?.onProgress?.(p.totalBytes > 0 ? p.bytesRead / p.totalBytes : 0),
@@ -73,7 +74,7 @@ export class MemberDaemon {
       addTrack: (id, pcm, frames) => this.reportRejection('track', this.engine?.addTrack(id, pcm, frames) ?? null),
       removeTrack: (id) => this.engine?.removeTrack(id),
     }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason));
-    this.link = new LeaderLink({ host: config.listenHost, port: config.port, hello: () => this.hello() });
+    this.link = new LeaderLink({ host: config.listenHost, port: config.port, hello: () => this.hello(), key: config.key });
     this.advertiser = config.mdns
       ? new MdnsAdvertiser({ id: config.id, port: config.port, onError: (err) => this.log.warn({ err: err.message }, 'mDNS advertisement failed') })
       : null;
@@ -107,7 +108,8 @@ export class MemberDaemon {
     this.advertiser?.start();
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.planTracks(), TRACK_PLAN_MS));
-    this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock }, 'member ready');
+    this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
+    if (!this.config.key) this.log.warn('no shared key: any host on the network can act as this member\'s leader (development only; see docs/security.md)');
   }
 
   get listenPort(): number {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth';
 
 export type SinkKind = 'portaudio' | 'capture' | 'none';
 export type ChannelMode = 'stereo' | 'mono' | 'left' | 'right';
@@ -26,13 +27,17 @@ export interface MemberConfig {
   ntpPort: number;
   bufferMs: number;
   logLevel: string;
+  /** The group's shared key (docs/security.md); undefined = unauthenticated development mode. */
+  key: AuthKey | undefined;
+  /** File the key was read from (alternative to `key`). */
+  keyFile: string | undefined;
 }
 
 interface OptionSpec {
   key: keyof MemberConfig;
   flag: string;
   env: string;
-  kind: 'string' | 'int' | 'number' | 'bool' | 'enum';
+  kind: 'string' | 'int' | 'number' | 'bool' | 'enum' | 'key';
   values?: readonly string[];
   min?: number;
   max?: number;
@@ -58,6 +63,8 @@ export const MEMBER_OPTIONS: readonly OptionSpec[] = [
   { key: 'ntpPort', flag: '--ntp-port', env: 'JAS_NTP_PORT', kind: 'int', min: 1, max: 65535, help: 'leader NTP port used with --leader' },
   { key: 'bufferMs', flag: '--buffer-ms', env: 'JAS_BUFFER_MS', kind: 'int', min: 20, max: 2000, help: 'how far ahead of the DAC the engine renders' },
   { key: 'logLevel', flag: '--log-level', env: 'JAS_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },
+  { key: 'key', flag: '--key', env: 'JAS_KEY', kind: 'key', help: 'shared key jas1_... of the group (same on the leader); prefer the config file or JAS_KEY: a flag shows in ps' },
+  { key: 'keyFile', flag: '--key-file', env: 'JAS_KEY_FILE', kind: 'string', help: 'file holding the shared key (instead of key)' },
 ];
 
 export function defaultMemberConfig(): MemberConfig {
@@ -81,6 +88,8 @@ export function defaultMemberConfig(): MemberConfig {
     ntpPort: 11123,
     bufferMs: 120,
     logLevel: 'info',
+    key: undefined,
+    keyFile: undefined,
   };
 }
 
@@ -98,6 +107,13 @@ function sanitizeId(name: string): string {
 function coerce(spec: OptionSpec, raw: unknown, source: string): unknown {
   const where = `${spec.key} (${source})`;
   switch (spec.kind) {
+    case 'key':
+      try {
+        return parseKey(raw);
+      } catch (err) {
+        if (err instanceof KeyFormatError) throw new ConfigError(where, err.message);
+        throw err;
+      }
     case 'string':
       if (typeof raw !== 'string' || raw.length === 0 || raw.length > 4096) throw new ConfigError(where, 'must be a non-empty string');
       return raw;
@@ -182,7 +198,28 @@ export function loadMemberConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   for (const [spec, value] of flags) config[spec.key] = coerce(spec, value, spec.flag);
   const result = config as unknown as MemberConfig;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(result.id)) throw new ConfigError('id', 'must be 1-64 of A-Z a-z 0-9 . _ -');
+  resolveKey(result, env);
   return { config: result, help, listDevices };
+}
+
+const KEY_SPEC = MEMBER_OPTIONS.find((o) => o.key === 'key') as OptionSpec;
+
+/** Reads `keyFile` into `key`; with NODE_ENV=production a key is mandatory (exit 2 via ConfigError). */
+function resolveKey(config: MemberConfig, env: NodeJS.ProcessEnv): void {
+  if (config.keyFile !== undefined) {
+    if (config.key !== undefined) throw new ConfigError('keyFile', 'give either key (JAS_KEY, --key) or keyFile (JAS_KEY_FILE, --key-file), not both');
+    let text: string;
+    try {
+      text = readFileSync(config.keyFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError('keyFile', `cannot read ${config.keyFile}: ${(err as Error).message}`);
+    }
+    config.key = coerce(KEY_SPEC, text, config.keyFile) as AuthKey;
+  }
+  if (config.key === undefined) {
+    const refusal = requireKeyInProduction({ key: undefined, env, role: 'member' });
+    if (refusal !== null) throw new ConfigError('key', refusal);
+  }
 }
 
 export function memberHelp(): string {
@@ -196,7 +233,7 @@ export function memberHelp(): string {
     '  --help                       this text',
   ];
   for (const o of MEMBER_OPTIONS) {
-    const arg = o.kind === 'bool' ? '' : o.kind === 'enum' ? ` ${o.values?.join('|')}` : ` ${o.kind === 'string' ? 'VALUE' : 'N'}`;
+    const arg = o.kind === 'bool' ? '' : o.kind === 'enum' ? ` ${o.values?.join('|')}` : o.kind === 'key' ? ' KEY' : ` ${o.kind === 'string' ? 'VALUE' : 'N'}`;
     const def = d[o.key];
     lines.push(`  ${(o.flag + arg).padEnd(28)} ${o.help} [${o.env}]${def === undefined ? '' : ` = ${String(def)}`}`);
   }

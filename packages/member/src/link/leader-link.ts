@@ -1,17 +1,27 @@
 // The member's WebSocket server: the leader connects here. Validates every frame at the boundary
 // (protocol codec), answers pings, and hands welcome/timeline/settings to the daemon. A bad frame
 // gets an `error` reply and the connection survives; a flood or another protocol major closes it.
+// With a shared key it runs the member side of the mutual handshake (docs/security.md), and a new
+// connection replaces the current leader only once its `welcome` has proved the key.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  CHALLENGE_HEADER,
   DEFAULT_MAX_MESSAGE_BYTES,
   ERRORS,
   closeReason,
+  createNonce,
   decodeMessage,
   encodeMessage,
+  formatErrorMessage,
+  isNonce,
+  memberProof,
+  verifyLeaderProof,
+  type AuthKey,
   type LeaderMessage,
   type MessageInput,
+  type WelcomeMessage,
   type WireError,
 } from '@jaudiosync/protocol';
 
@@ -22,22 +32,39 @@ const MAX_ERROR_REPLIES_PER_S = 5;
 
 /** Errors that, after the handshake, get an `error` reply and leave the connection open. */
 const RECOVERABLE = new Set(['JAS_ERR_BAD_JSON', 'JAS_ERR_VALIDATION', 'JAS_ERR_UNKNOWN_TYPE']);
+/** A connection that has not sent a valid `welcome` by then is closed (the leader answers hello at once). */
+export const WELCOME_TIMEOUT_MS = 10_000;
+/** Peers remembered for "warn once per peer" about refused handshakes (then the memory starts over). */
+const MAX_WARNED_PEERS = 256;
+
+export interface LeaderLinkOptions {
+  host: string;
+  port: number;
+  /** The member's `hello` (without auth fields: the link adds them). */
+  hello: () => MessageInput;
+  /** Shared key; without one every leader is accepted (development). */
+  key?: AuthKey | undefined;
+  welcomeTimeoutMs?: number;
+}
 
 export interface LeaderLinkEvents {
+  /** A leader's welcome was accepted (verified, with a key): it is the current leader now. */
   connected: [remoteAddress: string];
   disconnected: [reason: string];
   message: [msg: LeaderMessage, remoteAddress: string];
+  /** Bad frames, and refused handshakes (those once per peer address until it succeeds). */
   invalid: [error: WireError, remoteAddress: string];
+  /** Every refused handshake (JAS_ERR_UNAUTHORIZED), for tests and counters. */
+  unauthorized: [error: WireError, remoteAddress: string];
 }
 
 export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
   private wss: WebSocketServer | null = null;
   private current: WebSocket | null = null;
   private remote = '';
+  private readonly warnedPeers = new Set<string>();
 
-  constructor(
-    private readonly opts: { host: string; port: number; hello: () => MessageInput },
-  ) {
+  constructor(private readonly opts: LeaderLinkOptions) {
     super();
   }
 
@@ -51,7 +78,13 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
         const addr = wss.address();
         resolve(typeof addr === 'object' && addr ? addr.port : this.opts.port);
       });
-      wss.on('connection', (ws, req) => this.accept(ws, req));
+      wss.on('connection', (ws, req) => {
+        try {
+          this.accept(ws, req);
+        } catch {
+          ws.terminate(); // a bug in one handshake must not take the daemon down
+        }
+      });
       this.wss = wss;
     });
   }
@@ -79,18 +112,28 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const remote = normalizeAddress(req.socket.remoteAddress ?? '');
-    // One leader at a time: the newest connection wins (a restarted leader reconnects before the
-    // old TCP connection has timed out).
-    if (this.current && this.current !== ws) {
-      this.current.close(ERRORS.JAS_ERR_CONFLICT.closeCode, 'JAS_ERR_CONFLICT: replaced by a newer leader connection');
+    ws.on('error', () => undefined);
+    const key = this.opts.key;
+    const hello = this.opts.hello() as MessageInput & { memberId: string };
+    // With a key: the leader's nonce arrives in the upgrade request, ours goes out in hello.
+    let auth: { leaderNonce: string; memberNonce: string } | null = null;
+    if (key) {
+      const header = req.headers[CHALLENGE_HEADER];
+      if (!isNonce(header)) {
+        this.refuse(ws, remote, `leader sent no ${CHALLENGE_HEADER}: give it the same key (fingerprint ${key.fingerprint})`);
+        return;
+      }
+      auth = { leaderNonce: header, memberNonce: createNonce() };
     }
-    this.current = ws;
-    this.remote = remote;
     let windowStart = Date.now();
     let messages = 0;
     let errorReplies = 0;
     let welcomed = false;
-    ws.on('error', () => undefined);
+    // Bounded wait for the welcome: a silent connection must not stay open forever.
+    const welcomeTimer = setTimeout(() => {
+      if (!welcomed) ws.close(ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', 'no welcome in time'));
+    }, this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS);
+    welcomeTimer.unref?.();
     ws.on('message', (raw) => {
       const now = Date.now();
       if (now - windowStart >= 1000) {
@@ -118,23 +161,71 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
         return;
       }
       const msg = result.message as LeaderMessage;
-      if (!welcomed && msg.type !== 'welcome') {
-        ws.close(ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', `expected welcome, got ${msg.type}`));
-        return;
+      if (!welcomed) {
+        if (msg.type !== 'welcome') {
+          ws.close(ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', `expected welcome, got ${msg.type}`));
+          return;
+        }
+        if (key && auth) {
+          const refusal = checkWelcome(key, auth, hello.memberId, msg);
+          if (refusal) {
+            this.refuse(ws, remote, refusal);
+            return;
+          }
+        }
+        welcomed = true;
+        clearTimeout(welcomeTimer);
+        this.promote(ws, remote);
       }
-      welcomed = true;
       if (ws !== this.current) return;
       this.emit('message', msg, remote);
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(welcomeTimer);
       if (ws === this.current) {
         this.current = null;
         this.emit('disconnected', `${code} ${reason.toString()}`.trim());
       }
     });
-    ws.send(encodeMessage(this.opts.hello()));
+    const authFields = key && auth
+      ? { challenge: auth.memberNonce, proof: memberProof(key, { leaderNonce: auth.leaderNonce, memberNonce: auth.memberNonce, memberId: hello.memberId }) }
+      : {};
+    ws.send(encodeMessage({ ...hello, ...authFields } as MessageInput));
+  }
+
+  /**
+   * The welcomed connection becomes the leader. One leader at a time: the newest welcomed one
+   * wins (a restarted leader reconnects before the old TCP connection has timed out); with a key
+   * only a leader that proved it can get here, so nobody else can cut the music by connecting.
+   */
+  private promote(ws: WebSocket, remote: string): void {
+    const old = this.current;
+    this.current = ws;
+    this.remote = remote;
+    this.warnedPeers.delete(remote);
+    if (old && old !== ws) {
+      old.close(ERRORS.JAS_ERR_CONFLICT.closeCode, 'JAS_ERR_CONFLICT: replaced by a newer leader connection');
+    }
     this.emit('connected', remote);
   }
+
+  /** Closes with JAS_ERR_UNAUTHORIZED (4006); reported as `invalid` once per peer address. */
+  private refuse(ws: WebSocket, remote: string, detail: string): void {
+    const error: WireError = { code: 'JAS_ERR_UNAUTHORIZED', message: formatErrorMessage('JAS_ERR_UNAUTHORIZED', { detail }) };
+    ws.close(ERRORS.JAS_ERR_UNAUTHORIZED.closeCode, closeReason('JAS_ERR_UNAUTHORIZED', detail));
+    this.emit('unauthorized', error, remote);
+    if (this.warnedPeers.has(remote)) return;
+    if (this.warnedPeers.size >= MAX_WARNED_PEERS) this.warnedPeers.clear();
+    this.warnedPeers.add(remote);
+    this.emit('invalid', error, remote);
+  }
+}
+
+/** Why a keyed member refuses this welcome, or null when its proof answers our nonce. */
+function checkWelcome(key: AuthKey, auth: { leaderNonce: string; memberNonce: string }, memberId: string, welcome: WelcomeMessage): string | null {
+  if (welcome.proof === undefined) return `leader sent no proof: give it the same key (fingerprint ${key.fingerprint})`;
+  const ok = verifyLeaderProof(key, { memberNonce: auth.memberNonce, leaderNonce: auth.leaderNonce, memberId, leaderId: welcome.leaderId }, welcome.proof);
+  return ok ? null : `leader's proof does not match (key fingerprint ${key.fingerprint})`;
 }
 
 function normalizeAddress(addr: string): string {

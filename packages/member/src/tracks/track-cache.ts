@@ -14,6 +14,8 @@ export interface TrackCacheOptions {
   dir: string;
   maxBytes: number;
   fetchImpl?: typeof fetch;
+  /** REST token derived from the shared key (`restToken(key)`); sent as a bearer token when set. */
+  bearerToken?: string | undefined;
 }
 
 export interface CacheWarning {
@@ -84,7 +86,9 @@ export class TrackCache {
   private async fetchVerified(id: string, baseUrl: string): Promise<Buffer> {
     const url = new URL(id, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
     const doFetch = this.opts.fetchImpl ?? fetch;
-    const res = await doFetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    const headers: Record<string, string> = this.opts.bearerToken ? { authorization: `Bearer ${this.opts.bearerToken}` } : {};
+    const res = await doFetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers });
+    if (res.status === 401) throw new Error(`fetching track ${id.slice(0, 12)}: HTTP 401 (the leader has another shared key, or none is set here)`);
     if (!res.ok) throw new Error(`fetching track ${id.slice(0, 12)}: HTTP ${res.status}`);
     const length = Number(res.headers.get('content-length') ?? '0');
     if (length > MAX_TRACK_BYTES) throw new Error(`track ${id.slice(0, 12)} is ${length} bytes, over the ${MAX_TRACK_BYTES} limit`);
