@@ -88,6 +88,9 @@ export class CaptureFileWriter {
   private readonly flushBytes: number;
   private chunks: Uint8Array[] = [];
   private pendingBytes = 0;
+  /** Frames (audio or silent) appended since the last flush: mostly-silent captures flush by time too. */
+  private pendingFrames = 0;
+  private readonly flushFrames: number;
   // The open block being extended.
   private blockStart = -1;
   private blockFrames = 0;
@@ -100,6 +103,7 @@ export class CaptureFileWriter {
     this.header = header;
     this.fd = openSync(path, 'w');
     this.flushBytes = Math.max(4096, Math.round(header.sampleRate * header.channels * 2 * CAPTURE_FLUSH_SECONDS));
+    this.flushFrames = Math.max(1, Math.round(header.sampleRate * CAPTURE_FLUSH_SECONDS));
     this.pushChunk(encodeCaptureHeader(header));
     this.flush();
   }
@@ -129,12 +133,14 @@ export class CaptureFileWriter {
     if (!silent) this.blockSamples.push(view.slice());
     // Audio blocks are emitted as soon as they reach the flush size so memory stays bounded.
     if (!silent && this.blockFrames * ch * 2 >= this.flushBytes) this.closeBlock();
-    if (this.pendingBytes >= this.flushBytes) this.flush();
+    this.pendingFrames += frames;
+    if (this.pendingBytes >= this.flushBytes || this.pendingFrames >= this.flushFrames) this.flush();
   }
 
   /** Ends the open block and writes everything pending. */
   flush(): void {
     this.closeBlock();
+    this.pendingFrames = 0;
     if (this.fd === null || this.chunks.length === 0) return;
     const all = Buffer.concat(this.chunks);
     this.chunks = [];
