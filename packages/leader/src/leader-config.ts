@@ -1,8 +1,10 @@
 // The leader's configuration: defaults, a JSON config file, and command-line flags (flags win).
-// Every option is listed once in OPTIONS, which also produces --help.
+// Every option is listed once in OPTIONS, which also produces --help. The shared key may also come
+// from the environment (JAS_KEY, JAS_KEY_FILE), and is mandatory with NODE_ENV=production.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth';
 import { DEFAULT_MEMBER_PATTERN, parseEndpoint } from './members/discovery.js';
 
 export interface LeaderConfig {
@@ -20,12 +22,16 @@ export interface LeaderConfig {
   mdns: boolean;
   loop: boolean;
   logLevel: string;
+  /** The group's shared key (docs/security.md); undefined = unauthenticated development mode. */
+  key?: AuthKey;
+  /** File the key was read from (alternative to `key`). */
+  keyFile?: string;
 }
 
 interface OptionSpec {
   flag: string;
   key: keyof LeaderConfig | 'config' | 'help';
-  kind: 'string' | 'int' | 'bool' | 'list';
+  kind: 'string' | 'int' | 'bool' | 'list' | 'key';
   help: string;
   default?: string;
 }
@@ -45,6 +51,8 @@ export const OPTIONS: OptionSpec[] = [
   { flag: '--no-mdns', key: 'mdns', kind: 'bool', help: 'do not browse mDNS (use --member only)' },
   { flag: '--loop', key: 'loop', kind: 'bool', help: 'wrap to the first track after the last one' },
   { flag: '--log-level', key: 'logLevel', kind: 'string', help: 'pino level: trace, debug, info, warn, error', default: 'info' },
+  { flag: '--key', key: 'key', kind: 'key', help: 'shared key jas1_... of the group (env JAS_KEY; prefer the config file or JAS_KEY: a flag shows in ps)', default: 'none (refused with NODE_ENV=production)' },
+  { flag: '--key-file', key: 'keyFile', kind: 'string', help: 'file holding the shared key (env JAS_KEY_FILE)' },
   { flag: '--config', key: 'config', kind: 'string', help: 'JSON file with any of these options (camelCase keys, e.g. {"httpPort": 7700, "members": ["10.0.0.5:7701"]})' },
   { flag: '--help', key: 'help', kind: 'bool', help: 'print this help' },
 ];
@@ -69,7 +77,7 @@ function sanitizeId(text: string): string {
 export function helpText(): string {
   const lines = ['Usage: jaudiosync-leader [options]', '', 'Options:'];
   for (const o of OPTIONS) {
-    const arg = o.kind === 'bool' ? '' : o.kind === 'int' ? ' N' : ' VALUE';
+    const arg = o.kind === 'bool' ? '' : o.kind === 'int' ? ' N' : o.kind === 'key' ? ' KEY' : ' VALUE';
     lines.push(`  ${(o.flag + arg).padEnd(24)} ${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}`);
   }
   return lines.join('\n');
@@ -77,8 +85,11 @@ export function helpText(): string {
 
 export class ConfigError extends Error {}
 
-/** Parses argv (without node and script) into a config; `help: true` when --help was given. */
-export function parseLeaderArgs(argv: string[]): { config: LeaderConfig; help: boolean } {
+/**
+ * Parses argv (without node and script) into a config; `help: true` when --help was given.
+ * Precedence: defaults < config file < environment (JAS_KEY, JAS_KEY_FILE) < flags.
+ */
+export function parseLeaderArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { config: LeaderConfig; help: boolean } {
   const flags: Partial<Record<string, unknown>> = {};
   let configFile: string | undefined;
   let help = false;
@@ -98,13 +109,47 @@ export function parseLeaderArgs(argv: string[]): { config: LeaderConfig; help: b
     if (value === undefined) throw new ConfigError(`${name} needs a value`);
     if (spec.key === 'config') configFile = value;
     else if (spec.kind === 'list') ((flags[spec.key] ??= []) as string[]).push(value);
+    else if (spec.kind === 'key') flags[spec.key] = toKey(name, value);
     else flags[spec.key] = spec.kind === 'int' ? toInt(name, value) : value;
   }
   const config = defaultConfig();
   if (configFile !== undefined) Object.assign(config, readConfigFile(configFile));
+  const envKey = env['JAS_KEY'];
+  const envKeyFile = env['JAS_KEY_FILE'];
+  if (envKey !== undefined && envKey !== '') config.key = toKey('JAS_KEY', envKey);
+  if (envKeyFile !== undefined && envKeyFile !== '') config.keyFile = envKeyFile;
   Object.assign(config, flags);
   validateConfig(config);
+  if (help) return { config, help };
+  resolveKey(config, env);
   return { config, help };
+}
+
+function toKey(name: string, value: unknown): AuthKey {
+  try {
+    return parseKey(value);
+  } catch (err) {
+    if (err instanceof KeyFormatError) throw new ConfigError(`${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Reads `keyFile` into `key`; with NODE_ENV=production a key is mandatory. */
+function resolveKey(config: LeaderConfig, env: NodeJS.ProcessEnv): void {
+  if (config.keyFile !== undefined) {
+    if (config.key !== undefined) throw new ConfigError('key: give either key (JAS_KEY, --key) or keyFile (JAS_KEY_FILE, --key-file), not both');
+    let text: string;
+    try {
+      text = readFileSync(config.keyFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`keyFile: cannot read ${config.keyFile}: ${(err as Error).message}`);
+    }
+    config.key = toKey(`key file ${config.keyFile}`, text);
+  }
+  if (config.key === undefined) {
+    const refusal = requireKeyInProduction({ key: undefined, env, role: 'leader' });
+    if (refusal !== null) throw new ConfigError(refusal);
+  }
 }
 
 function toInt(name: string, value: unknown): number {
@@ -126,6 +171,7 @@ export function readConfigFile(file: string): Partial<LeaderConfig> {
     const spec = OPTIONS.find((o) => o.key === key && o.key !== 'config' && o.key !== 'help');
     if (!spec) throw new ConfigError(`config ${file}: unknown key "${key}"`);
     if (spec.kind === 'int') out[key] = toInt(key, value);
+    else if (spec.kind === 'key') out[key] = toKey(`config ${file}: "${key}"`, value);
     else if (spec.kind === 'bool') {
       if (typeof value !== 'boolean') throw new ConfigError(`config ${file}: "${key}" must be true or false`);
       out[key] = value;

@@ -92,6 +92,7 @@ export class Leader {
           settingsMessage(this.controller.memberSettings(hello.memberId), timescale.nowUs()),
         ],
         log: log.child({ part: 'member' }),
+        key: config.key,
       }),
     });
     this.controller = new TimelineController({
@@ -129,7 +130,7 @@ export class Leader {
     this.discovery.on('ignored', (name, reason) => log.debug({ name, reason }, 'mDNS service ignored'));
     this.discovery.on('error', (err) => log.warn({ err: err.message }, 'mDNS error'));
 
-    this.app = createHttpServer({ loggerInstance: log.child({ part: 'http' }) });
+    this.app = createHttpServer({ loggerInstance: log.child({ part: 'http' }), key: config.key });
     registerTrackRoutes(this.app, { lookup: (id) => this.catalog.byHash(id) });
     registerRestRoutes(this.app, {
       controller: this.controller,
@@ -163,7 +164,8 @@ export class Leader {
     await this.app.listen({ port: this.config.httpPort, host: this.config.host });
     const addr = this.app.server.address();
     if (typeof addr === 'object' && addr) this.httpPort = addr.port;
-    log.info({ httpPort: this.httpPort, ntpPort: this.config.ntpPort }, 'leader listening');
+    log.info({ httpPort: this.httpPort, ntpPort: this.config.ntpPort, keyFingerprint: this.config.key?.fingerprint ?? null }, 'leader listening');
+    if (!this.config.key) log.warn('no shared key: anyone on the network can use the REST API and pose as a member (development only; see docs/security.md)');
     this.discovery.start();
     if (!saved && this.config.playlist !== undefined) {
       try {

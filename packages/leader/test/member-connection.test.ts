@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
+import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { AddressInfo } from 'node:net';
 import { MemberConnection } from '../src/members/member-connection.js';
 import { MemberRegistry } from '../src/members/member-registry.js';
@@ -23,10 +24,10 @@ interface FakeMember {
 
 function hello(memberId: string, v: string): string {
   const msg = { type: 'hello', memberId, hostname: memberId, version: '0.1.0', outputRate: 48000, channels: 2, sink: 'none', clockMode: 'system' };
-  return v === '1.0' ? encodeMessage(msg as Parameters<typeof encodeMessage>[0]) : JSON.stringify({ ...msg, v });
+  return v === PROTOCOL_VERSION ? encodeMessage(msg as Parameters<typeof encodeMessage>[0]) : JSON.stringify({ ...msg, v });
 }
 
-async function startFakeMember(port = 0, memberId = 'member1', version = '1.0'): Promise<FakeMember> {
+async function startFakeMember(port = 0, memberId = 'member1', version = PROTOCOL_VERSION): Promise<FakeMember> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });
   const fake: FakeMember = {
@@ -82,7 +83,7 @@ test('welcome, then timeline and settings on connect; pings get pongs -> RTT', a
   const types = fake.received.map((m) => m.type).filter((x) => x !== 'ping');
   assert.deepEqual(types.slice(0, 3), ['welcome', 'timeline', 'settings']);
   const welcome = fake.received[0]!;
-  assert.equal(welcome['v'], '1.0');
+  assert.equal(welcome['v'], PROTOCOL_VERSION);
   assert.equal(welcome['trackBaseUrl'], 'http://127.0.0.1:7700/tracks');
   assert.equal(conn.hello?.memberId, 'member1');
   await waitFor('rtt samples', () => conn.rtt.count >= 3);

@@ -1,7 +1,9 @@
 // The leader's fastify instance with the error contract every route shares: replies are always
 // `{error: "JAS_ERR_...", message, field?}` with a fitting 4xx/5xx; validation errors name the
-// field; unknown routes 404; bodies are limited; wrong content types are 415.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+// field; unknown routes 404; bodies are limited; wrong content types are 415. With a shared key,
+// every request but the public ones (`GET /healthz`, the web page) needs the REST bearer token.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { checkBearer, type AuthKey } from '@jaudiosync/protocol/auth';
 import { JasError, type JasErrorCode } from '@jaudiosync/protocol/errors';
 
 /** JSON bodies are tiny; an uploaded m3u8 of 10 000 entries fits in 1 MiB. */
@@ -13,6 +15,26 @@ export interface HttpServerOptions {
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
   bodyLimit?: number;
+  /** Shared key: requests need `Authorization: Bearer <restToken(key)>` (docs/security.md). */
+  key?: AuthKey | undefined;
+}
+
+/** Reachable without the token: the liveness probe (monitoring, install checks). */
+const PUBLIC_PATHS = new Set(['/healthz']);
+/** Realm of the 401 challenge. */
+const AUTH_REALM = 'jaudiosync';
+
+/**
+ * Public: `GET/HEAD /healthz` and routes registered with `config: {public: true}` (the web page's
+ * static files, which hold no data and ask for the token). Everything else, including `/tracks`,
+ * `/api/events` and unknown routes (no probing for what exists), needs the token.
+ */
+export function isPublicRequest(request: FastifyRequest): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  const config = request.routeOptions.config as { public?: unknown } | undefined;
+  if (config?.public === true) return true;
+  const url = request.routeOptions.url;
+  return url !== undefined && PUBLIC_PATHS.has(url);
 }
 
 interface AjvError { instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> }
@@ -76,6 +98,21 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     }
   });
   app.addContentTypeParser(PLAYLIST_CONTENT_TYPES, { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+
+  const key = options.key;
+  if (key) {
+    // onRequest: before the body is read, so an unauthenticated client cannot even upload.
+    // Only the header counts: a token in a query string would end up in logs and histories.
+    app.addHook('onRequest', async (request, reply) => {
+      if (isPublicRequest(request)) return;
+      const check = checkBearer(request.headers.authorization, key);
+      if (check.ok) return;
+      const jas = new JasError('JAS_ERR_UNAUTHORIZED', { detail: check.reason });
+      request.log.info({ code: jas.code, url: request.url.split('?')[0], reason: check.reason }, 'request refused');
+      void reply.code(401).header('www-authenticate', `Bearer realm="${AUTH_REALM}"`).type('application/json').send(jas.toReply());
+      return reply;
+    });
+  }
 
   app.setErrorHandler((err, request, reply) => {
     const jas = toJasError(err);

@@ -2,11 +2,15 @@
 // (member `hello` -> leader `welcome`, then the whole timeline and the member's settings),
 // heartbeats (`ping` each second, `pong` -> RTT), death detection, and reconnects with backoff.
 // It knows nothing of the timeline's meaning: the owner supplies the messages to send on join.
+// With a shared key it runs the leader side of the mutual handshake (docs/security.md).
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import {
+  CHALLENGE_HEADER, createNonce, leaderProof, verifyMemberProof, type AuthKey,
+} from '@jaudiosync/protocol/auth';
 import { decodeMessage, encodeMessage } from '@jaudiosync/protocol/codec';
-import { closeReason, errorSpec, type JasErrorCode, type WireError } from '@jaudiosync/protocol/errors';
+import { closeReason, errorSpec, formatErrorMessage, type JasErrorCode, type WireError } from '@jaudiosync/protocol/errors';
 import type {
   HelloMessage, MessageInput, StateMessage, TrackErrorMessage, WelcomeMessage,
 } from '@jaudiosync/protocol/messages';
@@ -48,6 +52,8 @@ export interface MemberConnectionOptions {
   handshakeTimeoutMs?: number;
   backoff?: BackoffOptions;
   log?: ConnectionLog;
+  /** Shared key: members must prove it in `hello`, we prove it in `welcome`. None: no authentication. */
+  key?: AuthKey | undefined;
 }
 
 export interface ConnectionLog {
@@ -88,6 +94,10 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
   private errorReplies = 0;
   private localAddress = '';
   private lastError: WireError | null = null;
+  /** This attempt's nonce (sent in the upgrade request header); null without a key. */
+  private leaderNonce: string | null = null;
+  /** A refused handshake is a configuration error: warn once, not at every retry. */
+  private authWarned = false;
   private readonly monoNowMs: () => number;
   private readonly log: ConnectionLog;
 
@@ -168,9 +178,12 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.reconnectTimer = null;
     this.setStatus('connecting');
     const url = `ws://${this.endpoint}/`;
+    // A fresh nonce per attempt: a recorded hello never answers a later challenge.
+    this.leaderNonce = this.options.key ? createNonce() : null;
+    const headers = this.leaderNonce !== null ? { [CHALLENGE_HEADER]: this.leaderNonce } : undefined;
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false });
+      ws = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS, maxPayload: MAX_PAYLOAD_BYTES, perMessageDeflate: false, ...(headers ? { headers } : {}) });
     } catch (err) {
       this.lastError = { code: 'JAS_ERR_INTERNAL', message: `cannot connect to ${url}: ${(err as Error).message}` };
       this.scheduleReconnect(this.backoff.nextDelayMs());
@@ -195,7 +208,14 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
       if (ws === this.ws) this.lastError = { code: 'JAS_ERR_TIMEOUT', message: `${this.endpoint}: ${err.message}` };
     });
     ws.on('close', (code, reason) => {
-      if (ws === this.ws) this.onClosed(`${code} ${reason.toString()}`.trim());
+      if (ws !== this.ws) return;
+      const text = reason.toString();
+      if (code === errorSpec('JAS_ERR_UNAUTHORIZED').closeCode) {
+        // The member refused our proof (or our lack of one).
+        this.lastError = { code: 'JAS_ERR_UNAUTHORIZED', message: `${this.endpoint} refused us: ${text.replace(/^JAS_ERR_UNAUTHORIZED: /, '')}` };
+        this.warnAuthOnce(this.lastError);
+      }
+      this.onClosed(`${code} ${text}`.trim());
     });
   }
 
@@ -276,11 +296,23 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
   private onHello(hello: HelloMessage): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
+    // Verify before anything learns of this hello: an impostor must not even count as a duplicate.
+    const refusal = this.checkHello(hello);
+    if (refusal) {
+      this.refuse(refusal);
+      return;
+    }
     this.helloValue = hello;
     this.lastError = null;
+    this.authWarned = false;
     this.emit('hello', hello);
     if (this.statusValue !== 'handshake') return; // the owner retired this connection (duplicate)
-    this.sendRaw({ type: 'welcome', ...this.options.welcome(this.localAddress) });
+    const welcome = this.options.welcome(this.localAddress);
+    const key = this.options.key;
+    const proof = key && this.leaderNonce !== null && hello.challenge !== undefined
+      ? { proof: leaderProof(key, { memberNonce: hello.challenge, leaderNonce: this.leaderNonce, memberId: hello.memberId, leaderId: welcome.leaderId }) }
+      : {};
+    this.sendRaw({ type: 'welcome', ...welcome, ...proof });
     for (const msg of this.options.onboard(hello)) this.sendRaw(msg);
     this.setStatus('connected');
     this.backoff.reset();
@@ -289,6 +321,33 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.pingTimer = setInterval(() => this.heartbeat(), this.options.pingIntervalMs ?? PING_INTERVAL_MS);
     this.log.info({ member: hello.memberId, endpoint: this.endpoint, hostname: hello.hostname }, 'member connected');
     this.emit('connected', hello);
+  }
+
+  /** Why a keyed leader refuses this hello, or null. */
+  private checkHello(hello: HelloMessage): string | null {
+    const key = this.options.key;
+    if (!key) return null;
+    if (hello.proof === undefined || hello.challenge === undefined) {
+      return `member sent no proof: give it the same key (fingerprint ${key.fingerprint})`;
+    }
+    const ok = this.leaderNonce !== null && verifyMemberProof(key, { leaderNonce: this.leaderNonce, memberNonce: hello.challenge, memberId: hello.memberId }, hello.proof);
+    return ok ? null : `member's proof does not match (key fingerprint ${key.fingerprint})`;
+  }
+
+  /** Closes with JAS_ERR_UNAUTHORIZED (4006); reconnects with the normal backoff. */
+  private refuse(detail: string): void {
+    const error: WireError = { code: 'JAS_ERR_UNAUTHORIZED', message: `${this.endpoint}: ${formatErrorMessage('JAS_ERR_UNAUTHORIZED', { detail })}` };
+    this.lastError = error;
+    this.warnAuthOnce(error);
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.close(errorSpec('JAS_ERR_UNAUTHORIZED').closeCode ?? 4006, closeReason('JAS_ERR_UNAUTHORIZED', detail));
+    this.onClosed(`4006 ${detail}`);
+  }
+
+  private warnAuthOnce(error: WireError): void {
+    if (this.authWarned) return;
+    this.authWarned = true;
+    this.log.warn({ member: this.endpoint, error }, 'member handshake not authorized (shared keys differ?)');
   }
 
   private heartbeat(): void {
