@@ -98,6 +98,40 @@ test('measureOffset follows an offset that changes over time (a member drifting)
   assert.ok(r.stats.minUs < -80, 'the drift is visible');
 });
 
+/** Bass notes (110 Hz and slightly sharp, string-like partials, higher ones decaying faster)
+ *  alternating with a linear swell: nearly periodic, with a strong envelope. */
+function bassNote(tS: number): number {
+  if (tS < 0) return 0;
+  const k = Math.floor(tS / 0.4);
+  const d = tS - k * 0.4;
+  let v = 0;
+  for (let h = 1; h <= 6; h++) {
+    const env = k % 2 === 0 ? Math.exp(-d / (0.15 / h)) : d / 0.4; // plucked decay, then a swell
+    v += (0.5 / h) * env * Math.sin(2 * Math.PI * 110 * h * Math.sqrt(1 + 0.0005 * h * h) * tS + h);
+  }
+  return 0.4 * v;
+}
+
+test('periodic material with a strong envelope does not lock to a neighbouring period (the ~9 ms artefact)', () => {
+  // The raw correlation of a decaying note is larger one period (9.09 ms) earlier, where B is
+  // louder; the old analysis reported offsets of +-9091 µs here. The normalised correlation does not.
+  const a = synth(bassNote, { t0DacNs: EPOCH_NS + 20_000_000, ratePpm: 60, delayNs: 0, seconds: 2 });
+  const b = synth(bassNote, { t0DacNs: EPOCH_NS + 123_456, ratePpm: -70, delayNs: 12_000, seconds: 2.1 });
+  const r = measureOffset(a, b, { stepMs: 50 });
+  assert.ok(r.points.length >= 10, `only ${r.points.length} points (${JSON.stringify(r.rejected)})`);
+  // bass-only material has a broad correlation peak: a few µs of precision, not the 0.01 µs of clicks
+  for (const p of r.points) assert.ok(Math.abs(p.offsetUs - 12) < 10, `offset ${p.offsetUs} at ${(p.trueTimeNs - EPOCH_NS) / 1e6} ms`);
+});
+
+test('a perfectly periodic tone is rejected as ambiguous, not measured one period off', () => {
+  const tone = (tS: number) => 0.3 * Math.sin(2 * Math.PI * 250 * tS) + 0.1 * Math.sin(2 * Math.PI * 500 * tS);
+  const a = synth(tone, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
+  const b = synth(tone, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 30_000, seconds: 0.5 });
+  const r = measureOffset(a, b, { stepMs: 50 });
+  for (const p of r.points) assert.ok(Math.abs(p.offsetUs - 30) < 5, `offset ${p.offsetUs}`);
+  assert.ok(r.rejected.ambiguous > 0, JSON.stringify(r.rejected));
+});
+
 test('silence and unrelated material give no points', () => {
   const a = synth(() => 0, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
   const b = synth(clickTrack, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });

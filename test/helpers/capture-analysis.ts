@@ -19,6 +19,19 @@ export const DEFAULT_ONSET_THRESHOLD = 0.05;
 const SINC_HALF_WIDTH = 16;
 /** Fine search step around the peak, in samples; parabolic interpolation finishes the job. */
 const FINE_STEP_SAMPLES = 1 / 64;
+/**
+ * A window is ambiguous (rejected) when another local peak of the normalised correlation comes
+ * this close to the best one, in units of the best one's distance from a perfect 1: periodic
+ * material (a sustained bass note) matches itself one period away almost as well as at the true lag.
+ */
+export const AMBIGUITY_RATIO = 3;
+/** Interpolated normalised correlations are good to ~1e-5 (they can exceed 1 by that much). */
+const NCC_NOISE_FLOOR = 1e-4;
+/** Integer-lag peaks refined and compared per window (the true one and its period neighbours). */
+const CANDIDATE_PEAKS = 4;
+
+/** What measureOffset reads of a capture (a Capture, or e.g. a rendering of the schedule). */
+export type CaptureView = Pick<Capture, 'sampleRate' | 'firstFrame' | 'endFrame' | 'trueTimeOfFrame' | 'frameAtTrueTime' | 'monoSamples'>;
 
 export interface OffsetPoint {
   /** True time (host monotonic ns) of the window centre in capture A. */
@@ -43,9 +56,10 @@ export interface OffsetStats {
 export interface OffsetSeries {
   readonly points: OffsetPoint[];
   readonly stats: OffsetStats;
-  /** Windows considered, and how many were dropped as silent / uncorrelated / peak at the search edge. */
+  /** Windows considered, and how many were dropped as silent / uncorrelated / peak at the search edge /
+   *  ambiguous (a second peak, e.g. one period of a bass note away, nearly as good as the best). */
   readonly windows: number;
-  readonly rejected: { readonly quiet: number; readonly uncorrelated: number; readonly edge: number };
+  readonly rejected: { readonly quiet: number; readonly uncorrelated: number; readonly edge: number; readonly ambiguous: number };
 }
 
 export interface MeasureOffsetOptions {
@@ -113,24 +127,24 @@ function sincAt(c: Float64Array, t: number): number {
   return acc;
 }
 
-/** Fractional position of the maximum of c near integer index m. */
-function refinePeak(c: Float64Array, m: number): number {
+/** Fractional position and value of the maximum of f (a smooth function of the lag) near integer lag m. */
+function refinePeak(f: (t: number) => number, m: number): { t: number; value: number } {
   let bestT = m;
   let best = -Infinity;
   const steps = Math.round(1 / FINE_STEP_SAMPLES);
   for (let s = -steps; s <= steps; s++) {
     const t = m + s * FINE_STEP_SAMPLES;
-    const v = sincAt(c, t);
+    const v = f(t);
     if (v > best) {
       best = v;
       bestT = t;
     }
   }
-  const ym = sincAt(c, bestT - FINE_STEP_SAMPLES);
-  const yp = sincAt(c, bestT + FINE_STEP_SAMPLES);
+  const ym = f(bestT - FINE_STEP_SAMPLES);
+  const yp = f(bestT + FINE_STEP_SAMPLES);
   const denom = ym - 2 * best + yp;
   const frac = denom < 0 ? (0.5 * (ym - yp)) / denom : 0;
-  return bestT + Math.max(-1, Math.min(1, frac)) * FINE_STEP_SAMPLES;
+  return { t: bestT + Math.max(-1, Math.min(1, frac)) * FINE_STEP_SAMPLES, value: best };
 }
 
 /**
@@ -138,10 +152,14 @@ function refinePeak(c: Float64Array, m: number): number {
  * Each step of A's true time contributes one window centred on its loudest part (transients of
  * sparse material like clicks, any part of continuous music) and re-centred on its energy (so the
  * event is not cut by the window edge), tapered (Hann), cross-correlated against B around the same true time,
- * and the peak refined on the band-limited interpolation of the correlation. Works across different
- * sample rate errors, since both are placed on the true time axis.
+ * and the peak of the correlation normalised per lag (by B's windowed energy at that lag) refined on
+ * its band-limited interpolation. Normalising matters: the raw correlation of a decaying or swelling
+ * note is larger one period away (where B is louder) than at the true lag, which made periodic
+ * material read as offsets of one bass period (6-9 ms). Windows whose second-best peak is nearly as
+ * good are rejected as ambiguous. Works across different sample rate errors, since both are placed on
+ * the true time axis.
  */
-export function measureOffset(a: Capture, b: Capture, options: MeasureOffsetOptions = {}): OffsetSeries {
+export function measureOffset(a: CaptureView, b: CaptureView, options: MeasureOffsetOptions = {}): OffsetSeries {
   const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
   const stepMs = options.stepMs ?? DEFAULT_STEP_MS;
   const maxLagUs = options.maxLagUs ?? DEFAULT_MAX_LAG_US;
@@ -156,7 +174,7 @@ export function measureOffset(a: Capture, b: Capture, options: MeasureOffsetOpti
   const toNs = options.toNs ?? a.trueTimeOfFrame(a.endFrame);
   const w = hann(W);
   const points: OffsetPoint[] = [];
-  const rejected = { quiet: 0, uncorrelated: 0, edge: 0 };
+  const rejected = { quiet: 0, uncorrelated: 0, edge: 0, ambiguous: 0 };
   let windows = 0;
   let lastCentre = -Infinity;
   const stepNs = stepMs * 1e6;
@@ -211,29 +229,56 @@ export function measureOffset(a: Capture, b: Capture, options: MeasureOffsetOpti
     const cb = Math.round(b.frameAtTrueTime(centreNs));
     const fb0 = cb - Math.round(W / 2) - L;
     const y = b.monoSamples(fb0, W + 2 * L + 1);
+    // B's windowed energy at every lag (running sums would lose precision; W * 2L is the cost of the correlation anyway)
     const corr = new Float64Array(2 * L + 1);
-    let m = 0;
+    const energy = new Float64Array(2 * L + 1);
+    const ncc = new Float64Array(2 * L + 1);
     for (let lag = 0; lag <= 2 * L; lag++) {
       let acc = 0;
-      for (let i = 0; i < W; i++) acc += x[i]! * y[i + lag]!;
+      let eyw = 0;
+      for (let i = 0; i < W; i++) {
+        const yv = y[i + lag]!;
+        acc += x[i]! * yv;
+        eyw += w[i]! * yv * yv;
+      }
       corr[lag] = acc;
-      if (acc > corr[m]!) m = lag;
+      energy[lag] = eyw;
+      ncc[lag] = exw > 0 && eyw > 0 ? acc / Math.sqrt(exw * eyw) : 0;
     }
-    let eyw = 0;
-    for (let i = 0; i < W; i++) eyw += w[i]! * y[i + m]! * y[i + m]!;
-    const ncc = exw > 0 && eyw > 0 ? corr[m]! / Math.sqrt(exw * eyw) : 0;
-    if (m === 0 || m === 2 * L) {
+    // Candidates: the best local peaks of the normalised correlation at integer lags, each refined
+    // to sub-sample precision (correlation and energy are band-limited in the lag, so both
+    // interpolate exactly): at integer lags a peak one period away can win just by sitting
+    // closer to a whole sample than the true one.
+    const nccAt = (t: number): number => {
+      const e = sincAt(energy, t);
+      return e > 0 ? sincAt(corr, t) / Math.sqrt(exw * e) : 0;
+    };
+    const peaks: number[] = [];
+    for (let j = 0; j <= 2 * L; j++) {
+      if ((j === 0 || ncc[j]! >= ncc[j - 1]!) && (j === 2 * L || ncc[j]! > ncc[j + 1]!)) peaks.push(j);
+    }
+    peaks.sort((p, q) => ncc[q]! - ncc[p]!);
+    const refined = peaks.slice(0, CANDIDATE_PEAKS).map((j) => ({ j, ...(j === 0 || j === 2 * L ? { t: j, value: ncc[j]! } : refinePeak(nccAt, j)) }));
+    refined.sort((p, q) => q.value - p.value);
+    const top = refined[0];
+    if (top === undefined || top.j === 0 || top.j === 2 * L) {
       rejected.edge++;
       continue;
     }
-    if (ncc < minCorrelation) {
+    const best = top.value;
+    if (best < minCorrelation) {
       rejected.uncorrelated++;
       continue;
     }
-    const lag = refinePeak(corr, m);
+    const second = refined.find((p) => Math.abs(p.t - top.t) >= 2)?.value ?? -Infinity;
+    if (1 - second < AMBIGUITY_RATIO * Math.max(1 - best, NCC_NOISE_FLOOR)) {
+      rejected.ambiguous++;
+      continue;
+    }
+    const lag = top.t;
     // A frame fa0 + i matches B frame fb0 + i + lag; at the window centre i = W/2.
     const offsetNs = b.trueTimeOfFrame(fb0 + W / 2 + lag) - a.trueTimeOfFrame(fa0 + W / 2);
-    points.push({ trueTimeNs: centreNs, offsetUs: offsetNs / 1000, correlation: ncc });
+    points.push({ trueTimeNs: centreNs, offsetUs: offsetNs / 1000, correlation: best });
   }
   return { points, stats: summarizeOffsets(points.map((p) => p.offsetUs)), windows, rejected };
 }
