@@ -1,12 +1,15 @@
 // `jaudiosync ctl <command>`: turns a command line into one REST request to the leader and its
 // reply into a short human summary (or raw JSON with --json). fetch and output are injected so
-// tests run it against fastify without a shell.
+// tests run it against fastify without a shell. With a shared key it sends the REST token
+// (--token, JAS_TOKEN, or derived from JAS_KEY on a host that has the key).
+import { KEY_PREFIX, KeyFormatError, parseKey, restToken } from '@jaudiosync/protocol/auth';
 
 export const DEFAULT_LEADER_URL = 'http://localhost:7700';
 /** A leader that does not answer within this is reported, not waited for. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
 export const CTL_HELP = `Usage: jaudiosync ctl <command> [options]
+       jaudiosync keygen [--help]              make or show the group's shared key
 
 Commands:
   status                                   playlist, position, members
@@ -20,6 +23,8 @@ Commands:
 
 Options:
   --leader URL   leader base URL (default: $JAS_LEADER or ${DEFAULT_LEADER_URL})
+  --token T      REST token jasr_... when the leader has a key (default: $JAS_TOKEN, or derived
+                 from $JAS_KEY); print it with: jaudiosync keygen --show - --token-only
   --at T         when: "18:55:00" (today, leader's time zone), ISO 8601, "+5s", "+250ms"
   --json         print the raw JSON reply
 `;
@@ -71,7 +76,7 @@ function num(opts: Map<string, string>, name: string): number | undefined {
 
 function allowOnly(opts: Map<string, string>, allowed: string[]): void {
   for (const k of opts.keys()) {
-    if (!['leader', 'json', 'help', ...allowed].includes(k)) throw new UsageError(`unknown option --${k} for this command`);
+    if (!['leader', 'json', 'help', 'token', ...allowed].includes(k)) throw new UsageError(`unknown option --${k} for this command`);
   }
 }
 
@@ -139,6 +144,26 @@ async function buildRequest(positional: string[], opts: Map<string, string>, io:
   }
 }
 
+/** The Authorization header value, or undefined when no token or key is given (keyless leader). */
+export function authorizationFor(opts: Map<string, string>, env: NodeJS.ProcessEnv): string | undefined {
+  const given = opts.get('token') ?? (env['JAS_TOKEN'] || undefined);
+  if (given !== undefined) {
+    const token = given.trim();
+    if (token.startsWith(KEY_PREFIX)) {
+      throw new UsageError(`${opts.has('token') ? '--token' : 'JAS_TOKEN'}: that is the shared key (${KEY_PREFIX}...), not the REST token: set JAS_KEY instead, or pass the token (jaudiosync keygen --show - --token-only)`);
+    }
+    return `Bearer ${token}`;
+  }
+  const keyText = env['JAS_KEY'];
+  if (keyText === undefined || keyText === '') return undefined;
+  try {
+    return `Bearer ${restToken(parseKey(keyText))}`;
+  } catch (err) {
+    if (err instanceof KeyFormatError) throw new UsageError(`JAS_KEY: ${err.message}`);
+    throw err;
+  }
+}
+
 /** Runs `ctl ...` (argv after the program name, starting with "ctl"); returns the exit code. */
 export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   const args = argv[0] === 'ctl' ? argv.slice(1) : argv;
@@ -148,18 +173,21 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   }
   let request: Request;
   let opts: Map<string, string>;
+  let authorization: string | undefined;
   try {
     const parsed = takeOptions(args);
     opts = parsed.opts;
     request = await buildRequest(parsed.positional, opts, io);
+    authorization = authorizationFor(opts, io.env);
   } catch (err) {
     io.err(`jaudiosync: ${(err as Error).message}\n`);
     return 2;
   }
   const base = (opts.get('leader') ?? io.env['JAS_LEADER'] ?? DEFAULT_LEADER_URL).replace(/\/+$/, '');
-  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
-  if (request.text !== undefined) init.body = request.text, init.headers = { 'content-type': 'audio/x-mpegurl' };
-  else if (request.body !== undefined) init.body = JSON.stringify(request.body), init.headers = { 'content-type': 'application/json' };
+  const headers: Record<string, string> = authorization !== undefined ? { authorization } : {};
+  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers };
+  if (request.text !== undefined) init.body = request.text, headers['content-type'] = 'audio/x-mpegurl';
+  else if (request.body !== undefined) init.body = JSON.stringify(request.body), headers['content-type'] = 'application/json';
   let res: Response;
   try {
     res = await io.fetch(`${base}${request.path}`, init);
@@ -177,6 +205,7 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   if (!res.ok) {
     const e = data as { error?: string; message?: string };
     io.err(`jaudiosync: ${e.error ?? `HTTP ${res.status}`}: ${e.message ?? text}\n`);
+    if (res.status === 401) io.err('jaudiosync: the leader has a shared key: give --token / JAS_TOKEN (the REST token), or JAS_KEY on a host that has the key\n');
     return 1;
   }
   io.out(opts.has('json') ? JSON.stringify(data, null, 2) + '\n' : summarize(request, data) + '\n');
