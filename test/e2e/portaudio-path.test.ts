@@ -1,0 +1,293 @@
+// The real audio path: a leader and two members with `--sink portaudio`, each member's ALSA
+// `pulse` device on its own private PulseAudio null sink, parec recording both monitors. Asserts
+// that each recording holds exactly the source track's clicks (shape, level, channels), that both
+// members start when the play command said, and that the two members play in step.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isAvailable, getLoadError } from '@jaudiosync/portaudio';
+import { decodeToPcm } from '@jaudiosync/media';
+import { Cluster, sleep, type ClusterStatus, type Spawner } from '../helpers/cluster.js';
+import {
+  hostNsOfRecordedFrame, missingPulseTools, recordedRateHz, startPulse,
+  type MonitorRecorder, type MonitorRecording, type PulseServer,
+} from '../helpers/pulse.js';
+import { CLICK_FRAMES, CLICK_RATE_HZ, makeClickTrack, writeWav } from './click-track.js';
+import { locateClicks, silentGaps, type ClickMatch, type ClickSearch } from './click-locator.js';
+
+const MEMBERS = ['memberA', 'memberB'] as const;
+/** ~20 clicks: enough statistics, short enough to keep the test well under a minute. */
+const TRACK_MS = 6000;
+/** Play this far ahead: the DAC fit needs ~2 s of steady PortAudio callbacks after start-up. */
+const PLAY_DELAY_MS = 2500;
+/** Keep recording this long after the track's end (monitor delivery latency, stragglers). */
+const RECORD_TAIL_MS = 800;
+const READY_TIMEOUT_MS = 30_000;
+const TEST_TIMEOUT_MS = 60_000;
+/** Clicks must look like the source: the resampler and int16 rounding leave ncc ≈ 0.99+. */
+const MIN_CLICK_CORRELATION = 0.9;
+/** Level through the whole path (volume 1): the path has no gain stage, so ±20 % is generous. */
+const MIN_GAIN = 0.8;
+const MAX_GAIN = 1.25;
+/**
+ * Start-time error allowed (recorded click host time vs the play command's leader time). The time
+ * map of a recording is the lower envelope of parec's chunk arrivals, which sits up to one null-sink
+ * render block (the monitor's 10 ms fragment) before the frames' play time, and PortAudio's DAC time
+ * through the ALSA pulse plugin carries pulse's smoothed latency estimate (ms under load). Measured
+ * here: see docs/testing.md "Real audio path".
+ */
+const MAX_START_ERROR_US = 30_000;
+/**
+ * Allowed |member B - member A| per click. Both servers are configured identically, so their
+ * monitor latencies mostly cancel; what remains is each recording's time-map error (arrival
+ * jitter envelope) and each member's PortAudio/pulse latency estimate.
+ */
+const MAX_INTER_MEMBER_US = 15_000;
+/** Gap search skips this much at both ends of the track (fade-in/out, first/last block). */
+const GAP_MARGIN_MS = 20;
+/** A null sink runs at the host clock's rate; the engine's DAC estimate sees pulse's smoothing. */
+const MAX_ABS_DRIFT_PPM = 5000;
+
+interface Anchor {
+  anchorWallUs: number;
+  anchorMonoNs: bigint;
+}
+
+function skipReason(): string | undefined {
+  const missing = missingPulseTools();
+  if (missing) return missing;
+  if (!isAvailable()) return `PortAudio addon not available: ${getLoadError()?.message ?? 'unknown reason'}`;
+  return undefined;
+}
+
+/** The leader logs its timescale anchor once at start (pino JSON lines). */
+async function readAnchor(logPath: string, timeoutMs: number): Promise<Anchor> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let text = '';
+    try {
+      text = readFileSync(logPath, 'utf8');
+    } catch {
+      // not yet written
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('"leader timescale"')) continue;
+      try {
+        const o = JSON.parse(line) as { anchorWallUs?: unknown; anchorMonoNs?: unknown };
+        if (typeof o.anchorWallUs === 'number' && (typeof o.anchorMonoNs === 'string' || typeof o.anchorMonoNs === 'number')) {
+          return { anchorWallUs: o.anchorWallUs, anchorMonoNs: BigInt(o.anchorMonoNs) };
+        }
+      } catch {
+        // partial line
+      }
+    }
+    await sleep(100);
+  }
+  throw new Error(`no "leader timescale" anchor line in ${logPath}`);
+}
+
+/** Host CLOCK_MONOTONIC ns of a leader timescale instant. */
+function hostNsOfLeaderUs(a: Anchor, leaderUs: number): number {
+  return Number(a.anchorMonoNs) + (leaderUs - a.anchorWallUs) * 1000;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+function maxAbs(xs: readonly number[]): number {
+  return xs.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+}
+
+/** Playback speed as heard, from the click positions (ppm; 0 = exactly the source's rate). */
+function heardRatePpm(matches: readonly ClickMatch[]): number {
+  const first = matches[0];
+  const last = matches[matches.length - 1];
+  if (!first || !last || last.srcFrame === first.srcFrame) return Number.NaN;
+  return ((last.recFrame - first.recFrame) / (last.srcFrame - first.srcFrame) - 1) * 1e6;
+}
+
+const fmt = (us: number): string => `${(us / 1000).toFixed(2)} ms`;
+
+test('real path: PortAudio -> PulseAudio null sinks, recorded monitors hold the track in time on both members', {
+  skip: skipReason() ?? false,
+  timeout: TEST_TIMEOUT_MS,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-e2e-pa-'));
+  const pulses = new Map<string, PulseServer>();
+  const recorders = new Map<string, MonitorRecorder>();
+  let cluster: Cluster | undefined;
+  t.after(async () => {
+    await cluster?.stop();
+    await Promise.all([...pulses.values()].map((p) => p.stop()));
+    if (process.env['JAS_E2E_KEEP']) t.diagnostic(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Source: a click track (and its exact decoded PCM, as the members will play it).
+  const track = makeClickTrack(TRACK_MS);
+  const wavPath = join(dir, 'clicks.wav');
+  writeWav(wavPath, track.pcm);
+  const playlistPath = join(dir, 'clicks.m3u8');
+  writeFileSync(playlistPath, `#EXTM3U\n#EXTINF:${Math.round(TRACK_MS / 1000)},JAudioSync real-path clicks\nclicks.wav\n`);
+  const decoded = await decodeToPcm(wavPath);
+  assert.equal(decoded.frames, track.frames);
+
+  // One private PulseAudio per member, recording from before the members start (the monitor
+  // takes ~2 s to deliver its first chunk).
+  for (const id of MEMBERS) {
+    const p = await startPulse({ name: id });
+    pulses.set(id, p);
+    recorders.set(id, p.record());
+  }
+
+  // Each member process gets its own pulse through the environment; ports are explicit because a
+  // custom spawner makes Cluster assume one host per member.
+  const base = 21000 + (process.pid % 900) * 8;
+  const memberPorts = MEMBERS.map((_, i) => base + 2 + i);
+  const spawner: Spawner = (host, cmd, args, env) =>
+    spawn(cmd, args, { env: { ...env, ...(pulses.get(host)?.clientEnv ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  cluster = await Cluster.start({
+    dir,
+    playlist: playlistPath,
+    spawner,
+    httpPort: base,
+    ntpPort: base + 1,
+    memberAddress: (_m, i) => `127.0.0.1:${memberPorts[i]!}`,
+    members: MEMBERS.map((id, i) => ({ id, extraArgs: ['--port', String(memberPorts[i]!), '--sink', 'portaudio', '--device', 'pulse'] })),
+  });
+  const c = cluster;
+  const anchor = await readAnchor(c.logPath('leader'), 10_000);
+  await c.waitFor(
+    (s) => s.playlist.length === 1 && s.members.every((m) => m.clock?.synced === true && m.audio !== null && (m.ready ?? 0) >= 1),
+    READY_TIMEOUT_MS,
+    'members synced, PortAudio sinks reporting, track decoded',
+  );
+
+  const play = await c.api<{ rev: number; atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: PLAY_DELAY_MS });
+  assert.equal(play.status, 200, `play refused: ${JSON.stringify(play.body)}`);
+  const atUs = play.body.atUs;
+  const trackStartNs = hostNsOfLeaderUs(anchor, atUs);
+  const endNs = trackStartNs + TRACK_MS * 1e6 + RECORD_TAIL_MS * 1e6;
+
+  // While it plays: the engine's DAC rate estimates (driftPpm) and underruns.
+  const drift = new Map<string, number[]>(MEMBERS.map((id) => [id, []]));
+  let last: ClusterStatus | undefined;
+  while (Number(process.hrtime.bigint()) < endNs) {
+    await sleep(500);
+    try {
+      last = await c.status();
+    } catch {
+      continue;
+    }
+    if (Number(process.hrtime.bigint()) < trackStartNs) continue;
+    for (const m of last.members) if (m.audio) drift.get(m.id)?.push(m.audio.driftPpm);
+  }
+  for (const m of last?.members ?? []) {
+    t.diagnostic(`${m.id}: status at the end: audio ${JSON.stringify(m.audio)}, clock ${JSON.stringify(m.clock)}`);
+    const audio = m.audio as (NonNullable<ClusterStatus['members'][number]['audio']> & { sink?: string }) | null;
+    assert.equal(audio?.sink, 'portaudio', `${m.id} plays through ${audio?.sink ?? 'nothing'}`);
+  }
+  await c.stop();
+  const recordings = new Map<string, MonitorRecording>();
+  for (const id of MEMBERS) {
+    const rec = await recorders.get(id)!.stop();
+    recordings.set(id, rec);
+    if (process.env['JAS_E2E_KEEP']) {
+      writeFileSync(join(dir, `${id}.raw`), rec.samples);
+      writeFileSync(join(dir, `${id}.arrivals.json`), JSON.stringify({ startMonoNs: rec.startMonoNs, trackStartNs, arrivals: rec.arrivals }));
+    }
+  }
+
+  // Per member: the clicks, their shape and level, gaps, and when they were heard. Everything is
+  // measured and reported first, then asserted, so a failure comes with the whole picture.
+  const results = new Map<string, MemberResult>();
+  for (const id of MEMBERS) {
+    const r = analyseMember(recordings.get(id)!, decoded.pcm, track.clickFrames, track.frames, trackStartNs);
+    results.set(id, r);
+    const rec = r.recording;
+    const corr = r.search.matches.map((m) => m.correlation);
+    const gl = r.search.matches.map((m) => m.gainLeft);
+    const gr = r.search.matches.map((m) => m.gainRight);
+    t.diagnostic(`${id}: recorded ${(rec.frames / CLICK_RATE_HZ).toFixed(2)} s in ${rec.arrivals.length} chunks, monitor ${recordedRateHz(rec)?.toFixed(1) ?? '?'} Hz; ` +
+      `onsets ${r.search.recordedOnsets}, clicks found ${r.search.patternMatched}/${track.clickFrames.length}; ` +
+      `correlation min ${Math.min(...corr).toFixed(4)}, gain L ${Math.min(...gl).toFixed(3)}..${Math.max(...gl).toFixed(3)}, ` +
+      `R ${Math.min(...gr).toFixed(3)}..${Math.max(...gr).toFixed(3)}, heard rate ${heardRatePpm(r.good).toFixed(1)} ppm`);
+    if (r.gaps.length > 0) t.diagnostic(`${id}: silent gaps (ms into the track): ${r.gaps.map((g) => `${g.fromMs.toFixed(0)}-${g.toMs.toFixed(0)}`).join(', ')}`);
+    if (r.errorsUs.length > 0) {
+      t.diagnostic(`${id}: heard - scheduled: first click ${fmt(r.errorsUs[0]!)}, median ${fmt(median(r.errorsUs))}, ` +
+        `range ${fmt(Math.min(...r.errorsUs))}..${fmt(Math.max(...r.errorsUs))}`);
+    }
+    t.diagnostic(`${id}: engine DAC drift estimates while playing: ${(drift.get(id) ?? []).map((x) => x.toFixed(0)).join(', ')} ppm`);
+  }
+  const a = results.get(MEMBERS[0])!.heardNs;
+  const b = results.get(MEMBERS[1])!.heardNs;
+  const diffsUs: number[] = [];
+  for (const [frame, ta] of a) {
+    const tb = b.get(frame);
+    if (tb !== undefined) diffsUs.push((tb - ta) / 1000);
+  }
+  if (diffsUs.length > 0) {
+    t.diagnostic(`${MEMBERS[1]} - ${MEMBERS[0]} per click: median ${fmt(median(diffsUs))}, ` +
+      `range ${fmt(Math.min(...diffsUs))}..${fmt(Math.max(...diffsUs))} over ${diffsUs.length} clicks`);
+  }
+
+  for (const id of MEMBERS) {
+    const r = results.get(id)!;
+    const n = track.clickFrames.length;
+    assert.equal(r.search.patternMatched, n, `${id}: only ${r.search.patternMatched} of ${n} clicks were recorded`);
+    assert.equal(r.search.recordedOnsets, n, `${id}: ${r.search.recordedOnsets} onsets recorded for ${n} clicks (other sounds?)`);
+    assert.deepEqual(r.gaps, [], `${id}: playback had silent gaps`);
+    assert.equal(r.good.length, n, `${id}: ${n - r.good.length} clicks do not look like the source`);
+    for (const m of r.search.matches) {
+      assert.ok(m.gainLeft >= MIN_GAIN && m.gainLeft <= MAX_GAIN, `${id}: left gain ${m.gainLeft.toFixed(3)} at source frame ${m.srcFrame}`);
+      assert.ok(m.gainRight >= MIN_GAIN && m.gainRight <= MAX_GAIN, `${id}: right gain ${m.gainRight.toFixed(3)} at source frame ${m.srcFrame}`);
+    }
+    assert.equal(r.errorsUs.length, n, `${id}: no time map for some clicks`);
+    assert.ok(maxAbs(r.errorsUs) <= MAX_START_ERROR_US, `${id}: a click was heard ${fmt(maxAbs(r.errorsUs))} off its scheduled time`);
+    const d = drift.get(id) ?? [];
+    assert.ok(d.length > 0, `${id}: no audio status while playing`);
+    for (const x of d) assert.ok(Number.isFinite(x) && Math.abs(x) <= MAX_ABS_DRIFT_PPM, `${id}: DAC drift estimate ${x} ppm`);
+  }
+  assert.equal(diffsUs.length, track.clickFrames.length);
+  assert.ok(maxAbs(diffsUs) <= MAX_INTER_MEMBER_US, `members up to ${fmt(maxAbs(diffsUs))} apart`);
+});
+
+interface MemberResult {
+  recording: MonitorRecording;
+  search: ClickSearch;
+  /** matches that look like the source click */
+  good: ClickMatch[];
+  gaps: Array<{ fromMs: number; toMs: number }>;
+  /** host ns at which each good click (by source frame) was heard */
+  heardNs: Map<number, number>;
+  /** heard - scheduled, per good click */
+  errorsUs: number[];
+}
+
+/** Where the track's clicks are in one recording, how they look, and when they were heard. */
+function analyseMember(rec: MonitorRecording, src: Int16Array, clickFrames: readonly number[], trackFrames: number, trackStartNs: number): MemberResult {
+  const search = locateClicks({ samples: rec.samples, channels: rec.channels }, { samples: src, channels: 2 }, clickFrames, CLICK_FRAMES);
+  const good = search.matches.filter((m) => m.correlation >= MIN_CLICK_CORRELATION);
+  const shift = good.length > 0 ? median(good.map((m) => m.recFrame - m.srcFrame)) : search.shiftFrames;
+  const gaps: MemberResult['gaps'] = [];
+  if (shift !== null) {
+    const margin = Math.round((GAP_MARGIN_MS / 1000) * CLICK_RATE_HZ);
+    for (const g of silentGaps({ samples: rec.samples, channels: rec.channels }, shift + margin, shift + trackFrames - margin)) {
+      gaps.push({ fromMs: ((g.fromFrame - shift) / CLICK_RATE_HZ) * 1000, toMs: ((g.toFrame - shift) / CLICK_RATE_HZ) * 1000 });
+    }
+  }
+  const heardNs = new Map<number, number>();
+  const errorsUs: number[] = [];
+  for (const m of good) {
+    const ns = hostNsOfRecordedFrame(rec, m.recFrame);
+    if (ns === null) continue;
+    heardNs.set(m.srcFrame, ns);
+    errorsUs.push((ns - (trackStartNs + (m.srcFrame / CLICK_RATE_HZ) * 1e9)) / 1000);
+  }
+  return { recording: rec, search, good, gaps, heardNs, errorsUs };
+}
