@@ -220,6 +220,16 @@ export class MemberDaemon {
       if (pos.playing && remainingUs < PRELOAD_NEXT_US) add(tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1);
     }
     this.tracks.want(tl, indices);
+    // The rest of the playlist, in playing order from the current track, into the disk cache.
+    const from = indices[0] ?? 0;
+    const order: string[] = [];
+    for (let k = 0; k < tl.tracks.length; k++) {
+      const i = from + k;
+      if (i >= tl.tracks.length && !tl.loop) break;
+      const t = tl.tracks[i % tl.tracks.length];
+      if (t) order.push(t.id);
+    }
+    this.tracks.prefetch(order);
   }
 
   private sendState(): void {

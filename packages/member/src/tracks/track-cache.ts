@@ -26,6 +26,7 @@ export interface CacheWarning {
 export class TrackCache {
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private diskOk = true;
+  private readonly sizes = new Map<string, number>();
   private lastWarning: CacheWarning | null = null;
 
   constructor(private readonly opts: TrackCacheOptions) {}
@@ -51,6 +52,15 @@ export class TrackCache {
     }
   }
 
+  get maxBytes(): number {
+    return this.opts.maxBytes;
+  }
+
+  /** Size of a file known to be cached or fetched by this process (undefined: not known yet). */
+  knownSize(id: string): number | undefined {
+    return this.sizes.get(id);
+  }
+
   warning(): CacheWarning | null {
     return this.lastWarning;
   }
@@ -70,6 +80,7 @@ export class TrackCache {
     try {
       const data = await readFile(path);
       if (sha256(data) === id) {
+        this.sizes.set(id, data.length);
         const now = new Date();
         await utimes(path, now, now).catch(() => undefined);
         return data;
@@ -79,6 +90,7 @@ export class TrackCache {
       // not cached
     }
     const data = await this.fetchVerified(id, baseUrl);
+    this.sizes.set(id, data.length);
     await this.store(id, data);
     return data;
   }

@@ -32,6 +32,14 @@ export interface NeededTimeline {
 
 /** How many decoded tracks may be held at once (current, next, and one being replaced). */
 const MAX_DECODED_TRACKS = 3;
+/**
+ * Tracks further ahead are fetched into the disk cache (not decoded) while nothing else loads, so
+ * a member whose link is cut keeps playing through track changes. Bounded by this share of the
+ * cache size so that prefetching never evicts what plays now.
+ */
+const PREFETCH_CACHE_SHARE = 0.5;
+/** A failed prefetch (link down, 404) is tried again after this long, not in a tight loop. */
+const PREFETCH_RETRY_MS = 30_000;
 
 export class TrackManager {
   private readonly status = new Map<string, TrackStatus>();
@@ -39,6 +47,10 @@ export class TrackManager {
   private readonly loading = new Map<string, Promise<void>>();
   private wanted: string[] = [];
   private baseUrl: string | null = null;
+  private prefetchQueue: string[] = [];
+  private prefetching: string | null = null;
+  private readonly prefetched = new Set<string>();
+  private readonly prefetchFailedAtMs = new Map<string, number>();
 
   constructor(
     private readonly cache: TrackCache,
@@ -72,6 +84,27 @@ export class TrackManager {
     this.pump();
   }
 
+  /**
+   * Track ids in the order they will play from now on: fetched into the disk cache one at a time
+   * when no decode is pending, up to PREFETCH_CACHE_SHARE of the cache. Failures are left to the
+   * real load (which reports them).
+   */
+  prefetch(ids: readonly string[]): void {
+    const budget = this.cache.maxBytes * PREFETCH_CACHE_SHARE;
+    const queue: string[] = [];
+    let bytes = 0;
+    for (const id of ids) {
+      if (queue.includes(id)) continue;
+      const size = this.cache.knownSize(id);
+      if (size !== undefined && bytes + size > budget) break;
+      bytes += size ?? 0;
+      queue.push(id);
+    }
+    const now = Date.now();
+    this.prefetchQueue = queue.filter((id) => !this.prefetched.has(id) && !(now - (this.prefetchFailedAtMs.get(id) ?? -Infinity) < PREFETCH_RETRY_MS));
+    this.pump();
+  }
+
   statuses(): TrackStatus[] {
     return [...this.status.values()];
   }
@@ -91,6 +124,18 @@ export class TrackManager {
         this.pump();
       });
       this.loading.set(id, p);
+    }
+    if (this.loading.size === 0 && this.prefetching === null) {
+      const id = this.prefetchQueue.shift();
+      if (id === undefined) return;
+      this.prefetching = id;
+      void this.cache.get(id, baseUrl).then(
+        () => { this.prefetched.add(id); },
+        () => { this.prefetchFailedAtMs.set(id, Date.now()); }, // the real load reports failures
+      ).finally(() => {
+        this.prefetching = null;
+        this.pump();
+      });
     }
   }
 
