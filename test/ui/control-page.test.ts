@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
+import { generateKey, parseKey, restToken } from '@jaudiosync/protocol/auth';
 import { EXAMPLE_PLAYLIST, REPO_ROOT } from '../helpers/cluster.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startFakeLeader, type FakeLeader } from './fake-leader.js';
@@ -108,6 +109,7 @@ test('live status: playlist, leader, members with their sync-health plots', asyn
   const m1 = page.locator('article[data-member="member1"]');
   assert.match(await m1.locator('.m-health').textContent() ?? '', /^ok$/);
   assert.match(await m1.locator('figure[data-metric="rtt"] b').textContent() ?? '', /\d+ µs$/);
+  assert.match(await m1.locator('figure[data-metric="offset"] b').textContent() ?? '', /^p-p \d+(\.\d)? µs$/);
   assert.match(await m1.locator('figure[data-metric="correction"] b').textContent() ?? '', /ppm$/);
   assert.match(await m1.locator('.m-audio').textContent() ?? '', /capture · drift 3\.2 ppm/);
 });
@@ -235,34 +237,40 @@ test('fits a phone: 360 px without sideways scrolling, big targets, labelled con
   assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
 });
 
-test('asks for the key on 401, keeps it, and sends it as a Bearer token', async () => {
-  fake.requireToken = 'jasr_testtoken';
-  try {
-    await page.reload();
-    await waitText('#conn', /^key needed$/);
-    assert.equal(await page.locator('#auth').isVisible(), true);
-    await page.fill('#auth-key', 'jasr_wrong');
-    await page.click('#auth button[type=submit]');
-    await waitText('#conn', /^key needed$/);
-    await page.waitForFunction(() => !(document.querySelector('#auth') as HTMLElement).hidden);
-    await page.fill('#auth-key', 'jasr_testtoken');
-    await page.click('#auth button[type=submit]');
-    await waitText('#conn', /^live$/);
-    assert.equal(await page.locator('#auth').isVisible(), false);
-    assert.equal(await page.evaluate(() => localStorage.getItem('jaudiosync.restToken')), 'jasr_testtoken');
-    // Kept across reloads; commands carry it.
-    await page.reload();
-    await waitText('#conn', /^live$/);
-    assert.equal(await page.locator('#auth').isVisible(), false);
-    await page.click('#b-stop');
-    await waitText('#transport-msg', /^stop: rev/);
-    // A key that stops working (rotated) brings the prompt back on the next command.
-    fake.requireToken = 'jasr_rotated';
-    await page.click('#b-resume');
-    await waitText('#transport-err', /Key needed/);
-    assert.equal(await page.locator('#auth').isVisible(), true);
-  } finally {
-    fake.requireToken = null;
-  }
+test('with a key on the leader: the page loads, asks for the REST token, keeps it and sends it', async (t) => {
+  const key = parseKey(generateKey());
+  const keyed = await startFakeLeader({ playlist: EXAMPLE_PLAYLIST, memberIds: [], key });
+  t.after(() => keyed.close());
+  const api = await fetch(`${keyed.url}/api/status`);
+  assert.equal(api.status, 401, 'the API is guarded');
+  await page.goto(`${keyed.url}/`);
+  await waitText('#conn', /^key needed$/);
+  assert.equal(await page.locator('#auth').isVisible(), true);
+  // The shared key itself is refused with the leader's hint, shown in the form.
+  await page.fill('#auth-key', key.reveal());
+  await page.click('#auth button[type=submit]');
+  await waitText('#auth-why', /REST token/);
+  await waitText('#conn', /^key needed$/);
+  await page.fill('#auth-key', restToken(key));
+  await page.click('#auth button[type=submit]');
+  await waitText('#conn', /^live$/);
+  assert.equal(await page.locator('#auth').isVisible(), false);
+  assert.equal(await page.evaluate(() => localStorage.getItem('jaudiosync.restToken')), restToken(key));
+  await page.waitForFunction(() => document.querySelectorAll('#playlist li').length === 5);
+  // Kept across reloads; commands carry it.
+  await page.reload();
+  await waitText('#conn', /^live$/);
+  assert.equal(await page.locator('#auth').isVisible(), false);
+  await page.click('#b-play');
+  await waitText('#transport-msg', /^play: rev/);
+  assert.equal(keyed.leader.controller.timeline.revisions.at(-1)?.playing, true);
+  // A wrong key (changed on the leader, mistyped) brings the prompt back on the next command too.
+  await page.evaluate(() => localStorage.setItem('jaudiosync.restToken', 'jasr_wrong'));
+  await page.reload();
+  await waitText('#conn', /^key needed$/);
+  await page.click('#b-stop');
+  await waitText('#transport-err', /Key needed/);
+  await page.click('#b-forget');
+  assert.equal(await page.evaluate(() => localStorage.getItem('jaudiosync.restToken')), null);
   assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
 });

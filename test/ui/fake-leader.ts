@@ -1,7 +1,7 @@
 // An in-process leader (the real Leader composition with its REST routes and the web UI) whose
 // members are fake: WebSocket servers on loopback that say hello, answer pings and send state
-// reports with moving clock numbers, and record the settings they receive. Optional bearer check
-// stands in for the ops engineer's auth until it lands. No NTP, no decoding, no audio.
+// reports with moving clock numbers, and record the settings they receive. With a key, the
+// leader's real bearer check guards the API. No NTP, no decoding, no audio.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
+import type { AuthKey } from '@jaudiosync/protocol/auth';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
 import { Leader } from '@jaudiosync/leader/dist/src/leader.js';
 import { defaultConfig } from '@jaudiosync/leader/dist/src/leader-config.js';
@@ -16,6 +17,8 @@ import { registerUiRoutes } from '@jaudiosync/leader/dist/src/http/ui-routes.js'
 
 /** Fake members report faster than real ones (1/s) so plots fill within a short test. */
 const STATE_INTERVAL_MS = 200;
+/** Real offsets are leader (Unix epoch) minus member monotonic (since boot) µs: huge. */
+const FAKE_OFFSET_BASE_US = 1_795_000_000_000_000;
 /** Every fake track is this long (no decoding). */
 const FAKE_TRACK_S = 20;
 
@@ -56,7 +59,7 @@ async function startFakeMember(id: string): Promise<FakeMember> {
       const x = n / 5 + phase;
       ws.send(encodeMessage({
         type: 'state', memberId: id,
-        clock: { mode: 'leader', synced: true, offsetUs: Math.round(40 * Math.sin(x)), uncertaintyUs: 15 + Math.round(5 * Math.cos(x)), rttUs: 300 + (n % 7) * 20, ratePpm: 12.5, samples: n },
+        clock: { mode: 'leader', synced: true, offsetUs: FAKE_OFFSET_BASE_US + Math.round(40 * Math.sin(x)), uncertaintyUs: 15 + Math.round(5 * Math.cos(x)), rttUs: 300 + (n % 7) * 20, ratePpm: 12.5, samples: n },
         cache: { trackIds: [], bytes: 0 },
         decode: [],
         audio: { sink: 'capture', underruns: 0, driftPpm: 3.2, correctionPpm: Math.round(10 * Math.sin(x / 2)) / 10, dropped: 0, duplicated: 0, dacLatencyUs: 20_000 },
@@ -73,20 +76,20 @@ export interface FakeLeader {
   url: string;
   leader: Leader;
   members: FakeMember[];
-  /** When set, /api/* needs `Authorization: Bearer <token>` (401 JAS_ERR_UNAUTHORIZED otherwise). */
-  requireToken: string | null;
   /** Destroys every open event stream (the page must reconnect). */
   dropEventStreams(): number;
   close(): Promise<void>;
 }
 
-export async function startFakeLeader(opts: { playlist: string; memberIds: string[] }): Promise<FakeLeader> {
+/** Fake members cannot answer the key handshake: use `key` only with no members. */
+export async function startFakeLeader(opts: { playlist: string; memberIds: string[]; key?: AuthKey }): Promise<FakeLeader> {
   const dir = await mkdtemp(path.join(tmpdir(), 'jas-ui-'));
   const members = await Promise.all(opts.memberIds.map((id) => startFakeMember(id)));
   const config = {
     ...defaultConfig(),
     httpPort: 0, host: '127.0.0.1', stateDir: dir, mdns: false, leaderId: 'ui-test-leader', logLevel: 'silent',
     members: members.map((m) => `127.0.0.1:${m.port}`), playlist: opts.playlist, minLeadMs: 250,
+    ...(opts.key ? { key: opts.key } : {}),
   };
   const t0Us = Date.now() * 1000 - performance.now() * 1000;
   const clock = { timescale: { nowUs: () => t0Us + performance.now() * 1000 }, start: async () => undefined, stop: async () => undefined };
@@ -97,7 +100,7 @@ export async function startFakeLeader(opts: { playlist: string; memberIds: strin
   const leader = new Leader(config, { log: pino({ level: 'silent' }), clock, analyzer });
   const streams = new Set<IncomingMessage>();
   const fake: FakeLeader = {
-    url: '', leader, members, requireToken: null,
+    url: '', leader, members,
     dropEventStreams: () => {
       const n = streams.size;
       for (const r of streams) r.socket.destroy();
@@ -110,16 +113,11 @@ export async function startFakeLeader(opts: { playlist: string; memberIds: strin
       await rm(dir, { recursive: true, force: true });
     },
   };
-  leader.app.addHook('onRequest', async (request, reply) => {
-    const url = request.url.split('?')[0] ?? '';
-    if (fake.requireToken !== null && url.startsWith('/api/') && request.headers.authorization !== `Bearer ${fake.requireToken}`) {
-      return reply.code(401).type('application/json').send({ error: 'JAS_ERR_UNAUTHORIZED', message: 'missing or wrong REST token' });
-    }
-    if (url === '/api/events') {
+  leader.app.addHook('onRequest', async (request) => {
+    if ((request.url.split('?')[0] ?? '') === '/api/events') {
       streams.add(request.raw);
       request.raw.once('close', () => streams.delete(request.raw));
     }
-    return undefined;
   });
   // Until leader.ts registers the page itself (then this is a no-op).
   if (!leader.app.hasRoute({ method: 'GET', url: '/' })) registerUiRoutes(leader.app);

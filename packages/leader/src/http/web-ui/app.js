@@ -43,6 +43,7 @@ function fmtTime(ms) {
 }
 function fmtUs(us) {
   if (!Number.isFinite(us)) return '–';
+  if (Math.abs(us) >= 1e6) return `${(us / 1e6).toFixed(3)} s`;
   return Math.abs(us) >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(Math.abs(us) < 10 ? 1 : 0)} µs`;
 }
 const fmtPpm = (p) => (Number.isFinite(p) ? `${p.toFixed(1)} ppm` : '–');
@@ -255,8 +256,10 @@ function renderMembers() {
       if (m.connected) c.series[k].add(nowUs, values[k]);
       const fig = $(`figure[data-metric="${k}"]`, c.root);
       const last = c.series[k].last;
-      $('b', fig).textContent = last === undefined ? '–' : k === 'correction' ? fmtPpm(last) : fmtUs(last);
-      drawSparkline($('svg', fig), c.series[k], nowUs);
+      const drawn = drawSparkline($('svg', fig), c.series[k], nowUs);
+      // The offset itself is the member's boot time, meaningless here: its spread is what matters.
+      $('b', fig).textContent = last === undefined ? '–'
+        : k === 'offset' ? `p-p ${fmtUs(drawn.hi - drawn.lo)}` : k === 'correction' ? fmtPpm(last) : fmtUs(last);
     }
     p['m-audio'].textContent = m.audio
       ? `${m.audio.sink}${m.audio.device ? ` (${m.audio.device})` : ''} · drift ${fmtPpm(m.audio.driftPpm)} · latency ${fmtUs(m.audio.dacLatencyUs)} · underruns ${m.audio.underruns}`

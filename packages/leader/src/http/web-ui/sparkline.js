@@ -39,7 +39,10 @@ export class Series {
   }
 }
 
-/** Draws `series` into the polyline of `svg`, ending at `nowUs`; returns the number of points. */
+/**
+ * Draws `series` into the polyline of `svg`, ending at `nowUs`; returns the number of points and
+ * the visible range ({points: 0} when there is nothing to draw).
+ */
 export function drawSparkline(svg, series, nowUs) {
   const line = svg.querySelector('polyline');
   // Fixed 2-minute axis once there is that much history; until then the data fills the plot.
@@ -56,8 +59,9 @@ export function drawSparkline(svg, series, nowUs) {
   if (lo === Infinity) {
     line.setAttribute('points', '');
     svg.setAttribute('aria-label', 'no data');
-    return 0;
+    return { points: 0, lo: NaN, hi: NaN };
   }
+  const range = { lo, hi };
   if (hi - lo < 1e-9) { hi += 1; lo -= 1; }
   const pts = [];
   for (let i = 0; i < series.v.length; i++) {
@@ -67,8 +71,8 @@ export function drawSparkline(svg, series, nowUs) {
     pts.push(`${x.toFixed(1)},${y.toFixed(1)}`);
   }
   line.setAttribute('points', pts.join(' '));
-  svg.setAttribute('aria-label', `last ${Math.round(span / 1e6)} s: ${fmtNum(lo)} to ${fmtNum(hi)}`);
-  return pts.length;
+  svg.setAttribute('aria-label', `last ${Math.round(span / 1e6)} s: ${fmtNum(range.lo)} to ${fmtNum(range.hi)}`);
+  return { points: pts.length, ...range };
 }
 
 function fmtNum(x) {
