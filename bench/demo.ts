@@ -11,12 +11,15 @@ import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
 import { Cluster, EXAMPLE_PLAYLIST, sleep, type ClusterStatus } from '@jaudiosync/testkit/helpers/cluster.js';
 import { measureOffset } from '@jaudiosync/testkit/helpers/capture-analysis.js';
 
-const HELP = `Usage: scripts/demo [--seconds N] [--keep]
+const HELP = `Usage: scripts/demo [--seconds N] [--sink auto|capture|portaudio] [--keep]
 
-Starts a leader and two members on this machine (capture sinks: no sound card needed), plays
-Music/Playlist.m3u8 in sync and prints every few seconds each member's clock sync and the measured
-offset between the members' audio.
+Starts a leader and two members on this machine, plays Music/Playlist.m3u8 in sync and prints
+every few seconds each member's clock sync and the offset between the members' audio, measured
+from what their capture sinks really played.
   --seconds N   stop after N seconds of playback (default: the whole playlist)
+  --sink S      auto (default): member1 plays through the default audio device when PortAudio has
+                one (you hear it; member2 still captures), else both capture; capture: both
+                capture (no sound card needed); portaudio: member1 must use the default device
   --keep        keep the working directory (captures, logs) instead of deleting it`;
 
 const REPORT_EVERY_MS = 3000;
@@ -24,18 +27,22 @@ const REPORT_EVERY_MS = 3000;
 const ANALYSIS_WINDOW_NS = 3e9;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string' }, sink: { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean' } } });
   if (values.help) {
     console.log(HELP);
     return;
   }
+  const sink = values.sink ?? 'auto';
+  if (!['auto', 'capture', 'portaudio'].includes(sink)) throw new Error('--sink must be auto, capture or portaudio');
+  const speaker = sink === 'portaudio' || (sink === 'auto' && (await hasDefaultOutput()));
+  if (sink === 'portaudio' && !(await hasDefaultOutput())) throw new Error('no PortAudio output device here (see jaudiosync-member --list-devices)');
   const dir = mkdtempSync(join(tmpdir(), 'jaudiosync-demo-'));
-  console.log(`demo: working directory ${dir}`);
+  console.log(`demo: working directory ${dir}; member1 ${speaker ? 'plays through the default audio device' : 'captures'}, member2 captures`);
   const cluster = await Cluster.start({
     dir,
     playlist: EXAMPLE_PLAYLIST,
     members: [
-      { id: 'member1', clockOffsetUs: 2_500_000, clockRatePpm: 60, dacPpm: 80, latencyMs: 20 },
+      { id: 'member1', clockOffsetUs: 2_500_000, clockRatePpm: 60, dacPpm: 80, latencyMs: 20, ...(speaker ? { extraArgs: ['--sink', 'portaudio'] } : {}) },
       { id: 'member2', clockOffsetUs: -1_300_000, clockRatePpm: -45, dacPpm: -70, latencyMs: 35 },
     ],
   });
@@ -59,6 +66,15 @@ async function main(): Promise<void> {
     }
   } finally {
     await stop();
+  }
+}
+
+async function hasDefaultOutput(): Promise<boolean> {
+  try {
+    const pa = await import('@jaudiosync/portaudio');
+    return pa.isAvailable() && pa.listDevices().some((d) => d.isDefaultOutput && d.maxOutputChannels >= 2);
+  } catch {
+    return false;
   }
 }
 
