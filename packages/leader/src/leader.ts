@@ -13,6 +13,7 @@ import type { LeaderConfig } from './leader-config.js';
 import type { LeaderClock } from './leader-clock.js';
 import { createHttpServer } from './http/http-server.js';
 import { registerRestRoutes, type PlaylistLoadReply } from './http/rest-routes.js';
+import { registerUiRoutes } from './http/ui-routes.js';
 import { registerTrackRoutes } from './http/track-routes.js';
 import { Discovery } from './members/discovery.js';
 import { MemberConnection } from './members/member-connection.js';
@@ -147,6 +148,7 @@ export class Leader {
       events: this.events,
       version: LEADER_VERSION,
     });
+    registerUiRoutes(this.app);
   }
 
   /** Loads saved state (or the configured playlist), then starts NTP, HTTP and discovery. */
