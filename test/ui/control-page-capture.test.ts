@@ -9,7 +9,6 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
 import { Cluster, EXAMPLE_PLAYLIST, MEMBER_BIN, REPO_ROOT, hostMonoNsAtLeaderUs, sleep } from '../helpers/cluster.js';
 import { DEFAULT_ONSET_THRESHOLD, findOnset, rmsLevel } from '../helpers/capture-analysis.js';
@@ -19,7 +18,6 @@ import { launchBrowser } from './browser.js';
 declare const document: { querySelectorAll(sel: string): { length: number } };
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'ui');
-const PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'register-ui-preload.js');
 /** With the leader's logged timescale anchor the mapping to host time is exact: what is left is
  * the members' sync error (tens of µs) and the shape of the start fade, resampling and threshold. */
 const ONSET_TOLERANCE_ANCHOR_MS = 2;
@@ -95,7 +93,6 @@ test('control page with real daemons: play starts the audio at the scheduled fra
   const cluster = await Cluster.start({
     dir, playlist: EXAMPLE_PLAYLIST,
     members: [{ id: 'member1' }, { id: 'member2' }],
-    env: { NODE_OPTIONS: `--import ${pathToFileURL(PRELOAD).href}` },
   });
   t.after(() => cluster.stop());
   const ready = await cluster.waitFor((s) => s.playlist.length > 0 && s.members.every((m) => m.clock?.synced === true && m.ready === s.playlist.length),
