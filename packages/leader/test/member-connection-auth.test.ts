@@ -96,7 +96,7 @@ function connect(port: number, key: AuthKey | undefined, log?: ConnectionLog): M
   });
 }
 
-test('same key: the member proves itself, the welcome carries a proof that verifies', async (t) => {
+test('same key: the member proves itself, the welcome carries a proof that verifies', { timeout: 10_000 }, async (t) => {
   const key = AuthKey.generate();
   const fake = await startFakeMember(key);
   const conn = connect(fake.port, key);
@@ -112,7 +112,7 @@ test('same key: the member proves itself, the welcome carries a proof that verif
   assert.equal(conn.error, null);
 });
 
-test('wrong member key: refused with 4006 before anything learns of the hello; warned once over retries', async (t) => {
+test('wrong member key: refused with 4006 before anything learns of the hello; warned once over retries', { timeout: 10_000 }, async (t) => {
   const fake = await startFakeMember(AuthKey.generate());
   const leaderKey = AuthKey.generate();
   const log = recordingLog();
@@ -134,7 +134,7 @@ test('wrong member key: refused with 4006 before anything learns of the hello; w
   assert.equal(new Set(fake.challenges).size, fake.challenges.length);
 });
 
-test('member without a key: refused, told to give it the same key', async (t) => {
+test('member without a key: refused, told to give it the same key', { timeout: 10_000 }, async (t) => {
   const fake = await startFakeMember(undefined);
   const conn = connect(fake.port, AuthKey.generate());
   t.after(async () => { conn.stop(); await fake.close(); });
@@ -144,7 +144,7 @@ test('member without a key: refused, told to give it the same key', async (t) =>
   assert.match(conn.error?.message ?? '', /member sent no proof: give it the same key/);
 });
 
-test('keyless leader, keyed member: the member refuses and the leader reports why', async (t) => {
+test('keyless leader, keyed member: the member refuses and the leader reports why', { timeout: 10_000 }, async (t) => {
   const fake = await startFakeMember(AuthKey.generate());
   const log = recordingLog();
   const conn = connect(fake.port, undefined, log);
@@ -157,7 +157,7 @@ test('keyless leader, keyed member: the member refuses and the leader reports wh
   assert.equal(log.warnings.filter((w) => /not authorized/.test(w)).length, 1);
 });
 
-test('a recorded hello replayed on a later connection is refused (fresh leader nonce)', async (t) => {
+test('a recorded hello replayed on a later connection is refused (fresh leader nonce)', { timeout: 10_000 }, async (t) => {
   const key = AuthKey.generate();
   const fake = await startFakeMember(key);
   const conn = connect(fake.port, key);
