@@ -216,32 +216,42 @@ export function recordMonitor(env: NodeJS.ProcessEnv, source: string, rate: numb
 }
 
 /**
- * Host time (CLOCK_MONOTONIC ns) at which recorded frame `frame` arrived at the recorder if it had
- * come with no transfer delay: the lower envelope of `arrival - endFrame/rate` over the arrivals
- * within ±TIME_MAP_WINDOW_S of the frame. A chunk is never early, only late (scheduling, pipe), so
- * the envelope is the monitor's own timeline plus its fixed delivery latency. Null without arrivals
- * nearby. Assumes the sink consumes exactly `rate` frames per host second (a null sink is paced by
- * CLOCK_MONOTONIC); `windowS` is local so a dropped chunk shifts only nearby estimates.
+ * Places recorded frames on the host clock (CLOCK_MONOTONIC ns). A chunk is never early, only late
+ * (scheduling, pipe), so the lower envelope of `arrival - endFrame / rate` over the arrivals near a
+ * frame is the monitor's own timeline plus its fixed delivery latency. The rate is fitted, not
+ * assumed: a null sink consumes ~50 ppm more than nominal per host second here (pulse rounds each
+ * rendered chunk's duration down to whole µs). Estimates are local (±TIME_MAP_WINDOW_S), so a chunk
+ * parec dropped elsewhere does not shift them.
  */
-export function hostNsOfRecordedFrame(rec: MonitorRecording, frame: number, windowS = TIME_MAP_WINDOW_S): number | null {
-  const half = windowS * rec.rate;
-  let best = Infinity;
-  for (const a of rec.arrivals) {
-    if (Math.abs(a.endFrame - frame) > half) continue;
-    const base = a.monoNs - (a.endFrame / rec.rate) * 1e9;
-    if (base < best) best = base;
+export class RecordingTimeMap {
+  /** fitted frames per host second (the nominal rate when too short to fit) */
+  readonly rateHz: number;
+
+  constructor(private readonly rec: MonitorRecording, private readonly windowS = TIME_MAP_WINDOW_S) {
+    this.rateHz = recordedRateHz(rec) ?? rec.rate;
   }
-  return Number.isFinite(best) ? best + (frame / rec.rate) * 1e9 : null;
+
+  /** Host ns at which recorded frame `frame` arrived, undelayed; null without arrivals nearby. */
+  hostNsOf(frame: number): number | null {
+    const half = this.windowS * this.rec.rate;
+    let best = Infinity;
+    for (const a of this.rec.arrivals) {
+      if (Math.abs(a.endFrame - frame) > half) continue;
+      const base = a.monoNs - ((a.endFrame - frame) / this.rateHz) * 1e9;
+      if (base < best) best = base;
+    }
+    return Number.isFinite(best) ? best : null;
+  }
 }
 
-/** Frames per host second of the recording, fitted over the lower envelope of its arrivals. */
+/** Frames per host second of a recording: a line through the lower envelope of its arrivals (per
+ *  1 s bucket, the least delayed one); null when under 3 s. */
 export function recordedRateHz(rec: MonitorRecording): number | null {
-  // Lower envelope per 1 s bucket, then a straight line through those points.
+  const base = (x: Arrival): number => x.monoNs - (x.endFrame / rec.rate) * 1e9;
   const byBucket = new Map<number, Arrival>();
   for (const a of rec.arrivals) {
     const k = Math.floor(a.endFrame / rec.rate);
     const cur = byBucket.get(k);
-    const base = (x: Arrival): number => x.monoNs - (x.endFrame / rec.rate) * 1e9;
     if (!cur || base(a) < base(cur)) byBucket.set(k, a);
   }
   const pts = [...byBucket.values()];
