@@ -3,7 +3,7 @@
 // talks to the leader's REST API; kills and restarts pieces. Used by the demo, e2e tests and
 // benchmarks. Everything it starts is stopped by stop() (also registered for process exit).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,6 +23,61 @@ export interface ClusterMember {
   dacPpm?: number;
   latencyMs?: number;
   extraArgs?: string[];
+  /** netsim host the member runs on (default: its id); several members may share one host */
+  host?: string;
+  /** WebSocket port (default: loopback basePort + i, netsim 7701) */
+  port?: number;
+}
+
+/** The leader timescale anchor, as logged by the leader at start (`"msg":"leader timescale"`). */
+export interface LeaderAnchor {
+  anchorWallUs: number;
+  anchorMonoNs: bigint;
+}
+
+/** A revision the leader logged as sent (`"msg":"timeline sent"`). */
+export interface LoggedRevision {
+  rev: number;
+  atUs: number;
+  playing: boolean;
+  index: number;
+  frame: number;
+}
+
+/** True leader time (µs) at a host CLOCK_MONOTONIC reading in ns (e.g. a capture frame's true time). */
+export function leaderUsAtHostMonoNs(anchor: LeaderAnchor, hostMonoNs: number): number {
+  // differences first: both absolute values are ~1e15 and would lose sub-µs precision
+  return anchor.anchorWallUs + (hostMonoNs - Number(anchor.anchorMonoNs)) / 1000;
+}
+
+/** Host CLOCK_MONOTONIC ns at which the leader timescale reads `leaderUs` (inverse of leaderUsAtHostMonoNs). */
+export function hostMonoNsAtLeaderUs(anchor: LeaderAnchor, leaderUs: number): number {
+  return Number(anchor.anchorMonoNs) + (leaderUs - anchor.anchorWallUs) * 1000;
+}
+
+/** Parses one leader log line; the anchor, or undefined. */
+export function parseLeaderAnchorLine(line: string): LeaderAnchor | undefined {
+  if (!line.includes('"leader timescale"')) return undefined;
+  try {
+    const o = JSON.parse(line) as { anchorWallUs?: unknown; anchorMonoNs?: unknown };
+    if (typeof o.anchorWallUs !== 'number' || typeof o.anchorMonoNs !== 'string' || !/^[0-9]+$/.test(o.anchorMonoNs)) return undefined;
+    return { anchorWallUs: o.anchorWallUs, anchorMonoNs: BigInt(o.anchorMonoNs) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses one leader log line; the revision it sent, or undefined. */
+export function parseRevisionLine(line: string): LoggedRevision | undefined {
+  if (!line.includes('"timeline sent"')) return undefined;
+  try {
+    const o = JSON.parse(line) as { rev?: unknown; revision?: { atUs?: unknown; playing?: unknown; index?: unknown; frame?: unknown } };
+    const r = o.revision;
+    if (typeof o.rev !== 'number' || r === undefined || typeof r.atUs !== 'number' || typeof r.playing !== 'boolean' || typeof r.index !== 'number' || typeof r.frame !== 'number') return undefined;
+    return { rev: o.rev, atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame };
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ClusterOptions {
@@ -84,7 +139,41 @@ export class Cluster {
   }
 
   memberPort(i: number): number {
-    return this.opts.spawner ? 7701 : this.basePort + i;
+    return this.opts.members[i]?.port ?? (this.opts.spawner ? 7701 : this.basePort + i);
+  }
+
+  /** pid of a running member process (its own pid: netsim wrappers exec), or undefined. */
+  memberPid(id: string): number | undefined {
+    return this.members.get(id)?.pid;
+  }
+
+  leaderPid(): number | undefined {
+    return this.leader?.pid;
+  }
+
+  /** The leader's timescale anchor from its log (undefined until it has logged it). */
+  leaderAnchor(): LeaderAnchor | undefined {
+    for (const line of this.readLog('leader')) {
+      const a = parseLeaderAnchorLine(line);
+      if (a) return a;
+    }
+    return undefined;
+  }
+
+  /** Every revision the leader logged as sent, in log order (a revision sent again appears once). */
+  leaderRevisions(): LoggedRevision[] {
+    const seen = new Map<number, LoggedRevision>();
+    for (const line of this.readLog('leader')) {
+      const r = parseRevisionLine(line);
+      if (r && !seen.has(r.rev)) seen.set(r.rev, r);
+    }
+    return [...seen.values()];
+  }
+
+  /** Lines of a process log (leader or member id); empty if none yet. */
+  readLog(name: string): string[] {
+    const p = this.logPath(name);
+    return existsSync(p) ? readFileSync(p, 'utf8').split('\n') : [];
   }
 
   capturePath(id: string): string {
@@ -114,13 +203,14 @@ export class Cluster {
     this.leader = this.launch('leader', 'leader', args, {});
   }
 
-  startMember(m: ClusterMember, i = this.opts.members.indexOf(m)): void {
+  /** Starts (or restarts) a member; `captureName` records into another file (e.g. after a restart). */
+  startMember(m: ClusterMember, i = this.opts.members.indexOf(m), captureName = m.id): void {
     const args = [
       MEMBER_BIN,
       '--id', m.id,
       '--port', String(this.memberPort(i)),
       '--sink', 'capture',
-      '--capture-file', this.capturePath(m.id),
+      '--capture-file', this.capturePath(captureName),
       '--capture-ppm', String(m.dacPpm ?? 0),
       '--capture-latency-ms', String(m.latencyMs ?? 20),
       '--cache-dir', join(this.opts.dir, `${m.id}-cache`),
@@ -132,7 +222,7 @@ export class Cluster {
       JAS_CLOCK_OFFSET_US: String(m.clockOffsetUs ?? 0),
       JAS_CLOCK_RATE_PPM: String(m.clockRatePpm ?? 0),
     };
-    this.members.set(m.id, this.launch(m.id, m.id, args, env));
+    this.members.set(m.id, this.launch(m.host ?? m.id, m.id, args, env));
   }
 
   private launch(host: string, name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
