@@ -157,8 +157,9 @@ test('real path: PortAudio -> PulseAudio null sinks, recorded monitors hold the 
   }
 
   // Each member process gets its own pulse through the environment; ports are explicit because a
-  // custom spawner makes Cluster assume one host per member.
-  const base = 21000 + (process.pid % 900) * 8;
+  // custom spawner makes Cluster assume one host per member. 22000-30000: above Cluster's default
+  // ranges (17700-21700), below the ephemeral ports.
+  const base = 22000 + (process.pid % 1000) * 8;
   const memberPorts = MEMBERS.map((_, i) => base + 2 + i);
   const spawner: Spawner = (host, cmd, args, env) =>
     spawn(cmd, args, { env: { ...env, ...(pulses.get(host)?.clientEnv ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -245,16 +245,23 @@ export class RecordingTimeMap {
 }
 
 /** Frames per host second of a recording: a line through the lower envelope of its arrivals (per
- *  1 s bucket, the least delayed one); null when under 3 s. */
+ *  1 s bucket, the least delayed one; sparse buckets such as a last partial second are left out,
+ *  their minimum is no envelope); null when under 3 s. */
 export function recordedRateHz(rec: MonitorRecording): number | null {
   const base = (x: Arrival): number => x.monoNs - (x.endFrame / rec.rate) * 1e9;
-  const byBucket = new Map<number, Arrival>();
+  const byBucket = new Map<number, { best: Arrival; count: number }>();
   for (const a of rec.arrivals) {
     const k = Math.floor(a.endFrame / rec.rate);
     const cur = byBucket.get(k);
-    if (!cur || base(a) < base(cur)) byBucket.set(k, a);
+    if (!cur) byBucket.set(k, { best: a, count: 1 });
+    else {
+      cur.count++;
+      if (base(a) < base(cur.best)) cur.best = a;
+    }
   }
-  const pts = [...byBucket.values()];
+  const counts = [...byBucket.values()].map((b) => b.count).sort((x, y) => x - y);
+  const typical = counts[Math.floor(counts.length / 2)] ?? 0;
+  const pts = [...byBucket.values()].filter((b) => b.count >= Math.max(3, typical / 2)).map((b) => b.best);
   if (pts.length < 3) return null;
   const t0 = pts[0]!.monoNs;
   const xs = pts.map((p) => (p.monoNs - t0) / 1e9);
