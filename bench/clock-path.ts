@@ -1,7 +1,10 @@
 // bench/clock-path: exact one-way delays leader->member and member->leader through the netsim
 // impairment (all hosts share CLOCK_MONOTONIC), i.e. the floor any NTP-style clock sync can
 // reach on a profile: a single exchange's offset error is (up - down) / 2.
-//   node bench/dist/clock-path.js [--profile wifi] [--members 1] [--seconds 30] [--interval-ms 50] [--out FILE]
+//   node bench/dist/clock-path.js [--profile wifi] [--members 1] [--seconds 30] [--interval-ms 50]
+//        [--pair none|reply|GAP_MS] [--out FILE]
+// --pair sends a second request (tag 1) after each first one (tag 0): statistics are reported per
+// tag, so the effect of a woken-up ("warm") server on the path asymmetry shows directly.
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ArgError, Args } from './lib/args.js';
@@ -23,6 +26,7 @@ function log(msg: string): void {
 interface Exchange {
   upUs: number;
   downUs: number;
+  tag: number;
 }
 
 /** Offset error of choosing, from each window of n exchanges, the one with the smallest RTT. */
@@ -37,6 +41,12 @@ function minRttFilterErrors(xs: readonly Exchange[], n: number): number[] {
     out.push((best.upUs - best.downUs) / 2);
   }
   return out;
+}
+
+const FLOOR_QUANTILES = [1, 5, 10]; // percent
+
+function lowQuantile(vs: readonly number[], pct: number): number {
+  return percentileSorted([...vs].sort((a, b) => a - b), pct);
 }
 
 const LOW_RTT_WINDOWS = [64, 256, 1024]; // exchanges per window for the low-RTT average
@@ -55,14 +65,18 @@ function lowRttMeanErrors(xs: readonly Exchange[], n: number): number[] {
 
 async function main(): Promise<number> {
   let args: Args;
-  let members: number, seconds: number, intervalMs: number;
+  let members: number, seconds: number, intervalMs: number, pair: string;
   const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
   const profile = (() => {
     try {
-      args = new Args(process.argv.slice(2), ['profile', 'members', 'seconds', 'interval-ms', 'out']);
+      args = new Args(process.argv.slice(2), ['profile', 'members', 'seconds', 'interval-ms', 'pair', 'out']);
       members = args.num('members', 1, 1, 32, true);
       seconds = args.num('seconds', 30, 2, 3600);
       intervalMs = args.num('interval-ms', 50, 1, 10_000, true);
+      pair = args.str('pair', 'none');
+      if (pair !== 'none' && pair !== 'reply' && !(Number.isInteger(Number(pair)) && Number(pair) >= 1 && Number(pair) < intervalMs)) {
+        throw new ArgError('--pair must be none, reply or a gap in ms (integer, 1..interval-ms - 1)');
+      }
       const p = args.str('profile', 'wifi');
       if (!isProfileName(p)) throw new ArgError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
       return p;
@@ -88,13 +102,14 @@ async function main(): Promise<number> {
     const clients = await Promise.all(
       net.hosts.filter((h) => h !== 'leader').map(async (h) => {
         const xs: Exchange[] = (perMember[h] = []);
-        const c = await HostProcess.start(net, h, process.execPath, [PROBE, 'client', net.ip('leader'), String(PORT), String(count), String(intervalMs!)]);
+        const c = await HostProcess.start(net, h, process.execPath, [PROBE, 'client', net.ip('leader'), String(PORT), String(count), String(intervalMs!), pair!]);
         c.onParsed(
           (l) => {
             try {
               const j = JSON.parse(l) as Record<string, string>;
               const [t1, t2, t3, t4] = [j['t1Ns'], j['t2Ns'], j['t3Ns'], j['t4Ns']].map((v) => BigInt(v ?? 'x'));
-              return { upUs: Number((t2 as bigint) - (t1 as bigint)) / 1000, downUs: Number((t4 as bigint) - (t3 as bigint)) / 1000 };
+              const tag = Number(j['tag'] ?? 0);
+              return { upUs: Number((t2 as bigint) - (t1 as bigint)) / 1000, downUs: Number((t4 as bigint) - (t3 as bigint)) / 1000, tag };
             } catch {
               return undefined;
             }
@@ -115,16 +130,25 @@ async function main(): Promise<number> {
     members: members!,
     seconds: seconds!,
     interval_ms: intervalMs!,
-    per_member: Object.entries(perMember).map(([host, xs]) => {
+    pair: pair!,
+    per_member: Object.entries(perMember).flatMap(([host, all]) => (pair === 'none' ? [0] : [0, 1]).map((tag) => {
+      const xs = all.filter((x) => x.tag === tag);
       const up = summarize(xs.map((x) => x.upUs));
       const down = summarize(xs.map((x) => x.downUs));
       return {
         host,
+        exchange: pair === 'none' ? 'single' : tag === 0 ? 'first of pair' : 'second of pair',
         sent: count,
         received: xs.length,
         up_us: roundSummary(up),
         down_us: roundSummary(down),
         median_asymmetry_us: round(up.p50 - down.p50),
+        // what envelope (delay-floor) filters see: the low quantiles of each direction
+        floor_asymmetry_us: FLOOR_QUANTILES.map((q) => {
+          const u = lowQuantile(xs.map((x) => x.upUs), q);
+          const dn = lowQuantile(xs.map((x) => x.downUs), q);
+          return { quantile: q, up_us: round(u), down_us: round(dn), asymmetry_us: round(u - dn) };
+        }),
         single_exchange_offset_error_us: roundSummary(summarize(xs.map((x) => (x.upUs - x.downUs) / 2))),
         min_rtt_filter: MIN_FILTER_WINDOWS.map((n) => {
           const e = minRttFilterErrors(xs, n).map(Math.abs).sort((a, b) => a - b);
@@ -135,7 +159,7 @@ async function main(): Promise<number> {
           return { window: n, keep_fraction: LOW_RTT_FRACTION, abs_offset_error_p50_us: round(percentileSorted(e, 50)), abs_offset_error_max_us: round(e[e.length - 1] ?? NaN), windows: e.length };
         }),
       };
-    }),
+    })),
     host: hostInfo(REPO_DIR),
     date: new Date().toISOString(),
   };

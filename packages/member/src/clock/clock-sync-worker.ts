@@ -15,12 +15,12 @@ import {
 import { ClockSource } from './clock-source.js';
 import { ClockModelShare, type ClockModel } from './clock-model.js';
 import { TimeFilter } from './time-filter.js';
-import { PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
+import { PAIR_GAP_MS, PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
 
 /** Replies slower than this are discarded (their request is forgotten). */
 const REPLY_TIMEOUT_MS = 1_000;
-/** Bound on outstanding requests (burst 50 Hz x timeout 1 s). */
-const MAX_PENDING = 64;
+/** Bound on outstanding requests (burst 50 Hz pairs x timeout 1 s). */
+const MAX_PENDING = 128;
 /** System mode: sampling interval of the wall clock against the monotonic clock. */
 const SYSTEM_POLL_MS = 250;
 /** System mode: longest spin waiting for a Date.now() millisecond edge. */
@@ -34,12 +34,14 @@ const share = new ClockModelShare(data.share);
 const filter = new TimeFilter();
 const stats: ClockSyncStats = emptyStats(data.mode);
 const schedule = new PollSchedule(clock.nowUs());
-const pending = new Map<string, number>(); // nonce -> t1LocalUs
+const pending = new Map<string, { t1: number; warmup: boolean }>(); // nonce -> request
 const nonceSalt = randomBytes(4).readUInt32BE(0);
 let seq = 0;
 let socket: dgram.Socket | null = null;
 let serverGen = 0;
 let timer: NodeJS.Timeout | null = null;
+/** Pending measured request of the current pair (sent on the warm-up's reply or after PAIR_GAP_MS). */
+let pairTimer: NodeJS.Timeout | null = null;
 let stopped = false;
 let lastStatsUs = 0;
 
@@ -66,10 +68,18 @@ function onReply(msg: Buffer): void {
   const p = r.packet;
   if (p.mode !== NTP_MODE.server || p.stratum === 0 || p.stratum > 15 || p.leap === 3) return void stats.rejected++;
   const key = `${p.originate.sec}:${p.originate.frac}`;
-  const t1 = pending.get(key);
-  if (t1 === undefined) return void stats.mismatched++; // unknown, duplicate or already expired
+  const req = pending.get(key);
+  if (req === undefined) return void stats.mismatched++; // unknown, duplicate or already expired
   pending.delete(key);
+  const t1 = req.t1;
   if (t4 - t1 > REPLY_TIMEOUT_MS * 1000) return void stats.late++;
+  if (req.warmup) {
+    // Its timestamps carry the wake-up latency of an idle leader: not a sample. Both ends are
+    // awake now, so the measured request goes out at once (symmetric idle time on both sides).
+    stats.warmupReplies++;
+    sendMeasured();
+    return;
+  }
   const res = filter.addSample({ t1LocalUs: t1, t2LeaderUs: ntpToUnixUs(p.receive), t3LeaderUs: ntpToUnixUs(p.transmit), t4LocalUs: t4 });
   if (!res.accepted) return;
   stats.accepted++;
@@ -77,11 +87,32 @@ function onReply(msg: Buffer): void {
   publish(t4);
 }
 
-function sendRequest(): void {
+/** Sends the measured request of the current pair, if still due. */
+function sendMeasured(): void {
+  if (!pairTimer) return;
+  clearTimeout(pairTimer);
+  pairTimer = null;
+  sendRequest(false);
+}
+
+/**
+ * One poll = a warm-up request, then the measured one on the warm-up's reply or PAIR_GAP_MS later,
+ * whichever comes first: a receiver idle for long timestamps late by its wake-up latency (hundreds
+ * of µs on a loaded VM, cpufreq/idle states on a Pi), which NTP would read as path asymmetry. With
+ * the pair, both the leader (woken by the warm-up) and this member meet the measured exchange
+ * after a similar short idle time (docs/clock.md, "Wake-up asymmetry").
+ */
+function sendPair(): void {
+  if (pairTimer) sendMeasured(); // previous pair incomplete (cannot happen at >= 20 ms polls)
+  if (!sendRequest(true)) return;
+  pairTimer = setTimeout(sendMeasured, PAIR_GAP_MS);
+}
+
+function sendRequest(warmup: boolean): boolean {
   const s = socket;
-  if (!s) return;
+  if (!s) return false;
   const nowUs = clock.nowUs();
-  for (const [k, t1] of pending) {
+  for (const [k, { t1 }] of pending) {
     if (nowUs - t1 > REPLY_TIMEOUT_MS * 1000 || pending.size >= MAX_PENDING) {
       pending.delete(k);
       stats.timeouts++;
@@ -95,11 +126,13 @@ function sendRequest(): void {
     refId: 0, reference: NTP_ZERO, originate: NTP_ZERO, receive: NTP_ZERO, transmit: nonce,
   });
   const t1 = clock.nowUs(); // as late as possible before the send
-  pending.set(`${nonce.sec}:${nonce.frac}`, t1);
+  pending.set(`${nonce.sec}:${nonce.frac}`, { t1, warmup });
   stats.sent++;
+  if (warmup) stats.warmups++;
   s.send(buf, 0, NTP_PACKET_BYTES, (err) => {
     if (err) stats.lastError = err.message;
   });
+  return true;
 }
 
 function tick(): void {
@@ -107,7 +140,7 @@ function tick(): void {
   if (stopped) return;
   const nowUs = clock.nowUs();
   if (data.mode === 'system') systemSample();
-  else sendRequest();
+  else sendPair();
   publish(clock.nowUs()); // holdover: uncertainty grows, slew completes
   const interval = data.mode === 'system' ? SYSTEM_POLL_MS : schedule.intervalMs(nowUs);
   stats.pollIntervalMs = interval;
@@ -156,6 +189,8 @@ async function setServer(host: string, port: number): Promise<void> {
   socket = null;
   if (old) old.close();
   pending.clear();
+  if (pairTimer) clearTimeout(pairTimer);
+  pairTimer = null;
   const changed = stats.server?.host !== host || stats.server?.port !== port;
   stats.server = { host, port };
   if (changed) {
@@ -180,6 +215,7 @@ parentPort?.on('message', (m: { type?: string; host?: string; port?: number }) =
   } else if (m.type === 'stop') {
     stopped = true;
     if (timer) clearTimeout(timer);
+    if (pairTimer) clearTimeout(pairTimer);
     socket?.close();
     socket = null;
     process.exit(0);
