@@ -26,6 +26,7 @@ export interface MemberConfig {
   leader: string | undefined;
   ntpPort: number;
   bufferMs: number;
+  outputLatencyMs: number;
   logLevel: string;
   /** The group's shared key (docs/security.md); undefined = unauthenticated development mode. */
   key: AuthKey | undefined;
@@ -62,6 +63,7 @@ export const MEMBER_OPTIONS: readonly OptionSpec[] = [
   { key: 'leader', flag: '--leader', env: 'JAS_LEADER_HOST', kind: 'string', help: 'leader host to sync the clock with before it connects (optional; normally learned from the connection)' },
   { key: 'ntpPort', flag: '--ntp-port', env: 'JAS_NTP_PORT', kind: 'int', min: 1, max: 65535, help: 'leader NTP port used with --leader' },
   { key: 'bufferMs', flag: '--buffer-ms', env: 'JAS_BUFFER_MS', kind: 'int', min: 20, max: 2000, help: 'how far ahead of the DAC the engine renders' },
+  { key: 'outputLatencyMs', flag: '--output-latency-ms', env: 'JAS_OUTPUT_LATENCY_MS', kind: 'int', min: 5, max: 1000, help: 'PortAudio suggested output latency: a deeper device buffer survives a loaded host (timing is measured, so it costs no sync)' },
   { key: 'logLevel', flag: '--log-level', env: 'JAS_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },
   { key: 'key', flag: '--key', env: 'JAS_KEY', kind: 'key', help: 'shared key jas1_... of the group (same on the leader); prefer the config file or JAS_KEY: a flag shows in ps' },
   { key: 'keyFile', flag: '--key-file', env: 'JAS_KEY_FILE', kind: 'string', help: 'file holding the shared key (instead of key)' },
@@ -87,6 +89,7 @@ export function defaultMemberConfig(): MemberConfig {
     leader: undefined,
     ntpPort: 11123,
     bufferMs: 120,
+    outputLatencyMs: 50,
     logLevel: 'info',
     key: undefined,
     keyFile: undefined,
