@@ -139,7 +139,7 @@ export class MemberDaemon {
       return new CaptureSink(opts);
     }
     try {
-      return new PortAudioSink({ device: c.device, sampleRate: c.outputRate });
+      return new PortAudioSink({ device: c.device, sampleRate: c.outputRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
     } catch (err) {
       // No addon or no device: keep the daemon up (the leader sees the error) rather than exit.
       this.log.error({ err: (err as Error).message }, 'PortAudio output unavailable; no audio will play');
