@@ -281,10 +281,12 @@ async function main(): Promise<number> {
       const steadyNs = inst.kind === 'initial' ? steadyFromNs : inSyncNs;
       if (steadyNs !== null) syncFrom.set(inst.label, steadyNs);
       const steadyPts = steadyNs === null ? [] : pointsIn(series.points, steadyNs);
+      // only once playing in sync: a member that is still starting (late join, restart) plays silence
+      const drop = steadyNs === null ? { count: 0, totalMs: 0, firstS: [] } : dropouts(cap, ref, steadyNs, Math.min(capEndNs, endNs));
       const onset = risingOnsetNs(cap, Math.max(playHostNs, inst.spawnNs) + ONSET_AFTER_FADE_MS * 1e6, ONSET_THRESHOLD);
       const refOnsetNs = onset === null ? null : risingOnsetNs(ref, onset - 5e6, ONSET_THRESHOLD, 0.01);
       const firstAudio = risingOnsetNs(cap, inst.spawnNs, ONSET_THRESHOLD, (endNs - inst.spawnNs) / 1e9);
-      const drop = dropouts(cap, ref, Math.max(steadyFromNs, inst.spawnNs), Math.min(capEndNs, endNs));
+
       const us = statuses.filter((s) => s.member === inst.member.id && s.tNs >= Math.max(playHostNs, inst.spawnNs) && s.tNs <= (inst.endNs ?? Infinity));
       const underruns = us.length < 2 ? null : Math.max(0, us[us.length - 1]!.underruns - us[0]!.underruns);
       const corr = us.filter((s) => s.connected).map((s) => s.correctionPpm);

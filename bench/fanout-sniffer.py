@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+# Runs on a netsim host (bench:fanout): watches eth0 with an AF_PACKET socket and prints one JSON
+# line per WebSocket message that starts a TCP segment to a member port range, with the host
+# CLOCK_MONOTONIC time at which this process saw it (the clock every benchmark process shares).
+# The leader is the WebSocket client, so its frames are masked: they are unmasked to read "type" and "rev".
+#   python3 fanout-sniffer.py PORT_LO PORT_HI
+import json
+import re
+import socket
+import struct
+import sys
+import time
+
+ETH_P_ALL = 3
+PACKET_OUTGOING = 4
+HEAD_BYTES = 120  # enough for {"type":"timeline","rev":N
+
+def main() -> None:
+    lo, hi = int(sys.argv[1]), int(sys.argv[2])
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind(("eth0", 0))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    print(json.dumps({"ready": True}), flush=True)
+    pat = re.compile(rb'"type":"([a-z]+)"(?:,"rev":([0-9]+))?')
+    while True:
+        pkt, addr = s.recvfrom(65535)
+        t = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        if len(pkt) < 54 or pkt[12:14] != b"\x08\x00" or pkt[23] != 6:
+            continue
+        ihl = (pkt[14] & 15) * 4
+        total = struct.unpack("!H", pkt[16:18])[0]
+        ip = pkt[14:14 + total]
+        tcp = ip[ihl:]
+        if len(tcp) < 20:
+            continue
+        sport, dport = struct.unpack("!HH", tcp[:4])
+        if not (lo <= dport <= hi):
+            continue
+        payload = tcp[(tcp[12] >> 4) * 4:]
+        if len(payload) < 6:
+            continue
+        b0, b1 = payload[0], payload[1]
+        if (b0 & 15) not in (1, 2):
+            continue
+        ln, off = b1 & 127, 2
+        if ln == 126:
+            off = 4
+        elif ln == 127:
+            off = 10
+        key = b""
+        if b1 & 128:
+            key = payload[off:off + 4]
+            off += 4
+        data = payload[off:off + HEAD_BYTES]
+        if key:
+            data = bytes(c ^ key[i % 4] for i, c in enumerate(data))
+        m = pat.search(data)
+        if m is None:
+            continue
+        print(json.dumps({
+            "t": t,
+            "out": addr[2] == PACKET_OUTGOING,
+            "dst": socket.inet_ntoa(ip[16:20]),
+            "dport": dport,
+            "type": m.group(1).decode(),
+            "rev": int(m.group(2)) if m.group(2) else None,
+        }), flush=True)
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
