@@ -1,0 +1,282 @@
+// Bad input on every boundary of RUNNING daemons while they play: a corpus of malformed REST
+// requests and odd m3u8 uploads to the leader, malformed/unauthenticated WebSocket frames and a
+// flood to a member, malformed NTP packets to the leader's NTP server. Each must get a clear error
+// (4xx + JAS_ERR_* code, a close code, or silence for NTP), the daemons must keep serving, and the
+// captured audio must stay complete and in sync throughout. (Parsers are unit-tested in
+// packages/protocol/test and packages/leader/test; this hits the processes.) Loopback, not netsim:
+// nothing here depends on the network, and the attacker runs in this process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { sleep } from '../helpers/cluster.js';
+import { clickTrackWav, writeClickPlaylist } from './helpers/click-playlist.js';
+import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { FaultCluster } from './helpers/fault-cluster.js';
+import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
+
+const IDS = ['member1', 'member2'];
+const WS_TIMEOUT_MS = 5000;
+
+interface Case { name: string; method: string; path: string; body?: string | Buffer; type?: string; status?: number; code?: string }
+
+function restCorpus(playing: { index: number }): Case[] {
+  const J = 'application/json';
+  const j = (o: unknown): string => JSON.stringify(o);
+  const deep = '['.repeat(5000) + ']'.repeat(5000);
+  return [
+    { name: 'wrong type: index as string', method: 'POST', path: '/api/play', body: j({ index: '1' }), type: J, status: 400, code: 'JAS_ERR_VALIDATION' },
+    { name: 'negative position', method: 'POST', path: '/api/play', body: j({ index: 0, positionMs: -5 }), type: J, status: 400 },
+    { name: 'huge index', method: 'POST', path: '/api/play', body: j({ index: 1e308 }), type: J },
+    { name: 'index past the playlist', method: 'POST', path: '/api/play', body: j({ index: 999 }), type: J },
+    { name: 'NaN literal', method: 'POST', path: '/api/play', body: '{"delayMs": NaN}', type: J, status: 400, code: 'JAS_ERR_BAD_JSON' },
+    { name: 'Infinity literal', method: 'POST', path: '/api/seek', body: '{"positionMs": Infinity}', type: J, status: 400, code: 'JAS_ERR_BAD_JSON' },
+    { name: 'negative delay', method: 'POST', path: '/api/next', body: j({ delayMs: -1000 }), type: J },
+    { name: 'delay 30 years', method: 'POST', path: '/api/next', body: j({ delayMs: 1e12 }), type: J },
+    { name: 'time in the past', method: 'POST', path: '/api/stop', body: j({ at: '1999-01-01T00:00:00Z' }), type: J, code: 'JAS_ERR_TIME_IN_PAST' },
+    { name: 'unreadable time', method: 'POST', path: '/api/stop', body: j({ at: 'half past never' }), type: J },
+    { name: 'time as number', method: 'POST', path: '/api/stop', body: j({ at: 12 }), type: J, status: 400 },
+    { name: 'seek without position', method: 'POST', path: '/api/seek', body: j({}), type: J, status: 400, code: 'JAS_ERR_VALIDATION' },
+    { name: 'seek far past the track end', method: 'POST', path: '/api/seek', body: j({ positionMs: 1e9, index: playing.index }), type: J },
+    { name: 'volume 2', method: 'PUT', path: '/api/volume', body: j({ volume: 2 }), type: J, status: 400 },
+    { name: 'volume negative', method: 'PUT', path: '/api/volume', body: j({ volume: -0.1 }), type: J, status: 400 },
+    { name: 'volume string', method: 'PUT', path: '/api/volume', body: j({ volume: 'loud' }), type: J, status: 400 },
+    { name: 'volume missing', method: 'PUT', path: '/api/volume', body: j({}), type: J, status: 400 },
+    { name: 'unknown field', method: 'POST', path: '/api/play', body: j({ index: 0, shuffle: true }), type: J, status: 400 },
+    { name: 'unknown member', method: 'PUT', path: '/api/members/nobody', body: j({ volume: 0.5 }), type: J, status: 404, code: 'JAS_ERR_NOT_FOUND' },
+    { name: 'bad channel mode', method: 'PUT', path: '/api/members/member1', body: j({ channelMode: 'surround' }), type: J, status: 400 },
+    { name: 'member delay huge', method: 'PATCH', path: '/api/members/member1', body: j({ outputDelayMs: 1e9 }), type: J, status: 400 },
+    { name: 'member id with path tricks', method: 'PUT', path: '/api/members/..%2F..%2Fetc', body: j({ volume: 0.5 }), type: J },
+    { name: 'truncated JSON', method: 'POST', path: '/api/play', body: '{"index":', type: J, status: 400, code: 'JAS_ERR_BAD_JSON' },
+    { name: 'JSON array body', method: 'POST', path: '/api/play', body: '[]', type: J, status: 400 },
+    { name: 'JSON null body', method: 'PUT', path: '/api/volume', body: 'null', type: J, status: 400 },
+    { name: 'JSON string body', method: 'POST', path: '/api/seek', body: '"seek"', type: J, status: 400 },
+    { name: 'deeply nested JSON', method: 'POST', path: '/api/play', body: deep, type: J, status: 400 },
+    { name: 'binary garbage as JSON', method: 'POST', path: '/api/play', body: Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x7b]), type: J, status: 400 },
+    { name: 'oversize body (2 MiB)', method: 'PUT', path: '/api/volume', body: j({ volume: 0.5, pad: 'x'.repeat(2 * 1024 * 1024) }), type: J, status: 413, code: 'JAS_ERR_TOO_LARGE' },
+    { name: 'text/plain to a JSON route', method: 'POST', path: '/api/play', body: '{}', type: 'text/plain', status: 415, code: 'JAS_ERR_UNSUPPORTED_MEDIA' },
+    { name: 'XML', method: 'PUT', path: '/api/volume', body: '<volume>1</volume>', type: 'application/xml', status: 415 },
+    { name: 'form encoded', method: 'POST', path: '/api/stop', body: 'at=now', type: 'application/x-www-form-urlencoded', status: 415 },
+    { name: 'unknown route', method: 'POST', path: '/api/explode', body: '{}', type: J, status: 404, code: 'JAS_ERR_NOT_FOUND' },
+    { name: 'track by a path, not a hash', method: 'GET', path: '/tracks/..%2F..%2Fetc%2Fpasswd', status: 404 },
+    { name: 'track by an unknown hash', method: 'GET', path: `/tracks/${'0'.repeat(64)}`, status: 404 },
+    { name: 'playlist path missing', method: 'PUT', path: '/api/playlist', body: j({ path: '/nonexistent/none.m3u8' }), type: J },
+    { name: 'playlist path is a directory', method: 'PUT', path: '/api/playlist', body: j({ path: '/tmp' }), type: J },
+    { name: 'playlist path wrong type', method: 'PUT', path: '/api/playlist', body: j({ path: 42 }), type: J, status: 400 },
+  ];
+}
+
+function m3u8Corpus(): Case[] {
+  const M = 'audio/x-mpegurl';
+  const many = ['#EXTM3U', ...Array.from({ length: 10_001 }, (_, i) => `missing-${i}.wav`)].join('\n');
+  return [
+    { name: 'empty m3u8', method: 'PUT', path: '/api/playlist', body: '', type: M },
+    { name: 'only comments', method: 'PUT', path: '/api/playlist', body: '#EXTM3U\n#EXTINF:1,x\n', type: M },
+    { name: 'BOM + CRLF, missing files', method: 'PUT', path: '/api/playlist', body: '\ufeff#EXTM3U\r\n#EXTINF:3,a\r\nnope-a.wav\r\nnope-b.wav\r\n', type: M },
+    { name: '10 001 entries', method: 'PUT', path: '/api/playlist', body: many, type: M },
+    { name: 'non-UTF-8 bytes', method: 'PUT', path: '/api/playlist', body: Buffer.from([0x23, 0x45, 0x0a, 0xff, 0xfe, 0xfd, 0x2e, 0x77, 0x61, 0x76, 0x0a, 0xc3, 0x28, 0x0a]), type: M },
+    { name: '.. paths out of the music dir', method: 'PUT', path: '/api/playlist', body: '../../../../../etc/passwd\n../../../../../proc/self/environ\n', type: M },
+    { name: 'remote URL and NUL', method: 'PUT', path: '/api/playlist', body: 'http://example.invalid/a.mp3\nfile://\u0000/x\n', type: M },
+    { name: 'a directory entry', method: 'PUT', path: '/api/playlist', body: '.\n..\n/\n', type: M },
+  ];
+}
+
+function isErrorReply(json: unknown): json is { error: string; message: string } {
+  const o = json as { error?: unknown; message?: unknown } | null;
+  return typeof o?.error === 'string' && /^JAS_ERR_[A-Z_]+$/.test(o.error) && typeof o.message === 'string' && o.message.length > 0;
+}
+
+interface WsResult { opened: boolean; closeCode: number | null; closeReason: string; received: string[] }
+
+/** Connects to a member as a would-be leader, runs `script`, waits for the close (bounded). */
+function wsSession(url: string, script: (ws: WebSocket, got: string[]) => Promise<void> | void): Promise<WsResult> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 });
+    const r: WsResult = { opened: false, closeCode: null, closeReason: '', received: [] };
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      done();
+    }, WS_TIMEOUT_MS);
+    ws.on('open', () => {
+      r.opened = true;
+      void Promise.resolve(script(ws, r.received)).catch(() => undefined);
+    });
+    ws.on('message', (d) => r.received.push(String(d).slice(0, 300)));
+    ws.on('close', (code, reason) => {
+      r.closeCode = code;
+      r.closeReason = reason.toString();
+      done();
+    });
+    ws.on('error', () => undefined);
+  });
+}
+
+function ntpRequest(): Buffer {
+  const b = Buffer.alloc(48);
+  b[0] = (0 << 6) | (4 << 3) | 3; // LI 0, version 4, client
+  b.writeUInt32BE(0x12345678, 40);
+  b.writeUInt32BE(0x9abcdef0, 44);
+  return b;
+}
+
+test('bad input on every boundary of running daemons: clear errors, daemons keep serving, music keeps playing in sync', {
+  timeout: 300_000,
+}, async (t) => {
+  const wd = workDir('bad-input');
+  let fc: FaultCluster | undefined;
+  t.after(async () => {
+    await fc?.stop();
+    wd.cleanup();
+  });
+  const music = writeClickPlaylist(join(wd.dir, 'music'), [20, 20, 20]);
+  fc = await FaultCluster.start({
+    dir: wd.dir, playlist: music.m3u8, netsim: false, leaderArgs: ['--music-dir', music.dir],
+    members: [{ id: 'member1', dacPpm: 40 }, { id: 'member2', dacPpm: -60, clockOffsetUs: 1_000_000 }],
+  });
+  await fc.waitReady(3);
+  fc.startMonitor();
+  await fc.c.waitFor((s) => s.members.every((m) => m.ready === 3), 60_000, 'all tracks cached');
+  const status0 = await fc.c.status();
+  const entries = status0.playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
+  const ntpPort = Number(status0.leader['ntpPort']);
+  const play = await fc.c.api<{ atUs: number; rev: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  assert.equal(play.status, 200, JSON.stringify(play.body));
+  await sleep(2500);
+  const attackFromNs = fc.nowMonoNs();
+
+  // ---- REST corpus -----------------------------------------------------------------------------
+  const restResults: Array<{ name: string; status: number; error?: string }> = [];
+  for (const c of [...restCorpus({ index: 0 }), ...m3u8Corpus()]) {
+    const r = await fc.raw(c.method, c.path, c.body, c.type);
+    const err = (r.json as { error?: string } | null)?.error;
+    restResults.push({ name: c.name, status: r.status, ...(err ? { error: err } : {}) });
+    assert.ok(r.status >= 400 && r.status < 500, `${c.name}: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+    assert.ok(isErrorReply(r.json), `${c.name}: error reply contract: ${r.text.slice(0, 300)}`);
+    if (c.status !== undefined) assert.equal(r.status, c.status, `${c.name}: ${r.text.slice(0, 300)}`);
+    if (c.code !== undefined) assert.equal(err, c.code, `${c.name}: ${r.text.slice(0, 300)}`);
+  }
+  const afterRest = await fc.c.status();
+  assert.equal(afterRest.playing, true, 'still playing after the REST corpus');
+  assert.equal(afterRest.position?.rev, play.body.rev, 'no bad request changed the timeline');
+
+  // ---- WebSocket frames to member1 ---------------------------------------------------------------
+  const wsUrl = `ws://127.0.0.1:${fc.c.memberPort(0)}/`;
+  const welcome = JSON.stringify({ v: (JSON.parse((await fc.raw('GET', '/api/status')).text) as { leader: { protocol: string } }).leader.protocol, type: 'welcome', leaderId: 'intruder', ntpPort, trackBaseUrl: `${fc.c.leaderUrl}/tracks`, serverTimeUs: 1 });
+  const protoV = (JSON.parse(welcome) as { v: unknown }).v;
+  const wsCases: Array<[string, (ws: WebSocket) => void | Promise<void>]> = [
+    ['binary garbage before welcome', (ws) => ws.send(Buffer.from([0, 1, 2, 0xff, 0xfe]))],
+    ['text that is not JSON', (ws) => ws.send('hello?')],
+    ['wrong protocol major', (ws) => ws.send(JSON.stringify({ v: '99.0', type: 'welcome' }))],
+    ['timeline before welcome', (ws) => ws.send(JSON.stringify({ v: protoV, type: 'timeline', rev: 1, outputRate: 48000, loop: false, tracks: [], revisions: [] }))],
+    ['5 MiB frame', (ws) => ws.send('x'.repeat(5 * 1024 * 1024))],
+    ['JSON nested 10 000 deep', (ws) => ws.send('['.repeat(10_000) + ']'.repeat(10_000))],
+    ['malformed after an (unauthenticated) welcome', async (ws) => {
+      ws.send(welcome);
+      ws.send('{"v":');
+      ws.send(JSON.stringify({ v: protoV, type: 'settings', volume: 5, atUs: -1, outputDelayUs: 'x', channelMode: 'surround' }));
+      ws.send(JSON.stringify({ v: protoV, type: 'timeline', rev: 'x', tracks: 7 }));
+      ws.send(JSON.stringify({ v: protoV, type: 'no-such-type' }));
+      await sleep(500);
+      ws.close(1000, 'done');
+    }],
+    ['flood of 3000 frames', (ws) => {
+      ws.send(welcome);
+      for (let i = 0; i < 3000; i++) ws.send(JSON.stringify({ v: protoV, type: 'ping', seq: i, sentUs: i }));
+    }],
+  ];
+  const wsResults: Array<{ name: string } & WsResult> = [];
+  for (const [name, script] of wsCases) {
+    const r = await wsSession(wsUrl, script);
+    wsResults.push({ name, ...r, received: r.received.slice(0, 3) });
+  }
+  for (const r of wsResults) {
+    assert.ok(r.opened, `${r.name}: the member still accepts connections`);
+    if (r.name.startsWith('malformed after')) {
+      assert.ok(r.received.some((m) => m.includes('"type":"error"') && m.includes('JAS_ERR_')), `${r.name}: error replies: ${JSON.stringify(r)}`);
+      assert.equal(r.closeCode, 1000, `${r.name}: the connection survived the bad frames until we closed it`);
+    } else {
+      assert.ok(r.closeCode !== null && r.closeCode !== 1000 && r.closeCode !== 1006, `${r.name}: closed by the member with a reason: ${JSON.stringify(r)}`);
+    }
+  }
+
+  // ---- NTP packets to the leader -----------------------------------------------------------------
+  const sock = createSocket('udp4');
+  const replies: Buffer[] = [];
+  sock.on('message', (m) => replies.push(m));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const send = (b: Buffer): Promise<void> => new Promise((r) => sock.send(b, ntpPort, '127.0.0.1', () => r()));
+  const bad: Buffer[] = [Buffer.alloc(0), Buffer.alloc(1, 0x23), Buffer.alloc(47, 0x23), Buffer.alloc(2000, 0x23), Buffer.alloc(48, 0xff)];
+  const modeServer = ntpRequest();
+  modeServer[0] = (4 << 3) | 4;
+  const version7 = ntpRequest();
+  version7[0] = (7 << 3) | 3;
+  const version0 = ntpRequest();
+  version0[0] = 3;
+  bad.push(modeServer, version7, version0);
+  for (const b of bad) await send(b);
+  let seed = 7;
+  for (let i = 0; i < 5000; i++) {
+    const b = Buffer.alloc(48);
+    for (let k = 0; k < 48; k++) b[k] = (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+    b[0] = (b[0]! & ~0x07) | ((b[0]! & 7) === 3 ? 4 : b[0]! & 7); // never a valid client request
+    await send(b);
+  }
+  await sleep(300);
+  const junkReplies = replies.length;
+  await send(ntpRequest());
+  await sleep(500);
+  sock.close();
+  const good = replies.slice(junkReplies).find((r) => r.length === 48 && (r[0]! & 7) === 4 && r.readUInt32BE(24) === 0x12345678 && r.readUInt32BE(28) === 0x9abcdef0);
+  assert.equal(junkReplies, 0, 'no reply to malformed NTP packets');
+  assert.ok(good, 'the NTP server still answers a valid request');
+
+  // ---- everything still serves, the music still plays -------------------------------------------
+  const health = await fc.raw('GET', '/healthz');
+  assert.equal(health.status, 200);
+  await fc.c.waitFor((s) => s.members.every((m) => m.connected && m.clock?.synced), 30_000, 'the leader took member1 back; clocks synced');
+  const attackToNs = fc.nowMonoNs();
+  await sleep(2000);
+  const final = await fc.c.status();
+  const memberErrors = final.members.find((m) => m.id === 'member1')?.['problems'];
+  for (const id of IDS) assert.equal(fc.children.get(id)?.exitCode, null, `${id} process still running`);
+  assert.equal(fc.children.get('leader')?.exitCode, null, 'leader process still running');
+
+  // A valid but odd playlist after the audio window (loading one stops playback): BOM, CRLF, a
+  // Latin-1 file name, `..` paths that stay inside the music dir, a missing entry.
+  mkdirSync(join(music.dir, 'sub'), { recursive: true });
+  const latin1Name = Buffer.from('caf\xe9.wav', 'latin1');
+  writeFileSync(Buffer.concat([Buffer.from(`${music.dir}/`), latin1Name]), clickTrackWav(3, 2));
+  const odd = Buffer.concat([Buffer.from('\ufeff#EXTM3U\r\n#EXTINF:2,Latin-1\r\n'), latin1Name, Buffer.from('\r\nsub/../click-1.wav\r\n../music/click-2.wav\r\nmissing.wav\r\n')]);
+  const oddReply = await fc.raw('PUT', '/api/playlist', odd, 'audio/x-mpegurl');
+  const oddBody = oddReply.json as { tracks?: number; problems?: Array<{ entry: string; reason: string }> };
+  await fc.c.stop();
+  const endNs = attackToNs;
+
+  const expected = expectedClicks(fc, play.body.atUs, entries);
+  const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
+  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc!.capture(id)), expected, fromNs, endNs, fc!.underrunWindows(id))] as const));
+  const pairs = pairwiseUs(reports.get('member1')!, reports.get('member2')!);
+  t.diagnostic(JSON.stringify({
+    attackS: (attackToNs - attackFromNs) / 1e9, rest: restResults, ws: wsResults.map((r) => ({ name: r.name, closeCode: r.closeCode, closeReason: r.closeReason.slice(0, 120) })),
+    ntp: { junkPackets: bad.length + 5000, junkReplies, validAnswered: good !== undefined }, memberErrors, oddPlaylist: oddBody,
+    reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), pairMaxUs: maxAbs(pairs),
+    outliers: Object.fromEntries([...reports].map(([k, r]) => [k, outliers(r, MAX_TIMELINE_ERROR_US, fromNs)])),
+  }));
+  for (const [id, r] of reports) {
+    assert.ok(r.expected > 40, `${id}: ${describe(r)}`);
+    assert.equal(r.missing.length, 0, `${id}: ${describe(r)}`);
+    assert.equal(r.extra.length, 0, `${id}: ${describe(r)}`);
+    assert.ok(r.maxAbsErrorUs < MAX_TIMELINE_ERROR_US, `${id}: ${describe(r)}`);
+  }
+  assert.ok(pairs.length > 40 && maxAbs(pairs) < MAX_MEMBER_OFFSET_US, `member offsets max ${maxAbs(pairs)} µs`);
+  assert.equal(oddReply.status, 200, oddReply.text.slice(0, 500));
+  assert.ok((oddBody.tracks ?? 0) >= 2, `odd playlist: ${oddReply.text.slice(0, 500)}`);
+  assert.ok(oddBody.problems?.some((p) => p.entry === 'missing.wav'), `odd playlist: missing.wav reported: ${oddReply.text.slice(0, 500)}`);
+  wd.passed();
+});

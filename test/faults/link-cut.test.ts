@@ -1,0 +1,118 @@
+// A member's link is cut mid-playlist (blackhole AND carrier down): it keeps playing the playlist
+// on its own, through track changes, in sync with the others; the leader reports it offline; when
+// the link returns the leader takes it back and a new command (play track 2) reaches it at the right frame.
+// Default: a 60 s cut; JAS_LONG_FAULTS=1: the issue's 5 minutes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { measureOffset } from '../helpers/capture-analysis.js';
+import { sleep } from '../helpers/cluster.js';
+import { writeClickPlaylist } from './helpers/click-playlist.js';
+import { checkClicks, describe, detectClicks, expectedClicks, pairwiseUs, type ExpectedClick } from './helpers/click-check.js';
+import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
+import { LONG_FAULTS, MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
+
+const CUT_S = LONG_FAULTS ? 300 : 60;
+/** Playing before the cut: the cut member has the timeline, a synced clock and the first tracks. */
+const BEFORE_CUT_S = 6;
+/** After the link returns: reconnect (leader backoff up to 10 s), then a command, then listen. */
+const AFTER_CUT_S = 22;
+const TRACKS = LONG_FAULTS ? 8 : 4;
+const TRACK_S = Math.ceil((BEFORE_CUT_S + 2 + CUT_S + AFTER_CUT_S) / TRACKS);
+const IDS = ['member1', 'member2', 'member3'];
+
+test(`link cut for ${CUT_S} s: the member plays on through track changes, in sync, and rejoins`, {
+  skip: faultSkipReason() ?? false,
+  timeout: (CUT_S + 180) * 1000,
+}, async (t) => {
+  const wd = workDir('link-cut');
+  let fc: FaultCluster | undefined;
+  t.after(async () => {
+    await fc?.stop();
+    wd.cleanup();
+  });
+  const music = writeClickPlaylist(join(wd.dir, 'music'), Array(TRACKS).fill(TRACK_S));
+  fc = await FaultCluster.start({
+    dir: wd.dir, playlist: music.m3u8,
+    members: [
+      { id: 'member1', clockOffsetUs: 3_000_000, clockRatePpm: 40, dacPpm: 90 },
+      { id: 'member2', clockOffsetUs: -1_500_000, clockRatePpm: -30, dacPpm: -70 },
+      { id: 'member3', dacPpm: 20 },
+    ],
+  });
+  await fc.waitReady(TRACKS);
+  fc.startMonitor();
+  // Every track on every member's disk before the cut: a cut member cannot fetch.
+  await fc.c.waitFor((s) => s.members.every((m) => m.ready === TRACKS), 60_000, 'all tracks cached on every member');
+  const status0 = await fc.c.status();
+  const entries = status0.playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
+  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  assert.equal(play.status, 200, JSON.stringify(play.body));
+  await sleep(1500 + BEFORE_CUT_S * 1000);
+
+  const cutFromNs = fc.nowMonoNs();
+  await fc.net!.blackhole('member1', true);
+  await fc.net!.link('member1', 'down');
+  const offline = await fc.c.waitFor((s) => s.members.find((m) => m.id === 'member1')?.connected === false, 15_000, 'leader reports member1 offline');
+  assert.equal(offline.members.find((m) => m.id === 'member1')?.health, 'offline');
+  await sleep(CUT_S * 1000 - (fc.nowMonoNs() - cutFromNs) / 1e6);
+  await fc.net!.link('member1', 'up');
+  await fc.net!.blackhole('member1', false);
+  const cutToNs = fc.nowMonoNs();
+
+  // Back under the leader's control: reconnected, then a command reaches it.
+  const back = Date.now();
+  await fc.c.waitFor((s) => s.members.every((m) => m.connected), 20_000, 'member1 reconnected');
+  const reconnectS = (Date.now() - back) / 1000;
+  // A jump to track 2 (whatever plays now): only a member under the leader's control follows it.
+  const nextIndex = 1;
+  const next = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: nextIndex, positionMs: 0, delayMs: 1000 });
+  assert.equal(next.status, 200, JSON.stringify(next.body));
+  await sleep(4000);
+  const after = await fc.c.status();
+  assert.equal(after.position?.index, nextIndex, 'the jump took effect');
+  await sleep(3000);
+  await fc.c.stop(); // flushes the captures
+  const endNs = fc.nowMonoNs() - 1e9;
+
+  const nextNs = fc.monoNsOfLeaderUs(next.body.atUs);
+  const expected: ExpectedClick[] = [
+    ...expectedClicks(fc, play.body.atUs, entries).filter((e) => e.trueNs < nextNs - 10e6),
+    ...expectedClicks(fc, next.body.atUs, entries, nextIndex, 0),
+  ];
+  const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
+  const reports = new Map(IDS.map((id) => {
+    const r = checkClicks(detectClicks(fc.capture(id)), expected, fromNs, endNs, fc.underrunWindows(id));
+    return [id, r] as const;
+  }));
+  const cut = checkClicks(detectClicks(fc.capture('member1')), expected, cutFromNs, cutToNs, fc.underrunWindows('member1'));
+  const cutEntries = new Set(expected.filter((e) => e.trueNs >= cutFromNs && e.trueNs < cutToNs).map((e) => e.entry));
+  const r1 = reports.get('member1')!;
+  const pair12 = pairwiseUs(reports.get('member2')!, r1);
+  const pair13 = pairwiseUs(reports.get('member3')!, r1);
+  const a = fc.capture('member2');
+  const b = fc.capture('member1');
+  const inCut = measureOffset(a, b, { fromNs: cutFromNs, toNs: cutToNs });
+  const summary = {
+    cutS: CUT_S, reconnectS, trackChangesInCut: cutEntries.size - 1,
+    member1: describe(r1), member2: describe(reports.get('member2')!), member3: describe(reports.get('member3')!),
+    member1InCut: describe(cut),
+    pairMaxUs: { m1vsM2: maxAbs(pair12), m1vsM3: maxAbs(pair13) },
+    measureOffsetInCut: inCut.stats,
+  };
+  t.diagnostic(JSON.stringify(summary));
+
+  assert.ok(cutEntries.size >= 2, 'the cut spans a track change');
+  for (const [id, r] of reports) {
+    assert.ok(r.expected > 100, `${id}: enough clicks to judge (${r.expected})`);
+    assert.equal(r.missing.length, 0, `${id}: ${describe(r)}`);
+    assert.equal(r.extra.length, 0, `${id}: ${describe(r)}`);
+    assert.equal(r.wrongTrack, 0, `${id}: ${describe(r)}`);
+    assert.ok(r.maxAbsErrorUs < MAX_TIMELINE_ERROR_US, `${id}: ${describe(r)}`);
+  }
+  assert.ok(cut.matched > (CUT_S - 2) * 3, `member1 played through the cut: ${describe(cut)}`);
+  assert.ok(pair12.length > 100 && maxAbs(pair12) < MAX_MEMBER_OFFSET_US, `member1 vs member2 max ${maxAbs(pair12)} µs`);
+  assert.ok(pair13.length > 100 && maxAbs(pair13) < MAX_MEMBER_OFFSET_US, `member1 vs member3 max ${maxAbs(pair13)} µs`);
+  assert.ok(inCut.stats.count > (CUT_S - 2) * 3 && inCut.stats.maxAbsUs < MAX_MEMBER_OFFSET_US, `measureOffset in the cut: ${JSON.stringify(inCut.stats)}`);
+  wd.passed();
+});

@@ -1,0 +1,116 @@
+// Process deaths while playing, judged on the captured audio:
+// - the leader is SIGKILLed mid-track: members play on; the restarted leader reloads its persisted
+//   timeline and anchor, takes the members back without a glitch, and commands work again;
+// - a member is SIGKILLed and restarted mid-track (tracks cached): it rejoins at the right frame,
+//   in sync with the others, within REJOIN_BOUND_S.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { sleep } from '../helpers/cluster.js';
+import { writeClickPlaylist } from './helpers/click-playlist.js';
+import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs, type ExpectedClick } from './helpers/click-check.js';
+import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
+import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
+
+/** The issue's bound for a restarted member to play in sync again. */
+const REJOIN_BOUND_S = 5;
+const LEADER_DOWN_S = 4;
+
+test('leader SIGKILL and restart, then member SIGKILL and restart: the music never stops', {
+  skip: faultSkipReason() ?? false,
+  timeout: 240_000,
+}, async (t) => {
+  const wd = workDir('restarts');
+  let fc: FaultCluster | undefined;
+  t.after(async () => {
+    await fc?.stop();
+    wd.cleanup();
+  });
+  const music = writeClickPlaylist(join(wd.dir, 'music'), [16, 16, 16]);
+  const members = [
+    { id: 'member1', clockOffsetUs: 2_000_000, clockRatePpm: 25, dacPpm: 60 },
+    { id: 'member2', clockOffsetUs: -700_000, clockRatePpm: -35, dacPpm: -80 },
+  ];
+  fc = await FaultCluster.start({ dir: wd.dir, playlist: music.m3u8, members });
+  await fc.waitReady(3);
+  fc.startMonitor();
+  await fc.c.waitFor((s) => s.members.every((m) => m.ready === 3), 60_000, 'all tracks cached');
+  const entries = (await fc.c.status()).playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
+  const anchorBefore = fc.anchor();
+  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  assert.equal(play.status, 200, JSON.stringify(play.body));
+  await sleep(1500 + 4000);
+
+  // ---- leader dies mid-track ------------------------------------------------------------------
+  const leaderKillNs = fc.nowMonoNs();
+  await fc.c.killLeader('SIGKILL');
+  await sleep(LEADER_DOWN_S * 1000);
+  fc.c.startLeader();
+  const t0 = Date.now();
+  await fc.c.waitFor((s) => s.members.length === 2 && s.members.every((m) => m.connected), 30_000, 'restarted leader reconnected to both members');
+  const leaderBackS = (Date.now() - t0) / 1000;
+  const leaderUpNs = fc.nowMonoNs();
+  const anchorAfter = fc.anchor();
+  assert.deepEqual(anchorAfter, anchorBefore, 'restarted leader serves the same timescale (anchor reused on this boot)');
+  assert.match(fc.logText('leader'), /resumed saved timeline/);
+  const s1 = await fc.c.status();
+  assert.equal(s1.playing, true, 'restarted leader knows the playlist is playing');
+  assert.equal(s1.position?.index, 0);
+  // Commands work again: next track at a known time.
+  const next = await fc.c.api<{ atUs: number }>('POST', '/api/next', { delayMs: 800 });
+  assert.equal(next.status, 200, JSON.stringify(next.body));
+  await sleep(2000);
+  const nextIndex = (await fc.c.status()).position?.index ?? -1;
+  assert.equal(nextIndex, 1);
+
+  // ---- a member dies mid-track and comes back -------------------------------------------------
+  await sleep(2000);
+  const m2 = members[1]!;
+  await fc.c.killMember('member2', 'SIGKILL');
+  const restartNs = fc.nowMonoNs();
+  const secondCapture = join(wd.dir, 'member2-restarted.capture');
+  fc.c.startMember({ ...m2, extraArgs: ['--capture-file', secondCapture] }, 1);
+  await sleep((REJOIN_BOUND_S + 5) * 1000);
+  const audioStats = (await fc.c.status()).members.map((m) => ({ id: m.id, audio: m.audio }));
+  await fc.c.stop();
+  const endNs = fc.nowMonoNs() - 1e9;
+
+  const nextNs = fc.monoNsOfLeaderUs(next.body.atUs);
+  const expected: ExpectedClick[] = [
+    ...expectedClicks(fc, play.body.atUs, entries).filter((e) => e.trueNs < nextNs - 10e6),
+    ...expectedClicks(fc, next.body.atUs, entries, nextIndex, 0),
+  ];
+  const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
+  const det1 = detectClicks(fc.capture('member1'));
+  const det2a = detectClicks(fc.capture('member2'));
+  const r1 = checkClicks(det1, expected, fromNs, endNs, fc.underrunWindows('member1'));
+  // member2's first life: up to its death (its capture lags at most ~0.5 s behind the DAC).
+  const r2a = checkClicks(det2a, expected, fromNs, restartNs - 1e9, fc.underrunWindows('member2'));
+  // Around the leader's death and return, both members.
+  const around = (det: typeof det1, id: string): string => describe(checkClicks(det, expected, leaderKillNs - 1e9, leaderUpNs + 3e9, fc!.underrunWindows(id)));
+  // member2's second life: first click it plays, then everything after it must be right.
+  const { readCapture } = await import('@jaudiosync/member/dist/src/audio/capture-file.js');
+  const det2b = detectClicks(readCapture(secondCapture), restartNs);
+  const first = det2b[0];
+  assert.ok(first, 'restarted member2 played something');
+  const rejoinS = (first.trueNs - restartNs) / 1e9;
+  const r2b = checkClicks(det2b, expected, first.trueNs - 1e6, endNs, fc.underrunWindows('member2'));
+  const pairs = [...pairwiseUs(r1, r2a), ...pairwiseUs(r1, r2b)];
+  t.diagnostic(JSON.stringify({
+    leaderDownS: LEADER_DOWN_S, leaderBackS, member1: describe(r1), member2FirstLife: describe(r2a), member2Restarted: describe(r2b),
+    aroundLeaderRestart: { member1: around(det1, 'member1'), member2: around(det2a, 'member2') }, rejoinS, audioStats,
+    events: { leaderKillS: (leaderKillNs - fromNs) / 1e9, leaderUpS: (leaderUpNs - fromNs) / 1e9, memberRestartS: (restartNs - fromNs) / 1e9 },
+    outliers: { member1: outliers(r1, MAX_TIMELINE_ERROR_US, fromNs), member2: outliers(r2a, MAX_TIMELINE_ERROR_US, fromNs), member2b: outliers(r2b, MAX_TIMELINE_ERROR_US, fromNs) }, pairMaxUs: maxAbs(pairs), pairs: pairs.length,
+  }));
+
+  for (const [name, r] of [['member1', r1], ['member2 before its death', r2a], ['member2 after restart', r2b]] as const) {
+    assert.equal(r.missing.length, 0, `${name}: ${describe(r)}`);
+    assert.equal(r.extra.length, 0, `${name}: ${describe(r)}`);
+    assert.equal(r.wrongTrack, 0, `${name}: ${describe(r)}`);
+    assert.ok(r.maxAbsErrorUs < MAX_TIMELINE_ERROR_US, `${name}: ${describe(r)}`);
+  }
+  assert.ok(r1.expected > 80, describe(r1));
+  assert.ok(rejoinS < REJOIN_BOUND_S, `restarted member played again after ${rejoinS.toFixed(2)} s`);
+  assert.ok(pairs.length > 60 && maxAbs(pairs) < MAX_MEMBER_OFFSET_US, `member offset max ${maxAbs(pairs)} µs over ${pairs.length} clicks`);
+  wd.passed();
+});
