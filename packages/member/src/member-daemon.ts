@@ -57,6 +57,8 @@ export class MemberDaemon {
   private errors: ReportedError[] = [];
   private timers: NodeJS.Timeout[] = [];
   private port = 0;
+  /** Leader time in the last welcome and our local time then: a rough clock before NTP sync. */
+  private welcomeTime: { leaderUs: number; localUs: number } | null = null;
 
   constructor(private readonly config: MemberConfig, private readonly log: Logger) {
     this.clockSource = ClockSource.fromEnv();
@@ -184,6 +186,7 @@ export class MemberDaemon {
   }
 
   private onWelcome(msg: MessageOf<'welcome'>, remote: string): void {
+    this.welcomeTime = { leaderUs: msg.serverTimeUs, localUs: this.clockSource.nowUs() };
     if (this.config.clock === 'leader') this.clock.setServer({ host: remote, port: msg.ntpPort });
     this.tracks.setBaseUrl(trackUrlFor(msg.trackBaseUrl, remote));
     this.log.info({ leaderId: msg.leaderId, ntpPort: msg.ntpPort }, 'welcomed by leader');
@@ -204,7 +207,10 @@ export class MemberDaemon {
   /** Keeps decoded what plays now and next for every revision not yet superseded. */
   private planTracks(): void {
     const tl = this.timeline;
-    const nowUs = this.clock.leaderNowUs();
+    // Which track plays needs only a rough time: before the clock is synced (3+ s after a restart)
+    // the welcome's server time gets the decode going, so a restarted member rejoins sooner.
+    const w = this.welcomeTime;
+    const nowUs = this.clock.leaderNowUs() ?? (w ? w.leaderUs + (this.clockSource.nowUs() - w.localUs) : null);
     if (!tl || tl.tracks.length === 0 || nowUs === null) return;
     const indices: number[] = [];
     const add = (i: number): void => {
