@@ -300,6 +300,8 @@ async function main(): Promise<number> {
         end_s: inst.endNs === null ? null : round((inst.endNs - playHostNs) / 1e9, 2),
         schedule_offset_us: absStats(steadyPts.map((p) => p.offsetUs)),
         schedule_windows: windowCounts(series, steadyNs),
+        // every measured window of the last 10 s, in sync or not (shows how far off a member that never joined was)
+        schedule_offset_last10s_us: absStats(pointsIn(series.points, Math.min(capEndNs, endNs) - 10e9).map((p) => p.offsetUs)),
         ...(inst.kind === 'initial' ? {} : { [inst.kind === 'late' ? 'join_s' : 'rejoin_s']: inSyncNs === null ? null : round((inSyncNs - inst.spawnNs) / 1e9, 2) }),
         first_audio_s: firstAudio === null ? null : round((firstAudio - inst.spawnNs) / 1e9, 2),
         // first rising edge after the start fade in the capture vs the same edge in the schedule
