@@ -270,7 +270,9 @@ export class MemberDaemon {
           // We resample fractionally instead of dropping/duplicating frames.
           dropped: 0,
           duplicated: 0,
-          dacLatencyUs: Math.round(e?.dacLatencyUs ?? 0),
+          // A DAC fit still settling can put it below 0 for a moment; the wire type is a duration,
+          // and one out-of-range field would get the whole report refused by the leader.
+          dacLatencyUs: Math.max(0, Math.round(e?.dacLatencyUs ?? 0)),
         },
         errors: errors.slice(-MAX_REPORTED_ERRORS).map((x) => ({ code: x.code, message: x.message.slice(0, 500) })),
       };
