@@ -14,11 +14,14 @@ import WebSocket from 'ws';
 import { sleep } from '../helpers/cluster.js';
 import { clickTrackWav, writeClickPlaylist } from './helpers/click-playlist.js';
 import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { assertCleanAudio } from './helpers/audio-asserts.js';
 import { FaultCluster } from './helpers/fault-cluster.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
 
 const IDS = ['member1', 'member2'];
 const WS_TIMEOUT_MS = 5000;
+/** Audio judged after the last attack too: late effects (a reconnect, a clock step) show there. */
+const LISTEN_AFTER_S = 8;
 
 interface Case { name: string; method: string; path: string; body?: string | Buffer; type?: string; status?: number; code?: string }
 
@@ -60,7 +63,7 @@ function restCorpus(playing: { index: number }): Case[] {
     { name: 'XML', method: 'PUT', path: '/api/volume', body: '<volume>1</volume>', type: 'application/xml', status: 415 },
     { name: 'form encoded', method: 'POST', path: '/api/stop', body: 'at=now', type: 'application/x-www-form-urlencoded', status: 415 },
     { name: 'unknown route', method: 'POST', path: '/api/explode', body: '{}', type: J, status: 404, code: 'JAS_ERR_NOT_FOUND' },
-    { name: 'track by a path, not a hash', method: 'GET', path: '/tracks/..%2F..%2Fetc%2Fpasswd', status: 404 },
+    { name: 'track by a path, not a hash', method: 'GET', path: '/tracks/..%2F..%2Fetc%2Fpasswd', status: 400 },
     { name: 'track by an unknown hash', method: 'GET', path: `/tracks/${'0'.repeat(64)}`, status: 404 },
     { name: 'playlist path missing', method: 'PUT', path: '/api/playlist', body: j({ path: '/nonexistent/none.m3u8' }), type: J },
     { name: 'playlist path is a directory', method: 'PUT', path: '/api/playlist', body: j({ path: '/tmp' }), type: J },
@@ -152,15 +155,18 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
 
   // ---- REST corpus -----------------------------------------------------------------------------
   const restResults: Array<{ name: string; status: number; error?: string }> = [];
+  const restWrong: string[] = [];
   for (const c of [...restCorpus({ index: 0 }), ...m3u8Corpus()]) {
     const r = await fc.raw(c.method, c.path, c.body, c.type);
     const err = (r.json as { error?: string } | null)?.error;
     restResults.push({ name: c.name, status: r.status, ...(err ? { error: err } : {}) });
-    assert.ok(r.status >= 400 && r.status < 500, `${c.name}: HTTP ${r.status} ${r.text.slice(0, 300)}`);
-    assert.ok(isErrorReply(r.json), `${c.name}: error reply contract: ${r.text.slice(0, 300)}`);
-    if (c.status !== undefined) assert.equal(r.status, c.status, `${c.name}: ${r.text.slice(0, 300)}`);
-    if (c.code !== undefined) assert.equal(err, c.code, `${c.name}: ${r.text.slice(0, 300)}`);
+    const why = !(r.status >= 400 && r.status < 500) ? 'not a 4xx'
+      : !isErrorReply(r.json) ? 'not the error reply contract'
+        : c.status !== undefined && r.status !== c.status ? `expected HTTP ${c.status}`
+          : c.code !== undefined && err !== c.code ? `expected ${c.code}` : null;
+    if (why) restWrong.push(`${c.name}: ${why}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
   }
+  assert.deepEqual(restWrong, [], 'every bad request gets a clear 4xx error');
   const afterRest = await fc.c.status();
   assert.equal(afterRest.playing, true, 'still playing after the REST corpus');
   assert.equal(afterRest.position?.rev, play.body.rev, 'no bad request changed the timeline');
@@ -169,14 +175,16 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
   const wsUrl = `ws://127.0.0.1:${fc.c.memberPort(0)}/`;
   const welcome = JSON.stringify({ v: (JSON.parse((await fc.raw('GET', '/api/status')).text) as { leader: { protocol: string } }).leader.protocol, type: 'welcome', leaderId: 'intruder', ntpPort, trackBaseUrl: `${fc.c.leaderUrl}/tracks`, serverTimeUs: 1 });
   const protoV = (JSON.parse(welcome) as { v: unknown }).v;
-  const wsCases: Array<[string, (ws: WebSocket) => void | Promise<void>]> = [
-    ['binary garbage before welcome', (ws) => ws.send(Buffer.from([0, 1, 2, 0xff, 0xfe]))],
-    ['text that is not JSON', (ws) => ws.send('hello?')],
-    ['wrong protocol major', (ws) => ws.send(JSON.stringify({ v: '99.0', type: 'welcome' }))],
-    ['timeline before welcome', (ws) => ws.send(JSON.stringify({ v: protoV, type: 'timeline', rev: 1, outputRate: 48000, loop: false, tracks: [], revisions: [] }))],
-    ['5 MiB frame', (ws) => ws.send('x'.repeat(5 * 1024 * 1024))],
-    ['JSON nested 10 000 deep', (ws) => ws.send('['.repeat(10_000) + ']'.repeat(10_000))],
-    ['malformed after an (unauthenticated) welcome', async (ws) => {
+  // [name, expected close code (null: we close it ourselves after the error replies), script]
+  const wsCases: Array<[string, number | null, (ws: WebSocket) => void | Promise<void>]> = [
+    ['binary garbage before welcome', 4001, (ws) => ws.send(Buffer.from([0, 1, 2, 0xff, 0xfe]))],
+    ['text that is not JSON', 4001, (ws) => ws.send('hello?')],
+    ['wrong protocol major', 4004, (ws) => ws.send(JSON.stringify({ v: '99.0', type: 'welcome' }))],
+    ['ping before welcome', 4007, (ws) => ws.send(JSON.stringify({ v: protoV, type: 'ping', seq: 1, sentUs: 1 }))],
+    ['invalid timeline before welcome', 4002, (ws) => ws.send(JSON.stringify({ v: protoV, type: 'timeline', rev: 1, outputRate: 48000, loop: false, tracks: [], revisions: [] }))],
+    ['5 MiB frame', 1009, (ws) => ws.send('x'.repeat(5 * 1024 * 1024))],
+    ['JSON nested 10 000 deep', 4002, (ws) => ws.send('['.repeat(10_000) + ']'.repeat(10_000))],
+    ['malformed after an (unauthenticated) welcome', null, async (ws) => {
       ws.send(welcome);
       ws.send('{"v":');
       ws.send(JSON.stringify({ v: protoV, type: 'settings', volume: 5, atUs: -1, outputDelayUs: 'x', channelMode: 'surround' }));
@@ -185,23 +193,26 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
       await sleep(500);
       ws.close(1000, 'done');
     }],
-    ['flood of 3000 frames', (ws) => {
+    ['flood of 3000 frames', 1008, (ws) => {
       ws.send(welcome);
       for (let i = 0; i < 3000; i++) ws.send(JSON.stringify({ v: protoV, type: 'ping', seq: i, sentUs: i }));
     }],
   ];
-  const wsResults: Array<{ name: string } & WsResult> = [];
-  for (const [name, script] of wsCases) {
-    const r = await wsSession(wsUrl, script);
-    wsResults.push({ name, ...r, received: r.received.slice(0, 3) });
+  const wsResults: Array<{ name: string; expectedClose: number | null } & WsResult> = [];
+  for (const [name, expectedClose, script] of wsCases) {
+    // Without a shared key the newest connection wins: let the real leader take member1 back
+    // first, so each case meets the member in its normal state (and the flood is not cut short).
+    await fc.c.waitFor((s) => s.members.find((m) => m.id === 'member1')?.connected === true, 30_000, 'leader reconnected to member1');
+    const r = await wsSession(wsUrl, (ws) => script(ws));
+    wsResults.push({ name, expectedClose, ...r, received: r.received.slice(0, 3) });
   }
   for (const r of wsResults) {
     assert.ok(r.opened, `${r.name}: the member still accepts connections`);
-    if (r.name.startsWith('malformed after')) {
+    if (r.expectedClose === null) {
       assert.ok(r.received.some((m) => m.includes('"type":"error"') && m.includes('JAS_ERR_')), `${r.name}: error replies: ${JSON.stringify(r)}`);
       assert.equal(r.closeCode, 1000, `${r.name}: the connection survived the bad frames until we closed it`);
     } else {
-      assert.ok(r.closeCode !== null && r.closeCode !== 1000 && r.closeCode !== 1006, `${r.name}: closed by the member with a reason: ${JSON.stringify(r)}`);
+      assert.equal(r.closeCode, r.expectedClose, `${r.name}: ${JSON.stringify(r)}`);
     }
   }
 
@@ -241,7 +252,7 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
   assert.equal(health.status, 200);
   await fc.c.waitFor((s) => s.members.every((m) => m.connected && m.clock?.synced), 30_000, 'the leader took member1 back; clocks synced');
   const attackToNs = fc.nowMonoNs();
-  await sleep(2000);
+  await sleep(LISTEN_AFTER_S * 1000); // and the music plays on
   const final = await fc.c.status();
   const memberErrors = final.members.find((m) => m.id === 'member1')?.['problems'];
   for (const id of IDS) assert.equal(fc.children.get(id)?.exitCode, null, `${id} process still running`);
@@ -256,7 +267,7 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
   const oddReply = await fc.raw('PUT', '/api/playlist', odd, 'audio/x-mpegurl');
   const oddBody = oddReply.json as { tracks?: number; problems?: Array<{ entry: string; reason: string }> };
   await fc.c.stop();
-  const endNs = attackToNs;
+  const endNs = attackToNs + LISTEN_AFTER_S * 1e9;
 
   const expected = expectedClicks(fc, play.body.atUs, entries);
   const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
@@ -268,15 +279,16 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
     reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), pairMaxUs: maxAbs(pairs),
     outliers: Object.fromEntries([...reports].map(([k, r]) => [k, outliers(r, MAX_TIMELINE_ERROR_US, fromNs)])),
   }));
-  for (const [id, r] of reports) {
-    assert.ok(r.expected > 40, `${id}: ${describe(r)}`);
-    assert.equal(r.missing.length, 0, `${id}: ${describe(r)}`);
-    assert.equal(r.extra.length, 0, `${id}: ${describe(r)}`);
-    assert.ok(r.maxAbsErrorUs < MAX_TIMELINE_ERROR_US, `${id}: ${describe(r)}`);
-  }
+  for (const [id, r] of reports) assertCleanAudio(id, r, 40);
   assert.ok(pairs.length > 40 && maxAbs(pairs) < MAX_MEMBER_OFFSET_US, `member offsets max ${maxAbs(pairs)} µs`);
   assert.equal(oddReply.status, 200, oddReply.text.slice(0, 500));
   assert.ok((oddBody.tracks ?? 0) >= 2, `odd playlist: ${oddReply.text.slice(0, 500)}`);
   assert.ok(oddBody.problems?.some((p) => p.entry === 'missing.wav'), `odd playlist: missing.wav reported: ${oddReply.text.slice(0, 500)}`);
+  await t.test('an uploaded Latin-1 m3u8 finds its Latin-1 file name', {
+    todo: 'product bug: PUT /api/playlist parses audio/x-mpegurl bodies as a UTF-8 string (http-server.ts parseAs "string"), '
+      + 'so non-UTF-8 bytes become U+FFFD before the m3u8 parser can try Latin-1 (it can for playlists loaded by path)',
+  }, () => {
+    assert.equal(oddBody.tracks, 3, `odd playlist: ${oddReply.text.slice(0, 500)}`);
+  });
   wd.passed();
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { sleep } from '../helpers/cluster.js';
 import { writeClickPlaylist } from './helpers/click-playlist.js';
 import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { assertCleanAudio } from './helpers/audio-asserts.js';
 import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
 import { LONG_FAULTS, MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
 
@@ -114,12 +115,7 @@ test(`load: ${MEMBERS} members, ${COMMANDS_PER_S} commands/s for ${LOAD_S} s: ev
   assert.ok(sent >= LOAD_S * COMMANDS_PER_S * 0.9, `commands sent: ${sent} (skipped ${skipped} with ${MAX_IN_FLIGHT} in flight)`);
   assert.equal(failures.length, 0, `failed commands: ${failures.slice(0, 3).join('; ')}`);
   assert.equal(final.members.filter((m) => m.connected).length, MEMBERS, 'every member connected at the end');
-  for (const [id, r] of reports) {
-    assert.ok(r.expected >= LOAD_S * 4, `${id}: ${describe(r)}`);
-    assert.equal(r.missing.length, 0, `${id}: ${describe(r)}`);
-    assert.equal(r.extra.length, 0, `${id}: ${describe(r)}`);
-    assert.ok(r.maxAbsErrorUs < MAX_TIMELINE_ERROR_US, `${id}: ${describe(r)}`);
-  }
+  for (const [id, r] of reports) assertCleanAudio(id, r, LOAD_S * 4);
   for (const [id, m] of Object.entries(pairMax)) assert.ok(m < MAX_MEMBER_OFFSET_US, `member1 vs ${id}: ${m} µs`);
   assert.ok(lastRss - firstRss < MAX_RSS_GROWTH_KB, `leader RSS grew ${lastRss - firstRss} kB`);
   wd.passed();

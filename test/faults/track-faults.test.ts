@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { sleep } from '../helpers/cluster.js';
 import { clickTrackWav, wavBytes, CLICK_RATE } from './helpers/click-playlist.js';
 import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { assertCleanAudio } from './helpers/audio-asserts.js';
 import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
 
@@ -110,13 +111,8 @@ test('unwritable and full caches, vanished/changed/corrupt/odd playlist entries:
   t.diagnostic(JSON.stringify({ truncatedKept, titles, underrunsDuring, outliers: Object.fromEntries([...reports].map(([k, r]) => [k, outliers(r, MAX_TIMELINE_ERROR_US, fromNs)])), memberProblems, reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), pairMaxUs: maxAbs(pairs) }));
 
   assert.equal(playlistReply.body.problems.length, problems.length, 'GET /api/playlist keeps the problems');
-  for (const [id, r] of reports) {
-    assert.ok(r.expected >= 40, `${id}: ${describe(r)}`);
-    assert.equal(r.missing.length, 0, `${id}: ${describe(r)}`);
-    assert.equal(r.extra.length, 0, `${id}: silent slots stay silent: ${describe(r)}`);
-    assert.equal(r.wrongTrack, 0, `${id}: ${describe(r)}`);
-    assert.ok(r.maxAbsErrorUs < MAX_TIMELINE_ERROR_US, `${id}: ${describe(r)}`);
-  }
+  // extra clicks would be sound in a silent slot
+  for (const [id, r] of reports) assertCleanAudio(id, r, 40);
   assert.ok(pairs.length >= 80 && maxAbs(pairs) < MAX_MEMBER_OFFSET_US, `member offsets max ${maxAbs(pairs)} µs`);
   const text = (id: string): string => JSON.stringify(memberProblems[id]);
   assert.match(text('member1'), /JAS_ERR_CACHE/, 'member1 reports its cache');

@@ -20,6 +20,10 @@ const PROXY = fileURLToPath(new URL('../fixtures/unix-http-proxy.js', import.met
 const NETSIM_HTTP_PORT = 7700;
 const NETSIM_NTP_PORT = 11123;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Loopback port blocks per test process: HTTP, NTP, then one per member (<= 32). */
+const LOOPBACK_PORT_BASE = 20_000;
+const LOOPBACK_PORT_STRIDE = 64;
+const LOOPBACK_PORT_SLOTS = 600;
 /** Members run at the priority systemd/jaudiosync-member.service gives them (Nice=-10). */
 const MEMBER_NICE = -10;
 /** Status poll of the underrun monitor. */
@@ -35,6 +39,8 @@ export interface FaultClusterOptions {
   hostEnv?: Record<string, NodeJS.ProcessEnv>;
   leaderArgs?: string[];
   minLeadMs?: number;
+  /** extra node flags per host (diagnostics, e.g. ['--trace-gc', '--cpu-prof']) */
+  hostNodeArgs?: Record<string, string[]>;
 }
 
 export interface RawReply {
@@ -71,8 +77,10 @@ export class FaultCluster implements TimelineMap {
     const fc = new FaultCluster(opts, net, null);
     try {
       // `nice` execs the daemon, so the pid stays the daemon's.
-      const niced = (host: string, cmd: string, args: string[]): [string, string[]] =>
-        host.startsWith('member') ? ['nice', ['-n', String(MEMBER_NICE), cmd, ...args]] : [cmd, args];
+      const niced = (host: string, cmd: string, args0: string[]): [string, string[]] => {
+        const args = [...(opts.hostNodeArgs?.[host] ?? []), ...args0];
+        return host.startsWith('member') ? ['nice', ['-n', String(MEMBER_NICE), cmd, ...args]] : [cmd, args];
+      };
       const spawner: Spawner | undefined = net
         ? (host, cmd, args, env) => fc.track(host, net.spawn(host, ...niced(host, cmd, args), { env: { ...env, ...opts.hostEnv?.[host] } }))
         : undefined;
@@ -94,7 +102,12 @@ export class FaultCluster implements TimelineMap {
         });
         fc.startProxy();
       } else {
-        // Loopback: wrap the default spawn to learn pids and add per-host env.
+        // Loopback: ports of our own (a spawner makes Cluster assume netsim's fixed 7701), and the
+        // default spawn wrapped to learn pids and add per-host env.
+        const basePort = LOOPBACK_PORT_BASE + (process.pid % LOOPBACK_PORT_SLOTS) * LOOPBACK_PORT_STRIDE;
+        base.httpPort = basePort;
+        base.ntpPort = basePort + 1;
+        base.members = opts.members.map((m, i) => ({ ...m, port: m.port ?? basePort + 2 + i }));
         const { spawn } = await import('node:child_process');
         base.spawner = (host, cmd, args, env) => {
           const [c, a] = niced(host, cmd, args);
@@ -205,7 +218,8 @@ export class FaultCluster implements TimelineMap {
     this.monitorTimer = setInterval(() => {
       const ns = this.nowMonoNs();
       this.c.status().then((s) => {
-        this.underrunSamples.push({ ns, counts: new Map(s.members.map((m) => [m.id, m.audio?.underruns ?? 0])) });
+        // A member without a state report yet (just reconnected) is unknown, not zero.
+        this.underrunSamples.push({ ns, counts: new Map(s.members.filter((m) => m.audio).map((m) => [m.id, m.audio!.underruns])) });
       }, () => undefined);
     }, MONITOR_INTERVAL_MS);
   }
