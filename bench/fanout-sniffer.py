@@ -37,34 +37,48 @@ def main() -> None:
         if not (lo <= dport <= hi):
             continue
         payload = tcp[(tcp[12] >> 4) * 4:]
-        if len(payload) < 6:
-            continue
-        b0, b1 = payload[0], payload[1]
-        if (b0 & 15) not in (1, 2):
-            continue
-        ln, off = b1 & 127, 2
-        if ln == 126:
-            off = 4
-        elif ln == 127:
-            off = 10
-        key = b""
-        if b1 & 128:
-            key = payload[off:off + 4]
-            off += 4
-        data = payload[off:off + HEAD_BYTES]
-        if key:
-            data = bytes(c ^ key[i % 4] for i, c in enumerate(data))
-        m = pat.search(data)
-        if m is None:
-            continue
-        print(json.dumps({
-            "t": t,
-            "out": addr[2] == PACKET_OUTGOING,
-            "dst": socket.inet_ntoa(ip[16:20]),
-            "dport": dport,
-            "type": m.group(1).decode(),
-            "rev": int(m.group(2)) if m.group(2) else None,
-        }), flush=True)
+        # a segment can carry several small frames (e.g. a pong, then the timeline): walk them
+        pos = 0
+        while pos + 6 <= len(payload):
+            try:
+                found, pos = frame_at(payload, pos, pat)
+            except (struct.error, IndexError):
+                break
+            if found is None:
+                break
+            if found is not True:
+                print(json.dumps({
+                    "t": t,
+                    "out": addr[2] == PACKET_OUTGOING,
+                    "dst": socket.inet_ntoa(ip[16:20]),
+                    "dport": dport,
+                    "type": found[0],
+                    "rev": found[1],
+                }), flush=True)
+
+
+def frame_at(payload: bytes, pos: int, pat: "re.Pattern[bytes]"):
+    """Parses the WebSocket frame at pos: ((type, rev) | True if not a message we know | None if
+    not a frame header, next position)."""
+    b0, b1 = payload[pos], payload[pos + 1]
+    if b0 & 0x70 or (b0 & 15) not in (0, 1, 2, 8, 9, 10):
+        return None, pos
+    ln, off = b1 & 127, pos + 2
+    if ln == 126:
+        ln, off = struct.unpack("!H", payload[off:off + 2])[0], off + 2
+    elif ln == 127:
+        ln, off = struct.unpack("!Q", payload[off:off + 8])[0], off + 8
+    key = b""
+    if b1 & 128:
+        key = payload[off:off + 4]
+        off += 4
+    data = payload[off:off + min(ln, HEAD_BYTES)]
+    if key:
+        data = bytes(c ^ key[i % 4] for i, c in enumerate(data))
+    m = pat.search(data) if (b0 & 15) in (1, 2) else None
+    found = (m.group(1).decode(), int(m.group(2)) if m.group(2) else None) if m else True
+    return found, off + ln
+
 
 if __name__ == "__main__":
     try:
