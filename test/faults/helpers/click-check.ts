@@ -91,6 +91,18 @@ function toneOf(x: Float32Array, rate: number): number {
   return ((crossings.length - 1) / 2) * (rate / span);
 }
 
+/** True time of the first non-zero frame at or after `afterNs` (the first sound), or null. */
+export function firstSoundNs(c: Capture, afterNs: number): number | null {
+  const from = Math.ceil(c.frameAtTrueTime(afterNs));
+  for (const b of c.blocks) {
+    if (b.samples === null || b.deviceFrame + b.frames <= from) continue;
+    for (let i = Math.max(0, from - b.deviceFrame); i < b.frames; i++) {
+      for (let ch = 0; ch < c.channels; ch++) if (b.samples[i * c.channels + ch] !== 0) return c.trueTimeOfFrame(b.deviceFrame + i);
+    }
+  }
+  return null;
+}
+
 export interface TimelineMap {
   /** host monotonic ns at which leader time `leaderUs` happens */
   monoNsOfLeaderUs(leaderUs: number): number;

@@ -17,6 +17,12 @@ export const CLICK_AMPLITUDE = 0.5;
 /** Tone of track k: CLICK_BASE_HZ + k * CLICK_STEP_HZ (k < 8 keeps it well below Nyquist). */
 export const CLICK_BASE_HZ = 1200;
 export const CLICK_STEP_HZ = 600;
+/**
+ * A quiet continuous tone under the clicks (-46 dBFS, far below the onset threshold): a member's
+ * output is never digital silence while it plays, so the first sound after a restart is visible.
+ */
+export const BED_AMPLITUDE = 0.005;
+export const BED_HZ = 220;
 
 export interface ClickTrack {
   index: number;
@@ -56,14 +62,19 @@ export function clickTrackWav(k: number, seconds: number): Buffer {
   const pcm = new Int16Array(frames * 2);
   const hz = toneOfTrack(k);
   const burst = Math.round((CLICK_BURST_MS / 1000) * CLICK_RATE);
+  const bed = new Float64Array(frames);
+  for (let f = 0; f < frames; f++) bed[f] = BED_AMPLITUDE * Math.sin((2 * Math.PI * BED_HZ * f) / CLICK_RATE);
   for (const f0 of clickFrames(frames)) {
     for (let i = 0; i < burst; i++) {
       // Starts at its peak (cosine phase) so the onset is one frame sharp; decays to 0.
       const env = (1 - i / burst) ** 2;
-      const v = Math.round(CLICK_AMPLITUDE * env * Math.cos((2 * Math.PI * hz * i) / CLICK_RATE) * 32767);
-      pcm[(f0 + i) * 2] = v;
-      pcm[(f0 + i) * 2 + 1] = v;
+      bed[f0 + i] = bed[f0 + i]! + CLICK_AMPLITUDE * env * Math.cos((2 * Math.PI * hz * i) / CLICK_RATE);
     }
+  }
+  for (let f = 0; f < frames; f++) {
+    const v = Math.round(bed[f]! * 32767);
+    pcm[f * 2] = v;
+    pcm[f * 2 + 1] = v;
   }
   return wavBytes(pcm, 2, CLICK_RATE);
 }
