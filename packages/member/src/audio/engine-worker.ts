@@ -60,11 +60,15 @@ export interface EngineStats {
   lastErrorUs: number;
   locked: boolean;
   position: { rev: number; index: number; frame: number; playing: boolean; leaderUs: number } | null;
-  /** From now to the DAC time of the next frame the sink reads, µs. */
+  /** From now to the DAC time of the next frame the sink reads, µs (>= 0); NaN until the DAC fit is ready. */
   dacLatencyUs: number;
   dacRatePpm: number;
   dacResidualUs: number;
   dacReady: boolean;
+  /** DAC clock re-anchors: phase steps while locked (device xruns) + fit restarts (start-up stall). */
+  dacResyncs: number;
+  /** Of those, the phase steps while locked. */
+  dacDiscontinuities: number;
   ringFillFrames: number;
   renderedFrames: number;
   silentFrames: number;
@@ -106,6 +110,7 @@ class EngineLoop {
   private timer: NodeJS.Timeout | null = null;
   private lastStatsUs = 0;
   private errors = 0;
+  private dacSteps = 0;
   private readonly lastLogUs = new Map<string, number>();
 
   constructor(private readonly d: EngineWorkerData) {
@@ -206,6 +211,10 @@ class EngineLoop {
     for (const e of entries) this.dac.add(e);
     const last = entries[entries.length - 1];
     if (last !== undefined) this.nextTimingIndex = last.index + 1;
+    if (this.dac.discontinuityCount !== this.dacSteps) {
+      this.dacSteps = this.dac.discontinuityCount;
+      this.log('warn', 'dac-step', `DAC timeline stepped by ${(this.dac.lastStepUs / 1000).toFixed(2)} ms (device xrun?): re-anchored, rate kept (${this.dacSteps} so far)`);
+    }
 
     const want = this.d.targetFillFrames - this.ring.fillFrames;
     if (want > 0) {
@@ -239,7 +248,9 @@ class EngineLoop {
         ? { rev: this.timeline.rev, index: -1, frame: 0, playing: false, leaderUs: Math.floor(L) }
         : { rev: this.timeline.rev, index: p.index, frame: p.frame, playing: p.playing, leaderUs: Math.floor(L) };
     }
-    const dacAt = this.dac.dacTimeOfRingPos(readPos);
+    // Before the first lock the fit may hold start-up garbage: no figure rather than a wrong one.
+    // The sink reads ahead of the DAC, so its next frame is never in the past (clamp fit noise).
+    const dacAt = this.dac.ready ? this.dac.dacTimeOfRingPos(readPos) : Number.NaN;
     const stats: EngineStats = {
       running: this.running,
       underruns: this.ring.underrunEvents,
@@ -251,10 +262,12 @@ class EngineLoop {
       lastErrorUs: s.lastErrorUs,
       locked: s.locked,
       position,
-      dacLatencyUs: Number.isFinite(dacAt) ? dacAt - this.clock.nowUs() : Number.NaN,
+      dacLatencyUs: Number.isFinite(dacAt) ? Math.max(0, dacAt - this.clock.nowUs()) : Number.NaN,
       dacRatePpm: this.dac.ratePpm,
       dacResidualUs: this.dac.residualRmsUs,
       dacReady: this.dac.ready,
+      dacResyncs: this.dac.discontinuityCount + this.dac.resetCount,
+      dacDiscontinuities: this.dac.discontinuityCount,
       ringFillFrames: this.ring.fillFrames,
       renderedFrames: s.renderedFrames,
       silentFrames: s.silentFrames,

@@ -18,6 +18,11 @@ import type { PlaylistReader } from './track-store.js';
 export const MAX_CHUNK_FRAMES = 128;
 /** Errors above this are fixed by a jump (fade out, reposition, fade in) instead of slewing. */
 export const JUMP_THRESHOLD_US = 20_000;
+/**
+ * Right after the DAC clock re-anchored its phase (device xrun: the device already glitched), an
+ * error above this jumps (with fades) instead of slewing: at 500 ppm, 5 ms would take 10 s.
+ */
+export const DAC_STEP_JUMP_THRESHOLD_US = 5_000;
 /** Timeline transition fades (stop, resume, seek): short enough to keep the cut, long enough not to click. */
 export const TIMELINE_FADE_US = 6_000;
 /** Engine-side fade around a jump. */
@@ -32,6 +37,8 @@ const SAME_STREAM_FRAMES = 4;
 export interface SchedulerDac {
   readonly ready: boolean;
   readonly hostNsPerFrame: number;
+  /** Phase steps re-anchored so far (optional: a DAC without them never steps). */
+  readonly discontinuityCount?: number;
   dacTimeOfRingPos(pos: number): number;
 }
 
@@ -48,6 +55,8 @@ export interface SchedulerOptions {
   clock: HostToLocalClock;
   maxChunkFrames?: number;
   jumpThresholdUs?: number;
+  /** Jump threshold for the first chunk after a DAC phase step (DAC_STEP_JUMP_THRESHOLD_US). */
+  dacStepJumpThresholdUs?: number;
   timelineFadeUs?: number;
   jumpFadeUs?: number;
   volumeRampUs?: number;
@@ -95,6 +104,8 @@ export class Scheduler {
   private readonly rate: number;
   private readonly maxChunk: number;
   private readonly jumpFrames: number;
+  private readonly dacStepJumpFrames: number;
+  private seenDacSteps = 0;
   private readonly fadeUs: number;
   private readonly jumpFadeFrames: number;
   private readonly volumeRampUs: number;
@@ -141,6 +152,7 @@ export class Scheduler {
     this.clock = opts.clock;
     this.maxChunk = Math.max(8, Math.floor(opts.maxChunkFrames ?? MAX_CHUNK_FRAMES));
     this.jumpFrames = ((opts.jumpThresholdUs ?? JUMP_THRESHOLD_US) * this.rate) / 1e6;
+    this.dacStepJumpFrames = Math.min(this.jumpFrames, ((opts.dacStepJumpThresholdUs ?? DAC_STEP_JUMP_THRESHOLD_US) * this.rate) / 1e6);
     this.fadeUs = opts.timelineFadeUs ?? TIMELINE_FADE_US;
     this.jumpFadeFrames = Math.round(((opts.jumpFadeUs ?? JUMP_FADE_US) * this.rate) / 1e6);
     this.volumeRampUs = opts.volumeRampUs ?? VOLUME_RAMP_US;
@@ -286,6 +298,10 @@ export class Scheduler {
     let err = this.srcPos - s0.target;
     const total = this.reader.totalFrames;
     if (this.reader.looping && total > 0) err -= Math.round(err / total) * total;
+    const steps = this.dac.discontinuityCount ?? 0;
+    const dacStepped = steps !== this.seenDacSteps;
+    this.seenDacSteps = steps;
+    const jumpFrames = dacStepped ? this.dacStepJumpFrames : this.jumpFrames;
     // A new stream key with the position where it already is (e.g. revisions were pruned or
     // re-sent) is the same stream: no reset, no fade.
     if (this.stats.locked && s0.streamKey !== this.streamKey && Math.abs(err) <= SAME_STREAM_FRAMES) {
@@ -313,7 +329,7 @@ export class Scheduler {
           this.controller.reset();
           this.engineGain.rampTo(1, this.jumpFadeFrames);
         }
-      } else if (Math.abs(err) > this.jumpFrames) {
+      } else if (Math.abs(err) > jumpFrames) {
         this.stats.jumps++;
         if (this.engineGain.value === 0 || g0 === 0) {
           this.srcPos = s0.target;

@@ -75,7 +75,7 @@ test('DacClock recovers rate and phase from jittery entries with outliers', () =
   }
 });
 
-test('DacClock ignores zero-delay start-up entries and restarts the fit after a stall', () => {
+test('DacClock ignores zero-delay start-up entries and re-anchors (stays ready) after a stall', () => {
   const clock = localClock(0, 0);
   const dc = new DacClock({ nominalRate: RATE, clock });
   const t0 = 1_000_000_000_000;
@@ -95,10 +95,152 @@ test('DacClock ignores zero-delay start-up entries and restarts the fit after a 
   for (; k < 500; k++) {
     const t = BigInt(Math.round(t0 + 800_000_000 + k * 256 * (1e9 / RATE)));
     dc.add({ deviceFrame: k * 256, ringPos: k * 256, dacTimeNs: t, callbackTimeNs: t - 10_000_000n });
+    assert.equal(dc.ready, true, 'never unready after the first lock');
   }
-  assert.equal(dc.resetCount, 1);
+  assert.equal(dc.resetCount, 0);
+  assert.equal(dc.discontinuityCount, 1);
+  assert.ok(Math.abs(dc.lastStepUs - 800_000) < 1, `step ${dc.lastStepUs} µs`);
   const want = (t0 + 800_000_000 + 600 * 256 * (1e9 / RATE)) / 1000;
   assert.ok(Math.abs(dc.dacTimeOfRingPos(600 * 256) - want) < 1, `${dc.dacTimeOfRingPos(600 * 256) - want}`);
+});
+
+interface PaSimOpts {
+  ppm: number;
+  jitterNs: number;
+  seed: number;
+  /** Reported DAC time = truth + this (e.g. a start-up trend or a sawtooth), per entry time (s). */
+  bias?: (tS: number) => number;
+}
+
+/**
+ * A PortAudio-through-PulseAudio-like sink: 256-frame callbacks in bursts of 3 every 16 ms, ~64 ms
+ * delay; `xrun(frames)` moves the device timeline later by that many frames at the same rate
+ * (silence the device inserted that deviceFrame never counted).
+ */
+class PaSim {
+  deviceFrame = 0;
+  phaseNs = 0;
+  cbNs = 3_000_000_000_000;
+  private readonly t0: number;
+  private readonly nsPerFrame: number;
+  private readonly r: () => number;
+  constructor(private readonly o: PaSimOpts) {
+    this.t0 = this.cbNs;
+    this.nsPerFrame = 1e9 / (RATE * (1 + o.ppm / 1e6));
+    this.r = rng(o.seed);
+  }
+  trueNs(frame: number): number {
+    return this.t0 + 64_000_000 + this.phaseNs + frame * this.nsPerFrame;
+  }
+  xrun(frames: number): void {
+    this.phaseNs += frames * this.nsPerFrame;
+    this.cbNs += frames * this.nsPerFrame;
+  }
+  /** One burst of 3 callbacks (16 ms of audio). */
+  *burst(): Generator<{ deviceFrame: number; ringPos: number; dacTimeNs: bigint; callbackTimeNs: bigint }> {
+    for (let j = 0; j < 3; j++) {
+      const t = this.trueNs(this.deviceFrame);
+      const bias = this.o.bias?.((this.cbNs - this.t0) / 1e9) ?? 0;
+      const dac = t + bias + gauss(this.r) * this.o.jitterNs;
+      yield { deviceFrame: this.deviceFrame, ringPos: this.deviceFrame, dacTimeNs: BigInt(Math.round(dac)), callbackTimeNs: BigInt(Math.round(this.cbNs)) };
+      this.deviceFrame += 256;
+    }
+    this.cbNs += 768 * this.nsPerFrame;
+  }
+}
+
+test('DacClock through 30 device xruns: never unready after the first lock, rate within a few ppm, phase re-anchored at once', () => {
+  const ppm = 137;
+  const sim = new PaSim({ ppm, jitterNs: 40_000, seed: 21 });
+  const dc = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  const r = rng(99);
+  let locked = false;
+  let worstRate = 0;
+  const rateErrs: number[] = [];
+  let worstPhaseUs = 0;
+  let xruns = 0;
+  let sinceXrunBursts = 0;
+  for (let b = 0; b < 2500 && xruns <= 30; b++) {
+    // An xrun every ~0.8-1.6 s after the first 6 s, of 1-20 periods (ALSA loses whole periods).
+    if (b > 375 && sinceXrunBursts > 50 + r() * 50 && xruns < 30) {
+      sim.xrun(256 * Math.round(1 + r() * 19));
+      xruns++;
+      sinceXrunBursts = 0;
+    }
+    sinceXrunBursts++;
+    for (const e of sim.burst()) dc.add(e);
+    if (dc.ready) locked = true;
+    else assert.equal(locked, false, `unready again at burst ${b}`);
+    if (b > 375) {
+      worstRate = Math.max(worstRate, Math.abs(dc.ratePpm - ppm));
+      rateErrs.push(Math.abs(dc.ratePpm - ppm));
+    }
+    // 10 bursts (160 ms) after each xrun the phase 100 ms ahead must be right again.
+    if (b > 375 && sinceXrunBursts > 10) {
+      const f = sim.deviceFrame + 4800;
+      worstPhaseUs = Math.max(worstPhaseUs, Math.abs(dc.dacTimeOfRingPos(f) - sim.trueNs(f) / 1000));
+    }
+  }
+  assert.equal(xruns, 30);
+  assert.equal(dc.discontinuityCount, 30);
+  assert.equal(dc.resetCount, 0);
+  // Segments of ~1.2 s with 40 µs jitter pin the shared slope to ~4 ppm (1 sigma).
+  rateErrs.sort((a, b) => a - b);
+  const medianRate = rateErrs[rateErrs.length >> 1]!;
+  assert.ok(medianRate < 4, `rate off by ${medianRate} ppm (median)`);
+  assert.ok(worstRate < 12, `rate off by up to ${worstRate} ppm`);
+  assert.ok(worstPhaseUs < 50, `phase off by up to ${worstPhaseUs} µs after re-anchoring`);
+});
+
+test('DacClock: lone outliers, a burst of outliers at one instant and a ±1 ms wander are not discontinuities', () => {
+  const ppm = -60;
+  // PulseAudio-like smoothing: a 1.5 s sawtooth of ±1 ms on top of the truth.
+  const sim = new PaSim({ ppm, jitterNs: 30_000, seed: 5, bias: (t) => ((t % 1.5) / 1.5 - 0.5) * 2_000_000 });
+  const dc = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  for (let b = 0; b < 1000; b++) {
+    const burst = [...sim.burst()];
+    // Every 40th burst: all three entries 6 ms late (one bad instant); every 17th: one entry 30 ms off.
+    for (const [j, e] of burst.entries()) {
+      if (b % 40 === 39) e.dacTimeNs += 6_000_000n;
+      if (b % 17 === 3 && j === 1) e.dacTimeNs -= 30_000_000n;
+      dc.add(e);
+    }
+  }
+  assert.equal(dc.discontinuityCount, 0);
+  assert.ok(dc.ready);
+  assert.ok(Math.abs(dc.ratePpm - ppm) < 100, `rate ${dc.ratePpm}`);
+  const f = sim.deviceFrame + 4800;
+  assert.ok(Math.abs(dc.dacTimeOfRingPos(f) - sim.trueNs(f) / 1000) < 1500);
+});
+
+test('DacClock never adopts an implausible slope: wrong-trend start-up and a noisy stretch after an xrun', () => {
+  const ppm = 80;
+  // Start-up: the first 0.7 s of reported times run at -4591 ppm relative to the truth (then steady).
+  const trend = (t: number): number => (t < 0.7 ? -(0.7 - t) * 4591e-6 * 1e9 : 0);
+  const sim = new PaSim({ ppm, jitterNs: 50_000, seed: 8, bias: trend });
+  const dc = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  let worstAbs = 0;
+  for (let b = 0; b < 750; b++) {
+    for (const e of sim.burst()) dc.add(e);
+    if (dc.ready) worstAbs = Math.max(worstAbs, Math.abs(dc.ratePpm));
+  }
+  assert.ok(worstAbs <= 2000, `slope ${worstAbs} ppm adopted`);
+  assert.ok(Math.abs(dc.ratePpm - ppm) < 10, `rate after 12 s ${dc.ratePpm}`);
+  // An xrun, then 0.5 s of entries with 300 µs noise: the rate must not follow the noise.
+  const noisy = new PaSim({ ppm, jitterNs: 300_000, seed: 9 });
+  noisy.deviceFrame = sim.deviceFrame;
+  noisy.cbNs = sim.cbNs;
+  sim.xrun(2400);
+  noisy.phaseNs = sim.phaseNs + (sim.trueNs(0) - noisy.trueNs(0)) - noisy.phaseNs;
+  let worstRate = 0;
+  for (let b = 0; b < 32; b++) {
+    for (const e of noisy.burst()) dc.add(e);
+    worstRate = Math.max(worstRate, Math.abs(dc.ratePpm - ppm));
+  }
+  assert.equal(dc.discontinuityCount, 1);
+  assert.ok(worstRate < 30, `rate moved by ${worstRate} ppm during a noisy stretch`);
+  const f = noisy.deviceFrame + 4800;
+  assert.ok(Math.abs(dc.dacTimeOfRingPos(f) - noisy.trueNs(f) / 1000) < 300);
 });
 
 test('DacClock maps ring positions through underruns (device frames the ring never saw)', () => {

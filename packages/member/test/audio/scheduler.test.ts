@@ -285,8 +285,9 @@ test('track k+1 frame 0 follows the last frame of track k at the scheduled DAC t
   let cross = -1;
   for (let q = p - 50; q < p + 50; q++) {
     if (sim.out[2 * q]! < 8000 && sim.out[2 * q + 2]! >= 8000) cross = q + 0.5;
-    // Band-limited interpolation rings a little around a step; a gap would read ~0.
-    assert.ok(sim.out[2 * q]! >= 3000, `dip at ${q - p}: ${sim.out[2 * q]}`);
+    // Band-limited interpolation rings around a step (Gibbs: up to ~13 % of the 8000 step, depending
+    // on the sub-frame phase); a gap would read ~0.
+    assert.ok(sim.out[2 * q]! >= 2500, `dip at ${q - p}: ${sim.out[2 * q]}`);
   }
   assert.ok(Math.abs(cross - p) <= 1.5, `boundary at ${cross - p} frames`);
 });
