@@ -272,7 +272,9 @@ export class MemberDaemon {
           duplicated: 0,
           // A DAC fit still settling can put it below 0 for a moment; the wire type is a duration,
           // and one out-of-range field would get the whole report refused by the leader.
-          dacLatencyUs: Math.max(0, Math.round(e?.dacLatencyUs ?? 0)),
+          // The engine reports NaN until its DAC fit is ready; the schema wants an integer >= 0.
+          dacLatencyUs: e && Number.isFinite(e.dacLatencyUs) ? Math.max(0, Math.round(e.dacLatencyUs)) : 0,
+          dacResyncs: e?.dacResyncs ?? 0,
         },
         errors: errors.slice(-MAX_REPORTED_ERRORS).map((x) => ({ code: x.code, message: x.message.slice(0, 500) })),
       };

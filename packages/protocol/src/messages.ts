@@ -134,6 +134,8 @@ export const AudioReport = Type.Object({
   dropped: Count,
   duplicated: Count,
   dacLatencyUs: DurationUs,
+  /** DAC clock re-anchors so far (device xruns, start-up stall); each one is a glitch the device made */
+  dacResyncs: Type.Optional(Count),
 }, closed);
 
 export const ReportedError = Type.Object({

@@ -130,6 +130,8 @@ export const MemberAudioStatus = Type.Object({
   dropped: Type.Integer({ minimum: 0 }),
   duplicated: Type.Integer({ minimum: 0 }),
   dacLatencyUs: Type.Number(),
+  /** DAC clock re-anchors reported by the member (device xruns); absent from older members */
+  dacResyncs: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
 export const MemberHealth = Type.Union([
