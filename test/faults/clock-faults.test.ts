@@ -91,7 +91,7 @@ test('member wall clock 3 years off at boot, leader wall clock stepped +1 h whil
   const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc.capture(id)), expected, fromNs, endNs, fc.underrunWindows(id))] as const));
   const aroundStep = IDS.map((id) => describe(checkClicks(detectClicks(fc.capture(id)), expected, stepNs - 2e9, stepNs + 4e9, fc.underrunWindows(id))));
   const pairs = [...pairwiseUs(reports.get('member3')!, reports.get('member1')!), ...pairwiseUs(reports.get('member3')!, reports.get('member2')!)];
-  t.diagnostic(JSON.stringify({
+  wd.report(t, ({
     skewYears, wallStepS, disconnects, reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), aroundStep, pairMaxUs: maxAbs(pairs),
     outliers: Object.fromEntries([...reports].map(([k, r]) => [k, outliers(r, MAX_TIMELINE_ERROR_US, fromNs)])),
   }));

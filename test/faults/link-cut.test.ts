@@ -101,7 +101,7 @@ test(`link cut for ${CUT_S} s: the member plays on through track changes, in syn
     pairMaxUs: { m1vsM2: maxAbs(pair12), m1vsM3: maxAbs(pair13) },
     measureOffsetInCut: inCut.stats,
   };
-  t.diagnostic(JSON.stringify(summary));
+  wd.report(t, (summary));
 
   assert.ok(cutEntries.size >= 2, 'the cut spans a track change');
   for (const [id, r] of reports) assertCleanAudio(id, r, 100);

@@ -104,7 +104,7 @@ test(`load: ${MEMBERS} members, ${COMMANDS_PER_S} commands/s for ${LOAD_S} s: ev
   const lastRss = Math.max(...rss.slice(-third));
   latenciesMs.sort((a, b) => a - b);
   const p = (q: number): number => Math.round(latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(q * latenciesMs.length))] ?? NaN);
-  t.diagnostic(JSON.stringify({
+  wd.report(t, ({
     members: MEMBERS, loadS: (loadToNs - loadFromNs) / 1e9, sent, skipped, failures: failures.length, firstFailures: failures.slice(0, 3),
     latencyMs: { p50: p(0.5), p99: p(0.99), max: p(1) }, leaderRssKb: { first: firstRss, last: lastRss, series: rss },
     connectedAtEnd: final.members.filter((m) => m.connected).length, underruns: final.members.map((m) => m.audio?.underruns ?? -1),

@@ -99,7 +99,7 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   // From its first sound on (it fades in over a few ms), every click right and in sync.
   const r2b = checkClicks(det2b, expected, firstNs + 10e6, endNs, fc.underrunWindows('member2'));
   const pairs = [...pairwiseUs(r1, r2a), ...pairwiseUs(r1, r2b)];
-  t.diagnostic(JSON.stringify({
+  wd.report(t, ({
     leaderDownS: LEADER_DOWN_S, leaderBackS, member1: describe(r1), member2FirstLife: describe(r2a), member2Restarted: describe(r2b),
     aroundLeaderRestart: { member1: around(det1, 'member1'), member2: around(det2a, 'member2') }, rejoinS, audioStats,
     events: { leaderKillS: (leaderKillNs - fromNs) / 1e9, leaderUpS: (leaderUpNs - fromNs) / 1e9, memberRestartS: (restartNs - fromNs) / 1e9 },

@@ -76,7 +76,7 @@ test('unwritable and full caches, vanished/changed/corrupt/odd playlist entries:
   assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
   const problems = loaded.body.problems;
   const dropped = new Map(problems.map((p) => [p.entry, p.reason]));
-  t.diagnostic(JSON.stringify({ problems }));
+  wd.report(t, ({ problems }));
   for (const e of ['a-directory.wav', 'notes.txt', 'noise.mp3']) assert.ok(dropped.has(e), `${e} dropped with a reason: ${JSON.stringify(problems)}`);
   const truncatedKept = !dropped.has('truncated.wav');
   await fc.c.waitFor((s) => s.members.every((m) => m.connected && m.clock?.synced), 30_000, 'members back after the blackhole');
@@ -108,7 +108,7 @@ test('unwritable and full caches, vanished/changed/corrupt/odd playlist entries:
   const pairs = [...pairwiseUs(reports.get('member3')!, reports.get('member1')!), ...pairwiseUs(reports.get('member3')!, reports.get('member2')!)];
   const memberProblems = Object.fromEntries(final.members.map((m) => [m.id, { health: m.health, problems: m['problems'] }]));
   const underrunsDuring = Object.fromEntries(final.members.map((m) => [m.id, (m.audio?.underruns ?? 0) - (underrunsBefore[m.id] ?? 0)]));
-  t.diagnostic(JSON.stringify({ truncatedKept, titles, underrunsDuring, outliers: Object.fromEntries([...reports].map(([k, r]) => [k, outliers(r, MAX_TIMELINE_ERROR_US, fromNs)])), memberProblems, reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), pairMaxUs: maxAbs(pairs) }));
+  wd.report(t, ({ truncatedKept, titles, underrunsDuring, outliers: Object.fromEntries([...reports].map(([k, r]) => [k, outliers(r, MAX_TIMELINE_ERROR_US, fromNs)])), memberProblems, reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), pairMaxUs: maxAbs(pairs) }));
 
   assert.equal(playlistReply.body.problems.length, problems.length, 'GET /api/playlist keeps the problems');
   // extra clicks would be sound in a silent slot

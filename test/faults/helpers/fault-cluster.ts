@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { readCapture, type Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { parseKey, restToken } from '@jaudiosync/protocol';
 import { Cluster, sleep, type ClusterMember, type ClusterOptions, type Spawner } from '../../helpers/cluster.js';
 import { Netsim, netsimUnavailableReason } from '../../netsim/netsim.js';
 import { ChildLines } from '../../netsim/child-lines.js';
@@ -39,6 +40,8 @@ export interface FaultClusterOptions {
   hostEnv?: Record<string, NodeJS.ProcessEnv>;
   leaderArgs?: string[];
   minLeadMs?: number;
+  /** the group's shared key (jas1_...): every daemon gets it (JAS_KEY), REST calls send its token */
+  key?: string;
   /** extra node flags per host (diagnostics, e.g. ['--trace-gc', '--cpu-prof']) */
   hostNodeArgs?: Record<string, string[]>;
 }
@@ -67,8 +70,14 @@ export class FaultCluster implements TimelineMap {
   private monitorTimer: NodeJS.Timeout | null = null;
   private readonly underrunSamples: Array<{ ns: number; counts: Map<string, number> }> = [];
 
+  /** loopback: the leader's URL (known before Cluster.start returns, which already polls status) */
+  private loopbackUrl = '';
+  /** `Bearer <REST token>` when the group has a key */
+  readonly authorization: string | null;
+
   private constructor(readonly opts: FaultClusterOptions, readonly net: Netsim | null, public cluster: Cluster | null) {
     this.socketPath = join(opts.dir, 'leader-http.sock');
+    this.authorization = opts.key ? `Bearer ${restToken(parseKey(opts.key))}` : null;
   }
 
   static async start(opts: FaultClusterOptions): Promise<FaultCluster> {
@@ -89,6 +98,9 @@ export class FaultCluster implements TimelineMap {
         members: opts.members,
         minLeadMs: opts.minLeadMs ?? 250,
         leaderArgs: opts.leaderArgs ?? [],
+        ...(opts.key ? { env: { JAS_KEY: opts.key } } : {}),
+        // REST through rawRequest in both modes: it adds the token and the netsim proxy.
+        request: (method: string, path: string, body?: unknown) => fc.rawRequest(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json'),
       };
       if (opts.playlist) base.playlist = opts.playlist;
       if (net && spawner) {
@@ -98,7 +110,6 @@ export class FaultCluster implements TimelineMap {
           memberAddress: (m: ClusterMember) => `${net.ip(m.id)}:7701`,
           httpPort: NETSIM_HTTP_PORT,
           ntpPort: NETSIM_NTP_PORT,
-          request: (method: string, path: string, body?: unknown) => fc.rawRequest(method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : 'application/json'),
         });
         fc.startProxy();
       } else {
@@ -106,6 +117,7 @@ export class FaultCluster implements TimelineMap {
         // default spawn wrapped to learn pids and add per-host env.
         const basePort = LOOPBACK_PORT_BASE + (process.pid % LOOPBACK_PORT_SLOTS) * LOOPBACK_PORT_STRIDE;
         base.httpPort = basePort;
+        fc.loopbackUrl = `http://127.0.0.1:${basePort}`;
         base.ntpPort = basePort + 1;
         base.members = opts.members.map((m, i) => ({ ...m, port: m.port ?? basePort + 2 + i }));
         const { spawn } = await import('node:child_process');
@@ -140,20 +152,24 @@ export class FaultCluster implements TimelineMap {
     return this.cluster;
   }
 
-  /** Any HTTP request to the leader, body sent verbatim (bad-input tests). */
+  /**
+   * Any HTTP request to the leader, body sent verbatim (bad-input tests); with a key it carries
+   * the REST token unless `extraHeaders` sets its own `authorization`.
+   */
   async rawRequest(method: string, path: string, body?: string | Buffer, contentType?: string, extraHeaders: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+    const auth: Record<string, string> = this.authorization ? { authorization: this.authorization } : {};
     if (!this.net) {
-      const res = await fetch(`${this.c.leaderUrl}${path}`, {
+      const res = await fetch(`${this.loopbackUrl}${path}`, {
         method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         ...(body !== undefined ? { body } : {}),
-        headers: { ...(contentType ? { 'content-type': contentType } : {}), ...extraHeaders },
+        headers: { ...auth, ...(contentType ? { 'content-type': contentType } : {}), ...extraHeaders },
       });
       return { status: res.status, text: await res.text() };
     }
     return new Promise((resolve, reject) => {
       const req = httpRequest({
         socketPath: this.socketPath, method, path, timeout: REQUEST_TIMEOUT_MS,
-        headers: { host: 'leader', ...(contentType ? { 'content-type': contentType } : {}), ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...extraHeaders },
+        headers: { host: 'leader', ...auth, ...(contentType ? { 'content-type': contentType } : {}), ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...extraHeaders },
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -167,8 +183,8 @@ export class FaultCluster implements TimelineMap {
     });
   }
 
-  async raw(method: string, path: string, body?: string | Buffer, contentType?: string): Promise<RawReply> {
-    const r = await this.rawRequest(method, path, body, contentType);
+  async raw(method: string, path: string, body?: string | Buffer, contentType?: string, extraHeaders: Record<string, string> = {}): Promise<RawReply> {
+    const r = await this.rawRequest(method, path, body, contentType, extraHeaders);
     let json: unknown = null;
     try {
       json = r.text ? JSON.parse(r.text) : null;

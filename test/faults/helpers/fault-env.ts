@@ -1,6 +1,6 @@
 // Knobs shared by the fault tests: the opt-in long runs (JAS_LONG_FAULTS=1), the working directory
 // (kept on failure for post-mortem, removed on success), and one place for the audio bounds.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../helpers/cluster.js';
@@ -14,6 +14,8 @@ export const MAX_TIMELINE_ERROR_US = 1000;
 
 export interface WorkDir {
   dir: string;
+  /** One JSON line of measured numbers: printed as a test diagnostic and kept with the artifacts. */
+  report(t: { diagnostic(message: string): void }, numbers: object): void;
   /** Call when the test passed: the directory is removed; otherwise logs are kept in test-artifacts/faults. */
   passed(): void;
   cleanup(): void;
@@ -24,6 +26,15 @@ export function workDir(name: string): WorkDir {
   let ok = false;
   return {
     dir,
+    report: (t, numbers) => {
+      const line = JSON.stringify(numbers);
+      t.diagnostic(line);
+      try {
+        appendFileSync(join(dir, 'diagnostics.jsonl'), `${line}\n`);
+      } catch {
+        // the directory may be gone already
+      }
+    },
     passed: () => { ok = true; },
     cleanup: () => {
       if (!ok && existsSync(dir)) {
