@@ -53,7 +53,7 @@ export class SimMember {
   /** (ringPos, sourcePosition) before each render call while locked. */
   readonly trace: { p: number; src: number; hostNs: number }[] = [];
   private readonly nsPerFrame: number;
-  private readonly t0Ns: number;
+  private t0Ns: number;
   private readonly r: () => number;
   private readonly o: Required<Omit<SimOptions, 'scheduler'>>;
   private readonly buf: Int16Array;
@@ -116,6 +116,14 @@ export class SimMember {
 
   setTimeline(tl: Timeline): void {
     this.sched.setTimeline(tl);
+  }
+
+  /**
+   * A device xrun: the device played `frames` of silence the timing entries never counted, so every
+   * later device frame leaves the DAC that much later (same rate); callbacks pause meanwhile.
+   */
+  xrun(frames: number): void {
+    this.t0Ns += frames * this.nsPerFrame;
   }
 
   /** Runs `ms` of simulated time in 5 ms engine ticks; the sink consumes buffers as they fall due. */
@@ -372,4 +380,44 @@ test('a positive outputDelayUs plays the same frame that much earlier', () => {
   assert.equal(ta.p, tb.p);
   // Same ring frame (same DAC time): b is 10 ms (480 frames) further into the track.
   assert.ok(Math.abs(tb.src - ta.src - 480) < 0.5, `${tb.src - ta.src}`);
+});
+
+test('device xruns: the engine never writes silence, re-anchors at once and jumps back onto the timeline', () => {
+  const sim = new SimMember({ dacPpm: 150, localOffsetUs: 1_000_000, localRatePpm: 20, seed: 13 });
+  dcTrack(sim.store, 'a', RATE * 600, 8000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(3000);
+  assert.ok(sim.dac.ready);
+  const r = rng(77);
+  const XRUNS = 20;
+  let worstAfterUs = 0;
+  for (let k = 0; k < XRUNS; k++) {
+    sim.xrun(256 * Math.round(1 + r() * 39)); // 5 ms to 213 ms of device silence
+    const at = sim.hostNs;
+    sim.run(300);
+    assert.ok(sim.dac.ready, 'the DAC clock stays ready');
+    sim.run(400 + r() * 600);
+    // From 300 ms after the xrun on, the audio is back on the timeline.
+    let worst = 0;
+    for (const t of sim.trace) {
+      if (t.hostNs < at + 300e6) continue;
+      worst = Math.max(worst, Math.abs(((t.src - truthTarget(sim, t.p, atUs, 0)) * 1e6) / RATE));
+    }
+    worstAfterUs = Math.max(worstAfterUs, worst);
+    sim.trace.length = 0;
+  }
+  assert.equal(sim.dac.discontinuityCount, XRUNS);
+  assert.equal(sim.sched.stats.jumps, XRUNS, 'each xrun (>= one 5.3 ms period) is fixed by one jump');
+  assert.ok(worstAfterUs < 100, `error after re-anchoring up to ${worstAfterUs} µs`);
+  // What the engine wrote: no silent stretch once playing (a jump's V-shaped fade stays below 10 %
+  // for ~1-1.5 ms; the old DAC clock wrote 0.5 s of silence after every xrun).
+  const first = sim.out.findIndex((v, i) => i % 2 === 0 && v !== 0) / 2;
+  let quiet = 0;
+  let worstQuiet = 0;
+  for (let p = first + 1000; p < sim.writePos - 10 && p * 2 < sim.out.length; p++) {
+    quiet = Math.abs(sim.out[2 * p]!) < 800 ? quiet + 1 : 0;
+    worstQuiet = Math.max(worstQuiet, quiet);
+  }
+  assert.ok(worstQuiet < 96, `silent for ${worstQuiet} frames`);
 });
