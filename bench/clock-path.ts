@@ -2,7 +2,7 @@
 // impairment (all hosts share CLOCK_MONOTONIC), i.e. the floor any NTP-style clock sync can
 // reach on a profile: a single exchange's offset error is (up - down) / 2.
 //   node bench/dist/clock-path.js [--profile wifi] [--members 1] [--seconds 30] [--interval-ms 50]
-//        [--pair none|reply|GAP_MS] [--out FILE]
+//        [--pair none|reply|GAP_MS] [--raw] [--out FILE]
 // --pair sends a second request (tag 1) after each first one (tag 0): statistics are reported per
 // tag, so the effect of a woken-up ("warm") server on the path asymmetry shows directly.
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
   const profile = (() => {
     try {
-      args = new Args(process.argv.slice(2), ['profile', 'members', 'seconds', 'interval-ms', 'pair', 'out']);
+      args = new Args(process.argv.slice(2), ['profile', 'members', 'seconds', 'interval-ms', 'pair', 'raw', 'out']);
       members = args.num('members', 1, 1, 32, true);
       seconds = args.num('seconds', 30, 2, 3600);
       intervalMs = args.num('interval-ms', 50, 1, 10_000, true);
@@ -139,6 +139,7 @@ async function main(): Promise<number> {
         host,
         exchange: pair === 'none' ? 'single' : tag === 0 ? 'first of pair' : 'second of pair',
         sent: count,
+        ...(args!.flag('raw') ? { raw_up_down_us: xs.map((x) => [round(x.upUs), round(x.downUs)]) } : {}),
         received: xs.length,
         up_us: roundSummary(up),
         down_us: roundSummary(down),

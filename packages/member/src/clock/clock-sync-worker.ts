@@ -15,7 +15,7 @@ import {
 import { ClockSource } from './clock-source.js';
 import { ClockModelShare, type ClockModel } from './clock-model.js';
 import { TimeFilter } from './time-filter.js';
-import { PAIR_GAP_MS, PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
+import { PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
 
 /** Replies slower than this are discarded (their request is forgotten). */
 const REPLY_TIMEOUT_MS = 1_000;
@@ -40,8 +40,8 @@ let seq = 0;
 let socket: dgram.Socket | null = null;
 let serverGen = 0;
 let timer: NodeJS.Timeout | null = null;
-/** Pending measured request of the current pair (sent on the warm-up's reply or after PAIR_GAP_MS). */
-let pairTimer: NodeJS.Timeout | null = null;
+/** Nonce key of the current poll's warm-up request whose reply releases the measured request. */
+let warmupKey: string | null = null;
 let stopped = false;
 let lastStatsUs = 0;
 
@@ -74,10 +74,13 @@ function onReply(msg: Buffer): void {
   const t1 = req.t1;
   if (t4 - t1 > REPLY_TIMEOUT_MS * 1000) return void stats.late++;
   if (req.warmup) {
-    // Its timestamps carry the wake-up latency of an idle leader: not a sample. Both ends are
-    // awake now, so the measured request goes out at once (symmetric idle time on both sides).
+    // Its timestamps carry the wake-up latency of an idle leader: not a sample. The measured
+    // request goes out now (only for the current poll's warm-up).
     stats.warmupReplies++;
-    sendMeasured();
+    if (key === warmupKey) {
+      warmupKey = null;
+      sendRequest(false);
+    }
     return;
   }
   const res = filter.addSample({ t1LocalUs: t1, t2LeaderUs: ntpToUnixUs(p.receive), t3LeaderUs: ntpToUnixUs(p.transmit), t4LocalUs: t4 });
@@ -87,30 +90,25 @@ function onReply(msg: Buffer): void {
   publish(t4);
 }
 
-/** Sends the measured request of the current pair, if still due. */
-function sendMeasured(): void {
-  if (!pairTimer) return;
-  clearTimeout(pairTimer);
-  pairTimer = null;
-  sendRequest(false);
-}
-
 /**
- * One poll = a warm-up request, then the measured one on the warm-up's reply or PAIR_GAP_MS later,
- * whichever comes first: a receiver idle for long timestamps late by its wake-up latency (hundreds
- * of µs on a loaded VM, cpufreq/idle states on a Pi), which NTP would read as path asymmetry. With
- * the pair, both the leader (woken by the warm-up) and this member meet the measured exchange
- * after a similar short idle time (docs/clock.md, "Wake-up asymmetry").
+ * One poll = a warm-up request, then the measured one as soon as the warm-up's reply arrives. A
+ * receiver idle for long timestamps late by its wake-up latency (hundreds of µs on a loaded VM;
+ * idle states and cpufreq on a Pi), which NTP reads as path asymmetry: a leader polled every
+ * 100 ms is always cold, this member (which has just sent) is not. After the warm-up, the leader
+ * has been idle for (warm-up reply + measured request) when the measured request arrives, and this
+ * member for (measured request + its reply) when the reply arrives: the same distribution, so the
+ * delay-floor envelopes meet equally warm ends. Sent on the reply (not on a timer) so the two
+ * requests never queue behind each other on a jittery link (docs/clock.md, "Wake-up asymmetry").
  */
 function sendPair(): void {
-  if (pairTimer) sendMeasured(); // previous pair incomplete (cannot happen at >= 20 ms polls)
-  if (!sendRequest(true)) return;
-  pairTimer = setTimeout(sendMeasured, PAIR_GAP_MS);
+  const key = sendRequest(true);
+  if (key !== null) warmupKey = key;
 }
 
-function sendRequest(warmup: boolean): boolean {
+/** Sends one request; returns its nonce key (null without a socket). */
+function sendRequest(warmup: boolean): string | null {
   const s = socket;
-  if (!s) return false;
+  if (!s) return null;
   const nowUs = clock.nowUs();
   for (const [k, { t1 }] of pending) {
     if (nowUs - t1 > REPLY_TIMEOUT_MS * 1000 || pending.size >= MAX_PENDING) {
@@ -126,13 +124,14 @@ function sendRequest(warmup: boolean): boolean {
     refId: 0, reference: NTP_ZERO, originate: NTP_ZERO, receive: NTP_ZERO, transmit: nonce,
   });
   const t1 = clock.nowUs(); // as late as possible before the send
-  pending.set(`${nonce.sec}:${nonce.frac}`, { t1, warmup });
+  const key = `${nonce.sec}:${nonce.frac}`;
+  pending.set(key, { t1, warmup });
   stats.sent++;
   if (warmup) stats.warmups++;
   s.send(buf, 0, NTP_PACKET_BYTES, (err) => {
     if (err) stats.lastError = err.message;
   });
-  return true;
+  return key;
 }
 
 function tick(): void {
@@ -189,8 +188,7 @@ async function setServer(host: string, port: number): Promise<void> {
   socket = null;
   if (old) old.close();
   pending.clear();
-  if (pairTimer) clearTimeout(pairTimer);
-  pairTimer = null;
+  warmupKey = null;
   const changed = stats.server?.host !== host || stats.server?.port !== port;
   stats.server = { host, port };
   if (changed) {
@@ -215,7 +213,6 @@ parentPort?.on('message', (m: { type?: string; host?: string; port?: number }) =
   } else if (m.type === 'stop') {
     stopped = true;
     if (timer) clearTimeout(timer);
-    if (pairTimer) clearTimeout(pairTimer);
     socket?.close();
     socket = null;
     process.exit(0);

@@ -10,12 +10,6 @@ export const BURST_INTERVAL_MS = 20;
 export const BURST_DURATION_MS = 10_000;
 /** Steady polling: 10 Hz keeps several floor-delay samples per second per direction (docs/clock.md). */
 export const STEADY_INTERVAL_MS = 100;
-/**
- * Each poll is a pair: a warm-up request wakes the leader, the measured one follows on the warm-up's
- * reply or this long after it, whichever is first (1 ms: well above per-packet processing, well
- * below the idle time after which a receiver's wake-up latency grows; docs/clock.md).
- */
-export const PAIR_GAP_MS = 1;
 /** No reply for this long = link gap (holdover); poll at burst rate to catch the link's return. */
 export const GAP_MS = 2_000;
 /** After a gap, burst this long to re-converge quickly. */

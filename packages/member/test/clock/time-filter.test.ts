@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROFILES, absErrStats, convergedAtS, simulate, type SimOptions } from './delay-sim.js';
+import { PROFILES, REAL_PROCESSES, absErrStats, convergedAtS, simulate, type SimOptions, type SimPoint } from './delay-sim.js';
 import { TimeFilter } from '../../src/clock/time-filter.js';
 import { leaderFromLocal } from '../../src/clock/clock-model.js';
 
@@ -29,6 +29,36 @@ test('lan profile: p99 below 20 µs', () => {
   const { points } = simulate({ ...base, profile: PROFILES.lan as SimOptions['profile'], seed: 5, offsetUs: -2e6, ratePpm: 60 });
   const st = absErrStats(points, 5);
   assert.ok(st.p99 < 20, `p99 ${st.p99}`);
+});
+
+const meanErr = (pts: SimPoint[], fromS: number) => {
+  const xs = pts.filter((p) => p.tS >= fromS);
+  return xs.reduce((a, p) => a + p.errUs, 0) / xs.length;
+};
+
+test('wake-up latency of an idle leader: a bias with single requests, cancelled by paired polling', () => {
+  const lan = { ...base, ...REAL_PROCESSES, profile: PROFILES.lan as SimOptions['profile'], durationS: 60, offsetUs: 1.2e6, ratePpm: -40 };
+  // The model must reproduce the problem (members ahead by about half the wake-up latency)...
+  const single = simulate({ ...lan, seed: 41, pairing: 'none' });
+  assert.ok(meanErr(single.points, 10) > 40, `single: mean error ${meanErr(single.points, 10)} µs`);
+  // ...and the warm-up/measured pair must cancel it.
+  for (const seed of [41, 42]) {
+    const { points } = simulate({ ...lan, seed, pairing: 'reply' });
+    assert.ok(Math.abs(meanErr(points, 10)) < 10, `paired seed ${seed}: mean error ${meanErr(points, 10)} µs`);
+    assert.ok(absErrStats(points, 10).p99 < 20, `paired seed ${seed}: p99 ${absErrStats(points, 10).p99} µs`);
+  }
+});
+
+test('wifi with wake-up and switch latency, paired polling: converges within seconds, p99 below 100 µs, honest uncertainty', () => {
+  for (const [seed, offsetUs, ratePpm] of [[51, -3.1e6, 80], [52, 4.4e6, -95]] as const) {
+    const { points } = simulate({ ...base, ...REAL_PROCESSES, durationS: 60, seed, offsetUs, ratePpm, pairing: 'reply' });
+    const st = absErrStats(points, 10);
+    assert.ok(st.p99 < 100, `seed ${seed}: p99 ${st.p99} µs`);
+    assert.ok(convergedAtS(points, 100) < 8, `seed ${seed}: converged at ${convergedAtS(points, 100)} s`);
+    const steady = points.filter((p) => p.tS >= 10);
+    const covered = steady.filter((p) => Math.abs(p.errUs) <= p.uncertaintyUs).length / steady.length;
+    assert.ok(covered >= 0.9, `seed ${seed}: uncertainty covers ${covered}`);
+  }
 });
 
 test('wild server timestamps (2 % of replies) are rejected', () => {
