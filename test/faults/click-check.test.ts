@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
 import { CLICK_RATE, clickTrackWav } from './helpers/click-playlist.js';
-import { checkClicks, detectClicks, expectedClicks, firstSoundNs, pairwiseUs, type TimelineMap } from './helpers/click-check.js';
+import { checkClicks, detectClicks, expectedClicks, findHoles, firstSoundNs, pairwiseUs, type TimelineMap } from './helpers/click-check.js';
 
 const identity: TimelineMap = { monoNsOfLeaderUs: (us) => us * 1000 };
 
@@ -79,4 +79,15 @@ test('a click in a silent slot is extra, a missing click is missing, a wrong tra
   const only = captureOf([a], 0, 0, 0);
   const m = checkClicks(detectClicks(only), expectedClicks(identity, 0, [{ frames: 2 * CLICK_RATE, tone: 0 }, { frames: 2 * CLICK_RATE, tone: 1 }]), 0, Infinity);
   assert.equal(m.missing.length, 8);
+});
+
+test('underrun holes are found in the tone bed; silent slots and the silence before playing are not holes', () => {
+  const a = pcmOf(clickTrackWav(0, 2));
+  a.fill(0, 2 * 30_000, 2 * 30_000 + 2 * 480); // a 10 ms hole, 0.625 s into the track
+  const silent = new Int16Array(2 * 2 * CLICK_RATE); // a silent slot: 2 s
+  const cap = captureOf([new Int16Array(2 * 4800), a, silent, pcmOf(clickTrackWav(1, 1))], 0, 0, 0);
+  const holes = findHoles(cap);
+  assert.equal(holes.length, 1, JSON.stringify(holes));
+  const [start, end] = holes[0]!;
+  assert.ok(Math.abs(start - ((4800 + 30_000) / CLICK_RATE) * 1e9) < 1e5 && Math.abs(end - start - 10e6) < 1e5, JSON.stringify(holes));
 });

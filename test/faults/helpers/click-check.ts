@@ -16,8 +16,7 @@ const MATCH_WINDOW_MS = 60;
 /**
  * Underruns (the machine did not run a member's engine for longer than its buffer: a loaded CI box,
  * not the fault under test) are excused, and counted apart as "starved": clicks within
- * STARVED_HIT_MS of an interval in which the member reported new underruns (lost, cut or misplaced
- * by the hole itself), and afterwards errors below the engine's 20 ms jump threshold for
+ * STARVED_HIT_MS of a hole the member played (`findHoles`; lost, cut or misplaced by it), and afterwards errors below the engine's 20 ms jump threshold for
  * STARVED_RECOVERY_MS (the member is late by the hole's length and slews back at <= 500 ppm,
  * docs/audio-engine.md).
  */
@@ -89,6 +88,51 @@ function toneOf(x: Float32Array, rate: number): number {
   if (crossings.length < 3) return 0;
   const span = crossings[crossings.length - 1]! - crossings[0]!;
   return ((crossings.length - 1) / 2) * (rate / span);
+}
+
+/** Shortest run of digital silence counted as a hole (the tone bed is never 0 for this long). */
+const HOLE_MIN_FRAMES = 16;
+/** Longer silences are not underruns but silent slots, stops, or a member not playing yet. */
+const HOLE_MAX_MS = 1000;
+
+/**
+ * Underrun holes: runs of exact zeros between HOLE_MIN_FRAMES and HOLE_MAX_MS long with sound on
+ * both sides (the click tracks' tone bed makes playing audio never 0 for 16 frames), as
+ * [startNs, endNs] on the true time axis. What the sink played when the engine missed its deadline.
+ */
+export function findHoles(c: Capture): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const maxFrames = (HOLE_MAX_MS / 1000) * c.sampleRate;
+  let run = 0;
+  let start = 0;
+  let heard = false;
+  const end = (f: number): void => {
+    if (heard && run >= HOLE_MIN_FRAMES && run <= maxFrames) out.push([c.trueTimeOfFrame(start), c.trueTimeOfFrame(f)]);
+    run = 0;
+    heard = true;
+  };
+  let next = -1; // expected next device frame (a gap between blocks is not captured audio)
+  for (const b of c.blocks) {
+    if (b.deviceFrame !== next && run > 0) {
+      run = 0;
+      heard = false;
+    }
+    next = b.deviceFrame + b.frames;
+    if (b.samples === null) {
+      if (run === 0) start = b.deviceFrame;
+      run += b.frames;
+      continue;
+    }
+    for (let i = 0; i < b.frames; i++) {
+      let zero = true;
+      for (let ch = 0; ch < c.channels; ch++) if (b.samples[i * c.channels + ch] !== 0) zero = false;
+      if (zero) {
+        if (run === 0) start = b.deviceFrame + i;
+        run++;
+      } else if (run > 0 || !heard) end(b.deviceFrame + i);
+    }
+  }
+  return out;
 }
 
 /** True time of the first non-zero frame at or after `afterNs` (the first sound), or null. */
