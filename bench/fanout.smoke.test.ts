@@ -25,7 +25,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('bench:fanout delivers play, seek and volume to every member and reports arrivals', { skip: skipReason(), timeout: RUN_TIMEOUT_MS + 5_000 }, async () => {
   const out = path.join(dir, 'fanout.json');
   await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [BENCH, '--members', '4', '--hosts', '2', '--seed', '5', '--out', out], { cwd: REPO_DIR, timeout: RUN_TIMEOUT_MS }, (err, _so, se) =>
+    execFile(process.execPath, [BENCH, '--members', '4', '--hosts', '2', '--seed', '5', '--lead-ms', '500', '--step-s', '2', '--settle-s', '0', '--out', out], { cwd: REPO_DIR, timeout: RUN_TIMEOUT_MS }, (err, _so, se) =>
       err ? reject(new Error(`${err.message}\n${se}`)) : resolve(),
     );
   });

@@ -40,7 +40,8 @@ const SETTLE_MAX_S = 60; // retries of a refused play before letting the leader 
 const MAX_STEP_S = 60; // bound on the wait for a command with a leader-chosen (long) lead
 
 const USAGE = `usage: npm run bench:fanout -- [--members N(2-128, 32)] [--hosts H(1-32, 8)] [--profile lan|wifi|clean (lan)]
-       [--lead-ms MS (250)] [--discovery explicit|mdns (explicit)] [--seed N] [--out FILE.json] [--keep]`;
+       [--lead-ms MS (250)] [--discovery explicit|mdns (explicit)] [--seed N] [--out FILE.json] [--keep]
+       [--step-s S (5): audio after each command] [--settle-s S (60): retries of a refused play]`;
 
 interface Arrival {
   t: number;
@@ -60,7 +61,7 @@ function log(msg: string): void {
 async function main(): Promise<number> {
   let args: Args;
   try {
-    args = new Args(process.argv.slice(2), ['members', 'hosts', 'profile', 'lead-ms', 'discovery', 'seed', 'out', 'keep', 'help']);
+    args = new Args(process.argv.slice(2), ['members', 'hosts', 'profile', 'lead-ms', 'discovery', 'seed', 'out', 'keep', 'step-s', 'settle-s', 'help']);
   } catch (err) {
     log(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -70,13 +71,15 @@ async function main(): Promise<number> {
     return 0;
   }
   const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
-  let members: number, hosts: number, leadMs: number, seed: number;
+  let members: number, hosts: number, leadMs: number, seed: number, stepS: number, settleS: number;
   const profile = args.str('profile', 'lan');
   const discovery = args.str('discovery', 'explicit');
   try {
     members = args.num('members', 32, 2, 128, true);
     hosts = Math.min(members, args.num('hosts', 8, 1, 32, true));
     leadMs = args.num('lead-ms', 250, 50, 10_000, true);
+    stepS = args.num('step-s', STEP_S, 1, 60);
+    settleS = args.num('settle-s', SETTLE_MAX_S, 0, 600);
     seed = args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true);
     if (!isProfileName(profile)) throw new ArgError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
     if (discovery !== 'mdns' && discovery !== 'explicit') throw new ArgError('--discovery must be mdns or explicit');
@@ -166,7 +169,7 @@ async function main(): Promise<number> {
       let refused: string | null = null;
       // The leader's lead follows the members' RTT p90, which is huge right after 32 nodes started
       // on 2 cores; give it SETTLE_MAX_S to come down to the requested lead before giving up.
-      const settleEnd = monoNs() + (name === 'play' ? SETTLE_MAX_S * 1e9 : 0);
+      const settleEnd = monoNs() + (name === 'play' ? settleS * 1e9 : 0);
       while (r.status === 422 && r.body?.error === 'JAS_ERR_TIME_IN_PAST' && monoNs() < settleEnd) {
         await sleep(2000);
         issuedNs = monoNs();
@@ -187,7 +190,7 @@ async function main(): Promise<number> {
       // wait until the command took effect and START_WINDOW_S of audio after it were played
       const anchorNow = c.leaderAnchor();
       const atNs = anchorNow !== undefined && r.body?.atUs !== undefined ? hostMonoNsAtLeaderUs(anchorNow, r.body.atUs) : monoNs();
-      const untilNs = Math.min(Math.max(monoNs() + STEP_S * 1e9, atNs + (START_WINDOW_S + 1) * 1e9), monoNs() + MAX_STEP_S * 1e9);
+      const untilNs = Math.min(Math.max(monoNs() + stepS * 1e9, atNs + (START_WINDOW_S + 1) * 1e9), monoNs() + MAX_STEP_S * 1e9);
       await sleep(Math.max(0, (untilNs - monoNs()) / 1e6));
     };
     await run('play', 'POST', '/api/play', { delayMs: leadMs });
