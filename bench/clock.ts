@@ -40,7 +40,7 @@ const MAX_RATE_PPM = 100; // crystal-grade rate errors
 const PROGRESS_EVERY_S = 10;
 const SHUTDOWN_GRACE_MS = 3_000;
 const MAX_PLOT_ERROR_US = 5000; // beyond this the plot shows only clipping
-const TARGETS = { wifi_p99_us: 100, lan_p99_us: 20, converge_s: 5, blackhole_max_us: 500 } as const;
+const TARGETS = { wifi_p99_us: 100, lan_p99_us: 20, converge_s: 5, blackhole_max_us: 500, uncertainty_coverage: 0.95 } as const;
 
 const USAGE = `usage: npm run bench:clock -- [--members N(1-32, 3)] [--seconds S(5-3600, 120)]
        [--profile wifi|lan|clean (wifi)] [--blackhole-s D (0 = off)] [--out FILE.json]
@@ -203,6 +203,9 @@ async function main(): Promise<number> {
   };
   const worst = { p50: maxOf((m) => m.error_us.p50, false), p99: maxOf((m) => m.error_us.p99, false), max: maxOf((m) => m.error_us.max, false) };
   const convergeS = maxOf((m) => m.converge_s, true);
+  // honesty of the members' own uncertainty: the worst member's share of steady samples it covers
+  const coverages = perMember.map((m) => m.uncertainty_coverage).filter((v): v is number => v !== null);
+  const coverage = coverages.length === 0 ? null : Math.min(...coverages);
   const bh = perMember.find((m) => m.blackhole !== undefined)?.blackhole;
   const p99Target = profile === 'wifi' ? TARGETS.wifi_p99_us : profile === 'lan' ? TARGETS.lan_p99_us : null;
   const report = {
@@ -213,13 +216,16 @@ async function main(): Promise<number> {
     seconds,
     error_us: worst,
     converge_s: convergeS,
+    uncertainty_coverage: coverage,
     ...(bh === undefined ? {} : { blackhole: { member: 'member1', duration_s: blackholeS, ...bh } }),
     targets: {
       p99_us: p99Target,
       converge_s: TARGETS.converge_s,
       blackhole_max_us: bh === undefined ? null : TARGETS.blackhole_max_us,
+      uncertainty_coverage: TARGETS.uncertainty_coverage,
       p99_met: p99Target === null || worst.p99 === null ? null : worst.p99 < p99Target,
       converge_met: convergeS === null ? false : convergeS <= TARGETS.converge_s,
+      coverage_met: coverage === null ? null : coverage >= TARGETS.uncertainty_coverage,
       blackhole_met: bh === undefined ? null : Math.max(bh.max_error_during_us ?? Infinity, bh.max_error_after_us ?? Infinity) < TARGETS.blackhole_max_us,
     },
     per_member: perMember,
@@ -244,7 +250,7 @@ async function main(): Promise<number> {
   const svgFile = sidecarPath(out, '.svg');
   writeFileAtomic(svgFile, plot(profile, seconds, runs, runStartMonoUs, outage));
   log(`wrote ${out} and ${svgFile}`);
-  process.stdout.write(`${JSON.stringify({ profile, members, seconds, error_us: worst, converge_s: convergeS, blackhole: report.blackhole ?? null, targets: report.targets, out })}\n`);
+  process.stdout.write(`${JSON.stringify({ profile, members, seconds, error_us: worst, converge_s: convergeS, uncertainty_coverage: coverage, blackhole: report.blackhole ?? null, targets: report.targets, out })}\n`);
   return failure === undefined && runs.every((r) => r.samples.length > 0) ? 0 : 1;
 }
 

@@ -28,6 +28,12 @@ export const SLEW_TIME_US = 1e6;
 export const MAX_SLEW_RATE = 500e-6;
 /** Published uncertainty is this many standard deviations (~95 %). */
 export const UNCERTAINTY_SIGMAS = 2;
+/**
+ * Added to the published bound: the one-way asymmetry no two-way exchange can observe and the fit's
+ * variance does not contain (wake-up latency differences paired polling leaves between two hosts,
+ * measured ~0-20 µs on a loaded VM; PHY/driver asymmetry on real links).
+ */
+export const ASYMMETRY_ALLOWANCE_US = 5;
 /** Random-walk wander of a crystal's rate (temperature) assumed in holdover, per second. */
 export const RATE_WANDER_PER_S = 0.01e-6;
 /** Minimum samples before the model may be called synced. */
@@ -402,7 +408,7 @@ export class TimeFilter {
     const v = Math.max(0, f.varOffset + 2 * dt * f.covOffsetRate + dt * dt * f.varRate);
     const dtS = Math.max(0, dt) / 1e6;
     const wanderUs = 0.5 * RATE_WANDER_PER_S * dtS * dtS * 1e6;
-    return UNCERTAINTY_SIGMAS * Math.sqrt(v) + wanderUs;
+    return UNCERTAINTY_SIGMAS * Math.sqrt(v) + wanderUs + ASYMMETRY_ALLOWANCE_US;
   }
 }
 
