@@ -157,9 +157,9 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
   const status0 = await fc.c.status();
   const entries = status0.playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
   const ntpPort = Number(status0.leader['ntpPort']);
-  const play = await fc.c.api<{ atUs: number; rev: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  const play = await fc.c.api<{ atUs: number; rev: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
-  await sleep(2500);
+  await fc.sleepPastLeaderUs(play.body.atUs, 1000);
   const attackFromNs = fc.nowMonoNs();
 
   // ---- REST corpus -----------------------------------------------------------------------------

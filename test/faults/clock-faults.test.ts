@@ -58,22 +58,22 @@ test('member wall clock 3 years off at boot, leader wall clock stepped +1 h whil
   assert.ok(skewYears > 2.9 && skewYears < 3.1, `member1 wall clock is ${skewYears.toFixed(2)} years behind`);
 
   const entries = (await fc.c.status()).playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
-  const play = await fc.c.api<{ atUs: number; at: string }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  const play = await fc.c.api<{ atUs: number; at: string }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
-  await sleep(1500 + 4000);
+  await fc.sleepPastLeaderUs(play.body.atUs, 4000);
 
   const stepNs = fc.nowMonoNs();
   writeFileSync(tsFile, '+1h\n');
   await sleep(1000);
-  const probe = await fc.c.api<{ atUs: number; at: string }>('PUT', '/api/volume', { volume: 1, delayMs: 500 });
+  const probe = await fc.c.api<{ atUs: number; at: string }>('PUT', '/api/volume', { volume: 1 });
   assert.equal(probe.status, 200, JSON.stringify(probe.body));
   // The leader's wall clock did step: the wall time it prints for a leader time is an hour on.
   const wallStepS = (Date.parse(probe.body.at) - Date.now()) / 1000;
   assert.ok(wallStepS > 3500 && wallStepS < 3700, `leader wall clock stepped by ${wallStepS} s`);
   await sleep(3000);
-  const next = await fc.c.api<{ atUs: number }>('POST', '/api/next', { delayMs: 800 });
+  const next = await fc.c.api<{ atUs: number }>('POST', '/api/next', {});
   assert.equal(next.status, 200, JSON.stringify(next.body));
-  await sleep(2000);
+  await fc.sleepPastLeaderUs(next.body.atUs, 1200);
   const s = await fc.c.status();
   assert.equal(s.position?.index, 1, 'next took effect after the step');
   assert.ok(s.members.every((m) => m.connected && m.clock?.synced), 'every member still connected and synced');

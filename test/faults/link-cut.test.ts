@@ -47,9 +47,9 @@ test(`link cut for ${CUT_S} s: the member plays on through track changes, in syn
   await fc.c.waitFor((s) => s.members.every((m) => m.ready === TRACKS), 60_000, 'all tracks cached on every member');
   const status0 = await fc.c.status();
   const entries = status0.playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
-  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
-  await sleep(1500 + BEFORE_CUT_S * 1000);
+  await fc.sleepPastLeaderUs(play.body.atUs, BEFORE_CUT_S * 1000);
 
   const cutFromNs = fc.nowMonoNs();
   await fc.net!.blackhole('member1', true);

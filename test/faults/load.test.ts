@@ -42,9 +42,9 @@ test(`load: ${MEMBERS} members, ${COMMANDS_PER_S} commands/s for ${LOAD_S} s: ev
   fc.startMonitor();
   await fc.c.waitFor((s) => s.members.every((m) => m.ready === 2), 120_000, 'all tracks cached');
   const entries = (await fc.c.status()).playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
-  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 2000 });
+  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
-  await sleep(2500);
+  await fc.sleepPastLeaderUs(play.body.atUs, 500);
 
   // ---- the load -------------------------------------------------------------------------------
   const rss: number[] = [];

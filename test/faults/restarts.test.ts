@@ -38,9 +38,9 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   await fc.c.waitFor((s) => s.members.every((m) => m.ready === 3), 60_000, 'all tracks cached');
   const entries = (await fc.c.status()).playlist.map((p, k) => ({ frames: Number(p.frames), tone: k }));
   const anchorBefore = fc.anchor();
-  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0, delayMs: 1500 });
+  const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
-  await sleep(1500 + 4000);
+  await fc.sleepPastLeaderUs(play.body.atUs, 4000);
 
   // ---- leader dies mid-track ------------------------------------------------------------------
   const leaderKillNs = fc.nowMonoNs();
@@ -58,9 +58,9 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   assert.equal(s1.playing, true, 'restarted leader knows the playlist is playing');
   assert.equal(s1.position?.index, 0);
   // Commands work again: next track at a known time.
-  const next = await fc.c.api<{ atUs: number }>('POST', '/api/next', { delayMs: 800 });
+  const next = await fc.c.api<{ atUs: number }>('POST', '/api/next', {});
   assert.equal(next.status, 200, JSON.stringify(next.body));
-  await sleep(2000);
+  await fc.sleepPastLeaderUs(next.body.atUs, 1200);
   const nextIndex = (await fc.c.status()).position?.index ?? -1;
   assert.equal(nextIndex, 1);
 

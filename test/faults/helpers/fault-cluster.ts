@@ -216,6 +216,15 @@ export class FaultCluster implements TimelineMap {
     return a.anchorMonoNs + (leaderUs - a.anchorWallUs) * 1000;
   }
 
+  /**
+   * Sleeps until `extraMs` after leader time `leaderUs`. Commands are sent without an explicit
+   * delay: on a loaded machine the leader's lead time (2 x RTT p90 + 50 ms) can exceed any fixed
+   * delay a test would pick, and it would refuse the command.
+   */
+  async sleepPastLeaderUs(leaderUs: number, extraMs: number): Promise<void> {
+    await sleep(Math.max(0, (this.monoNsOfLeaderUs(leaderUs) - this.nowMonoNs()) / 1e6 + extraMs));
+  }
+
   nowMonoNs(): number {
     return Number(process.hrtime.bigint());
   }
