@@ -74,6 +74,12 @@ export function toJasError(err: unknown): JasError {
   return JasError.from(err);
 }
 
+/** Concurrent HTTP connections (REST clients, event streams and members' track downloads). */
+const MAX_HTTP_CONNECTIONS = 256;
+/** Requests must finish within this (a 5-min WAV to a member over bad WiFi fits comfortably). */
+const CONNECTION_TIMEOUT_MS = 10 * 60_000;
+const KEEP_ALIVE_TIMEOUT_MS = 10_000;
+
 export function createHttpServer(options: HttpServerOptions = {}): FastifyInstance {
   const bodyLimit = options.bodyLimit ?? BODY_LIMIT_BYTES;
   const app = Fastify({
@@ -84,7 +90,11 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
     schemaErrorFormatter: (errors, dataVar) => validationError(errors as AjvError[], dataVar),
     return503OnClosing: true,
     forceCloseConnections: true,
+    // A phone, a laptop and a few UIs; idle keep-alive sockets must not pile up on a Pi.
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
   }) as unknown as FastifyInstance;
+  app.server.maxConnections = MAX_HTTP_CONNECTIONS;
 
   // JSON: an empty body means "no options" (curl -X POST .../api/stop with a content type).
   app.removeContentTypeParser('application/json');

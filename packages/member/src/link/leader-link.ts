@@ -27,6 +27,8 @@ import {
 
 /** More messages than this per second from one peer is a flood: the peer is disconnected. */
 const MAX_MESSAGES_PER_S = 200;
+/** Open connections at once: one leader plus a restarted one and a few strays; more is a flood. */
+const MAX_CONNECTIONS = 8;
 /** Replies to bad frames are rate-limited so a broken peer cannot make us flood it back. */
 const MAX_ERROR_REPLIES_PER_S = 5;
 
@@ -113,6 +115,10 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const remote = normalizeAddress(req.socket.remoteAddress ?? '');
     ws.on('error', () => undefined);
+    if ((this.wss?.clients.size ?? 0) > MAX_CONNECTIONS) {
+      ws.close(1013, 'too many connections');
+      return;
+    }
     const key = this.opts.key;
     const hello = this.opts.hello() as MessageInput & { memberId: string };
     // With a key: the leader's nonce arrives in the upgrade request, ours goes out in hello.

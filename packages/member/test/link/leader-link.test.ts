@@ -230,3 +230,18 @@ test('welcome with a proof encodes under the current protocol version', () => {
   const text = encodeMessage({ type: 'welcome', leaderId: 'l', ntpPort: 1, trackBaseUrl: 'http://h/tracks', serverTimeUs: 0, proof: 'a'.repeat(64) } as MessageInput);
   assert.equal((JSON.parse(text) as { v: string }).v, PROTOCOL_VERSION);
 });
+
+test('a flood of connections is refused beyond the limit; the link keeps serving', { timeout: 10_000 }, async (t) => {
+  const { port } = await startLink(t, undefined);
+  const fakes = Array.from({ length: 14 }, () => fakeLeader(port));
+  t.after(() => { for (const f of fakes) f.ws.terminate(); });
+  const refused = await Promise.all(fakes.map((f) => Promise.race([f.closed, new Promise<null>((r) => setTimeout(() => r(null), 2000))])));
+  const codes = refused.filter((c): c is { code: number; reason: string } => c !== null).map((c) => c.code);
+  assert.ok(codes.filter((c) => c === 1013).length >= 4, `connections beyond the limit closed with 1013, got ${JSON.stringify(codes)}`);
+  for (const f of fakes) f.ws.terminate();
+  await new Promise((r) => setTimeout(r, 200));
+  const late = fakeLeader(port);
+  t.after(() => late.ws.terminate());
+  const hello = await late.hello;
+  assert.equal(hello['type'], 'hello', 'a new leader is served once the flood is gone');
+});
