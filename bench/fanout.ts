@@ -12,7 +12,7 @@ import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
 import { measureOffset, rmsLevel } from '@jaudiosync/testkit/helpers/capture-analysis.js';
 import { Cluster, hostMonoNsAtLeaderUs, MEMBER_BIN, type ClusterMember } from '@jaudiosync/testkit/helpers/cluster.js';
 import { absStats, IN_SYNC_US } from './sync-analysis.js';
-import { netsimSpawner, startRestProxy } from './sync-netsim.js';
+import { netsimSpawner, startRestProxy } from '@jaudiosync/testkit/helpers/netsim-cluster.js';
 import { decodePlaylist, ScheduleReference } from './sync-reference.js';
 import { ArgError, Args } from './lib/args.js';
 import { HostProcess } from './lib/host-process.js';
@@ -199,7 +199,7 @@ async function main(): Promise<number> {
     sampler.stop();
     usage = sampler.summary();
     await c.stop();
-    proxy.child.kill('SIGTERM');
+    await proxy.stop();
   } catch (err) {
     failure = (err as Error).message;
     log(`FAILED: ${failure}`);

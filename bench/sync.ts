@@ -12,7 +12,7 @@ import { measureOffset, type OffsetPoint, type OffsetSeries } from '@jaudiosync/
 import { Cluster, EXAMPLE_PLAYLIST, hostMonoNsAtLeaderUs, MEMBER_BIN, type ClusterMember, type ClusterStatus } from '@jaudiosync/testkit/helpers/cluster.js';
 import { absStats, dropouts, inSyncFromNs, IN_SYNC_US, pointsIn, risingOnsetNs, worstByP99, type AbsStats } from './sync-analysis.js';
 import { writeLongPlaylist } from './sync-long-tracks.js';
-import { netsimSpawner, startRestProxy } from './sync-netsim.js';
+import { netsimSpawner, startRestProxy } from '@jaudiosync/testkit/helpers/netsim-cluster.js';
 import { decodePlaylist, ScheduleReference } from './sync-reference.js';
 import { ArgError, Args } from './lib/args.js';
 import { loadNetsim } from './lib/netsim-loader.js';
@@ -243,7 +243,7 @@ async function main(): Promise<number> {
     leaderUsage = sampler.summary();
     await c.stop();
     for (const inst of instances) inst.endNs ??= monoNs();
-    await proxy.child.kill('SIGTERM');
+    await proxy.stop();
   } catch (err) {
     failure = (err as Error).message;
     log(`FAILED: ${failure}`);
