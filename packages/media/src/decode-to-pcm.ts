@@ -1,7 +1,9 @@
 // Decodes one encoded track, chunk by chunk (bounded memory), to interleaved int16 stereo at the
 // output rate in a SharedArrayBuffer; or only measures its length (measureTrack, for the leader).
 // Runs on whatever thread calls it: TrackDecoder runs it in a worker so no event loop blocks.
+// With `target`, the PCM goes straight into the caller's buffer, which may already be playing.
 import { createReadStream } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { decodeChunked } from 'audio-decode';
@@ -31,6 +33,14 @@ export interface DecodeOptions {
   outputRate?: number;
   /** Output channels: only 2 (interleaved stereo) is supported. */
   channels?: 2;
+  /**
+   * Write the PCM into this buffer (interleaved stereo int16, capacity byteLength / 4 frames)
+   * instead of a new one: the caller can hand it to a player before decoding ends (frames become
+   * valid front to back; DecodeProgress.framesWritten says how far). Its size should be the
+   * expected frame count (the leader's `framesAtRate`): frames beyond it are dropped, a shorter
+   * decode leaves the rest untouched; DecodedTrack.frames is the decoded count either way.
+   */
+  target?: SharedArrayBuffer;
 }
 
 export interface DecodeProgress {
@@ -38,6 +48,8 @@ export interface DecodeProgress {
   totalBytes: number;
   /** Source frames decoded so far. */
   sourceFrames: number;
+  /** Output frames written so far (decode only; 0 for measure). */
+  framesWritten: number;
 }
 
 export interface DecodeHooks {
@@ -45,6 +57,8 @@ export interface DecodeHooks {
   /** Called every GC_HINT_EVERY_BYTES of input: the worker runs a full GC there, because decoded
    *  chunks are off-heap garbage that V8 otherwise lets pile up by tens of MB before collecting. */
   gcHint?: () => void;
+  /** TrackDecoder only: aborting drops a queued job or stops the worker running it (rejects with kind 'aborted'). */
+  signal?: AbortSignal;
 }
 
 export interface TrackLength {
@@ -58,7 +72,8 @@ export interface TrackLength {
 }
 
 export interface DecodedTrack extends TrackLength {
-  /** Interleaved stereo int16 over a SharedArrayBuffer; length === frames * 2. */
+  /** Interleaved stereo int16 over a SharedArrayBuffer; length === frames * 2 (with a target:
+   *  min(frames, its capacity) * 2, over the target). */
   pcm: Int16Array;
   /** Frames at outputRate; always framesAtRate(sourceFrames, sourceRate, outputRate). */
   frames: number;
@@ -76,11 +91,12 @@ export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, h
   let acc: PcmAccumulator | undefined;
   const result = await streamDecode(input, hooks, (info) => {
     const estimate = info.estimatedFrames === undefined ? 0 : info.estimatedFrames * (outputRate / info.rate);
-    acc = new PcmAccumulator(estimate, int16ScaleFor(info.format));
+    acc = new PcmAccumulator(opts.target ?? estimate, int16ScaleFor(info.format));
   }, (left, right, rate) => {
     resampler ??= new PolyphaseResampler(rate, outputRate, 2);
     const [l, r] = resampler.push([left, right]);
     acc!.write(l!, r!);
+    return acc!.length;
   });
   const [l, r] = resampler!.flush();
   acc!.write(l!, r!);
@@ -93,7 +109,7 @@ export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, h
 
 /** Decodes without keeping audio: the exact length the leader puts on the timeline. */
 export async function measureTrack(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackLength> {
-  return streamDecode(input, hooks, () => {}, () => {});
+  return streamDecode(input, hooks, () => {}, () => 0);
 }
 
 function checkOptions(opts: DecodeOptions): number {
@@ -105,6 +121,10 @@ function checkOptions(opts: DecodeOptions): number {
   }
   if (opts.channels !== undefined && opts.channels !== 2) {
     throw new TrackError('invalid-argument', `only 2 output channels are supported, got ${String(opts.channels)}`);
+  }
+  const t = opts.target;
+  if (t !== undefined && (!(t instanceof SharedArrayBuffer) || t.byteLength === 0 || t.byteLength % 4 !== 0)) {
+    throw new TrackError('invalid-argument', 'target must be a non-empty SharedArrayBuffer of whole stereo int16 frames');
   }
   return outputRate;
 }
@@ -155,7 +175,8 @@ async function streamDecode(
   input: TrackInput,
   hooks: DecodeHooks,
   onStart: (info: SourceInfo & { rate: number }) => void,
-  onChunk: (left: Float32Array, right: Float32Array, rate: number) => void,
+  /** Returns the output frames written so far. */
+  onChunk: (left: Float32Array, right: Float32Array, rate: number) => number,
 ): Promise<TrackLength> {
   const track = trackName(input);
   const src = await openSource(input, track);
@@ -165,6 +186,7 @@ async function streamDecode(
   let sourceChannels = 0;
   let sourceFrames = 0;
   let bytesRead = 0;
+  let framesWritten = 0;
   let nextProgress = PROGRESS_EVERY_BYTES;
   let nextGc = GC_HINT_EVERY_BYTES;
   const counted = async function* (): AsyncIterable<Uint8Array> {
@@ -191,7 +213,7 @@ async function streamDecode(
       }
       sourceChannels = Math.max(sourceChannels, channels.length);
       const [left, right] = toStereo(channels, info.format);
-      onChunk(left, right, sourceRate);
+      framesWritten = onChunk(left, right, sourceRate);
       sourceFrames += frames;
       if (hooks.gcHint !== undefined && bytesRead >= nextGc) {
         nextGc = bytesRead + GC_HINT_EVERY_BYTES;
@@ -199,8 +221,11 @@ async function streamDecode(
       }
       if (hooks.onProgress !== undefined && bytesRead >= nextProgress) {
         nextProgress = bytesRead + PROGRESS_EVERY_BYTES;
-        hooks.onProgress({ bytesRead, totalBytes: src.size, sourceFrames });
+        hooks.onProgress({ bytesRead, totalBytes: src.size, sourceFrames, framesWritten });
       }
+      // One chunk (~10 ms of work) per event-loop turn: the thread's GC, messages (progress,
+      // termination) and timers run between chunks instead of after a whole track.
+      await nextTurn();
     }
   } catch (err) {
     if (err instanceof TrackError) throw err;
@@ -215,6 +240,6 @@ async function streamDecode(
         `decoded ${(sourceFrames / sourceRate).toFixed(3)} s of the ${(info.declaredFrames / sourceRate).toFixed(3)} s the header declares`, track);
     }
   }
-  hooks.onProgress?.({ bytesRead, totalBytes: src.size, sourceFrames });
+  hooks.onProgress?.({ bytesRead, totalBytes: src.size, sourceFrames, framesWritten });
   return { format: info.format, sourceRate, sourceChannels, sourceFrames };
 }

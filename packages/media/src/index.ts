@@ -8,6 +8,7 @@ export {
   decodeToPcm, measureTrack, DEFAULT_OUTPUT_RATE,
   type DecodedTrack, type DecodeOptions, type DecodeHooks, type DecodeProgress, type TrackInput, type TrackLength,
 } from './decode-to-pcm.js';
-export { TrackDecoder, DEFAULT_WORKERS, type TrackDecoderOptions } from './track-decoder.js';
+export { TrackDecoder, DEFAULT_WORKERS, DEFAULT_DECODE_NICE, type TrackDecoderOptions } from './track-decoder.js';
+export { lowerThreadPriority, currentThreadId, MAX_NICE, type ThreadPriority } from './thread-priority.js';
 export { TrackError, type TrackErrorKind, type TrackErrorTransfer } from './track-error.js';
 export { DECODABLE_FORMATS } from './source-inspect.js';

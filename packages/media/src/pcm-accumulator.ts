@@ -1,5 +1,6 @@
 // Collects resampled stereo float frames as interleaved int16 (rounded, clipped) in a
-// SharedArrayBuffer sized from an estimate, so the finished track crosses threads without a copy.
+// SharedArrayBuffer sized from an estimate, so the finished track crosses threads without a copy;
+// or straight into a caller's fixed-size SharedArrayBuffer that may already be playing.
 
 /** Extra room over the estimate: headers can understate length slightly (VBR, padding). */
 const ESTIMATE_SLACK = 1.02;
@@ -14,21 +15,42 @@ export class PcmAccumulator {
   private sab: SharedArrayBuffer;
   private view: Int16Array;
   private frames = 0;
+  /** Fixed target (caller's buffer): never grows, frames beyond it are counted but dropped. */
+  private readonly fixed: boolean;
 
-  /** `scale` undoes the decoder's int->float scaling so lossless 16-bit sources come out bit-exact. */
-  constructor(estimatedFrames: number, private readonly scale: Int16Scale = DEFAULT_INT16_SCALE) {
+  /**
+   * `estimatedFrames`: a size estimate (the buffer grows if it was too small), or a caller's
+   * SharedArrayBuffer of exactly the expected length to fill in place (a reader may already be
+   * reading it: frames become valid in order, front to back).
+   * `scale` undoes the decoder's int->float scaling so lossless 16-bit sources come out bit-exact.
+   */
+  constructor(estimatedFrames: number | SharedArrayBuffer, private readonly scale: Int16Scale = DEFAULT_INT16_SCALE) {
+    if (estimatedFrames instanceof SharedArrayBuffer) {
+      this.sab = estimatedFrames;
+      this.view = new Int16Array(this.sab, 0, Math.floor(this.sab.byteLength / (CHANNELS * 2)) * CHANNELS);
+      this.fixed = true;
+      return;
+    }
     const capacity = Math.ceil(Math.max(0, estimatedFrames) * ESTIMATE_SLACK) + ESTIMATE_EXTRA_FRAMES;
     this.sab = new SharedArrayBuffer(capacity * CHANNELS * 2);
     this.view = new Int16Array(this.sab);
+    this.fixed = false;
   }
 
+  /** Frames written so far (in fixed mode including those that did not fit). */
   get length(): number {
     return this.frames;
   }
 
+  /** Frames the buffer holds (fixed mode: its capacity). */
+  get capacity(): number {
+    return this.view.length / CHANNELS;
+  }
+
   write(left: Float32Array, right: Float32Array): void {
-    const n = left.length;
-    this.reserve(this.frames + n);
+    const total = left.length;
+    if (!this.fixed) this.reserve(this.frames + total);
+    const n = Math.max(0, Math.min(total, this.capacity - this.frames));
     const out = this.view;
     const { neg, pos } = this.scale;
     let o = this.frames * CHANNELS;
@@ -36,11 +58,12 @@ export class PcmAccumulator {
       out[o++] = toInt16(left[i]!, neg, pos);
       out[o++] = toInt16(right[i]!, neg, pos);
     }
-    this.frames += n;
+    this.frames += total;
   }
 
-  /** Interleaved stereo int16 of exactly `length` frames, over a SharedArrayBuffer. */
+  /** Interleaved stereo int16 of exactly `length` frames (fixed mode: at most its capacity), over a SharedArrayBuffer. */
   finish(): Int16Array {
+    if (this.fixed) return this.view.subarray(0, Math.min(this.frames, this.capacity) * CHANNELS);
     const used = this.frames * CHANNELS;
     if (this.view.length - used > this.view.length * MAX_WASTE_FRACTION) {
       const exact = new Int16Array(new SharedArrayBuffer(used * 2));

@@ -1,7 +1,9 @@
 // A small pool of decode worker threads: decode() and measure() never block the caller's event loop;
 // failures come back as rejected promises (TrackError, JAS_ERR_TRACK); a crashed worker is replaced.
+// Workers run at a low thread priority (nice) so decoding never takes the CPU from the audio engine.
 import { Worker } from 'node:worker_threads';
 import type { JobKind, JobReply, JobRequest } from './decode-job.js';
+import { MAX_NICE, type ThreadPriority } from './thread-priority.js';
 import type { DecodedTrack, DecodeHooks, DecodeOptions, TrackInput, TrackLength } from './decode-to-pcm.js';
 import { trackName } from './decode-to-pcm.js';
 import { TrackError } from './track-error.js';
@@ -13,6 +15,9 @@ export const WORKER_HEAP_MB = 256;
 /** An idle worker is stopped after this long: its isolate and wasm decoders hold ~40 MB, which a
  *  512 MB member needs back between tracks; a respawn costs ~50 ms. */
 export const DEFAULT_IDLE_MS = 10_000;
+/** Decode threads get the lowest priority: the audio engine's thread (nice 0) must never wait for
+ *  them; decoding has seconds of slack, the engine ~100 ms. */
+export const DEFAULT_DECODE_NICE = MAX_NICE;
 const WORKER_URL = new URL('./track-decoder-worker.js', import.meta.url);
 
 export interface TrackDecoderOptions {
@@ -21,6 +26,8 @@ export interface TrackDecoderOptions {
   workerUrl?: URL;
   /** Stop idle workers after this many ms (default DEFAULT_IDLE_MS; 0 = never). */
   idleMs?: number;
+  /** Nice value of the worker threads, 0..19 (default DEFAULT_DECODE_NICE; 0 = leave unchanged). */
+  nice?: number;
 }
 
 interface Job {
@@ -38,12 +45,14 @@ interface Slot {
   job: Job | undefined;
   dead: boolean;
   idleTimer: NodeJS.Timeout | undefined;
+  thread: ThreadPriority | undefined;
 }
 
 export class TrackDecoder {
   private readonly size: number;
   private readonly workerUrl: URL;
   private readonly idleMs: number;
+  private readonly nice: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
@@ -59,6 +68,14 @@ export class TrackDecoder {
     const idle = options.idleMs ?? DEFAULT_IDLE_MS;
     if (!Number.isFinite(idle) || idle < 0) throw new RangeError(`idleMs must be >= 0, got ${idle}`);
     this.idleMs = idle;
+    const nice = options.nice ?? DEFAULT_DECODE_NICE;
+    if (!Number.isInteger(nice) || nice < 0 || nice > MAX_NICE) throw new RangeError(`nice must be an integer in 0..${MAX_NICE}, got ${nice}`);
+    this.nice = nice;
+  }
+
+  /** Kernel thread id and nice value of each live worker (once it has reported them). */
+  threads(): ThreadPriority[] {
+    return this.slots.flatMap((s) => (s.thread === undefined ? [] : [{ ...s.thread }]));
   }
 
   /** Worker threads currently alive (idle ones stop after idleMs). */
@@ -103,7 +120,11 @@ export class TrackDecoder {
       if (typeof opts !== 'object' || opts === null) {
         return reject(new TrackError('invalid-argument', 'options must be an object', track));
       }
-      this.queue.push({ id: this.nextId++, kind, input, opts: { ...opts }, hooks, resolve, reject });
+      const signal = hooks.signal;
+      if (signal?.aborted) return reject(new TrackError('aborted', 'decode aborted', track));
+      const job: Job = { id: this.nextId++, kind, input, opts: { ...opts }, hooks, resolve, reject };
+      signal?.addEventListener('abort', () => this.abort(job), { once: true });
+      this.queue.push(job);
       this.pump();
     });
   }
@@ -125,9 +146,26 @@ export class TrackDecoder {
     }
   }
 
+  /** Drops a queued job, or stops the worker running it (a fresh one is spawned for the next job). */
+  private abort(job: Job): void {
+    const err = new TrackError('aborted', 'decode aborted', trackName(job.input));
+    const q = this.queue.indexOf(job);
+    if (q >= 0) {
+      this.queue.splice(q, 1);
+      job.reject(err);
+      return;
+    }
+    const slot = this.slots.find((s) => s.job === job);
+    if (slot === undefined) return; // already settled
+    slot.job = undefined;
+    this.retire(slot);
+    job.reject(err);
+    this.pump();
+  }
+
   private spawn(): Slot {
-    const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
-    const slot: Slot = { worker, job: undefined, dead: false, idleTimer: undefined };
+    const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB }, workerData: { nice: this.nice } });
+    const slot: Slot = { worker, job: undefined, dead: false, idleTimer: undefined, thread: undefined };
     worker.unref(); // an idle pool must not keep the process alive
     worker.on('message', (m: JobReply) => this.onReply(slot, m));
     worker.on('error', (err) => this.onCrash(slot, err.message));
@@ -138,6 +176,10 @@ export class TrackDecoder {
   }
 
   private onReply(slot: Slot, m: JobReply): void {
+    if (m.type === 'thread') {
+      slot.thread = { tid: m.tid, nice: m.nice, ...(m.error === undefined ? {} : { error: m.error }) };
+      return;
+    }
     const job = slot.job;
     if (slot.dead || job === undefined || m.id !== job.id) return;
     if (m.type === 'progress') {
@@ -161,6 +203,7 @@ export class TrackDecoder {
 
   private retire(slot: Slot): void {
     if (slot.dead || slot.job !== undefined) return;
+    clearTimeout(slot.idleTimer);
     slot.dead = true;
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);

@@ -11,6 +11,7 @@ export type TrackErrorKind =
   | 'io' // the file cannot be read
   | 'crashed' // the decode worker died
   | 'closed' // the decoder was closed before the job finished
+  | 'aborted' // the caller's AbortSignal fired (DecodeHooks.signal)
   | 'invalid-argument'; // bad options
 
 export class TrackError extends JasError {

@@ -1,0 +1,127 @@
+// Decoding must not compete with the audio path: the decode worker's thread runs at a low priority
+// (per-thread nice, checked in /proc), decodes straight into a caller's buffer that may already be
+// playing (frames valid front to back), and can be aborted (a seek) without hurting later jobs.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TrackDecoder } from '../src/track-decoder.js';
+import { TrackError } from '../src/track-error.js';
+import { currentThreadId, lowerThreadPriority } from '../src/thread-priority.js';
+import { decodeToPcm } from '../src/decode-to-pcm.js';
+import { noiseInt16, wavFile } from './wav-fixture.js';
+
+const MUSIC_DIR = fileURLToPath(new URL('../../../../Music/', import.meta.url));
+const T = { timeout: 120_000 };
+const decoders: TrackDecoder[] = [];
+after(async () => {
+  await Promise.all(decoders.map((d) => d.close()));
+});
+
+/** Field 19 (nice) of /proc/<pid>/task/<tid>/stat; the comm field may hold spaces, so cut after ')'. */
+function threadNice(tid: number): number {
+  const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** Index of the first differing sample, or -1 (no huge diffs in assertion messages). */
+function firstDifference(a: Int16Array, b: Int16Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+test('decode workers run at nice 19 (that thread only); the caller keeps its priority', T, async () => {
+  const d = new TrackDecoder();
+  decoders.push(d);
+  const track = await d.decode(path.join(MUSIC_DIR, '05-night-ferry.opus'));
+  assert.equal(track.frames, 1152000);
+  const threads = d.threads();
+  assert.equal(threads.length, 1);
+  const w = threads[0]!;
+  assert.equal(w.error, undefined);
+  assert.equal(w.nice, 19);
+  assert.ok(w.tid > 0 && w.tid !== process.pid);
+  assert.equal(threadNice(w.tid), 19, 'kernel view of the worker thread');
+  assert.equal(threadNice(process.pid), 0, 'main thread unchanged');
+  const mine = currentThreadId();
+  assert.equal(mine, process.pid);
+});
+
+test('nice 0 leaves workers alone; out-of-range values are refused', T, async () => {
+  const d = new TrackDecoder({ nice: 0 });
+  decoders.push(d);
+  await d.measure(path.join(MUSIC_DIR, '05-night-ferry.opus'));
+  assert.deepEqual(d.threads(), []);
+  assert.throws(() => new TrackDecoder({ nice: 20 }), RangeError);
+  assert.throws(() => new TrackDecoder({ nice: -1 }), RangeError);
+  assert.ok(lowerThreadPriority(25).error !== undefined);
+});
+
+test('decoding into a target buffer gives the same PCM, front to back, in that buffer', T, async () => {
+  const d = new TrackDecoder();
+  decoders.push(d);
+  const file = path.join(MUSIC_DIR, '01-metronome-morning.wav'); // 44.1 kHz: resampled
+  const plain = await d.decode(file);
+  const target = new SharedArrayBuffer(plain.frames * 4);
+  const view = new Int16Array(target);
+  const written: number[] = [];
+  let frontValid = true;
+  const track = await d.decode(file, { target }, {
+    onProgress: (p) => {
+      written.push(p.framesWritten);
+      // everything reported as written is already final in the shared buffer
+      const n = Math.min(p.framesWritten, plain.frames) * 2;
+      for (let i = Math.max(0, n - 2000); i < n; i++) if (view[i] !== plain.pcm[i]) frontValid = false;
+    },
+  });
+  assert.equal(track.frames, plain.frames);
+  assert.equal(firstDifference(view, plain.pcm), -1);
+  // the result is a view of the caller's memory (a new wrapper after postMessage, same bytes)
+  track.pcm[0] = 12345;
+  assert.equal(view[0], 12345);
+  assert.ok(written.length >= 3, `${written.length} progress reports`);
+  for (let i = 1; i < written.length; i++) assert.ok(written[i]! >= written[i - 1]!);
+  assert.ok(written.at(-2)! > 0 && written.at(-2)! < plain.frames);
+  assert.ok(frontValid, 'a reported frame differed from the final PCM');
+});
+
+test('a short target keeps what fits; a long one leaves its tail untouched; bad targets are refused', T, async () => {
+  const samples = noiseInt16(2 * 4800, 11);
+  const wav = wavFile(samples, 2, 48000);
+  const short = new SharedArrayBuffer(4000 * 4);
+  const a = await decodeToPcm(wav, { target: short });
+  assert.equal(a.frames, 4800);
+  assert.equal(a.pcm.length, 8000);
+  assert.deepEqual(Array.from(new Int16Array(short)), Array.from(samples.subarray(0, 8000)));
+  const long = new SharedArrayBuffer(6000 * 4);
+  new Int16Array(long).fill(7);
+  const b = await decodeToPcm(wav, { target: long });
+  assert.equal(b.frames, 4800);
+  assert.deepEqual(Array.from(b.pcm), Array.from(samples));
+  assert.ok(new Int16Array(long).subarray(9600).every((v) => v === 7));
+  for (const target of [new SharedArrayBuffer(6), new SharedArrayBuffer(0), new ArrayBuffer(16) as unknown as SharedArrayBuffer]) {
+    await assert.rejects(decodeToPcm(wav, { target }), (e: unknown) => e instanceof TrackError && e.kind === 'invalid-argument');
+  }
+});
+
+test('aborting a running or queued decode rejects it (aborted); the next job runs', T, async () => {
+  const d = new TrackDecoder();
+  decoders.push(d);
+  const file = path.join(MUSIC_DIR, '02-pluck-parade.mp3');
+  const running = new AbortController();
+  const queued = new AbortController();
+  let progressed = false;
+  const a = d.decode(file, {}, { signal: running.signal, onProgress: () => { progressed = true; } });
+  const b = d.decode(file, {}, { signal: queued.signal });
+  queued.abort();
+  await assert.rejects(b, (e: unknown) => e instanceof TrackError && e.kind === 'aborted');
+  for (let i = 0; i < 500 && !progressed; i++) await new Promise((r) => setTimeout(r, 10));
+  running.abort();
+  await assert.rejects(a, (e: unknown) => e instanceof TrackError && e.kind === 'aborted');
+  await assert.rejects(d.decode(file, {}, { signal: AbortSignal.abort() }), (e: unknown) => e instanceof TrackError && e.kind === 'aborted');
+  const ok = await d.measure(path.join(MUSIC_DIR, '05-night-ferry.opus'));
+  assert.equal(ok.sourceFrames, 1152000);
+  assert.equal(d.crashes, 0);
+});
