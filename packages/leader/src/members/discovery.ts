@@ -1,7 +1,10 @@
 // Finds member daemons: an mDNS (bonjour-service) browser for `_jaudiosync._tcp` keeping services
 // whose host name (or TXT id) matches a pattern, plus endpoints listed explicitly in the config.
-// Emits `up`/`down` per endpoint; liveness is the connection's heartbeat, not mDNS (a crashed
-// member sends no goodbye).
+// Emits `up` when a member is found, changes address, or announces itself again (it restarted);
+// `down` only after an mDNS goodbye that was not followed by any sign of life for a long time.
+// Liveness is the connection's heartbeat, not mDNS (a crashed member sends no goodbye, and a
+// browser keeps its record for the 120 s TTL, silently swallowing the restarted member's
+// announcement): the registry keeps reconnecting to the last known address meanwhile.
 import { EventEmitter } from 'node:events';
 import { Bonjour, type Browser, type Service } from 'bonjour-service';
 
@@ -9,8 +12,18 @@ import { Bonjour, type Browser, type Service } from 'bonjour-service';
 export const MDNS_SERVICE_TYPE = 'jaudiosync';
 export const DEFAULT_MEMBER_PORT = 7701;
 export const DEFAULT_MEMBER_PATTERN = '^member\\d+$';
-/** Re-query now and then: a member that missed our first query (booting) still shows up soon. */
-const REQUERY_INTERVAL_MS = 30_000;
+/**
+ * Start a fresh browser (empty cache, new query) this often. A long-lived browser reports a known
+ * service again only when its name, host or port change: not a new address, not a restart. A fresh
+ * one hears every live member again (~1 packet per member per interval: nothing on a LAN).
+ */
+export const REBROWSE_INTERVAL_MS = 15_000;
+/** Answers to a fresh query arrive within this; a first answer later is an unsolicited announcement. */
+export const QUERY_ANSWER_WINDOW_MS = 2_000;
+/** refresh() calls closer together than this are merged (a burst of disconnects, one query). */
+const MIN_REFRESH_GAP_MS = 1_000;
+/** After an mDNS goodbye with no sign of life since, forget the member (stop reconnecting) after this. */
+export const GOODBYE_FORGET_MS = 10 * 60_000;
 
 export interface DiscoveredMember {
   /** Stable key: `mdns:<TXT id or service name>` or `config:<host:port>`. */
@@ -42,6 +55,11 @@ export interface DiscoveryOptions {
   mdns?: boolean;
   /** For tests: a bonjour instance factory. */
   createBonjour?: () => Bonjour;
+  /** For tests: the timing constants above, and a monotonic clock (ms). */
+  rebrowseIntervalMs?: number;
+  queryAnswerWindowMs?: number;
+  goodbyeForgetMs?: number;
+  monoNowMs?: () => number;
 }
 
 /** "host", "host:port", "[v6]:port" -> {host, port}; throws on nonsense. */
@@ -67,13 +85,20 @@ export function parseEndpoint(text: string, defaultPort = DEFAULT_MEMBER_PORT): 
 export class Discovery extends EventEmitter<DiscoveryEvents> {
   private bonjour: Bonjour | null = null;
   private browser: Browser | null = null;
-  private requeryTimer: NodeJS.Timeout | null = null;
+  private browserStartedMs = 0;
+  private rebrowseTimer: NodeJS.Timeout | null = null;
   private readonly pattern: RegExp;
   private readonly known = new Map<string, DiscoveredMember>();
+  /** mDNS keys the current browser has reported (a first report after the answer window = announcement). */
+  private readonly seenByBrowser = new Set<string>();
+  /** Keys that said goodbye, with the timer that forgets them. */
+  private readonly goodbyes = new Map<string, NodeJS.Timeout>();
+  private readonly monoNowMs: () => number;
 
   constructor(private readonly options: DiscoveryOptions = {}) {
     super();
     this.pattern = new RegExp(options.memberPattern ?? DEFAULT_MEMBER_PATTERN);
+    this.monoNowMs = options.monoNowMs ?? ((): number => Number(process.hrtime.bigint()) / 1e6);
   }
 
   get members(): DiscoveredMember[] {
@@ -88,51 +113,114 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     if (this.options.mdns === false) return;
     try {
       this.bonjour = this.options.createBonjour?.() ?? new Bonjour({}, (err: Error) => this.emit('error', err));
-      this.browser = this.bonjour.find({ type: MDNS_SERVICE_TYPE, protocol: 'tcp' });
-      this.browser.on('up', (service: Service) => this.onServiceUp(service));
-      this.browser.on('down', (service: Service) => this.onServiceDown(service));
-      this.requeryTimer = setInterval(() => this.browser?.update(), REQUERY_INTERVAL_MS);
-      this.requeryTimer.unref();
+      this.startBrowser();
+      this.rebrowseTimer = setInterval(() => this.rebrowse(), this.options.rebrowseIntervalMs ?? REBROWSE_INTERVAL_MS);
+      this.rebrowseTimer.unref();
     } catch (err) {
       this.emit('error', err as Error);
     }
   }
 
+  /**
+   * Replaces the browser with a fresh one (new query, empty cache): live members answer again, and
+   * one that is down now is reported as soon as it announces itself. Call it when a member is lost.
+   */
+  refresh(): void {
+    if (this.monoNowMs() - this.browserStartedMs < MIN_REFRESH_GAP_MS) return;
+    this.rebrowse();
+  }
+
   stop(): void {
-    if (this.requeryTimer) clearInterval(this.requeryTimer);
-    this.requeryTimer = null;
+    if (this.rebrowseTimer) clearInterval(this.rebrowseTimer);
+    this.rebrowseTimer = null;
+    for (const timer of this.goodbyes.values()) clearTimeout(timer);
+    this.goodbyes.clear();
     try {
-      this.browser?.stop();
+      this.stopBrowser();
       this.bonjour?.destroy();
     } catch {
       // closing sockets that already failed
     }
-    this.browser = null;
     this.bonjour = null;
   }
 
-  private announce(member: DiscoveredMember): void {
-    const previous = this.known.get(member.key);
-    if (previous && previous.host === member.host && previous.port === member.port) return;
-    if (previous) this.emit('down', member.key);
-    this.known.set(member.key, member);
-    this.emit('up', member);
+  private rebrowse(): void {
+    try {
+      this.startBrowser();
+    } catch (err) {
+      this.emit('error', err as Error);
+    }
   }
 
-  /** Decides whether an mDNS service is one of ours; exported logic for tests via `acceptService`. */
-  private onServiceUp(service: Service): void {
+  private startBrowser(): void {
+    if (!this.bonjour) return;
+    this.stopBrowser();
+    this.seenByBrowser.clear();
+    this.browserStartedMs = this.monoNowMs();
+    const browser = this.bonjour.find({ type: MDNS_SERVICE_TYPE, protocol: 'tcp' });
+    this.browser = browser;
+    browser.on('up', (service: Service) => this.onServiceUp(service, 'up'));
+    // The same service name with another host or port (bonjour-service reports no `up` for it).
+    browser.on('srv-update', (service: Service) => this.onServiceUp(service, 'update'));
+    browser.on('txt-update', (service: Service) => this.onServiceUp(service, 'update'));
+    browser.on('down', (service: Service) => this.onServiceDown(service));
+  }
+
+  private stopBrowser(): void {
+    const browser = this.browser;
+    this.browser = null;
+    if (!browser) return;
+    browser.stop();
+    browser.removeAllListeners();
+  }
+
+  /** Emits `up` for a new key or a new address; true if it did. */
+  private announce(member: DiscoveredMember): boolean {
+    const previous = this.known.get(member.key);
+    this.known.set(member.key, member);
+    if (previous && previous.host === member.host && previous.port === member.port) return false;
+    this.emit('up', member);
+    return true;
+  }
+
+  private onServiceUp(service: Service, kind: 'up' | 'update'): void {
     const result = acceptService(service, this.pattern);
     if ('reason' in result) {
-      this.emit('ignored', service.name ?? '?', result.reason);
+      if (kind === 'up') this.emit('ignored', service.name ?? '?', result.reason);
       return;
     }
-    this.announce(result);
+    const firstReport = !this.seenByBrowser.has(result.key);
+    this.seenByBrowser.add(result.key);
+    const saidGoodbye = this.cancelGoodbye(result.key);
+    if (this.announce(result)) return;
+    // Same address: a goodbye taken back, or an announcement heard after the answers to our query
+    // (the member just started): report it again so the registry reconnects now, not at its next retry.
+    const announced = kind === 'up' && firstReport && this.monoNowMs() - this.browserStartedMs > (this.options.queryAnswerWindowMs ?? QUERY_ANSWER_WINDOW_MS);
+    if (saidGoodbye || announced) this.emit('up', result);
   }
 
   private onServiceDown(service: Service): void {
     const result = acceptService(service, this.pattern);
-    if ('reason' in result) return;
-    if (this.known.delete(result.key)) this.emit('down', result.key);
+    if ('reason' in result || !this.known.has(result.key)) return;
+    this.seenByBrowser.delete(result.key);
+    // A goodbye (clean shutdown: restart, reboot, upgrade): keep the member for a long while, the
+    // registry keeps retrying its address; forget it only if it never shows up again.
+    this.cancelGoodbye(result.key);
+    const timer = setTimeout(() => {
+      this.goodbyes.delete(result.key);
+      if (this.known.delete(result.key)) this.emit('down', result.key);
+    }, this.options.goodbyeForgetMs ?? GOODBYE_FORGET_MS);
+    timer.unref();
+    this.goodbyes.set(result.key, timer);
+  }
+
+  /** Clears a pending goodbye; true if there was one. */
+  private cancelGoodbye(key: string): boolean {
+    const timer = this.goodbyes.get(key);
+    if (timer === undefined) return false;
+    clearTimeout(timer);
+    this.goodbyes.delete(key);
+    return true;
   }
 }
 

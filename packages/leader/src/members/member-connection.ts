@@ -139,6 +139,19 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.connect();
   }
 
+  /**
+   * Reconnects at once when waiting for a retry (e.g. mDNS just announced the member again), with
+   * the backoff reset; false (nothing done) when connected, connecting or stopped.
+   */
+  retryNow(): boolean {
+    if (this.statusValue !== 'backoff' && this.statusValue !== 'refused') return false;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.backoff.reset();
+    this.connect();
+    return true;
+  }
+
   /** Closes for good (no reconnect). */
   stop(reason = 'leader closing'): void {
     this.setStatus('stopped');

@@ -55,11 +55,18 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
     this.wallNowMs = options.wallNowMs ?? Date.now;
   }
 
-  /** A discovered endpoint: (re)connect to it. */
+  /**
+   * A discovered endpoint: connect to it and keep reconnecting (capped backoff, forever) until
+   * remove(). The same endpoint again (the member announced itself: it probably just restarted)
+   * retries a waiting connection at once; a new address for the key replaces the old connection.
+   */
   add(discovered: DiscoveredMember): void {
     const old = this.entries.get(discovered.key);
     if (old) {
-      if (old.discovered.host === discovered.host && old.discovered.port === discovered.port) return;
+      if (old.discovered.host === discovered.host && old.discovered.port === discovered.port) {
+        if (!old.duplicate && old.connection.retryNow()) this.emit('change');
+        return;
+      }
       this.remove(discovered.key);
     }
     const connection = this.options.createConnection(discovered);
@@ -99,13 +106,21 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
     this.emit('change');
   }
 
-  /** The endpoint went away (mDNS goodbye): stop reconnecting to it. */
+  /** Forgets an endpoint (discovery gave up on it, or replaced it): stop reconnecting to it. */
   remove(key: string): void {
     const entry = this.entries.get(key);
     if (!entry) return;
     entry.connection.stop('member gone');
     entry.connection.removeAllListeners();
     this.entries.delete(key);
+    // A connection retired as a duplicate of this one takes over (it is stopped, so nobody else tries).
+    if (entry.memberId !== null && !entry.duplicate) {
+      const standby = [...this.entries.values()].find((e) => e.duplicate && e.memberId === entry.memberId);
+      if (standby) {
+        standby.duplicate = false;
+        standby.connection.start();
+      }
+    }
     this.emit('change');
   }
 
