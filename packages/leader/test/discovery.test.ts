@@ -98,14 +98,16 @@ test('Discovery: a matching service is up once; another host is ignored; a new p
   assert.deepEqual(events.slice(3), ['up mdns:member1 10.99.0.7:7701']);
 });
 
-test('Discovery: after a refresh, answers to the query are quiet; a later announcement (member restarted) is up again', (t) => {
+test('Discovery: a lost member re-browses; answers to the query are quiet; a later announcement (member restarted) is up again', (t) => {
   const { d, bonjour, events, advance } = harness({ queryAnswerWindowMs: 2000 });
   t.after(() => d.stop());
+  const found: DiscoveredMember[] = [];
+  d.on('up', (m) => found.push(m));
   d.start();
   bonjour.current.emit('up', svc(at('10.99.0.2')));
   bonjour.current.emit('up', svc({ ...at('10.99.0.3'), name: 'jaudiosync-member2', host: 'member2.local', txt: { v: '1.0', id: 'member2' } }));
   advance(5000);
-  d.refresh();
+  found[1]!.lost?.(); // the registry lost member2's connection: re-browse
   assert.equal(bonjour.browsers.length, 2);
   assert.ok(bonjour.browsers[0]!.stopped, 'the old browser is stopped');
   // member1 answers the new query at once; member2 is dead (no answer)

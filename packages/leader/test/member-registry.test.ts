@@ -77,10 +77,12 @@ test('a killed member is retried forever at the capped backoff and reconnected s
   const port = fake.port;
   const reg = registry({ initialMs: 20, maxMs: 100, jitter: 0 });
   t.after(async () => { reg.close(); await fake.close(); });
-  reg.add(mdns(port));
+  let lost = 0;
+  reg.add({ ...mdns(port), lost: () => lost++ });
   await waitFor('connected', () => reg.connectedCount === 1, 3000);
   await fake.close();
   await waitFor('offline', () => reg.connectedCount === 0, 3000);
+  assert.equal(lost, 1, 'discovery is told the member was lost (it re-browses)');
   await sleep(800); // ~8 refused attempts: the delay stays at the cap
   assert.equal(reg.list()[0]?.status, 'backoff', 'still trying');
   fake = await fakeMember(port);

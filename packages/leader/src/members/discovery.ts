@@ -18,8 +18,11 @@ export const DEFAULT_MEMBER_PATTERN = '^member\\d+$';
  * one hears every live member again (~1 packet per member per interval: nothing on a LAN).
  */
 export const REBROWSE_INTERVAL_MS = 15_000;
-/** Answers to a fresh query arrive within this; a first answer later is an unsolicited announcement. */
-export const QUERY_ANSWER_WINDOW_MS = 2_000;
+/**
+ * Answers to a fresh query arrive within this (responders wait 20-120 ms); a first answer later is
+ * an unsolicited announcement. Misjudging a slow answer costs only an extra connection attempt.
+ */
+export const QUERY_ANSWER_WINDOW_MS = 1_000;
 /** refresh() calls closer together than this are merged (a burst of disconnects, one query). */
 const MIN_REFRESH_GAP_MS = 1_000;
 /** After an mDNS goodbye with no sign of life since, forget the member (stop reconnecting) after this. */
@@ -37,6 +40,11 @@ export interface DiscoveredMember {
   hostname?: string;
   /** TXT protocol version (mDNS only). */
   version?: string;
+  /**
+   * Called by whoever connects to the member when it stops answering (mDNS only): discovery then
+   * re-browses, so the member's announcement when it comes back is heard (and reported) at once.
+   */
+  lost?: () => void;
 }
 
 export interface DiscoveryEvents {
@@ -189,6 +197,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       if (kind === 'up') this.emit('ignored', service.name ?? '?', result.reason);
       return;
     }
+    result.lost = () => this.refresh();
     const firstReport = !this.seenByBrowser.has(result.key);
     this.seenByBrowser.add(result.key);
     const saidGoodbye = this.cancelGoodbye(result.key);

@@ -98,6 +98,7 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
       if (entry.memberId) this.emit('track-error', entry.memberId, msg);
       this.emit('change');
     });
+    connection.on('disconnected', () => discovered.lost?.());
     connection.on('status', () => this.emit('change'));
     connection.on('rtt', () => {
       entry.lastSeenWallMs = this.wallNowMs();
