@@ -30,10 +30,10 @@ export const MAX_SLEW_RATE = 500e-6;
 export const UNCERTAINTY_SIGMAS = 2;
 /**
  * Added to the published bound: the one-way asymmetry no two-way exchange can observe and the fit's
- * variance does not contain (wake-up latency differences paired polling leaves between two hosts,
- * measured ~0-20 µs on a loaded VM; PHY/driver asymmetry on real links).
+ * variance does not contain (wake-up latency differences paired polling leaves between two hosts:
+ * members biased by up to +-12 µs on lan on a loaded VM; PHY/driver asymmetry on real links).
  */
-export const ASYMMETRY_ALLOWANCE_US = 5;
+export const ASYMMETRY_ALLOWANCE_US = 15;
 /** Random-walk wander of a crystal's rate (temperature) assumed in holdover, per second. */
 export const RATE_WANDER_PER_S = 0.01e-6;
 /** Minimum samples before the model may be called synced. */
@@ -51,6 +51,8 @@ const ENVELOPE_PASSES = 3;
 const ENVELOPE_QUANTILE = 0.03;
 /** Quantile taken as the floor (robust to a few bogus samples below it). */
 const FLOOR_QUANTILE = 0.004;
+/** The floor is never below the (this + 1)-th lowest excess (robust to 2 bogus samples). */
+const FLOOR_MIN_RANK = 2;
 /** Samples more than this many softness units below the floor are bogus. */
 const BELOW_FLOOR_REJECT = 4;
 /**
@@ -438,7 +440,9 @@ function floorWeights(excess: Float64Array, w: Float64Array): void {
   const sorted = Float64Array.from(excess).sort();
   // The floor is a low quantile, not the minimum: a rare bogus sample below the envelope must not
   // define it. Samples far below the floor are impossible (bogus timestamps): weight 0.
-  m = Math.max(m, sorted[Math.floor(n * FLOOR_QUANTILE)] ?? m);
+  // With few samples the quantile is the minimum itself: use at least the FLOOR_MIN_RANK-th lowest,
+  // or one bogus sample below the floor would make every other sample "far above" it (taper: 0).
+  m = Math.max(m, sorted[Math.min(n - 1, Math.max(FLOOR_MIN_RANK, Math.floor(n * FLOOR_QUANTILE)))] ?? m);
   const q = (sorted[Math.floor(n * ENVELOPE_QUANTILE)] ?? m) - m;
   const eps = Math.max(EPS_US, q);
   for (let k = 0; k < n; k++) {
