@@ -1,14 +1,21 @@
 // On-disk cache of track files fetched from the leader, addressed by sha256 and verified on
-// arrival. Bounded in size (least recently used files go first). A cache that cannot be written
-// (disk full, read-only) degrades to in-memory fetches and reports why; it never throws past get().
+// arrival. Bounded in size (least recently used files go first). Files are streamed (to disk while
+// hashing, from disk for verification): a 50 MB track never sits in this process's memory. A cache
+// that cannot be written (disk full, read-only) degrades to in-memory fetches and reports why; it
+// never throws past input()/get().
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const TRACK_ID_RE = /^[0-9a-f]{64}$/;
 /** A single track file larger than this is refused: it would not fit a Pi's memory decoded anyway. */
 const MAX_TRACK_BYTES = 512 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 120_000;
+/** Read size when hashing a cached file: small steps keep memory flat and the event loop free. */
+const HASH_CHUNK_BYTES = 256 * 1024;
 
 export interface TrackCacheOptions {
   dir: string;
@@ -23,8 +30,14 @@ export interface CacheWarning {
   message: string;
 }
 
+/** Where a track's bytes are: the verified file on disk (preferred) or, when the cache cannot be
+ *  written, the bytes in memory. Both are valid TrackDecoder inputs. */
+export type TrackInput = string | Buffer;
+
 export class TrackCache {
-  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly inflight = new Map<string, Promise<TrackInput>>();
+  /** Files this process has hashed (size and mtime then): not hashed again while unchanged. */
+  private readonly verified = new Map<string, { size: number; mtimeMs: number }>();
   private diskOk = true;
   private readonly sizes = new Map<string, number>();
   private lastWarning: CacheWarning | null = null;
@@ -65,8 +78,11 @@ export class TrackCache {
     return this.lastWarning;
   }
 
-  /** The bytes of track `id`, from disk or fetched from `baseUrl` + id and verified. */
-  get(id: string, baseUrl: string): Promise<Buffer> {
+  /**
+   * Track `id` as a decoder input: the path of the verified file in the cache (fetched from
+   * `baseUrl` + id and stored first if needed), or its bytes if the cache cannot be written.
+   */
+  input(id: string, baseUrl: string): Promise<TrackInput> {
     if (!TRACK_ID_RE.test(id)) return Promise.reject(new Error(`invalid track id ${JSON.stringify(id)}`));
     const running = this.inflight.get(id);
     if (running) return running;
@@ -75,27 +91,45 @@ export class TrackCache {
     return p;
   }
 
-  private async load(id: string, baseUrl: string): Promise<Buffer> {
+  /** The bytes of track `id` (tests, tools; the member decodes from input()'s path instead). */
+  async get(id: string, baseUrl: string): Promise<Buffer> {
+    const got = await this.input(id, baseUrl);
+    return typeof got === 'string' ? readFile(got) : got;
+  }
+
+  private async load(id: string, baseUrl: string): Promise<TrackInput> {
     const path = join(this.opts.dir, id);
     try {
-      const data = await readFile(path);
-      if (sha256(data) === id) {
-        this.sizes.set(id, data.length);
+      const st = await stat(path);
+      const known = this.verified.get(id);
+      if ((known !== undefined && known.size === st.size && known.mtimeMs === st.mtimeMs) || (await sha256File(path)) === id) {
         const now = new Date();
         await utimes(path, now, now).catch(() => undefined);
-        return data;
+        const after = await stat(path).catch(() => st);
+        this.verified.set(id, { size: after.size, mtimeMs: after.mtimeMs });
+        this.sizes.set(id, st.size);
+        return path;
       }
+      this.verified.delete(id);
       await unlink(path).catch(() => undefined); // corrupt on disk: fetch again
     } catch {
       // not cached
     }
-    const data = await this.fetchVerified(id, baseUrl);
-    this.sizes.set(id, data.length);
-    await this.store(id, data);
-    return data;
+    const res = await this.request(id, baseUrl);
+    const length = Number(res.headers.get('content-length') ?? '0');
+    if (await this.prepareDir(length, id)) {
+      try {
+        return await this.download(id, res, path);
+      } catch (err) {
+        if (!isDiskError(err)) throw err;
+        this.diskFailed(err);
+        return this.fetchVerified(id, await this.request(id, baseUrl)); // disk failed mid-way: keep it in memory
+      }
+    }
+    return this.fetchVerified(id, res);
   }
 
-  private async fetchVerified(id: string, baseUrl: string): Promise<Buffer> {
+  private async request(id: string, baseUrl: string): Promise<Response> {
     const url = new URL(id, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
     const doFetch = this.opts.fetchImpl ?? fetch;
     const headers: Record<string, string> = this.opts.bearerToken ? { authorization: `Bearer ${this.opts.bearerToken}` } : {};
@@ -104,27 +138,65 @@ export class TrackCache {
     if (!res.ok) throw new Error(`fetching track ${id.slice(0, 12)}: HTTP ${res.status}`);
     const length = Number(res.headers.get('content-length') ?? '0');
     if (length > MAX_TRACK_BYTES) throw new Error(`track ${id.slice(0, 12)} is ${length} bytes, over the ${MAX_TRACK_BYTES} limit`);
+    return res;
+  }
+
+  /** Streams the body to a temp file while hashing; renamed into place only if the hash matches. */
+  private async download(id: string, res: Response, path: string): Promise<string> {
+    if (res.body === null) throw new Error(`fetching track ${id.slice(0, 12)}: empty response`);
+    const tmp = join(this.opts.dir, `.${id}.${process.pid}.tmp`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > MAX_TRACK_BYTES) return done(new Error(`track ${id.slice(0, 12)} is over the size limit`));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), counter, createWriteStream(tmp));
+      const got = hash.digest('hex');
+      if (got !== id) throw new Error(`track ${id.slice(0, 12)} failed verification (sha256 ${got.slice(0, 12)})`);
+      await rename(tmp, path);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    const st = await stat(path);
+    this.verified.set(id, { size: st.size, mtimeMs: st.mtimeMs });
+    this.sizes.set(id, size);
+    this.diskOk = true;
+    return path;
+  }
+
+  /** Creates the directory and makes room; false (and a warning) if the disk cannot be used. */
+  private async prepareDir(incoming: number, id: string): Promise<boolean> {
+    try {
+      await mkdir(this.opts.dir, { recursive: true });
+      await this.evict(incoming, id);
+      return true;
+    } catch (err) {
+      this.diskFailed(err);
+      return false;
+    }
+  }
+
+  private diskFailed(err: unknown): void {
+    // Playing matters more than caching: keep the bytes in memory, say why the disk failed.
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    this.lastWarning = { code: 'JAS_ERR_CACHE', message: `track cache ${this.opts.dir} not writable (${code}); playing from memory` };
+    this.diskOk = false;
+  }
+
+  private async fetchVerified(id: string, res: Response): Promise<Buffer> {
     const data = Buffer.from(await res.arrayBuffer());
     if (data.length > MAX_TRACK_BYTES) throw new Error(`track ${id.slice(0, 12)} is over the size limit`);
     const got = sha256(data);
     if (got !== id) throw new Error(`track ${id.slice(0, 12)} failed verification (sha256 ${got.slice(0, 12)})`);
+    this.sizes.set(id, data.length);
     return data;
-  }
-
-  private async store(id: string, data: Buffer): Promise<void> {
-    try {
-      await mkdir(this.opts.dir, { recursive: true });
-      await this.evict(data.length, id);
-      const tmp = join(this.opts.dir, `.${id}.${process.pid}.tmp`);
-      await writeFile(tmp, data);
-      await rename(tmp, join(this.opts.dir, id));
-      this.diskOk = true;
-    } catch (err) {
-      // Playing matters more than caching: keep the bytes in memory, say why the disk failed.
-      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-      this.lastWarning = { code: 'JAS_ERR_CACHE', message: `track cache ${this.opts.dir} not writable (${code}); playing from memory` };
-      this.diskOk = false;
-    }
   }
 
   get writable(): boolean {
@@ -148,6 +220,7 @@ export class TrackCache {
     for (const e of entries) {
       if (total <= this.opts.maxBytes) break;
       await unlink(join(this.opts.dir, e.name)).catch(() => undefined);
+      this.verified.delete(e.name);
       total -= e.size;
     }
   }
@@ -155,4 +228,17 @@ export class TrackCache {
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** sha256 of a file, read in chunks (bounded memory, the event loop runs between chunks). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: HASH_CHUNK_BYTES })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Errors of the local disk (as opposed to the network or a bad body). */
+function isDiskError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && ['ENOSPC', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'ENOTDIR', 'ENOENT', 'EDQUOT', 'EISDIR'].includes(code);
 }

@@ -1,8 +1,10 @@
-// Keeps the tracks the timeline needs soon (the current and the next of every pending revision)
-// fetched, decoded to PCM at the output rate and registered with the audio engine, and drops the
-// rest so that memory stays bounded on a 512 MB Pi. Failures are reported per track: the engine
-// plays silence for that slot and the timeline goes on.
-import type { TrackCache } from './track-cache.js';
+// Keeps the tracks the timeline needs soon (the current and the next) fetched, decoded to PCM at
+// the output rate and registered with the audio engine, and drops the rest so that memory stays
+// bounded on a 512 MB Pi. A track is registered as soon as its decode starts, into a buffer of the
+// timeline's length that the decoder fills front to back (decoding runs 10-100x faster than real
+// time, so playback can start at once instead of after the whole track). Failures are reported per
+// track: the engine plays silence for that slot and the timeline goes on.
+import type { TrackCache, TrackInput } from './track-cache.js';
 
 export interface DecodedPcm {
   pcm: Int16Array;
@@ -10,7 +12,12 @@ export interface DecodedPcm {
 }
 
 export interface PcmDecoder {
-  decode(input: Buffer, opts: { outputRate: number; channels: number }, cb?: { onProgress?: (fraction: number) => void }): Promise<DecodedPcm>;
+  /** `target`: fill this buffer (timeline length) in place instead of allocating one. */
+  decode(
+    input: TrackInput,
+    opts: { outputRate: number; channels: number; target?: SharedArrayBuffer },
+    cb?: { onProgress?: (fraction: number) => void; signal?: AbortSignal },
+  ): Promise<DecodedPcm>;
 }
 
 export interface TrackConsumer {
@@ -30,8 +37,9 @@ export interface NeededTimeline {
   outputRate: number;
 }
 
-/** How many decoded tracks may be held at once (current, next, and one being replaced). */
-const MAX_DECODED_TRACKS = 3;
+/** How many decoded tracks may be held at once: the current and the next (a 5-minute track is
+ *  58 MB of PCM; tracks no longer wanted are dropped and their decode aborted at once). */
+export const MAX_DECODED_TRACKS = 2;
 /**
  * Tracks further ahead are fetched into the disk cache (not decoded) while nothing else loads, so
  * a member whose link is cut keeps playing through track changes. Bounded by this share of the
@@ -44,7 +52,9 @@ const PREFETCH_RETRY_MS = 30_000;
 export class TrackManager {
   private readonly status = new Map<string, TrackStatus>();
   private readonly loaded = new Set<string>();
-  private readonly loading = new Map<string, Promise<void>>();
+  private readonly loading = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  /** Timeline length of each track (frames at the output rate): the size of its PCM buffer. */
+  private readonly framesOf = new Map<string, number>();
   private wanted: string[] = [];
   private baseUrl: string | null = null;
   private prefetchQueue: string[] = [];
@@ -70,10 +80,16 @@ export class TrackManager {
     const ids: string[] = [];
     for (const i of indices) {
       const t = timeline.tracks[i];
-      if (t && !ids.includes(t.id)) ids.push(t.id);
-      if (ids.length >= MAX_DECODED_TRACKS - 1) break;
+      if (t && !ids.includes(t.id)) {
+        ids.push(t.id);
+        this.framesOf.set(t.id, t.frames);
+      }
+      if (ids.length >= MAX_DECODED_TRACKS) break;
     }
     this.wanted = ids;
+    for (const [id, job] of this.loading) {
+      if (!ids.includes(id)) job.abort.abort(); // its buffer goes with it; load() cleans up
+    }
     for (const id of [...this.loaded]) {
       if (!ids.includes(id)) {
         this.consumer.removeTrack(id);
@@ -81,6 +97,7 @@ export class TrackManager {
         this.status.delete(id);
       }
     }
+    for (const id of [...this.framesOf.keys()]) if (!ids.includes(id) && !this.loading.has(id)) this.framesOf.delete(id);
     this.pump();
   }
 
@@ -90,6 +107,10 @@ export class TrackManager {
    * real load (which reports them).
    */
   prefetch(ids: readonly string[]): void {
+    if (!this.cache.writable) {
+      this.prefetchQueue = []; // nothing to keep: fetching into memory ahead of time would only cost RAM
+      return;
+    }
     const budget = this.cache.maxBytes * PREFETCH_CACHE_SHARE;
     const queue: string[] = [];
     let bytes = 0;
@@ -119,17 +140,18 @@ export class TrackManager {
       // Decode one at a time: the decoder worker is single and a Pi has one core to spare.
       if (this.loading.size > 0) break;
       this.status.set(id, { trackId: id, progress: 0 });
-      const p = this.load(id, baseUrl).finally(() => {
+      const abort = new AbortController();
+      const done = this.load(id, baseUrl, abort.signal).finally(() => {
         this.loading.delete(id);
         this.pump();
       });
-      this.loading.set(id, p);
+      this.loading.set(id, { done, abort });
     }
     if (this.loading.size === 0 && this.prefetching === null) {
       const id = this.prefetchQueue.shift();
       if (id === undefined) return;
       this.prefetching = id;
-      void this.cache.get(id, baseUrl).then(
+      void this.cache.input(id, baseUrl).then(
         () => { this.prefetched.add(id); },
         () => { this.prefetchFailedAtMs.set(id, Date.now()); }, // the real load reports failures
       ).finally(() => {
@@ -139,19 +161,35 @@ export class TrackManager {
     }
   }
 
-  private async load(id: string, baseUrl: string): Promise<void> {
+  private async load(id: string, baseUrl: string, signal: AbortSignal): Promise<void> {
+    let registered = false;
     try {
-      const bytes = await this.cache.get(id, baseUrl);
-      const decoded = await this.decoder.decode(bytes, { outputRate: this.outputRate, channels: 2 }, {
-        onProgress: (fraction) => this.status.set(id, { trackId: id, progress: Math.min(1, Math.max(0, fraction)) }),
+      const input = await this.cache.input(id, baseUrl);
+      if (signal.aborted || !this.wanted.includes(id)) return; // timeline moved on while fetching
+      const frames = this.framesOf.get(id) ?? 0;
+      const opts: { outputRate: number; channels: number; target?: SharedArrayBuffer } = { outputRate: this.outputRate, channels: 2 };
+      if (frames > 0) {
+        // Playable from now on: frames the decoder has not reached yet read as silence.
+        opts.target = new SharedArrayBuffer(frames * 4);
+        this.consumer.addTrack(id, opts.target, frames);
+        this.loaded.add(id);
+        registered = true;
+      }
+      const decoded = await this.decoder.decode(input, opts, {
+        signal,
+        onProgress: (fraction) => this.status.set(id, { trackId: id, progress: Math.min(0.999, Math.max(0, fraction)) }),
       });
-      if (!this.wanted.includes(id)) return; // timeline moved on while decoding
-      const buffer = decoded.pcm.buffer;
-      if (!(buffer instanceof SharedArrayBuffer)) throw new Error('decoder returned PCM that is not shared memory');
-      this.consumer.addTrack(id, buffer, decoded.frames);
-      this.loaded.add(id);
+      if (!this.wanted.includes(id)) return; // timeline moved on while decoding (want() unregistered it)
+      if (!registered) {
+        const buffer = decoded.pcm.buffer;
+        if (!(buffer instanceof SharedArrayBuffer)) throw new Error('decoder returned PCM that is not shared memory');
+        this.consumer.addTrack(id, buffer, decoded.frames);
+        this.loaded.add(id);
+      }
       this.status.set(id, { trackId: id, progress: 1 });
     } catch (err) {
+      if (signal.aborted) return; // dropped on purpose: want() already unregistered it
+      if (registered && this.loaded.delete(id)) this.consumer.removeTrack(id);
       const reason = (err as Error).message || String(err);
       this.status.set(id, { trackId: id, progress: 0, error: reason });
       this.onError(id, reason);

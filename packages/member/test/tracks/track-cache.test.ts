@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -65,4 +65,32 @@ test('an unwritable cache still delivers the track and reports why', async (t) =
   assert.deepEqual(await cache.get(sha256(b), url), b);
   assert.equal(cache.writable, false);
   assert.match(cache.warning()?.message ?? '', /not writable/);
+});
+
+test('input() gives the verified file path (streamed to disk), or the bytes when the disk fails', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const b = randomBytes(300_000);
+  const id = sha256(b);
+  const { server, url, hits } = await serve(new Map([[id, b]]));
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  const cache = new TrackCache({ dir, maxBytes: 1e6 });
+  const got = await cache.input(id, url);
+  assert.equal(got, join(dir, id));
+  assert.ok(readFileSync(join(dir, id)).equals(b));
+  assert.equal(await cache.input(id, url), join(dir, id));
+  assert.equal(hits(), 1);
+  assert.equal(cache.knownSize(id), b.length);
+  assert.deepEqual(readdirSync(dir), [id], 'no temp file left');
+  // corrupted on disk (by another process): hashed again, fetched again
+  writeFileSync(join(dir, id), Buffer.from('tampered'));
+  assert.equal(await cache.input(id, url), join(dir, id));
+  assert.equal(hits(), 2);
+  assert.ok(readFileSync(join(dir, id)).equals(b));
+
+  const parent = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  writeFileSync(join(parent, 'file'), 'x');
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const memoryOnly = new TrackCache({ dir: join(parent, 'file', 'tracks'), maxBytes: 1e6 });
+  const bytes = await memoryOnly.input(id, url);
+  assert.ok(Buffer.isBuffer(bytes) && bytes.equals(b));
 });

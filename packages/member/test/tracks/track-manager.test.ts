@@ -1,0 +1,120 @@
+// TrackManager with a stub cache and decoder: a track is playable (registered with the engine) as
+// soon as its decode starts, in a buffer of the timeline's length that the decoder fills; the
+// decoder gets the cached file's path, not bytes; at most current + next are held; a track the
+// timeline no longer wants is unregistered and its decode aborted; a failed decode is unregistered.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TrackCache, TrackInput } from '../../src/tracks/track-cache.js';
+import { MAX_DECODED_TRACKS, TrackManager, type DecodedPcm, type PcmDecoder } from '../../src/tracks/track-manager.js';
+
+const RATE = 48000;
+const tracks = [
+  { id: 'a'.repeat(64), frames: 4800 },
+  { id: 'b'.repeat(64), frames: 9600 },
+  { id: 'c'.repeat(64), frames: 1000 },
+];
+const timeline = { loop: false, tracks, outputRate: RATE };
+
+interface Call {
+  input: TrackInput;
+  target: SharedArrayBuffer | undefined;
+  signal: AbortSignal | undefined;
+  resolve: (d: DecodedPcm) => void;
+  reject: (e: Error) => void;
+}
+
+function setup(writable = true): {
+  mgr: TrackManager; calls: Call[]; registered: Map<string, { pcm: SharedArrayBuffer; frames: number }>; maxHeld: () => number; errors: string[];
+} {
+  const cache = {
+    maxBytes: 1e9,
+    writable,
+    knownSize: () => undefined,
+    input: async (id: string): Promise<TrackInput> => `/cache/${id}`,
+  } as unknown as TrackCache;
+  const calls: Call[] = [];
+  const decoder: PcmDecoder = {
+    decode: (input, opts, cb) => new Promise<DecodedPcm>((resolve, reject) => {
+      calls.push({ input, target: opts.target, signal: cb?.signal, resolve, reject });
+      cb?.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+    }),
+  };
+  const registered = new Map<string, { pcm: SharedArrayBuffer; frames: number }>();
+  let held = 0;
+  const consumer = {
+    addTrack: (id: string, pcm: SharedArrayBuffer, frames: number) => {
+      registered.set(id, { pcm, frames });
+      held = Math.max(held, registered.size);
+    },
+    removeTrack: (id: string) => void registered.delete(id),
+  };
+  const errors: string[] = [];
+  const mgr = new TrackManager(cache, decoder, consumer, RATE, (id, reason) => errors.push(`${id.slice(0, 1)}: ${reason}`));
+  mgr.setBaseUrl('http://leader/tracks/');
+  return { mgr, calls, registered, maxHeld: () => held, errors };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+
+test('a track is registered when its decode starts, in the buffer the decoder fills, from the cached path', async () => {
+  const { mgr, calls, registered } = setup();
+  mgr.want(timeline, [0, 1]);
+  await settle();
+  assert.equal(calls.length, 1, 'one decode at a time');
+  const c = calls[0]!;
+  assert.equal(c.input, `/cache/${tracks[0]!.id}`);
+  assert.ok(c.target instanceof SharedArrayBuffer);
+  assert.equal(c.target.byteLength, 4800 * 4);
+  const reg = registered.get(tracks[0]!.id);
+  assert.ok(reg, 'registered before the decode finished');
+  assert.equal(reg.pcm, c.target);
+  assert.equal(reg.frames, 4800);
+  assert.ok(mgr.statuses().find((s) => s.trackId === tracks[0]!.id)!.progress < 1);
+  c.resolve({ pcm: new Int16Array(c.target), frames: 4800 });
+  await settle();
+  assert.equal(mgr.statuses().find((s) => s.trackId === tracks[0]!.id)!.progress, 1);
+  assert.equal(calls.length, 2, 'next track decoded after the first');
+  assert.equal(registered.size, 2);
+});
+
+test('at most current + next are held; an unwanted decode is aborted and unregistered', async () => {
+  const { mgr, calls, registered, maxHeld, errors } = setup();
+  mgr.want(timeline, [0, 1, 2]);
+  await settle();
+  calls[0]!.resolve({ pcm: new Int16Array(calls[0]!.target!), frames: 4800 });
+  await settle();
+  assert.equal(calls.length, 2);
+  assert.equal(registered.size, MAX_DECODED_TRACKS);
+  // a seek to track 2 while track 1 decodes
+  mgr.want(timeline, [2]);
+  await settle();
+  assert.equal(calls[1]!.signal?.aborted, true);
+  assert.ok(!registered.has(tracks[0]!.id) && !registered.has(tracks[1]!.id));
+  assert.equal(calls.length, 3);
+  assert.equal(calls[2]!.input, `/cache/${tracks[2]!.id}`);
+  assert.deepEqual([...registered.keys()], [tracks[2]!.id]);
+  assert.ok(maxHeld() <= MAX_DECODED_TRACKS, `held ${maxHeld()}`);
+  assert.deepEqual(errors, [], 'an abort is not a track error');
+});
+
+test('a failed decode is unregistered and reported; the slot stays silent', async () => {
+  const { mgr, calls, registered, errors } = setup();
+  mgr.want(timeline, [0]);
+  await settle();
+  assert.ok(registered.has(tracks[0]!.id));
+  calls[0]!.reject(new Error('corrupt data'));
+  await settle();
+  assert.ok(!registered.has(tracks[0]!.id));
+  assert.deepEqual(errors, ['a: corrupt data']);
+  assert.equal(mgr.statuses()[0]!.error, 'corrupt data');
+  mgr.want(timeline, [0]);
+  await settle();
+  assert.equal(calls.length, 1, 'not retried in a loop');
+});
+
+test('prefetch does nothing when the cache cannot be written', async () => {
+  const { mgr, calls } = setup(false);
+  mgr.prefetch(tracks.map((t) => t.id));
+  await settle();
+  assert.equal(calls.length, 0);
+});
