@@ -34,6 +34,9 @@ const TRACK_PLAN_MS = 500;
 /** A track this close to its end gets its successor decoded (decode takes ~1-3 s on a Pi). */
 const PRELOAD_NEXT_US = 30_000_000;
 const MAX_REPORTED_ERRORS = 10;
+/** The decode worker exits this long after its last job: its isolate, wasm decoders and heap
+ *  (~40 MB) are not needed between tracks minutes apart; a respawn costs ~50 ms. */
+const DECODER_IDLE_MS = 2000;
 
 interface ReportedError {
   code: string;
@@ -66,11 +69,15 @@ export class MemberDaemon {
     this.store = new SettingsStore(config.stateDir);
     const saved = this.store.load();
     this.settings = saved.settings;
-    this.decoder = new TrackDecoder();
+    // Low-priority decode thread (nice 19 by default) that exits once idle, returning its heap.
+    this.decoder = new TrackDecoder({ idleMs: DECODER_IDLE_MS });
     this.cache = new TrackCache({ dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024, bearerToken: config.key ? restToken(config.key) : undefined });
     this.tracks = new TrackManager(this.cache, {
-      decode: (bytes, opts, cb) => this.decoder.decode(bytes, { outputRate: opts.outputRate, channels: 2 }, {
+      decode: (input, opts, cb) => this.decoder.decode(input, {
+        outputRate: opts.outputRate, channels: 2, ...(opts.target ? { target: opts.target } : {}),
+      }, {
         onProgress: (p) => cb?.onProgress?.(p.totalBytes > 0 ? p.bytesRead / p.totalBytes : 0),
+        ...(cb?.signal ? { signal: cb.signal } : {}),
       }),
     }, {
       addTrack: (id, pcm, frames) => this.reportRejection('track', this.engine?.addTrack(id, pcm, frames) ?? null),
