@@ -79,8 +79,8 @@ function harness(opts: Partial<ConstructorParameters<typeof Discovery>[0]> = {})
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-test('Discovery: a matching service is up once; another host is ignored; a new port or address is up again', (t) => {
-  const { d, bonjour, events, advance } = harness();
+test('Discovery: a matching service is up once; another host is ignored; a new port or address is up again', async (t) => {
+  const { d, bonjour, events, advance } = harness({ minRefreshGapMs: 50 });
   t.after(() => d.stop());
   d.start();
   const b = bonjour.current;
@@ -90,7 +90,10 @@ test('Discovery: a matching service is up once; another host is ignored; a new p
   b.emit('srv-update', svc({ ...at('10.99.0.2'), port: 7702 }));
   assert.deepEqual(events, ['up mdns:member1 10.99.0.2:7701', 'ignored jaudiosync-kitchen', 'up mdns:member1 10.99.0.2:7702']);
   d.refresh();
-  assert.equal(bonjour.browsers.length, 1, 'refresh() right after start is merged');
+  d.refresh();
+  assert.equal(bonjour.browsers.length, 1, 'refresh() right after a browser started waits for the gap');
+  await sleep(150);
+  assert.equal(bonjour.browsers.length, 2, 'then re-browses once');
   // a fresh browser hears it at a new address (a long-lived one never reports address changes)
   advance(5000);
   d.refresh();

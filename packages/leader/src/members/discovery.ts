@@ -66,6 +66,7 @@ export interface DiscoveryOptions {
   /** For tests: the timing constants above, and a monotonic clock (ms). */
   rebrowseIntervalMs?: number;
   queryAnswerWindowMs?: number;
+  minRefreshGapMs?: number;
   goodbyeForgetMs?: number;
   monoNowMs?: () => number;
 }
@@ -95,6 +96,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private browser: Browser | null = null;
   private browserStartedMs = 0;
   private rebrowseTimer: NodeJS.Timeout | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
   private readonly pattern: RegExp;
   private readonly known = new Map<string, DiscoveredMember>();
   /** mDNS keys the current browser has reported (a first report after the answer window = announcement). */
@@ -134,13 +136,26 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
    * one that is down now is reported as soon as it announces itself. Call it when a member is lost.
    */
   refresh(): void {
-    if (this.monoNowMs() - this.browserStartedMs < MIN_REFRESH_GAP_MS) return;
-    this.rebrowse();
+    if (!this.bonjour || this.refreshTimer) return;
+    const waitMs = this.browserStartedMs + (this.options.minRefreshGapMs ?? MIN_REFRESH_GAP_MS) - this.monoNowMs();
+    if (waitMs <= 0) {
+      this.rebrowse();
+      return;
+    }
+    // The browser is younger than the gap: it may hold the lost member's last answer, so its
+    // restart announcement would go unreported. Re-browse once the gap has passed.
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.rebrowse();
+    }, waitMs);
+    this.refreshTimer.unref();
   }
 
   stop(): void {
     if (this.rebrowseTimer) clearInterval(this.rebrowseTimer);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.rebrowseTimer = null;
+    this.refreshTimer = null;
     for (const timer of this.goodbyes.values()) clearTimeout(timer);
     this.goodbyes.clear();
     try {
