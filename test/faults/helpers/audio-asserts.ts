@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { describe, type ClickReport } from './click-check.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US } from './fault-env.js';
 
-/** More starved clicks than this share means the machine was too loaded to judge the fault. */
-export const MAX_STARVED_SHARE = 0.2;
+/**
+ * More starved clicks than this share means the machine was too loaded to judge the fault. Half:
+ * one machine-wide stall of a few ms leaves every member slewing back for 10-20 s (4 clicks/s).
+ */
+export const MAX_STARVED_SHARE = 0.5;
 
 export function assertCleanAudio(name: string, r: ClickReport, minExpected: number): void {
   const d = `${name}: ${describe(r)}`;
