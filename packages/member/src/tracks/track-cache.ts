@@ -14,6 +14,13 @@ const TRACK_ID_RE = /^[0-9a-f]{64}$/;
 /** A single track file larger than this is refused: it would not fit a Pi's memory decoded anyway. */
 const MAX_TRACK_BYTES = 512 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 120_000;
+/** Longest single pause when pacing a download (a raised pace takes effect within this). */
+const MAX_PACE_WAIT_MS = 250;
+
+interface Pace {
+  bytesPerS: number;
+}
+
 /** Read size when hashing a cached file: small steps keep memory flat and the event loop free. */
 const HASH_CHUNK_BYTES = 256 * 1024;
 
@@ -35,7 +42,7 @@ export interface CacheWarning {
 export type TrackInput = string | Buffer;
 
 export class TrackCache {
-  private readonly inflight = new Map<string, Promise<TrackInput>>();
+  private readonly inflight = new Map<string, { promise: Promise<TrackInput>; pace: Pace }>();
   /** Files this process has hashed (size and mtime then): not hashed again while unchanged. */
   private readonly verified = new Map<string, { size: number; mtimeMs: number }>();
   private diskOk = true;
@@ -82,13 +89,18 @@ export class TrackCache {
    * Track `id` as a decoder input: the path of the verified file in the cache (fetched from
    * `baseUrl` + id and stored first if needed), or its bytes if the cache cannot be written.
    */
-  input(id: string, baseUrl: string): Promise<TrackInput> {
+  input(id: string, baseUrl: string, opts: { maxBytesPerS?: number } = {}): Promise<TrackInput> {
     if (!TRACK_ID_RE.test(id)) return Promise.reject(new Error(`invalid track id ${JSON.stringify(id)}`));
+    const rate = opts.maxBytesPerS !== undefined && opts.maxBytesPerS > 0 ? opts.maxBytesPerS : Infinity;
     const running = this.inflight.get(id);
-    if (running) return running;
-    const p = this.load(id, baseUrl).finally(() => this.inflight.delete(id));
-    this.inflight.set(id, p);
-    return p;
+    if (running) {
+      running.pace.bytesPerS = Math.max(running.pace.bytesPerS, rate); // an urgent caller lifts a prefetch's pace
+      return running.promise;
+    }
+    const pace: Pace = { bytesPerS: rate };
+    const promise = this.load(id, baseUrl, pace).finally(() => this.inflight.delete(id));
+    this.inflight.set(id, { promise, pace });
+    return promise;
   }
 
   /** The bytes of track `id` (tests, tools; the member decodes from input()'s path instead). */
@@ -97,7 +109,7 @@ export class TrackCache {
     return typeof got === 'string' ? readFile(got) : got;
   }
 
-  private async load(id: string, baseUrl: string): Promise<TrackInput> {
+  private async load(id: string, baseUrl: string, pace: Pace): Promise<TrackInput> {
     const path = join(this.opts.dir, id);
     try {
       const st = await stat(path);
@@ -119,7 +131,7 @@ export class TrackCache {
     const length = Number(res.headers.get('content-length') ?? '0');
     if (await this.prepareDir(length, id)) {
       try {
-        return await this.download(id, res, path);
+        return await this.download(id, res, path, pace);
       } catch (err) {
         if (!isDiskError(err)) throw err;
         this.diskFailed(err);
@@ -142,17 +154,22 @@ export class TrackCache {
   }
 
   /** Streams the body to a temp file while hashing; renamed into place only if the hash matches. */
-  private async download(id: string, res: Response, path: string): Promise<string> {
+  private async download(id: string, res: Response, path: string, pace: Pace): Promise<string> {
     if (res.body === null) throw new Error(`fetching track ${id.slice(0, 12)}: empty response`);
     const tmp = join(this.opts.dir, `.${id}.${process.pid}.tmp`);
     const hash = createHash('sha256');
     let size = 0;
+    const startMs = performance.now();
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         size += chunk.length;
         if (size > MAX_TRACK_BYTES) return done(new Error(`track ${id.slice(0, 12)} is over the size limit`));
         hash.update(chunk);
-        done(null, chunk);
+        // Paced (background prefetch): reading slower lets TCP slow the sender too, so a 50 MB
+        // file does not arrive as one burst of network and disk work beside the audio engine.
+        const aheadMs = Number.isFinite(pace.bytesPerS) ? (size / pace.bytesPerS) * 1000 - (performance.now() - startMs) : 0;
+        if (aheadMs > 1) setTimeout(() => done(null, chunk), Math.min(aheadMs, MAX_PACE_WAIT_MS));
+        else done(null, chunk);
       },
     });
     try {

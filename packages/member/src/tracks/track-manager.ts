@@ -46,6 +46,9 @@ export const MAX_DECODED_TRACKS = 2;
  * cache size so that prefetching never evicts what plays now.
  */
 const PREFETCH_CACHE_SHARE = 0.5;
+/** Prefetch download pace: a 5-minute WAV (53 MB) in ~25 s, an MP3 in ~3 s; spreads the network,
+ *  hashing and disk work that otherwise arrives as one burst beside the audio engine. */
+export const PREFETCH_BYTES_PER_S = 2 * 1024 * 1024;
 /** A failed prefetch (link down, 404) is tried again after this long, not in a tight loop. */
 const PREFETCH_RETRY_MS = 30_000;
 
@@ -151,7 +154,7 @@ export class TrackManager {
       const id = this.prefetchQueue.shift();
       if (id === undefined) return;
       this.prefetching = id;
-      void this.cache.input(id, baseUrl).then(
+      void this.cache.input(id, baseUrl, { maxBytesPerS: PREFETCH_BYTES_PER_S }).then(
         () => { this.prefetched.add(id); },
         () => { this.prefetchFailedAtMs.set(id, Date.now()); }, // the real load reports failures
       ).finally(() => {

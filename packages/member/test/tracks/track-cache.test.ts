@@ -94,3 +94,23 @@ test('input() gives the verified file path (streamed to disk), or the bytes when
   const bytes = await memoryOnly.input(id, url);
   assert.ok(Buffer.isBuffer(bytes) && bytes.equals(b));
 });
+
+test('a paced download (prefetch) is spread out; an urgent caller lifts the pace', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const a = randomBytes(200_000);
+  const b = randomBytes(200_000);
+  const { server, url } = await serve(new Map([[sha256(a), a], [sha256(b), b]]));
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  const cache = new TrackCache({ dir, maxBytes: 1e7 });
+  let t0 = performance.now();
+  await cache.input(sha256(a), url, { maxBytesPerS: 400_000 });
+  const pacedMs = performance.now() - t0;
+  assert.ok(pacedMs >= 300, `200 kB at 400 kB/s took only ${pacedMs.toFixed(0)} ms`);
+  t0 = performance.now();
+  const slow = cache.input(sha256(b), url, { maxBytesPerS: 20_000 }); // would take 10 s
+  await new Promise((r) => setTimeout(r, 50));
+  const urgent = await cache.input(sha256(b), url);
+  assert.equal(urgent, await slow);
+  const liftedMs = performance.now() - t0;
+  assert.ok(liftedMs < 5000, `lifted pace still took ${liftedMs.toFixed(0)} ms`);
+});
