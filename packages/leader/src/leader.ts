@@ -125,7 +125,7 @@ export class Leader {
       this.registry.add(m);
     });
     this.discovery.on('down', (key) => {
-      log.info({ key }, 'member gone (mDNS goodbye)');
+      log.info({ key }, 'member forgotten (no sign of life for 10 min after an mDNS goodbye)');
       this.registry.remove(key);
     });
     this.discovery.on('ignored', (name, reason) => log.debug({ name, reason }, 'mDNS service ignored'));
