@@ -177,6 +177,10 @@ export class TrackCache {
       const got = hash.digest('hex');
       if (got !== id) throw new Error(`track ${id.slice(0, 12)} failed verification (sha256 ${got.slice(0, 12)})`);
       await rename(tmp, path);
+      // Same clock as the touch on a cache hit (file times use the kernel's coarse clock, which can
+      // lag it by a few ms and would make a just-downloaded file look older than a just-used one).
+      const now = new Date();
+      await utimes(path, now, now).catch(() => undefined);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
