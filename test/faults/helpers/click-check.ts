@@ -108,8 +108,8 @@ function toneOf(x: Float32Array, rate: number): number {
 
 /** Shortest run of digital silence counted as a hole (the tone bed is never 0 for this long). */
 const HOLE_MIN_FRAMES = 4;
-/** Longer silences are not underruns but silent slots, stops, or a member not playing yet. */
-const HOLE_MAX_MS = 1000;
+/** Longer silences are not underruns but silent slots (>= 6 s here), stops, or a member not playing yet. */
+const HOLE_MAX_MS = 3000;
 
 /**
  * Underrun holes: runs of exact zeros between HOLE_MIN_FRAMES and HOLE_MAX_MS long with sound on

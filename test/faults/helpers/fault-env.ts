@@ -1,6 +1,6 @@
 // Knobs shared by the fault tests: the opt-in long runs (JAS_LONG_FAULTS=1), the working directory
 // (kept on failure for post-mortem, removed on success), and one place for the audio bounds.
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../helpers/cluster.js';
@@ -21,8 +21,22 @@ export interface WorkDir {
   cleanup(): void;
 }
 
+/**
+ * Captures are written synchronously by the simulated DAC thread (capture-sink-worker.ts): on a
+ * shared disk a journal commit can block it for a second and every member plays a hole at once.
+ * A tmpfs keeps those stalls (a property of the test sink, not of the product) out of the verdict.
+ */
+function scratchRoot(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
 export function workDir(name: string): WorkDir {
-  const dir = mkdtempSync(join(tmpdir(), `jas-fault-${name}-`));
+  const dir = mkdtempSync(join(scratchRoot(), `jas-fault-${name}-`));
   let ok = false;
   return {
     dir,
