@@ -159,7 +159,7 @@ async function main(): Promise<number> {
     sampler.add('leader', c.leaderPid());
     for (const m of params) sampler.add(m.id, c.memberPid(m.id));
     sampler.start();
-    await c.waitFor((s) => s.playlist.length > 0 && s.members.filter((m) => m.connected && m.clock?.synced && (m.ready ?? 0) >= 1).length >= members, READY_TIMEOUT_MS, 'all members synced and decoded');
+    await c.waitFor((s) => s.playlist.length > 0 && s.members.filter((m) => m.connected && m.clock?.synced && (m.decoded ?? 0) >= 1).length >= members, READY_TIMEOUT_MS, 'all members synced and decoded');
     readyS = round((monoNs() - t0) / 1e9, 1);
     log(`all ${members} ready after ${readyS} s; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     const run = async (name: string, method: string, urlPath: string, body: unknown): Promise<void> => {

@@ -184,7 +184,7 @@ async function main(): Promise<number> {
       sampler.add(inst.label, inst.pid);
     }
     sampler.start();
-    await c.waitFor((s) => s.playlist.length > 0 && s.members.filter((m) => m.connected && m.clock?.synced && (m.ready ?? 0) >= 1).length >= initial.length, READY_TIMEOUT_MS, 'members synced and track 1 decoded');
+    await c.waitFor((s) => s.playlist.length > 0 && s.members.filter((m) => m.connected && m.clock?.synced && (m.decoded ?? 0) >= 1).length >= initial.length, READY_TIMEOUT_MS, 'members synced and track 1 decoded');
     const reply = await c.api<{ rev: number; atUs: number }>('POST', '/api/play', { delayMs: PLAY_DELAY_MS });
     if (reply.status !== 200) throw new Error(`play refused: HTTP ${reply.status} ${JSON.stringify(reply.body)}`);
     play = reply.body;

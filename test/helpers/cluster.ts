@@ -302,7 +302,10 @@ export interface ClusterStatus {
   members: Array<{
     id: string;
     connected: boolean;
+    /** playlist tracks cached on the member's disk */
     ready?: number;
+    /** playlist tracks decoded in the member's memory */
+    decoded?: number;
     health: string;
     clock: { synced: boolean; offsetUs: number; uncertaintyUs: number; rttUs: number; ratePpm: number } | null;
     audio: { underruns: number; driftPpm: number; correctionPpm: number; dacLatencyUs: number } | null;

@@ -146,8 +146,10 @@ export const MemberStatus = Type.Object({
   /** null until the member's first state report */
   clock: Type.Union([MemberClockStatus, Type.Null()]),
   audio: Type.Union([MemberAudioStatus, Type.Null()]),
-  /** tracks of the playlist the member has decoded and ready */
+  /** tracks of the playlist cached on the member's disk */
   ready: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** tracks of the playlist decoded in the member's memory, ready to play (the current and the next) */
+  decoded: Type.Optional(Type.Integer({ minimum: 0 })),
   volume: Volume,
   outputDelayMs: Type.Number(),
   channelMode: ChannelMode,

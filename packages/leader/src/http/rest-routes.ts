@@ -96,7 +96,11 @@ function memberStatus(m: MemberView, settings: MemberSettings, tracks: readonly 
     channelMode: settings.channelMode,
     health,
   };
-  if (st) out.ready = tracks.filter((t) => cached.has(t.id)).length;
+  if (st) {
+    out.ready = tracks.filter((t) => cached.has(t.id)).length;
+    const decoded = new Set(st.decode.filter((d) => d.progress >= 1 && d.error === undefined).map((d) => d.trackId));
+    out.decoded = tracks.filter((t) => decoded.has(t.id)).length;
+  }
   if (problems.length > 0) out.problems = problems;
   return out;
 }
