@@ -2,8 +2,9 @@
 // CLOCK_MONOTONIC times; `client HOST PORT COUNT INTERVAL_MS [PAIR]` sends COUNT requests (or
 // request pairs) and prints one JSON line per answer {t1Ns,t2Ns,t3Ns,t4Ns,tag} (all on the shared
 // host clock, so one-way delays are exact). Lost datagrams are simply missing.
-// PAIR: 'none' (default), 'reply' (a second request, tag 1, as soon as the first's answer arrives)
-// or a gap in ms (second request that long after the first): the second finds both ends awake.
+// PAIR: 'none' (default), 'reply' (a second request, tag 1, as soon as the first's answer arrives),
+// 'chainN' (N requests, tags 0..N-1, each on the previous one's answer) or a gap in ms (second
+// request that long after the first): the later ones find both ends awake.
 import { createSocket } from 'node:dgram';
 
 const LINGER_MS = 1500; // wait for late answers before exiting
@@ -26,7 +27,8 @@ if (mode === 'server') {
   const count = Math.min(100_000, Math.max(1, Number(c)));
   const intervalMs = Math.min(10_000, Math.max(1, Number(d)));
   const pair = e ?? 'none';
-  const gapMs = pair === 'none' || pair === 'reply' ? 0 : Math.min(1000, Math.max(1, Number(pair)));
+  const chain = pair === 'reply' ? 2 : pair.startsWith('chain') ? Math.min(8, Math.max(1, Number(pair.slice(5)) || 1)) : 1;
+  const gapMs = pair === 'none' || chain > 1 ? 0 : Math.min(1000, Math.max(1, Number(pair)));
   const sock = createSocket('udp4');
   const send = (tag: number): void => {
     const buf = Buffer.alloc(32);
@@ -39,7 +41,7 @@ if (mode === 'server') {
     if (msg.length !== 32) return;
     const tag = msg.readUInt8(24);
     console.log(JSON.stringify({ t1Ns: String(msg.readBigUInt64BE(0)), t2Ns: String(msg.readBigUInt64BE(8)), t3Ns: String(msg.readBigUInt64BE(16)), t4Ns: String(t4), tag }));
-    if (pair === 'reply' && tag === 0) send(1);
+    if (tag + 1 < chain) send(tag + 1);
   });
   let sent = 0;
   const timer = setInterval(() => {

@@ -2,7 +2,7 @@
 // impairment (all hosts share CLOCK_MONOTONIC), i.e. the floor any NTP-style clock sync can
 // reach on a profile: a single exchange's offset error is (up - down) / 2.
 //   node bench/dist/clock-path.js [--profile wifi] [--members 1] [--seconds 30] [--interval-ms 50]
-//        [--pair none|reply|GAP_MS] [--raw] [--out FILE]
+//        [--pair none|reply|chainN|GAP_MS] [--raw] [--out FILE]
 // --pair sends a second request (tag 1) after each first one (tag 0): statistics are reported per
 // tag, so the effect of a woken-up ("warm") server on the path asymmetry shows directly.
 import { fileURLToPath } from 'node:url';
@@ -74,8 +74,8 @@ async function main(): Promise<number> {
       seconds = args.num('seconds', 30, 2, 3600);
       intervalMs = args.num('interval-ms', 50, 1, 10_000, true);
       pair = args.str('pair', 'none');
-      if (pair !== 'none' && pair !== 'reply' && !(Number.isInteger(Number(pair)) && Number(pair) >= 1 && Number(pair) < intervalMs)) {
-        throw new ArgError('--pair must be none, reply or a gap in ms (integer, 1..interval-ms - 1)');
+      if (pair !== 'none' && pair !== 'reply' && !/^chain[2-8]$/.test(pair) && !(Number.isInteger(Number(pair)) && Number(pair) >= 1 && Number(pair) < intervalMs)) {
+        throw new ArgError('--pair must be none, reply, chain2..chain8 or a gap in ms (integer, 1..interval-ms - 1)');
       }
       const p = args.str('profile', 'wifi');
       if (!isProfileName(p)) throw new ArgError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
@@ -131,13 +131,13 @@ async function main(): Promise<number> {
     seconds: seconds!,
     interval_ms: intervalMs!,
     pair: pair!,
-    per_member: Object.entries(perMember).flatMap(([host, all]) => (pair === 'none' ? [0] : [0, 1]).map((tag) => {
+    per_member: Object.entries(perMember).flatMap(([host, all]) => Array.from({ length: pair === 'none' ? 1 : pair.startsWith('chain') ? Number(pair.slice(5)) : 2 }, (_, i) => i).map((tag) => {
       const xs = all.filter((x) => x.tag === tag);
       const up = summarize(xs.map((x) => x.upUs));
       const down = summarize(xs.map((x) => x.downUs));
       return {
         host,
-        exchange: pair === 'none' ? 'single' : tag === 0 ? 'first of pair' : 'second of pair',
+        exchange: pair === 'none' ? 'single' : pair.startsWith('chain') ? `#${tag + 1} of chain` : tag === 0 ? 'first of pair' : 'second of pair',
         sent: count,
         ...(args!.flag('raw') ? { raw_up_down_us: xs.map((x) => [round(x.upUs), round(x.downUs)]) } : {}),
         received: xs.length,

@@ -15,7 +15,7 @@ import {
 import { ClockSource } from './clock-source.js';
 import { ClockModelShare, type ClockModel } from './clock-model.js';
 import { TimeFilter } from './time-filter.js';
-import { PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
+import { WARMUPS_PER_POLL, PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
 
 /** Replies slower than this are discarded (their request is forgotten). */
 const REPLY_TIMEOUT_MS = 1_000;
@@ -40,8 +40,10 @@ let seq = 0;
 let socket: dgram.Socket | null = null;
 let serverGen = 0;
 let timer: NodeJS.Timeout | null = null;
-/** Nonce key of the current poll's warm-up request whose reply releases the measured request. */
+/** Nonce key of the current poll's warm-up request whose reply releases the next request. */
 let warmupKey: string | null = null;
+/** Warm-ups of the current poll still to send before the measured request. */
+let warmupsLeft = 0;
 let stopped = false;
 let lastStatsUs = 0;
 
@@ -79,7 +81,8 @@ function onReply(msg: Buffer): void {
     stats.warmupReplies++;
     if (key === warmupKey) {
       warmupKey = null;
-      sendRequest(false);
+      if (warmupsLeft > 0) sendWarmup();
+      else sendRequest(false);
     }
     return;
   }
@@ -101,6 +104,12 @@ function onReply(msg: Buffer): void {
  * requests never queue behind each other on a jittery link (docs/clock.md, "Wake-up asymmetry").
  */
 function sendPair(): void {
+  warmupsLeft = WARMUPS_PER_POLL;
+  sendWarmup();
+}
+
+function sendWarmup(): void {
+  warmupsLeft--;
   const key = sendRequest(true);
   if (key !== null) warmupKey = key;
 }

@@ -10,6 +10,13 @@ export const BURST_INTERVAL_MS = 20;
 export const BURST_DURATION_MS = 10_000;
 /** Steady polling: 10 Hz keeps several floor-delay samples per second per direction (docs/clock.md). */
 export const STEADY_INTERVAL_MS = 100;
+/**
+ * Warm-up exchanges before the measured one in each poll, each sent on the previous reply. One
+ * removes most of the leader's wake-up latency (lan floor asymmetry +150 -> +30 µs at 10 Hz polls
+ * on the loaded VM); a second one showed no measurable gain in bench:clock for 50 % more packets
+ * (docs/clock.md).
+ */
+export const WARMUPS_PER_POLL = 1;
 /** No reply for this long = link gap (holdover); poll at burst rate to catch the link's return. */
 export const GAP_MS = 2_000;
 /** After a gap, burst this long to re-converge quickly. */
