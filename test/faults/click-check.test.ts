@@ -60,9 +60,13 @@ test('clicks are found on the true time axis, attributed to their track, measure
   for (const e of rl.errorsUs) assert.ok(Math.abs(e - 2300) < 25, `error ${e} µs`);
   assert.ok(pairwiseUs(r, rl).every((d) => Math.abs(d - 2000) < 25));
   // ... but an underrun reported just before excuses it as starved (not as a fault).
-  const rs = checkClicks(detectClicks(late), expected, 0, Infinity, [[1e12, 1e12 + 1e6]]);
+  const rs = checkClicks(detectClicks(late), expected, 0, Infinity, [[1e12, 1e12 + 2.5e6]]);
   assert.equal(rs.starved, 36);
   assert.equal(rs.errorsUs.length, 0);
+  // ... but not when the error is larger than the hole could explain.
+  const rn = checkClicks(detectClicks(late), expected, 0, Infinity, [[1e12 - 10e9, 1e12 - 10e9 + 0.5e6]]);
+  assert.equal(rn.starved, 0);
+  assert.equal(rn.errorsUs.length, 36);
 });
 
 test('a click in a silent slot is extra, a missing click is missing, a wrong track is flagged', () => {
@@ -84,7 +88,7 @@ test('a click in a silent slot is extra, a missing click is missing, a wrong tra
 test('underrun holes are found in the tone bed; silent slots and the silence before playing are not holes', () => {
   const a = pcmOf(clickTrackWav(0, 2));
   a.fill(0, 2 * 30_000, 2 * 30_000 + 2 * 480); // a 10 ms hole, 0.625 s into the track
-  const silent = new Int16Array(2 * 2 * CLICK_RATE); // a silent slot: 2 s
+  const silent = new Int16Array(2 * 4 * CLICK_RATE); // a silent slot: 4 s
   const cap = captureOf([new Int16Array(2 * 4800), a, silent, pcmOf(clickTrackWav(1, 1))], 0, 0, 0);
   const holes = findHoles(cap);
   assert.equal(holes.length, 1, JSON.stringify(holes));

@@ -6,16 +6,17 @@ import { describe, type ClickReport } from './click-check.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US } from './fault-env.js';
 
 /**
- * More starved clicks than this share means the machine was too loaded to judge the fault. Half:
- * one machine-wide stall of a few ms leaves every member slewing back for 10-20 s (4 clicks/s).
+ * More clicks lost or damaged at underrun holes than this share means the machine was too loaded
+ * to judge the fault. (Clicks merely late by the hole while the member slews back, 10-30 s after
+ * one stall, are excused without counting here; see docs/reliability.md, open issues.)
  */
-export const MAX_STARVED_SHARE = 0.5;
+export const MAX_STARVED_SHARE = 0.2;
 
 export function assertCleanAudio(name: string, r: ClickReport, minExpected: number): void {
   const d = `${name}: ${describe(r)}`;
   assert.ok(r.expected >= minExpected, `${d} (expected at least ${minExpected} clicks in the window)`);
   // First: a machine that starved the member this often (holes in its output) cannot judge a fault.
-  assert.ok(r.starved <= MAX_STARVED_SHARE * r.expected, `${d}: the machine starved the member too often to judge`);
+  assert.ok(r.starvedHit <= MAX_STARVED_SHARE * r.expected, `${d}: the machine starved the member too often to judge`);
   assert.equal(r.missing.length, 0, d);
   assert.equal(r.extra.length, 0, d);
   assert.equal(r.wrongTrack, 0, d);

@@ -205,6 +205,8 @@ export interface ClickReport {
   /** clicks missing, extra or off by more than 1 ms explained by an underrun of this member (STARVED_*) */
   starved: number;
   starvedMaxErrorUs: number;
+  /** of the starved: clicks lost or damaged at a hole (the rest were late by at most the hole, slewing back) */
+  starvedHit: number;
 }
 
 /** Matches detected against expected clicks in [fromNs, toNs). */
@@ -212,11 +214,17 @@ export function checkClicks(detected: readonly DetectedClick[], expected: readon
   const exp = expected.filter((e) => e.trueNs >= fromNs && e.trueNs < toNs);
   const det = detected.filter((d) => d.trueNs >= fromNs - MATCH_WINDOW_MS * 1e6 && d.trueNs < toNs + MATCH_WINDOW_MS * 1e6);
   const used = new Set<number>();
-  const report: ClickReport = { expected: 0, matched: 0, missing: [], extra: [], wrongTrack: 0, errorsUs: [], maxAbsErrorUs: 0, onsets: new Map(), starved: 0, starvedMaxErrorUs: 0 };
+  const report: ClickReport = { expected: 0, matched: 0, missing: [], extra: [], wrongTrack: 0, errorsUs: [], maxAbsErrorUs: 0, onsets: new Map(), starved: 0, starvedMaxErrorUs: 0, starvedHit: 0 };
   const hit = (ns: number): boolean => underruns.some(([a, b]) => ns >= a - STARVED_HIT_MS * 1e6 && ns <= b + STARVED_HIT_MS * 1e6);
-  const recovering = (ns: number): boolean => underruns.some(([a, b]) => ns >= a - STARVED_HIT_MS * 1e6 && ns <= b + STARVED_RECOVERY_MS * 1e6);
-  const starve = (errUs: number): void => {
+  // Late by no more than the hole(s) before it (+ 1 ms), within the recovery time: slewing back.
+  const recovering = (ns: number, errUs: number): boolean => {
+    let holesUs = 0;
+    for (const [a, b] of underruns) if (ns >= a - STARVED_HIT_MS * 1e6 && ns <= b + STARVED_RECOVERY_MS * 1e6) holesUs += (b - a) / 1000;
+    return holesUs > 0 && Math.abs(errUs) <= Math.min(STARVED_MAX_ERROR_US, holesUs + NORMAL_ERROR_US);
+  };
+  const starve = (errUs: number, atHole: boolean): void => {
     report.starved++;
+    if (atHole) report.starvedHit++;
     report.starvedMaxErrorUs = Math.max(report.starvedMaxErrorUs, Math.abs(errUs));
   };
   let j = 0;
@@ -233,7 +241,7 @@ export function checkClicks(detected: readonly DetectedClick[], expected: readon
     if (e.tone < 0) continue; // silent slot: any click near it stays unmatched and counts as extra
     report.expected++;
     if (best < 0) {
-      if (hit(e.trueNs)) starve(0);
+      if (hit(e.trueNs)) starve(0, true);
       else report.missing.push(e);
       continue;
     }
@@ -241,8 +249,8 @@ export function checkClicks(detected: readonly DetectedClick[], expected: readon
     const d = det[best]!;
     report.matched++;
     const errUs = (d.trueNs - e.trueNs) / 1000;
-    if (Math.abs(errUs) > NORMAL_ERROR_US && (hit(e.trueNs) || (Math.abs(errUs) < STARVED_MAX_ERROR_US && recovering(e.trueNs)))) {
-      starve(errUs);
+    if (Math.abs(errUs) > NORMAL_ERROR_US && (hit(e.trueNs) || recovering(e.trueNs, errUs))) {
+      starve(errUs, hit(e.trueNs));
       continue;
     }
     if (trackOfTone(d.toneHz) !== e.tone) report.wrongTrack++;
@@ -252,7 +260,7 @@ export function checkClicks(detected: readonly DetectedClick[], expected: readon
   }
   det.forEach((d, k) => {
     if (used.has(k) || d.trueNs < fromNs || d.trueNs >= toNs) return;
-    if (hit(d.trueNs)) starve(0);
+    if (hit(d.trueNs)) starve(0, true);
     else report.extra.push(d);
   });
   return report;
@@ -280,6 +288,6 @@ export function outliers(r: ClickReport, limitUs: number, originNs: number): Arr
 
 export function describe(r: ClickReport): string {
   const miss = r.missing.slice(0, 3).map((m) => `entry ${m.entry} frame ${m.frame}`).join(', ');
-  const starved = r.starved > 0 ? `, ${r.starved} starved after an underrun (max ${Math.round(r.starvedMaxErrorUs)} µs)` : '';
+  const starved = r.starved > 0 ? `, ${r.starved} starved by an underrun (${r.starvedHit} at the hole, max error ${Math.round(r.starvedMaxErrorUs)} µs)` : '';
   return `${r.matched}/${r.expected} clicks, max |err| ${r.maxAbsErrorUs.toFixed(1)} µs, ${r.missing.length} missing${miss ? ` (${miss}...)` : ''}, ${r.extra.length} extra, ${r.wrongTrack} wrong track${starved}`;
 }
