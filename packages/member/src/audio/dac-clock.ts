@@ -126,6 +126,7 @@ export class DacClock {
   private haveOffset = false;
   private resets = 0;
   private discontinuities = 0;
+  private ringSlips = 0;
   private lastStepNs = 0;
   private accepted = 0;
   private rejected = 0;
@@ -157,8 +158,11 @@ export class DacClock {
     const dacNs = Number(e.dacTimeNs);
     const cbNs = Number(e.callbackTimeNs);
     if (!Number.isFinite(dacNs) || !Number.isFinite(cbNs) || !Number.isFinite(e.deviceFrame) || !Number.isFinite(e.ringPos)) return false;
-    // The ring-pos mapping is valid even for entries the fit ignores.
-    this.offsetFrames = e.deviceFrame - e.ringPos;
+    // The ring-pos mapping is valid even for entries the fit ignores. A grown offset is a PCM ring
+    // underrun: everything already written now plays late by exactly the silence inserted.
+    const offset = e.deviceFrame - e.ringPos;
+    if (this.haveOffset && offset !== this.offsetFrames) this.ringSlips++;
+    this.offsetFrames = offset;
     this.haveOffset = true;
     const delayNs = dacNs - cbNs;
     if (delayNs < 0 || (this.rejectZeroDelay && delayNs === 0)) {
@@ -276,6 +280,11 @@ export class DacClock {
   /** Size of the last phase step (µs; + = the device timeline moved later, e.g. silence inserted). */
   get lastStepUs(): number {
     return this.lastStepNs / 1000;
+  }
+
+  /** Times the ring-to-device mapping moved (PCM ring underruns seen in the timing entries). */
+  get ringSlipCount(): number {
+    return this.ringSlips;
   }
 
   /** deviceFrame - ringPos of the newest entry (grows by the silent frames of each underrun). */

@@ -39,6 +39,8 @@ export interface SchedulerDac {
   readonly hostNsPerFrame: number;
   /** Phase steps re-anchored so far (optional: a DAC without them never steps). */
   readonly discontinuityCount?: number;
+  /** PCM ring underruns seen so far: each one makes what is already written play late. */
+  readonly ringSlipCount?: number;
   dacTimeOfRingPos(pos: number): number;
 }
 
@@ -298,7 +300,8 @@ export class Scheduler {
     let err = this.srcPos - s0.target;
     const total = this.reader.totalFrames;
     if (this.reader.looping && total > 0) err -= Math.round(err / total) * total;
-    const steps = this.dac.discontinuityCount ?? 0;
+    // After a DAC phase step or a ring underrun the error is real and known: jump sooner.
+    const steps = (this.dac.discontinuityCount ?? 0) + (this.dac.ringSlipCount ?? 0);
     const dacStepped = steps !== this.seenDacSteps;
     this.seenDacSteps = steps;
     const jumpFrames = dacStepped ? this.dacStepJumpFrames : this.jumpFrames;

@@ -126,8 +126,11 @@ export class SimMember {
     this.t0Ns += frames * this.nsPerFrame;
   }
 
-  /** Runs `ms` of simulated time in 5 ms engine ticks; the sink consumes buffers as they fall due. */
-  run(ms: number): void {
+  /**
+   * Runs `ms` of simulated time in 5 ms engine ticks; the sink consumes buffers as they fall due.
+   * `render: false` starves the sink (an engine stalled by CPU load): the ring underruns.
+   */
+  run(ms: number, render = true): void {
     const end = this.hostNs + ms * 1e6;
     const fpb = this.o.framesPerBuffer;
     while (this.hostNs < end) {
@@ -150,7 +153,7 @@ export class SimMember {
       }
       this.offset = this.deviceFrame - this.readPos;
       const n = this.readPos + this.o.aheadFrames - this.writePos;
-      if (n <= 0) continue;
+      if (n <= 0 || !render) continue;
       const src = this.sched.sourcePosition;
       if (Number.isFinite(src)) this.trace.push({ p: this.writePos, src, hostNs: this.hostNs });
       this.sched.render(this.writePos, this.buf, n);
@@ -420,4 +423,23 @@ test('device xruns: the engine never writes silence, re-anchors at once and jump
     worstQuiet = Math.max(worstQuiet, quiet);
   }
   assert.ok(worstQuiet < 96, `silent for ${worstQuiet} frames`);
+});
+
+test('a PCM ring underrun (engine starved) is fixed by a jump, not seconds of slewing', () => {
+  const sim = new SimMember({ dacPpm: -60, localOffsetUs: -2_000_000, localRatePpm: -30, seed: 21 });
+  dcTrack(sim.store, 'a', RATE * 600, 8000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(3000);
+  const jumpsBefore = sim.sched.stats.jumps;
+  sim.run(100); // a 100 ms ring is written ahead: starve it for 110 ms -> ~10 ms of inserted silence
+  sim.run(110, false);
+  const at = sim.hostNs;
+  sim.trace.length = 0;
+  sim.run(1000);
+  assert.ok((sim.dac.ringSlipCount ?? 0) >= 1, 'the DAC clock saw the ring slip');
+  const jumps = sim.sched.stats.jumps - jumpsBefore;
+  // The silence grows over a few short callbacks: one jump per slip seen while re-rendering.
+  assert.ok(jumps >= 1 && jumps <= 3, `a jump puts the audio back (${jumps} jumps)`);
+  assert.ok(maxErrUs(sim, at + 300e6, atUs, 0) < 100, 'back on the timeline within 300 ms');
 });
