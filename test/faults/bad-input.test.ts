@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { CHALLENGE_HEADER, createNonce, generateKey } from '@jaudiosync/protocol';
 import { sleep } from '../helpers/cluster.js';
 import { clickTrackWav, writeClickPlaylist } from './helpers/click-playlist.js';
-import { checkClicks, findHoles, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
 import { assertCleanAudio, assertInSync } from './helpers/audio-asserts.js';
 import { FaultCluster } from './helpers/fault-cluster.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
@@ -278,7 +278,7 @@ test('bad input on every boundary of running daemons: clear errors, daemons keep
 
   const expected = expectedClicks(fc, play.body.atUs, entries);
   const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
-  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc!.capture(id)), expected, fromNs, endNs, findHoles(fc!.capture(id)))] as const));
+  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc!.capture(id)), expected, fromNs, endNs, fc!.starvation(id))] as const));
   const pairs = pairwiseUs(reports.get('member1')!, reports.get('member2')!);
   wd.report(t, ({
     attackS: (attackToNs - attackFromNs) / 1e9, rest: restResults, ws: wsResults.map((r) => ({ name: r.name, closeCode: r.closeCode, closeReason: r.closeReason.slice(0, 120) })),

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../helpers/cluster.js';
 import { writeClickPlaylist } from './helpers/click-playlist.js';
-import { spliceAt, checkClicks, findHoles, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { spliceAt, checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
 import { assertCleanAudio, assertInSync } from './helpers/audio-asserts.js';
 import { FAKETIME_LIB, FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
@@ -85,8 +85,8 @@ test('member wall clock 3 years off at boot, leader wall clock stepped +1 h whil
   const nextNs = fc.monoNsOfLeaderUs(next.body.atUs);
   const expected = spliceAt(expectedClicks(fc, play.body.atUs, entries), expectedClicks(fc, next.body.atUs, entries, 1, 0), nextNs);
   const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
-  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc.capture(id)), expected, fromNs, endNs, findHoles(fc.capture(id)))] as const));
-  const aroundStep = IDS.map((id) => describe(checkClicks(detectClicks(fc.capture(id)), expected, stepNs - 2e9, stepNs + 4e9, findHoles(fc.capture(id)))));
+  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc.capture(id)), expected, fromNs, endNs, fc.starvation(id))] as const));
+  const aroundStep = IDS.map((id) => describe(checkClicks(detectClicks(fc.capture(id)), expected, stepNs - 2e9, stepNs + 4e9, fc.starvation(id))));
   const pairs = [...pairwiseUs(reports.get('member3')!, reports.get('member1')!), ...pairwiseUs(reports.get('member3')!, reports.get('member2')!)];
   wd.report(t, ({
     skewYears, wallStepS, disconnects, reports: Object.fromEntries([...reports].map(([k, r]) => [k, describe(r)])), aroundStep, pairMaxUs: maxAbs(pairs),

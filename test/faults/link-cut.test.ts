@@ -90,10 +90,10 @@ test(`link cut for ${CUT_S} s: the member plays on through track changes, in syn
   const afterJump = expectedClicks(fc, jump.body.atUs, entries, 0, 0).filter((e) => e.trueNs < jumpNs + 2e9);
   const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
   const reports = new Map(IDS.map((id) => {
-    const r = checkClicks(detectClicks(fc.capture(id)), expected, fromNs, jumpNs - 30e6, findHoles(fc.capture(id)));
+    const r = checkClicks(detectClicks(fc.capture(id)), expected, fromNs, jumpNs - 30e6, fc.starvation(id));
     return [id, r] as const;
   }));
-  const cut = checkClicks(detectClicks(fc.capture('member1')), expected, cutFromNs, cutToNs, findHoles(fc.capture('member1')));
+  const cut = checkClicks(detectClicks(fc.capture('member1')), expected, cutFromNs, cutToNs, fc.starvation('member1'));
   const cutEntries = new Set(expected.filter((e) => e.trueNs >= cutFromNs && e.trueNs < cutToNs).map((e) => e.entry));
   const r1 = reports.get('member1')!;
   const pair12 = pairwiseUs(reports.get('member2')!, r1);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { sleep } from '../helpers/cluster.js';
 import { writeClickPlaylist } from './helpers/click-playlist.js';
-import { checkClicks, findHoles, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
 import { assertCleanAudio } from './helpers/audio-asserts.js';
 import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
 import { LONG_FAULTS, MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
@@ -96,7 +96,7 @@ test(`load: ${MEMBERS} members, ${COMMANDS_PER_S} commands/s for ${LOAD_S} s: ev
 
   const expected = expectedClicks(fc, play.body.atUs, entries);
   const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
-  const reports = new Map(ids.map((id) => [id, checkClicks(detectClicks(fc!.capture(id)), expected, fromNs, loadToNs, findHoles(fc!.capture(id)))] as const));
+  const reports = new Map(ids.map((id) => [id, checkClicks(detectClicks(fc!.capture(id)), expected, fromNs, loadToNs, fc!.starvation(id))] as const));
   const ref = reports.get('member1')!;
   const pairMax = Object.fromEntries(ids.slice(1).map((id) => [id, Math.round(maxAbs(pairwiseUs(ref, reports.get(id)!)))]));
   const third = Math.max(1, Math.floor(rss.length / 3));

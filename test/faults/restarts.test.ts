@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { sleep } from '../helpers/cluster.js';
 import { writeClickPlaylist } from './helpers/click-playlist.js';
-import { spliceAt, checkClicks, findHoles, describe, detectClicks, expectedClicks, firstSoundNs, outliers, pairwiseUs } from './helpers/click-check.js';
+import { spliceAt, checkClicks, describe, detectClicks, expectedClicks, firstSoundNs, outliers, pairwiseUs } from './helpers/click-check.js';
 import { assertCleanAudio, assertInSync } from './helpers/audio-asserts.js';
 import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
@@ -83,7 +83,7 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   const cap2a = fc.capture('member2');
   const det1 = detectClicks(cap1);
   const det2a = detectClicks(cap2a);
-  const holes = new Map([['member1', findHoles(cap1)], ['member2', findHoles(cap2a)]]);
+  const holes = new Map([['member1', fc.starvation('member1', cap1)], ['member2', fc.starvation('member2', cap2a)]]);
   const r1 = checkClicks(det1, expected, fromNs, endNs, holes.get('member1'));
   // member2's first life: up to its death (its capture lags at most ~0.5 s behind the DAC).
   const r2a = checkClicks(det2a, expected, fromNs, restartNs - 1e9, holes.get('member2'));
@@ -97,7 +97,7 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   assert.ok(firstNs !== null && det2b.length > 0, 'restarted member2 played something');
   const rejoinS = (firstNs - restartNs) / 1e9;
   // From its first sound on (it fades in over a few ms), every click right and in sync.
-  const r2b = checkClicks(det2b, expected, firstNs + 10e6, endNs, findHoles(second));
+  const r2b = checkClicks(det2b, expected, firstNs + 10e6, endNs, fc.starvation('member2', second));
   const pairs = [...pairwiseUs(r1, r2a), ...pairwiseUs(r1, r2b)];
   wd.report(t, ({
     leaderDownS: LEADER_DOWN_S, leaderBackS, member1: describe(r1), member2FirstLife: describe(r2a), member2Restarted: describe(r2b),

@@ -13,7 +13,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../helpers/cluster.js';
 import { clickTrackWav, wavBytes, CLICK_RATE } from './helpers/click-playlist.js';
-import { checkClicks, findHoles, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
+import { checkClicks, describe, detectClicks, expectedClicks, outliers, pairwiseUs } from './helpers/click-check.js';
 import { assertCleanAudio, assertInSync } from './helpers/audio-asserts.js';
 import { FaultCluster, faultSkipReason } from './helpers/fault-cluster.js';
 import { MAX_MEMBER_OFFSET_US, MAX_TIMELINE_ERROR_US, maxAbs, workDir } from './helpers/fault-env.js';
@@ -105,7 +105,7 @@ test('unwritable and full caches, vanished/changed/corrupt/odd playlist entries:
   const expected = expectedClicks(fc, play.body.atUs, entries);
   const fromNs = fc.monoNsOfLeaderUs(play.body.atUs);
   const toNs = fromNs + totalS * 1e9 + 0.5e9;
-  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc.capture(id)), expected, fromNs, toNs, findHoles(fc.capture(id)))] as const));
+  const reports = new Map(IDS.map((id) => [id, checkClicks(detectClicks(fc.capture(id)), expected, fromNs, toNs, fc.starvation(id))] as const));
   const pairs = [...pairwiseUs(reports.get('member3')!, reports.get('member1')!), ...pairwiseUs(reports.get('member3')!, reports.get('member2')!)];
   const memberProblems = Object.fromEntries(final.members.map((m) => [m.id, { health: m.health, problems: m['problems'] }]));
   const underrunsDuring = Object.fromEntries(final.members.map((m) => [m.id, (m.audio?.underruns ?? 0) - (underrunsBefore[m.id] ?? 0)]));

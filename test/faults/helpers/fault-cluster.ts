@@ -13,7 +13,7 @@ import { parseKey, restToken } from '@jaudiosync/protocol';
 import { Cluster, sleep, type ClusterMember, type ClusterOptions, type Spawner } from '../../helpers/cluster.js';
 import { Netsim, netsimUnavailableReason } from '../../netsim/netsim.js';
 import { ChildLines } from '../../netsim/child-lines.js';
-import type { TimelineMap } from './click-check.js';
+import { findHoles, type TimelineMap } from './click-check.js';
 
 export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 const PROXY = fileURLToPath(new URL('../fixtures/unix-http-proxy.js', import.meta.url));
@@ -265,6 +265,15 @@ export class FaultCluster implements TimelineMap {
       prev = { ns: s.ns, n };
     }
     return out;
+  }
+
+  /**
+   * Where member `id` was starved: the holes its capture shows (exact), plus the intervals in which
+   * it reported new underruns (coarse; also catches underruns in silence, e.g. before play, which
+   * leave it late without an audible hole).
+   */
+  starvation(id: string, capture: Capture = this.capture(id)): Array<[number, number]> {
+    return [...findHoles(capture), ...this.underrunWindows(id)];
   }
 
   /** Resident memory of a daemon (kB), from /proc. */
