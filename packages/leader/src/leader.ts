@@ -180,15 +180,15 @@ export class Leader {
     return { httpPort: this.httpPort };
   }
 
-  async loadPlaylist(source: { path?: string } | { text: string }): Promise<PlaylistLoadReply> {
+  async loadPlaylist(source: { path?: string } | { bytes: Uint8Array }): Promise<PlaylistLoadReply> {
     if (this.loading) throw new JasError('JAS_ERR_CONFLICT', { detail: 'a playlist is already loading' });
     this.loading = true;
     try {
       const baseDir = path.resolve(this.config.musicDir ?? process.cwd());
       let playlistPath: string | undefined;
       let parsed;
-      if ('text' in source) {
-        parsed = await parsePlaylistBytes(Buffer.from(source.text, 'utf8'), { baseDir });
+      if ('bytes' in source) {
+        parsed = await parsePlaylistBytes(source.bytes, { baseDir });
       } else {
         if (source.path === undefined) throw new JasError('JAS_ERR_NO_PLAYLIST', {});
         playlistPath = path.resolve(baseDir, source.path);

@@ -107,7 +107,10 @@ export function createHttpServer(options: HttpServerOptions = {}): FastifyInstan
       done(new JasError('JAS_ERR_BAD_JSON', { detail: (err as Error).message }), undefined);
     }
   });
-  app.addContentTypeParser(PLAYLIST_CONTENT_TYPES, { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+  // The m3u8 parser decides a playlist's encoding (UTF-8 with or without BOM, or Latin-1), which a
+  // UTF-8 string parser would already have mangled into U+FFFD. Latin-1 maps every byte to one
+  // char, so the body is a string for the schema and `Buffer.from(body, 'latin1')` is the bytes sent.
+  app.addContentTypeParser([...PLAYLIST_CONTENT_TYPES, 'text/plain'], { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, (body as Buffer).toString('latin1')));
 
   const key = options.key;
   if (key) {

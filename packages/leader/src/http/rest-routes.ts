@@ -32,7 +32,7 @@ export interface RestDeps {
   playlistPath(): string | undefined;
   playlistProblems(): PlaylistProblem[];
   /** Loads a playlist from a path, or from uploaded m3u8 text (entries relative to the music dir). */
-  loadPlaylist(source: { path?: string } | { text: string }): Promise<PlaylistLoadReply>;
+  loadPlaylist(source: { path?: string } | { bytes: Uint8Array }): Promise<PlaylistLoadReply>;
   leader(): Rest.LeaderStatus;
   /** Emits `change` whenever status may have changed (SSE). */
   events: EventEmitter;
@@ -131,7 +131,8 @@ function routes(deps: RestDeps): RouteDef[] {
     return { id, ...settings, atUs, at: c.wallIsoOf(atUs) };
   };
   const playlistRoute = async (request: FastifyRequest) => {
-    if (typeof request.body === 'string') return deps.loadPlaylist({ text: request.body });
+    // Uploaded m3u8: the body string holds the bytes as Latin-1 (see http-server.ts).
+    if (typeof request.body === 'string') return deps.loadPlaylist({ bytes: Buffer.from(request.body, 'latin1') });
     const body = (request.body ?? {}) as Rest.PlaylistBody;
     const path = body.path ?? deps.playlistPath();
     if (path === undefined) throw new JasError('JAS_ERR_NO_PLAYLIST', {});
