@@ -101,6 +101,7 @@ export class Leader {
       outputRate: config.outputRate,
       minLeadMs: config.minLeadMs,
       memberRttP90Us: () => this.registry.connectedRttP90Us(),
+      trackReady: (trackId) => this.registry.trackDecodedEverywhere(trackId),
       loop: config.loop,
       ...(deps.wallNowMs ? { wallNowMs: deps.wallNowMs } : {}),
     });

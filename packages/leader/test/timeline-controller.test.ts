@@ -132,3 +132,21 @@ test('parseStartTime forms', () => {
     assert.throws(() => parseStartTime(bad, undefined, now), code('JAS_ERR_BAD_TIME'), bad);
   }
 });
+
+test('a jump to a track some member has not decoded gets the time to decode it, unless the user gave a time', () => {
+  const clock = { nowUs: START_US };
+  const decoded = new Set(['a'.repeat(64)]);
+  const c = new TimelineController({
+    timescale: { nowUs: () => clock.nowUs }, outputRate: RATE, wallNowMs: () => clock.nowUs / 1000,
+    minLeadMs: 250, trackReady: (id) => decoded.has(id),
+  });
+  c.setTracks([{ id: 'a'.repeat(64), frames: 10 * RATE }, { id: 'b'.repeat(64), frames: 20 * RATE }]);
+  assert.equal(c.play({ index: 0 }).leadUs, 250_000, 'decoded everywhere: the minimum lead');
+  const jump = c.play({ index: 1 });
+  assert.equal(jump.leadUs, 1_500_000);
+  assert.deepEqual(jump.revision, { atUs: START_US + 1_500_000, playing: true, index: 1, frame: 0 });
+  assert.equal(c.stop().leadUs, 250_000, 'stopping needs no decode');
+  assert.equal(c.play({ index: 1, delayMs: 400 }).atUs, START_US + 400_000, 'an explicit time is kept');
+  decoded.add('b'.repeat(64));
+  assert.equal(c.play({ index: 1 }).leadUs, 250_000);
+});

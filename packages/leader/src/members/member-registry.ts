@@ -140,6 +140,16 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
   }
 
   /** RTT p90 (µs) of every connected member that has samples. */
+  /** True when every connected member reports track `trackId` fully decoded (ready to play anywhere in it). */
+  trackDecodedEverywhere(trackId: string): boolean {
+    for (const e of this.entries.values()) {
+      if (!e.connection.connected || e.duplicate) continue;
+      const d = e.state?.decode.find((x) => x.trackId === trackId);
+      if (!d || d.progress < 1 || d.error !== undefined) return false;
+    }
+    return true;
+  }
+
   connectedRttP90Us(): number[] {
     const out: number[] = [];
     for (const e of this.entries.values()) {

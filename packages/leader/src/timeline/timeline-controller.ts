@@ -72,8 +72,16 @@ export interface TimelineControllerOptions {
   minLeadMs?: number;
   /** RTT p90 (µs) of each connected member. */
   memberRttP90Us?(): number[];
+  /** Whether every connected member has this track decoded; a jump to one that is not waits for it. */
+  trackReady?(trackId: string): boolean;
   loop?: boolean;
 }
+
+/**
+ * Lead time of an "as soon as possible" jump to a track some member has not decoded: fetching from
+ * the cache and decoding its start takes ~0.3-0.8 s on a member (more on a Pi).
+ */
+const UNDECODED_LEAD_US = 1_500_000;
 
 export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   private tl: Timeline;
@@ -109,11 +117,11 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   }
 
   /** Resolves the user's start time into a leader time; refuses the past and > 24 h ahead. */
-  resolveAt(when: When = {}): { atUs: number; leadUs: number } {
+  resolveAt(when: When = {}): { atUs: number; leadUs: number; explicit: boolean } {
     const nowUs = this.nowUs();
     const leadUs = this.leadTimeUs();
     const start = parseStartTime(when.at, when.delayMs, this.wallNowMs());
-    if (start === undefined) return { atUs: nowUs + leadUs, leadUs };
+    if (start === undefined) return { atUs: nowUs + leadUs, leadUs, explicit: false };
     // Wall -> leader time: the leader timescale runs at the wall clock's rate from its anchor, so
     // the offset between a wall time and now carries over to leader time.
     const aheadUs = start.kind === 'delay' ? start.delayUs : start.wallUs - this.wallNowMs() * 1000;
@@ -129,7 +137,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (aheadUs > MAX_START_AHEAD_US) {
       throw new JasError('JAS_ERR_TIME_TOO_FAR', { at: JSON.stringify(label), limit: '24 h' }, { field: when.at !== undefined ? '/at' : '/delayMs' });
     }
-    return { atUs: nowUs + aheadUs, leadUs };
+    return { atUs: nowUs + aheadUs, leadUs, explicit: true };
   }
 
   /** ISO wall time of a leader time (for replies and logs). */
@@ -156,14 +164,16 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
    * Applies one revision at `atUs`. Revisions scheduled at or after `atUs` are cancelled first (the
    * latest command wins), so the maths sees the timeline as it will be just before `atUs`.
    */
-  private apply(atUs: number, leadUs: number, make: (base: Timeline, atUs: number) => TimelineRevision): CommandResult {
-    const base: Timeline = { ...this.tl, revisions: this.tl.revisions.filter((r) => r.atUs < atUs) };
-    let revision: TimelineRevision;
-    try {
-      revision = make(base, atUs);
-    } catch (err) {
-      if (err instanceof JasError) throw err;
-      throw new JasError('JAS_ERR_VALIDATION', { field: '', detail: (err as Error).message });
+  private apply(when: { atUs: number; leadUs: number; explicit?: boolean }, make: (base: Timeline, atUs: number) => TimelineRevision): CommandResult {
+    let { atUs, leadUs } = when;
+    let revision = this.revise(atUs, make);
+    // "As soon as possible" to a track some member has not decoded yet: give it the time to decode
+    // its start, so every member starts on the frame rather than some joining late.
+    const track = revision.playing ? this.tl.tracks[revision.index] : undefined;
+    if (!when.explicit && track && this.options.trackReady && !this.options.trackReady(track.id) && leadUs < UNDECODED_LEAD_US) {
+      atUs += UNDECODED_LEAD_US - leadUs;
+      leadUs = UNDECODED_LEAD_US;
+      revision = this.revise(atUs, make);
     }
     let next = withRevision(this.tl, revision);
     next = pruneRevisions(next, this.nowUs());
@@ -176,45 +186,50 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, revision };
   }
 
+  private revise(atUs: number, make: (base: Timeline, atUs: number) => TimelineRevision): TimelineRevision {
+    const base: Timeline = { ...this.tl, revisions: this.tl.revisions.filter((r) => r.atUs < atUs) };
+    try {
+      return make(base, atUs);
+    } catch (err) {
+      if (err instanceof JasError) throw err;
+      throw new JasError('JAS_ERR_VALIDATION', { field: '', detail: (err as Error).message });
+    }
+  }
+
   play(cmd: When & { index?: number; positionMs?: number } = {}): CommandResult {
     this.requireTracks();
-    const { atUs, leadUs } = this.resolveAt(cmd);
+    const start = this.resolveAt(cmd);
     if (cmd.index === undefined && cmd.positionMs === undefined) {
-      return this.apply(atUs, leadUs, (tl, at) => resumeAt(tl, at));
+      return this.apply(start, (tl, at) => resumeAt(tl, at));
     }
-    return this.apply(atUs, leadUs, (tl, at) => {
+    return this.apply(start, (tl, at) => {
       const index = cmd.index ?? currentIndex(tl, at);
       return seekAt(tl, at, index, this.frameOf(index, cmd.positionMs ?? 0), true);
     });
   }
 
   stop(when: When = {}): CommandResult {
-    const { atUs, leadUs } = this.resolveAt(when);
-    return this.apply(atUs, leadUs, (tl, at) => stopAt(tl, at));
+    return this.apply(this.resolveAt(when), (tl, at) => stopAt(tl, at));
   }
 
   resume(when: When = {}): CommandResult {
     this.requireTracks();
-    const { atUs, leadUs } = this.resolveAt(when);
-    return this.apply(atUs, leadUs, (tl, at) => resumeAt(tl, at));
+    return this.apply(this.resolveAt(when), (tl, at) => resumeAt(tl, at));
   }
 
   next(when: When = {}): CommandResult {
     this.requireTracks();
-    const { atUs, leadUs } = this.resolveAt(when);
-    return this.apply(atUs, leadUs, (tl, at) => nextAt(tl, at));
+    return this.apply(this.resolveAt(when), (tl, at) => nextAt(tl, at));
   }
 
   previous(when: When = {}): CommandResult {
     this.requireTracks();
-    const { atUs, leadUs } = this.resolveAt(when);
-    return this.apply(atUs, leadUs, (tl, at) => previousAt(tl, at));
+    return this.apply(this.resolveAt(when), (tl, at) => previousAt(tl, at));
   }
 
   seek(cmd: When & { positionMs: number; index?: number }): CommandResult {
     this.requireTracks();
-    const { atUs, leadUs } = this.resolveAt(cmd);
-    return this.apply(atUs, leadUs, (tl, at) => {
+    return this.apply(this.resolveAt(cmd), (tl, at) => {
       const index = cmd.index ?? currentIndex(tl, at);
       return seekAt(tl, at, index, this.frameOf(index, cmd.positionMs));
     });
