@@ -125,9 +125,9 @@ test(`link cut for ${CUT_S} s: the member plays on through track changes, in syn
   // typical value is asserted; the click-by-click pairs above are the verdict).
   assert.ok(inCut.stats.count > (CUT_S - 2) * 3 && inCut.stats.p50AbsUs < MAX_MEMBER_OFFSET_US, `measureOffset in the cut: ${JSON.stringify(inCut.stats)}`);
   await t.test('a jump to a track no member has decoded starts on time on every member', {
-    todo: 'product limitation: members keep only the current and next track decoded; a jump elsewhere is '
-      + 'silent until the decode finishes (0.6-0.8 s here, different on each member) although the '
-      + 'command takes effect 250 ms after it is sent (member-daemon planTracks / leader lead time)',
+    todo: 'open: the leader now gives a jump to a track not decoded everywhere a 1.5 s lead (readiness), '
+      + 'yet the member whose link was cut still missed the first ~0.5 s of the jump in one run: '
+      + 'find out whether its state report was stale or its decode slower than the lead',
   }, () => {
     for (const id of IDS) {
       const r = checkClicks(detectClicks(fc!.capture(id)), afterJump, jumpNs, Math.min(endNs, jumpNs + 2e9));

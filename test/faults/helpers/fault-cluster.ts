@@ -16,7 +16,8 @@ import { ChildLines } from '../../netsim/child-lines.js';
 import { findHoles, type TimelineMap } from './click-check.js';
 
 export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
-const PROXY = fileURLToPath(new URL('../fixtures/unix-http-proxy.js', import.meta.url));
+// The testkit's unix-socket proxy (test/helpers/rest-proxy.ts): same usage, SOCKET PORT, prints ready.
+const PROXY = fileURLToPath(new URL('../../helpers/rest-proxy.js', import.meta.url));
 /** Leader HTTP and NTP ports on simulated hosts (each host has its own port space). */
 const NETSIM_HTTP_PORT = 7700;
 const NETSIM_NTP_PORT = 11123;
