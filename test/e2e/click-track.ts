@@ -2,6 +2,7 @@
 // at irregular, known frames, written as a 16-bit stereo WAV. Irregular spacing makes the pattern
 // match at exactly one offset; wide-band clicks give a sharp cross-correlation peak.
 import { writeFileSync } from 'node:fs';
+import { wavBytes } from '../helpers/wav.js';
 
 export const CLICK_RATE_HZ = 48000;
 /** 2 ms: a sharp transient that still holds a few cycles of its lowest frequencies. */
@@ -92,23 +93,7 @@ function clickShape(rnd: () => number): Float64Array {
   return out;
 }
 
-/** Writes interleaved int16 stereo as a canonical PCM WAV file. */
+/** Writes interleaved int16 samples as a canonical PCM WAV file. */
 export function writeWav(path: string, pcm: Int16Array, rate = CLICK_RATE_HZ, channels = 2): void {
-  const dataBytes = pcm.length * 2;
-  const b = Buffer.alloc(44 + dataBytes);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + dataBytes, 4);
-  b.write('WAVE', 8, 'ascii');
-  b.write('fmt ', 12, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(channels, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * channels * 2, 28);
-  b.writeUInt16LE(channels * 2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(dataBytes, 40);
-  for (let i = 0; i < pcm.length; i++) b.writeInt16LE(pcm[i]!, 44 + i * 2);
-  writeFileSync(path, b);
+  writeFileSync(path, wavBytes(pcm, channels, rate));
 }

@@ -4,6 +4,7 @@
 // timeline (global playlist frame), which the audio checks compare with the captures.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { wavBytes } from '../../helpers/wav.js';
 
 export const CLICK_RATE = 48000;
 /** First click this long after a track starts: clear of the 6 ms start fade. */
@@ -79,24 +80,6 @@ export function clickTrackWav(k: number, seconds: number): Buffer {
   return wavBytes(pcm, 2, CLICK_RATE);
 }
 
-export function wavBytes(pcm: Int16Array, channels: number, rate: number): Buffer {
-  const data = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVE', 8, 'ascii');
-  h.write('fmt ', 12, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
-}
 
 /** Writes `secondsPerTrack.length` click tracks and `playlist.m3u8` into `dir`. */
 export function writeClickPlaylist(dir: string, secondsPerTrack: readonly number[]): ClickPlaylist {
@@ -111,3 +94,4 @@ export function writeClickPlaylist(dir: string, secondsPerTrack: readonly number
   writeFileSync(m3u8, ['#EXTM3U', ...tracks.flatMap((t) => [`#EXTINF:${Math.round(t.frames / CLICK_RATE)},Click ${t.index + 1}`, `click-${t.index + 1}.wav`])].join('\n') + '\n');
   return { dir, m3u8, tracks };
 }
+
