@@ -53,7 +53,7 @@ export class MemberDaemon {
   private readonly cache: TrackCache;
   private readonly tracks: TrackManager;
   private readonly link: LeaderLink;
-  private readonly advertiser: MdnsAdvertiser | null;
+  private advertiser: MdnsAdvertiser | null = null;
   private readonly store: SettingsStore;
   private settings: MemberSettings;
   private timeline: Timeline | null = null;
@@ -84,9 +84,6 @@ export class MemberDaemon {
       removeTrack: (id) => this.engine?.removeTrack(id),
     }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason));
     this.link = new LeaderLink({ host: config.listenHost, port: config.port, hello: () => this.hello(), key: config.key });
-    this.advertiser = config.mdns
-      ? new MdnsAdvertiser({ id: config.id, port: config.port, onError: (err) => this.log.warn({ err: err.message }, 'mDNS advertisement failed') })
-      : null;
   }
 
   async start(): Promise<void> {
@@ -114,7 +111,11 @@ export class MemberDaemon {
     });
     this.link.on('message', (msg, addr) => this.onMessage(msg, addr));
     this.port = await this.link.listen();
-    this.advertiser?.start();
+    // Advertise the port really bound (`--port 0` picks one).
+    if (this.config.mdns) {
+      this.advertiser = new MdnsAdvertiser({ id: this.config.id, port: this.port, onError: (err) => this.log.warn({ err: err.message }, 'mDNS advertisement failed') });
+      this.advertiser.start();
+    }
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.planTracks(), TRACK_PLAN_MS));
     this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
