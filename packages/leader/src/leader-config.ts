@@ -74,20 +74,51 @@ function sanitizeId(text: string): string {
   return id === '' ? 'leader' : id;
 }
 
+/**
+ * Environment variable of an option: JAS_ + the flag in capitals (`--http-port` -> JAS_HTTP_PORT,
+ * `--no-mdns` -> JAS_NO_MDNS=1, `--member` -> JAS_MEMBERS, comma-separated). `--config` is
+ * JAS_LEADER_CONFIG; the key's own (JAS_KEY, JAS_KEY_FILE) are read with the key.
+ */
+export function envNameOf(o: OptionSpec): string | undefined {
+  if (o.key === 'help' || o.kind === 'key' || o.key === 'keyFile') return undefined;
+  if (o.key === 'config') return 'JAS_LEADER_CONFIG';
+  if (o.key === 'members') return 'JAS_MEMBERS';
+  return `JAS_${o.flag.slice(2).toUpperCase().replace(/-/g, '_')}`;
+}
+
 export function helpText(): string {
-  const lines = ['Usage: jaudiosync-leader [options]', '', 'Options:'];
+  const lines = ['Usage: jaudiosync-leader [options]', '', 'Options (environment variable in brackets; flags win over it, it wins over --config):'];
   for (const o of OPTIONS) {
     const arg = o.kind === 'bool' ? '' : o.kind === 'int' ? ' N' : o.kind === 'key' ? ' KEY' : ' VALUE';
-    lines.push(`  ${(o.flag + arg).padEnd(24)} ${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}`);
+    const env = envNameOf(o);
+    lines.push(`  ${(o.flag + arg).padEnd(24)} ${o.help}${env ? ` [${env}]` : ''}${o.default !== undefined ? ` (default: ${o.default})` : ''}`);
   }
   return lines.join('\n');
+}
+
+/** Options given through the environment, as the flags would give them. */
+function optionsFromEnv(env: NodeJS.ProcessEnv): Partial<Record<string, unknown>> {
+  const out: Partial<Record<string, unknown>> = {};
+  for (const o of OPTIONS) {
+    const name = envNameOf(o);
+    const value = name === undefined || o.key === 'config' ? undefined : env[name];
+    if (value === undefined || value === '') continue;
+    if (o.kind === 'bool') {
+      if (!/^(1|true|yes|0|false|no)$/i.test(value)) throw new ConfigError(`${name}: expected 1/true/yes or 0/false/no, got ${JSON.stringify(value)}`);
+      const on = /^(1|true|yes)$/i.test(value);
+      if (o.key === 'mdns') out['mdns'] = !on; // JAS_NO_MDNS=1
+      else out[o.key] = on;
+    } else if (o.kind === 'list') out[o.key] = value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+    else out[o.key] = o.kind === 'int' ? toInt(name as string, value) : value;
+  }
+  return out;
 }
 
 export class ConfigError extends Error {}
 
 /**
  * Parses argv (without node and script) into a config; `help: true` when --help was given.
- * Precedence: defaults < config file < environment (JAS_KEY, JAS_KEY_FILE) < flags.
+ * Precedence: defaults < config file (--config or JAS_LEADER_CONFIG) < environment < flags.
  */
 export function parseLeaderArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { config: LeaderConfig; help: boolean } {
   const flags: Partial<Record<string, unknown>> = {};
@@ -112,8 +143,10 @@ export function parseLeaderArgs(argv: string[], env: NodeJS.ProcessEnv = process
     else if (spec.kind === 'key') flags[spec.key] = toKey(name, value);
     else flags[spec.key] = spec.kind === 'int' ? toInt(name, value) : value;
   }
+  configFile ??= env['JAS_LEADER_CONFIG'] || undefined;
   const config = defaultConfig();
   if (configFile !== undefined) Object.assign(config, readConfigFile(configFile));
+  Object.assign(config, optionsFromEnv(env));
   const envKey = env['JAS_KEY'];
   const envKeyFile = env['JAS_KEY_FILE'];
   if (envKey !== undefined && envKey !== '') config.key = toKey('JAS_KEY', envKey);

@@ -121,3 +121,17 @@ test('catalog: example music decoded once, exact frames at the output rate, cach
   await again.load({ entries: parsed.entries.slice(0, -1), problems: [] });
   assert.equal(decodes, first, 'a new catalog on the same state dir decodes nothing again');
 });
+
+test('leader options from the environment: between the config file and the flags', () => {
+  const env = { JAS_HTTP_PORT: '7800', JAS_NO_MDNS: '1', JAS_LOOP: 'true', JAS_MEMBERS: '10.0.0.5:7701, 10.0.0.6', JAS_MIN_LEAD_MS: '400' };
+  const a = parseLeaderArgs([], env).config;
+  assert.equal(a.httpPort, 7800);
+  assert.equal(a.mdns, false);
+  assert.equal(a.loop, true);
+  assert.deepEqual(a.members, ['10.0.0.5:7701', '10.0.0.6']);
+  assert.equal(a.minLeadMs, 400);
+  assert.equal(parseLeaderArgs(['--http-port', '7900'], env).config.httpPort, 7900, 'a flag wins over the environment');
+  assert.throws(() => parseLeaderArgs([], { JAS_HTTP_PORT: 'x' }), /JAS_HTTP_PORT/);
+  assert.throws(() => parseLeaderArgs([], { JAS_LOOP: 'maybe' }), /JAS_LOOP/);
+  for (const name of ['JAS_HTTP_PORT', 'JAS_NO_MDNS', 'JAS_MEMBERS', 'JAS_LEADER_CONFIG']) assert.ok(helpText().includes(name), `--help names ${name}`);
+});
