@@ -127,6 +127,8 @@ test('control page with real daemons: play starts the audio at the scheduled fra
   assert.equal(s.playing, true, 'leader says playing');
   assert.equal(s.position?.index, 0);
   await page.waitForFunction(() => document.querySelectorAll('#now-state[data-playing="true"]').length === 1);
+  // What the members say about their audio and clock, for a failed onset.
+  for (const m of s.members) t.diagnostic(`${m.id}: ${JSON.stringify({ audio: m.audio, clock: m.clock })}`);
 
   const onsets: number[] = [];
   for (const id of ['member1', 'member2']) {

@@ -4,6 +4,10 @@
 #include <node_api.h>
 #include <portaudio.h>
 
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -337,6 +341,38 @@ napi_value StreamStats(napi_env env, napi_callback_info cbinfo) {
   return o;
 }
 
+// setThreadRealtime(tid, priority): SCHED_FIFO for one thread of this process (the JS side checks
+// that the tid is ours). The audio engine's worker thread asks for it so that no other thread on
+// the host can delay its refill of the PCM ring; SCHED_RESET_ON_FORK keeps children normal.
+napi_value SetThreadRealtime(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  int64_t values[2] = {0, 0};
+  for (size_t i = 0; i < 2; i++) {
+    napi_valuetype type = napi_undefined;
+    if (i >= argc || napi_typeof(env, argv[i], &type) != napi_ok || type != napi_number ||
+        napi_get_value_int64(env, argv[i], &values[i]) != napi_ok) {
+      return Throw(env, "setThreadRealtime(tid, priority): two integers expected");
+    }
+  }
+  const int64_t tid = values[0];
+  const int64_t priority = values[1];
+  if (tid <= 0 || tid > INT32_MAX) return Throw(env, "setThreadRealtime: tid out of range");
+  const int lo = sched_get_priority_min(SCHED_FIFO);
+  const int hi = sched_get_priority_max(SCHED_FIFO);
+  if (priority < lo || priority > hi) {
+    return Throw(env, "setThreadRealtime: priority must be in " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  sched_param param{};
+  param.sched_priority = static_cast<int>(priority);
+  if (sched_setscheduler(static_cast<pid_t>(tid), SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0) {
+    const int err = errno;
+    return Throw(env, std::string("sched_setscheduler(SCHED_FIFO ") + std::to_string(priority) + "): " + std::strerror(err));
+  }
+  return Undefined(env);
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", nullptr, StreamStart, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -352,6 +388,9 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_value list;
   CHECK_NAPI(env, napi_create_function(env, "listDevices", NAPI_AUTO_LENGTH, ListDevices, nullptr, &list));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "listDevices", list));
+  napi_value realtime;
+  CHECK_NAPI(env, napi_create_function(env, "setThreadRealtime", NAPI_AUTO_LENGTH, SetThreadRealtime, nullptr, &realtime));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "setThreadRealtime", realtime));
   napi_value version;
   CHECK_NAPI(env, napi_create_string_utf8(env, Pa_GetVersionText(), NAPI_AUTO_LENGTH, &version));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "portAudioVersion", version));

@@ -1,6 +1,7 @@
 // The one place that loads the native PortAudio addon (lazily, inside try/catch), so a member
 // without it still runs with its capture sink. Wraps the addon with validated, typed calls:
 // listDevices(), OutputStream (PCM ring in, DAC timing ring out), formatDeviceList().
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -81,6 +82,7 @@ interface NativeAddon {
   portAudioVersion: string;
   listDevices(refresh: boolean): DeviceInfo[];
   OutputStream: new (options: Record<string, unknown>) => NativeStream;
+  setThreadRealtime(tid: number, priority: number): void;
 }
 
 export class PortAudioError extends Error {
@@ -136,6 +138,26 @@ export function isAvailable(): boolean {
 export function getLoadError(): Error | undefined {
   load();
   return loadError;
+}
+
+/**
+ * Puts one thread of this process (kernel tid, from /proc/thread-self) on SCHED_FIFO at
+ * `priority`. Returns null on success, otherwise why not (no addon, not permitted, not our thread).
+ */
+export function setThreadRealtime(tid: number, priority: number): string | null {
+  if (!Number.isSafeInteger(tid) || tid <= 0) return `bad thread id ${tid}`;
+  if (!Number.isInteger(priority)) return `bad priority ${priority}`;
+  // sched_setscheduler takes any tid on the host: only ever touch our own threads.
+  if (!existsSync(`/proc/self/task/${tid}`)) return `thread ${tid} is not a thread of this process`;
+  const a = load();
+  if (a === undefined) return getLoadError()?.message ?? 'addon not available';
+  if (typeof a.setThreadRealtime !== 'function') return 'the built addon predates setThreadRealtime: rebuild it';
+  try {
+    a.setThreadRealtime(tid, priority);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /** PortAudio's version text, or undefined without the addon. */

@@ -14,6 +14,7 @@ import {
 } from './engine-worker.js';
 import { JUMP_THRESHOLD_US } from './scheduler.js';
 import type { AudioSink } from './sink.js';
+import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority } from './audio-thread-priority.js';
 
 /** Frames kept ahead of the sink: 100 ms absorbs worker hiccups; latency is compensated anyway. */
 export const ENGINE_DEFAULT_TARGET_FILL_MS = 100;
@@ -32,6 +33,8 @@ export interface AudioEngineOptions {
   targetFillMs?: number;
   tickMs?: number;
   jumpThresholdUs?: number;
+  /** Ask for SCHED_FIFO for the engine thread (default true; falls back to nice, see threadPriority). */
+  realtime?: boolean;
   /** Log sink for the worker's (rate-limited) warnings and errors. */
   onLog?: (level: 'warn' | 'error', message: string) => void;
 }
@@ -52,6 +55,7 @@ export class AudioEngine {
   private worker: Worker | null = null;
   private exited: Promise<void> | null = null;
   private latest: EngineStats | null = null;
+  private priority: AudioThreadPriority | null = null;
   private timeline: Timeline | null = null;
   private settings: EngineSettings | null = null;
   private readonly tracks = new Map<string, { pcm: SharedArrayBuffer; frames: number }>();
@@ -100,6 +104,7 @@ export class AudioEngine {
       worker.on('message', (m: EngineWorkerMessage) => {
         if (m.type === 'started') {
           clearTimeout(timer);
+          this.priority = raiseAudioThreadPriority(m.tid, ENGINE_RT_PRIORITY, { realtime: o.realtime !== false });
           resolve();
         }
       });
@@ -180,6 +185,11 @@ export class AudioEngine {
   /** Forces a fresh lock onto the timeline (e.g. after the clock model was reset). */
   resync(): void {
     this.post({ type: 'resync' });
+  }
+
+  /** How the engine thread is scheduled (null before start). */
+  get threadPriority(): AudioThreadPriority | null {
+    return this.priority;
   }
 
   /** Latest stats from the worker (posted every ~250 ms); null before the first. */

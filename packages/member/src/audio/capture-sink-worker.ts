@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CaptureFileWriter } from './capture-file.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
+import { currentKernelThreadId } from './audio-thread-priority.js';
 
 /** Most buffers consumed in one wake-up before checking the stop flag again (after a long stall). */
 const MAX_BUFFERS_PER_WAKE = 1000;
@@ -32,7 +33,7 @@ export interface CaptureSinkWorkerData {
 }
 
 export type CaptureSinkWorkerMessage =
-  | { readonly type: 'started'; readonly t0Ns: bigint; readonly t0DacNs: bigint; readonly nsPerFrame: number }
+  | { readonly type: 'started'; readonly tid: number; readonly t0Ns: bigint; readonly t0DacNs: bigint; readonly nsPerFrame: number }
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'stopped'; readonly buffers: number; readonly captureBytes: number };
 
@@ -74,7 +75,7 @@ function run(data: CaptureSinkWorkerData): void {
       post({ type: 'error', message: `capture file: ${(err as Error).message}` });
     }
   }
-  post({ type: 'started', t0Ns, t0DacNs, nsPerFrame });
+  post({ type: 'started', tid: currentKernelThreadId(), t0Ns, t0DacNs, nsPerFrame });
 
   let next = 0; // index of the next device buffer
   const consume = (): void => {

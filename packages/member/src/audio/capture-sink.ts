@@ -7,6 +7,7 @@ import { CAPTURE_WORKER_MARKER, CONTROL_BYTES, CONTROL_STOP } from './capture-si
 import { DacTimingRing, DAC_TIMING_DEFAULT_CAPACITY } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
 import type { AudioSink, AudioSinkStats } from './sink.js';
+import { CAPTURE_SINK_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority } from './audio-thread-priority.js';
 
 /** Defaults: 48 kHz stereo, 256-frame buffers (5.3 ms) and 20 ms latency, like a Pi on ALSA. */
 export const CAPTURE_DEFAULT_SAMPLE_RATE = 48_000;
@@ -35,6 +36,8 @@ export interface CaptureSinkOptions {
   /** Gaussian noise (standard deviation, µs) added to the reported dacTimeNs only, like a driver's. */
   timingJitterUs?: number;
   wakeIntervalMs?: number;
+  /** Ask for SCHED_FIFO for the simulated DAC's thread, as a DAC interrupt would have (default true). */
+  realtime?: boolean;
 }
 
 export interface CaptureSinkStats extends AudioSinkStats {
@@ -83,6 +86,8 @@ export class CaptureSink implements AudioSink {
   private lastError: string | undefined;
   private captureBytes = 0;
   private t0DacNsValue: bigint | null = null;
+  private readonly realtime: boolean;
+  private priority: AudioThreadPriority | null = null;
 
   constructor(options: CaptureSinkOptions = {}) {
     this.sampleRate = optInt('sampleRate', options.sampleRate, CAPTURE_DEFAULT_SAMPLE_RATE, 8000, 384_000);
@@ -98,11 +103,17 @@ export class CaptureSink implements AudioSink {
       throw new TypeError('CaptureSink: file must be a non-empty path');
     }
     this.file = options.file ?? null;
+    this.realtime = options.realtime !== false;
     this.nsPerFrame = 1e9 / (this.sampleRate * (1 + this.ratePpm / 1e6));
     this.ring = PcmRing.create(capacity, this.channels, this.sampleRate);
     this.timing = DacTimingRing.create(timingCapacity);
     this.pcmRing = this.ring.sab;
     this.timingRing = this.timing.sab;
+  }
+
+  /** How the simulated DAC's thread is scheduled (null before start). */
+  get threadPriority(): AudioThreadPriority | null {
+    return this.priority;
   }
 
   /** Host CLOCK_MONOTONIC ns at which device frame 0 leaves the simulated DAC (null before start). */
@@ -151,6 +162,7 @@ export class CaptureSink implements AudioSink {
       worker.once('exit', onExit);
       worker.on('message', (msg: CaptureSinkWorkerMessage) => {
         if (msg.type === 'started') {
+          this.priority = raiseAudioThreadPriority(msg.tid, CAPTURE_SINK_RT_PRIORITY, { realtime: this.realtime });
           this.t0DacNsValue = msg.t0DacNs;
           this.running = true;
           clearTimeout(timer);

@@ -10,6 +10,7 @@ import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
 import { Scheduler, type SchedulerSettings } from './scheduler.js';
 import { PlaylistReader, TrackStore } from './track-store.js';
+import { currentKernelThreadId } from './audio-thread-priority.js';
 
 /** Marks our workerData (the module is only a worker entry point). */
 export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
@@ -77,7 +78,7 @@ export interface EngineStats {
 }
 
 export type EngineWorkerMessage =
-  | { type: 'started' }
+  | { type: 'started'; tid: number }
   | { type: 'stats'; stats: EngineStats }
   | { type: 'log'; level: 'warn' | 'error'; message: string }
   | { type: 'stopped' };
@@ -290,6 +291,6 @@ const data = workerData as EngineWorkerData | undefined;
 if (parentPort !== null && data?.marker === ENGINE_WORKER_MARKER) {
   const loop = new EngineLoop(data);
   parentPort.on('message', (c: EngineWorkerCommand) => loop.command(c));
-  parentPort.postMessage({ type: 'started' } satisfies EngineWorkerMessage);
+  parentPort.postMessage({ type: 'started', tid: currentKernelThreadId() } satisfies EngineWorkerMessage);
   loop.start();
 }
