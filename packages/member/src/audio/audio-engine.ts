@@ -19,7 +19,7 @@ import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority 
 /** Frames kept ahead of the sink: 100 ms absorbs worker hiccups; latency is compensated anyway. */
 export const ENGINE_DEFAULT_TARGET_FILL_MS = 100;
 /** Worker wake-up period. */
-export const ENGINE_DEFAULT_TICK_MS = 5;
+export const ENGINE_DEFAULT_TICK_MS = 10;
 const WORKER_START_TIMEOUT_MS = 10_000;
 const WORKER_STOP_TIMEOUT_MS = 5_000;
 

@@ -72,9 +72,9 @@ export function raiseAudioThreadPriority(tid: number, rtPriority: number, option
   return { tid, scheduling: 'unchanged', nice: before, error: reasons.join('; ') };
 }
 
-/** One line for the log: "SCHED_FIFO 10" / "nice -15 (why not FIFO)" / "normal (why)". */
+/** One line for the log: "tid 123: SCHED_FIFO 10" / "tid 123: nice -15 (why not FIFO)" / "tid 123: unchanged, nice 0 (why)". */
 export function describeAudioThreadPriority(p: AudioThreadPriority): string {
-  if (p.scheduling === 'fifo') return `SCHED_FIFO ${p.rtPriority ?? '?'}`;
-  if (p.scheduling === 'nice') return `nice ${p.nice} (no real-time: ${p.error ?? '?'})`;
-  return `unchanged, nice ${p.nice} (${p.error ?? '?'})`;
+  if (p.scheduling === 'fifo') return `tid ${p.tid}: SCHED_FIFO ${p.rtPriority ?? '?'}`;
+  if (p.scheduling === 'nice') return `tid ${p.tid}: nice ${p.nice} (no real-time: ${p.error ?? '?'})`;
+  return `tid ${p.tid}: unchanged, nice ${p.nice} (${p.error ?? '?'})`;
 }

@@ -14,8 +14,8 @@ export const CAPTURE_DEFAULT_SAMPLE_RATE = 48_000;
 export const CAPTURE_DEFAULT_CHANNELS = 2;
 export const CAPTURE_DEFAULT_FRAMES_PER_BUFFER = 256;
 export const CAPTURE_DEFAULT_LATENCY_MS = 20;
-/** Wake-up period of the worker: short against a 5.3 ms buffer, long enough to stay cheap. */
-export const CAPTURE_DEFAULT_WAKE_INTERVAL_MS = 2;
+/** Longest sleep of the worker: it sleeps until its next buffer is due (a real DAC wakes once per period); stop() notifies it. */
+export const CAPTURE_DEFAULT_WAKE_INTERVAL_MS = 50;
 /** How long start()/stop() wait for the worker before giving up (the machine may be loaded). */
 const WORKER_START_TIMEOUT_MS = 10_000;
 const WORKER_STOP_TIMEOUT_MS = 5_000;

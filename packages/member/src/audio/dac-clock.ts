@@ -51,6 +51,12 @@ const DAC_PRIOR_SXX = (100_000 / ((500e-6 * 1e9) / 48_000)) ** 2;
  * ms over seconds) without waiting for the 5 s window, at ~1/8 of the jitter.
  */
 export const DAC_PHASE_ENTRIES = 64;
+/**
+ * Once locked, refit at most this often (DAC time): one entry changes a 1024-entry fit by ~0.1 %,
+ * and the refit (two passes and a sort of the window) was the engine thread's largest cost.
+ * Entries are still checked against the current line as they come (step detection).
+ */
+export const DAC_REFIT_INTERVAL_NS = 100_000_000;
 /** Rebase the fit's reference when it is this far behind the window (keeps doubles exact). */
 const REBASE_AFTER_NS = 1e12;
 
@@ -108,6 +114,7 @@ export class DacClock {
   private refFrame = 0;
   private refNs = 0;
   private lastFittedNs = -Infinity;
+  private lastRefitNs = -Infinity;
   // Fit: y = a + b * (x - xMean).
   private fitA = 0;
   private fitB = 0;
@@ -195,6 +202,7 @@ export class DacClock {
           this.discontinuities++;
           this.lastStepNs = step;
           this.lastFittedNs = -Infinity;
+          this.lastRefitNs = -Infinity;
           // The run's entries already belong to the new segment.
           const n = this.runLen;
           this.runLen = 0;
@@ -224,6 +232,8 @@ export class DacClock {
     else this.head = (this.head + 1) % this.cap;
     this.accepted++;
     if (this.xs[this.head]! > 0 && this.ys[this.head]! > REBASE_AFTER_NS) this.rebase();
+    if (this.locked && dacNs - this.lastRefitNs < DAC_REFIT_INTERVAL_NS) return true;
+    this.lastRefitNs = dacNs;
     this.refit();
     if (!this.locked && this.fitted && this.size >= DAC_READY_ENTRIES) {
       const last = (this.head + this.size - 1) % this.cap;
@@ -240,6 +250,7 @@ export class DacClock {
     this.locked = false;
     this.runLen = 0;
     this.lastFittedNs = -Infinity;
+    this.lastRefitNs = -Infinity;
   }
 
   /** True once the first fit spanned enough entries and time; stays true through discontinuities. */
