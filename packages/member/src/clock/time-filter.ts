@@ -3,6 +3,7 @@
 // Design and numbers: docs/clock.md.
 
 import type { ClockModel } from './clock-model.js';
+import { kthSmallest, twoLowRanks, twoSmallest } from './order-statistics.js';
 
 /** Oldest sample kept: long enough to average WiFi jitter and pin the rate, short vs. crystal wander. */
 export const FIT_WINDOW_US = 120e6;
@@ -63,6 +64,10 @@ const BELOW_FLOOR_REJECT = 4;
 const FLOOR_CUTOFF = 8;
 /** Reweighting passes of the robust fit. */
 const ROBUST_PASSES = 3;
+/** Which kept samples an envelope fit uses: all, even or odd window indices. */
+const SUBSET_ALL = 0;
+const SUBSET_EVEN = 1;
+const SUBSET_ODD = 2;
 
 /** One NTP exchange: t1/t4 on the local clock, t2/t3 on the leader timescale, all µs. */
 export interface TimeSample {
@@ -102,8 +107,73 @@ export interface TimeFilterStats {
   floorDelayUs: number;
 }
 
+/**
+ * Work arrays of one fit, reused from sample to sample (the fit runs 10-50 times a second over up
+ * to MAX_WINDOW_SAMPLES samples): grown with the window, never shrunk. Per window sample (g*):
+ * filled by computeFit; per envelope-fit subset: filled by envelopeFit.
+ */
+class FitScratch {
+  capacity = 0;
+  gx = new Float64Array(0); // x relative to the newest sample
+  gy = new Float64Array(0); // offset
+  gd = new Float64Array(0); // delay
+  gu = new Float64Array(0); // u = offset + delay/2
+  gl = new Float64Array(0); // -l = -(offset - delay/2)
+  base = new Float64Array(0);
+  w = new Float64Array(0);
+  keep = new Uint8Array(0);
+  /** Window indices by x (ties by index); valid only while xOrderUsed (x not already in order). */
+  xOrder = new Int32Array(0);
+  xOrderUsed = false;
+  localOf = new Int32Array(0); // window index -> subset index, -1 if not in the subset
+  xs = new Float64Array(0);
+  vu = new Float64Array(0);
+  vl = new Float64Array(0);
+  wu = new Float64Array(0);
+  wl = new Float64Array(0);
+  eu = new Float64Array(0);
+  el = new Float64Array(0);
+  listU = new Int32Array(0); // samples kept for round 2's hulls
+  listL = new Int32Array(0);
+  order = new Int32Array(0);
+  hull = new Int32Array(0);
+  sel = new Float64Array(0); // selection (order statistics) scratch
+  readonly two = new Float64Array(2);
+  readonly line = { a: 0, b: 0 };
+
+  ensure(n: number): this {
+    if (n <= this.capacity) return this;
+    const c = Math.max(n, Math.min(2 * this.capacity, MAX_WINDOW_SAMPLES));
+    this.capacity = c;
+    this.gx = new Float64Array(c);
+    this.gy = new Float64Array(c);
+    this.gd = new Float64Array(c);
+    this.gu = new Float64Array(c);
+    this.gl = new Float64Array(c);
+    this.base = new Float64Array(c);
+    this.w = new Float64Array(c);
+    this.keep = new Uint8Array(c);
+    this.xOrder = new Int32Array(c);
+    this.localOf = new Int32Array(c);
+    this.xs = new Float64Array(c);
+    this.vu = new Float64Array(c);
+    this.vl = new Float64Array(c);
+    this.wu = new Float64Array(c);
+    this.wl = new Float64Array(c);
+    this.eu = new Float64Array(c);
+    this.el = new Float64Array(c);
+    this.listU = new Int32Array(c);
+    this.listL = new Int32Array(c);
+    this.order = new Int32Array(c);
+    this.hull = new Int32Array(c);
+    this.sel = new Float64Array(c);
+    return this;
+  }
+}
+
 export class TimeFilter {
   private window: StoredSample[] = [];
+  private readonly scratch = new FitScratch();
   private baseLocalUs = 0;
   private baseOffsetUs = 0;
   private fit: Fit | null = null;
@@ -116,8 +186,9 @@ export class TimeFilter {
 
   /** Feeds one exchange. Rejects impossible ones; restarts if the leader timescale moved. */
   addSample(s: TimeSample): AddResult {
-    const vals = [s.t1LocalUs, s.t2LeaderUs, s.t3LeaderUs, s.t4LocalUs];
-    if (!vals.every((v) => Number.isFinite(v))) return this.reject('non-finite timestamp');
+    if (!(Number.isFinite(s.t1LocalUs) && Number.isFinite(s.t2LeaderUs) && Number.isFinite(s.t3LeaderUs) && Number.isFinite(s.t4LocalUs))) {
+      return this.reject('non-finite timestamp');
+    }
     const serverUs = s.t3LeaderUs - s.t2LeaderUs;
     const delayUs = s.t4LocalUs - s.t1LocalUs - serverUs;
     if (s.t4LocalUs < s.t1LocalUs) return this.reject('t4 before t1');
@@ -240,36 +311,52 @@ export class TimeFilter {
     if (!newest) return null;
     const floor = this.floorDelayUs();
     const xr = newest.xUs;
-    const base = new Float64Array(n);
-    const w = new Float64Array(n);
+    const sc = this.scratch.ensure(n);
+    const { gx, gy, gd, gu, gl, base, w, keep } = sc;
+    let monotone = true;
     for (let i = 0; i < n; i++) {
       const s = this.window[i] as StoredSample;
+      const x = s.xUs - xr;
+      gx[i] = x;
+      gy[i] = s.yUs;
+      gd[i] = s.delayUs;
+      gu[i] = s.yUs + s.delayUs / 2; // u
+      gl[i] = -(s.yUs - s.delayUs / 2); // -l, so both floors are lower envelopes
+      if (i > 0 && x < (gx[i - 1] as number)) monotone = false;
       const half = (s.delayUs - floor) / 2;
       // Error of a sample is (d_out - d_back)/2, within +-half: weight by the inverse of that
       // bound's variance (uniform: half^2/3) plus the timestamp noise floor.
-      base[i] = 1 / ((half * half) / 3 + EPS_US * EPS_US);
-      w[i] = base[i] as number;
+      const bw = 1 / ((half * half) / 3 + EPS_US * EPS_US);
+      base[i] = bw;
+      w[i] = bw;
     }
-    let res = this.solve(w, xr);
+    // Midpoints are normally in window order; replies overtaking each other (delay spikes) break
+    // it, and the hulls need the samples by x: sort once per fit (ties by index, as a stable sort).
+    sc.xOrderUsed = !monotone;
+    if (!monotone) {
+      const order = sc.xOrder.subarray(0, n);
+      for (let i = 0; i < n; i++) order[i] = i;
+      order.sort((p, q) => (gx[p] as number) - (gx[q] as number) || p - q);
+    }
+    let res = solveWeighted(w, gx, gy, n);
     for (let pass = 0; pass < ROBUST_PASSES && n > 2; pass++) {
       const sdFit = Math.sqrt(Math.max(0, res.varOffset));
+      const sdRateFit = Math.sqrt(res.varRate);
       let changed = false;
       for (let i = 0; i < n; i++) {
-        const s = this.window[i] as StoredSample;
-        const dx = s.xUs - xr;
-        const resid = Math.abs(s.yUs - (res.a + res.b * dx));
-        const bound = (s.delayUs - floor) / 2 + COARSE_OUTLIER_SLACK_US + 3 * (sdFit + Math.sqrt(res.varRate) * Math.abs(dx));
+        const dx = gx[i] as number;
+        const resid = Math.abs((gy[i] as number) - (res.a + res.b * dx));
+        const bound = ((gd[i] as number) - floor) / 2 + COARSE_OUTLIER_SLACK_US + 3 * (sdFit + sdRateFit * Math.abs(dx));
         const nw = resid > bound ? 0 : (base[i] as number);
         if (nw !== w[i]) changed = true;
         w[i] = nw;
       }
       if (!changed) break;
-      res = this.solve(w, xr);
+      res = solveWeighted(w, gx, gy, n);
     }
-    const keep = new Uint8Array(n);
     for (let i = 0; i < n; i++) keep[i] = w[i] === 0 ? 0 : 1;
     if (n >= 3) {
-      let env = this.envelopeFit(res, xr, (i) => keep[i] === 1);
+      let env = this.envelopeFit(res.a, res.b, n, SUBSET_ALL);
       // Physical bound: a sample's offset error is at most half its delay excess.
       const sd = Math.sqrt(Math.max(0, env.varOffset));
       const sdRate = Math.sqrt(Math.max(0, env.varRate));
@@ -278,18 +365,17 @@ export class TimeFilter {
       // both ways); the envelopes know the floor better.
       const envFloor = Math.min(floor, env.floorUs ?? floor);
       for (let i = 0; i < n; i++) {
-        const s = this.window[i] as StoredSample;
-        const dx = s.xUs - xr;
-        const resid = Math.abs(s.yUs - (env.a + env.b * dx));
-        if (keep[i] === 1 && resid > (s.delayUs - envFloor) / 2 + OUTLIER_SLACK_US + 3 * (sd + sdRate * Math.abs(dx))) {
+        const dx = gx[i] as number;
+        const resid = Math.abs((gy[i] as number) - (env.a + env.b * dx));
+        if (keep[i] === 1 && resid > ((gd[i] as number) - envFloor) / 2 + OUTLIER_SLACK_US + 3 * (sd + sdRate * Math.abs(dx))) {
           keep[i] = 0;
           dropped++;
         }
       }
-      if (dropped > 0) env = this.envelopeFit(env, xr, (i) => keep[i] === 1);
+      if (dropped > 0) env = this.envelopeFit(env.a, env.b, n, SUBSET_ALL);
       // Honest spread: the same estimator on interleaved halves disagrees by ~2 sd of the whole.
-      const even = this.envelopeFit(env, xr, (i) => keep[i] === 1 && i % 2 === 0);
-      const odd = this.envelopeFit(env, xr, (i) => keep[i] === 1 && i % 2 === 1);
+      const even = this.envelopeFit(env.a, env.b, n, SUBSET_EVEN);
+      const odd = this.envelopeFit(env.a, env.b, n, SUBSET_ODD);
       const dA = (even.a - odd.a) / 2;
       const dB = (even.b - odd.b) / 2;
       res = { a: env.a, b: env.b, varOffset: env.varOffset + dA * dA, varRate: env.varRate + dB * dB, cov: env.cov };
@@ -309,64 +395,118 @@ export class TimeFilter {
   }
 
   /**
-   * Lower envelope of one one-way series: side +1 fits u = offset + delay/2 = true offset + outbound
-   * delay (its floor is reached whenever the outbound packet was not delayed), side -1 fits
-   * l = offset - delay/2 = true offset - inbound delay from above. Midpoint of both = the offset.
-   */
-  /**
-   * Envelope fit over the samples that pass include(i). Outbound series u = offset + delay/2 = true
+   * Envelope fit over the kept window samples of one subset (all, even or odd indices; computeFit
+   * has filled the scratch's per-window arrays). Outbound series u = offset + delay/2 = true
    * offset + outbound delay reaches its floor whenever the request met no queueing; inbound series
    * l = offset - delay/2 = true offset - inbound delay likewise. Both floors are lines with the same
    * slope (the rate): fit them jointly (IRLS weighted by closeness to the floor, started from each
    * lower convex hull), offset = midpoint of the two lines.
    */
-  private envelopeFit(start: { a: number; b: number }, xr: number, include: (i: number) => boolean): LineFit {
-    const idx: number[] = [];
-    for (let i = 0; i < this.window.length; i++) if (include(i)) idx.push(i);
-    const n = idx.length;
-    if (n < 2) return { a: start.a, b: start.b, varOffset: 1e12, varRate: 1e-6, cov: 0 };
-    const xs = new Float64Array(n);
-    const vu = new Float64Array(n); // u
-    const vl = new Float64Array(n); // -l, so both floors are lower envelopes
+  private envelopeFit(startA: number, startB: number, nWin: number, subset: number): LineFit {
+    const sc = this.scratch;
+    const { keep, gx, gu, gl, localOf, xs, vu, vl, wu, wl, eu, el, listU, listL, order, hull, sel, two, line } = sc;
+    let n = 0;
     let xMean = 0;
-    for (let k = 0; k < n; k++) {
-      const s = this.window[idx[k] as number] as StoredSample;
-      xs[k] = s.xUs - xr;
-      vu[k] = s.yUs + s.delayUs / 2;
-      vl[k] = -(s.yUs - s.delayUs / 2);
-      xMean += xs[k] as number;
+    for (let i = 0; i < nWin; i++) {
+      if (keep[i] === 1 && (subset === SUBSET_ALL || (subset === SUBSET_EVEN ? i % 2 === 0 : i % 2 === 1))) {
+        localOf[i] = n;
+        xs[n] = gx[i] as number;
+        vu[n] = gu[i] as number;
+        vl[n] = gl[i] as number;
+        xMean += xs[n] as number;
+        n++;
+      } else localOf[i] = -1;
     }
+    if (n < 2) return { a: startA, b: startB, varOffset: 1e12, varRate: 1e-6, cov: 0 };
     xMean /= n;
+    // The subset's samples by x (a subsequence of the window's order), or null: already in order.
+    let byX: Int32Array | null = null;
+    if (sc.xOrderUsed) {
+      let t = 0;
+      for (let g = 0; g < nWin; g++) {
+        const k = localOf[sc.xOrder[g] as number] as number;
+        if (k >= 0) order[t++] = k;
+      }
+      byX = order;
+    }
     // Start from the lower hulls' supporting lines at the window centre: the exact LP solution when
     // some packets met no queueing (IRLS from a noisy line would lock onto that line instead).
-    const maskU = new Uint8Array(n).fill(1);
-    const maskL = new Uint8Array(n).fill(1);
-    let out: LineFit = { a: start.a, b: start.b, varOffset: 1e12, varRate: 1e-6, cov: 0 };
-    // Round 2 rebuilds the hulls without the samples round 1 found far below the floor (bogus).
+    let out: LineFit = { a: startA, b: startB, varOffset: 1e12, varRate: 1e-6, cov: 0 };
+    // Round 2 rebuilds the hulls without the samples round 1 gave weight 0 (far below the floor:
+    // bogus; or far above it). Hull input per side: all samples by x (byX, null = index order) in
+    // round 1, the ones left (listU/listL, by x) in round 2.
+    let cntU = n;
+    let cntL = n;
+    let huA = NaN;
+    let huB = NaN;
+    let hlA = NaN;
+    let hlB = NaN;
+    let startAu = NaN;
+    let startAl = NaN;
+    let startB0 = NaN;
     for (let round = 0; round < 2; round++) {
-      const hu = hullLineAt(xs, vu, xMean, maskU) ?? { a: start.a + medianOf(vu, (k) => (vu[k] as number) - start.a - start.b * (xs[k] as number)), b: start.b };
-      const hl = hullLineAt(xs, vl, xMean, maskL) ?? { a: -start.a + medianOf(vl, (k) => (vl[k] as number) + start.a + start.b * (xs[k] as number)), b: -start.b };
-      let au = hu.a;
-      let al = -hl.a; // l line intercept
-      let b = clamp((hu.b - hl.b) / 2, -MAX_ABS_RATE, MAX_ABS_RATE);
-      const wu = new Float64Array(n);
-      const wl = new Float64Array(n);
-      const eu = new Float64Array(n);
-      const el = new Float64Array(n);
+      if (round === 0 || cntU < n) {
+        if (hullLineAt(xs, vu, round === 0 ? byX : listU, cntU, xMean, hull, line)) {
+          huA = line.a;
+          huB = line.b;
+        } else {
+          for (let k = 0; k < n; k++) eu[k] = (vu[k] as number) - startA - startB * (xs[k] as number);
+          huA = startA + medianOf(eu, n, sel);
+          huB = startB;
+        }
+      } // else: nothing dropped on this side, the same hull as in round 1
+      if (round === 0 || cntL < n) {
+        if (hullLineAt(xs, vl, round === 0 ? byX : listL, cntL, xMean, hull, line)) {
+          hlA = line.a;
+          hlB = line.b;
+        } else {
+          for (let k = 0; k < n; k++) el[k] = (vl[k] as number) + startA + startB * (xs[k] as number);
+          hlA = -startA + medianOf(el, n, sel);
+          hlB = -startB;
+        }
+      }
+      let au = huA;
+      let al = -hlA; // l line intercept
+      let b = clamp((huB - hlB) / 2, -MAX_ABS_RATE, MAX_ABS_RATE);
+      // The passes depend only on this start: if dropping round 1's zero-weight samples (mostly the
+      // bulk far above the floor, rarely a hull vertex at the centre) left it unchanged, round 2
+      // would repeat round 1 exactly.
+      if (round > 0 && Object.is(au, startAu) && Object.is(al, startAl) && Object.is(b, startB0)) break;
+      startAu = au;
+      startAl = al;
+      startB0 = b;
       for (let pass = 0; pass < ENVELOPE_PASSES; pass++) {
         for (let k = 0; k < n; k++) {
-          const line = b * (xs[k] as number);
-          eu[k] = (vu[k] as number) - (au + line);
-          el[k] = al + line + (vl[k] as number); // = line_l - l >= 0
+          const lineK = b * (xs[k] as number);
+          eu[k] = (vu[k] as number) - (au + lineK);
+          el[k] = al + lineK + (vl[k] as number); // = line_l - l >= 0
         }
-        floorWeights(eu, wu);
-        floorWeights(el, wl);
-        // Joint WLS: u ~ au + b x, l ~ al + b x (l = -vl).
+        floorLevel(eu, n, sel, two);
+        const mU = two[0] as number;
+        const epsU = two[1] as number;
+        floorLevel(el, n, sel, two);
+        const mL = two[0] as number;
+        const epsL = two[1] as number;
+        const cutU = FLOOR_CUTOFF * epsU;
+        const cutL = FLOOR_CUTOFF * epsL;
+        const rejectU = -BELOW_FLOOR_REJECT * epsU;
+        const rejectL = -BELOW_FLOOR_REJECT * epsL;
+        const eps2U = epsU * epsU;
+        const eps2L = epsL * epsL;
+        const zeroU = cutU * 1.01;
+        const zeroL = cutL * 1.01;
+        const flatU = cutU * (1 - 1e-9);
+        const flatL = cutL * (1 - 1e-9);
+        // Joint WLS: u ~ au + b x, l ~ al + b x (l = -vl). Terms of weight 0 add exactly 0: skipped
+        // (most WiFi samples are far above both floors).
         let Su = 0, Sxu = 0, Syu = 0, Sl = 0, Sxl = 0, Syl = 0, Sxx = 0, Sxy = 0;
         for (let k = 0; k < n; k++) {
+          const w1 = floorWeight((eu[k] as number) - mU, cutU, rejectU, eps2U, zeroU, flatU);
+          const w2 = floorWeight((el[k] as number) - mL, cutL, rejectL, eps2L, zeroL, flatL);
+          wu[k] = w1;
+          wl[k] = w2;
+          if (w1 === 0 && w2 === 0) continue;
           const x = xs[k] as number;
-          const w1 = wu[k] as number;
-          const w2 = wl[k] as number;
           const yu = vu[k] as number;
           const yl = -(vl[k] as number);
           Su += w1; Sxu += w1 * x; Syu += w1 * yu;
@@ -379,30 +519,23 @@ export class TimeFilter {
         b = clamp(num / denom, -MAX_ABS_RATE, MAX_ABS_RATE);
         au = (Syu - b * Sxu) / Su;
         al = (Syl - b * Sxl) / Sl;
-        const vb = 1 / denom;
-        const g = (Sxu / Su + Sxl / Sl) / 2;
-        out = { a: (au + al) / 2, b, varOffset: (1 / Su + 1 / Sl) / 4 + g * g * vb, varRate: vb, cov: -g * vb, floorUs: au - al };
+        if (pass === ENVELOPE_PASSES - 1) {
+          const vb = 1 / denom;
+          const g = (Sxu / Su + Sxl / Sl) / 2;
+          out = { a: (au + al) / 2, b, varOffset: (1 / Su + 1 / Sl) / 4 + g * g * vb, varRate: vb, cov: -g * vb, floorUs: au - al };
+        }
       }
-      let bogus = 0;
-      for (let k = 0; k < n; k++) {
-        if (wu[k] === 0) (maskU[k] = 0), bogus++;
-        if (wl[k] === 0) (maskL[k] = 0), bogus++;
+      if (round === 1) break;
+      cntU = 0;
+      cntL = 0;
+      for (let t = 0; t < n; t++) {
+        const k = byX === null ? t : (byX[t] as number);
+        if (wu[k] !== 0) listU[cntU++] = k;
+        if (wl[k] !== 0) listL[cntL++] = k;
       }
-      if (bogus === 0) break;
+      if (cntU === n && cntL === n) break;
     }
     return out;
-  }
-
-  private solve(w: Float64Array, xr: number): { a: number; b: number; varOffset: number; varRate: number; cov: number } {
-    const n = this.window.length;
-    const y = new Float64Array(n);
-    const dx = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const s = this.window[i] as StoredSample;
-      y[i] = s.yUs;
-      dx[i] = s.xUs - xr;
-    }
-    return solveWeighted(w, dx, y);
   }
 
   private fitUncertaintyUs(f: Fit, nowUs: number): number {
@@ -429,81 +562,136 @@ interface LineFit {
 }
 
 /**
- * Weights ~ 1/variance for samples above a floor: excess over the lowest one, softened by the
+ * Floor and softness of one side's excesses (excess[0..n)), for floorWeight: two[0] = the floor m,
+ * two[1] = the softness eps. Weights ~ 1/variance for samples above the floor, softened by the
  * timestamp noise or, when the floor is not hit exactly (Gaussian-like delays), by the spread of
- * the lowest few percent so those are averaged instead of trusting one.
+ * the lowest few percent so those are averaged instead of trusting one. sel (length >= n) is scratch.
  */
-function floorWeights(excess: Float64Array, w: Float64Array): void {
-  const n = excess.length;
-  let m = Infinity;
-  for (let k = 0; k < n; k++) if ((excess[k] as number) < m) m = excess[k] as number;
-  const sorted = Float64Array.from(excess).sort();
+function floorLevel(excess: Float64Array, n: number, sel: Float64Array, two: Float64Array): void {
   // The floor is a low quantile, not the minimum: a rare bogus sample below the envelope must not
   // define it. Samples far below the floor are impossible (bogus timestamps): weight 0.
   // With few samples the quantile is the minimum itself: use at least the FLOOR_MIN_RANK-th lowest,
   // or one bogus sample below the floor would make every other sample "far above" it (taper: 0).
-  m = Math.max(m, sorted[Math.min(n - 1, Math.max(FLOOR_MIN_RANK, Math.floor(n * FLOOR_QUANTILE)))] ?? m);
-  const q = (sorted[Math.floor(n * ENVELOPE_QUANTILE)] ?? m) - m;
-  const eps = Math.max(EPS_US, q);
-  for (let k = 0; k < n; k++) {
-    const e = (excess[k] as number) - m;
-    // Beyond FLOOR_CUTOFF softness units a sample says nothing about the floor: without the taper
-    // the bulk (95 % of WiFi samples, ms above the floor) would still pull the line up ~1/excess.
-    const x = (2 * e) / (FLOOR_CUTOFF * eps) - 1; // flat up to half the cutoff, then biweight to 0
-    const taper = x <= 0 ? 1 : x >= 1 ? 0 : (1 - x * x) * (1 - x * x);
-    w[k] = e < -BELOW_FLOOR_REJECT * eps ? 0 : taper / (e * e + eps * eps);
+  // Only these two order statistics are needed: selected in O(n), not sorted.
+  const floorRank = Math.min(n - 1, Math.max(FLOOR_MIN_RANK, Math.floor(n * FLOOR_QUANTILE)));
+  const spreadRank = Math.floor(n * ENVELOPE_QUANTILE);
+  let m: number;
+  let q: number;
+  if (twoLowRanks(excess, n, floorRank, spreadRank, sel, two)) {
+    // No NaN: the floor-rank value is >= the minimum, so max(minimum, it) is that value (up to the
+    // sign of a zero, which no weight depends on).
+    m = two[0] as number;
+    q = (two[1] as number) - m;
+  } else {
+    m = Infinity;
+    for (let k = 0; k < n; k++) if ((excess[k] as number) < m) m = excess[k] as number;
+    const got = twoSmallest(excess, n, floorRank, spreadRank, sel, two);
+    m = Math.max(m, got & 1 ? (two[0] as number) : m);
+    q = (got & 2 ? (two[1] as number) : m) - m;
   }
+  two[0] = m;
+  two[1] = Math.max(EPS_US, q);
 }
 
-/** Supporting line of the lower convex hull of (x, y) at x = at, or null if undefined there. */
-function hullLineAt(x: Float64Array, y: Float64Array, at: number, mask: Uint8Array): { a: number; b: number } | null {
-  const hull = lowerHull(x, y, mask);
-  for (let k = 0; k + 1 < hull.length; k++) {
+/**
+ * Weight of a sample e = excess - floor above its envelope's floor (see floorLevel); cut =
+ * FLOOR_CUTOFF * eps, reject = -BELOW_FLOOR_REJECT * eps, eps2 = eps^2, and two bounds that let most
+ * samples skip a division (which is slow on the members' ARM cores) without changing any result:
+ * zeroAbove = 1.01 cut (e beyond it has x >= 1 whatever the rounding: weight 0) and flatBelow =
+ * (1 - 1e-9) cut (2e up to it has x <= 0: taper 1).
+ */
+function floorWeight(e: number, cut: number, reject: number, eps2: number, zeroAbove: number, flatBelow: number): number {
+  if (e > zeroAbove) return 0;
+  if (2 * e <= flatBelow) return e < reject ? 0 : 1 / (e * e + eps2);
+  // Beyond FLOOR_CUTOFF softness units a sample says nothing about the floor: without the taper
+  // the bulk (95 % of WiFi samples, ms above the floor) would still pull the line up ~1/excess.
+  const x = (2 * e) / cut - 1; // flat up to half the cutoff, then biweight to 0
+  if (x >= 1) return 0; // (taper 0; x >= 1 means e > 0, so never below the floor)
+  const taper = x <= 0 ? 1 : (1 - x * x) * (1 - x * x);
+  return e < reject ? 0 : taper / (e * e + eps2);
+}
+
+/**
+ * Supporting line of the lower convex hull of the points idx[0..count) (by x; idx null: the
+ * points 0..count-1, already by x) at x = at, written to out; false if undefined there.
+ */
+function hullLineAt(
+  x: Float64Array,
+  y: Float64Array,
+  idx: Int32Array | null,
+  count: number,
+  at: number,
+  hull: Int32Array,
+  out: { a: number; b: number },
+): boolean {
+  const len = lowerHull(x, y, idx, count, hull);
+  for (let k = 0; k + 1 < len; k++) {
     const i = hull[k] as number;
     const j = hull[k + 1] as number;
     const xi = x[i] as number;
     const xj = x[j] as number;
     if (xi <= at && at <= xj && xj > xi) {
       const b = ((y[j] as number) - (y[i] as number)) / (xj - xi);
-      return { a: (y[i] as number) - b * xi, b };
+      out.a = (y[i] as number) - b * xi;
+      out.b = b;
+      return true;
     }
   }
-  return null;
+  return false;
 }
 
-function medianOf(arr: Float64Array, f: (k: number) => number): number {
-  const v = Array.from({ length: arr.length }, (_, k) => f(k)).sort((p, q) => p - q);
-  return v[Math.floor(v.length / 2)] ?? 0;
+/** Median (upper one for even n) of v[0..n), as sorting would give it; sel (length >= n) is scratch. */
+function medianOf(v: Float64Array, n: number, sel: Float64Array): number {
+  return kthSmallest(v, n, Math.floor(n / 2), sel) ?? 0;
 }
 
-/** Indices of the lower convex hull of points (x, y) (Andrew's monotone chain). */
-function lowerHull(x: Float64Array, y: Float64Array, mask: Uint8Array): number[] {
-  const idx = Array.from({ length: x.length }, (_, i) => i).filter((i) => mask[i] === 1).sort((p, q) => (x[p] as number) - (x[q] as number));
-  const h: number[] = [];
-  for (const k of idx) {
-    while (h.length >= 2) {
-      const i = h[h.length - 2] as number;
-      const j = h[h.length - 1] as number;
-      const cross = ((x[j] as number) - (x[i] as number)) * ((y[k] as number) - (y[i] as number)) - ((y[j] as number) - (y[i] as number)) * ((x[k] as number) - (x[i] as number));
-      if (cross <= 0) h.pop();
-      else break;
+/**
+ * Lower convex hull (Andrew's monotone chain) of the points idx[0..count) taken in that order (by x;
+ * idx null: 0..count-1): writes their indices to hull, returns how many.
+ */
+function lowerHull(x: Float64Array, y: Float64Array, idx: Int32Array | null, count: number, hull: Int32Array): number {
+  let len = 0;
+  // Coordinates of the chain's top (j) and the one below it (i), valid while len >= 1 / >= 2.
+  let xi = 0;
+  let yi = 0;
+  let xj = 0;
+  let yj = 0;
+  for (let t = 0; t < count; t++) {
+    const k = idx === null ? t : (idx[t] as number);
+    const xk = x[k] as number;
+    const yk = y[k] as number;
+    while (len >= 2) {
+      const cross = (xj - xi) * (yk - yi) - (yj - yi) * (xk - xi);
+      if (cross <= 0) {
+        len--;
+        xj = xi;
+        yj = yi;
+        if (len >= 2) {
+          const i = hull[len - 2] as number;
+          xi = x[i] as number;
+          yi = y[i] as number;
+        }
+      } else break;
     }
-    h.push(k);
+    xi = xj;
+    yi = yj;
+    xj = xk;
+    yj = yk;
+    hull[len++] = k;
   }
-  return h;
+  return len;
 }
 
 /**
  * Weighted least squares y = a + b*dx with a ridge prior on b (mean 0, sd RATE_PRIOR_SD) that keeps
  * a short window from producing absurd rates. Variances assume w = 1/variance.
  */
-function solveWeighted(w: Float64Array, dx: Float64Array, y: Float64Array): LineFit {
+function solveWeighted(w: Float64Array, dx: Float64Array, y: Float64Array, n: number): LineFit {
   let S = 0;
   let Sx = 0;
   let Sy = 0;
   let Sxx = 0;
   let Sxy = 0;
-  const n = w.length;
   for (let i = 0; i < n; i++) {
     const wi = w[i] as number;
     if (wi === 0) continue;
