@@ -17,6 +17,10 @@ interface FakeMember {
   received: { type: string; [k: string]: unknown }[];
   connections: number;
   mute: boolean;
+  /** Queue pongs instead of answering (a stalled link); flush() sends them all at once. */
+  hold: boolean;
+  held: string[];
+  flush(): void;
   version: string;
   sockets: WebSocket[];
   close(): Promise<void>;
@@ -31,7 +35,11 @@ async function startFakeMember(port = 0, memberId = 'member1', version = PROTOCO
   const wss = new WebSocketServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });
   const fake: FakeMember = {
-    wss, port: (wss.address() as AddressInfo).port, received: [], connections: 0, mute: false, version, sockets: [],
+    wss, port: (wss.address() as AddressInfo).port, received: [], connections: 0, mute: false, hold: false, held: [], version, sockets: [],
+    flush: () => {
+      const ws = fake.sockets[fake.sockets.length - 1];
+      for (const m of fake.held.splice(0)) ws?.send(m);
+    },
     close: async () => {
       for (const s of wss.clients) s.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
@@ -43,7 +51,11 @@ async function startFakeMember(port = 0, memberId = 'member1', version = PROTOCO
     ws.on('message', (raw) => {
       const msg = JSON.parse(raw.toString()) as { type: string; seq?: number; sentUs?: number };
       fake.received.push(msg);
-      if (msg.type === 'ping' && !fake.mute) ws.send(encodeMessage({ type: 'pong', seq: msg.seq ?? 0, echoUs: msg.sentUs ?? 0 }));
+      if (msg.type === 'ping' && !fake.mute) {
+        const pong = encodeMessage({ type: 'pong', seq: msg.seq ?? 0, echoUs: msg.sentUs ?? 0 });
+        if (fake.hold) fake.held.push(pong);
+        else ws.send(pong);
+      }
     });
     ws.send(hello(memberId, fake.version));
   });
@@ -164,4 +176,27 @@ test('registry: broadcast to connected members, duplicate endpoints of one membe
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(registry.list().filter((m) => m.id === 'member1' && m.connected).length, 1);
   assert.equal(registry.connectedRttP90Us().length, 2);
+});
+
+test('pongs queued behind a stalled link count as one RTT sample, not one per ping', async (t) => {
+  const fake = await startFakeMember();
+  // Pings every 100 ms; silence is fatal only after 5 s, so the stall below does not kill the link.
+  const conn = connect(fake.port, { pingIntervalMs: 100, deadAfterMs: 5000 });
+  t.after(async () => { conn.stop(); await fake.close(); });
+  conn.start();
+  await waitFor('rtt samples', () => conn.rtt.count >= 5);
+  const before = conn.rtt.count;
+  const normalP90 = conn.rtt.percentileUs(90) ?? Infinity;
+  fake.hold = true;
+  await new Promise((r) => setTimeout(r, 1000));
+  const queued = fake.held.length;
+  assert.ok(queued >= 7, `pings queued during the stall: ${queued}`);
+  fake.hold = false;
+  fake.flush();
+  await waitFor('burst received', () => conn.rtt.count > before);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(conn.rtt.count, before + 1, `one sample for ${queued} queued pongs`);
+  // The burst's sample is its newest ping's (< 200 ms), not the oldest's (~1 s).
+  assert.ok((conn.rtt.lastUs ?? Infinity) < 200_000, `burst sample ${conn.rtt.lastUs} µs`);
+  assert.ok((conn.rtt.percentileUs(90) ?? Infinity) < Math.max(200_000, normalP90 * 2), 'p90 (the lead time) not inflated by the stall');
 });

@@ -29,6 +29,13 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** `error` replies to a misbehaving member are rate-limited. */
 const MAX_ERROR_REPLIES_PER_S = 5;
+/**
+ * Pongs arriving closer together than this were queued behind one stall of the link (TCP delivers
+ * them at once when it returns): they count as one RTT sample, the newest ping's. Counted one by
+ * one, a 5 s outage left RTTs of 1-5 s in the window for a minute, and the lead time with them
+ * (commands with a short delay were refused: "members need at least 4961 ms").
+ */
+const PONG_BURST_MS = 50;
 /** Pings awaiting a pong that are remembered (older ones are lost anyway). */
 const MAX_OUTSTANDING_PINGS = 16;
 /** After a version refusal, retry rarely: the member has to be upgraded first. */
@@ -90,6 +97,7 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
   private lastHeardMs = 0;
   private pingSeq = 0;
   private readonly pingsSentMs = new Map<number, number>();
+  private lastPongMs = -Infinity;
   private errorWindowStartMs = 0;
   private errorReplies = 0;
   private localAddress = '';
@@ -258,8 +266,11 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
         const sentMs = this.pingsSentMs.get(msg.seq);
         if (sentMs === undefined) return;
         this.pingsSentMs.delete(msg.seq);
-        const rttUs = Math.max(0, Math.round((this.monoNowMs() - sentMs) * 1000));
-        this.rtt.add(rttUs);
+        const nowMs = this.monoNowMs();
+        const rttUs = Math.max(0, Math.round((nowMs - sentMs) * 1000));
+        const burstMs = Math.min(PONG_BURST_MS, (this.options.pingIntervalMs ?? PING_INTERVAL_MS) / 4);
+        this.rtt.add(rttUs, nowMs - this.lastPongMs < burstMs);
+        this.lastPongMs = nowMs;
         this.emit('rtt', rttUs);
         return;
       }

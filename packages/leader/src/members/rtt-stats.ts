@@ -7,8 +7,16 @@ const WINDOW_SAMPLES = 60;
 export class RttStats {
   private readonly samplesUs: number[] = [];
 
-  add(rttUs: number): void {
+  /**
+   * One sample. `supersedesLast`: it arrived in the same burst as the previous one (pongs queued
+   * behind a stalled link arrive together): the burst is one event, measured by its newest ping.
+   */
+  add(rttUs: number, supersedesLast = false): void {
     if (!Number.isFinite(rttUs) || rttUs < 0) return;
+    if (supersedesLast && this.samplesUs.length > 0) {
+      this.samplesUs[this.samplesUs.length - 1] = rttUs;
+      return;
+    }
     this.samplesUs.push(rttUs);
     if (this.samplesUs.length > WINDOW_SAMPLES) this.samplesUs.shift();
   }
