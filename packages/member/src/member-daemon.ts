@@ -226,19 +226,22 @@ export class MemberDaemon {
     const w = this.welcomeTime;
     const nowUs = this.clock.leaderNowUs() ?? (w ? w.leaderUs + (this.clockSource.nowUs() - w.localUs) : null);
     if (!tl || tl.tracks.length === 0 || nowUs === null) return;
-    const indices: number[] = [];
-    const add = (i: number): void => {
-      if (i >= 0 && i < tl.tracks.length && !indices.includes(i)) indices.push(i);
-    };
+    // Each track with the leader time it is first needed; most urgent first. A jump that takes
+    // effect in 1.5 s comes before the current track's successor due in 20 s (in revision order it
+    // came after it, and past the two tracks held it was not decoded until the jump took effect).
+    const needs: Array<{ index: number; atUs: number }> = [];
     for (const rev of tl.revisions) {
       const at = Math.max(nowUs, rev.atUs);
       const pos = positionAt(tl, at);
       if (pos.ended) continue;
-      add(pos.index);
+      needs.push({ index: pos.index, atUs: at });
       const track = tl.tracks[pos.index];
       const remainingUs = track ? ((track.frames - pos.frame) / tl.outputRate) * 1e6 : 0;
-      if (pos.playing && remainingUs < PRELOAD_NEXT_US) add(tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1);
+      if (pos.playing && remainingUs < PRELOAD_NEXT_US) needs.push({ index: tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1, atUs: at + remainingUs });
     }
+    needs.sort((a, b) => a.atUs - b.atUs);
+    const indices: number[] = [];
+    for (const { index } of needs) if (index >= 0 && index < tl.tracks.length && !indices.includes(index)) indices.push(index);
     this.tracks.want(tl, indices);
     // The rest of the playlist, in playing order from the current track, into the disk cache.
     const from = indices[0] ?? 0;

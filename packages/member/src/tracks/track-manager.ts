@@ -100,6 +100,17 @@ export class TrackManager {
         this.status.delete(id);
       }
     }
+    // Decoding is one at a time: a load of a later track must not keep a more urgent one (a jump
+    // taking effect in a moment) waiting. Drop it; it is loaded again after the urgent one.
+    const urgent = ids.findIndex((id) => !this.loaded.has(id) && !this.loading.has(id) && this.status.get(id)?.error === undefined);
+    if (urgent >= 0) {
+      for (const [id, job] of this.loading) {
+        if (ids.indexOf(id) <= urgent) continue;
+        job.abort.abort();
+        if (this.loaded.delete(id)) this.consumer.removeTrack(id);
+        this.status.delete(id);
+      }
+    }
     for (const id of [...this.framesOf.keys()]) if (!ids.includes(id) && !this.loading.has(id)) this.framesOf.delete(id);
     this.pump();
   }
@@ -182,7 +193,8 @@ export class TrackManager {
         signal,
         onProgress: (fraction) => this.status.set(id, { trackId: id, progress: Math.min(0.999, Math.max(0, fraction)) }),
       });
-      if (!this.wanted.includes(id)) return; // timeline moved on while decoding (want() unregistered it)
+      // Timeline moved on while decoding, or a more urgent track preempted it: want() unregistered it.
+      if (signal.aborted || !this.wanted.includes(id)) return;
       if (!registered) {
         const buffer = decoded.pcm.buffer;
         if (!(buffer instanceof SharedArrayBuffer)) throw new Error('decoder returned PCM that is not shared memory');

@@ -118,3 +118,25 @@ test('prefetch does nothing when the cache cannot be written', async () => {
   await settle();
   assert.equal(calls.length, 0);
 });
+
+test('a more urgent track preempts the decode of a later one, which is loaded again after it', async () => {
+  const { mgr, calls, registered } = setup();
+  const [a, b] = [tracks[0]!.id, tracks[1]!.id];
+  mgr.want(timeline, [1]); // b (say the current track's successor) is decoding
+  await settle();
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0]!.input, `/cache/${b}`);
+  // A jump to a takes effect before b is needed: a first.
+  mgr.want(timeline, [0, 1]);
+  await settle();
+  assert.equal(calls[0]!.signal?.aborted, true, "b's decode was aborted");
+  assert.equal(calls.length, 2, 'a started at once');
+  assert.equal(calls[1]!.input, `/cache/${a}`);
+  assert.ok(registered.has(a) && !registered.has(b), 'a registered, the half-decoded b not');
+  assert.ok(!mgr.statuses().some((s) => s.trackId === b), 'b is not reported decoded');
+  calls[1]!.resolve({ pcm: new Int16Array(calls[1]!.target!), frames: tracks[0]!.frames });
+  await settle();
+  assert.equal(calls.length, 3, 'b again after a');
+  assert.equal(calls[2]!.input, `/cache/${b}`);
+  assert.deepEqual(mgr.statuses().find((s) => s.trackId === a), { trackId: a, progress: 1 });
+});
