@@ -11,9 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Cluster, EXAMPLE_PLAYLIST, sleep } from '@jaudiosync/testkit/helpers/cluster.js';
 import { ArgError, Args } from './lib/args.js';
+import { CLK_TCK, readCpuTicks } from './lib/proc-sampler.js';
 import { defaultOutPath, hostInfo, writeJson } from './lib/report-writer.js';
-
-const CLK_TCK = 100; // Linux USER_HZ: /proc stat times are in 1/100 s
 
 interface ThreadTicks {
   ticks: number;
@@ -23,13 +22,14 @@ interface ThreadTicks {
 function threadTicks(pid: number): Map<number, ThreadTicks> {
   const out = new Map<number, ThreadTicks>();
   for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const ticks = readCpuTicks(pid, Number(t));
+    let comm = '';
     try {
-      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(t), { ticks: Number(f[11]) + Number(f[12]), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) });
+      comm = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
     } catch {
       // the thread ended between readdir and read
     }
+    if (ticks !== undefined) out.set(Number(t), { ticks, comm });
   }
   return out;
 }

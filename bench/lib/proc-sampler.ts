@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 
 const DEFAULT_INTERVAL_MS = 1000; // cheap enough for dozens of processes on a busy box
-const CLK_TCK = 100; // USER_HZ on every Linux we target (getconf CLK_TCK)
+export const CLK_TCK = 100; // USER_HZ on every Linux we target (getconf CLK_TCK)
 
 export interface ProcUsage {
   label: string;
@@ -25,10 +25,13 @@ interface Reading {
   hwmKiB: number | null;
 }
 
-/** utime+stime in clock ticks from /proc/<pid>/stat, or undefined if the process is gone. */
-export function readCpuTicks(pid: number): number | undefined {
+/**
+ * utime+stime in clock ticks from /proc/<pid>/stat (the whole process), or of one thread from
+ * /proc/<pid>/task/<tid>/stat; undefined if it is gone.
+ */
+export function readCpuTicks(pid: number, tid?: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // comm may contain spaces and parens: fields start after the last ')'
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);

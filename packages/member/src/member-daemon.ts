@@ -17,7 +17,7 @@ import { ClockSync } from './clock/clock-sync.js';
 import { ClockSource } from './clock/clock-source.js';
 import { AudioEngine } from './audio/audio-engine.js';
 import { CaptureSink } from './audio/capture-sink.js';
-import { describeAudioThreadPriority } from './audio/audio-thread-priority.js';
+import { describeAudioThreadPriority, type AudioThreadPriority } from './audio/audio-thread-priority.js';
 import { PortAudioSink } from './audio/portaudio-sink.js';
 import type { AudioSink } from './audio/sink.js';
 import type { MemberConfig } from './config/member-config.js';
@@ -100,10 +100,10 @@ export class MemberDaemon {
       });
       this.reportRejection('settings', this.engine.setSettings(this.settings));
       await this.engine.start();
-      const threads: Record<string, string> = {};
-      if (this.engine.threadPriority) threads['engine'] = describeAudioThreadPriority(this.engine.threadPriority);
-      if (this.sink instanceof CaptureSink && this.sink.threadPriority) threads['captureDac'] = describeAudioThreadPriority(this.sink.threadPriority);
-      const allRealtime = [this.engine.threadPriority, this.sink instanceof CaptureSink ? this.sink.threadPriority : null].every((p) => p === null || p.scheduling === 'fifo');
+      const raised = Object.entries({ engine: this.engine.threadPriority, captureDac: this.sink instanceof CaptureSink ? this.sink.threadPriority : null })
+        .filter((e): e is [string, AudioThreadPriority] => e[1] !== null);
+      const threads = Object.fromEntries(raised.map(([name, p]) => [name, describeAudioThreadPriority(p)]));
+      const allRealtime = raised.every(([, p]) => p.scheduling === 'fifo');
       this.log[allRealtime ? 'info' : 'warn']({ threads }, allRealtime ? 'audio threads real-time' : 'audio threads without real-time scheduling: a busy host can cause underruns (docs/audio-engine.md)');
     }
     if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });

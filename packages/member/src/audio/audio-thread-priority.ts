@@ -4,9 +4,12 @@
 // normal threads can wait 100 ms and more. So these threads ask for SCHED_FIFO where the system
 // allows it (root, CAP_SYS_NICE, or RLIMIT_RTPRIO as systemd's LimitRTPRIO= grants), else for a
 // lower nice value (RLIMIT_NICE), else they stay as they are and say why.
-import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { currentThreadId, type ThreadPriority } from '@jaudiosync/media/thread-priority';
 import { setThreadRealtime } from '@jaudiosync/portaudio';
+
+/** The calling thread's kernel id (0 if unknown): what a worker posts so the main thread can raise it. */
+export const currentKernelThreadId = currentThreadId;
 
 /** SCHED_FIFO priority of the engine worker: above every normal thread, below audio servers (JACK ~70+). */
 export const ENGINE_RT_PRIORITY = 10;
@@ -15,27 +18,12 @@ export const CAPTURE_SINK_RT_PRIORITY = 11;
 /** Without real-time permission, this nice value (needs RLIMIT_NICE or CAP_SYS_NICE). */
 export const AUDIO_FALLBACK_NICE = -15;
 
-export interface AudioThreadPriority {
-  /** Kernel thread id (0 if unknown). */
-  tid: number;
+/** tid and nice as for a decode thread; `error` says why real-time (and then the nice value) was not granted. */
+export interface AudioThreadPriority extends ThreadPriority {
   /** What the thread runs with now. */
   scheduling: 'fifo' | 'nice' | 'unchanged';
   /** SCHED_FIFO priority when scheduling is 'fifo'. */
   rtPriority?: number;
-  /** The thread's nice value (NaN if unreadable). */
-  nice: number;
-  /** Why real-time scheduling (and then the nice value) was not granted. */
-  error?: string;
-}
-
-/** The calling thread's kernel id (from /proc/thread-self -> "<pid>/task/<tid>"); 0 if unavailable. */
-export function currentKernelThreadId(): number {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isSafeInteger(tid) && tid > 0 ? tid : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function niceOf(tid: number): number {
