@@ -83,6 +83,7 @@ interface NativeAddon {
   listDevices(refresh: boolean): DeviceInfo[];
   OutputStream: new (options: Record<string, unknown>) => NativeStream;
   setThreadRealtime(tid: number, priority: number): void;
+  tuneMalloc?(arenaMax: number, mmapThresholdBytes: number): { arenaMax: boolean; mmapThreshold: boolean };
 }
 
 export class PortAudioError extends Error {
@@ -157,6 +158,29 @@ export function setThreadRealtime(tid: number, priority: number): string | null 
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** What `tuneMalloc` applied: each setting true if glibc took it, or why nothing was done. */
+export type MallocTuning = { arenaMax: boolean; mmapThreshold: boolean } | { error: string };
+
+/**
+ * glibc malloc settings for a long-running process that allocates and frees multi-megabyte
+ * buffers from several threads: at most `arenaMax` arenas and a fixed mmap threshold (glibc's
+ * dynamic one lets freed track buffers fragment the heaps; see docs/media.md). 0 leaves a setting
+ * alone. Never throws.
+ */
+export function tuneMalloc(arenaMax: number, mmapThresholdBytes: number): MallocTuning {
+  if (!Number.isInteger(arenaMax) || arenaMax < 0 || !Number.isInteger(mmapThresholdBytes) || mmapThresholdBytes < 0) {
+    return { error: `bad arguments ${arenaMax}, ${mmapThresholdBytes}` };
+  }
+  const a = load();
+  if (a === undefined) return { error: getLoadError()?.message ?? 'addon not available' };
+  if (typeof a.tuneMalloc !== 'function') return { error: 'the built addon predates tuneMalloc: rebuild it' };
+  try {
+    return a.tuneMalloc(arenaMax, mmapThresholdBytes);
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
   }
 }
 

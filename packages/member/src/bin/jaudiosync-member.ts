@@ -3,6 +3,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadMemberConfig, memberHelp } from '../config/member-config.js';
 import { MemberDaemon } from '../member-daemon.js';
+import { tuneMemory } from '../memory-tuning.js';
 
 async function main(): Promise<number> {
   let parsed;
@@ -29,6 +30,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
+  // Before any worker thread exists: arenas are created per thread.
+  const malloc = tuneMemory();
+  if ('error' in malloc.result) log.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
+  else log.info({ arenaMax: malloc.arenaMax, mmapThresholdBytes: malloc.mmapThresholdBytes, applied: malloc.result }, 'memory allocator tuned');
   const daemon = new MemberDaemon(parsed.config, log);
   await daemon.start();
   await new Promise<void>((resolve) => {
