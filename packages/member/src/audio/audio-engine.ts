@@ -14,6 +14,7 @@ import {
 } from './engine-worker.js';
 import { JUMP_THRESHOLD_US } from './scheduler.js';
 import type { AudioSink } from './sink.js';
+import { scheduleGarbageCollection } from './collect-garbage.js';
 import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority } from './audio-thread-priority.js';
 
 /** Frames kept ahead of the sink: 100 ms absorbs worker hiccups; latency is compensated anyway. */
@@ -180,6 +181,8 @@ export class AudioEngine {
   removeTrack(id: string): void {
     this.tracks.delete(id);
     this.post({ type: 'removeTrack', id });
+    // This thread's handle too: the PCM is freed once both isolates have collected theirs.
+    scheduleGarbageCollection();
   }
 
   /** Forces a fresh lock onto the timeline (e.g. after the clock model was reset). */

@@ -11,6 +11,7 @@ import { PcmRing } from './pcm-ring.js';
 import { Scheduler, type SchedulerSettings } from './scheduler.js';
 import { PlaylistReader, TrackStore } from './track-store.js';
 import { currentKernelThreadId } from './audio-thread-priority.js';
+import { scheduleGarbageCollection } from './collect-garbage.js';
 
 /** Marks our workerData (the module is only a worker entry point). */
 export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
@@ -104,6 +105,7 @@ class EngineLoop {
   private readonly dac: DacClock;
   private readonly store = new TrackStore();
   private readonly sched: Scheduler;
+  private readonly reader: PlaylistReader;
   private timeline: Timeline | null = null;
   private nextTimingIndex = 0;
   private modelSeq = -1;
@@ -120,10 +122,11 @@ class EngineLoop {
     this.share = new ClockModelShare(d.clockShare);
     this.clock = localClockOf(d.clock);
     this.dac = new DacClock({ nominalRate: this.ring.sampleRate, clock: this.clock, rejectZeroDelay: d.rejectZeroDelay });
+    this.reader = new PlaylistReader(this.store);
     this.sched = new Scheduler(
       { outputRate: d.outputRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
       this.dac,
-      new PlaylistReader(this.store),
+      this.reader,
     );
     if (this.ring.channels !== 2) throw new Error(`engine: the PCM ring must be stereo, has ${this.ring.channels} channels`);
     if (this.ring.sampleRate !== d.outputRate) {
@@ -163,7 +166,12 @@ class EngineLoop {
           return;
         }
         case 'removeTrack':
-          this.store.remove(c.id);
+          // Between ticks, the ring 100+ ms ahead: return the track's memory now (collect-garbage.ts).
+          // The reader lets go of the dropped track's view first, or the collection would keep it.
+          if (this.store.remove(c.id)) {
+            this.reader.sync();
+            scheduleGarbageCollection();
+          }
           return;
         case 'resync':
           this.sched.resync();

@@ -147,6 +147,11 @@ export class PlaylistReader {
     }
   }
 
+  /** Re-reads the store if it changed (drops views of removed tracks now, not at the next read). */
+  sync(): void {
+    if (this.seenVersion !== this.store.version) this.resolve();
+  }
+
   private resolve(): void {
     this.views = this.tracks.map((t) => {
       const s = this.store.get(t.id);
