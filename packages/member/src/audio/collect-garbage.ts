@@ -1,10 +1,10 @@
 // A full garbage collection on demand, used right after a track's PCM is dropped. A track is a
 // SharedArrayBuffer of up to ~58 MiB per 5 minutes, referenced from the main thread and the engine
 // worker; its memory returns to the system only when both isolates have collected their handle,
-// and neither allocates enough JS to collect soon on its own (measured: a finished 5-minute track
-// stayed resident for minutes, holding a member at ~230 MiB instead of ~175). One collection per
-// track change costs a few ms of a thread that is either not real-time (main) or 100+ ms ahead of
-// the DAC between two ticks (engine).
+// and neither allocates enough JS to collect soon on its own (measured with 5-minute tracks: the
+// finished one stayed resident, 229 MiB; 156 MiB with this). One collection per track change
+// costs a few ms of a thread that is either not real-time (main) or 100+ ms ahead of the DAC
+// between two ticks (engine).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -14,7 +14,8 @@ function resolveGc(): (() => void) | null {
   const exposed = (globalThis as { gc?: unknown }).gc;
   if (typeof exposed === 'function') return exposed as () => void;
   try {
-    // The flag makes V8 install gc() in contexts created from now on; a throwaway context hands it over.
+    // The flag makes V8 install gc() in contexts created from now on; a throwaway context hands it
+    // over. V8 does not promise that late flag changes work: if this fails, memory is freed later.
     setFlagsFromString('--expose-gc');
     const fn: unknown = runInNewContext('gc');
     return typeof fn === 'function' ? (fn as () => void) : null;
