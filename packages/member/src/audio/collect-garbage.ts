@@ -3,8 +3,8 @@
 // worker; its memory returns to the system only when both isolates have collected their handle,
 // and neither allocates enough JS to collect soon on its own (measured with 5-minute tracks: the
 // finished one stayed resident, 229 MiB; 156 MiB with this). One collection per track change
-// costs a few ms of a thread that is either not real-time (main) or 100+ ms ahead of the DAC
-// between two ticks (engine).
+// costs 5-7 ms of the engine thread (between two ticks, the ring 100+ ms ahead of the DAC) and
+// 11-18 ms of the main thread, which is not real-time (measured on the 2-core test VM).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
