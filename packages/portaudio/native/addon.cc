@@ -344,21 +344,27 @@ napi_value StreamStats(napi_env env, napi_callback_info cbinfo) {
   return o;
 }
 
-// setThreadRealtime(tid, priority): SCHED_FIFO for one thread of this process (the JS side checks
-// that the tid is ours). The audio engine's worker thread asks for it so that no other thread on
-// the host can delay its refill of the PCM ring; SCHED_RESET_ON_FORK keeps children normal.
-napi_value SetThreadRealtime(napi_env env, napi_callback_info cbinfo) {
+// The two number arguments of a call, as integers; false if there are fewer or one is not a number.
+bool GetTwoIntegers(napi_env env, napi_callback_info cbinfo, int64_t values[2]) {
   size_t argc = 2;
   napi_value argv[2];
-  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
-  int64_t values[2] = {0, 0};
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return false;
   for (size_t i = 0; i < 2; i++) {
     napi_valuetype type = napi_undefined;
     if (i >= argc || napi_typeof(env, argv[i], &type) != napi_ok || type != napi_number ||
         napi_get_value_int64(env, argv[i], &values[i]) != napi_ok) {
-      return Throw(env, "setThreadRealtime(tid, priority): two integers expected");
+      return false;
     }
   }
+  return true;
+}
+
+// setThreadRealtime(tid, priority): SCHED_FIFO for one thread of this process (the JS side checks
+// that the tid is ours). The audio engine's worker thread asks for it so that no other thread on
+// the host can delay its refill of the PCM ring; SCHED_RESET_ON_FORK keeps children normal.
+napi_value SetThreadRealtime(napi_env env, napi_callback_info cbinfo) {
+  int64_t values[2] = {0, 0};
+  if (!GetTwoIntegers(env, cbinfo, values)) return Throw(env, "setThreadRealtime(tid, priority): two integers expected");
   const int64_t tid = values[0];
   const int64_t priority = values[1];
   if (tid <= 0 || tid > INT32_MAX) return Throw(env, "setThreadRealtime: tid out of range");
@@ -384,17 +390,8 @@ napi_value SetThreadRealtime(napi_env env, napi_callback_info cbinfo) {
 // buffers mmapped (returned at free); fewer arenas bound per-thread fragmentation. Either value 0
 // leaves that setting alone. Returns which settings took; throws where the C library is not glibc.
 napi_value TuneMalloc(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
   int64_t values[2] = {0, 0};
-  for (size_t i = 0; i < 2; i++) {
-    napi_valuetype type = napi_undefined;
-    if (i >= argc || napi_typeof(env, argv[i], &type) != napi_ok || type != napi_number ||
-        napi_get_value_int64(env, argv[i], &values[i]) != napi_ok) {
-      return Throw(env, "tuneMalloc(arenaMax, mmapThresholdBytes): two integers expected");
-    }
-  }
+  if (!GetTwoIntegers(env, cbinfo, values)) return Throw(env, "tuneMalloc(arenaMax, mmapThresholdBytes): two integers expected");
   if (values[0] < 0 || values[0] > 1024) return Throw(env, "tuneMalloc: arenaMax must be in 0..1024");
   if (values[1] < 0 || values[1] > 32 * 1024 * 1024) return Throw(env, "tuneMalloc: mmapThresholdBytes must be in 0..33554432");
 #if defined(__GLIBC__)
