@@ -182,7 +182,9 @@ int OutputStream::OnBuffer(int16_t* out, unsigned long frames, const PaStreamCal
   const int64_t n = static_cast<int64_t>(frames);
   int64_t copied = 0;
   const int64_t ringPos = config_.pcm.Consume(out, n, &copied);
-  config_.timing.Append(deviceFrame_, ringPos, monoNowNs + delayNs, monoNowNs);
+  // The entry maps the frames not yet played: the next ring frame is device frame deviceFrame_ + n
+  // (on a short buffer the silence counts as ring frames before it; docs/audio-shared-memory.md).
+  config_.timing.Append(deviceFrame_, ringPos + copied - n, monoNowNs + delayNs, monoNowNs);
   deviceFrame_ += n;
 
   callbacks_.fetch_add(1, std::memory_order_relaxed);

@@ -80,8 +80,9 @@ function run(data: CaptureSinkWorkerData): void {
   let next = 0; // index of the next device buffer
   const consume = (): void => {
     const deviceFrame = next * fpb;
-    const ringPos = ring.readPos;
-    ring.read(buffer, fpb);
+    // The entry maps the frames not yet played (a short buffer's silence counts as ring frames
+    // before the next one), exactly as the PortAudio addon does: docs/audio-shared-memory.md.
+    const ringPos = ring.readPos + ring.read(buffer, fpb) - fpb;
     // Truth is the exact formula, not the jittery wake-up; the jitter option only perturbs the report.
     const offsetNs = Math.round(deviceFrame * nsPerFrame + (data.timingJitterNs > 0 ? gaussian() * data.timingJitterNs : 0));
     timing.append({

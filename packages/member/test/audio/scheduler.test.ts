@@ -144,7 +144,7 @@ export class SimMember {
         const jitter = (this.r() + this.r() + this.r() - 1.5) * 2 * this.o.jitterNs;
         this.dac.add({
           deviceFrame: this.deviceFrame,
-          ringPos: this.readPos,
+          ringPos: this.readPos + k - fpb, // the sinks' contract: maps the frames not yet played
           dacTimeNs: BigInt(Math.round(dacNs + jitter)),
           callbackTimeNs: BigInt(Math.round(cbNs)),
         });
@@ -442,4 +442,24 @@ test('a PCM ring underrun (engine starved) is fixed by a jump, not seconds of sl
   // The silence grows over a few short callbacks: one jump per slip seen while re-rendering.
   assert.ok(jumps >= 1 && jumps <= 3, `a jump puts the audio back (${jumps} jumps)`);
   assert.ok(maxErrUs(sim, at + 300e6, atUs, 0) < 100, 'back on the timeline within 300 ms');
+});
+
+test('a track that starts just as a starved engine recovers is on time at once (the sink maps the frames not yet played)', () => {
+  const sim = new SimMember({ dacPpm: 80, localOffsetUs: 1_500_000, localRatePpm: 20, seed: 5 });
+  dcTrack(sim.store, 'a', RATE * 600, 8000);
+  // Silence while the DAC clock locks, then the engine starves for 250 ms (the ring of silence runs
+  // dry and the sink plays short buffers); the track starts 30 ms after it renders again.
+  const atUs = Math.round(sim.nowLeaderUs()) + 2_000_000 + 100_000 + 250_000 + 30_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(2100);
+  sim.run(250, false);
+  assert.equal(sim.trace.length, 0, 'the track must not have started before the starvation ended');
+  const slipsBefore = sim.dac.ringSlipCount;
+  sim.run(600);
+  assert.ok(sim.dac.ringSlipCount > slipsBefore || slipsBefore > 0, 'the ring never ran dry');
+  assert.ok(sim.trace.length > 0, 'never started');
+  // Before the fix the entries of starved buffers mapped the next ring frame one buffer early:
+  // the start was 5.3 ms late and a jump followed.
+  assert.equal(sim.sched.stats.jumps, 0, 'a jump was needed');
+  assert.ok(maxErrUs(sim, 0, atUs, 0) < 100, `start error ${maxErrUs(sim, 0, atUs, 0).toFixed(1)} µs`);
 });
