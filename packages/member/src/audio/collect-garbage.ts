@@ -5,24 +5,9 @@
 // finished one stayed resident, 229 MiB; 156 MiB with this). One collection per track change
 // costs 5-7 ms of the engine thread (between two ticks, the ring 100+ ms ahead of the DAC) and
 // 11-18 ms of the main thread, which is not real-time (measured on the 2-core test VM).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { exposeGc } from '@jaudiosync/media/expose-gc';
 
 let gcFn: (() => void) | null | undefined;
-
-function resolveGc(): (() => void) | null {
-  const exposed = (globalThis as { gc?: unknown }).gc;
-  if (typeof exposed === 'function') return exposed as () => void;
-  try {
-    // The flag makes V8 install gc() in contexts created from now on; a throwaway context hands it
-    // over. V8 does not promise that late flag changes work: if this fails, memory is freed later.
-    setFlagsFromString('--expose-gc');
-    const fn: unknown = runInNewContext('gc');
-    return typeof fn === 'function' ? (fn as () => void) : null;
-  } catch {
-    return null;
-  }
-}
 
 let scheduled = false;
 
@@ -41,7 +26,7 @@ export function scheduleGarbageCollection(): void {
 
 /** Runs a full collection of this thread's isolate; false where that is not possible. */
 export function collectGarbage(): boolean {
-  if (gcFn === undefined) gcFn = resolveGc();
+  if (gcFn === undefined) gcFn = exposeGc() ?? null;
   if (gcFn === null) return false;
   gcFn();
   return true;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAvailable } from '@jaudiosync/portaudio';
-import { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_BYTES, tuneMemory } from '../../src/memory-tuning.js';
+import { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_BYTES, tuneMemory } from '../src/memory-tuning.js';
 
 test('tuneMemory asks for both settings unless the environment sets them', () => {
   const plain = tuneMemory({});
