@@ -1,7 +1,8 @@
 // Decodes one encoded track, chunk by chunk (bounded memory), to interleaved int16 stereo at the
 // output rate in a SharedArrayBuffer; or only measures its length (measureTrack, for the leader).
 // Runs on whatever thread calls it: TrackDecoder runs it in a worker so no event loop blocks.
-// With `target`, the PCM goes straight into the caller's buffer, which may already be playing.
+// With `target`, the PCM goes straight into the caller's buffer, which may already be playing;
+// with `targetFile`, into a file the caller streams from (a 5-minute track then costs no memory).
 import { createReadStream } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { decodeChunked } from 'audio-decode';
 import { toStereo } from './channel-mix.js';
 import { assertSampleRate, framesAtRate } from './frames-at-rate.js';
 import { int16ScaleFor, PcmAccumulator } from './pcm-accumulator.js';
+import { PcmFileWriter } from './pcm-file-writer.js';
 import { PolyphaseResampler } from './polyphase-resampler.js';
 import { INSPECT_BYTES, inspectSource, type SourceInfo } from './source-inspect.js';
 import { TrackError } from './track-error.js';
@@ -41,6 +43,13 @@ export interface DecodeOptions {
    * decode leaves the rest untouched; DecodedTrack.frames is the decoded count either way.
    */
   target?: SharedArrayBuffer;
+  /**
+   * Write the PCM (interleaved stereo int16, host byte order) into this open file descriptor from
+   * byte 0 instead of memory; at most `frames` frames (the expected count), front to back, so
+   * every byte below the file's size is final while decoding goes on. The caller opens and closes
+   * the descriptor. DecodedTrack.pcm is then empty. Excludes `target`.
+   */
+  targetFile?: { fd: number; frames: number };
 }
 
 export interface DecodeProgress {
@@ -73,7 +82,7 @@ export interface TrackLength {
 
 export interface DecodedTrack extends TrackLength {
   /** Interleaved stereo int16 over a SharedArrayBuffer; length === frames * 2 (with a target:
-   *  min(frames, its capacity) * 2, over the target). */
+   *  min(frames, its capacity) * 2, over the target; with a targetFile: empty). */
   pcm: Int16Array;
   /** Frames at outputRate; always framesAtRate(sourceFrames, sourceRate, outputRate). */
   frames: number;
@@ -88,10 +97,13 @@ export function trackName(input: TrackInput): string {
 export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, hooks: DecodeHooks = {}): Promise<DecodedTrack> {
   const outputRate = checkOptions(opts);
   let resampler: PolyphaseResampler | undefined;
-  let acc: PcmAccumulator | undefined;
+  let acc: PcmAccumulator | PcmFileWriter | undefined;
   const result = await streamDecode(input, hooks, (info) => {
     const estimate = info.estimatedFrames === undefined ? 0 : info.estimatedFrames * (outputRate / info.rate);
-    acc = new PcmAccumulator(opts.target ?? estimate, int16ScaleFor(info.format));
+    const scale = int16ScaleFor(info.format);
+    acc = opts.targetFile !== undefined
+      ? new PcmFileWriter(opts.targetFile.fd, opts.targetFile.frames, scale)
+      : new PcmAccumulator(opts.target ?? estimate, scale);
   }, (left, right, rate) => {
     resampler ??= new PolyphaseResampler(rate, outputRate, 2);
     const [l, r] = resampler.push([left, right]);
@@ -104,7 +116,8 @@ export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, h
   if (acc!.length !== frames) {
     throw new TrackError('corrupt', `internal: resampler produced ${acc!.length} frames, expected ${frames}`, trackName(input));
   }
-  return { ...result, pcm: acc!.finish(), frames, outputRate };
+  const pcm = acc instanceof PcmAccumulator ? acc.finish() : new Int16Array(new SharedArrayBuffer(0));
+  return { ...result, pcm, frames, outputRate };
 }
 
 /** Decodes without keeping audio: the exact length the leader puts on the timeline. */
@@ -125,6 +138,13 @@ function checkOptions(opts: DecodeOptions): number {
   const t = opts.target;
   if (t !== undefined && (!(t instanceof SharedArrayBuffer) || t.byteLength === 0 || t.byteLength % 4 !== 0)) {
     throw new TrackError('invalid-argument', 'target must be a non-empty SharedArrayBuffer of whole stereo int16 frames');
+  }
+  const f = opts.targetFile;
+  if (f !== undefined) {
+    if (t !== undefined) throw new TrackError('invalid-argument', 'target and targetFile exclude each other');
+    if (typeof f !== 'object' || f === null || !Number.isSafeInteger(f.fd) || f.fd < 0 || !Number.isSafeInteger(f.frames) || f.frames <= 0) {
+      throw new TrackError('invalid-argument', 'targetFile must be { fd: open descriptor, frames: positive integer }');
+    }
   }
   return outputRate;
 }

@@ -1,9 +1,11 @@
 // Decoding must not compete with the audio path: the decode worker's thread runs at a low priority
-// (per-thread nice, checked in /proc), decodes straight into a caller's buffer that may already be
-// playing (frames valid front to back), and can be aborted (a seek) without hurting later jobs.
+// (per-thread nice, checked in /proc), decodes straight into a caller's buffer or file that may
+// already be playing (frames valid front to back), and can be aborted (a seek) without hurting
+// later jobs.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrackDecoder } from '../src/track-decoder.js';
@@ -85,6 +87,43 @@ test('decoding into a target buffer gives the same PCM, front to back, in that b
   for (let i = 1; i < written.length; i++) assert.ok(written[i]! >= written[i - 1]!);
   assert.ok(written.at(-2)! > 0 && written.at(-2)! < plain.frames);
   assert.ok(frontValid, 'a reported frame differed from the final PCM');
+});
+
+test('decoding into a file (in the worker) gives the same PCM, front to back, at most the frames asked for', T, async (t) => {
+  const d = new TrackDecoder();
+  decoders.push(d);
+  const dir = mkdtempSync(path.join(tmpdir(), 'jas-decode-file-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(MUSIC_DIR, '02-pluck-parade.mp3'); // 44.1 kHz MP3: resampled
+  const plain = await d.decode(file);
+  const out = path.join(dir, 'track.pcm');
+  const fd = openSync(out, 'w');
+  let frontValid = true;
+  let reports = 0;
+  const track = await d.decode(file, { targetFile: { fd, frames: plain.frames } }, {
+    onProgress: (p) => {
+      reports++;
+      // everything reported as written is already in the file
+      const n = Math.min(p.framesWritten, plain.frames) * 2;
+      const bytes = readFileSync(out);
+      const got = new Int16Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 2));
+      if (got.length < n) frontValid = false;
+      for (let i = Math.max(0, n - 2000); i < n; i++) if (got[i] !== plain.pcm[i]) frontValid = false;
+    },
+  });
+  closeSync(fd);
+  assert.equal(track.frames, plain.frames);
+  assert.equal(track.pcm.length, 0, 'nothing held in memory');
+  const bytes = readFileSync(out);
+  assert.equal(firstDifference(new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2), plain.pcm), -1);
+  assert.ok(reports >= 2 && frontValid, `${reports} progress reports, front valid: ${frontValid}`);
+  // a shorter file than the track: what fits, nothing more
+  const fd2 = openSync(path.join(dir, 'short.pcm'), 'w');
+  await d.decode(file, { targetFile: { fd: fd2, frames: 1000 } });
+  closeSync(fd2);
+  assert.equal(readFileSync(path.join(dir, 'short.pcm')).length, 4000);
+  await assert.rejects(decodeToPcm(file, { targetFile: { fd: -1, frames: 10 } }), (e: unknown) => e instanceof TrackError && e.kind === 'invalid-argument');
+  await assert.rejects(decodeToPcm(file, { targetFile: { fd: 1, frames: 10 }, target: new SharedArrayBuffer(40) }), (e: unknown) => e instanceof TrackError && e.kind === 'invalid-argument');
 });
 
 test('a short target keeps what fits; a long one leaves its tail untouched; bad targets are refused', T, async () => {

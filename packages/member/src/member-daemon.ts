@@ -2,6 +2,7 @@
 // and the leader link. Owns no timing itself: the clock worker and the engine worker do. Every
 // message from the leader is already validated by the link; here it becomes engine state.
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   PROTOCOL_VERSION,
@@ -38,6 +39,8 @@ const MAX_REPORTED_ERRORS = 10;
 /** The decode worker exits this long after its last job: its isolate, wasm decoders and heap
  *  (~40 MB) are not needed between tracks minutes apart; a respawn costs ~50 ms. */
 const DECODER_IDLE_MS = 2000;
+/** Subdirectory of the cache directory for decoded tracks being streamed (not cached files). */
+const DECODED_DIR = 'decoded';
 
 interface ReportedError {
   code: string;
@@ -75,15 +78,20 @@ export class MemberDaemon {
     this.cache = new TrackCache({ dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024, bearerToken: config.key ? restToken(config.key) : undefined });
     this.tracks = new TrackManager(this.cache, {
       decode: (input, opts, cb) => this.decoder.decode(input, {
-        outputRate: opts.outputRate, channels: 2, ...(opts.target ? { target: opts.target } : {}),
+        outputRate: opts.outputRate, channels: 2,
+        ...(opts.target ? { target: opts.target } : {}), ...(opts.targetFile ? { targetFile: opts.targetFile } : {}),
       }, {
         onProgress: (p) => cb?.onProgress?.(p.totalBytes > 0 ? p.bytesRead / p.totalBytes : 0),
         ...(cb?.signal ? { signal: cb.signal } : {}),
       }),
     }, {
-      addTrack: (id, pcm, frames) => this.reportRejection('track', this.engine?.addTrack(id, pcm, frames) ?? null),
+      addTrack: (id, source, frames) => this.reportRejection('track', this.engine?.addTrack(id, source, frames) ?? null),
       removeTrack: (id) => this.engine?.removeTrack(id),
-    }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason));
+    }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason), {
+      // Decoded tracks stream from disk beside the cache (docs/media.md): ~3 MB each in memory.
+      dir: join(config.cacheDir, DECODED_DIR),
+      onError: (message) => this.log.warn({ component: 'tracks' }, message),
+    });
     this.link = new LeaderLink({ host: config.listenHost, port: config.port, hello: () => this.hello(), key: config.key });
   }
 
@@ -140,6 +148,7 @@ export class MemberDaemon {
     await this.engine?.stop(); // stops the sink too
     await this.clock.stop();
     await this.decoder.close();
+    await this.tracks.close();
   }
 
   private createSink(): AudioSink | null {
@@ -229,20 +238,26 @@ export class MemberDaemon {
     // Each track with the leader time it is first needed; most urgent first. A jump that takes
     // effect in 1.5 s comes before the current track's successor due in 20 s (in revision order it
     // came after it, and past the two tracks held it was not decoded until the jump took effect).
-    const needs: Array<{ index: number; atUs: number }> = [];
+    const needs: Array<{ index: number; frame: number; atUs: number }> = [];
     for (const rev of tl.revisions) {
       const at = Math.max(nowUs, rev.atUs);
       const pos = positionAt(tl, at);
       if (pos.ended) continue;
-      needs.push({ index: pos.index, atUs: at });
+      needs.push({ index: pos.index, frame: pos.frame, atUs: at });
       const track = tl.tracks[pos.index];
       const remainingUs = track ? ((track.frames - pos.frame) / tl.outputRate) * 1e6 : 0;
-      if (pos.playing && remainingUs < PRELOAD_NEXT_US) needs.push({ index: tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1, atUs: at + remainingUs });
+      if (pos.playing && remainingUs < PRELOAD_NEXT_US) needs.push({ index: tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1, frame: 0, atUs: at + remainingUs });
     }
     needs.sort((a, b) => a.atUs - b.atUs);
     const indices: number[] = [];
-    for (const { index } of needs) if (index >= 0 && index < tl.tracks.length && !indices.includes(index)) indices.push(index);
-    this.tracks.want(tl, indices);
+    const startFrames: number[] = [];
+    for (const { index, frame } of needs) {
+      if (index >= 0 && index < tl.tracks.length && !indices.includes(index)) {
+        indices.push(index);
+        startFrames.push(frame);
+      }
+    }
+    this.tracks.want(tl, indices, startFrames);
     // The rest of the playlist, in playing order from the current track, into the disk cache.
     const from = indices[0] ?? 0;
     const order: string[] = [];

@@ -14,6 +14,7 @@ import {
 } from './engine-worker.js';
 import { JUMP_THRESHOLD_US } from './scheduler.js';
 import type { AudioSink } from './sink.js';
+import { TrackStore, type TrackSource } from './track-store.js';
 import { scheduleGarbageCollection } from './collect-garbage.js';
 import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority } from './audio-thread-priority.js';
 
@@ -59,7 +60,7 @@ export class AudioEngine {
   private priority: AudioThreadPriority | null = null;
   private timeline: Timeline | null = null;
   private settings: EngineSettings | null = null;
-  private readonly tracks = new Map<string, { pcm: SharedArrayBuffer; frames: number }>();
+  private readonly tracks = new Map<string, { source: TrackSource; frames: number }>();
 
   constructor(opts: AudioEngineOptions) {
     if (!Number.isInteger(opts.outputRate) || opts.outputRate <= 0) throw new RangeError('AudioEngine: bad outputRate');
@@ -116,7 +117,7 @@ export class AudioEngine {
     // Re-send what was set before start.
     if (this.timeline !== null) this.post({ type: 'timeline', timeline: this.timeline });
     if (this.settings !== null) this.post({ type: 'settings', settings: this.settings });
-    for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, pcm: t.pcm, frames: t.frames });
+    for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, source: t.source, frames: t.frames });
     await o.sink.start();
   }
 
@@ -167,13 +168,17 @@ export class AudioEngine {
     return null;
   }
 
-  /** Registers a decoded track: `frames` interleaved stereo int16 frames in `pcm` (shared, not copied). */
-  addTrack(id: string, pcm: SharedArrayBuffer, frames: number): string | null {
+  /**
+   * Registers a decoded track of `frames` frames (shared, not copied): the whole track as
+   * interleaved stereo int16 (`pcm`), or a TrackWindow's buffer that a PcmFeeder fills (`window`).
+   */
+  addTrack(id: string, source: TrackSource, frames: number): string | null {
     if (typeof id !== 'string' || id.length === 0) return 'track id must be a non-empty string';
-    if (!(pcm instanceof SharedArrayBuffer)) return `track ${id}: pcm must be a SharedArrayBuffer`;
-    if (!Number.isSafeInteger(frames) || frames < 0 || pcm.byteLength < frames * 4) return `track ${id}: bad frame count`;
-    this.tracks.set(id, { pcm, frames });
-    this.post({ type: 'addTrack', id, pcm, frames });
+    // The worker's store checks the same way: refuse here so the caller learns why.
+    const err = new TrackStore().addSource(id, source, frames);
+    if (err !== null) return err;
+    this.tracks.set(id, { source, frames });
+    this.post({ type: 'addTrack', id, source, frames });
     return null;
   }
 

@@ -9,7 +9,7 @@ import { DacClock, type HostToLocalClock } from './dac-clock.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
 import { Scheduler, type SchedulerSettings } from './scheduler.js';
-import { PlaylistReader, TrackStore } from './track-store.js';
+import { PlaylistReader, TrackStore, type TrackSource } from './track-store.js';
 import { currentKernelThreadId } from './audio-thread-priority.js';
 import { scheduleGarbageCollection } from './collect-garbage.js';
 
@@ -42,7 +42,7 @@ export interface EngineWorkerData {
 export type EngineWorkerCommand =
   | { type: 'timeline'; timeline: Timeline | null }
   | { type: 'settings'; settings: SchedulerSettings }
-  | { type: 'addTrack'; id: string; pcm: SharedArrayBuffer; frames: number }
+  | { type: 'addTrack'; id: string; source: TrackSource; frames: number }
   | { type: 'removeTrack'; id: string }
   | { type: 'resync' }
   | { type: 'stop' };
@@ -161,7 +161,7 @@ class EngineLoop {
           return;
         }
         case 'addTrack': {
-          const err = this.store.add(c.id, c.pcm, c.frames);
+          const err = this.store.addSource(c.id, c.source, c.frames);
           if (err !== null) this.log('warn', 'track', err);
           return;
         }

@@ -1,7 +1,9 @@
 // TrackStore: decoded tracks the engine may read, id -> interleaved stereo int16 PCM over a
-// SharedArrayBuffer (no copy between threads). The main thread adds and removes entries; the
-// worker keeps an identical map built from the same messages. Bounded: callers remove what the
-// playlist no longer needs.
+// SharedArrayBuffer (no copy between threads): the whole track, or a TrackWindow of a few seconds
+// that a feeder keeps filled from the decoded file on disk. The main thread adds and removes
+// entries; the worker keeps an identical map built from the same messages. Bounded: callers
+// remove what the playlist no longer needs.
+import { TrackWindow, WINDOW_MAX_TRACK_FRAMES as WINDOW_MAX_FRAMES } from './track-window.js';
 
 export const TRACK_CHANNELS = 2;
 /** Refuses more entries than this (a bug upstream, not a reason to exhaust memory). */
@@ -9,10 +11,15 @@ export const TRACK_STORE_MAX_TRACKS = 4096;
 
 export interface StoredTrack {
   readonly id: string;
-  /** Interleaved stereo samples; frame f at [2f, 2f+1]. */
-  readonly pcm: Int16Array;
+  /** The whole track, interleaved stereo samples (frame f at [2f, 2f+1]); or null when streamed. */
+  readonly pcm: Int16Array | null;
+  /** The streamed track's window (when pcm is null). */
+  readonly window: TrackWindow | null;
   readonly frames: number;
 }
+
+/** How a track's PCM crosses to the engine thread: the whole track, or a streaming window. */
+export type TrackSource = { kind: 'pcm'; buffer: SharedArrayBuffer } | { kind: 'window'; buffer: SharedArrayBuffer };
 
 export class TrackStore {
   private readonly map = new Map<string, StoredTrack>();
@@ -29,20 +36,39 @@ export class TrackStore {
 
   /**
    * Registers (or replaces) a track. `pcm` is the SharedArrayBuffer (or a view on one) holding
-   * `frames` interleaved stereo int16 frames. Returns an error message instead of throwing.
+   * `frames` interleaved stereo int16 frames, or a TrackWindow streaming a track of `frames`
+   * frames. Returns an error message instead of throwing.
    */
-  add(id: string, pcm: SharedArrayBuffer | Int16Array, frames: number): string | null {
+  add(id: string, pcm: SharedArrayBuffer | Int16Array | TrackWindow, frames: number): string | null {
     if (typeof id !== 'string' || id.length === 0) return 'track id must be a non-empty string';
     if (!Number.isSafeInteger(frames) || frames < 0) return `track ${id}: frames must be a non-negative integer`;
-    let view: Int16Array;
-    if (pcm instanceof Int16Array) view = pcm;
-    else if (pcm instanceof SharedArrayBuffer) view = new Int16Array(pcm, 0, Math.floor(pcm.byteLength / 2));
-    else return `track ${id}: pcm must be a SharedArrayBuffer or an Int16Array`;
-    if (view.length < frames * TRACK_CHANNELS) return `track ${id}: buffer holds fewer than ${frames} stereo frames`;
+    let entry: StoredTrack;
+    if (pcm instanceof TrackWindow) {
+      if (frames > WINDOW_MAX_FRAMES) return `track ${id}: too long to stream (${frames} frames)`;
+      entry = { id, pcm: null, window: pcm, frames };
+    } else {
+      let view: Int16Array;
+      if (pcm instanceof Int16Array) view = pcm;
+      else if (pcm instanceof SharedArrayBuffer) view = new Int16Array(pcm, 0, Math.floor(pcm.byteLength / 2));
+      else return `track ${id}: pcm must be a SharedArrayBuffer, an Int16Array or a TrackWindow`;
+      if (view.length < frames * TRACK_CHANNELS) return `track ${id}: buffer holds fewer than ${frames} stereo frames`;
+      entry = { id, pcm: view, window: null, frames };
+    }
     if (!this.map.has(id) && this.map.size >= TRACK_STORE_MAX_TRACKS) return `track store full (${TRACK_STORE_MAX_TRACKS})`;
-    this.map.set(id, { id, pcm: view, frames });
+    this.map.set(id, entry);
     this.ver++;
     return null;
+  }
+
+  /** add() for a TrackSource as it arrives in a message (the buffer checked first). */
+  addSource(id: string, source: TrackSource, frames: number): string | null {
+    if (typeof source !== 'object' || source === null || !(source.buffer instanceof SharedArrayBuffer)) {
+      return `track ${String(id)}: source must be { kind, buffer: SharedArrayBuffer }`;
+    }
+    if (source.kind === 'pcm') return this.add(id, source.buffer, frames);
+    if (source.kind !== 'window') return `track ${String(id)}: source kind must be pcm or window`;
+    const w = TrackWindow.attach(source.buffer);
+    return typeof w === 'string' ? `track ${String(id)}: ${w}` : this.add(id, w, frames);
   }
 
   remove(id: string): boolean {
@@ -130,7 +156,10 @@ export class PlaylistReader {
       const n = Math.min(left, this.starts[k + 1]! - gm);
       const t = this.views[k];
       const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
-      if (t !== undefined && avail > 0) {
+      if (t !== undefined && avail > 0 && t.window !== null) {
+        t.window.read(f, avail, out, o);
+        o += 2 * avail;
+      } else if (t !== undefined && avail > 0 && t.pcm !== null) {
         const pcm = t.pcm;
         let s = 2 * f;
         for (let i = 0; i < avail; i++, s += 2, o += 2) {
@@ -155,7 +184,7 @@ export class PlaylistReader {
   private resolve(): void {
     this.views = this.tracks.map((t) => {
       const s = this.store.get(t.id);
-      return s === undefined ? undefined : { id: s.id, pcm: s.pcm, frames: Math.min(s.frames, t.frames) };
+      return s === undefined ? undefined : { id: s.id, pcm: s.pcm, window: s.window, frames: Math.min(s.frames, t.frames) };
     });
     this.seenVersion = this.store.version;
   }

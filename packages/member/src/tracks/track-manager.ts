@@ -1,9 +1,17 @@
 // Keeps the tracks the timeline needs soon (the current and the next) fetched, decoded to PCM at
 // the output rate and registered with the audio engine, and drops the rest so that memory stays
-// bounded on a 512 MB Pi. A track is registered as soon as its decode starts, into a buffer of the
-// timeline's length that the decoder fills front to back (decoding runs 10-100x faster than real
-// time, so playback can start at once instead of after the whole track). Failures are reported per
-// track: the engine plays silence for that slot and the timeline goes on.
+// bounded on a 512 MB Pi. A track is registered as soon as its decode starts (decoding runs
+// 10-100x faster than real time, so playback can start at once instead of after the whole track).
+// Streamed (the default with a writable cache): the decoder writes the PCM to a file and a
+// PcmFeeder keeps a window of a few seconds of it in memory for the engine, so a track of any
+// length costs ~3 MB. In memory (no writable disk, or too little space): into a buffer of the
+// timeline's length that the decoder fills front to back. Failures are reported per track: the
+// engine plays silence for that slot and the timeline goes on.
+import { open, mkdir, rm, statfs, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TrackWindow, WINDOW_MAX_TRACK_FRAMES } from '../audio/track-window.js';
+import type { TrackSource } from '../audio/track-store.js';
+import { PcmFeeder } from './pcm-feeder.js';
 import type { TrackCache, TrackInput } from './track-cache.js';
 
 export interface DecodedPcm {
@@ -12,17 +20,47 @@ export interface DecodedPcm {
 }
 
 export interface PcmDecoder {
-  /** `target`: fill this buffer (timeline length) in place instead of allocating one. */
+  /** `target`: fill this buffer (timeline length) in place instead of allocating one;
+   *  `targetFile`: write at most `frames` frames into this open file from byte 0 instead. */
   decode(
     input: TrackInput,
-    opts: { outputRate: number; channels: number; target?: SharedArrayBuffer },
+    opts: { outputRate: number; channels: number; target?: SharedArrayBuffer; targetFile?: { fd: number; frames: number } },
     cb?: { onProgress?: (fraction: number) => void; signal?: AbortSignal },
   ): Promise<DecodedPcm>;
 }
 
 export interface TrackConsumer {
-  addTrack(id: string, pcm: SharedArrayBuffer, frames: number): void;
+  addTrack(id: string, source: TrackSource, frames: number): void;
   removeTrack(id: string): void;
+}
+
+/** Where and how tracks are streamed from disk (TrackManager's `stream` option). */
+export interface TrackStreamOptions {
+  /** Directory for the decoded PCM files (emptied at start: only this process's files live there). */
+  dir: string;
+  /** Ring of the window, seconds (how far ahead of the engine the PCM sits in memory). */
+  windowSeconds?: number;
+  /** Head of the window, seconds (each track's start, always in memory). */
+  headSeconds?: number;
+  /** Feeder tick, ms. */
+  tickMs?: number;
+  /** Disk space left free beside a decoded track; below it a track is decoded into memory. */
+  reserveBytes?: number;
+  onError?: (message: string) => void;
+}
+
+export const STREAM_WINDOW_SECONDS = 10;
+export const STREAM_HEAD_SECONDS = 5;
+const STREAM_TICK_MS = 100;
+const STREAM_RESERVE_BYTES = 64 * 1024 * 1024;
+/** Kept behind the engine's read position (its resampler and drift corrections look back). */
+const STREAM_BEHIND_SECONDS = 1;
+/** Largest file read: 1 s of audio (192 KB at 48 kHz). */
+const STREAM_READ_SECONDS = 1;
+
+interface Stream {
+  feeder: PcmFeeder;
+  path: string;
 }
 
 export interface TrackStatus {
@@ -64,6 +102,12 @@ export class TrackManager {
   private prefetching: string | null = null;
   private readonly prefetched = new Set<string>();
   private readonly prefetchFailedAtMs = new Map<string, number>();
+  /** Streamed tracks (registered ones and ones being set up). */
+  private readonly streams = new Map<string, Stream>();
+  /** Where playback of each wanted track is expected to start (the feeder's hint). */
+  private readonly startFrames = new Map<string, number>();
+  private streamDirReady: Promise<boolean> | null = null;
+  private streamFiles = 0;
 
   constructor(
     private readonly cache: TrackCache,
@@ -71,6 +115,8 @@ export class TrackManager {
     private readonly consumer: TrackConsumer,
     private readonly outputRate: number,
     private readonly onError: (trackId: string, reason: string) => void,
+    /** Stream decoded tracks from files in this directory; absent: hold them in memory. */
+    private readonly stream?: TrackStreamOptions,
   ) {}
 
   setBaseUrl(url: string): void {
@@ -78,25 +124,31 @@ export class TrackManager {
     this.pump();
   }
 
-  /** `indices`: playlist indices needed now or soon, most urgent first. */
-  want(timeline: NeededTimeline, indices: readonly number[]): void {
+  /**
+   * `indices`: playlist indices needed now or soon, most urgent first; `startFrames[k]`: the frame
+   * of indices[k] that is expected to play first (0 when absent; streamed tracks load from there).
+   */
+  want(timeline: NeededTimeline, indices: readonly number[], startFrames: readonly number[] = []): void {
     const ids: string[] = [];
-    for (const i of indices) {
-      const t = timeline.tracks[i];
+    for (let k = 0; k < indices.length; k++) {
+      const t = timeline.tracks[indices[k]!];
       if (t && !ids.includes(t.id)) {
         ids.push(t.id);
         this.framesOf.set(t.id, t.frames);
+        const start = startFrames[k] ?? 0;
+        this.startFrames.set(t.id, start);
+        this.streams.get(t.id)?.feeder.setHint(start);
       }
       if (ids.length >= MAX_DECODED_TRACKS) break;
     }
     this.wanted = ids;
+    for (const id of [...this.startFrames.keys()]) if (!ids.includes(id)) this.startFrames.delete(id);
     for (const [id, job] of this.loading) {
       if (!ids.includes(id)) job.abort.abort(); // its buffer goes with it; load() cleans up
     }
     for (const id of [...this.loaded]) {
       if (!ids.includes(id)) {
-        this.consumer.removeTrack(id);
-        this.loaded.delete(id);
+        this.unregister(id);
         this.status.delete(id);
       }
     }
@@ -107,7 +159,7 @@ export class TrackManager {
       for (const [id, job] of this.loading) {
         if (ids.indexOf(id) <= urgent) continue;
         job.abort.abort();
-        if (this.loaded.delete(id)) this.consumer.removeTrack(id);
+        this.unregister(id);
         this.status.delete(id);
       }
     }
@@ -177,15 +229,30 @@ export class TrackManager {
 
   private async load(id: string, baseUrl: string, signal: AbortSignal): Promise<void> {
     let registered = false;
+    let file: Awaited<ReturnType<typeof open>> | null = null;
     try {
       const input = await this.cache.input(id, baseUrl);
       if (signal.aborted || !this.wanted.includes(id)) return; // timeline moved on while fetching
       const frames = this.framesOf.get(id) ?? 0;
-      const opts: { outputRate: number; channels: number; target?: SharedArrayBuffer } = { outputRate: this.outputRate, channels: 2 };
-      if (frames > 0) {
-        // Playable from now on: frames the decoder has not reached yet read as silence.
+      const opts: { outputRate: number; channels: number; target?: SharedArrayBuffer; targetFile?: { fd: number; frames: number } } = {
+        outputRate: this.outputRate, channels: 2,
+      };
+      const path = frames > 0 ? await this.streamPath(id, frames) : null;
+      if (signal.aborted || !this.wanted.includes(id)) return;
+      if (path !== null) {
+        // Streamed: playable from now on; what the decoder has not written yet reads as silence.
+        file = await open(path, 'w');
+        if (signal.aborted || !this.wanted.includes(id)) {
+          await unlink(path).catch(() => {});
+          return;
+        }
+        opts.targetFile = { fd: file.fd, frames };
+        this.registerStream(id, path, frames);
+        registered = true;
+      } else if (frames > 0) {
+        // In memory: playable from now on; frames the decoder has not reached yet read as silence.
         opts.target = new SharedArrayBuffer(frames * 4);
-        this.consumer.addTrack(id, opts.target, frames);
+        this.consumer.addTrack(id, { kind: 'pcm', buffer: opts.target }, frames);
         this.loaded.add(id);
         registered = true;
       }
@@ -193,21 +260,92 @@ export class TrackManager {
         signal,
         onProgress: (fraction) => this.status.set(id, { trackId: id, progress: Math.min(0.999, Math.max(0, fraction)) }),
       });
+      this.streams.get(id)?.feeder.decodeFinished();
       // Timeline moved on while decoding, or a more urgent track preempted it: want() unregistered it.
       if (signal.aborted || !this.wanted.includes(id)) return;
       if (!registered) {
         const buffer = decoded.pcm.buffer;
         if (!(buffer instanceof SharedArrayBuffer)) throw new Error('decoder returned PCM that is not shared memory');
-        this.consumer.addTrack(id, buffer, decoded.frames);
+        this.consumer.addTrack(id, { kind: 'pcm', buffer }, decoded.frames);
         this.loaded.add(id);
       }
       this.status.set(id, { trackId: id, progress: 1 });
     } catch (err) {
       if (signal.aborted) return; // dropped on purpose: want() already unregistered it
-      if (registered && this.loaded.delete(id)) this.consumer.removeTrack(id);
+      if (registered) this.unregister(id);
       const reason = (err as Error).message || String(err);
       this.status.set(id, { trackId: id, progress: 0, error: reason });
       this.onError(id, reason);
+    } finally {
+      // The decoder is done with the descriptor (finished, failed, or its worker stopped).
+      await file?.close().catch(() => {});
     }
+  }
+
+  /** Registers a streamed track with the engine and starts feeding its window. */
+  private registerStream(id: string, path: string, frames: number): void {
+    const st = this.stream!;
+    const rate = this.outputRate;
+    const window = TrackWindow.create(
+      Math.round((st.windowSeconds ?? STREAM_WINDOW_SECONDS) * rate),
+      Math.min(frames, Math.round((st.headSeconds ?? STREAM_HEAD_SECONDS) * rate)),
+    );
+    const feeder = new PcmFeeder(path, frames, window, {
+      tickMs: st.tickMs ?? STREAM_TICK_MS,
+      behindFrames: Math.round(STREAM_BEHIND_SECONDS * rate),
+      readFrames: Math.round(STREAM_READ_SECONDS * rate),
+      onError: (message) => st.onError?.(message),
+    });
+    feeder.setHint(this.startFrames.get(id) ?? 0);
+    this.streams.set(id, { feeder, path });
+    this.consumer.addTrack(id, { kind: 'window', buffer: window.buffer }, frames);
+    this.loaded.add(id);
+    feeder.start();
+  }
+
+  /** Drops a registered track: from the engine, and a streamed one's feeder and file. */
+  private unregister(id: string): void {
+    if (this.loaded.delete(id)) this.consumer.removeTrack(id);
+    const s = this.streams.get(id);
+    if (s === undefined) return;
+    this.streams.delete(id);
+    void s.feeder.close().then(() => unlink(s.path)).catch(() => {});
+  }
+
+  /**
+   * The file to decode a track into, or null to decode it into memory: no stream option, a cache
+   * that cannot be written, a track too long for a window, or too little disk space.
+   */
+  private async streamPath(id: string, frames: number): Promise<string | null> {
+    const st = this.stream;
+    if (st === undefined || !this.cache.writable || frames > WINDOW_MAX_TRACK_FRAMES) return null;
+    this.streamDirReady ??= (async () => {
+      try {
+        // Files of an earlier run are stale (decoded for a process that is gone).
+        await rm(st.dir, { recursive: true, force: true });
+        await mkdir(st.dir, { recursive: true });
+        return true;
+      } catch (e) {
+        st.onError?.(`decoded-track directory ${st.dir}: ${(e as Error).message}; decoding into memory`);
+        return false;
+      }
+    })();
+    if (!(await this.streamDirReady)) return null;
+    try {
+      const fs = await statfs(st.dir);
+      if (fs.bavail * fs.bsize < frames * 4 + (st.reserveBytes ?? STREAM_RESERVE_BYTES)) {
+        st.onError?.(`too little disk space in ${st.dir} for a decoded track of ${Math.ceil((frames * 4) / 1e6)} MB; decoding into memory`);
+        return null;
+      }
+    } catch {
+      return null;
+    }
+    // A name per load: a dropped stream's file is deleted asynchronously, maybe after a reload began.
+    return join(st.dir, `${id}.${++this.streamFiles}.pcm`);
+  }
+
+  /** Stops every feeder (daemon shutdown); files are left for the next start to clear. */
+  async close(): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => s.feeder.close()));
   }
 }

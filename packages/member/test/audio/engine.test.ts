@@ -161,7 +161,7 @@ test('two members with different clocks and DAC rates play clicks aligned to the
   const [a, b] = members as [Member, Member];
   for (const m of [a, b]) {
     publishTrueModel(m);
-    assert.equal(m.engine.addTrack('clicks', pcm, TRACK_FRAMES), null);
+    assert.equal(m.engine.addTrack('clicks', { kind: 'pcm', buffer: pcm }, TRACK_FRAMES), null);
     assert.equal(m.engine.setTimeline(tl), null);
     assert.equal(m.engine.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' }), null);
   }

@@ -4,8 +4,13 @@
 // timeline no longer wants is unregistered and its decode aborted; a failed decode is unregistered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TrackWindow } from '../../src/audio/track-window.js';
 import type { TrackCache, TrackInput } from '../../src/tracks/track-cache.js';
-import { MAX_DECODED_TRACKS, TrackManager, type DecodedPcm, type PcmDecoder } from '../../src/tracks/track-manager.js';
+import type { TrackSource } from '../../src/audio/track-store.js';
+import { MAX_DECODED_TRACKS, TrackManager, type DecodedPcm, type PcmDecoder, type TrackStreamOptions } from '../../src/tracks/track-manager.js';
 
 const RATE = 48000;
 const tracks = [
@@ -23,7 +28,7 @@ interface Call {
   reject: (e: Error) => void;
 }
 
-function setup(writable = true): {
+function setup(writable = true, stream?: TrackStreamOptions): {
   mgr: TrackManager; calls: Call[]; registered: Map<string, { pcm: SharedArrayBuffer; frames: number }>; maxHeld: () => number; errors: string[];
 } {
   const cache = {
@@ -42,14 +47,15 @@ function setup(writable = true): {
   const registered = new Map<string, { pcm: SharedArrayBuffer; frames: number }>();
   let held = 0;
   const consumer = {
-    addTrack: (id: string, pcm: SharedArrayBuffer, frames: number) => {
-      registered.set(id, { pcm, frames });
+    addTrack: (id: string, source: TrackSource, frames: number) => {
+      assert.equal(source.kind, 'pcm', 'no stream option: tracks are held in memory');
+      registered.set(id, { pcm: source.buffer, frames });
       held = Math.max(held, registered.size);
     },
     removeTrack: (id: string) => void registered.delete(id),
   };
   const errors: string[] = [];
-  const mgr = new TrackManager(cache, decoder, consumer, RATE, (id, reason) => errors.push(`${id.slice(0, 1)}: ${reason}`));
+  const mgr = new TrackManager(cache, decoder, consumer, RATE, (id, reason) => errors.push(`${id.slice(0, 1)}: ${reason}`), stream);
   mgr.setBaseUrl('http://leader/tracks/');
   return { mgr, calls, registered, maxHeld: () => held, errors };
 }
@@ -139,4 +145,69 @@ test('a more urgent track preempts the decode of a later one, which is loaded ag
   assert.equal(calls.length, 3, 'b again after a');
   assert.equal(calls[2]!.input, `/cache/${b}`);
   assert.deepEqual(mgr.statuses().find((s) => s.trackId === a), { trackId: a, progress: 1 });
+});
+
+test('streamed: the decoder writes a file, the engine gets a window fed from it; dropping the track deletes the file', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'jas-stream-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'decoded');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'stale.pcm'), 'left by an earlier run');
+  const cache = { maxBytes: 1e9, writable: true, knownSize: () => undefined, input: async (id: string): Promise<TrackInput> => `/cache/${id}` } as unknown as TrackCache;
+  const files: Array<{ fd: number; frames: number; finish: () => void }> = [];
+  const decoder: PcmDecoder = {
+    decode: (_input, opts, cb) => new Promise<DecodedPcm>((resolve, reject) => {
+      assert.equal(opts.target, undefined);
+      const f = opts.targetFile!;
+      files.push({ ...f, finish: () => resolve({ pcm: new Int16Array(0), frames: f.frames }) });
+      cb?.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+    }),
+  };
+  const registered = new Map<string, { source: TrackSource; frames: number }>();
+  const mgr = new TrackManager(cache, decoder, {
+    addTrack: (id, source, frames) => void registered.set(id, { source, frames }),
+    removeTrack: (id) => void registered.delete(id),
+  }, RATE, () => {}, { dir, tickMs: 10, windowSeconds: 0.1, headSeconds: 0.05 });
+  t.after(() => mgr.close());
+  mgr.setBaseUrl('http://leader/tracks/');
+  const a = tracks[0]!.id;
+  mgr.want(timeline, [0], [0]);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(readdirSync(dir).includes('stale.pcm'), false, 'files of an earlier run are cleared');
+  assert.equal(files.length, 1);
+  const reg = registered.get(a)!;
+  assert.equal(reg.source.kind, 'window');
+  assert.equal(reg.frames, 4800);
+  const w = TrackWindow.attach(reg.source.buffer);
+  assert.ok(w instanceof TrackWindow);
+  assert.equal(w.headFrames, 2400);
+  // The "decoder" writes the track: frame f holds (f, -f).
+  const pcm = new Int16Array(4800 * 2);
+  for (let f = 0; f < 4800; f++) {
+    pcm[2 * f] = f;
+    pcm[2 * f + 1] = -f;
+  }
+  writeSync(files[0]!.fd, new Uint8Array(pcm.buffer));
+  files[0]!.finish();
+  await new Promise((r) => setTimeout(r, 60));
+  const out = new Float32Array(2 * 4800);
+  assert.equal(w.read(0, 4800, out, 0), 4800, 'head and ring hold the whole (short) track');
+  assert.equal(Math.round(out[2 * 3000]! * 32768), 3000);
+  assert.equal(Math.round(out[2 * 3000 + 1]! * 32768), -3000);
+  assert.equal(mgr.statuses().find((s) => s.trackId === a)!.progress, 1);
+  const names = readdirSync(dir);
+  assert.equal(names.length, 1, `one decoded file: ${names.join(', ')}`);
+  assert.ok(names[0]!.startsWith(a));
+  mgr.want(timeline, [2], [0]); // a is no longer needed: dropped, its file deleted
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!registered.has(a));
+  assert.equal(existsSync(join(dir, names[0]!)), false);
+});
+
+test('with a stream option but a cache that cannot be written, tracks are held in memory', async () => {
+  const { mgr, calls, registered } = setup(false, { dir: '/nonexistent/decoded' });
+  mgr.want(timeline, [0]);
+  await settle();
+  assert.ok(calls[0]!.target instanceof SharedArrayBuffer);
+  assert.ok(registered.has(tracks[0]!.id));
 });

@@ -1,0 +1,227 @@
+// TrackWindow: a few seconds of one track's PCM in shared memory, so the engine can play a track of
+// any length while the whole decoded track stays on disk (a 5-minute track is 58 MB of PCM, a
+// one-hour mix 690 MB: too much for a 512 MB Pi). A feeder on the main thread (pcm-feeder.ts)
+// keeps the window filled ahead of where the engine reads; the engine reads it without locks.
+//
+// Layout: an Int32 header, the track's head (its first `headFrames` frames, loaded once and never
+// overwritten: every track change, jump and loop starts there), then a ring of `capacity` frames
+// for the rest, all interleaved stereo int16. Head frames [0, headValid) are valid. Track frame
+// f >= headFrames lives at ring slot f % capacity; ring frames [start, end) are valid. Protocol
+// (one writer, one reader, both through Atomics so it holds on ARM's weaker memory order):
+// - head: the writer writes frames, then raises `headValid`;
+// - append: the writer first raises `start` to at least newEnd - capacity (the frames it is about
+//   to overwrite stop being valid), then writes the frames, then publishes `end = newEnd`;
+// - reset (the reader jumped elsewhere): `gen` becomes odd, start = end = the new position, `gen`
+//   becomes even again;
+// - the reader snapshots gen/start/end, copies, then reloads gen and start: a changed gen voids the
+//   copy, a raised start voids the frames below it (they may have been overwritten mid-copy).
+// The reader tells the writer where it reads (`want`) and that it is reading (`reads` counter).
+
+export const WINDOW_CHANNELS = 2;
+const BYTES_PER_FRAME = WINDOW_CHANNELS * 2;
+/** Track frames are Int32 in the header: 2^31 - 1 frames is 12 hours at 48 kHz. */
+export const WINDOW_MAX_TRACK_FRAMES = 0x7fff_ffff;
+
+const H_MAGIC = 0;
+const H_CAPACITY = 1;
+const H_GEN = 2;
+const H_START = 3;
+const H_END = 4;
+const H_WANT = 5;
+const H_READS = 6;
+const H_HEAD_FRAMES = 7;
+const H_HEAD_VALID = 8;
+const HEADER_INTS = 10;
+const HEADER_BYTES = HEADER_INTS * 4;
+const MAGIC = 0x4a_57_44_31; // "JWD1"
+
+const MIN_RING_FRAMES = 1024;
+const MAX_FRAMES = 1 << 26;
+
+export class TrackWindow {
+  /** Ring size in frames. */
+  readonly capacity: number;
+  /** Head size in frames (track frames [0, headFrames) are served from the head). */
+  readonly headFrames: number;
+  private readonly header: Int32Array;
+  /** Head and ring as int16 samples (reader) and as bytes (the writer's file reads land there). */
+  private readonly head: Int16Array;
+  readonly headBytes: Uint8Array;
+  private readonly ring: Int16Array;
+  readonly ringBytes: Uint8Array;
+
+  private constructor(readonly buffer: SharedArrayBuffer) {
+    this.header = new Int32Array(buffer, 0, HEADER_INTS);
+    this.capacity = this.header[H_CAPACITY]!;
+    this.headFrames = this.header[H_HEAD_FRAMES]!;
+    const ringAt = HEADER_BYTES + this.headFrames * BYTES_PER_FRAME;
+    this.head = new Int16Array(buffer, HEADER_BYTES, this.headFrames * WINDOW_CHANNELS);
+    this.headBytes = new Uint8Array(buffer, HEADER_BYTES, this.headFrames * BYTES_PER_FRAME);
+    this.ring = new Int16Array(buffer, ringAt, this.capacity * WINDOW_CHANNELS);
+    this.ringBytes = new Uint8Array(buffer, ringAt, this.capacity * BYTES_PER_FRAME);
+  }
+
+  /** A new, empty window: a head of `headFrames` and a ring of `capacityFrames` frames. */
+  static create(capacityFrames: number, headFrames: number): TrackWindow {
+    if (!Number.isSafeInteger(capacityFrames) || capacityFrames < MIN_RING_FRAMES || capacityFrames > MAX_FRAMES) {
+      throw new RangeError(`window capacity must be an integer in ${MIN_RING_FRAMES}..${MAX_FRAMES} frames, got ${capacityFrames}`);
+    }
+    if (!Number.isSafeInteger(headFrames) || headFrames < 0 || headFrames > MAX_FRAMES) {
+      throw new RangeError(`window head must be an integer in 0..${MAX_FRAMES} frames, got ${headFrames}`);
+    }
+    const buffer = new SharedArrayBuffer(HEADER_BYTES + (headFrames + capacityFrames) * BYTES_PER_FRAME);
+    const h = new Int32Array(buffer, 0, HEADER_INTS);
+    h[H_CAPACITY] = capacityFrames;
+    h[H_HEAD_FRAMES] = headFrames;
+    h[H_WANT] = -1;
+    Atomics.store(h, H_MAGIC, MAGIC);
+    return new TrackWindow(buffer);
+  }
+
+  /** Wraps a buffer made by create() (e.g. in another thread), or says why it is not one. */
+  static attach(buffer: unknown): TrackWindow | string {
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES) return 'window must be a SharedArrayBuffer made by TrackWindow.create';
+    const h = new Int32Array(buffer, 0, HEADER_INTS);
+    const cap = Atomics.load(h, H_CAPACITY);
+    const head = Atomics.load(h, H_HEAD_FRAMES);
+    if (Atomics.load(h, H_MAGIC) !== MAGIC || cap < MIN_RING_FRAMES || cap > MAX_FRAMES || head < 0 || head > MAX_FRAMES
+      || buffer.byteLength !== HEADER_BYTES + (head + cap) * BYTES_PER_FRAME) {
+      return 'window buffer has a bad header';
+    }
+    return new TrackWindow(buffer);
+  }
+
+  // ---- writer side (the feeder) ----
+
+  get start(): number {
+    return Atomics.load(this.header, H_START);
+  }
+
+  get end(): number {
+    return Atomics.load(this.header, H_END);
+  }
+
+  /** Where the reader last read (track frame), -1 before its first read. */
+  get want(): number {
+    return Atomics.load(this.header, H_WANT);
+  }
+
+  /** Counts the reader's reads: a change means the engine is playing from this window. */
+  get reads(): number {
+    return Atomics.load(this.header, H_READS);
+  }
+
+  /** Head frames [0, headValid) are loaded. */
+  get headValid(): number {
+    return Atomics.load(this.header, H_HEAD_VALID);
+  }
+
+  /** Head frames up to `frames` have been written into headBytes: make them readable. */
+  commitHead(frames: number): void {
+    const n = Math.min(frames, this.headFrames);
+    if (n > Atomics.load(this.header, H_HEAD_VALID)) Atomics.store(this.header, H_HEAD_VALID, n);
+  }
+
+  /** Empties the ring at `frame` (>= headFrames; the next append starts there). */
+  reset(frame: number): void {
+    frame = Math.max(frame, this.headFrames);
+    const h = this.header;
+    Atomics.add(h, H_GEN, 1); // odd: readers ignore what they see
+    Atomics.store(h, H_START, frame);
+    Atomics.store(h, H_END, frame);
+    Atomics.add(h, H_GEN, 1);
+  }
+
+  /**
+   * Before writing frames [end, newEnd) into the ring: frames they overwrite stop being valid.
+   * Returns the ring byte ranges to fill, in order (two when the range wraps).
+   */
+  beginAppend(newEnd: number): Array<{ frame: number; byteOffset: number; byteLength: number }> {
+    const h = this.header;
+    const end = Atomics.load(h, H_END);
+    if (newEnd <= end) return [];
+    if (newEnd - end > this.capacity) throw new RangeError('append larger than the window');
+    const floor = newEnd - this.capacity;
+    if (Atomics.load(h, H_START) < floor) Atomics.store(h, H_START, floor);
+    const ranges: Array<{ frame: number; byteOffset: number; byteLength: number }> = [];
+    let f = end;
+    while (f < newEnd) {
+      const slot = f % this.capacity;
+      const n = Math.min(newEnd - f, this.capacity - slot);
+      ranges.push({ frame: f, byteOffset: slot * BYTES_PER_FRAME, byteLength: n * BYTES_PER_FRAME });
+      f += n;
+    }
+    return ranges;
+  }
+
+  /** The frames announced by beginAppend(newEnd) are in the ring: make them readable. */
+  commitAppend(newEnd: number): void {
+    if (newEnd > Atomics.load(this.header, H_END)) Atomics.store(this.header, H_END, newEnd);
+  }
+
+  // ---- reader side (the engine) ----
+
+  /**
+   * Fills out[o .. o + 2n) with track frames [f, f + n) as floats; frames the window does not hold
+   * (not loaded yet, or overwritten while copying) read as silence. Returns the frames delivered.
+   */
+  read(f: number, n: number, out: Float32Array, o: number): number {
+    const h = this.header;
+    Atomics.store(h, H_WANT, f);
+    Atomics.add(h, H_READS, 1);
+    let delivered = 0;
+    if (f < this.headFrames) {
+      const m = Math.min(n, this.headFrames - f);
+      const valid = Math.max(0, Math.min(f + m, Atomics.load(h, H_HEAD_VALID)) - f);
+      const pcm = this.head;
+      let w = o;
+      for (let s = 2 * f, e = 2 * (f + valid); s < e; s += 2) {
+        out[w++] = pcm[s]! * (1 / 32768);
+        out[w++] = pcm[s + 1]! * (1 / 32768);
+      }
+      if (valid < m) out.fill(0, w, o + 2 * m);
+      delivered = valid;
+      f += m;
+      n -= m;
+      o += 2 * m;
+      if (n === 0) return delivered;
+    }
+    return delivered + this.readRing(f, n, out, o);
+  }
+
+  private readRing(f: number, n: number, out: Float32Array, o: number): number {
+    const h = this.header;
+    const gen = Atomics.load(h, H_GEN);
+    const start = Atomics.load(h, H_START);
+    const end = Atomics.load(h, H_END);
+    const from = (gen & 1) === 0 ? Math.max(f, start) : f;
+    const to = (gen & 1) === 0 ? Math.min(f + n, end) : f;
+    if (to <= from) {
+      out.fill(0, o, o + 2 * n);
+      return 0;
+    }
+    if (from > f) out.fill(0, o, o + 2 * (from - f));
+    const pcm = this.ring;
+    const cap = this.capacity;
+    let w = o + 2 * (from - f);
+    let slot = from % cap;
+    for (let g = from; g < to; g++) {
+      out[w++] = pcm[2 * slot]! * (1 / 32768);
+      out[w++] = pcm[2 * slot + 1]! * (1 / 32768);
+      if (++slot === cap) slot = 0;
+    }
+    if (to < f + n) out.fill(0, w, o + 2 * n);
+    // Anything the writer touched meanwhile is not trusted.
+    if (Atomics.load(h, H_GEN) !== gen) {
+      out.fill(0, o, o + 2 * n);
+      return 0;
+    }
+    const start2 = Atomics.load(h, H_START);
+    if (start2 > from) {
+      const bad = Math.min(start2, to) - from;
+      out.fill(0, o + 2 * (from - f), o + 2 * (from - f + bad));
+      return to - from - bad;
+    }
+    return to - from;
+  }
+}

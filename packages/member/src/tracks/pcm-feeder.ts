@@ -1,0 +1,181 @@
+// PcmFeeder: keeps one track's TrackWindow filled from its decoded PCM file, on the main thread,
+// ahead of where the engine reads: the track's head first (every start, loop and track change
+// plays it), then the ring from about a second behind the engine's position to as far ahead as
+// the ring holds (~9 s: the event loop can stall that long before the engine hears silence).
+// Before the engine reads the track, it fills around a hint (where playback is expected to begin).
+// The file may still be growing (the decoder appends to it): only whole frames below its size
+// are read. Never throws; I/O errors are counted and tried again on the next tick.
+import { open, type FileHandle } from 'node:fs/promises';
+import type { TrackWindow } from '../audio/track-window.js';
+
+const BYTES_PER_FRAME = 4;
+/** The engine counts as reading this track while its reads changed within this long. */
+const ACTIVE_MS = 500;
+
+export interface PcmFeederOptions {
+  /** How often the window is checked (ms). */
+  tickMs: number;
+  /** Frames kept behind the engine's position (the resampler and small corrections look back). */
+  behindFrames: number;
+  /** Largest single file read, frames. */
+  readFrames: number;
+  /** An I/O error, reported once per distinct message. */
+  onError?: (message: string) => void;
+}
+
+export interface PcmFeederStats {
+  /** File reads done. */
+  reads: number;
+  /** Ring restarts at a new position (the engine jumped, or a late start). */
+  resets: number;
+  /** Frames decoded so far (the file's whole frames). */
+  availableFrames: number;
+  errors: number;
+}
+
+export class PcmFeeder {
+  private fh: FileHandle | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private closed = false;
+  private available = 0;
+  private decodeDone = false;
+  private complete = false;
+  private hint = 0;
+  private lastReads = -1;
+  private lastReadAtMs = -Infinity;
+  private lastError = '';
+  private readonly counters = { reads: 0, resets: 0, errors: 0 };
+
+  constructor(
+    private readonly path: string,
+    private readonly frames: number,
+    private readonly window: TrackWindow,
+    private readonly opts: PcmFeederOptions,
+  ) {}
+
+  start(): void {
+    if (this.timer !== null || this.closed) return;
+    this.timer = setInterval(() => this.kick(), this.opts.tickMs);
+    this.timer.unref?.();
+    this.kick();
+  }
+
+  /** Where playback of this track is expected to start (used while the engine is not reading it). */
+  setHint(frame: number): void {
+    if (Number.isFinite(frame)) this.hint = Math.max(0, Math.min(Math.floor(frame), this.frames));
+    this.kick();
+  }
+
+  /** The decoder has written all it will: one more look at the file's size, then no more. */
+  decodeFinished(): void {
+    this.decodeDone = true;
+    this.kick();
+  }
+
+  stats(): PcmFeederStats {
+    return { ...this.counters, availableFrames: this.available };
+  }
+
+  /** Stops feeding and closes the file (the window stays valid; the engine drops it separately). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+    const fh = this.fh;
+    this.fh = null;
+    await fh?.close().catch(() => {});
+  }
+
+  /** Runs one pass unless one is running (passes never overlap: one writer per window). */
+  private kick(): void {
+    if (this.running !== null || this.closed) return;
+    this.running = this.pass().finally(() => { this.running = null; });
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      this.fh ??= await open(this.path, 'r');
+      if (!this.complete) {
+        const done = this.decodeDone; // read before the size: the size is then final
+        const size = (await this.fh.stat()).size;
+        this.available = Math.min(this.frames, Math.floor(size / BYTES_PER_FRAME));
+        this.complete = done || this.available === this.frames;
+      }
+      await this.fillHead();
+      await this.fillRing();
+    } catch (e) {
+      this.counters.errors++;
+      const message = `${this.path}: ${e instanceof Error ? e.message : String(e)}`;
+      if (message !== this.lastError) this.opts.onError?.(message);
+      this.lastError = message;
+    }
+  }
+
+  private async fillHead(): Promise<void> {
+    const w = this.window;
+    const want = Math.min(w.headFrames, this.available);
+    while (!this.closed && w.headValid < want) {
+      const from = w.headValid;
+      const n = Math.min(want - from, this.opts.readFrames);
+      const got = await this.readInto(w.headBytes, from * BYTES_PER_FRAME, n * BYTES_PER_FRAME, from);
+      w.commitHead(from + got);
+      if (got < n) return;
+    }
+  }
+
+  private async fillRing(): Promise<void> {
+    const w = this.window;
+    const { behindFrames, readFrames } = this.opts;
+    // Bounded: at most one ring's worth of reads per pass.
+    for (let budget = w.capacity; budget > 0 && !this.closed;) {
+      const base = this.base();
+      const lo = Math.max(w.headFrames, base - behindFrames);
+      if ((base >= w.headFrames && base < w.start) || lo > w.end) {
+        w.reset(lo);
+        this.counters.resets++;
+      }
+      // Frames up to lo + capacity: what that overwrites lies behind the engine's margin.
+      const target = Math.min(this.available, lo + w.capacity);
+      const end = w.end;
+      if (end >= target) return;
+      // Read in large steps once the engine has plenty ahead (fewer, bigger reads).
+      if (end - base > w.capacity / 2 && target - end < readFrames && target < this.available) return;
+      const n = Math.min(target - end, readFrames, budget);
+      budget -= n;
+      let reached = end;
+      for (const r of w.beginAppend(end + n)) {
+        const got = await this.readInto(w.ringBytes, r.byteOffset, r.byteLength, r.frame);
+        reached = r.frame + got;
+        if (got * BYTES_PER_FRAME < r.byteLength) break;
+      }
+      w.commitAppend(reached);
+      if (reached < end + n) return;
+    }
+  }
+
+  /** Reads whole frames of the file from `frame` into bytes[offset, offset + length); returns frames read. */
+  private async readInto(bytes: Uint8Array, offset: number, length: number, frame: number): Promise<number> {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh!.read(bytes, offset + done, length - done, frame * BYTES_PER_FRAME + done);
+      this.counters.reads++;
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return Math.floor(done / BYTES_PER_FRAME);
+  }
+
+  /** The frame to fill around: the engine's read position while it reads this track, else the hint. */
+  private base(): number {
+    const reads = this.window.reads;
+    const now = performance.now();
+    if (reads !== this.lastReads) {
+      this.lastReads = reads;
+      this.lastReadAtMs = now;
+    }
+    const want = this.window.want;
+    return want >= 0 && now - this.lastReadAtMs < ACTIVE_MS ? want : this.hint;
+  }
+}
