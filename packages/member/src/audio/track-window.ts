@@ -35,7 +35,7 @@ const HEADER_INTS = 10;
 const HEADER_BYTES = HEADER_INTS * 4;
 const MAGIC = 0x4a_57_44_31; // "JWD1"
 
-const MIN_RING_FRAMES = 1024;
+export const MIN_WINDOW_RING_FRAMES = 1024;
 const MAX_FRAMES = 1 << 26;
 
 export class TrackWindow {
@@ -63,8 +63,8 @@ export class TrackWindow {
 
   /** A new, empty window: a head of `headFrames` and a ring of `capacityFrames` frames. */
   static create(capacityFrames: number, headFrames: number): TrackWindow {
-    if (!Number.isSafeInteger(capacityFrames) || capacityFrames < MIN_RING_FRAMES || capacityFrames > MAX_FRAMES) {
-      throw new RangeError(`window capacity must be an integer in ${MIN_RING_FRAMES}..${MAX_FRAMES} frames, got ${capacityFrames}`);
+    if (!Number.isSafeInteger(capacityFrames) || capacityFrames < MIN_WINDOW_RING_FRAMES || capacityFrames > MAX_FRAMES) {
+      throw new RangeError(`window capacity must be an integer in ${MIN_WINDOW_RING_FRAMES}..${MAX_FRAMES} frames, got ${capacityFrames}`);
     }
     if (!Number.isSafeInteger(headFrames) || headFrames < 0 || headFrames > MAX_FRAMES) {
       throw new RangeError(`window head must be an integer in 0..${MAX_FRAMES} frames, got ${headFrames}`);
@@ -84,7 +84,7 @@ export class TrackWindow {
     const h = new Int32Array(buffer, 0, HEADER_INTS);
     const cap = Atomics.load(h, H_CAPACITY);
     const head = Atomics.load(h, H_HEAD_FRAMES);
-    if (Atomics.load(h, H_MAGIC) !== MAGIC || cap < MIN_RING_FRAMES || cap > MAX_FRAMES || head < 0 || head > MAX_FRAMES
+    if (Atomics.load(h, H_MAGIC) !== MAGIC || cap < MIN_WINDOW_RING_FRAMES || cap > MAX_FRAMES || head < 0 || head > MAX_FRAMES
       || buffer.byteLength !== HEADER_BYTES + (head + cap) * BYTES_PER_FRAME) {
       return 'window buffer has a bad header';
     }

@@ -9,7 +9,7 @@
 // engine plays silence for that slot and the timeline goes on.
 import { open, mkdir, rm, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TrackWindow, WINDOW_MAX_TRACK_FRAMES } from '../audio/track-window.js';
+import { MIN_WINDOW_RING_FRAMES, TrackWindow, WINDOW_MAX_TRACK_FRAMES } from '../audio/track-window.js';
 import type { TrackSource } from '../audio/track-store.js';
 import { PcmFeeder } from './pcm-feeder.js';
 import type { TrackCache, TrackInput } from './track-cache.js';
@@ -286,10 +286,10 @@ export class TrackManager {
   private registerStream(id: string, path: string, frames: number): void {
     const st = this.stream!;
     const rate = this.outputRate;
-    const window = TrackWindow.create(
-      Math.round((st.windowSeconds ?? STREAM_WINDOW_SECONDS) * rate),
-      Math.min(frames, Math.round((st.headSeconds ?? STREAM_HEAD_SECONDS) * rate)),
-    );
+    const head = Math.min(frames, Math.round((st.headSeconds ?? STREAM_HEAD_SECONDS) * rate));
+    // A short track needs no more ring than what follows its head.
+    const ring = Math.max(MIN_WINDOW_RING_FRAMES, Math.min(Math.round((st.windowSeconds ?? STREAM_WINDOW_SECONDS) * rate), frames - head));
+    const window = TrackWindow.create(ring, head);
     const feeder = new PcmFeeder(path, frames, window, {
       tickMs: st.tickMs ?? STREAM_TICK_MS,
       behindFrames: Math.round(STREAM_BEHIND_SECONDS * rate),
