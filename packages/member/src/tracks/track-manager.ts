@@ -4,10 +4,11 @@
 // 10-100x faster than real time, so playback can start at once instead of after the whole track).
 // Streamed (the default with a writable cache): the decoder writes the PCM to a file and a
 // PcmFeeder keeps a window of a few seconds of it in memory for the engine, so a track of any
-// length costs ~3 MB. In memory (no writable disk, or too little space): into a buffer of the
+// length costs ~3 MB; a decoded file is kept after use (within a disk budget) so a looping playlist
+// decodes each track once. In memory (no writable disk, or too little space): into a buffer of the
 // timeline's length that the decoder fills front to back. Failures are reported per track: the
 // engine plays silence for that slot and the timeline goes on.
-import { open, mkdir, rm, statfs, unlink } from 'node:fs/promises';
+import { open, mkdir, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MIN_WINDOW_RING_FRAMES, TrackWindow, WINDOW_MAX_TRACK_FRAMES } from '../audio/track-window.js';
 import type { TrackSource } from '../audio/track-store.js';
@@ -46,6 +47,9 @@ export interface TrackStreamOptions {
   tickMs?: number;
   /** Disk space left free beside a decoded track; below it a track is decoded into memory. */
   reserveBytes?: number;
+  /** Decoded files kept for reuse after their track was dropped, at most this many bytes in all
+   *  (least recently used go first; default: the track cache's size). */
+  keepBytes?: number;
   onError?: (message: string) => void;
 }
 
@@ -61,6 +65,8 @@ const STREAM_READ_SECONDS = 1;
 interface Stream {
   feeder: PcmFeeder;
   path: string;
+  /** The decode finished: the file is final and can be played again without decoding. */
+  complete: boolean;
 }
 
 export interface TrackStatus {
@@ -108,6 +114,8 @@ export class TrackManager {
   private readonly startFrames = new Map<string, number>();
   private streamDirReady: Promise<boolean> | null = null;
   private streamFiles = 0;
+  /** Complete decoded files of dropped tracks, least recently used first. */
+  private readonly kept = new Map<string, { path: string; bytes: number }>();
 
   constructor(
     private readonly cache: TrackCache,
@@ -231,6 +239,8 @@ export class TrackManager {
     let registered = false;
     let file: Awaited<ReturnType<typeof open>> | null = null;
     try {
+      if (await this.reuseDecoded(id)) return;
+      if (signal.aborted || !this.wanted.includes(id)) return;
       const input = await this.cache.input(id, baseUrl);
       if (signal.aborted || !this.wanted.includes(id)) return; // timeline moved on while fetching
       const frames = this.framesOf.get(id) ?? 0;
@@ -247,7 +257,7 @@ export class TrackManager {
           return;
         }
         opts.targetFile = { fd: file.fd, frames };
-        this.registerStream(id, path, frames);
+        this.registerStream(id, path, frames, false);
         registered = true;
       } else if (frames > 0) {
         // In memory: playable from now on; frames the decoder has not reached yet read as silence.
@@ -260,7 +270,11 @@ export class TrackManager {
         signal,
         onProgress: (fraction) => this.status.set(id, { trackId: id, progress: Math.min(0.999, Math.max(0, fraction)) }),
       });
-      this.streams.get(id)?.feeder.decodeFinished();
+      const stream = this.streams.get(id);
+      if (stream !== undefined) {
+        stream.complete = true;
+        stream.feeder.decodeFinished();
+      }
       // Timeline moved on while decoding, or a more urgent track preempted it: want() unregistered it.
       if (signal.aborted || !this.wanted.includes(id)) return;
       if (!registered) {
@@ -282,8 +296,27 @@ export class TrackManager {
     }
   }
 
+  /** Plays a kept decoded file again (no fetch, no decode); false if there is none for this track. */
+  private async reuseDecoded(id: string): Promise<boolean> {
+    const k = this.kept.get(id);
+    if (k === undefined) return false;
+    this.kept.delete(id);
+    const frames = this.framesOf.get(id) ?? 0;
+    try {
+      const size = (await stat(k.path)).size;
+      // The same track at the same rate decodes to the same bytes: a size mismatch means tampering or a bug.
+      if (size !== k.bytes || size > frames * 4 || !this.wanted.includes(id) || this.loaded.has(id)) throw new Error('not reusable');
+    } catch {
+      await unlink(k.path).catch(() => {});
+      return false;
+    }
+    this.registerStream(id, k.path, frames, true);
+    this.status.set(id, { trackId: id, progress: 1 });
+    return true;
+  }
+
   /** Registers a streamed track with the engine and starts feeding its window. */
-  private registerStream(id: string, path: string, frames: number): void {
+  private registerStream(id: string, path: string, frames: number, complete: boolean): void {
     const st = this.stream!;
     const rate = this.outputRate;
     const head = Math.min(frames, Math.round((st.headSeconds ?? STREAM_HEAD_SECONDS) * rate));
@@ -297,7 +330,8 @@ export class TrackManager {
       onError: (message) => st.onError?.(message),
     });
     feeder.setHint(this.startFrames.get(id) ?? 0);
-    this.streams.set(id, { feeder, path });
+    if (complete) feeder.decodeFinished();
+    this.streams.set(id, { feeder, path, complete });
     this.consumer.addTrack(id, { kind: 'window', buffer: window.buffer }, frames);
     this.loaded.add(id);
     feeder.start();
@@ -309,7 +343,28 @@ export class TrackManager {
     const s = this.streams.get(id);
     if (s === undefined) return;
     this.streams.delete(id);
-    void s.feeder.close().then(() => unlink(s.path)).catch(() => {});
+    void s.feeder.close().then(async () => {
+      if (!s.complete || this.stream?.dir === undefined) return unlink(s.path);
+      // Kept for the next time this track plays (a looping playlist decodes each track once).
+      const bytes = (await stat(s.path)).size;
+      const older = this.kept.get(id);
+      this.kept.delete(id);
+      if (older !== undefined && older.path !== s.path) await unlink(older.path).catch(() => {});
+      this.kept.set(id, { path: s.path, bytes });
+      await this.evictKept(this.stream.keepBytes ?? this.cache.maxBytes);
+    }).catch(() => {});
+  }
+
+  /** Deletes kept decoded files, least recently used first, until they take at most `budget` bytes. */
+  private async evictKept(budget: number): Promise<void> {
+    let total = 0;
+    for (const k of this.kept.values()) total += k.bytes;
+    for (const [id, k] of this.kept) {
+      if (total <= budget) break;
+      this.kept.delete(id);
+      total -= k.bytes;
+      await unlink(k.path).catch(() => {});
+    }
   }
 
   /**
@@ -332,8 +387,13 @@ export class TrackManager {
     })();
     if (!(await this.streamDirReady)) return null;
     try {
-      const fs = await statfs(st.dir);
-      if (fs.bavail * fs.bsize < frames * 4 + (st.reserveBytes ?? STREAM_RESERVE_BYTES)) {
+      const need = frames * 4 + (st.reserveBytes ?? STREAM_RESERVE_BYTES);
+      let fs = await statfs(st.dir);
+      if (fs.bavail * fs.bsize < need && this.kept.size > 0) {
+        await this.evictKept(0); // kept files are the first to give way
+        fs = await statfs(st.dir);
+      }
+      if (fs.bavail * fs.bsize < need) {
         st.onError?.(`too little disk space in ${st.dir} for a decoded track of ${Math.ceil((frames * 4) / 1e6)} MB; decoding into memory`);
         return null;
       }

@@ -2,6 +2,8 @@
 // soon as its decode starts, in a buffer of the timeline's length that the decoder fills; the
 // decoder gets the cached file's path, not bytes; at most current + next are held; a track the
 // timeline no longer wants is unregistered and its decode aborted; a failed decode is unregistered.
+// Streamed (a stream directory): the decoder writes a file, the engine gets a window of it, and a
+// dropped track's complete file is kept (within a byte budget) and played again without decoding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -147,7 +149,7 @@ test('a more urgent track preempts the decode of a later one, which is loaded ag
   assert.deepEqual(mgr.statuses().find((s) => s.trackId === a), { trackId: a, progress: 1 });
 });
 
-test('streamed: the decoder writes a file, the engine gets a window fed from it; dropping the track deletes the file', async (t) => {
+test('streamed: the decoder writes a file, the engine gets a window fed from it; a dropped track\'s file is played again without decoding', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'jas-stream-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const dir = join(root, 'decoded');
@@ -198,10 +200,59 @@ test('streamed: the decoder writes a file, the engine gets a window fed from it;
   const names = readdirSync(dir);
   assert.equal(names.length, 1, `one decoded file: ${names.join(', ')}`);
   assert.ok(names[0]!.startsWith(a));
-  mgr.want(timeline, [2], [0]); // a is no longer needed: dropped, its file deleted
+  mgr.want(timeline, [2], [0]); // a is no longer needed: dropped, its complete file kept
   await new Promise((r) => setTimeout(r, 50));
   assert.ok(!registered.has(a));
-  assert.equal(existsSync(join(dir, names[0]!)), false);
+  assert.equal(existsSync(join(dir, names[0]!)), true, 'kept for reuse');
+  // c (1000 frames) decodes, then a plays again (a loop): from the kept file, no second decode.
+  assert.equal(files.length, 2);
+  const pcmC = new Int16Array(1000 * 2).fill(5);
+  writeSync(files[1]!.fd, new Uint8Array(pcmC.buffer));
+  files[1]!.finish();
+  await new Promise((r) => setTimeout(r, 30));
+  mgr.want(timeline, [0], [0]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(files.length, 2, 'a was not decoded again');
+  const again = registered.get(a)!;
+  assert.equal(again.source.kind, 'window');
+  const w2 = TrackWindow.attach(again.source.buffer) as TrackWindow;
+  assert.equal(w2.read(0, 4800, out.fill(0), 0), 4800);
+  assert.equal(Math.round(out[2 * 4000]! * 32768), 4000);
+  assert.equal(mgr.statuses().find((s) => s.trackId === a)!.progress, 1);
+  assert.equal(readdirSync(dir).length, 2, "a's file in use and c's kept");
+});
+
+test('kept decoded files stay within their byte budget, least recently used deleted first', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'jas-stream-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'decoded');
+  const cache = { maxBytes: 1e9, writable: true, knownSize: () => undefined, input: async (id: string): Promise<TrackInput> => `/cache/${id}` } as unknown as TrackCache;
+  let decodes = 0;
+  const decoder: PcmDecoder = {
+    decode: async (_input, opts) => {
+      decodes++;
+      const f = opts.targetFile!;
+      writeSync(f.fd, new Uint8Array(f.frames * 4).fill(1));
+      return { pcm: new Int16Array(0), frames: f.frames };
+    },
+  };
+  const mgr = new TrackManager(cache, decoder, { addTrack: () => {}, removeTrack: () => {} }, RATE, () => {},
+    { dir, tickMs: 10, windowSeconds: 0.1, headSeconds: 0.05, keepBytes: 4800 * 4 + 1000 * 4 });
+  t.after(() => mgr.close());
+  mgr.setBaseUrl('http://leader/tracks/');
+  const step = async (i: number): Promise<void> => {
+    mgr.want(timeline, [i]);
+    await new Promise((r) => setTimeout(r, 40));
+  };
+  await step(0); // a: 19 200 bytes
+  await step(2); // c: 4000 bytes; a kept
+  await step(1); // b: 38 400 bytes; c kept (a + c fit the budget)
+  await step(0); // a reused; b kept: over budget, so the least recently used (c) goes, then b itself
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(decodes, 3, 'a decoded once');
+  const files = readdirSync(dir);
+  assert.equal(files.length, 1, `only a's file: ${files.join(', ')}`);
+  assert.ok(files[0]!.startsWith(tracks[0]!.id));
 });
 
 test('with a stream option but a cache that cannot be written, tracks are held in memory', async () => {
