@@ -108,6 +108,8 @@ export class Scheduler {
   private readonly jumpFrames: number;
   private readonly dacStepJumpFrames: number;
   private seenDacSteps = 0;
+  /** The last chunk had frames without audio (muted): the next complete one fades in. */
+  private starved = false;
   private readonly fadeUs: number;
   private readonly jumpFadeFrames: number;
   private readonly volumeRampUs: number;
@@ -354,8 +356,21 @@ export class Scheduler {
     const first = Math.floor(this.srcPos);
     const need = FrameResampler.sourceFramesNeeded(this.srcPos - first, ratio, n);
     if (need * 2 > this.src.length) throw new Error(`source window of ${need} frames exceeds the buffer`);
-    this.reader.read(first - SINC_HALF_TAPS + 1, need, this.src);
+    const missing = this.reader.read(first - SINC_HALF_TAPS + 1, need, this.src);
     this.srcPos = this.resampler.process(this.src, this.srcPos - first + SINC_HALF_TAPS - 1, ratio, this.mix, n) + first - SINC_HALF_TAPS + 1;
+    // Audio that was not there (a streamed track's window not filled yet after a seek, a track not
+    // loaded) is muted for the whole chunk, and faded in once it is there: no click either way.
+    let gapGain = 1;
+    if (missing > 0) {
+      gapGain = 0;
+      this.starved = true;
+    } else if (this.starved) {
+      this.starved = false;
+      if (!this.pendingJump) {
+        this.engineGain.set(0);
+        this.engineGain.rampTo(1, this.jumpFadeFrames);
+      }
+    }
     if (ratio !== 1) this.stats.resampledFrames += n;
 
     mixChannels(this.mix, n, this.channelMode);
@@ -368,7 +383,7 @@ export class Scheduler {
     const mix = this.mix;
     let o = outFrame * 2;
     for (let k = 0; k < n; k++, o += 2) {
-      const g = (ga + step * k) * this.engineGain.next() * 32768;
+      const g = (ga + step * k) * this.engineGain.next() * gapGain * 32768;
       out[o] = clamp16(mix[2 * k]! * g);
       out[o + 1] = clamp16(mix[2 * k + 1]! * g);
     }

@@ -133,9 +133,15 @@ export class PlaylistReader {
     this.lastK = 0;
   }
 
-  /** Fills `out[0 .. 2*count)` with playlist frames [start, start + count) (start may be negative). */
-  read(start: number, count: number, out: Float32Array): void {
+  /**
+   * Fills `out[0 .. 2*count)` with playlist frames [start, start + count) (start may be negative).
+   * Returns how many of them belong to a track but had no audio to give (track not registered, a
+   * streamed track's frames not loaded yet): the caller fades in when they become available.
+   * Silence before or after the playlist is not missing.
+   */
+  read(start: number, count: number, out: Float32Array): number {
     if (this.seenVersion !== this.store.version) this.resolve();
+    let missing = 0;
     let g = start;
     let o = 0;
     let left = count;
@@ -156,8 +162,9 @@ export class PlaylistReader {
       const n = Math.min(left, this.starts[k + 1]! - gm);
       const t = this.views[k];
       const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
+      missing += n - avail;
       if (t !== undefined && avail > 0 && t.window !== null) {
-        t.window.read(f, avail, out, o);
+        missing += avail - t.window.read(f, avail, out, o);
         o += 2 * avail;
       } else if (t !== undefined && avail > 0 && t.pcm !== null) {
         const pcm = t.pcm;
@@ -174,6 +181,7 @@ export class PlaylistReader {
       g += n;
       left -= n;
     }
+    return missing;
   }
 
   /** Re-reads the store if it changed (drops views of removed tracks now, not at the next read). */

@@ -55,7 +55,7 @@ export interface TrackStreamOptions {
 
 export const STREAM_WINDOW_SECONDS = 10;
 export const STREAM_HEAD_SECONDS = 5;
-const STREAM_TICK_MS = 100;
+const STREAM_TICK_MS = 25;
 const STREAM_RESERVE_BYTES = 64 * 1024 * 1024;
 /** Kept behind the engine's read position (its resampler and drift corrections look back). */
 const STREAM_BEHIND_SECONDS = 1;

@@ -367,6 +367,27 @@ test('missing tracks play silence while the position keeps advancing; channel mo
   assert.ok(sim.sched.sourcePosition - pos1 > RATE * 1.9);
 });
 
+test('audio that arrives after a gap (a track loaded late, a streamed window behind a seek) fades in: no click', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 12 });
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'late', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(1000);
+  const before = sim.writePos;
+  dcTrack(sim.store, 'late', RATE * 60, 10_000);
+  sim.run(500);
+  // The first non-zero frame after the gap starts small and rises over the engine fade (5 ms),
+  // never jumping from 0 to full scale.
+  let first = -1;
+  for (let p = before; p < sim.writePos; p++) if (sim.out[2 * p] !== 0) { first = p; break; }
+  assert.ok(first >= 0, 'the track is heard');
+  assert.ok(sim.out[2 * first]! < 500, `first frame ${sim.out[2 * first]} (a step to 10000 clicks)`);
+  let maxStep = 0;
+  for (let p = first; p < first + RATE * 0.01; p++) maxStep = Math.max(maxStep, Math.abs(sim.out[2 * (p + 1)]! - sim.out[2 * p]!));
+  assert.ok(maxStep < 200, `largest sample step ${maxStep}`);
+  assert.equal(sim.out[2 * (first + RATE * 0.01)], 10_000, 'full level after the fade');
+});
+
 test('a positive outputDelayUs plays the same frame that much earlier', () => {
   const a = new SimMember({ dacPpm: 0, jitterNs: 0 });
   const b = new SimMember({ dacPpm: 0, jitterNs: 0 });

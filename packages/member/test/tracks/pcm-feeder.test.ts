@@ -77,6 +77,7 @@ test('a jump is served after a short silence; the ring restarts there', async (t
     await new Promise((r) => setTimeout(r, 5));
   }
   assert.ok(silentReads >= 1 && silentReads < 20, `silent for ${silentReads} reads of 5 ms`);
+  await new Promise((r) => setTimeout(r, 50)); // the first read landed; let the ring fill on
   for (let i = 0; i < 10; i++, pos += 500) assert.equal(readAt(pos), 500);
   assert.ok(Math.round(out[0]! * 32768) === expected(pos - 500, 0));
   assert.ok(feeder.stats().resets > resetsBefore);
