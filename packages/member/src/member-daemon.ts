@@ -88,7 +88,7 @@ export class MemberDaemon {
       addTrack: (id, source, frames) => this.reportRejection('track', this.engine?.addTrack(id, source, frames) ?? null),
       removeTrack: (id) => this.engine?.removeTrack(id),
     }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason), {
-      // Decoded tracks stream from disk beside the cache (docs/media.md): ~3 MB each in memory.
+      // Decoded tracks stream from disk beside the cache (docs/media.md): ~5 MB each in memory.
       dir: join(config.cacheDir, DECODED_DIR),
       onError: (message) => this.log.warn({ component: 'tracks' }, message),
     });
@@ -252,10 +252,11 @@ export class MemberDaemon {
     const indices: number[] = [];
     const startFrames: number[] = [];
     for (const { index, frame } of needs) {
-      if (index >= 0 && index < tl.tracks.length && !indices.includes(index)) {
-        indices.push(index);
-        startFrames.push(frame);
-      }
+      if (index < 0 || index >= tl.tracks.length) continue;
+      // The same track again at another frame later is a seek within it (a landing point).
+      if (indices.some((i, k) => i === index && Math.abs(startFrames[k]! - frame) < tl.outputRate)) continue;
+      indices.push(index);
+      startFrames.push(frame);
     }
     this.tracks.want(tl, indices, startFrames);
     // The rest of the playlist, in playing order from the current track, into the disk cache.

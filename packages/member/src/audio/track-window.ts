@@ -4,17 +4,21 @@
 // keeps the window filled ahead of where the engine reads; the engine reads it without locks.
 //
 // Layout: an Int32 header, the track's head (its first `headFrames` frames, loaded once and never
-// overwritten: every track change, jump and loop starts there), then a ring of `capacity` frames
-// for the rest, all interleaved stereo int16. Head frames [0, headValid) are valid. Track frame
-// f >= headFrames lives at ring slot f % capacity; ring frames [start, end) are valid. Protocol
-// (one writer, one reader, both through Atomics so it holds on ARM's weaker memory order):
+// overwritten: every track change, jump and loop starts there), then two rings of `capacity`
+// frames for the rest, all interleaved stereo int16. Two rings, because a seek within the playing
+// track is known ahead of time (commands carry a future timestamp): one ring follows the engine,
+// the other is filled at the landing point before the seek takes effect, then they swap roles.
+// Head frames [0, headValid) are valid. In ring r, track frame f >= headFrames lives at slot
+// f % capacity; frames [start_r, end_r) are valid. Protocol (one writer, one reader, both through
+// Atomics so it holds on ARM's weaker memory order):
 // - head: the writer writes frames, then raises `headValid`;
-// - append: the writer first raises `start` to at least newEnd - capacity (the frames it is about
-//   to overwrite stop being valid), then writes the frames, then publishes `end = newEnd`;
-// - reset (the reader jumped elsewhere): `gen` becomes odd, start = end = the new position, `gen`
-//   becomes even again;
-// - the reader snapshots gen/start/end, copies, then reloads gen and start: a changed gen voids the
-//   copy, a raised start voids the frames below it (they may have been overwritten mid-copy).
+// - append to ring r: the writer first raises `start_r` to at least newEnd - capacity (the frames it
+//   is about to overwrite stop being valid), then writes the frames, then publishes `end_r`;
+// - reset of ring r (filled elsewhere from now on): `gen_r` becomes odd, start_r = end_r = the new
+//   position, `gen_r` becomes even again;
+// - the reader snapshots gen/start/end of a ring, copies, then reloads gen and start: a changed gen
+//   voids the copy, a raised start voids the frames below it (they may have been overwritten
+//   mid-copy). A frame both rings hold has the same samples in both (the same file).
 // The reader tells the writer where it reads (`want`) and that it is reading (`reads` counter).
 
 export const WINDOW_CHANNELS = 2;
@@ -24,14 +28,14 @@ export const WINDOW_MAX_TRACK_FRAMES = 0x7fff_ffff;
 
 const H_MAGIC = 0;
 const H_CAPACITY = 1;
-const H_GEN = 2;
-const H_START = 3;
-const H_END = 4;
-const H_WANT = 5;
-const H_READS = 6;
-const H_HEAD_FRAMES = 7;
-const H_HEAD_VALID = 8;
-const HEADER_INTS = 10;
+const H_WANT = 2;
+const H_READS = 3;
+const H_HEAD_FRAMES = 4;
+const H_HEAD_VALID = 5;
+/** Ring r's words: gen, start, end at H_RING + 3r. */
+const H_RING = 6;
+export const WINDOW_RINGS = 2;
+const HEADER_INTS = H_RING + 3 * WINDOW_RINGS;
 const HEADER_BYTES = HEADER_INTS * 4;
 const MAGIC = 0x4a_57_44_31; // "JWD1"
 
@@ -47,21 +51,24 @@ export class TrackWindow {
   /** Head and ring as int16 samples (reader) and as bytes (the writer's file reads land there). */
   private readonly head: Int16Array;
   readonly headBytes: Uint8Array;
-  private readonly ring: Int16Array;
-  readonly ringBytes: Uint8Array;
+  private readonly rings: Int16Array[] = [];
+  /** Each ring as bytes (the writer's file reads land there). */
+  readonly ringBytes: Uint8Array[] = [];
 
   private constructor(readonly buffer: SharedArrayBuffer) {
     this.header = new Int32Array(buffer, 0, HEADER_INTS);
     this.capacity = this.header[H_CAPACITY]!;
     this.headFrames = this.header[H_HEAD_FRAMES]!;
-    const ringAt = HEADER_BYTES + this.headFrames * BYTES_PER_FRAME;
     this.head = new Int16Array(buffer, HEADER_BYTES, this.headFrames * WINDOW_CHANNELS);
     this.headBytes = new Uint8Array(buffer, HEADER_BYTES, this.headFrames * BYTES_PER_FRAME);
-    this.ring = new Int16Array(buffer, ringAt, this.capacity * WINDOW_CHANNELS);
-    this.ringBytes = new Uint8Array(buffer, ringAt, this.capacity * BYTES_PER_FRAME);
+    for (let r = 0; r < WINDOW_RINGS; r++) {
+      const at = HEADER_BYTES + (this.headFrames + r * this.capacity) * BYTES_PER_FRAME;
+      this.rings.push(new Int16Array(buffer, at, this.capacity * WINDOW_CHANNELS));
+      this.ringBytes.push(new Uint8Array(buffer, at, this.capacity * BYTES_PER_FRAME));
+    }
   }
 
-  /** A new, empty window: a head of `headFrames` and a ring of `capacityFrames` frames. */
+  /** A new, empty window: a head of `headFrames` and two rings of `capacityFrames` frames. */
   static create(capacityFrames: number, headFrames: number): TrackWindow {
     if (!Number.isSafeInteger(capacityFrames) || capacityFrames < MIN_WINDOW_RING_FRAMES || capacityFrames > MAX_FRAMES) {
       throw new RangeError(`window capacity must be an integer in ${MIN_WINDOW_RING_FRAMES}..${MAX_FRAMES} frames, got ${capacityFrames}`);
@@ -69,7 +76,7 @@ export class TrackWindow {
     if (!Number.isSafeInteger(headFrames) || headFrames < 0 || headFrames > MAX_FRAMES) {
       throw new RangeError(`window head must be an integer in 0..${MAX_FRAMES} frames, got ${headFrames}`);
     }
-    const buffer = new SharedArrayBuffer(HEADER_BYTES + (headFrames + capacityFrames) * BYTES_PER_FRAME);
+    const buffer = new SharedArrayBuffer(HEADER_BYTES + (headFrames + WINDOW_RINGS * capacityFrames) * BYTES_PER_FRAME);
     const h = new Int32Array(buffer, 0, HEADER_INTS);
     h[H_CAPACITY] = capacityFrames;
     h[H_HEAD_FRAMES] = headFrames;
@@ -85,7 +92,7 @@ export class TrackWindow {
     const cap = Atomics.load(h, H_CAPACITY);
     const head = Atomics.load(h, H_HEAD_FRAMES);
     if (Atomics.load(h, H_MAGIC) !== MAGIC || cap < MIN_WINDOW_RING_FRAMES || cap > MAX_FRAMES || head < 0 || head > MAX_FRAMES
-      || buffer.byteLength !== HEADER_BYTES + (head + cap) * BYTES_PER_FRAME) {
+      || buffer.byteLength !== HEADER_BYTES + (head + WINDOW_RINGS * cap) * BYTES_PER_FRAME) {
       return 'window buffer has a bad header';
     }
     return new TrackWindow(buffer);
@@ -93,12 +100,13 @@ export class TrackWindow {
 
   // ---- writer side (the feeder) ----
 
-  get start(): number {
-    return Atomics.load(this.header, H_START);
+  /** Ring r holds frames [ringStart(r), ringEnd(r)). */
+  ringStart(r: number): number {
+    return Atomics.load(this.header, H_RING + 3 * r + 1);
   }
 
-  get end(): number {
-    return Atomics.load(this.header, H_END);
+  ringEnd(r: number): number {
+    return Atomics.load(this.header, H_RING + 3 * r + 2);
   }
 
   /** Where the reader last read (track frame), -1 before its first read. */
@@ -122,27 +130,29 @@ export class TrackWindow {
     if (n > Atomics.load(this.header, H_HEAD_VALID)) Atomics.store(this.header, H_HEAD_VALID, n);
   }
 
-  /** Empties the ring at `frame` (>= headFrames; the next append starts there). */
-  reset(frame: number): void {
+  /** Empties ring r at `frame` (>= headFrames; the next append starts there). */
+  reset(r: number, frame: number): void {
     frame = Math.max(frame, this.headFrames);
     const h = this.header;
-    Atomics.add(h, H_GEN, 1); // odd: readers ignore what they see
-    Atomics.store(h, H_START, frame);
-    Atomics.store(h, H_END, frame);
-    Atomics.add(h, H_GEN, 1);
+    const at = H_RING + 3 * r;
+    Atomics.add(h, at, 1); // odd: readers ignore what they see
+    Atomics.store(h, at + 1, frame);
+    Atomics.store(h, at + 2, frame);
+    Atomics.add(h, at, 1);
   }
 
   /**
-   * Before writing frames [end, newEnd) into the ring: frames they overwrite stop being valid.
-   * Returns the ring byte ranges to fill, in order (two when the range wraps).
+   * Before writing frames [end, newEnd) into ring r: frames they overwrite stop being valid.
+   * Returns the byte ranges of ringBytes[r] to fill, in order (two when the range wraps).
    */
-  beginAppend(newEnd: number): Array<{ frame: number; byteOffset: number; byteLength: number }> {
+  beginAppend(r: number, newEnd: number): Array<{ frame: number; byteOffset: number; byteLength: number }> {
     const h = this.header;
-    const end = Atomics.load(h, H_END);
+    const at = H_RING + 3 * r;
+    const end = Atomics.load(h, at + 2);
     if (newEnd <= end) return [];
     if (newEnd - end > this.capacity) throw new RangeError('append larger than the window');
     const floor = newEnd - this.capacity;
-    if (Atomics.load(h, H_START) < floor) Atomics.store(h, H_START, floor);
+    if (Atomics.load(h, at + 1) < floor) Atomics.store(h, at + 1, floor);
     const ranges: Array<{ frame: number; byteOffset: number; byteLength: number }> = [];
     let f = end;
     while (f < newEnd) {
@@ -154,9 +164,10 @@ export class TrackWindow {
     return ranges;
   }
 
-  /** The frames announced by beginAppend(newEnd) are in the ring: make them readable. */
-  commitAppend(newEnd: number): void {
-    if (newEnd > Atomics.load(this.header, H_END)) Atomics.store(this.header, H_END, newEnd);
+  /** The frames announced by beginAppend(r, newEnd) are in ring r: make them readable. */
+  commitAppend(r: number, newEnd: number): void {
+    const at = H_RING + 3 * r + 2;
+    if (newEnd > Atomics.load(this.header, at)) Atomics.store(this.header, at, newEnd);
   }
 
   // ---- reader side (the engine) ----
@@ -186,22 +197,25 @@ export class TrackWindow {
       o += 2 * m;
       if (n === 0) return delivered;
     }
-    return delivered + this.readRing(f, n, out, o);
+    out.fill(0, o, o + 2 * n);
+    const [a0, b0] = this.readRing(0, f, n, out, o);
+    const [a1, b1] = this.readRing(1, f, n, out, o);
+    const overlap = Math.max(0, Math.min(b0, b1) - Math.max(a0, a1));
+    return delivered + (b0 - a0) + (b1 - a1) - overlap;
   }
 
-  private readRing(f: number, n: number, out: Float32Array, o: number): number {
+  /** Copies what ring r validly holds of [f, f + n) (the caller zeroed the range); returns its frame range. */
+  private readRing(r: number, f: number, n: number, out: Float32Array, o: number): [number, number] {
     const h = this.header;
-    const gen = Atomics.load(h, H_GEN);
-    const start = Atomics.load(h, H_START);
-    const end = Atomics.load(h, H_END);
-    const from = (gen & 1) === 0 ? Math.max(f, start) : f;
-    const to = (gen & 1) === 0 ? Math.min(f + n, end) : f;
-    if (to <= from) {
-      out.fill(0, o, o + 2 * n);
-      return 0;
-    }
-    if (from > f) out.fill(0, o, o + 2 * (from - f));
-    const pcm = this.ring;
+    const at = H_RING + 3 * r;
+    const gen = Atomics.load(h, at);
+    if ((gen & 1) !== 0) return [f, f];
+    const start = Atomics.load(h, at + 1);
+    const end = Atomics.load(h, at + 2);
+    const from = Math.max(f, start);
+    const to = Math.min(f + n, end);
+    if (to <= from) return [f, f];
+    const pcm = this.rings[r]!;
     const cap = this.capacity;
     let w = o + 2 * (from - f);
     let slot = from % cap;
@@ -210,18 +224,17 @@ export class TrackWindow {
       out[w++] = pcm[2 * slot + 1]! * (1 / 32768);
       if (++slot === cap) slot = 0;
     }
-    if (to < f + n) out.fill(0, w, o + 2 * n);
     // Anything the writer touched meanwhile is not trusted.
-    if (Atomics.load(h, H_GEN) !== gen) {
-      out.fill(0, o, o + 2 * n);
-      return 0;
+    if (Atomics.load(h, at) !== gen) {
+      out.fill(0, o + 2 * (from - f), o + 2 * (to - f));
+      return [f, f];
     }
-    const start2 = Atomics.load(h, H_START);
+    const start2 = Atomics.load(h, at + 1);
     if (start2 > from) {
-      const bad = Math.min(start2, to) - from;
-      out.fill(0, o + 2 * (from - f), o + 2 * (from - f + bad));
-      return to - from - bad;
+      const cut = Math.min(start2, to);
+      out.fill(0, o + 2 * (from - f), o + 2 * (cut - f));
+      return cut < to ? [cut, to] : [f, f];
     }
-    return to - from;
+    return [from, to];
   }
 }

@@ -1,8 +1,10 @@
 // PcmFeeder: keeps one track's TrackWindow filled from its decoded PCM file, on the main thread,
 // ahead of where the engine reads: the track's head first (every start, loop and track change
-// plays it), then the ring from about a second behind the engine's position to as far ahead as
-// the ring holds (~9 s: the event loop can stall that long before the engine hears silence).
-// Before the engine reads the track, it fills around a hint (where playback is expected to begin).
+// plays it), then the active ring from about a second behind the engine's position to as far
+// ahead as the ring holds (~9 s: the event loop can stall that long before the engine hears
+// silence). Before the engine reads the track, it fills around a hint (where playback is expected
+// to begin). A landing point (a seek within this track that takes effect soon) is filled into the
+// other ring ahead of time; when the engine arrives there, the rings swap roles.
 // The file may still be growing (the decoder appends to it): only whole frames below its size
 // are read. Never throws; I/O errors are counted and tried again on the next tick.
 import { open, type FileHandle } from 'node:fs/promises';
@@ -42,6 +44,9 @@ export class PcmFeeder {
   private decodeDone = false;
   private complete = false;
   private hint = 0;
+  private landings: number[] = [];
+  /** The ring that follows the engine (the other one serves landings). */
+  private active = 0;
   private lastReads = -1;
   private lastReadAtMs = -Infinity;
   private lastError = '';
@@ -64,6 +69,12 @@ export class PcmFeeder {
   /** Where playback of this track is expected to start (used while the engine is not reading it). */
   setHint(frame: number): void {
     if (Number.isFinite(frame)) this.hint = Math.max(0, Math.min(Math.floor(frame), this.frames));
+    this.kick();
+  }
+
+  /** Positions in this track the engine will jump to soon (seeks), most urgent first. */
+  setLandings(frames: readonly number[]): void {
+    this.landings = frames.filter((f) => Number.isFinite(f)).map((f) => Math.max(0, Math.min(Math.floor(f), this.frames)));
     this.kick();
   }
 
@@ -104,7 +115,7 @@ export class PcmFeeder {
         this.complete = done || this.available === this.frames;
       }
       await this.fillHead();
-      await this.fillRing();
+      await this.fillRings();
     } catch (e) {
       this.counters.errors++;
       const message = `${this.path}: ${e instanceof Error ? e.message : String(e)}`;
@@ -125,33 +136,50 @@ export class PcmFeeder {
     }
   }
 
-  private async fillRing(): Promise<void> {
+  private async fillRings(): Promise<void> {
+    const w = this.window;
+    const base = this.base();
+    const other = 1 - this.active;
+    // The engine arrived at a landing: that ring follows it from now on.
+    if (base >= w.headFrames && !this.holds(this.active, base) && this.holds(other, base)) this.active = other;
+    await this.fillRing(this.active, base);
+    const landing = this.landings.find((f) => f >= w.headFrames && !this.holds(this.active, f));
+    if (landing !== undefined && !this.closed) await this.fillRing(1 - this.active, landing);
+  }
+
+  /** Ring r holds frame f, or is filling up to it. */
+  private holds(r: number, f: number): boolean {
+    return this.window.ringStart(r) <= f && f <= this.window.ringEnd(r);
+  }
+
+  /** Fills ring r from behindFrames before `base` up to a ring's worth (restarting it there if needed). */
+  private async fillRing(r: number, base: number): Promise<void> {
     const w = this.window;
     const { behindFrames, readFrames } = this.opts;
     // Bounded: at most one ring's worth of reads per pass.
     for (let budget = w.capacity; budget > 0 && !this.closed;) {
-      const base = this.base();
       const lo = Math.max(w.headFrames, base - behindFrames);
-      if ((base >= w.headFrames && base < w.start) || lo > w.end) {
-        w.reset(lo);
+      if ((base >= w.headFrames && base < w.ringStart(r)) || lo > w.ringEnd(r)) {
+        w.reset(r, lo);
         this.counters.resets++;
       }
-      // Frames up to lo + capacity: what that overwrites lies behind the engine's margin.
+      // Frames up to lo + capacity: what that overwrites lies behind the margin.
       const target = Math.min(this.available, lo + w.capacity);
-      const end = w.end;
+      const end = w.ringEnd(r);
       if (end >= target) return;
-      // Read in large steps once the engine has plenty ahead (fewer, bigger reads).
+      // Read in large steps once there is plenty ahead (fewer, bigger reads).
       if (end - base > w.capacity / 2 && target - end < readFrames && target < this.available) return;
       const n = Math.min(target - end, readFrames, budget);
       budget -= n;
       let reached = end;
-      for (const r of w.beginAppend(end + n)) {
-        const got = await this.readInto(w.ringBytes, r.byteOffset, r.byteLength, r.frame);
-        reached = r.frame + got;
-        if (got * BYTES_PER_FRAME < r.byteLength) break;
+      for (const range of w.beginAppend(r, end + n)) {
+        const got = await this.readInto(w.ringBytes[r]!, range.byteOffset, range.byteLength, range.frame);
+        reached = range.frame + got;
+        if (got * BYTES_PER_FRAME < range.byteLength) break;
       }
-      w.commitAppend(reached);
+      w.commitAppend(r, reached);
       if (reached < end + n) return;
+      if (r === this.active) base = this.base(); // the engine moved on meanwhile
     }
   }
 

@@ -4,7 +4,7 @@
 // 10-100x faster than real time, so playback can start at once instead of after the whole track).
 // Streamed (the default with a writable cache): the decoder writes the PCM to a file and a
 // PcmFeeder keeps a window of a few seconds of it in memory for the engine, so a track of any
-// length costs ~3 MB; a decoded file is kept after use (within a disk budget) so a looping playlist
+// length costs ~5 MB; a decoded file is kept after use (within a disk budget) so a looping playlist
 // decodes each track once. In memory (no writable disk, or too little space): into a buffer of the
 // timeline's length that the decoder fills front to back. Failures are reported per track: the
 // engine plays silence for that slot and the timeline goes on.
@@ -112,6 +112,8 @@ export class TrackManager {
   private readonly streams = new Map<string, Stream>();
   /** Where playback of each wanted track is expected to start (the feeder's hint). */
   private readonly startFrames = new Map<string, number>();
+  /** Later positions in each wanted track that a seek will jump to (the feeder's landings). */
+  private landings = new Map<string, number[]>();
   private streamDirReady: Promise<boolean> | null = null;
   private streamFiles = 0;
   /** Complete decoded files of dropped tracks, least recently used first. */
@@ -135,20 +137,30 @@ export class TrackManager {
   /**
    * `indices`: playlist indices needed now or soon, most urgent first; `startFrames[k]`: the frame
    * of indices[k] that is expected to play first (0 when absent; streamed tracks load from there).
+   * An index may come again with another frame (a seek within that track later): streamed tracks
+   * prepare that landing point ahead of time.
    */
   want(timeline: NeededTimeline, indices: readonly number[], startFrames: readonly number[] = []): void {
     const ids: string[] = [];
+    const landings = new Map<string, number[]>();
     for (let k = 0; k < indices.length; k++) {
       const t = timeline.tracks[indices[k]!];
-      if (t && !ids.includes(t.id)) {
-        ids.push(t.id);
-        this.framesOf.set(t.id, t.frames);
-        const start = startFrames[k] ?? 0;
-        this.startFrames.set(t.id, start);
-        this.streams.get(t.id)?.feeder.setHint(start);
+      if (!t) continue;
+      const start = startFrames[k] ?? 0;
+      if (ids.includes(t.id)) {
+        // The same track needed again at another frame later (a seek within it): a landing.
+        landings.get(t.id)?.push(start);
+        continue;
       }
-      if (ids.length >= MAX_DECODED_TRACKS) break;
+      if (ids.length >= MAX_DECODED_TRACKS) continue;
+      ids.push(t.id);
+      landings.set(t.id, []);
+      this.framesOf.set(t.id, t.frames);
+      this.startFrames.set(t.id, start);
+      this.streams.get(t.id)?.feeder.setHint(start);
     }
+    this.landings = landings;
+    for (const [id, frames] of landings) this.streams.get(id)?.feeder.setLandings(frames);
     this.wanted = ids;
     for (const id of [...this.startFrames.keys()]) if (!ids.includes(id)) this.startFrames.delete(id);
     for (const [id, job] of this.loading) {
@@ -330,6 +342,7 @@ export class TrackManager {
       onError: (message) => st.onError?.(message),
     });
     feeder.setHint(this.startFrames.get(id) ?? 0);
+    feeder.setLandings(this.landings.get(id) ?? []);
     if (complete) feeder.decodeFinished();
     this.streams.set(id, { feeder, path, complete });
     this.consumer.addTrack(id, { kind: 'window', buffer: window.buffer }, frames);

@@ -21,9 +21,9 @@ function writeFrames(bytes: Uint8Array, byteOffset: number, firstFrame: number, 
   }
 }
 
-function append(w: TrackWindow, newEnd: number): void {
-  for (const r of w.beginAppend(newEnd)) writeFrames(w.ringBytes, r.byteOffset, r.frame, r.byteLength / 4);
-  w.commitAppend(newEnd);
+function append(w: TrackWindow, newEnd: number, ring = 0): void {
+  for (const r of w.beginAppend(ring, newEnd)) writeFrames(w.ringBytes[ring]!, r.byteOffset, r.frame, r.byteLength / 4);
+  w.commitAppend(ring, newEnd);
 }
 
 /** Reads [f, f+n) and returns per frame: the track frame its samples belong to, 0 for silence, -1 for garbage. */
@@ -55,14 +55,14 @@ test('a read across the head and the ring is seamless; the ring wraps', () => {
   const w = TrackWindow.create(CAP, HEAD);
   writeFrames(w.headBytes, 0, 0, HEAD);
   w.commitHead(HEAD);
-  w.reset(HEAD);
+  w.reset(0, HEAD);
   append(w, HEAD + 3000);
   let r = readBack(w, HEAD - 500, 1000);
   assert.equal(r.got, 1000);
   assert.ok(r.frames.every((v, i) => v === HEAD - 500 + i));
   // Past the ring's end of storage: slots wrap to the beginning.
   append(w, HEAD + 3000 + 3000);
-  assert.equal(w.start, HEAD + 6000 - CAP, 'the frames overwritten are no longer valid');
+  assert.equal(w.ringStart(0), HEAD + 6000 - CAP, 'the frames overwritten are no longer valid');
   r = readBack(w, HEAD + 5000, 1000);
   assert.equal(r.got, 1000);
   assert.ok(r.frames.every((v, i) => v === HEAD + 5000 + i));
@@ -73,13 +73,13 @@ test('a read across the head and the ring is seamless; the ring wraps', () => {
 
 test('frames overwritten while a reader copies read as silence, never as other frames', () => {
   const w = TrackWindow.create(CAP, 0);
-  w.reset(0);
+  w.reset(0, 0);
   append(w, CAP);
   // The writer has announced an append (start raised) and written it when the reader copies the
   // frames it overwrote: those read as silence. (The threaded race: pcm-feeder.test.ts.)
   const out = new Float32Array(2 * 100);
-  const ranges = w.beginAppend(CAP + 50);
-  for (const rg of ranges) writeFrames(w.ringBytes, rg.byteOffset, rg.frame, rg.byteLength / 4);
+  const ranges = w.beginAppend(0, CAP + 50);
+  for (const rg of ranges) writeFrames(w.ringBytes[0]!, rg.byteOffset, rg.frame, rg.byteLength / 4);
   const got = w.read(0, 100, out, 0);
   assert.equal(got, 50, 'frames 0..49 were given up by the append');
   for (let i = 0; i < 50; i++) assert.equal(out[2 * i], 0);
@@ -88,30 +88,51 @@ test('frames overwritten while a reader copies read as silence, never as other f
 
 test('a reset empties the ring at the new position; appends continue from there', () => {
   const w = TrackWindow.create(CAP, HEAD);
-  w.reset(HEAD);
+  w.reset(0, HEAD);
   append(w, HEAD + 1000);
-  w.reset(50_000);
+  w.reset(0, 50_000);
   assert.equal(readBack(w, HEAD, 100).got, 0);
   append(w, 51_000);
   const r = readBack(w, 50_500, 600);
   assert.equal(r.got, 500);
   assert.ok(r.frames.slice(0, 500).every((v, i) => v === 50_500 + i));
   assert.ok(r.frames.slice(500).every((v) => v === 0));
-  w.reset(10); // below the head: the ring never holds head frames
-  assert.equal(w.start, HEAD);
+  w.reset(0, 10); // below the head: the ring never holds head frames
+  assert.equal(w.ringStart(0), HEAD);
 });
 
 test('attach accepts only a window buffer and sees the same state', () => {
   const w = TrackWindow.create(CAP, HEAD);
-  w.reset(HEAD);
+  w.reset(0, HEAD);
   append(w, HEAD + 100);
   const a = TrackWindow.attach(w.buffer);
   assert.ok(a instanceof TrackWindow);
-  assert.equal(a.end, HEAD + 100);
+  assert.equal(a.ringEnd(0), HEAD + 100);
   assert.equal(readBack(a, HEAD, 100).got, 100);
   assert.equal(typeof TrackWindow.attach(new SharedArrayBuffer(64)), 'string');
   assert.equal(typeof TrackWindow.attach(new ArrayBuffer(1 << 16)), 'string');
   assert.equal(typeof TrackWindow.attach(w.buffer.slice(0, 100)), 'string');
   assert.throws(() => TrackWindow.create(10, 0), RangeError);
-  assert.throws(() => w.beginAppend(w.end + CAP + 1), RangeError);
+  assert.throws(() => w.beginAppend(0, w.ringEnd(0) + CAP + 1), RangeError);
+});
+
+test('two rings: the engine reads from whichever holds the frame (a landing filled ahead of a seek)', () => {
+  const w = TrackWindow.create(CAP, HEAD);
+  w.reset(0, HEAD);
+  append(w, HEAD + 3000, 0); // where the engine plays now
+  w.reset(1, 100_000);
+  append(w, 103_000, 1); // where a seek will land
+  let r = readBack(w, HEAD + 1000, 500);
+  assert.equal(r.got, 500);
+  assert.ok(r.frames.every((v, i) => v === HEAD + 1000 + i));
+  r = readBack(w, 101_000, 500);
+  assert.equal(r.got, 500);
+  assert.ok(r.frames.every((v, i) => v === 101_000 + i));
+  r = readBack(w, 102_800, 500); // past the landing ring's end: the rest is silence
+  assert.equal(r.got, 200);
+  assert.ok(r.frames.slice(200).every((v) => v === 0));
+  // Both rings holding the same frames (the same file): counted once.
+  w.reset(1, HEAD + 500);
+  append(w, HEAD + 2000, 1);
+  assert.equal(readBack(w, HEAD, 2500).got, 2500);
 });

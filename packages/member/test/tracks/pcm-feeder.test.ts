@@ -1,7 +1,8 @@
 // PcmFeeder + TrackWindow against a real file: an engine-like reader (in a worker thread, racing
 // the feeder for real) hears every frame of the track, in order, without a gap once it started,
-// and never another frame's samples; a jump is served after a short silence; a file that is still
-// growing (decoding) is streamed as it grows; the head is loaded first.
+// and never another frame's samples; a jump is served after a short silence, one announced ahead
+// (a seek) without any; a file that is still growing (decoding) is streamed as it grows; the head
+// is loaded first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ function pcmBytes(from: number, frames: number): Buffer {
   return Buffer.from(s.buffer);
 }
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
+function tempDir(t: { after: (fn: () => unknown) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'jas-feeder-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
@@ -30,15 +31,20 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 
 const OPTS = { tickMs: 10, behindFrames: 1000, readFrames: 3000 };
 
-test('a reader racing the feeder in another thread hears every frame in order, never garbage', async (t) => {
-  const dir = tempDir(t);
-  const path = join(dir, 'track.pcm');
-  const FRAMES = 400_000;
-  writeFileSync(path, pcmBytes(0, FRAMES));
+/** A complete decoded file of `frames` frames and a started feeder for it (closed after the test). */
+function feedWholeFile(t: { after: (fn: () => unknown) => void }, frames: number): { w: TrackWindow; feeder: PcmFeeder } {
+  const path = join(tempDir(t), 'track.pcm');
+  writeFileSync(path, pcmBytes(0, frames));
   const w = TrackWindow.create(12_000, 4000);
-  const feeder = new PcmFeeder(path, FRAMES, w, OPTS);
+  const feeder = new PcmFeeder(path, frames, w, OPTS);
   feeder.start();
   t.after(() => feeder.close());
+  return { w, feeder };
+}
+
+test('a reader racing the feeder in another thread hears every frame in order, never garbage', async (t) => {
+  const FRAMES = 400_000;
+  const { w, feeder } = feedWholeFile(t, FRAMES);
   await new Promise((r) => setTimeout(r, 100)); // primed, as the track manager registers ahead of time
   // 400 frames per 2 ms: 200 kHz, 4x a 48 kHz engine's pace, across ~33 ring wraps.
   const worker = new Worker(new URL('./window-reader-worker.js', import.meta.url), {
@@ -56,14 +62,7 @@ test('a reader racing the feeder in another thread hears every frame in order, n
 });
 
 test('a jump is served after a short silence; the ring restarts there', async (t) => {
-  const dir = tempDir(t);
-  const path = join(dir, 'track.pcm');
-  const FRAMES = 200_000;
-  writeFileSync(path, pcmBytes(0, FRAMES));
-  const w = TrackWindow.create(12_000, 4000);
-  const feeder = new PcmFeeder(path, FRAMES, w, OPTS);
-  feeder.start();
-  t.after(() => feeder.close());
+  const { w, feeder } = feedWholeFile(t, 200_000);
   const out = new Float32Array(2 * 500);
   const readAt = (f: number): number => w.read(f, 500, out, 0);
   await new Promise((r) => setTimeout(r, 50));
@@ -83,6 +82,28 @@ test('a jump is served after a short silence; the ring restarts there', async (t
   assert.ok(feeder.stats().resets > resetsBefore);
 });
 
+test('a seek announced ahead (a landing) is filled into the other ring: no silence when the engine jumps there', async (t) => {
+  const { w, feeder } = feedWholeFile(t, 300_000);
+  const out = new Float32Array(2 * 500);
+  const readAt = (f: number): number => w.read(f, 500, out, 0);
+  let pos = 20_000;
+  for (let i = 0; i < 10; i++, pos += 500) { // the engine plays around 20 000
+    readAt(pos);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  feeder.setLandings([250_000]);
+  await new Promise((r) => setTimeout(r, 60));
+  for (let i = 0; i < 5; i++, pos += 500) assert.equal(readAt(pos), 500, 'the current position still plays');
+  // The seek takes effect: every read from the landing on is complete, and stays so as it plays on.
+  pos = 250_000;
+  for (let i = 0; i < 60; i++, pos += 500) {
+    assert.equal(readAt(pos), 500, `frame ${pos}`);
+    assert.equal(Math.round(out[0]! * 32768), expected(pos, 0));
+    await new Promise((r) => setTimeout(r, 3));
+  }
+  assert.equal(feeder.stats().errors, 0);
+});
+
 test('a file still being written is streamed as it grows; before any read it fills around the hint', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'track.pcm');
@@ -98,20 +119,20 @@ test('a file still being written is streamed as it grows; before any read it fil
   appendFileSync(path, pcmBytes(1000, 59_000)); // the decoder got to 60 000
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(w.headValid, 4000);
-  assert.equal(w.start, 49_000, 'ring from behindFrames before the hint');
-  assert.equal(w.end, 60_000, 'up to what is decoded');
+  assert.equal(w.ringStart(0), 49_000, 'ring from behindFrames before the hint');
+  assert.equal(w.ringEnd(0), 60_000, 'up to what is decoded');
   appendFileSync(path, pcmBytes(60_000, 40_000));
   feeder.decodeFinished();
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(feeder.stats().availableFrames, FRAMES);
-  assert.equal(w.end, 60_000, 'with 10 000 frames ahead, no small read for the last 1000 of the ring');
+  assert.equal(w.ringEnd(0), 60_000, 'with 10 000 frames ahead, no small read for the last 1000 of the ring');
   const out = new Float32Array(2 * 100);
   assert.equal(w.read(53_000, 100, out, 0), 100);
   assert.equal(Math.round(out[0]! * 32768), expected(53_000, 0));
   await new Promise((r) => setTimeout(r, 100));
-  assert.ok(w.start <= 52_000, `keeps behindFrames behind the reader (start ${w.start})`);
-  assert.ok(w.end >= 53_000 + 6_000, `and more than half a ring ahead (end ${w.end})`);
-  assert.equal(w.end - w.start, 12_000, 'a full ring');
+  assert.ok(w.ringStart(0) <= 52_000, `keeps behindFrames behind the reader (start ${w.ringStart(0)})`);
+  assert.ok(w.ringEnd(0) >= 53_000 + 6_000, `and more than half a ring ahead (end ${w.ringEnd(0)})`);
+  assert.equal(w.ringEnd(0) - w.ringStart(0), 12_000, 'a full ring');
 });
 
 test('a missing file is an error reported once, not a crash; close() stops it', async (t) => {
