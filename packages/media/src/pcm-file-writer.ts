@@ -1,7 +1,8 @@
-// Writes resampled stereo float frames as interleaved little-endian int16 into a file the caller
-// opened (its descriptor), front to back from byte 0, so a reader can stream a track from disk
-// while it is still decoding: every byte below the file's size is final. Frames beyond the
-// expected length are counted but dropped, as with a fixed PcmAccumulator target.
+// Writes resampled stereo float frames as interleaved int16 (host byte order, little-endian on
+// every Pi and PC; the reader is the same host) into a file the caller opened (its descriptor),
+// front to back from byte 0, so a reader can stream a track from disk while it is still
+// decoding: every byte below the file's size is final. Frames beyond the expected length are
+// counted but dropped, as with a fixed PcmAccumulator target.
 import { writeSync } from 'node:fs';
 import { DEFAULT_INT16_SCALE, toInt16, type Int16Scale } from './pcm-accumulator.js';
 
@@ -42,7 +43,11 @@ export class PcmFileWriter {
       const len = m * BYTES_PER_FRAME;
       let done = 0;
       // A regular file takes the whole write; loop anyway, a short write is legal.
-      while (done < len) done += writeSync(this.fd, this.bytes, done, len - done, position + done);
+      while (done < len) {
+        const w = writeSync(this.fd, this.bytes, done, len - done, position + done);
+        if (w <= 0) throw new Error(`could not write decoded audio (wrote ${w} bytes)`);
+        done += w;
+      }
     }
     this.frames += total;
   }
