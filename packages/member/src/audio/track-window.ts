@@ -54,6 +54,9 @@ export class TrackWindow {
   private readonly rings: Int16Array[] = [];
   /** Each ring as bytes (the writer's file reads land there). */
   readonly ringBytes: Uint8Array[] = [];
+  /** readRing's result. */
+  private copiedFrom = 0;
+  private copiedTo = 0;
 
   private constructor(readonly buffer: SharedArrayBuffer) {
     this.header = new Int32Array(buffer, 0, HEADER_INTS);
@@ -198,23 +201,32 @@ export class TrackWindow {
       if (n === 0) return delivered;
     }
     out.fill(0, o, o + 2 * n);
-    const [a0, b0] = this.readRing(0, f, n, out, o);
-    const [a1, b1] = this.readRing(1, f, n, out, o);
+    this.readRing(0, f, n, out, o);
+    const a0 = this.copiedFrom;
+    const b0 = this.copiedTo;
+    this.readRing(1, f, n, out, o);
+    const a1 = this.copiedFrom;
+    const b1 = this.copiedTo;
     const overlap = Math.max(0, Math.min(b0, b1) - Math.max(a0, a1));
     return delivered + (b0 - a0) + (b1 - a1) - overlap;
   }
 
-  /** Copies what ring r validly holds of [f, f + n) (the caller zeroed the range); returns its frame range. */
-  private readRing(r: number, f: number, n: number, out: Float32Array, o: number): [number, number] {
+  /**
+   * Copies what ring r validly holds of [f, f + n) (the caller zeroed the range) and leaves the
+   * frames copied in [copiedFrom, copiedTo) (fields, not a returned pair: this runs per engine
+   * chunk, which should make no garbage).
+   */
+  private readRing(r: number, f: number, n: number, out: Float32Array, o: number): void {
+    this.copiedFrom = this.copiedTo = f;
     const h = this.header;
     const at = H_RING + 3 * r;
     const gen = Atomics.load(h, at);
-    if ((gen & 1) !== 0) return [f, f];
+    if ((gen & 1) !== 0) return;
     const start = Atomics.load(h, at + 1);
     const end = Atomics.load(h, at + 2);
     const from = Math.max(f, start);
     const to = Math.min(f + n, end);
-    if (to <= from) return [f, f];
+    if (to <= from) return;
     const pcm = this.rings[r]!;
     const cap = this.capacity;
     let w = o + 2 * (from - f);
@@ -227,14 +239,19 @@ export class TrackWindow {
     // Anything the writer touched meanwhile is not trusted.
     if (Atomics.load(h, at) !== gen) {
       out.fill(0, o + 2 * (from - f), o + 2 * (to - f));
-      return [f, f];
+      return;
     }
     const start2 = Atomics.load(h, at + 1);
     if (start2 > from) {
       const cut = Math.min(start2, to);
       out.fill(0, o + 2 * (from - f), o + 2 * (cut - f));
-      return cut < to ? [cut, to] : [f, f];
+      if (cut < to) {
+        this.copiedFrom = cut;
+        this.copiedTo = to;
+      }
+      return;
     }
-    return [from, to];
+    this.copiedFrom = from;
+    this.copiedTo = to;
   }
 }

@@ -110,10 +110,9 @@ export class TrackManager {
   private readonly prefetchFailedAtMs = new Map<string, number>();
   /** Streamed tracks (registered ones and ones being set up). */
   private readonly streams = new Map<string, Stream>();
-  /** Where playback of each wanted track is expected to start (the feeder's hint). */
-  private readonly startFrames = new Map<string, number>();
-  /** Later positions in each wanted track that a seek will jump to (the feeder's landings). */
-  private landings = new Map<string, number[]>();
+  /** Per wanted track: where playback is expected to start (the feeder's hint) and later positions
+   *  a seek will jump to (its landings). Rebuilt by every want(). */
+  private plans = new Map<string, { start: number; landings: number[] }>();
   private streamDirReady: Promise<boolean> | null = null;
   private streamFiles = 0;
   /** Complete decoded files of dropped tracks, least recently used first. */
@@ -141,28 +140,29 @@ export class TrackManager {
    * prepare that landing point ahead of time.
    */
   want(timeline: NeededTimeline, indices: readonly number[], startFrames: readonly number[] = []): void {
-    const ids: string[] = [];
-    const landings = new Map<string, number[]>();
+    const plans = new Map<string, { start: number; landings: number[] }>();
     for (let k = 0; k < indices.length; k++) {
       const t = timeline.tracks[indices[k]!];
       if (!t) continue;
       const start = startFrames[k] ?? 0;
-      if (ids.includes(t.id)) {
+      const plan = plans.get(t.id);
+      if (plan !== undefined) {
         // The same track needed again at another frame later (a seek within it): a landing.
-        landings.get(t.id)?.push(start);
+        plan.landings.push(start);
         continue;
       }
-      if (ids.length >= MAX_DECODED_TRACKS) continue;
-      ids.push(t.id);
-      landings.set(t.id, []);
+      if (plans.size >= MAX_DECODED_TRACKS) continue;
+      plans.set(t.id, { start, landings: [] });
       this.framesOf.set(t.id, t.frames);
-      this.startFrames.set(t.id, start);
-      this.streams.get(t.id)?.feeder.setHint(start);
     }
-    this.landings = landings;
-    for (const [id, frames] of landings) this.streams.get(id)?.feeder.setLandings(frames);
+    this.plans = plans;
+    for (const [id, plan] of plans) {
+      const feeder = this.streams.get(id)?.feeder;
+      feeder?.setHint(plan.start);
+      feeder?.setLandings(plan.landings);
+    }
+    const ids = [...plans.keys()];
     this.wanted = ids;
-    for (const id of [...this.startFrames.keys()]) if (!ids.includes(id)) this.startFrames.delete(id);
     for (const [id, job] of this.loading) {
       if (!ids.includes(id)) job.abort.abort(); // its buffer goes with it; load() cleans up
     }
@@ -317,7 +317,7 @@ export class TrackManager {
     try {
       const size = (await stat(k.path)).size;
       // The same track at the same rate decodes to the same bytes: a size mismatch means tampering or a bug.
-      if (size !== k.bytes || size > frames * 4 || !this.wanted.includes(id) || this.loaded.has(id)) throw new Error('not reusable');
+      if (size !== k.bytes || size > frames * 4 || !this.wanted.includes(id)) throw new Error('not reusable');
     } catch {
       await unlink(k.path).catch(() => {});
       return false;
@@ -341,8 +341,9 @@ export class TrackManager {
       readFrames: Math.round(STREAM_READ_SECONDS * rate),
       onError: (message) => st.onError?.(message),
     });
-    feeder.setHint(this.startFrames.get(id) ?? 0);
-    feeder.setLandings(this.landings.get(id) ?? []);
+    const plan = this.plans.get(id);
+    feeder.setHint(plan?.start ?? 0);
+    feeder.setLandings(plan?.landings ?? []);
     if (complete) feeder.decodeFinished();
     this.streams.set(id, { feeder, path, complete });
     this.consumer.addTrack(id, { kind: 'window', buffer: window.buffer }, frames);
@@ -356,15 +357,16 @@ export class TrackManager {
     const s = this.streams.get(id);
     if (s === undefined) return;
     this.streams.delete(id);
+    const st = this.stream!; // streams exist only with the stream option
     void s.feeder.close().then(async () => {
-      if (!s.complete || this.stream?.dir === undefined) return unlink(s.path);
+      if (!s.complete) return unlink(s.path);
       // Kept for the next time this track plays (a looping playlist decodes each track once).
       const bytes = (await stat(s.path)).size;
       const older = this.kept.get(id);
       this.kept.delete(id);
       if (older !== undefined && older.path !== s.path) await unlink(older.path).catch(() => {});
       this.kept.set(id, { path: s.path, bytes });
-      await this.evictKept(this.stream.keepBytes ?? this.cache.maxBytes);
+      await this.evictKept(st.keepBytes ?? this.cache.maxBytes);
     }).catch(() => {});
   }
 
