@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
 export const LEADER_BIN = join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync-leader.js');
@@ -206,6 +207,7 @@ export class Cluster {
   /** Starts (or restarts) a member; `captureName` records into another file (e.g. after a restart). */
   startMember(m: ClusterMember, i = this.opts.members.indexOf(m), captureName = m.id): void {
     const args = [
+      ...MEMBER_NODE_FLAGS,
       MEMBER_BIN,
       '--id', m.id,
       '--port', String(this.memberPort(i)),

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { parseKey, restToken } from '@jaudiosync/protocol/auth';
+import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const INSTALL = path.join(REPO, 'scripts', 'install');
@@ -81,7 +82,10 @@ describe('systemd units', () => {
       assert.ok(bin);
       const exec = one(text, 'ExecStart').split(/\s+/);
       assert.equal(exec[0], '/usr/bin/node');
-      assert.equal(exec[1], path.posix.join('/opt/jaudiosync/packages', role, bin));
+      // The member's node options (packages/member/src/node-flags.ts); the leader needs none.
+      const nodeFlags = role === 'member' ? MEMBER_NODE_FLAGS : [];
+      assert.deepEqual(exec.slice(1, 1 + nodeFlags.length), nodeFlags);
+      assert.equal(exec[1 + nodeFlags.length], path.posix.join('/opt/jaudiosync/packages', role, bin));
     });
   }
 
@@ -267,8 +271,10 @@ describe('scripts/install into a throwaway root', { skip: process.getuid?.() !==
     for (const name of ['jaudiosync', 'jaudiosync-leader', 'jaudiosync-member', 'jaudiosync-keygen']) {
       const wrapper = path.join(root, 'usr/local/bin', name);
       assert.equal(statSync(wrapper).mode & 0o777, 0o755);
-      const target = /exec \S*? ?(\/opt\/jaudiosync\/\S+) "\$@"/.exec(readFileSync(wrapper, 'utf8'))?.[1];
+      const m = /exec ((?:\S+ )*?)(\/opt\/jaudiosync\/\S+) "\$@"/.exec(readFileSync(wrapper, 'utf8'));
+      const target = m?.[2];
       assert.ok(target, readFileSync(wrapper, 'utf8'));
+      if (name === 'jaudiosync-member') assert.deepEqual(m?.[1]?.trim().split(' ').slice(1), MEMBER_NODE_FLAGS, 'the member runs with its node options');
       if (name !== 'jaudiosync-member' || existsSync(path.join(REPO, 'packages/member/dist/src/bin/jaudiosync-member.js'))) {
         assert.ok(existsSync(path.join(root, target)), `${name} -> ${target}`);
       }

@@ -112,12 +112,16 @@ class EngineLoop {
   private running = true;
   private timer: NodeJS.Timeout | null = null;
   private lastStatsUs = 0;
+  private lastTickUs = 0;
+  /** Half the PCM ring's target fill, µs. */
+  private readonly stallWarnUs: number;
   private errors = 0;
   private dacSteps = 0;
   private readonly lastLogUs = new Map<string, number>();
 
   constructor(private readonly d: EngineWorkerData) {
     this.ring = new PcmRing(d.pcmRing);
+    this.stallWarnUs = (d.targetFillFrames / d.outputRate) * 1e6 / 2;
     this.timing = new DacTimingRing(d.timingRing);
     this.share = new ClockModelShare(d.clockShare);
     this.clock = localClockOf(d.clock);
@@ -196,6 +200,13 @@ class EngineLoop {
 
   private tick(): void {
     if (!this.running) return;
+    const now = hostMonoUs();
+    const gapUs = now - this.lastTickUs;
+    // A stall over half the ring is the first sign of an underrun to come: say so, with its size.
+    if (this.lastTickUs > 0 && gapUs > this.stallWarnUs) {
+      this.log('warn', 'stall', `engine thread stalled ${(gapUs / 1000).toFixed(1)} ms (the PCM ring holds ${(this.stallWarnUs / 500).toFixed(0)} ms): a busy host or a priority problem (docs/audio-engine.md, "Thread priorities")`);
+    }
+    this.lastTickUs = now;
     try {
       this.step();
     } catch (e) {

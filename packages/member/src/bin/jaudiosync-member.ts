@@ -1,9 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded
 // jaudiosync-member: the daemon on each speaker. See --help.
 import { pino } from 'pino';
 import { ConfigError, loadMemberConfig, memberHelp } from '../config/member-config.js';
 import { MemberDaemon } from '../member-daemon.js';
 import { tuneMemory } from '../memory-tuning.js';
+import { missingNodeFlags } from '../node-flags.js';
 
 async function main(): Promise<number> {
   let parsed;
@@ -30,6 +31,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    log.warn({ missing }, 'node was started without these options: V8 helper threads can stall the real-time audio engine (docs/audio-engine.md, "Thread priorities")');
+  }
   // Before any worker thread exists: arenas are created per thread.
   const malloc = tuneMemory();
   if ('error' in malloc.result) log.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
