@@ -21,6 +21,7 @@ import {
   type MemberClockParams,
   type Window,
 } from './clock-analysis.js';
+import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 import { ArgError, Args } from './lib/args.js';
 import { HostProcess } from './lib/host-process.js';
 import { loadNetsim } from './lib/netsim-loader.js';
@@ -134,7 +135,7 @@ async function main(): Promise<number> {
     runStartMonoUs = monoUs();
     const a = anchor;
     for (const run of runs) {
-      const proc = await HostProcess.start(net, run.params.host, process.execPath, [memberProbe, '--leader', net.ip('leader'), '--port', String(NTP_PORT), '--report-ms', String(reportMs)], {
+      const proc = await HostProcess.start(net, run.params.host, process.execPath, [...MEMBER_NODE_FLAGS, memberProbe, '--leader', net.ip('leader'), '--port', String(NTP_PORT), '--report-ms', String(reportMs)], {
         env: { JAS_CLOCK_OFFSET_US: String(run.params.offsetUs), JAS_CLOCK_RATE_PPM: String(run.params.ratePpm) },
         sampler,
       });
