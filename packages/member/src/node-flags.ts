@@ -5,10 +5,11 @@
 // threads for GC, compilation or unmapping). The engine worker is SCHED_FIFO, but by default its
 // collections and compile jobs go through V8's shared pool of helper threads and their task
 // queues, which run at normal priority; the engine then waits for a preempted helper, or for a lock
-// another normal thread holds. Measured beside a browser on 2 cores: engine stalls of 20-265 ms, the
-// 120 ms PCM ring ran dry and the music started late (test/ui/control-page-capture.test.ts); with the
-// flag, none over 10 ms. The cost is the main and decoder threads compiling and collecting on their
-// own time, which is not real-time. docs/audio-engine.md, "Thread priorities".
+// another normal thread holds. Measured beside a browser on 2 cores (test/ui/control-page-capture):
+// without the flag, stalls over 20 ms in 6 of 10 runs (up to 255 ms), the 120 ms PCM ring ran dry and
+// the music started late in 2 of 15; with it, such stalls in 2 of 18 runs (62 ms the longest) and no
+// late start in 28. The cost: the main and decoder threads compile and collect on their own time,
+// which is not real-time. docs/audio-engine.md, "Thread priorities".
 export const MEMBER_NODE_FLAGS: readonly string[] = ['--single-threaded'];
 
 /** Flags of MEMBER_NODE_FLAGS this process was not started with. */
