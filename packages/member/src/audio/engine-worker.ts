@@ -113,15 +113,15 @@ class EngineLoop {
   private timer: NodeJS.Timeout | null = null;
   private lastStatsUs = 0;
   private lastTickUs = 0;
-  /** Half the PCM ring's target fill, µs. */
-  private readonly stallWarnUs: number;
+  /** The PCM ring's target fill, µs. */
+  private readonly ringUs: number;
   private errors = 0;
   private dacSteps = 0;
   private readonly lastLogUs = new Map<string, number>();
 
   constructor(private readonly d: EngineWorkerData) {
     this.ring = new PcmRing(d.pcmRing);
-    this.stallWarnUs = (d.targetFillFrames / d.outputRate) * 1e6 / 2;
+    this.ringUs = (d.targetFillFrames / d.outputRate) * 1e6;
     this.timing = new DacTimingRing(d.timingRing);
     this.share = new ClockModelShare(d.clockShare);
     this.clock = localClockOf(d.clock);
@@ -203,8 +203,8 @@ class EngineLoop {
     const now = hostMonoUs();
     const gapUs = now - this.lastTickUs;
     // A stall over half the ring is the first sign of an underrun to come: say so, with its size.
-    if (this.lastTickUs > 0 && gapUs > this.stallWarnUs) {
-      this.log('warn', 'stall', `engine thread stalled ${(gapUs / 1000).toFixed(1)} ms (the PCM ring holds ${(this.stallWarnUs / 500).toFixed(0)} ms): a busy host or a priority problem (docs/audio-engine.md, "Thread priorities")`);
+    if (this.lastTickUs > 0 && gapUs > this.ringUs / 2) {
+      this.log('warn', 'stall', `engine thread stalled ${(gapUs / 1000).toFixed(1)} ms (the PCM ring holds ${(this.ringUs / 1000).toFixed(0)} ms): a busy host or a priority problem (docs/audio-engine.md, "Thread priorities")`);
     }
     this.lastTickUs = now;
     try {
