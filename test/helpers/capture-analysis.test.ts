@@ -132,6 +132,22 @@ test('a perfectly periodic tone is rejected as ambiguous, not measured one perio
   assert.ok(r.rejected.ambiguous > 0, JSON.stringify(r.rejected));
 });
 
+test('an event cut by the end of one capture is rejected as partial, not measured off', () => {
+  // Clicks at 0.1, 0.35, 0.6, 0.85 s; B stops 2 ms after the last one's peak (its tail and B's
+  // search span beyond are not captured), A plays on.
+  const a = synth(clickTrack, { t0DacNs: EPOCH_NS, ratePpm: 90, delayNs: 0, seconds: 1 });
+  const b = synth(clickTrack, { t0DacNs: EPOCH_NS + 1_234_567, ratePpm: -70, delayNs: 0, seconds: 0.852 - 0.001_234_567 });
+  const r = measureOffset(a, b);
+  assert.equal(r.points.length, 3, JSON.stringify(r));
+  for (const p of r.points) assert.ok(Math.abs(p.offsetUs) < 0.1, `offset ${p.offsetUs} at ${(p.trueTimeNs - EPOCH_NS) / 1e6} ms`);
+  assert.equal(r.rejected.partial, 1, JSON.stringify(r.rejected));
+  // The same with A cut: the window in A stays inside A's frames, the click sits off its centre
+  // and the offset is read where the click is (read at the centre: 2 µs off at 160 ppm apart).
+  const back = measureOffset(b, a);
+  assert.equal(back.points.length, 4, JSON.stringify(back));
+  assert.ok(back.points.every((p) => Math.abs(p.offsetUs) < 0.1), JSON.stringify(back.points));
+});
+
 test('silence and unrelated material give no points', () => {
   const a = synth(() => 0, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
   const b = synth(clickTrack, { t0DacNs: EPOCH_NS, ratePpm: 0, delayNs: 0, seconds: 0.5 });
@@ -205,5 +221,5 @@ test('end to end: two real capture sinks playing a click track at the same true 
   const [a, b] = sinks.map((s) => readCapture(s.file!)) as [Capture, Capture];
   const r = measureOffset(a, b);
   assert.ok(r.points.length >= 2, JSON.stringify(r));
-  assert.ok(r.stats.maxAbsUs < 1, `offsets ${JSON.stringify(r.stats)}`);
+  assert.ok(r.stats.maxAbsUs < 1, `offsets ${JSON.stringify(r.stats)} points ${JSON.stringify(r.points.map((q) => [Math.round((q.trueTimeNs - programmeEpochNs) / 1e3), q.offsetUs]))} a ${a.firstFrame}-${a.endFrame} b ${b.firstFrame}-${b.endFrame} blocks ${a.blocks.length}/${b.blocks.length}`);
 });

@@ -34,7 +34,7 @@ const CANDIDATE_PEAKS = 4;
 export type CaptureView = Pick<Capture, 'sampleRate' | 'firstFrame' | 'endFrame' | 'trueTimeOfFrame' | 'frameAtTrueTime' | 'monoSamples'>;
 
 export interface OffsetPoint {
-  /** True time (host monotonic ns) of the window centre in capture A. */
+  /** True time (host monotonic ns) in capture A of the window's energy centre, where the offset is read. */
   readonly trueTimeNs: number;
   /** When capture B plays the material A plays at trueTimeNs, minus trueTimeNs, in µs (B late > 0). */
   readonly offsetUs: number;
@@ -57,9 +57,16 @@ export interface OffsetSeries {
   readonly points: OffsetPoint[];
   readonly stats: OffsetStats;
   /** Windows considered, and how many were dropped as silent / uncorrelated / peak at the search edge /
-   *  ambiguous (a second peak, e.g. one period of a bass note away, nearly as good as the best). */
+   *  ambiguous (a second peak, e.g. one period of a bass note away, nearly as good as the best) /
+   *  partial (the window or B's search span reaches past what was captured). */
   readonly windows: number;
-  readonly rejected: { readonly quiet: number; readonly uncorrelated: number; readonly edge: number; readonly ambiguous: number };
+  readonly rejected: {
+    readonly quiet: number;
+    readonly uncorrelated: number;
+    readonly edge: number;
+    readonly ambiguous: number;
+    readonly partial: number;
+  };
 }
 
 export interface MeasureOffsetOptions {
@@ -174,7 +181,7 @@ export function measureOffset(a: CaptureView, b: CaptureView, options: MeasureOf
   const toNs = options.toNs ?? a.trueTimeOfFrame(a.endFrame);
   const w = hann(W);
   const points: OffsetPoint[] = [];
-  const rejected = { quiet: 0, uncorrelated: 0, edge: 0, ambiguous: 0 };
+  const rejected = { quiet: 0, uncorrelated: 0, edge: 0, ambiguous: 0, partial: 0 };
   let windows = 0;
   let lastCentre = -Infinity;
   const stepNs = stepMs * 1e6;
@@ -213,11 +220,13 @@ export function measureOffset(a: CaptureView, b: CaptureView, options: MeasureOf
     const xa = a.monoSamples(Math.round(fa0), W);
     let ex = 0;
     let exw = 0;
+    let mxw = 0;
     const x = new Float64Array(W);
     for (let i = 0; i < W; i++) {
       const v = xa[i]!;
       ex += v * v;
       exw += w[i]! * v * v;
+      mxw += w[i]! * v * v * i;
       x[i] = w[i]! * v;
     }
     if (Math.sqrt(ex / W) < minRms) {
@@ -228,6 +237,12 @@ export function measureOffset(a: CaptureView, b: CaptureView, options: MeasureOf
     const centreNs = a.trueTimeOfFrame(ca);
     const cb = Math.round(b.frameAtTrueTime(centreNs));
     const fb0 = cb - Math.round(W / 2) - L;
+    // Frames outside a capture read as silence: an event cut by either capture's end (one sink
+    // stopped while the other still played it) would correlate with a biased peak (1-2 µs seen).
+    if (fa0 < a.firstFrame || fa0 + W > a.endFrame || fb0 < b.firstFrame || fb0 + W + 2 * L + 1 > b.endFrame) {
+      rejected.partial++;
+      continue;
+    }
     const y = b.monoSamples(fb0, W + 2 * L + 1);
     // B's windowed energy at every lag (running sums would lose precision; W * 2L is the cost of the correlation anyway)
     const corr = new Float64Array(2 * L + 1);
@@ -276,9 +291,14 @@ export function measureOffset(a: CaptureView, b: CaptureView, options: MeasureOf
       continue;
     }
     const lag = top.t;
-    // A frame fa0 + i matches B frame fb0 + i + lag; at the window centre i = W/2.
-    const offsetNs = b.trueTimeOfFrame(fb0 + W / 2 + lag) - a.trueTimeOfFrame(fa0 + W / 2);
-    points.push({ trueTimeNs: centreNs, offsetUs: offsetNs / 1000, correlation: best });
+    // A frame fa0 + i matches B frame fb0 + i + lag. Across the window the lag changes with the two
+    // DACs' rate difference (160 ppm: 2.4 µs over 15 ms), and the peak gives the lag where the
+    // weighted energy is: read the offset there, not at the window centre (an event that a capture's
+    // end pushed off centre read 1-2 µs off).
+    const at = mxw / exw;
+    const trueTimeNs = a.trueTimeOfFrame(fa0 + at);
+    const offsetNs = b.trueTimeOfFrame(fb0 + at + lag) - trueTimeNs;
+    points.push({ trueTimeNs, offsetUs: offsetNs / 1000, correlation: best });
   }
   return { points, stats: summarizeOffsets(points.map((p) => p.offsetUs)), windows, rejected };
 }
