@@ -2,7 +2,7 @@
 // - the leader is SIGKILLed mid-track: members play on; the restarted leader reloads its persisted
 //   timeline and anchor, takes the members back without a glitch, and commands work again;
 // - a member is SIGKILLed and restarted mid-track (tracks cached): it rejoins at the right frame,
-//   in sync with the others, within REJOIN_BOUND_S.
+//   in sync with the others, within REJOIN_BOUND_S, its clock synced at once from its clock memory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -110,6 +110,8 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   assertCleanAudio('member2 before its death', r2a, 30);
   assertCleanAudio('member2 after restart', r2b, 10);
   assert.ok(rejoinS < REJOIN_BOUND_S, `restarted member played again after ${rejoinS.toFixed(2)} s`);
+  // Same boot, same leader timescale: the restarted member's clock starts from its clock memory.
+  assert.match(fc.logText('member2'), /clock synced at once from the clock memory/);
   assertInSync('member1 vs member2 (both lives)', pairs, 40);
   wd.passed();
 });

@@ -119,6 +119,8 @@ describe('systemd units', () => {
     for (const name of env.keys()) assert.ok(known.has(name), `${name} is not read by the member`);
     assert.equal(env.get('JAS_STATE_DIR'), `/var/lib/${one(text, 'StateDirectory')}`);
     assert.equal(env.get('JAS_CACHE_DIR'), `/var/cache/${one(text, 'CacheDirectory')}`);
+    assert.equal(env.get('JAS_RUNTIME_DIR'), `/run/${one(text, 'RuntimeDirectory')}`);
+    assert.equal(one(text, 'RuntimeDirectoryPreserve'), 'restart', 'the clock memory must survive a restart');
     assert.equal(env.get('JAS_MEMBER_CONFIG'), '/etc/jaudiosync/member.json');
   });
 });

@@ -2,15 +2,17 @@
 // timescale for the timeline, the NTP server and pings. The anchor is saved with the kernel's boot
 // id, so a leader restarted on the same boot (crash, upgrade, SIGKILL) serves exactly the same
 // timescale: members see no step and the persisted timeline keeps its meaning.
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readBootId } from '@jaudiosync/protocol/boot-id';
 import { LeaderTimescale } from './clock/leader-timescale.js';
 import { NtpServer } from './clock/ntp-server.js';
 
-const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
-
 export interface LeaderClock {
   timescale: { nowUs(): number };
+  /** Names this timescale (boot and anchor): members keep a clock fit across restarts only under it. */
+  timescaleId?: string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -40,18 +42,16 @@ export function createLeaderClock(options: { ntpPort: number; host: string; stat
   const ntp = new NtpServer({ port: options.ntpPort, host: options.host, timescale });
   return {
     timescale,
+    timescaleId: timescaleIdOf(bootId, timescale),
     resumed: saved !== null,
     start: async () => { await ntp.start(); },
     stop: async () => { await ntp.stop(); },
   };
 }
 
-function readBootId(): string | null {
-  try {
-    return readFileSync(BOOT_ID_PATH, 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
+/** Same boot and anchor, same id; a re-anchored timescale (another boot, a lost state file) gets another. */
+export function timescaleIdOf(bootId: string | null, t: { anchorWallUs: number; anchorMonoNs: bigint }): string {
+  return createHash('sha256').update(`${bootId ?? 'no-boot-id'}/${t.anchorWallUs}/${t.anchorMonoNs}`).digest('hex').slice(0, 32);
 }
 
 function loadAnchor(file: string, bootId: string): SavedAnchor | null {

@@ -87,6 +87,7 @@ export class Leader {
           ntpPort: config.ntpPort,
           trackBaseUrl: `http://${hostForUrl(localAddress || '127.0.0.1')}:${this.httpPort}/tracks`,
           serverTimeUs: Math.round(timescale.nowUs()),
+          ...(deps.clock.timescaleId !== undefined ? { timescaleId: deps.clock.timescaleId } : {}),
         }),
         onboard: (hello) => [
           timelineMessage(this.controller.timeline),

@@ -1,6 +1,7 @@
 // The member daemon: composes clock sync, the audio engine and its sink, the track cache/decoder
 // and the leader link. Owns no timing itself: the clock worker and the engine worker do. Every
 // message from the leader is already validated by the link; here it becomes engine state.
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,8 +15,10 @@ import {
   type Timeline,
 } from '@jaudiosync/protocol';
 import { TrackDecoder } from '@jaudiosync/media';
+import { CLOCK_MEMORY_FILE } from './clock/clock-memory.js';
 import { ClockSync } from './clock/clock-sync.js';
 import { ClockSource } from './clock/clock-source.js';
+import type { PriorState } from './clock/time-filter.js';
 import { AudioEngine } from './audio/audio-engine.js';
 import { CaptureSink } from './audio/capture-sink.js';
 import { describeAudioThreadPriority, type AudioThreadPriority } from './audio/audio-thread-priority.js';
@@ -69,7 +72,14 @@ export class MemberDaemon {
 
   constructor(private readonly config: MemberConfig, private readonly log: Logger) {
     this.clockSource = ClockSource.fromEnv();
-    this.clock = new ClockSync({ clock: this.clockSource.params, mode: config.clock });
+    const runtimeDir = config.runtimeDir ?? config.stateDir;
+    try {
+      mkdirSync(runtimeDir, { recursive: true });
+    } catch (e) {
+      // Not fatal: the clock memory is not kept (a restart syncs from scratch), as logged by its writes.
+      log.warn({ dir: runtimeDir, err: (e as Error).message }, 'runtime directory cannot be created');
+    }
+    this.clock = new ClockSync({ clock: this.clockSource.params, mode: config.clock, memoryFile: join(runtimeDir, CLOCK_MEMORY_FILE) });
     this.store = new SettingsStore(config.stateDir);
     const saved = this.store.load();
     this.settings = saved.settings;
@@ -90,6 +100,7 @@ export class MemberDaemon {
     }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason), {
       // Decoded tracks stream from disk beside the cache (docs/media.md): ~5 MB each in memory.
       dir: join(config.cacheDir, DECODED_DIR),
+      tag: `${SOFTWARE_VERSION}/${config.outputRate}`,
       onError: (message) => this.log.warn({ component: 'tracks' }, message),
     });
     this.link = new LeaderLink({ host: config.listenHost, port: config.port, hello: () => this.hello(), key: config.key });
@@ -117,6 +128,10 @@ export class MemberDaemon {
     if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });
     if (this.config.clock === 'system') this.clock.start({ host: 'localhost', port: 0 });
 
+    this.clock.on('prior', (state: PriorState) => {
+      if (state === 'in use') this.log.info('clock synced at once from the clock memory (restarted on the same boot)');
+      else if (state === 'rejected') this.log.warn('clock memory contradicted by the leader: syncing from scratch');
+    });
     this.link.on('connected', (addr) => this.log.info({ leader: addr }, 'leader connected'));
     this.link.on('disconnected', (reason) => this.log.warn({ reason }, 'leader disconnected; playing on from the last timeline'));
     this.link.on('invalid', (error, addr) => {
@@ -210,7 +225,7 @@ export class MemberDaemon {
 
   private onWelcome(msg: MessageOf<'welcome'>, remote: string): void {
     this.welcomeTime = { leaderUs: msg.serverTimeUs, localUs: this.clockSource.nowUs() };
-    if (this.config.clock === 'leader') this.clock.setServer({ host: remote, port: msg.ntpPort });
+    if (this.config.clock === 'leader') this.clock.setServer({ host: remote, port: msg.ntpPort, ...(msg.timescaleId !== undefined ? { timescaleId: msg.timescaleId } : {}) });
     this.tracks.setBaseUrl(trackUrlFor(msg.trackBaseUrl, remote));
     this.log.info({ leaderId: msg.leaderId, ntpPort: msg.ntpPort }, 'welcomed by leader');
   }

@@ -172,6 +172,9 @@ export const WelcomeMessage = message('welcome', {
   /** tracks are fetched from `${trackBaseUrl}/${id}` */
   trackBaseUrl: HttpUrl,
   serverTimeUs: TimeUs,
+  /** 1.2: names the leader timescale (changes when it is re-anchored); a member keeps its clock fit
+   *  across its own restarts only while this stays the same */
+  timescaleId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' })),
   /** leaderProof(K, {memberNonce, leaderNonce, memberId, leaderId}) answering hello.challenge */
   proof: Type.Optional(HandshakeProof),
 });

@@ -2,5 +2,6 @@
 // A peer with another major version is refused; minor versions are compatible.
 export const PROTOCOL_MAJOR = 1;
 // 1.1: optional handshake auth fields hello.challenge/proof, welcome.proof (docs/security.md).
-export const PROTOCOL_MINOR = 1;
+// 1.2: optional welcome.timescaleId (a restarted member keeps its clock fit: docs/clock.md).
+export const PROTOCOL_MINOR = 2;
 export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;

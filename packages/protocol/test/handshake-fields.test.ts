@@ -14,8 +14,8 @@ import { PROTOCOL_VERSION } from '../src/version.js';
 import * as index from '../src/index.js';
 import { SAMPLES } from './sample-messages.js';
 
-test('protocol 1.1 and the auth API is exported from the package index', () => {
-  assert.equal(PROTOCOL_VERSION, '1.1');
+test('protocol 1.2 and the auth API is exported from the package index', () => {
+  assert.equal(PROTOCOL_VERSION, '1.2');
   assert.equal(typeof index.parseKey, 'function');
   assert.equal(typeof index.verifyMemberProof, 'function');
   assert.equal(index.CHALLENGE_HEADER, 'x-jas-challenge');

@@ -12,10 +12,12 @@ import {
   ntpToUnixUs,
   NTP_ZERO,
 } from '@jaudiosync/protocol/ntp-packet';
+import { readBootId } from '@jaudiosync/protocol/boot-id';
 import { ClockSource } from './clock-source.js';
 import { ClockModelShare, type ClockModel } from './clock-model.js';
+import { loadClockMemory, saveClockMemory, type ClockMemoryKey } from './clock-memory.js';
 import { TimeFilter } from './time-filter.js';
-import { WARMUPS_PER_POLL, PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
+import { CLOCK_MEMORY_EARLY_MS, CLOCK_MEMORY_EARLY_SAVE_MS, CLOCK_MEMORY_SAVE_MS, WARMUPS_PER_POLL, PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
 
 /** Replies slower than this are discarded (their request is forgotten). */
 const REPLY_TIMEOUT_MS = 1_000;
@@ -46,6 +48,14 @@ let warmupKey: string | null = null;
 let warmupsLeft = 0;
 let stopped = false;
 let lastStatsUs = 0;
+const bootId = readBootId();
+/** What the current server's fit is remembered under; null: nothing to remember (no file, no
+ *  boot id, a leader that names no timescale). */
+let memoryKey: ClockMemoryKey | null = null;
+let timescaleId: string | null = null;
+let lastRememberedUs = -Infinity;
+let firstRememberedUs: number | null = null;
+let remembering = false;
 
 function publish(nowUs: number): void {
   const m: ClockModel | null = filter.update(nowUs);
@@ -58,7 +68,7 @@ function sendStats(nowUs: number, force = false): void {
   if (!force && nowUs - lastStatsUs < STATS_EVERY_MS * 1000) return;
   lastStatsUs = nowUs;
   const f = filter.stats();
-  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs) });
+  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs), prior: f.prior });
   parentPort?.postMessage({ type: 'stats', stats: { ...stats } });
 }
 
@@ -153,7 +163,25 @@ function tick(): void {
   const interval = data.mode === 'system' ? SYSTEM_POLL_MS : schedule.intervalMs(nowUs);
   stats.pollIntervalMs = interval;
   sendStats(nowUs);
+  remember(nowUs);
   timer = setTimeout(tick, interval);
+}
+
+/** Keeps the synced fit in the clock memory file: every CLOCK_MEMORY_EARLY_SAVE_MS in the first
+ *  minute after the first sync, then every CLOCK_MEMORY_SAVE_MS (async I/O: this thread's
+ *  timestamps never wait for a disk). */
+function remember(nowUs: number): void {
+  const key = memoryKey;
+  const early = firstRememberedUs === null || nowUs - firstRememberedUs < CLOCK_MEMORY_EARLY_MS * 1000;
+  if (key === null || remembering || nowUs - lastRememberedUs < (early ? CLOCK_MEMORY_EARLY_SAVE_MS : CLOCK_MEMORY_SAVE_MS) * 1000) return;
+  const fit = filter.rememberedFit(nowUs);
+  if (fit === null) return;
+  remembering = true;
+  lastRememberedUs = nowUs;
+  firstRememberedUs ??= nowUs;
+  saveClockMemory(data.memoryFile!, key, fit)
+    .catch((e: Error) => { stats.lastError = `clock memory: ${e.message}`; })
+    .finally(() => { remembering = false; });
 }
 
 /** One sample of CLOCK_REALTIME at a millisecond edge, bracketed by local clock reads. */
@@ -179,7 +207,7 @@ function systemSample(): void {
   }
 }
 
-async function setServer(host: string, port: number): Promise<void> {
+async function setServer(host: string, port: number, newTimescaleId: string | null): Promise<void> {
   const gen = ++serverGen;
   let address: string;
   let family: number;
@@ -198,11 +226,26 @@ async function setServer(host: string, port: number): Promise<void> {
   if (old) old.close();
   pending.clear();
   warmupKey = null;
-  const changed = stats.server?.host !== host || stats.server?.port !== port;
+  // Another server, or the same one naming another timescale: start over. The first name for a
+  // server configured by --leader (synced before the welcome) only tells what to remember under.
+  const changed = stats.server?.host !== host || stats.server?.port !== port || (timescaleId !== null && newTimescaleId !== timescaleId);
+  const named = newTimescaleId !== timescaleId;
   stats.server = { host, port };
+  timescaleId = newTimescaleId;
   if (changed) {
     filter.restart();
     schedule.restart(clock.nowUs());
+  }
+  if (changed || named) {
+    memoryKey = data.memoryFile !== null && bootId !== null && newTimescaleId !== null
+      ? { bootId, timescaleId: newTimescaleId, clock: { offsetUs: clock.params.offsetUs, ratePpm: clock.params.ratePpm } }
+      : null;
+    lastRememberedUs = -Infinity;
+    firstRememberedUs = null;
+    const fit = memoryKey === null ? null : await loadClockMemory(data.memoryFile!, memoryKey);
+    if (gen !== serverGen || stopped) return;
+    if (fit !== null && filter.rememberedFit(clock.nowUs()) === null) filter.seedPrior(fit, clock.nowUs());
+    sendStats(clock.nowUs(), true);
   }
   const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
   s.on('message', onReply);
@@ -216,9 +259,9 @@ async function setServer(host: string, port: number): Promise<void> {
   });
 }
 
-parentPort?.on('message', (m: { type?: string; host?: string; port?: number }) => {
+parentPort?.on('message', (m: { type?: string; host?: string; port?: number; timescaleId?: string | null }) => {
   if (m.type === 'server' && typeof m.host === 'string' && typeof m.port === 'number') {
-    void setServer(m.host, m.port);
+    void setServer(m.host, m.port, typeof m.timescaleId === 'string' ? m.timescaleId : null);
   } else if (m.type === 'stop') {
     stopped = true;
     if (timer) clearTimeout(timer);

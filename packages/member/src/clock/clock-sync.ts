@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { ClockSource, type ClockSourceParams } from './clock-source.js';
 import { ClockModelShare, leaderFromLocal, type ClockModel } from './clock-model.js';
+import type { PriorState } from './time-filter.js';
 
 /** Initial burst: 50 Hz for 10 s converges to < 100 µs within a few seconds even over bad WiFi. */
 export const BURST_INTERVAL_MS = 20;
@@ -29,12 +30,28 @@ export const GAP_MS = 2_000;
 /** After a gap, burst this long to re-converge quickly. */
 export const REBURST_DURATION_MS = 5_000;
 const STOP_TIMEOUT_MS = 3_000;
+/** A synced fit is remembered (clock-memory.ts) this often once settled: a restart finds its
+ *  prediction off by a few µs of crystal wander at most (RATE_WANDER_PER_S over 30 s). */
+export const CLOCK_MEMORY_SAVE_MS = 30_000;
+/** In the first minute after the first sync, save this often instead: the fit's rate is still
+ *  improving fast (simulated wifi: rate sd 19 ppm at 5 s, 3.7 at 17 s, 1.2 at 40 s). */
+export const CLOCK_MEMORY_EARLY_SAVE_MS = 5_000;
+export const CLOCK_MEMORY_EARLY_MS = 60_000;
 
 export type ClockMode = 'leader' | 'system';
 
 export interface ClockSyncOptions {
   clock?: Partial<ClockSourceParams>;
   mode?: ClockMode;
+  /** File for the clock memory (a synced fit kept for a restart); absent: none. */
+  memoryFile?: string;
+}
+
+/** The leader's NTP server and the name of its timescale (welcome.timescaleId, protocol 1.2). */
+export interface ClockServer {
+  host: string;
+  port: number;
+  timescaleId?: string;
 }
 
 export interface ClockSyncStats {
@@ -54,6 +71,8 @@ export interface ClockSyncStats {
   steps: number;
   resets: number;
   holdover: boolean;
+  /** What became of the remembered fit: none, pending (being checked), in use, rejected, superseded. */
+  prior: PriorState;
   pollIntervalMs: number;
   lastError: string | null;
 }
@@ -100,6 +119,7 @@ export interface ClockSyncWorkerData {
   clock: ClockSourceParams;
   mode: ClockMode;
   share: SharedArrayBuffer;
+  memoryFile: string | null;
 }
 
 export class ClockSync extends EventEmitter {
@@ -109,6 +129,7 @@ export class ClockSync extends EventEmitter {
   private readonly reader: ClockModelShare;
   private worker: Worker | null = null;
   private lastStats: ClockSyncStats;
+  private readonly memoryFile: string | null;
 
   constructor(opts: ClockSyncOptions = {}) {
     super();
@@ -119,23 +140,25 @@ export class ClockSync extends EventEmitter {
     this.reader = new ClockModelShare();
     this.share = this.reader.buffer;
     this.lastStats = emptyStats(mode);
+    this.memoryFile = opts.memoryFile ?? null;
   }
 
   /** Starts the worker (idempotent) and points it at the leader's NTP server (ignored in system mode). */
-  start(server: { host: string; port: number }): void {
+  start(server: ClockServer): void {
     if (!this.worker) this.spawn();
     this.setServer(server);
   }
 
   // setServer() before start() also starts the worker (the leader's address may arrive later).
 
-  setServer(server: { host: string; port: number }): void {
+  setServer(server: ClockServer): void {
     if (this.mode === 'system') return;
-    if (typeof server?.host !== 'string' || server.host === '' || !Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
+    if (typeof server?.host !== 'string' || server.host === '' || !Number.isInteger(server.port) || server.port < 1 || server.port > 65535
+      || (server.timescaleId !== undefined && typeof server.timescaleId !== 'string')) {
       throw new RangeError(`ClockSync: bad server ${JSON.stringify(server)}`);
     }
     if (!this.worker) this.spawn();
-    this.worker?.postMessage({ type: 'server', host: server.host, port: server.port });
+    this.worker?.postMessage({ type: 'server', host: server.host, port: server.port, timescaleId: server.timescaleId ?? null });
   }
 
   async stop(): Promise<void> {
@@ -170,12 +193,16 @@ export class ClockSync extends EventEmitter {
   }
 
   private spawn(): void {
-    const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share };
+    const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share, memoryFile: this.memoryFile };
     const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData });
     this.worker = w;
     w.on('message', (m: { type?: string; model?: ClockModel; stats?: ClockSyncStats }) => {
       if (m.type === 'model' && m.model) this.emit('model', m.model);
-      else if (m.type === 'stats' && m.stats) this.lastStats = m.stats;
+      else if (m.type === 'stats' && m.stats) {
+        const before = this.lastStats.prior;
+        this.lastStats = m.stats;
+        if (m.stats.prior !== before) this.emit('prior', m.stats.prior);
+      }
     });
     w.on('error', (e) => {
       this.lastStats = { ...this.lastStats, lastError: e.message };
@@ -190,6 +217,6 @@ export class ClockSync extends EventEmitter {
 export function emptyStats(mode: ClockMode): ClockSyncStats {
   return {
     mode, server: null, sent: 0, warmups: 0, warmupReplies: 0, received: 0, accepted: 0, rejected: 0, mismatched: 0, late: 0, timeouts: 0,
-    outliers: 0, steps: 0, resets: 0, holdover: false, pollIntervalMs: BURST_INTERVAL_MS, lastError: null,
+    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', pollIntervalMs: BURST_INTERVAL_MS, lastError: null,
   };
 }

@@ -54,6 +54,12 @@ export const FIT_EVERY_SAMPLE_BELOW = 600;
 /** In steady state, new samples are folded in at most this often (local µs): their information is
  *  kept, only its arrival in the model is delayed by up to this, against a drift known to ppm. */
 export const FIT_INTERVAL_US = 500_000;
+/** A prior (a fit remembered from an earlier run) is used once this many samples agree with it. */
+export const PRIOR_CONFIRM_SAMPLES = 3;
+/** ... and dropped after this many samples whose error bound excludes it. */
+export const PRIOR_CONTRADICTIONS = 2;
+/** ... or when the synced fresh fit is further from it than this many times both uncertainties. */
+export const PRIOR_REJECT_BOUNDS = 2;
 const ENVELOPE_PASSES = 3;
 /** Lowest fraction of one-way excesses whose spread sets the envelope's softness. */
 const ENVELOPE_QUANTILE = 0.03;
@@ -94,6 +100,19 @@ interface StoredSample {
   delayUs: number;
 }
 
+/** A fit's line and covariance: what a member remembers across a restart (clock-memory.ts). */
+export interface FitParams {
+  refLocalUs: number; // absolute local time the fit is referenced at (newest sample)
+  offsetUs: number; // absolute leader - local at refLocalUs
+  rate: number;
+  varOffset: number; // µs^2
+  varRate: number;
+  covOffsetRate: number; // µs
+}
+
+/** What became of a prior given to seedPrior (stats; docs/clock.md "Warm start"). */
+export type PriorState = 'none' | 'pending' | 'in use' | 'rejected' | 'superseded';
+
 interface Fit {
   refLocalUs: number; // absolute local time the fit is referenced at (newest sample)
   offsetUs: number; // absolute leader - local at refLocalUs
@@ -105,6 +124,7 @@ interface Fit {
 }
 
 export interface TimeFilterStats {
+  prior: PriorState;
   accepted: number;
   rejected: number;
   outliers: number;
@@ -193,6 +213,35 @@ export class TimeFilter {
   private fitStale = false;
   private lastFitLocalUs = -Infinity;
   private readonly counters = { accepted: 0, rejected: 0, outliers: 0, steps: 0, resets: 0 };
+  /** A fit remembered from an earlier run, checked against the first samples (seedPrior). */
+  private prior: { fit: Fit; agreed: number; contradicted: number } | null = null;
+  private priorState: PriorState = 'none';
+
+  /**
+   * Seeds the filter with a fit from an earlier run on the same local clock and leader timescale
+   * (a restarted member): once PRIOR_CONFIRM_SAMPLES samples agree with it, it is published as
+   * synced at once instead of after MIN_SYNC_SPAN_US of fresh samples, and it stays in use until
+   * the fresh fit is both synced and more certain. Samples whose error bound excludes it reject it.
+   * Returns false (and ignores it) if its uncertainty at nowUs is too large to sync with.
+   */
+  seedPrior(p: FitParams, nowUs: number): boolean {
+    const fit: Fit = { ...p, used: 0 };
+    const finite = [p.refLocalUs, p.offsetUs, p.rate, p.varOffset, p.varRate, p.covOffsetRate].every(Number.isFinite);
+    if (!finite || p.varOffset < 0 || p.varRate < 0 || Math.abs(p.rate) > MAX_ABS_RATE || p.refLocalUs > nowUs
+      || !(this.fitUncertaintyUs(fit, nowUs) <= SYNC_MAX_UNCERTAINTY_US)) {
+      return false;
+    }
+    this.prior = { fit, agreed: 0, contradicted: 0 };
+    this.priorState = 'pending';
+    return true;
+  }
+
+  /** The fresh fit, if it is synced on its own (what a member remembers for a restart); else null. */
+  rememberedFit(nowUs: number): FitParams | null {
+    const f = this.fit;
+    if (f === null || !this.freshSynced(f, nowUs)) return null;
+    return { refLocalUs: f.refLocalUs, offsetUs: f.offsetUs, rate: f.rate, varOffset: f.varOffset, varRate: f.varRate, covOffsetRate: f.covOffsetRate };
+  }
 
   /** Feeds one exchange. Rejects impossible ones; restarts if the leader timescale moved. */
   addSample(s: TimeSample): AddResult {
@@ -228,6 +277,7 @@ export class TimeFilter {
       this.inconsistentRun = [];
     }
 
+    if (this.prior !== null) this.checkPrior(this.prior, xAbs, offAbs, delayUs);
     this.window.push({ xUs: xAbs - this.baseLocalUs, yUs: offAbs - this.baseOffsetUs, delayUs });
     this.trimWindow(xAbs);
     this.counters.accepted++;
@@ -245,12 +295,13 @@ export class TimeFilter {
    */
   update(nowUs: number): ClockModel | null {
     if (this.fitStale && nowUs - this.lastFitLocalUs >= FIT_INTERVAL_US) this.refit(nowUs);
-    const f = this.fit;
+    const fresh = this.fit;
+    const usePrior = this.priorInUse(fresh, nowUs);
+    const f = usePrior ?? fresh;
     if (!f) return null;
     const fitLeader = nowUs + f.offsetUs + f.rate * (nowUs - f.refLocalUs);
     const fitUnc = this.fitUncertaintyUs(f, nowUs);
-    const spanUs = (this.window[this.window.length - 1]?.xUs ?? 0) - (this.window[0]?.xUs ?? 0);
-    const syncedNow = this.window.length >= MIN_SYNC_SAMPLES && spanUs >= MIN_SYNC_SPAN_US && fitUnc <= SYNC_MAX_UNCERTAINTY_US;
+    const syncedNow = usePrior !== null ? fitUnc <= SYNC_MAX_UNCERTAINTY_US : this.freshSynced(f, nowUs);
     let residualUs = 0;
     const p = this.published;
     if (!p || !this.wasSynced) {
@@ -282,6 +333,62 @@ export class TimeFilter {
     };
   }
 
+  /** The fresh fit is synced on its own: enough samples over enough time, certain enough. */
+  private freshSynced(f: Fit, nowUs: number): boolean {
+    const spanUs = (this.window[this.window.length - 1]?.xUs ?? 0) - (this.window[0]?.xUs ?? 0);
+    return this.window.length >= MIN_SYNC_SAMPLES && spanUs >= MIN_SYNC_SPAN_US && this.fitUncertaintyUs(f, nowUs) <= SYNC_MAX_UNCERTAINTY_US;
+  }
+
+  /**
+   * A sample bounds the true offset to its midpoint +- half its delay. A prior outside that bound
+   * (widened by the prior's own uncertainty) is wrong: another leader timescale after all, or a
+   * local clock that did not continue.
+   */
+  private checkPrior(p: { fit: Fit; agreed: number; contradicted: number }, xAbs: number, offAbs: number, delayUs: number): void {
+    const predicted = p.fit.offsetUs + p.fit.rate * (xAbs - p.fit.refLocalUs);
+    if (Math.abs(predicted - offAbs) > delayUs / 2 + this.fitUncertaintyUs(p.fit, xAbs)) {
+      if (++p.contradicted >= PRIOR_CONTRADICTIONS) this.rejectPrior();
+    } else if (++p.agreed >= PRIOR_CONFIRM_SAMPLES) {
+      this.priorState = 'in use';
+    }
+  }
+
+  /**
+   * The prior's fit while it is confirmed and better than the fresh one; null otherwise. Retired for
+   * good once the fresh fit is synced and more certain, or disagrees with it far beyond both bounds.
+   */
+  private priorInUse(fresh: Fit | null, nowUs: number): Fit | null {
+    const p = this.prior;
+    if (p === null || this.priorState !== 'in use') return null;
+    const priorUnc = this.fitUncertaintyUs(p.fit, nowUs);
+    if (fresh !== null && this.freshSynced(fresh, nowUs)) {
+      const freshUnc = this.fitUncertaintyUs(fresh, nowUs);
+      const gap = Math.abs(fresh.offsetUs + fresh.rate * (nowUs - fresh.refLocalUs) - p.fit.offsetUs - p.fit.rate * (nowUs - p.fit.refLocalUs));
+      // Twice both bounds: a fresh fit that has just synced can be off by more than it claims
+      // (bench wifi: 230 µs against 170), and a good prior must not be thrown out for it.
+      if (gap > PRIOR_REJECT_BOUNDS * (priorUnc + freshUnc)) {
+        this.rejectPrior();
+        return null;
+      }
+      if (freshUnc <= priorUnc) {
+        this.prior = null;
+        this.priorState = 'superseded';
+        return null;
+      }
+    }
+    return p.fit;
+  }
+
+  /** A wrong prior: whatever was published from it goes, the fresh fit starts unsynced (or steps). */
+  private rejectPrior(): void {
+    if (this.priorState === 'in use') {
+      this.published = null;
+      this.wasSynced = false;
+    }
+    this.prior = null;
+    this.priorState = 'rejected';
+  }
+
   /** Forget everything (new leader). */
   restart(): void {
     this.window = [];
@@ -293,10 +400,12 @@ export class TimeFilter {
     this.inconsistentRun = [];
     this.lastRttUs = 0;
     this.lastSampleLocalUs = 0;
+    this.prior = null;
+    this.priorState = 'none';
   }
 
   stats(): TimeFilterStats {
-    return { ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs() };
+    return { prior: this.priorState, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs() };
   }
 
   private reject(reason: string): AddResult {

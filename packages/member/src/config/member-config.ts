@@ -22,6 +22,8 @@ export interface MemberConfig {
   cacheDir: string;
   cacheMaxMb: number;
   stateDir: string;
+  /** State valid only until reboot (the clock memory); undefined = stateDir. */
+  runtimeDir: string | undefined;
   clock: 'leader' | 'system';
   leader: string | undefined;
   ntpPort: number;
@@ -59,6 +61,7 @@ export const MEMBER_OPTIONS: readonly OptionSpec[] = [
   { key: 'cacheDir', flag: '--cache-dir', env: 'JAS_CACHE_DIR', kind: 'string', help: 'directory for cached track files (decoded tracks stream from its decoded/ subdirectory)' },
   { key: 'cacheMaxMb', flag: '--cache-max-mb', env: 'JAS_CACHE_MAX_MB', kind: 'int', min: 16, max: 1_000_000, help: 'cache size bound in MiB, for fetched tracks and, separately, for decoded tracks kept in <cache-dir>/decoded (least recently used files are evicted)' },
   { key: 'stateDir', flag: '--state-dir', env: 'JAS_STATE_DIR', kind: 'string', help: 'directory for persisted member settings' },
+  { key: 'runtimeDir', flag: '--runtime-dir', env: 'JAS_RUNTIME_DIR', kind: 'string', help: 'directory for state valid until reboot: the clock memory that lets a restarted member sync at once (default: the state directory; a tmpfs such as /run spares an SD card)' },
   { key: 'clock', flag: '--clock', env: 'JAS_CLOCK', kind: 'enum', values: ['leader', 'system'], help: "time reference: 'leader' (NTP to the leader) or 'system' (trust this host's clock)" },
   { key: 'leader', flag: '--leader', env: 'JAS_LEADER_HOST', kind: 'string', help: 'leader host to sync the clock with before it connects (optional; normally learned from the connection)' },
   { key: 'ntpPort', flag: '--ntp-port', env: 'JAS_NTP_PORT', kind: 'int', min: 1, max: 65535, help: 'leader NTP port used with --leader' },
@@ -85,6 +88,7 @@ export function defaultMemberConfig(): MemberConfig {
     cacheDir: join(home, '.cache', 'jaudiosync', 'tracks'),
     cacheMaxMb: 512,
     stateDir: join(home, '.local', 'state', 'jaudiosync-member'),
+    runtimeDir: undefined,
     clock: 'leader',
     leader: undefined,
     ntpPort: 11123,

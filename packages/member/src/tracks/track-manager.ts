@@ -4,14 +4,17 @@
 // 10-100x faster than real time, so playback can start at once instead of after the whole track).
 // Streamed (the default with a writable cache): the decoder writes the PCM to a file and a
 // PcmFeeder keeps a window of a few seconds of it in memory for the engine, so a track of any
-// length costs ~5 MB; a decoded file is kept after use (within a disk budget) so a looping playlist
-// decodes each track once. In memory (no writable disk, or too little space): into a buffer of the
+// length costs ~5 MB; a decoded file is kept after use (within a disk budget, listed in an index
+// that survives a restart) so a looping playlist decodes each track once and a restarted member
+// plays on from disk at once. In memory (no writable disk, or too little space): into a buffer of the
 // timeline's length that the decoder fills front to back. Failures are reported per track: the
 // engine plays silence for that slot and the timeline goes on.
-import { open, mkdir, rm, stat, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { open, mkdir, readdir, stat, statfs, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { MIN_WINDOW_RING_FRAMES, TrackWindow, WINDOW_MAX_TRACK_FRAMES } from '../audio/track-window.js';
 import type { TrackSource } from '../audio/track-store.js';
+import { DECODED_INDEX_FILE, loadDecodedIndex, saveDecodedIndex, type DecodedFile } from './decoded-index.js';
 import { PcmFeeder } from './pcm-feeder.js';
 import type { TrackCache, TrackInput } from './track-cache.js';
 
@@ -37,8 +40,11 @@ export interface TrackConsumer {
 
 /** Where and how tracks are streamed from disk (TrackManager's `stream` option). */
 export interface TrackStreamOptions {
-  /** Directory for the decoded PCM files (emptied at start: only this process's files live there). */
+  /** Directory for the decoded PCM files: at start, the complete ones its index lists (decoded
+   *  under the same tag) are kept for reuse, all others deleted. */
   dir: string;
+  /** Names the decoder and output format (e.g. software version and rate); default: the output rate. */
+  tag?: string;
   /** Ring of the window, seconds (how far ahead of the engine the PCM sits in memory). */
   windowSeconds?: number;
   /** Head of the window, seconds (each track's start, always in memory). */
@@ -115,8 +121,13 @@ export class TrackManager {
   private plans = new Map<string, { start: number; landings: number[] }>();
   private streamDirReady: Promise<boolean> | null = null;
   private streamFiles = 0;
+  /** In file names: this run's files never collide with an earlier run's kept ones. */
+  private readonly runTag = randomBytes(3).toString('hex');
   /** Complete decoded files of dropped tracks, least recently used first. */
   private readonly kept = new Map<string, { path: string; bytes: number }>();
+  /** Index writes, one at a time; `indexDirty` asks for one more after the running one. */
+  private indexWrite: Promise<void> | null = null;
+  private indexDirty = false;
 
   constructor(
     private readonly cache: TrackCache,
@@ -251,6 +262,7 @@ export class TrackManager {
     let registered = false;
     let file: Awaited<ReturnType<typeof open>> | null = null;
     try {
+      if (this.stream !== undefined && this.cache.writable) await this.prepareStreamDir();
       if (await this.reuseDecoded(id)) return;
       if (signal.aborted || !this.wanted.includes(id)) return;
       const input = await this.cache.input(id, baseUrl);
@@ -286,6 +298,7 @@ export class TrackManager {
       if (stream !== undefined) {
         stream.complete = true;
         stream.feeder.decodeFinished();
+        this.saveIndex();
       }
       // Timeline moved on while decoding, or a more urgent track preempted it: want() unregistered it.
       if (signal.aborted || !this.wanted.includes(id)) return;
@@ -367,6 +380,7 @@ export class TrackManager {
       if (older !== undefined && older.path !== s.path) await unlink(older.path).catch(() => {});
       this.kept.set(id, { path: s.path, bytes });
       await this.evictKept(st.keepBytes ?? this.cache.maxBytes);
+      this.saveIndex();
     }).catch(() => {});
   }
 
@@ -374,12 +388,82 @@ export class TrackManager {
   private async evictKept(budget: number): Promise<void> {
     let total = 0;
     for (const k of this.kept.values()) total += k.bytes;
+    let evicted = false;
     for (const [id, k] of this.kept) {
       if (total <= budget) break;
       this.kept.delete(id);
       total -= k.bytes;
+      evicted = true;
       await unlink(k.path).catch(() => {});
     }
+    if (evicted) this.saveIndex();
+  }
+
+  /**
+   * Once per run, before the first load: keeps the complete files the directory's index lists for
+   * this tag (as kept files, least recently used first, within the budget) and deletes the rest:
+   * decodes a crash cut short, files of another decoder or rate. False: stream into memory instead.
+   */
+  private prepareStreamDir(): Promise<boolean> {
+    const st = this.stream!;
+    this.streamDirReady ??= (async () => {
+      try {
+        await mkdir(st.dir, { recursive: true });
+        const listed = await loadDecodedIndex(st.dir, this.tag());
+        const names = await readdir(st.dir);
+        const keep = new Set<string>();
+        for (const e of listed) {
+          const path = join(st.dir, e.file);
+          const size = await stat(path).then((x) => (x.isFile() ? x.size : -1), () => -1);
+          if (size !== e.bytes || this.kept.has(e.id)) continue;
+          this.kept.set(e.id, { path, bytes: e.bytes });
+          keep.add(e.file);
+        }
+        for (const name of names) {
+          if (name !== DECODED_INDEX_FILE && !keep.has(name)) await unlink(join(st.dir, name)).catch(() => {});
+        }
+        await this.evictKept(st.keepBytes ?? this.cache.maxBytes);
+        this.saveIndex();
+        return true;
+      } catch (e) {
+        st.onError?.(`decoded-track directory ${st.dir}: ${(e as Error).message}; decoding into memory`);
+        return false;
+      }
+    })();
+    return this.streamDirReady;
+  }
+
+  private tag(): string {
+    return this.stream?.tag ?? String(this.outputRate);
+  }
+
+  /** Writes the index of complete files (kept ones, then those streaming now) soon, one write at a time. */
+  private saveIndex(): void {
+    const st = this.stream;
+    if (st === undefined) return;
+    if (this.indexWrite !== null) {
+      this.indexDirty = true;
+      return;
+    }
+    const files: DecodedFile[] = [];
+    const add = (id: string, path: string, bytes: number): void => {
+      if (!files.some((f) => f.id === id)) files.push({ id, file: basename(path), bytes });
+    };
+    for (const [id, k] of this.kept) add(id, k.path, k.bytes);
+    const streaming = [...this.streams].filter(([, s]) => s.complete);
+    this.indexWrite = (async () => {
+      for (const [id, s] of streaming) {
+        const bytes = await stat(s.path).then((x) => x.size, () => -1);
+        if (bytes >= 0) add(id, s.path, bytes);
+      }
+      await saveDecodedIndex(st.dir, this.tag(), files);
+    })().catch((e: Error) => st.onError?.(`decoded-track index: ${e.message}`)).finally(() => {
+      this.indexWrite = null;
+      if (this.indexDirty) {
+        this.indexDirty = false;
+        this.saveIndex();
+      }
+    });
   }
 
   /**
@@ -389,18 +473,7 @@ export class TrackManager {
   private async streamPath(id: string, frames: number): Promise<string | null> {
     const st = this.stream;
     if (st === undefined || !this.cache.writable || frames > WINDOW_MAX_TRACK_FRAMES) return null;
-    this.streamDirReady ??= (async () => {
-      try {
-        // Files of an earlier run are stale (decoded for a process that is gone).
-        await rm(st.dir, { recursive: true, force: true });
-        await mkdir(st.dir, { recursive: true });
-        return true;
-      } catch (e) {
-        st.onError?.(`decoded-track directory ${st.dir}: ${(e as Error).message}; decoding into memory`);
-        return false;
-      }
-    })();
-    if (!(await this.streamDirReady)) return null;
+    if (!(await this.prepareStreamDir())) return null;
     try {
       const need = frames * 4 + (st.reserveBytes ?? STREAM_RESERVE_BYTES);
       let fs = await statfs(st.dir);
@@ -416,11 +489,12 @@ export class TrackManager {
       return null;
     }
     // A name per load: a dropped stream's file is deleted asynchronously, maybe after a reload began.
-    return join(st.dir, `${id}.${++this.streamFiles}.pcm`);
+    return join(st.dir, `${id}.${this.runTag}.${++this.streamFiles}.pcm`);
   }
 
-  /** Stops every feeder (daemon shutdown); files are left for the next start to clear. */
+  /** Stops every feeder (daemon shutdown); complete files stay listed for the next start. */
   async close(): Promise<void> {
     await Promise.all([...this.streams.values()].map((s) => s.feeder.close()));
+    await this.indexWrite;
   }
 }

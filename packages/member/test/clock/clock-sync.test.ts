@@ -4,9 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { CLOCK_MEMORY_FILE } from '../../src/clock/clock-memory.js';
 import { ClockSync } from '../../src/clock/clock-sync.js';
 
 const LEADER_PROBE = fileURLToPath(new URL('../../../../leader/dist/src/bin/clock-leader-probe.js', import.meta.url));
@@ -74,6 +77,42 @@ test('member with injected offset and rate converges to the leader on loopback; 
   leader.child.kill('SIGCONT');
   assert.ok(await waitFor(() => sync.stats().holdover === false, 5000));
   assert.ok(sync.stats().accepted > 50);
+});
+
+test('a restarted member syncs at once from its clock memory, only under the same timescale and clock', async (t) => {
+  const leader = await startLeader(t);
+  const dir = mkdtempSync(join(tmpdir(), 'jas-clock-memory-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const memoryFile = join(dir, CLOCK_MEMORY_FILE);
+  const clock = { offsetUs: 3.1e6, ratePpm: -60 };
+  const server = { host: '127.0.0.1', port: leader.port, timescaleId: 'timescale-a' };
+  const first = new ClockSync({ clock, memoryFile });
+  first.start(server);
+  assert.ok(await waitFor(() => first.model()?.synced === true && existsSync(memoryFile), 15_000), `first run: no synced fit remembered: ${JSON.stringify(first.stats())}`);
+  await first.stop(); // as after a crash: nothing more is written
+
+  /** Starts a member life and returns how long it took to be synced (ms; Infinity if not within 2.5 s). */
+  const life = async (opts: { clock: typeof clock; timescaleId: string }): Promise<{ ms: number; sync: ClockSync }> => {
+    const sync = new ClockSync({ clock: opts.clock, memoryFile });
+    t.after(() => sync.stop());
+    const start = Date.now();
+    sync.start({ ...server, timescaleId: opts.timescaleId });
+    const ok = await waitFor(() => sync.model()?.synced === true, 2500);
+    return { ms: ok ? Date.now() - start : Infinity, sync };
+  };
+  const warm = await life({ clock, timescaleId: 'timescale-a' });
+  assert.ok(warm.ms < 1500, `restart synced after ${warm.ms} ms`);
+  assert.ok(await waitFor(() => warm.sync.stats().prior === 'in use', 2000), warm.sync.stats().prior);
+  const err = Math.abs(warm.sync.leaderNowUs()! - leader.trueLeaderUs());
+  assert.ok(err < 1000, `warm-started error ${err} µs`);
+  await warm.sync.stop();
+  // Another leader timescale (re-anchored leader), another local clock: a cold start.
+  for (const other of [{ clock, timescaleId: 'timescale-b' }, { clock: { ...clock, ratePpm: 40 }, timescaleId: 'timescale-a' }]) {
+    const cold = await life(other);
+    assert.equal(cold.ms, Infinity, `synced after ${cold.ms} ms with ${JSON.stringify(other)}: the memory was used`);
+    assert.equal(cold.sync.stats().prior, 'none');
+    await cold.sync.stop();
+  }
 });
 
 test('system mode maps the local clock to CLOCK_REALTIME', async (t) => {

@@ -4,7 +4,7 @@
 // real processes add: receive wake-up latency growing with idle time (leader and member), the
 // userspace switch's forwarding latency, and the member's paired polling (warm-up + measured).
 
-import { TimeFilter } from '../../src/clock/time-filter.js';
+import { TimeFilter, type FitParams } from '../../src/clock/time-filter.js';
 import { leaderFromLocal, type ClockModel } from '../../src/clock/clock-model.js';
 
 export interface LinkProfile {
@@ -51,6 +51,10 @@ export interface SimOptions {
   hub?: { minUs: number; meanExtraUs: number };
   /** 'none': one exchange per poll; 'reply': warm-up request, measured one on its reply (ClockSync). */
   pairing?: 'none' | 'reply';
+  /** True time (s) the run starts at, on the same axes as a run from 0 (a restart later on); points' tS count from here. */
+  startS?: number;
+  /** A remembered fit given to the filter at the start (TimeFilter.seedPrior). */
+  prior?: FitParams;
   evalEveryMs: number;
 }
 
@@ -98,16 +102,18 @@ export function simulate(o: SimOptions): { points: SimPoint[]; filter: TimeFilte
   const lost = () => r() * 100 < o.profile.lossPct;
   const inBlackhole = (tUs: number) => !!o.blackhole && tUs >= o.blackhole.fromS * 1e6 && tUs < o.blackhole.toS * 1e6;
   const points: SimPoint[] = [];
+  const startUs = (o.startS ?? 0) * 1e6;
+  if (o.prior) filter.seedPrior(o.prior, local(startUs));
   // Events: polls (send at true time t), evaluations; replies arrive in order (FIFO per direction).
-  let fifoOut = 0;
-  let fifoBack = 0;
-  let serverIdleSince = 0; // true time the leader last finished handling a request
-  let memberIdleSince = 0; // true time the member last sent or handled a packet
+  let fifoOut = startUs;
+  let fifoBack = startUs;
+  let serverIdleSince = startUs; // true time the leader last finished handling a request
+  let memberIdleSince = startUs; // true time the member last sent or handled a packet
   const pendingReplies: { arriveUs: number; warmup: boolean; sample: { t1: number; t2: number; t3: number } }[] = [];
   let model: ClockModel | null = null;
-  const endUs = o.durationS * 1e6;
-  let nextPollUs = 1000;
-  let nextEvalUs = 0;
+  const endUs = startUs + o.durationS * 1e6;
+  let nextPollUs = startUs + 1000;
+  let nextEvalUs = startUs;
   const send = (t: number, warmup: boolean): void => {
     const t1 = local(t) + noise();
     memberIdleSince = t;
@@ -150,7 +156,7 @@ export function simulate(o: SimOptions): { points: SimPoint[]; filter: TimeFilte
         model = filter.update(local(t));
       }
     } else if (t === nextPollUs) {
-      const hz = t < o.burstS * 1e6 ? o.burstHz : o.steadyHz;
+      const hz = t - startUs < o.burstS * 1e6 ? o.burstHz : o.steadyHz;
       nextPollUs = t + 1e6 / hz;
       model = filter.update(local(t)) ?? model; // periodic tick (holdover)
       send(t, o.pairing === 'reply');
@@ -159,7 +165,7 @@ export function simulate(o: SimOptions): { points: SimPoint[]; filter: TimeFilte
       if (model) {
         const est = leaderFromLocal(model, local(t));
         points.push({
-          tS: t / 1e6,
+          tS: (t - startUs) / 1e6,
           errUs: est - (LEADER_ANCHOR_US + t),
           uncertaintyUs: model.uncertaintyUs,
           synced: model.synced,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROFILES, REAL_PROCESSES, absErrStats, convergedAtS, simulate, type SimOptions, type SimPoint } from './delay-sim.js';
-import { TimeFilter } from '../../src/clock/time-filter.js';
+import { TimeFilter, type FitParams } from '../../src/clock/time-filter.js';
 import { leaderFromLocal } from '../../src/clock/clock-model.js';
 
 const base: Omit<SimOptions, 'seed' | 'offsetUs' | 'ratePpm'> = {
@@ -115,4 +115,74 @@ test('impossible samples are rejected', () => {
   assert.equal(f.addSample({ t1LocalUs: NaN, t2LeaderUs: 5, t3LeaderUs: 6, t4LocalUs: 10 }).accepted, false);
   assert.equal(f.addSample({ t1LocalUs: 0, t2LeaderUs: 5, t3LeaderUs: 6, t4LocalUs: 5e6 }).accepted, false);
   assert.equal(f.update(0), null);
+});
+
+// Warm start: a member restarted on the same boot seeds its filter with the fit it remembered.
+const firstSyncedS = (pts: SimPoint[]) => pts.find((p) => p.synced)?.tS ?? Infinity;
+
+function rememberedAfter(opts: SimOptions): FitParams {
+  const { filter } = simulate(opts);
+  const local = (opts.startS ?? 0) + opts.durationS;
+  const fit = filter.rememberedFit((local * 1e6) * (1 + opts.ratePpm / 1e6) + opts.offsetUs);
+  assert.ok(fit !== null, 'a synced filter has a fit to remember');
+  return fit;
+}
+
+test('warm start: a remembered fit is used after a few agreeing samples, in sync from the first tenth of a second', () => {
+  const clock = { offsetUs: 2.7e6, ratePpm: -83 };
+  const prior = rememberedAfter({ ...base, ...clock, ...REAL_PROCESSES, pairing: 'reply', seed: 61, durationS: 60 });
+  // Restarted 5 s later (systemd), on the same local clock and leader timescale.
+  const restart = { ...base, ...clock, ...REAL_PROCESSES, pairing: 'reply' as const, seed: 62, durationS: 40, startS: 65 };
+  const cold = simulate(restart);
+  const warm = simulate({ ...restart, prior });
+  assert.ok(firstSyncedS(cold.points) >= 3, `cold start synced at ${firstSyncedS(cold.points)} s (needs 3 s of samples)`);
+  assert.ok(firstSyncedS(warm.points) < 0.2, `warm start synced at ${firstSyncedS(warm.points)} s`);
+  const early = warm.points.filter((p) => p.synced && p.tS < 5);
+  assert.ok(early.length > 50);
+  assert.ok(early.every((p) => Math.abs(p.errUs) < 100), `warm start errors up to ${Math.max(...early.map((p) => Math.abs(p.errUs)))} µs in the first 5 s`);
+  assert.ok(early.every((p) => Math.abs(p.errUs) <= p.uncertaintyUs), 'the published uncertainty covers the error');
+  assert.ok(absErrStats(warm.points, 10).p99 < 100, `then p99 ${absErrStats(warm.points, 10).p99} µs`);
+  assert.ok(['in use', 'superseded'].includes(warm.filter.stats().prior), warm.filter.stats().prior);
+  // Continuity from the prior to the fresh fit: no step once synced.
+  const synced = warm.points.filter((p) => p.synced);
+  for (let i = 1; i < synced.length; i++) {
+    assert.ok(Math.abs(synced[i]!.errUs - synced[i - 1]!.errUs) < 20, `jump at ${synced[i]!.tS} s`);
+  }
+});
+
+test('warm start: a wrong remembered fit is rejected by the samples and never heard (lan), or replaced by a step when the fresh fit syncs (wifi, off by less than a round trip)', () => {
+  const clock = { offsetUs: -1.1e6, ratePpm: 42 };
+  const lan = { ...base, profile: PROFILES.lan as SimOptions['profile'], ...clock, durationS: 30 };
+  const good = rememberedAfter({ ...lan, seed: 71 });
+  const wrong = { ...good, offsetUs: good.offsetUs + 3000 };
+  const r = simulate({ ...lan, seed: 72, startS: 33, prior: wrong });
+  assert.equal(r.filter.stats().prior, 'rejected');
+  assert.ok(firstSyncedS(r.points) >= 3, `synced at ${firstSyncedS(r.points)} s: the wrong prior was used`);
+  assert.ok(absErrStats(r.points, 5).max < 100);
+
+  // WiFi round trips (~10 ms) cannot see 3 ms: the prior plays until the fresh fit is synced (3 s),
+  // which contradicts it; the published model then steps to the fresh one.
+  const wifi = { ...base, ...clock, durationS: 30 };
+  const goodW = rememberedAfter({ ...wifi, seed: 73 });
+  const w = simulate({ ...wifi, seed: 74, startS: 33, prior: { ...goodW, offsetUs: goodW.offsetUs + 3000 } });
+  assert.equal(w.filter.stats().prior, 'rejected');
+  assert.ok(absErrStats(w.points, 6).max < 100, `after the fresh fit: max ${absErrStats(w.points, 6).max} µs`);
+  // A wrong prior far beyond a round trip (another timescale after all) is never used.
+  const far = simulate({ ...wifi, seed: 75, startS: 33, prior: { ...goodW, offsetUs: goodW.offsetUs + 50_000 } });
+  assert.equal(far.filter.stats().prior, 'rejected');
+  assert.ok(firstSyncedS(far.points) >= 3);
+});
+
+test('warm start: a remembered fit too old to be certain, or malformed, is refused', () => {
+  const f = new TimeFilter();
+  const fit: FitParams = { refLocalUs: 1e9, offsetUs: 5e6, rate: 3e-5, varOffset: 25, varRate: 1e-16, covOffsetRate: 0 };
+  assert.equal(f.seedPrior(fit, 1e9 + 30e6), true, '30 s later: crystal wander adds ~5 µs');
+  assert.equal(f.stats().prior, 'pending');
+  assert.equal(new TimeFilter().seedPrior(fit, 1e9 + 600e6), false, '10 minutes later: wander alone exceeds the sync bound');
+  assert.equal(new TimeFilter().seedPrior({ ...fit, rate: NaN }, 1e9 + 1e6), false);
+  assert.equal(new TimeFilter().seedPrior({ ...fit, varOffset: -1 }, 1e9 + 1e6), false);
+  assert.equal(new TimeFilter().seedPrior({ ...fit, rate: 0.01 }, 1e9 + 1e6), false);
+  assert.equal(new TimeFilter().seedPrior(fit, 1e9 - 1), false, 'a fit from the future is not from this clock');
+  f.restart();
+  assert.equal(f.stats().prior, 'none');
 });

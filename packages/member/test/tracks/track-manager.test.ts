@@ -21,6 +21,7 @@ const tracks = [
   { id: 'c'.repeat(64), frames: 1000 },
 ];
 const timeline = { loop: false, tracks, outputRate: RATE };
+const pcmFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.pcm'));
 
 interface Call {
   input: TrackInput;
@@ -175,7 +176,7 @@ test('streamed: the decoder writes a file, the engine gets a window fed from it;
   const a = tracks[0]!.id;
   mgr.want(timeline, [0], [0]);
   await new Promise((r) => setTimeout(r, 30));
-  assert.equal(readdirSync(dir).includes('stale.pcm'), false, 'files of an earlier run are cleared');
+  assert.equal(readdirSync(dir).includes('stale.pcm'), false, 'files no index lists are cleared');
   assert.equal(files.length, 1);
   const reg = registered.get(a)!;
   assert.equal(reg.source.kind, 'window');
@@ -197,7 +198,7 @@ test('streamed: the decoder writes a file, the engine gets a window fed from it;
   assert.equal(Math.round(out[2 * 3000]! * 32768), 3000);
   assert.equal(Math.round(out[2 * 3000 + 1]! * 32768), -3000);
   assert.equal(mgr.statuses().find((s) => s.trackId === a)!.progress, 1);
-  const names = readdirSync(dir);
+  const names = pcmFiles(dir);
   assert.equal(names.length, 1, `one decoded file: ${names.join(', ')}`);
   assert.ok(names[0]!.startsWith(a));
   mgr.want(timeline, [2], [0]); // a is no longer needed: dropped, its complete file kept
@@ -219,7 +220,7 @@ test('streamed: the decoder writes a file, the engine gets a window fed from it;
   assert.equal(w2.read(0, 4800, out.fill(0), 0), 4800);
   assert.equal(Math.round(out[2 * 4000]! * 32768), 4000);
   assert.equal(mgr.statuses().find((s) => s.trackId === a)!.progress, 1);
-  assert.equal(readdirSync(dir).length, 2, "a's file in use and c's kept");
+  assert.equal(pcmFiles(dir).length, 2, "a's file in use and c's kept");
 });
 
 test('kept decoded files stay within their byte budget, least recently used deleted first', async (t) => {
@@ -250,9 +251,65 @@ test('kept decoded files stay within their byte budget, least recently used dele
   await step(0); // a reused; b kept: over budget, so the least recently used (c) goes, then b itself
   await new Promise((r) => setTimeout(r, 40));
   assert.equal(decodes, 3, 'a decoded once');
-  const files = readdirSync(dir);
+  const files = pcmFiles(dir);
   assert.equal(files.length, 1, `only a's file: ${files.join(', ')}`);
   assert.ok(files[0]!.startsWith(tracks[0]!.id));
+});
+
+test('a restarted manager plays the complete files its index lists without decoding; a decode cut short and another tag are not used', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'jas-stream-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'decoded');
+  const cache = { maxBytes: 1e9, writable: true, knownSize: () => undefined, input: async (id: string): Promise<TrackInput> => `/cache/${id}` } as unknown as TrackCache;
+  /** A manager life; the decoder fills frame f with f (and never finishes track b: a crash mid-decode). */
+  const life = (tag: string) => {
+    const decoded: string[] = [];
+    const registered = new Map<string, { source: TrackSource; frames: number }>();
+    const decoder: PcmDecoder = {
+      decode: (input, opts, cb) => new Promise<DecodedPcm>((resolve, reject) => {
+        decoded.push(String(input));
+        const f = opts.targetFile!;
+        const pcm = new Int16Array(f.frames * 2);
+        for (let i = 0; i < f.frames; i++) pcm[2 * i] = pcm[2 * i + 1] = i % 30000;
+        writeSync(f.fd, new Uint8Array(pcm.buffer, 0, String(input).endsWith(tracks[1]!.id) ? 400 : pcm.byteLength));
+        if (!String(input).endsWith(tracks[1]!.id)) resolve({ pcm: new Int16Array(0), frames: f.frames });
+        cb?.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+      }),
+    };
+    const mgr = new TrackManager(cache, decoder, {
+      addTrack: (id, source, frames) => void registered.set(id, { source, frames }),
+      removeTrack: (id) => void registered.delete(id),
+    }, RATE, () => {}, { dir, tag, tickMs: 10, windowSeconds: 0.1, headSeconds: 0.05 });
+    mgr.setBaseUrl('http://leader/tracks/');
+    return { mgr, decoded, registered };
+  };
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const first = life('v1/48000');
+  t.after(() => first.mgr.close());
+  first.mgr.want(timeline, [0, 2]); // a (playing) and c (next): both decoded to the end
+  await pause(80);
+  first.mgr.want(timeline, [1]); // a jump to b, whose decode the crash cuts short
+  await pause(80);
+  assert.equal(first.decoded.length, 3);
+  // SIGKILL: no close(). What the index lists is all the next run knows.
+  const second = life('v1/48000');
+  t.after(() => second.mgr.close());
+  second.mgr.want(timeline, [0, 2], [3000, 0]);
+  await pause(80);
+  assert.deepEqual(second.decoded, [], 'a and c played from disk, not decoded again');
+  const w = TrackWindow.attach(second.registered.get(tracks[0]!.id)!.source.buffer) as TrackWindow;
+  const out = new Float32Array(2 * 100);
+  assert.equal(w.read(3000, 100, out, 0), 100, 'the playing position is in memory at once');
+  assert.equal(Math.round(out[0]! * 32768), 3000);
+  assert.ok(!pcmFiles(dir).some((n) => n.startsWith(tracks[1]!.id)), "b's partial file was deleted");
+  await second.mgr.close();
+  // Another decoder or output rate: nothing is reused, the old files go.
+  const third = life('v2/48000');
+  t.after(() => third.mgr.close());
+  third.mgr.want(timeline, [0]);
+  await pause(80);
+  assert.deepEqual(third.decoded, [`/cache/${tracks[0]!.id}`]);
+  assert.equal(pcmFiles(dir).length, 1, pcmFiles(dir).join(', '));
 });
 
 test('with a stream option but a cache that cannot be written, tracks are held in memory', async () => {
