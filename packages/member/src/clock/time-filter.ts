@@ -56,7 +56,8 @@ export const FIT_EVERY_SAMPLE_BELOW = 600;
 export const FIT_INTERVAL_US = 500_000;
 /** A prior (a fit remembered from an earlier run) is used once this many samples agree with it. */
 export const PRIOR_CONFIRM_SAMPLES = 3;
-/** ... and dropped after this many samples whose error bound excludes it. */
+/** ... and dropped after this many samples in a row whose error bound excludes it (one wild
+ *  server timestamp must not throw out a good prior; a wrong one contradicts every sample). */
 export const PRIOR_CONTRADICTIONS = 2;
 /** ... or when the synced fresh fit is further from it than this many times both uncertainties. */
 export const PRIOR_REJECT_BOUNDS = 2;
@@ -236,10 +237,11 @@ export class TimeFilter {
     return true;
   }
 
-  /** The fresh fit, if it is synced on its own (what a member remembers for a restart); else null. */
+  /** The fresh fit, if it is synced on its own (what a member remembers for a restart); else null.
+   *  Also null while a prior is in use: it is more certain, and already what was remembered. */
   rememberedFit(nowUs: number): FitParams | null {
     const f = this.fit;
-    if (f === null || !this.freshSynced(f, nowUs)) return null;
+    if (f === null || this.priorState === 'in use' || !this.freshSynced(f, nowUs)) return null;
     return { refLocalUs: f.refLocalUs, offsetUs: f.offsetUs, rate: f.rate, varOffset: f.varOffset, varRate: f.varRate, covOffsetRate: f.covOffsetRate };
   }
 
@@ -348,9 +350,10 @@ export class TimeFilter {
     const predicted = p.fit.offsetUs + p.fit.rate * (xAbs - p.fit.refLocalUs);
     if (Math.abs(predicted - offAbs) > delayUs / 2 + this.fitUncertaintyUs(p.fit, xAbs)) {
       if (++p.contradicted >= PRIOR_CONTRADICTIONS) this.rejectPrior();
-    } else if (++p.agreed >= PRIOR_CONFIRM_SAMPLES) {
-      this.priorState = 'in use';
+      return;
     }
+    p.contradicted = 0;
+    if (++p.agreed >= PRIOR_CONFIRM_SAMPLES) this.priorState = 'in use';
   }
 
   /**

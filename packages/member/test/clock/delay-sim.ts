@@ -42,6 +42,8 @@ export interface SimOptions {
   blackhole?: { fromS: number; toS: number };
   /** Per-sample probability of a wild server timestamp (outlier test). */
   garbageProb?: number;
+  /** Range of a wild timestamp's error, µs (default 200 000: +-100 ms). */
+  garbageRangeUs?: number;
   /**
    * Receive wake-up latency of an endpoint idle for `idle` µs: coldUs * (1 - exp(-idle / tauUs)) +
    * exponential jitter. It delays the receive timestamp (T2 at the leader, T4 at the member).
@@ -128,7 +130,7 @@ export function simulate(o: SimOptions): { points: SimPoint[]; filter: TimeFilte
     let t3 = LEADER_ANCHOR_US + leave + noise();
     let t2v = t2;
     if (o.garbageProb && r() < o.garbageProb) {
-      const wild = (r() - 0.5) * 2e5;
+      const wild = (r() - 0.5) * (o.garbageRangeUs ?? 2e5);
       t2v += wild;
       t3 += wild;
     }

@@ -143,6 +143,14 @@ test('warm start: a remembered fit is used after a few agreeing samples, in sync
   assert.ok(early.every((p) => Math.abs(p.errUs) <= p.uncertaintyUs), 'the published uncertainty covers the error');
   assert.ok(absErrStats(warm.points, 10).p99 < 100, `then p99 ${absErrStats(warm.points, 10).p99} µs`);
   assert.ok(['in use', 'superseded'].includes(warm.filter.stats().prior), warm.filter.stats().prior);
+  // Wild server timestamps (2 % of replies, +-2 ms: within the filter's 5 ms step check) on a LAN
+  // (round trips well below them) contradict any prior now and then: a good one survives.
+  const lanClock = { ...base, ...clock, profile: PROFILES.lan as SimOptions['profile'] };
+  const lanPrior = rememberedAfter({ ...lanClock, seed: 64, durationS: 60 });
+  const wild = simulate({ ...lanClock, seed: 63, durationS: 40, startS: 65, prior: lanPrior, garbageProb: 0.02, garbageRangeUs: 4000 });
+  assert.ok(['in use', 'superseded'].includes(wild.filter.stats().prior), wild.filter.stats().prior);
+  const fromFirstSync = wild.points.slice(wild.points.findIndex((p) => p.synced));
+  assert.ok(fromFirstSync.length > 0 && fromFirstSync.every((p) => p.synced), 'never unsynced again');
   // Continuity from the prior to the fresh fit: no step once synced.
   const synced = warm.points.filter((p) => p.synced);
   for (let i = 1; i < synced.length; i++) {
@@ -185,4 +193,31 @@ test('warm start: a remembered fit too old to be certain, or malformed, is refus
   assert.equal(new TimeFilter().seedPrior(fit, 1e9 - 1), false, 'a fit from the future is not from this clock');
   f.restart();
   assert.equal(f.stats().prior, 'none');
+});
+
+test('warm start: a lone wild sample does not reject a good prior, two in a row do', () => {
+  const leader0 = 1.7e15;
+  let local = 1e9;
+  const f = new TimeFilter();
+  const sample = (wildUs = 0) => {
+    local += 20_000;
+    f.addSample({ t1LocalUs: local, t2LeaderUs: leader0 + local + 100 + wildUs, t3LeaderUs: leader0 + local + 110 + wildUs, t4LocalUs: local + 210 });
+    return f.update(local + 210);
+  };
+  assert.equal(f.seedPrior({ refLocalUs: local, offsetUs: leader0, rate: 0, varOffset: 25, varRate: 1e-16, covOffsetRate: 0 }, local + 1e6), true);
+  local += 1e6;
+  sample();
+  sample();
+  assert.equal(f.stats().prior, 'pending');
+  assert.equal(sample()!.synced, true, 'three agreeing samples: in use, synced');
+  assert.equal(f.stats().prior, 'in use');
+  for (let round = 0; round < 3; round++) {
+    sample(3000); // 3 ms off with a 210 µs round trip: contradicts the prior
+    for (let i = 0; i < 4; i++) assert.equal(sample()!.synced, true);
+    assert.equal(f.stats().prior, 'in use', `after lone wild sample ${round + 1}`);
+  }
+  sample(3000);
+  const m = sample(3000);
+  assert.equal(f.stats().prior, 'rejected');
+  assert.equal(m?.synced ?? false, false, 'what was published from a rejected prior is withdrawn');
 });
