@@ -114,14 +114,8 @@ export interface FitParams {
 /** What became of a prior given to seedPrior (stats; docs/clock.md "Warm start"). */
 export type PriorState = 'none' | 'pending' | 'in use' | 'rejected' | 'superseded';
 
-interface Fit {
-  refLocalUs: number; // absolute local time the fit is referenced at (newest sample)
-  offsetUs: number; // absolute leader - local at refLocalUs
-  rate: number;
-  varOffset: number; // µs^2
-  varRate: number;
-  covOffsetRate: number; // µs
-  used: number;
+interface Fit extends FitParams {
+  used: number; // window samples the fit kept (not outliers)
 }
 
 export interface TimeFilterStats {
