@@ -102,7 +102,8 @@ test('a restarted member syncs at once from its clock memory, only under the sam
   };
   const warm = await life({ clock, timescaleId: 'timescale-a' });
   assert.ok(warm.ms < 1500, `restart synced after ${warm.ms} ms`);
-  assert.ok(await waitFor(() => warm.sync.stats().prior === 'in use', 2000), warm.sync.stats().prior);
+  // 'superseded' too: the fresh fit may already have taken over (>= 3 s of samples) under a slow CI.
+  assert.ok(await waitFor(() => ['in use', 'superseded'].includes(warm.sync.stats().prior), 2000), warm.sync.stats().prior);
   const err = Math.abs(warm.sync.leaderNowUs()! - leader.trueLeaderUs());
   assert.ok(err < 1000, `warm-started error ${err} µs`);
   await warm.sync.stop();
