@@ -101,7 +101,8 @@ test('a restarted member syncs at once from its clock memory, only under the sam
     return { ms: ok ? Date.now() - start : Infinity, sync };
   };
   const warm = await life({ clock, timescaleId: 'timescale-a' });
-  assert.ok(warm.ms < 1500, `restart synced after ${warm.ms} ms`);
+  // A cold start needs >= 3 s of samples (MIN_SYNC_SPAN_US): synced within 2.5 s is the memory's doing.
+  assert.ok(warm.ms < 2500, `restart synced after ${warm.ms} ms`);
   // 'superseded' too: the fresh fit may already have taken over (>= 3 s of samples) under a slow CI.
   assert.ok(await waitFor(() => ['in use', 'superseded'].includes(warm.sync.stats().prior), 2000), warm.sync.stats().prior);
   const err = Math.abs(warm.sync.leaderNowUs()! - leader.trueLeaderUs());
