@@ -259,7 +259,7 @@ export class TimeFilter {
     } else if (this.fit) {
       // A sample whose error bound cannot explain its distance from the fit by > STEP_THRESHOLD_US
       // means the leader timescale (or our clock) jumped; after a run of them, start over.
-      const predicted = this.fit.offsetUs + this.fit.rate * (xAbs - this.fit.refLocalUs);
+      const predicted = offsetAt(this.fit, xAbs);
       const miss = Math.abs(offAbs - predicted) - Math.max(0, delayUs - this.floorDelayUs()) / 2;
       if (miss > STEP_THRESHOLD_US) {
         this.inconsistentRun.push(s);
@@ -295,7 +295,7 @@ export class TimeFilter {
     const usePrior = this.priorInUse(fresh, nowUs);
     const f = usePrior ?? fresh;
     if (!f) return null;
-    const fitLeader = nowUs + f.offsetUs + f.rate * (nowUs - f.refLocalUs);
+    const fitLeader = nowUs + offsetAt(f, nowUs);
     const fitUnc = this.fitUncertaintyUs(f, nowUs);
     const syncedNow = usePrior !== null ? fitUnc <= SYNC_MAX_UNCERTAINTY_US : this.freshSynced(f, nowUs);
     let residualUs = 0;
@@ -341,8 +341,7 @@ export class TimeFilter {
    * local clock that did not continue.
    */
   private checkPrior(p: { fit: Fit; agreed: number; contradicted: number }, xAbs: number, offAbs: number, delayUs: number): void {
-    const predicted = p.fit.offsetUs + p.fit.rate * (xAbs - p.fit.refLocalUs);
-    if (Math.abs(predicted - offAbs) > delayUs / 2 + this.fitUncertaintyUs(p.fit, xAbs)) {
+    if (Math.abs(offsetAt(p.fit, xAbs) - offAbs) > delayUs / 2 + this.fitUncertaintyUs(p.fit, xAbs)) {
       if (++p.contradicted >= PRIOR_CONTRADICTIONS) this.rejectPrior();
       return;
     }
@@ -360,7 +359,7 @@ export class TimeFilter {
     const priorUnc = this.fitUncertaintyUs(p.fit, nowUs);
     if (fresh !== null && this.freshSynced(fresh, nowUs)) {
       const freshUnc = this.fitUncertaintyUs(fresh, nowUs);
-      const gap = Math.abs(fresh.offsetUs + fresh.rate * (nowUs - fresh.refLocalUs) - p.fit.offsetUs - p.fit.rate * (nowUs - p.fit.refLocalUs));
+      const gap = Math.abs(offsetAt(fresh, nowUs) - offsetAt(p.fit, nowUs));
       // Twice both bounds: a fresh fit that has just synced can be off by more than it claims
       // (bench wifi: 230 µs against 170), and a good prior must not be thrown out for it.
       if (gap > PRIOR_REJECT_BOUNDS * (priorUnc + freshUnc)) {
@@ -671,6 +670,11 @@ export class TimeFilter {
     const wanderUs = 0.5 * RATE_WANDER_PER_S * dtS * dtS * 1e6;
     return UNCERTAINTY_SIGMAS * Math.sqrt(v) + wanderUs + ASYMMETRY_ALLOWANCE_US;
   }
+}
+
+/** Leader - local offset a fit predicts at local time localUs. */
+function offsetAt(f: FitParams, localUs: number): number {
+  return f.offsetUs + f.rate * (localUs - f.refLocalUs);
 }
 
 function clamp(v: number, lo: number, hi: number): number {
