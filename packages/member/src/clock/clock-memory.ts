@@ -4,7 +4,8 @@
 // it is only valid for the same boot (CLOCK_MONOTONIC continues), the same injected clock
 // parameters and the same leader timescale (welcome.timescaleId); anything else reads as "none".
 // Even a valid file is only a prior: TimeFilter.seedPrior checks it against the first samples.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { parseJsonObject, writeFileAtomic } from '../json-file.js';
 import type { ClockSourceParams } from './clock-source.js';
 import type { FitParams } from './time-filter.js';
 
@@ -24,15 +25,8 @@ const FIT_FIELDS = ['refLocalUs', 'offsetUs', 'rate', 'varOffset', 'varRate', 'c
 
 /** The remembered fit if `text` is a clock memory for exactly this key; null otherwise. */
 export function parseClockMemory(text: string, key: ClockMemoryKey): FitParams | null {
-  if (text.length > MAX_BYTES) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof raw !== 'object' || raw === null) return null;
-  const r = raw as Record<string, unknown>;
+  const r = parseJsonObject(text, MAX_BYTES);
+  if (r === null) return null;
   const clock = r['clock'] as Record<string, unknown> | null | undefined;
   if (r['version'] !== VERSION || r['bootId'] !== key.bootId || r['timescaleId'] !== key.timescaleId) return null;
   if (typeof clock !== 'object' || clock === null || clock['offsetUs'] !== key.clock.offsetUs || clock['ratePpm'] !== key.clock.ratePpm) return null;
@@ -64,7 +58,5 @@ export async function loadClockMemory(file: string, key: ClockMemoryKey): Promis
 
 /** Writes atomically (temporary file + rename): a crash mid-write leaves the old memory or none. */
 export async function saveClockMemory(file: string, key: ClockMemoryKey, fit: FitParams): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, formatClockMemory(key, fit), { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, formatClockMemory(key, fit), 0o600);
 }

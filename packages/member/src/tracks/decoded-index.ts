@@ -3,8 +3,9 @@
 // otherwise a decode from the track's start up to the playing position, seconds on a Pi). Files
 // not in the index (a decode cut short by a crash) are deleted at start. The tag names the decoder
 // and output format: files decoded under another tag (software version, output rate) are not used.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { parseJsonObject, writeFileAtomic } from '../json-file.js';
 
 export const DECODED_INDEX_FILE = 'index.json';
 const VERSION = 1;
@@ -20,16 +21,8 @@ export interface DecodedFile {
 
 /** Entries of `text` for this tag, least recently used first; [] for anything malformed. */
 export function parseDecodedIndex(text: string, tag: string): DecodedFile[] {
-  if (text.length > MAX_INDEX_BYTES) return [];
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return [];
-  }
-  if (typeof raw !== 'object' || raw === null) return [];
-  const r = raw as Record<string, unknown>;
-  if (r['version'] !== VERSION || r['tag'] !== tag || !Array.isArray(r['files'])) return [];
+  const r = parseJsonObject(text, MAX_INDEX_BYTES);
+  if (r === null || r['version'] !== VERSION || r['tag'] !== tag || !Array.isArray(r['files'])) return [];
   const out: DecodedFile[] = [];
   for (const e of r['files'] as unknown[]) {
     if (typeof e !== 'object' || e === null) continue;
@@ -53,7 +46,5 @@ export async function loadDecodedIndex(dir: string, tag: string): Promise<Decode
 
 /** Atomic (temporary file + rename): a crash leaves the old index or the new one. */
 export async function saveDecodedIndex(dir: string, tag: string, files: readonly DecodedFile[]): Promise<void> {
-  const path = join(dir, DECODED_INDEX_FILE);
-  await writeFile(`${path}.tmp`, JSON.stringify({ version: VERSION, tag, files }));
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomic(join(dir, DECODED_INDEX_FILE), JSON.stringify({ version: VERSION, tag, files }));
 }
