@@ -12,6 +12,8 @@ export interface ProbeReport {
   synced: boolean;
   uncertaintyUs: number;
   rttUs: number;
+  /** The member's NTP socket has kernel timestamps (absent from older probes). */
+  kernelTimestamps?: boolean;
 }
 
 export interface LeaderAnchor {
@@ -54,7 +56,9 @@ export function parseProbeReport(line: string): ProbeReport | undefined {
   const localUs = num('localUs');
   const leaderEstUs = num('leaderEstUs');
   if (localUs === undefined || leaderEstUs === undefined || typeof o['synced'] !== 'boolean') return undefined;
-  return { localUs, leaderEstUs, synced: o['synced'], uncertaintyUs: num('uncertaintyUs') ?? NaN, rttUs: num('rttUs') ?? NaN };
+  const report: ProbeReport = { localUs, leaderEstUs, synced: o['synced'], uncertaintyUs: num('uncertaintyUs') ?? NaN, rttUs: num('rttUs') ?? NaN };
+  if (typeof o['kernelTimestamps'] === 'boolean') report.kernelTimestamps = o['kernelTimestamps'];
+  return report;
 }
 
 export function parseLeaderAnchor(line: string): LeaderAnchor | undefined {

@@ -45,7 +45,8 @@ const TARGETS = { wifi_p99_us: 100, lan_p99_us: 20, converge_s: 5, blackhole_max
 
 const USAGE = `usage: npm run bench:clock -- [--members N(1-32, 3)] [--seconds S(5-3600, 120)]
        [--profile wifi|lan|clean (wifi)] [--blackhole-s D (0 = off)] [--out FILE.json]
-       [--seed N] [--report-ms MS (100)] [--leader-probe JS] [--member-probe JS]`;
+       [--seed N] [--report-ms MS (100)] [--leader-probe JS] [--member-probe JS]
+       [--no-kernel-stamps (leader and members time the NTP exchange in user space)]`;
 
 interface MemberRun {
   params: MemberClockParams;
@@ -53,6 +54,8 @@ interface MemberRun {
   spawnMonoUs: number;
   samples: ClockSample[];
   rejected: { rejected: number };
+  /** What the probe last said about its socket (null: it never said). */
+  kernelTimestamps: boolean | null;
 }
 
 function monoUs(): number {
@@ -66,7 +69,7 @@ function log(msg: string): void {
 async function main(): Promise<number> {
   let args: Args;
   try {
-    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'help']);
+    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'help']);
   } catch (err) {
     log(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -119,7 +122,9 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const host = hostInfo(REPO_DIR);
   const sampler = new ProcSampler();
-  const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], rejected: { rejected: 0 } }));
+  const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], rejected: { rejected: 0 }, kernelTimestamps: null }));
+  const kernelStamps = !args.flag('no-kernel-stamps');
+  const stampEnv: Record<string, string> = kernelStamps ? {} : { JAS_NETSTAMP_DISABLE: '1' };
   let anchor: LeaderAnchor | undefined;
   let runStartMonoUs = NaN;
   let outage: Window | undefined; // run time (s since run start)
@@ -128,7 +133,7 @@ async function main(): Promise<number> {
   const net = await Netsim.up({ members });
   try {
     if (profile !== 'clean') for (const p of params) await net.impair(p.host, imp);
-    const leader = await HostProcess.start(net, 'leader', process.execPath, [leaderProbe, '--port', String(NTP_PORT), '--host', net.ip('leader')], { sampler });
+    const leader = await HostProcess.start(net, 'leader', process.execPath, [leaderProbe, '--port', String(NTP_PORT), '--host', net.ip('leader')], { sampler, env: stampEnv });
     anchor = await leader.lines.waitFor(parseLeaderAnchor, LEADER_ANCHOR_TIMEOUT_MS);
     leader.lines.onLine(() => undefined); // drain
 
@@ -136,13 +141,14 @@ async function main(): Promise<number> {
     const a = anchor;
     for (const run of runs) {
       const proc = await HostProcess.start(net, run.params.host, process.execPath, [...MEMBER_NODE_FLAGS, memberProbe, '--leader', net.ip('leader'), '--port', String(NTP_PORT), '--report-ms', String(reportMs)], {
-        env: { JAS_CLOCK_OFFSET_US: String(run.params.offsetUs), JAS_CLOCK_RATE_PPM: String(run.params.ratePpm) },
+        env: { JAS_CLOCK_OFFSET_US: String(run.params.offsetUs), JAS_CLOCK_RATE_PPM: String(run.params.ratePpm), ...stampEnv },
         sampler,
       });
       run.proc = proc;
       run.spawnMonoUs = proc.spawnMonoUs;
       run.rejected = proc.onParsed(parseProbeReport, (r) => {
         const hostMonoUs = hostMonoUsOf(r.localUs, run.params);
+        if (r.kernelTimestamps !== undefined) run.kernelTimestamps = r.kernelTimestamps;
         run.samples.push({ tS: (hostMonoUs - run.spawnMonoUs) / 1e6, errUs: clockErrorUs(r, run.params, a), synced: r.synced, uncertaintyUs: r.uncertaintyUs, rttUs: r.rttUs });
       });
     }
@@ -188,13 +194,13 @@ async function main(): Promise<number> {
   }
 
   // ---- analysis (member time = run time - member spawn offset) ----
-  const perMember: Array<MemberAnalysis & { host: string; offset_us: number; rate_ppm: number; bad_lines: number; blackhole?: ReturnType<typeof analyzeOutage> }> = [];
+  const perMember: Array<MemberAnalysis & { host: string; offset_us: number; rate_ppm: number; bad_lines: number; kernel_timestamps: boolean | null; blackhole?: ReturnType<typeof analyzeOutage> }> = [];
   for (const run of runs) {
     const spawnS = (run.spawnMonoUs - runStartMonoUs) / 1e6;
     const w = run.params.host === 'member1' && outage !== undefined ? { fromS: outage.fromS - spawnS, toS: outage.toS - spawnS } : undefined;
     const exclude = w === undefined ? [] : [{ fromS: w.fromS, toS: w.toS + AFTER_OUTAGE_S }];
     const a = analyzeMember(run.samples, { runSeconds: seconds, exclude });
-    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }) });
+    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, kernel_timestamps: run.kernelTimestamps, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }) });
   }
   // worst member: error figures over members that have steady samples; convergence over all
   const maxOf = (f: (m: MemberAnalysis) => number | null, nullIfAnyNull: boolean): number | null => {
@@ -215,6 +221,7 @@ async function main(): Promise<number> {
     impairment: imp,
     members,
     seconds,
+    kernel_timestamps: kernelStamps,
     error_us: worst,
     converge_s: convergeS,
     uncertainty_coverage: coverage,

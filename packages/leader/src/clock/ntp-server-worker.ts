@@ -10,6 +10,7 @@ import {
   writeTimestamp,
   type NtpTimestamp,
 } from '@jaudiosync/protocol/ntp-packet';
+import { SocketStamps } from '@jaudiosync/netstamp';
 import { STAT, type NtpWorkerData } from './ntp-server.js';
 
 /** Requests longer than this (extension fields, MACs) are not for us: ignore without parsing. */
@@ -28,10 +29,15 @@ const leaderNtpNow = (): NtpTimestamp => unixNsToNtp(process.hrtime.bigint() + a
 const leaderNtpAt = (monoNs: bigint): NtpTimestamp => unixNsToNtp(monoNs + anchorNs);
 
 const socket = dgram.createSocket({ type: data.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+/** Kernel timestamps (docs/clock.md): null until bound, or without the addon. */
+let stamps: SocketStamps | null = null;
 
 socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-  const t2Mono = process.hrtime.bigint(); // receive timestamp first
+  // The kernel's receive time: this thread's wake-up latency is not path delay.
+  const rxMonoNs = stamps?.rxMonoNs() ?? null;
+  const t2Mono = rxMonoNs === null ? process.hrtime.bigint() : BigInt(Math.round(rxMonoNs));
   Atomics.add(stats, STAT.received, 1);
+  Atomics.add(stats, rxMonoNs === null ? STAT.userRxStamps : STAT.kernelRxStamps, 1);
   if (msg.length < NTP_PACKET_BYTES) return void Atomics.add(stats, STAT.short, 1);
   if (msg.length > MAX_REQUEST_BYTES) return void Atomics.add(stats, STAT.oversize, 1);
   const b0 = msg[0] ?? 0;
@@ -55,7 +61,13 @@ socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
     receive: t2,
     transmit: t2,
   });
-  writeTimestamp(reply, 40, leaderNtpNow()); // transmit timestamp as late as possible
+  // Transmit timestamp right before the syscall (natively: dgram's send to an address first waits
+  // a tick for a lookup); else as late as possible before dgram's send.
+  if (stamps?.sendNtpStamped(reply, 40, anchorNs, rinfo.address, rinfo.port) === true) {
+    Atomics.add(stats, STAT.answered, 1);
+    return;
+  }
+  writeTimestamp(reply, 40, leaderNtpNow());
   socket.send(reply, rinfo.port, rinfo.address, (err) => {
     if (err) Atomics.add(stats, STAT.sendErrors, 1);
     else Atomics.add(stats, STAT.answered, 1);
@@ -67,6 +79,8 @@ socket.on('error', (err) => {
 });
 
 socket.bind({ port: data.port, address: data.host, exclusive: true }, () => {
+  stamps = SocketStamps.attach(socket);
+  Atomics.store(stats, STAT.kernelTimestamps, stamps === null ? 0 : 1);
   parentPort?.postMessage({ type: 'listening', port: socket.address().port });
 });
 

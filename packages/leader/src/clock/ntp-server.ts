@@ -13,8 +13,11 @@ export interface NtpWorkerData {
 }
 
 /** Indices of the shared Int32 counters (written by the worker). */
-export const STAT = { received: 0, answered: 1, short: 2, oversize: 3, badVersion: 4, notClient: 5, sendErrors: 6 } as const;
-export const STAT_WORDS = 8;
+export const STAT = {
+  received: 0, answered: 1, short: 2, oversize: 3, badVersion: 4, notClient: 5, sendErrors: 6,
+  kernelTimestamps: 7, kernelRxStamps: 8, userRxStamps: 9,
+} as const;
+export const STAT_WORDS = 10;
 
 /** Development/test default; 123 under systemd. */
 export const NTP_DEV_PORT = 11123;
@@ -38,6 +41,11 @@ export interface NtpServerStats {
   answered: number;
   ignored: { short: number; oversize: number; badVersion: number; notClient: number };
   sendErrors: number;
+  /** The socket has kernel timestamps (@jaudiosync/netstamp); false: user-space ones only. */
+  kernelTimestamps: boolean;
+  /** Requests timestamped by the kernel / by the worker (the kernel had no stamp for them). */
+  kernelRxStamps: number;
+  userRxStamps: number;
   lastError: string | null;
 }
 
@@ -138,6 +146,9 @@ export class NtpServer {
       answered: c(STAT.answered),
       ignored: { short: c(STAT.short), oversize: c(STAT.oversize), badVersion: c(STAT.badVersion), notClient: c(STAT.notClient) },
       sendErrors: c(STAT.sendErrors),
+      kernelTimestamps: c(STAT.kernelTimestamps) === 1,
+      kernelRxStamps: c(STAT.kernelRxStamps),
+      userRxStamps: c(STAT.userRxStamps),
       lastError: this.lastError,
     };
   }

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { LeaderTimescale } from '../../src/clock/leader-timescale.js';
 import { NtpServer } from '../../src/clock/ntp-server.js';
 import { NTP_MODE, decodeNtpPacket, encodeNtpPacket, ntpToUnixUs, NTP_ZERO } from '@jaudiosync/protocol/ntp-packet';
+import { netstampUnavailableReason } from '@jaudiosync/netstamp';
 
 const PROBE = fileURLToPath(new URL('../../src/bin/clock-leader-probe.js', import.meta.url));
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
@@ -79,6 +80,14 @@ test('answers a client: echoes transmit as originate, timestamps of the timescal
   const t3 = ntpToUnixUs(p.transmit);
   assert.ok(t2 >= before - 1 && t3 <= after + 1 && t3 >= t2, `${before} ${t2} ${t3} ${after}`);
   assert.notEqual(p.receive.frac & 0xfff, 0); // not rounded to µs or ms
+  const st = server.stats();
+  if (netstampUnavailableReason() === undefined) {
+    // The receive time is the kernel's, the transmit time taken right before the syscall.
+    assert.equal(st.kernelTimestamps, true);
+    assert.deepEqual([st.kernelRxStamps, st.userRxStamps], [1, 0]);
+  } else {
+    assert.deepEqual([st.kernelTimestamps, st.kernelRxStamps, st.userRxStamps], [false, 0, 1]);
+  }
 });
 
 test('ignores short, garbage, non-client, bad-version and huge packets and keeps answering', async (t) => {

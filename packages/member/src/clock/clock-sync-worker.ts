@@ -13,6 +13,7 @@ import {
   NTP_ZERO,
 } from '@jaudiosync/protocol/ntp-packet';
 import { readBootId } from '@jaudiosync/protocol/boot-id';
+import { SocketStamps } from '@jaudiosync/netstamp';
 import { ClockSource } from './clock-source.js';
 import { ClockModelShare, type ClockModel } from './clock-model.js';
 import { loadClockMemory, saveClockMemory, type ClockMemoryKey } from './clock-memory.js';
@@ -40,6 +41,8 @@ const pending = new Map<string, { t1: number; warmup: boolean }>(); // nonce -> 
 const nonceSalt = randomBytes(4).readUInt32BE(0);
 let seq = 0;
 let socket: dgram.Socket | null = null;
+/** Kernel timestamps on `socket`; null: user-space timestamps only (no addon). */
+let stamps: SocketStamps | null = null;
 let serverGen = 0;
 let timer: NodeJS.Timeout | null = null;
 /** Nonce key of the current poll's warm-up request whose reply releases the next request. */
@@ -73,7 +76,11 @@ function sendStats(nowUs: number, force = false): void {
 }
 
 function onReply(msg: Buffer): void {
-  const t4 = clock.nowUs(); // first thing
+  // The kernel's receive time: this thread's wake-up latency (µs to ms) is not path delay.
+  const rxMonoNs = stamps?.rxMonoNs() ?? null;
+  const t4 = rxMonoNs === null ? clock.nowUs() : clock.fromHostMonoUs(rxMonoNs / 1000);
+  if (rxMonoNs === null) stats.userRxStamps++;
+  else stats.kernelRxStamps++;
   stats.received++;
   const r = decodeNtpPacket(msg);
   if (!r.ok) return void stats.rejected++;
@@ -142,11 +149,17 @@ function sendRequest(warmup: boolean): string | null {
     leap: 0, version: 4, mode: NTP_MODE.client, stratum: 0, poll: 0, precision: -20, rootDelayS: 0, rootDispersionS: 0,
     refId: 0, reference: NTP_ZERO, originate: NTP_ZERO, receive: NTP_ZERO, transmit: nonce,
   });
-  const t1 = clock.nowUs(); // as late as possible before the send
   const key = `${nonce.sec}:${nonce.frac}`;
-  pending.set(key, { t1, warmup });
   stats.sent++;
   if (warmup) stats.warmups++;
+  // Stamped in native code right before the syscall, as the leader stamps its reply: both ends'
+  // transmit timestamps then miss the same (tiny) part of the path.
+  const sentMonoNs = stamps?.sendConnected(buf) ?? null;
+  if (sentMonoNs !== null) {
+    pending.set(key, { t1: clock.fromHostMonoUs(sentMonoNs / 1000), warmup });
+    return key;
+  }
+  pending.set(key, { t1: clock.nowUs(), warmup }); // as late as possible before the send
   s.send(buf, 0, NTP_PACKET_BYTES, (err) => {
     if (err) stats.lastError = err.message;
   });
@@ -223,6 +236,7 @@ async function setServer(host: string, port: number, newTimescaleId: string | nu
   if (gen !== serverGen || stopped) return;
   const old = socket;
   socket = null;
+  stamps = null;
   if (old) old.close();
   pending.clear();
   warmupKey = null;
@@ -255,6 +269,8 @@ async function setServer(host: string, port: number, newTimescaleId: string | nu
   s.connect(port, address, () => {
     if (gen !== serverGen || stopped) return void s.close();
     socket = s;
+    stamps = SocketStamps.attach(s);
+    stats.kernelTimestamps = stamps !== null;
     if (!timer) tick();
   });
 }
@@ -267,6 +283,7 @@ parentPort?.on('message', (m: { type?: string; host?: string; port?: number; tim
     if (timer) clearTimeout(timer);
     socket?.close();
     socket = null;
+    stamps = null;
     process.exit(0);
   }
 });

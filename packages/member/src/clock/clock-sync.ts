@@ -74,6 +74,11 @@ export interface ClockSyncStats {
   /** What became of the remembered fit: none, pending (being checked), in use, rejected, superseded. */
   prior: PriorState;
   pollIntervalMs: number;
+  /** The socket has kernel timestamps (@jaudiosync/netstamp); false: user-space ones only. */
+  kernelTimestamps: boolean;
+  /** Replies timestamped by the kernel / by this thread (the kernel had no stamp for them). */
+  kernelRxStamps: number;
+  userRxStamps: number;
   lastError: string | null;
 }
 
@@ -217,6 +222,7 @@ export class ClockSync extends EventEmitter {
 export function emptyStats(mode: ClockMode): ClockSyncStats {
   return {
     mode, server: null, sent: 0, warmups: 0, warmupReplies: 0, received: 0, accepted: 0, rejected: 0, mismatched: 0, late: 0, timeouts: 0,
-    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', pollIntervalMs: BURST_INTERVAL_MS, lastError: null,
+    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', pollIntervalMs: BURST_INTERVAL_MS,
+    kernelTimestamps: false, kernelRxStamps: 0, userRxStamps: 0, lastError: null,
   };
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { CLOCK_MEMORY_FILE } from '../../src/clock/clock-memory.js';
 import { ClockSync } from '../../src/clock/clock-sync.js';
+import { netstampUnavailableReason } from '@jaudiosync/netstamp';
 
 const LEADER_PROBE = fileURLToPath(new URL('../../../../leader/dist/src/bin/clock-leader-probe.js', import.meta.url));
 const MEMBER_PROBE = fileURLToPath(new URL('../../src/bin/clock-member-probe.js', import.meta.url));
@@ -76,7 +77,16 @@ test('member with injected offset and rate converges to the leader on loopback; 
   assert.equal(sync.stats().holdover, true);
   leader.child.kill('SIGCONT');
   assert.ok(await waitFor(() => sync.stats().holdover === false, 5000));
-  assert.ok(sync.stats().accepted > 50);
+  const st = sync.stats();
+  assert.ok(st.accepted > 50);
+  // Every reply on loopback carries the kernel's receive time (when the addon is built).
+  if (netstampUnavailableReason() === undefined) {
+    assert.equal(st.kernelTimestamps, true);
+    assert.ok(st.kernelRxStamps >= st.accepted && st.userRxStamps === 0, JSON.stringify(st));
+  } else {
+    assert.equal(st.kernelTimestamps, false);
+    assert.equal(st.kernelRxStamps, 0);
+  }
 });
 
 test('a restarted member syncs at once from its clock memory, only under the same timescale and clock', async (t) => {

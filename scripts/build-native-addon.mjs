@@ -1,32 +1,44 @@
-// Builds the PortAudio addon with node-gyp. `--optional` (the npm install hook) never fails the
-// install: without portaudio19-dev or a compiler the member still runs with its capture sink.
+// Builds the native addon of the workspace package in the current directory with node-gyp (npm
+// runs a package's scripts there). `--optional` (the npm install hook) never fails the install: each
+// addon has a fallback (PortAudio: the capture sink; netstamp: user-space timestamps).
+//   node ../../scripts/build-native-addon.mjs [--optional] [--needs-header NAME.h --apt PACKAGE]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const optional = process.argv.includes('--optional');
-const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// Where distributions put portaudio.h; only used to skip an optional build quickly and clearly.
-const PORTAUDIO_HEADERS = ['/usr/include/portaudio.h', '/usr/local/include/portaudio.h'];
+const argv = process.argv.slice(2);
+const optional = argv.includes('--optional');
+const valueOf = (flag) => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const neededHeader = valueOf('--needs-header');
+const aptPackage = valueOf('--apt');
+const packageRoot = process.cwd();
+if (!existsSync(path.join(packageRoot, 'binding.gyp'))) {
+  console.error(`build-native-addon: no binding.gyp in ${packageRoot} (run it from a package directory)`);
+  process.exit(1);
+}
+const name = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).name;
+const relativeRoot = path.relative(path.resolve(packageRoot, '..', '..'), packageRoot);
 
 function done(ok, message) {
   if (ok) {
-    console.log(`@jaudiosync/portaudio: ${message}`);
+    console.log(`${name}: ${message}`);
     process.exit(0);
   }
-  console.error(`@jaudiosync/portaudio: ${message}`);
+  console.error(`${name}: ${message}`);
   if (optional) {
-    console.error('@jaudiosync/portaudio: continuing without the native addon (capture sink only); ' +
-      'fix it, then run `npm run build:native -w packages/portaudio`');
+    console.error(`${name}: continuing without the native addon; fix it, then run \`npm run build:native -w ${relativeRoot}\``);
     process.exit(0);
   }
   process.exit(1);
 }
 
 if (process.env.JAS_SKIP_NATIVE === '1') done(true, 'native build skipped (JAS_SKIP_NATIVE=1)');
-if (optional && !PORTAUDIO_HEADERS.some((p) => existsSync(p))) {
-  done(false, 'portaudio.h not found (apt-get install portaudio19-dev)');
+// Where distributions put headers; only used to skip an optional build quickly and clearly.
+if (optional && neededHeader !== undefined && !['/usr/include', '/usr/local/include'].some((d) => existsSync(path.join(d, neededHeader)))) {
+  done(false, `${neededHeader} not found${aptPackage ? ` (apt-get install ${aptPackage})` : ''}`);
 }
 
 // npm tells scripts where its bundled node-gyp is; otherwise look beside this node, then PATH.
