@@ -50,6 +50,17 @@ static int get_fd(napi_env env, napi_value v, int* fd) {
   return 1;
 }
 
+// The single argument of enable() and rxMonoNs(); throws (returns 0) naming `usage` otherwise.
+static int only_fd_arg(napi_env env, napi_callback_info info, int* fd, const char* usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_fd(env, argv[0], fd)) {
+    throw_type(env, usage);
+    return 0;
+  }
+  return 1;
+}
+
 static int64_t mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -58,12 +69,8 @@ static int64_t mono_ns(void) {
 
 // The first SIOCGSTAMPNS switches the socket's receive timestamps on (ENOENT: nothing read yet).
 static napi_value Enable(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_fd(env, argv[0], &fd)) {
-    return throw_type(env, "enable(fd): fd must be a non-negative integer");
-  }
+  if (!only_fd_arg(env, info, &fd, "enable(fd): fd must be a non-negative integer")) return NULL;
   struct timespec ts;
   int ok = ioctl(fd, SIOCGSTAMPNS, &ts) == 0 || errno == ENOENT;
   napi_value out;
@@ -74,12 +81,8 @@ static napi_value Enable(napi_env env, napi_callback_info info) {
 #define MAX_RX_AGE_NS 1000000000LL
 
 static napi_value RxMonoNs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_fd(env, argv[0], &fd)) {
-    return throw_type(env, "rxMonoNs(fd): fd must be a non-negative integer");
-  }
+  if (!only_fd_arg(env, info, &fd, "rxMonoNs(fd): fd must be a non-negative integer")) return NULL;
   struct timespec rx, now;
   if (ioctl(fd, SIOCGSTAMPNS, &rx) != 0 || (rx.tv_sec == 0 && rx.tv_nsec == 0)) return number(env, -1);
   if (syscall(SYS_clock_gettime, CLOCK_REALTIME, &now) != 0) return number(env, -1);
