@@ -46,7 +46,8 @@ const TARGETS = { wifi_p99_us: 100, lan_p99_us: 20, converge_s: 5, blackhole_max
 const USAGE = `usage: npm run bench:clock -- [--members N(1-32, 3)] [--seconds S(5-3600, 120)]
        [--profile wifi|lan|clean (wifi)] [--blackhole-s D (0 = off)] [--out FILE.json]
        [--seed N] [--report-ms MS (100)] [--leader-probe JS] [--member-probe JS]
-       [--no-kernel-stamps (leader and members time the NTP exchange in user space)]`;
+       [--no-kernel-stamps (leader and members time the NTP exchange in user space)]
+       [--series (per member: every report as [t_s, error_us, uncertainty_us, synced 0/1])]`;
 
 interface MemberRun {
   params: MemberClockParams;
@@ -69,7 +70,7 @@ function log(msg: string): void {
 async function main(): Promise<number> {
   let args: Args;
   try {
-    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'help']);
+    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'series', 'help']);
   } catch (err) {
     log(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -194,13 +195,15 @@ async function main(): Promise<number> {
   }
 
   // ---- analysis (member time = run time - member spawn offset) ----
-  const perMember: Array<MemberAnalysis & { host: string; offset_us: number; rate_ppm: number; bad_lines: number; kernel_timestamps: boolean | null; blackhole?: ReturnType<typeof analyzeOutage> }> = [];
+  const withSeries = args.flag('series');
+  const perMember: Array<MemberAnalysis & { host: string; offset_us: number; rate_ppm: number; bad_lines: number; kernel_timestamps: boolean | null; blackhole?: ReturnType<typeof analyzeOutage>; series?: Array<Array<number | null>> }> = [];
   for (const run of runs) {
     const spawnS = (run.spawnMonoUs - runStartMonoUs) / 1e6;
     const w = run.params.host === 'member1' && outage !== undefined ? { fromS: outage.fromS - spawnS, toS: outage.toS - spawnS } : undefined;
     const exclude = w === undefined ? [] : [{ fromS: w.fromS, toS: w.toS + AFTER_OUTAGE_S }];
     const a = analyzeMember(run.samples, { runSeconds: seconds, exclude });
-    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, kernel_timestamps: run.kernelTimestamps, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }) });
+    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, kernel_timestamps: run.kernelTimestamps, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }),
+      ...(withSeries ? { series: run.samples.map((x) => [round(x.tS, 2), round(x.errUs, 1), round(x.uncertaintyUs, 1), x.synced ? 1 : 0]) } : {}) });
   }
   // worst member: error figures over members that have steady samples; convergence over all
   const maxOf = (f: (m: MemberAnalysis) => number | null, nullIfAnyNull: boolean): number | null => {

@@ -43,6 +43,18 @@ export const MIN_SYNC_SAMPLES = 8;
 export const SYNC_MAX_UNCERTAINTY_US = 200;
 /** ... and the window spans this long (the rate is not known before). */
 export const MIN_SYNC_SPAN_US = 3e6;
+/**
+ * ... or, with an uncertainty below SETTLED_MAX_UNCERTAINTY_US, the fit has settled: every fit of
+ * the last SETTLED_SPAN_US (at least SETTLED_MIN_FITS of them) predicts the offset now within
+ * SETTLED_AGREE_US of the newest. Early on the subsets' disagreement (the honest spread, step 5)
+ * overstates the error when floor samples are rare: bench:clock wifi showed members within 12 µs
+ * of the truth for 5 s while their uncertainty stayed at 400-1700 µs. A fit that a second of new
+ * samples does not move is a jackknife of its own: what it has seen does not depend on a few samples.
+ */
+export const SETTLED_SPAN_US = 1e6;
+export const SETTLED_MIN_FITS = 20;
+export const SETTLED_AGREE_US = 30;
+export const SETTLED_MAX_UNCERTAINTY_US = 2000;
 /** A synced model stays synced (holdover) until its uncertainty exceeds this. */
 export const UNSYNC_UNCERTAINTY_US = 5000;
 /** Consecutive samples inconsistent with the fit by more than STEP_THRESHOLD_US before restarting. */
@@ -206,6 +218,8 @@ export class TimeFilter {
   private inconsistentRun: TimeSample[] = [];
   /** Samples arrived since the last fit (steady state folds them in at most every FIT_INTERVAL_US). */
   private fitStale = false;
+  /** Recent fits (until synced), for the settled test: when each was made, and the fit. */
+  private recentFits: Array<{ atUs: number; fit: Fit }> = [];
   private lastFitLocalUs = -Infinity;
   private readonly counters = { accepted: 0, rejected: 0, outliers: 0, steps: 0, resets: 0 };
   /** A fit remembered from an earlier run, checked against the first samples (seedPrior). */
@@ -329,10 +343,12 @@ export class TimeFilter {
     };
   }
 
-  /** The fresh fit is synced on its own: enough samples over enough time, certain enough. */
+  /** The fresh fit is synced on its own: enough samples over enough time, certain enough or settled. */
   private freshSynced(f: Fit, nowUs: number): boolean {
     const spanUs = (this.window[this.window.length - 1]?.xUs ?? 0) - (this.window[0]?.xUs ?? 0);
-    return this.window.length >= MIN_SYNC_SAMPLES && spanUs >= MIN_SYNC_SPAN_US && this.fitUncertaintyUs(f, nowUs) <= SYNC_MAX_UNCERTAINTY_US;
+    if (this.window.length < MIN_SYNC_SAMPLES || spanUs < MIN_SYNC_SPAN_US) return false;
+    const u = this.fitUncertaintyUs(f, nowUs);
+    return u <= SYNC_MAX_UNCERTAINTY_US || (u <= SETTLED_MAX_UNCERTAINTY_US && this.settled(f, nowUs));
   }
 
   /**
@@ -393,6 +409,7 @@ export class TimeFilter {
     this.lastFitLocalUs = -Infinity;
     this.published = null;
     this.wasSynced = false;
+    this.recentFits = [];
     this.inconsistentRun = [];
     this.lastRttUs = 0;
     this.lastSampleLocalUs = 0;
@@ -428,6 +445,20 @@ export class TimeFilter {
     this.fit = this.computeFit();
     this.fitStale = false;
     this.lastFitLocalUs = nowUs;
+    if (!this.wasSynced && this.fit !== null) {
+      this.recentFits.push({ atUs: nowUs, fit: this.fit });
+      // Keep one fit older than the span (it proves the history covers the whole span).
+      while (this.recentFits.length > 1 && nowUs - (this.recentFits[1] as { atUs: number }).atUs >= SETTLED_SPAN_US) this.recentFits.shift();
+    } else if (this.recentFits.length > 0) this.recentFits = [];
+  }
+
+  /** Every fit of the last SETTLED_SPAN_US predicts the offset now within SETTLED_AGREE_US of f. */
+  private settled(f: Fit, nowUs: number): boolean {
+    const fits = this.recentFits;
+    const oldest = fits[0];
+    if (oldest === undefined || nowUs - oldest.atUs < SETTLED_SPAN_US || fits.length < SETTLED_MIN_FITS) return false;
+    const now = offsetAt(f, nowUs);
+    return fits.every((r) => Math.abs(offsetAt(r.fit, nowUs) - now) <= SETTLED_AGREE_US);
   }
 
   private computeFit(): Fit | null {
