@@ -15,6 +15,8 @@ export interface LeaderClock {
   timescaleId?: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** After start(): the NTP server times its exchanges in the kernel (@jaudiosync/netstamp). */
+  kernelTimestamps?(): boolean;
 }
 
 export interface AnchoredLeaderClock extends LeaderClock {
@@ -46,6 +48,7 @@ export function createLeaderClock(options: { ntpPort: number; host: string; stat
     resumed: saved !== null,
     start: async () => { await ntp.start(); },
     stop: async () => { await ntp.stop(); },
+    kernelTimestamps: () => ntp.stats().kernelTimestamps,
   };
 }
 

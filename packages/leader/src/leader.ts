@@ -9,6 +9,7 @@ import { JasError } from '@jaudiosync/protocol/errors';
 import type { MessageInput } from '@jaudiosync/protocol/messages';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { Timeline } from '@jaudiosync/protocol/timeline';
+import { netstampUnavailableReason } from '@jaudiosync/netstamp';
 import type { LeaderConfig } from './leader-config.js';
 import type { LeaderClock } from './leader-clock.js';
 import { createHttpServer } from './http/http-server.js';
@@ -165,6 +166,10 @@ export class Leader {
       log.info({ rev: saved.timeline.rev, tracks: saved.tracks.length, file: this.store.filePath }, 'resumed saved timeline (sent unchanged to members)');
     }
     await this.deps.clock.start();
+    if (this.deps.clock.kernelTimestamps?.() === false) {
+      log.warn({ reason: netstampUnavailableReason() ?? 'the NTP socket has no usable descriptor' },
+        'NTP exchanges timed in user space, not by the kernel: members read this leader less precisely (docs/clock.md, "Kernel timestamps")');
+    }
     await this.app.listen({ port: this.config.httpPort, host: this.config.host });
     const addr = this.app.server.address();
     if (typeof addr === 'object' && addr) this.httpPort = addr.port;

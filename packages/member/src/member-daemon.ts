@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { netstampUnavailableReason } from '@jaudiosync/netstamp';
 import {
   PROTOCOL_VERSION,
   positionAt,
@@ -128,6 +129,10 @@ export class MemberDaemon {
     if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });
     if (this.config.clock === 'system') this.clock.start({ host: 'localhost', port: 0 });
 
+    this.clock.on('timestamps', (kernel: boolean) => {
+      if (kernel) this.log.info('NTP exchanges timed by the kernel');
+      else this.log.warn({ reason: netstampUnavailableReason() ?? 'the NTP socket has no usable descriptor' }, 'NTP exchanges timed in user space, not by the kernel: the clock is less precise (docs/clock.md, "Kernel timestamps")');
+    });
     this.clock.on('prior', (state: PriorState) => {
       if (state === 'in use') this.log.info('clock synced at once from the clock memory (restarted on the same boot)');
       else if (state === 'rejected') this.log.warn('clock memory contradicted by the leader: syncing from scratch');

@@ -271,6 +271,7 @@ async function setServer(host: string, port: number, newTimescaleId: string | nu
     socket = s;
     stamps = SocketStamps.attach(s);
     stats.kernelTimestamps = stamps !== null;
+    parentPort?.postMessage({ type: 'socket', kernelTimestamps: stats.kernelTimestamps });
     if (!timer) tick();
   });
 }

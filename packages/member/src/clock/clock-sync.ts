@@ -201,12 +201,15 @@ export class ClockSync extends EventEmitter {
     const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share, memoryFile: this.memoryFile };
     const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData });
     this.worker = w;
-    w.on('message', (m: { type?: string; model?: ClockModel; stats?: ClockSyncStats }) => {
+    w.on('message', (m: { type?: string; model?: ClockModel; stats?: ClockSyncStats; kernelTimestamps?: boolean }) => {
       if (m.type === 'model' && m.model) this.emit('model', m.model);
       else if (m.type === 'stats' && m.stats) {
         const before = this.lastStats.prior;
         this.lastStats = m.stats;
         if (m.stats.prior !== before) this.emit('prior', m.stats.prior);
+      } else if (m.type === 'socket' && typeof m.kernelTimestamps === 'boolean') {
+        this.lastStats = { ...this.lastStats, kernelTimestamps: m.kernelTimestamps };
+        this.emit('timestamps', m.kernelTimestamps);
       }
     });
     w.on('error', (e) => {
