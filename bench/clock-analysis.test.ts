@@ -19,6 +19,8 @@ test('error is exact after undoing the injected offset and rate', () => {
 
 test('parses probe lines and rejects junk', () => {
   assert.deepEqual(parseProbeReport('{"localUs":1,"leaderEstUs":2,"synced":true,"uncertaintyUs":3,"rttUs":4}'), { localUs: 1, leaderEstUs: 2, synced: true, uncertaintyUs: 3, rttUs: 4 });
+  assert.deepEqual(parseProbeReport('{"localUs":1,"leaderEstUs":2,"synced":true,"uncertaintyUs":3,"rttUs":4,"kernelTimestamps":true,"midpointShare":0.93}'),
+    { localUs: 1, leaderEstUs: 2, synced: true, uncertaintyUs: 3, rttUs: 4, kernelTimestamps: true, midpointShare: 0.93 });
   assert.equal(parseProbeReport('{"localUs":1,"synced":true}'), undefined);
   assert.equal(parseProbeReport('starting...'), undefined);
   assert.equal(parseProbeReport('null'), undefined);

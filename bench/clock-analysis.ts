@@ -14,6 +14,8 @@ export interface ProbeReport {
   rttUs: number;
   /** The member's NTP socket has kernel timestamps (absent from older probes). */
   kernelTimestamps?: boolean;
+  /** The midpoint estimator's share of the member's fit, 0..1 (absent from older probes). */
+  midpointShare?: number;
 }
 
 export interface LeaderAnchor {
@@ -58,6 +60,8 @@ export function parseProbeReport(line: string): ProbeReport | undefined {
   if (localUs === undefined || leaderEstUs === undefined || typeof o['synced'] !== 'boolean') return undefined;
   const report: ProbeReport = { localUs, leaderEstUs, synced: o['synced'], uncertaintyUs: num('uncertaintyUs') ?? NaN, rttUs: num('rttUs') ?? NaN };
   if (typeof o['kernelTimestamps'] === 'boolean') report.kernelTimestamps = o['kernelTimestamps'];
+  const share = num('midpointShare');
+  if (share !== undefined) report.midpointShare = share;
   return report;
 }
 

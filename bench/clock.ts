@@ -57,6 +57,8 @@ interface MemberRun {
   rejected: { rejected: number };
   /** What the probe last said about its socket (null: it never said). */
   kernelTimestamps: boolean | null;
+  /** The last reported midpoint share of the member's fit. */
+  midpointShare: number | null;
 }
 
 function monoUs(): number {
@@ -123,7 +125,7 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const host = hostInfo(REPO_DIR);
   const sampler = new ProcSampler();
-  const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], rejected: { rejected: 0 }, kernelTimestamps: null }));
+  const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], rejected: { rejected: 0 }, kernelTimestamps: null, midpointShare: null }));
   const kernelStamps = !args.flag('no-kernel-stamps');
   const stampEnv: Record<string, string> = kernelStamps ? {} : { JAS_NETSTAMP_DISABLE: '1' };
   let anchor: LeaderAnchor | undefined;
@@ -150,6 +152,7 @@ async function main(): Promise<number> {
       run.rejected = proc.onParsed(parseProbeReport, (r) => {
         const hostMonoUs = hostMonoUsOf(r.localUs, run.params);
         if (r.kernelTimestamps !== undefined) run.kernelTimestamps = r.kernelTimestamps;
+        if (r.midpointShare !== undefined) run.midpointShare = r.midpointShare;
         run.samples.push({ tS: (hostMonoUs - run.spawnMonoUs) / 1e6, errUs: clockErrorUs(r, run.params, a), synced: r.synced, uncertaintyUs: r.uncertaintyUs, rttUs: r.rttUs });
       });
     }
@@ -196,13 +199,13 @@ async function main(): Promise<number> {
 
   // ---- analysis (member time = run time - member spawn offset) ----
   const withSeries = args.flag('series');
-  const perMember: Array<MemberAnalysis & { host: string; offset_us: number; rate_ppm: number; bad_lines: number; kernel_timestamps: boolean | null; blackhole?: ReturnType<typeof analyzeOutage>; series?: Array<Array<number | null>> }> = [];
+  const perMember: Array<MemberAnalysis & { host: string; offset_us: number; rate_ppm: number; bad_lines: number; kernel_timestamps: boolean | null; midpoint_share: number | null; blackhole?: ReturnType<typeof analyzeOutage>; series?: Array<Array<number | null>> }> = [];
   for (const run of runs) {
     const spawnS = (run.spawnMonoUs - runStartMonoUs) / 1e6;
     const w = run.params.host === 'member1' && outage !== undefined ? { fromS: outage.fromS - spawnS, toS: outage.toS - spawnS } : undefined;
     const exclude = w === undefined ? [] : [{ fromS: w.fromS, toS: w.toS + AFTER_OUTAGE_S }];
     const a = analyzeMember(run.samples, { runSeconds: seconds, exclude });
-    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, kernel_timestamps: run.kernelTimestamps, ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }),
+    perMember.push({ host: run.params.host, offset_us: run.params.offsetUs, rate_ppm: run.params.ratePpm, bad_lines: run.rejected.rejected, kernel_timestamps: run.kernelTimestamps, midpoint_share: run.midpointShare === null ? null : round(run.midpointShare, 3), ...a, ...(w === undefined ? {} : { blackhole: analyzeOutage(run.samples, w) }),
       ...(withSeries ? { series: run.samples.map((x) => [round(x.tS, 2), round(x.errUs, 1), round(x.uncertaintyUs, 1), x.synced ? 1 : 0]) } : {}) });
   }
   // worst member: error figures over members that have steady samples; convergence over all

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark/demo probe: ClockSync alone on ClockSource.fromEnv(). Every --report-ms (0 = never) and
 // for every stdin line prints {"localUs","leaderEstUs","synced","uncertaintyUs","rttUs",
-// "kernelTimestamps"}, with leaderEstUs the model evaluated at exactly localUs (one clock reading).
+// "kernelTimestamps","midpointShare"}, with leaderEstUs the model evaluated at exactly localUs (one clock reading).
 import { parseArgs } from 'node:util';
 import { ClockSource } from '../clock/clock-source.js';
 import { ClockSync, type ClockMode } from '../clock/clock-sync.js';
@@ -24,10 +24,10 @@ async function main(): Promise<void> {
   const report = () => {
     const m = sync.model();
     const localUs = clock.nowUs();
-    const kernelTimestamps = sync.stats().kernelTimestamps;
+    const { kernelTimestamps, midpointShare } = sync.stats();
     const line = m
-      ? { localUs, leaderEstUs: leaderFromLocal(m, localUs), synced: m.synced, uncertaintyUs: m.uncertaintyUs, rttUs: m.rttUs, kernelTimestamps }
-      : { localUs, leaderEstUs: null, synced: false, uncertaintyUs: null, rttUs: null, kernelTimestamps };
+      ? { localUs, leaderEstUs: leaderFromLocal(m, localUs), synced: m.synced, uncertaintyUs: m.uncertaintyUs, rttUs: m.rttUs, kernelTimestamps, midpointShare }
+      : { localUs, leaderEstUs: null, synced: false, uncertaintyUs: null, rttUs: null, kernelTimestamps, midpointShare };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   };
   const timer = reportMs > 0 ? setInterval(report, reportMs) : null;

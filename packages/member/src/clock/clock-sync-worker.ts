@@ -71,7 +71,7 @@ function sendStats(nowUs: number, force = false): void {
   if (!force && nowUs - lastStatsUs < STATS_EVERY_MS * 1000) return;
   lastStatsUs = nowUs;
   const f = filter.stats();
-  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs), prior: f.prior });
+  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs), prior: f.prior, midpointShare: f.midpointShare });
   parentPort?.postMessage({ type: 'stats', stats: { ...stats } });
 }
 

@@ -73,6 +73,8 @@ export interface ClockSyncStats {
   holdover: boolean;
   /** What became of the remembered fit: none, pending (being checked), in use, rejected, superseded. */
   prior: PriorState;
+  /** The midpoint estimator's share of the newest fit (0: the delay-floor envelope alone). */
+  midpointShare: number;
   pollIntervalMs: number;
   /** The socket has kernel timestamps (@jaudiosync/netstamp); false: user-space ones only. */
   kernelTimestamps: boolean;
@@ -225,7 +227,7 @@ export class ClockSync extends EventEmitter {
 export function emptyStats(mode: ClockMode): ClockSyncStats {
   return {
     mode, server: null, sent: 0, warmups: 0, warmupReplies: 0, received: 0, accepted: 0, rejected: 0, mismatched: 0, late: 0, timeouts: 0,
-    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', pollIntervalMs: BURST_INTERVAL_MS,
+    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', midpointShare: 0, pollIntervalMs: BURST_INTERVAL_MS,
     kernelTimestamps: false, kernelRxStamps: 0, userRxStamps: 0, lastError: null,
   };
 }

@@ -4,6 +4,8 @@
 
 import type { ClockModel } from './clock-model.js';
 import { kthSmallest, twoLowRanks, twoSmallest } from './order-statistics.js';
+import { MidpointScratch, midpointWeights } from './midpoint-fit.js';
+import { weightedLine, type WeightedLine } from './weighted-line.js';
 
 /** Oldest sample kept: long enough to average WiFi jitter and pin the rate, short vs. crystal wander. */
 export const FIT_WINDOW_US = 120e6;
@@ -46,7 +48,7 @@ export const MIN_SYNC_SPAN_US = 3e6;
 /**
  * ... or, with an uncertainty below SETTLED_MAX_UNCERTAINTY_US, the fit has settled: every fit of
  * the last SETTLED_SPAN_US (at least SETTLED_MIN_FITS of them) predicts the offset now within
- * SETTLED_AGREE_US of the newest. Early on the subsets' disagreement (the honest spread, step 5)
+ * SETTLED_AGREE_US of the newest. Early on the subsets' disagreement (the honest spread, step 6)
  * overstates the error when floor samples are rare: bench:clock wifi showed members within 12 µs
  * of the truth for 5 s while their uncertainty stayed at 400-1700 µs. A fit that a second of new
  * samples does not move is a jackknife of its own: what it has seen does not depend on a few samples.
@@ -139,6 +141,8 @@ export interface TimeFilterStats {
   resets: number;
   windowSamples: number;
   floorDelayUs: number;
+  /** The midpoint estimator's share of the newest fit's offset, 0..1 (0: envelope only). */
+  midpointShare: number;
 }
 
 /**
@@ -208,6 +212,8 @@ class FitScratch {
 export class TimeFilter {
   private window: StoredSample[] = [];
   private readonly scratch = new FitScratch();
+  private readonly midScratch = new MidpointScratch();
+  private midpointShare = 0;
   private baseLocalUs = 0;
   private baseOffsetUs = 0;
   private fit: Fit | null = null;
@@ -418,7 +424,7 @@ export class TimeFilter {
   }
 
   stats(): TimeFilterStats {
-    return { prior: this.priorState, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs() };
+    return { prior: this.priorState, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs(), midpointShare: this.midpointShare };
   }
 
   private reject(reason: string): AddResult {
@@ -529,12 +535,9 @@ export class TimeFilter {
         }
       }
       if (dropped > 0) env = this.envelopeFit(env.a, env.b, n, SUBSET_ALL);
-      // Honest spread: the same estimator on interleaved halves disagrees by ~2 sd of the whole.
       const even = this.envelopeFit(env.a, env.b, n, SUBSET_EVEN);
       const odd = this.envelopeFit(env.a, env.b, n, SUBSET_ODD);
-      const dA = (even.a - odd.a) / 2;
-      const dB = (even.b - odd.b) / 2;
-      res = { a: env.a, b: env.b, varOffset: env.varOffset + dA * dA, varRate: env.varRate + dB * dB, cov: env.cov };
+      res = this.withMidpoint(env, even, odd, n);
     }
     let out = 0;
     for (let i = 0; i < n; i++) if (keep[i] === 0) out++;
@@ -548,6 +551,46 @@ export class TimeFilter {
       covOffsetRate: res.cov,
       used: n - out,
     };
+  }
+
+  /**
+   * The envelope fit (all, even, odd) blended with the midpoint estimator (midpoint-fit.ts, weighted-line.ts) by
+   * their model variances, and the blend's honest spread: the same blend on interleaved halves
+   * disagrees by ~2 sd of the whole. The envelope wins where one-way floors are sharp (WiFi: the
+   * midpoint scatter is ms); the midpoint where delays are Gaussian-like both ways (the floors
+   * are then a noisy tail, the mean is not).
+   */
+  private withMidpoint(env: LineFit, even: LineFit, odd: LineFit, n: number): LineFit {
+    const sc = this.scratch;
+    const ms = this.midScratch;
+    let k = 0;
+    let kb = 0;
+    let mAll: WeightedLine | null = null;
+    let mEven: WeightedLine | null = null;
+    let mOdd: WeightedLine | null = null;
+    if (midpointWeights(sc.gx, sc.gy, sc.gd, sc.keep, n, env.a, env.b, ms) >= MIN_SYNC_SAMPLES) {
+      mAll = weightedLine(sc.gx, sc.gy, ms.weight, n, SUBSET_ALL, RATE_PRIOR_SD);
+      mEven = weightedLine(sc.gx, sc.gy, ms.weight, n, SUBSET_EVEN, RATE_PRIOR_SD);
+      mOdd = weightedLine(sc.gx, sc.gy, ms.weight, n, SUBSET_ODD, RATE_PRIOR_SD);
+    }
+    if (mAll !== null && mEven !== null && mOdd !== null && mAll.varOffset > 0 && env.varOffset > 0) {
+      k = shareOfBetter(mAll.varOffset, env.varOffset);
+      kb = shareOfBetter(mAll.varRate, env.varRate);
+    }
+    const mix = (e: LineFit, m: WeightedLine | null): { a: number; b: number } =>
+      m === null ? { a: e.a, b: e.b } : { a: (1 - k) * e.a + k * m.a, b: (1 - kb) * e.b + kb * m.b };
+    this.midpointShare = k;
+    const all = mix(env, mAll);
+    const ev = mix(even, mEven);
+    const od = mix(odd, mOdd);
+    const dA = (ev.a - od.a) / 2;
+    const dB = (ev.b - od.b) / 2;
+    // Both estimators see the same samples: their errors are correlated, so the blend is credited
+    // with the better one's variance, not with the sum of both informations.
+    const varOffset = mAll === null ? env.varOffset : Math.min(env.varOffset, mAll.varOffset);
+    const varRate = mAll === null ? env.varRate : Math.min(env.varRate, mAll.varRate);
+    const cov = mAll === null ? env.cov : (1 - k) * env.cov + k * mAll.cov;
+    return { a: all.a, b: clamp(all.b, -MAX_ABS_RATE, MAX_ABS_RATE), varOffset: varOffset + dA * dA, varRate: varRate + dB * dB, cov };
   }
 
   /**
@@ -703,6 +746,16 @@ export class TimeFilter {
   }
 }
 
+/**
+ * Share of estimate A in a blend with B by the squares of their inverse variances: mostly the
+ * better one. Plain inverse-variance weights would give a WiFi start-up's midpoint (sd 250-500 µs
+ * against the envelope's 30-100) 5-13 %, enough to move the fit by tens of µs.
+ */
+function shareOfBetter(varA: number, varB: number): number {
+  const r = varA / varB;
+  return 1 / (1 + r * r);
+}
+
 /** Leader - local offset a fit predicts at local time localUs. */
 function offsetAt(f: FitParams, localUs: number): number {
   return f.offsetUs + f.rate * (localUs - f.refLocalUs);
@@ -842,32 +895,22 @@ function lowerHull(x: Float64Array, y: Float64Array, idx: Int32Array | null, cou
   }
   return len;
 }
-
-/**
- * Weighted least squares y = a + b*dx with a ridge prior on b (mean 0, sd RATE_PRIOR_SD) that keeps
- * a short window from producing absurd rates. Variances assume w = 1/variance.
- */
+/** Weighted least squares over all samples (weighted-line.ts); the rate clamped. */
 function solveWeighted(w: Float64Array, dx: Float64Array, y: Float64Array, n: number): LineFit {
+  const l = weightedLine(dx, y, w, n, SUBSET_ALL, RATE_PRIOR_SD);
+  if (l === null) return { a: y[n - 1] ?? 0, b: 0, varOffset: 1e12, varRate: 1e-6, cov: 0 };
+  const b = clamp(l.b, -MAX_ABS_RATE, MAX_ABS_RATE);
+  // A clamped rate moves the intercept with it (as before: a = (Sy - b Sx) / S).
+  return b === l.b ? l : { ...l, b, a: l.a + (l.b - b) * weightedMeanX(w, dx, n) };
+}
+
+/** Weighted mean of dx (for re-anchoring a clamped line). */
+function weightedMeanX(w: Float64Array, dx: Float64Array, n: number): number {
   let S = 0;
   let Sx = 0;
-  let Sy = 0;
-  let Sxx = 0;
-  let Sxy = 0;
   for (let i = 0; i < n; i++) {
-    const wi = w[i] as number;
-    if (wi === 0) continue;
-    const xi = dx[i] as number;
-    const yi = y[i] as number;
-    S += wi;
-    Sx += wi * xi;
-    Sy += wi * yi;
-    Sxx += wi * xi * xi;
-    Sxy += wi * xi * yi;
+    S += w[i] as number;
+    Sx += (w[i] as number) * (dx[i] as number);
   }
-  if (S === 0) return { a: y[n - 1] ?? 0, b: 0, varOffset: 1e12, varRate: 1e-6, cov: 0 };
-  const Sxxp = Sxx + 1 / (RATE_PRIOR_SD * RATE_PRIOR_SD);
-  const det = S * Sxxp - Sx * Sx;
-  const b = clamp((S * Sxy - Sx * Sy) / det, -MAX_ABS_RATE, MAX_ABS_RATE);
-  const a = (Sy - b * Sx) / S;
-  return { a, b, varOffset: Sxxp / det, varRate: S / det, cov: -Sx / det };
+  return S === 0 ? 0 : Sx / S;
 }

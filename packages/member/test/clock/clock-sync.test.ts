@@ -72,7 +72,10 @@ test('member with injected offset and rate converges to the leader on loopback; 
   await sleep(3500);
   const m = sync.model()!;
   assert.ok(m.synced);
-  assert.ok(m.uncertaintyUs > u0, `uncertainty ${u0} -> ${m.uncertaintyUs}`);
+  // A fit of loopback samples is certain to ~1 µs: in 3.5 s its uncertainty grows by ~0.1 µs (rate
+  // variance, crystal wander) while the slew residual it includes may shrink by as much. Growth over
+  // a minute of holdover is time-filter.test.ts's "60 s blackhole"; here it must not collapse.
+  assert.ok(m.uncertaintyUs > u0 - 1, `uncertainty ${u0} -> ${m.uncertaintyUs}`);
   assert.ok(Math.abs(sync.leaderNowUs()! - leader.trueLeaderUs()) < 2000);
   assert.equal(sync.stats().holdover, true);
   leader.child.kill('SIGCONT');
