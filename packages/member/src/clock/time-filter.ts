@@ -508,7 +508,10 @@ export class TimeFilter {
       for (let i = 0; i < n; i++) {
         const dx = gx[i] as number;
         const resid = Math.abs((gy[i] as number) - (res.a + res.b * dx));
-        const bound = ((gd[i] as number) - floor) / 2 + COARSE_OUTLIER_SLACK_US + 3 * (sdFit + sdRateFit * Math.abs(dx));
+        // Half the delay, not half its excess over the window's smallest one (see the envelope's
+        // test below): with delay weights this line is only ms-accurate early on WiFi, and cutting
+        // samples within their bound rotated it (a WiFi start-up lost its u-floor samples).
+        const bound = (gd[i] as number) / 2 + COARSE_OUTLIER_SLACK_US + 3 * (sdFit + sdRateFit * Math.abs(dx));
         const nw = resid > bound ? 0 : (base[i] as number);
         if (nw !== w[i]) changed = true;
         w[i] = nw;
@@ -519,17 +522,18 @@ export class TimeFilter {
     for (let i = 0; i < n; i++) keep[i] = w[i] === 0 ? 0 : 1;
     if (n >= 3) {
       let env = this.envelopeFit(res.a, res.b, n, SUBSET_ALL);
-      // Physical bound: a sample's offset error is at most half its delay excess.
+      // Physical bound: one-way delays are >= 0, so a sample's offset error is at most half its
+      // delay. Not half its excess over a floor: until a floor sample exists on both sides, the
+      // floors are overestimated, and a sample that met no queue one way (error = +-delay/2, the
+      // one its envelope needs most) would be cut, and stay cut, since the envelope then never
+      // sees it (simulated WiFi start-ups: fits 440 µs off for a second).
       const sd = Math.sqrt(Math.max(0, env.varOffset));
       const sdRate = Math.sqrt(Math.max(0, env.varRate));
       let dropped = 0;
-      // The smallest delay in the window may sit above the true floor (no packet met an empty queue
-      // both ways); the envelopes know the floor better.
-      const envFloor = Math.min(floor, env.floorUs ?? floor);
       for (let i = 0; i < n; i++) {
         const dx = gx[i] as number;
         const resid = Math.abs((gy[i] as number) - (env.a + env.b * dx));
-        if (keep[i] === 1 && resid > ((gd[i] as number) - envFloor) / 2 + OUTLIER_SLACK_US + 3 * (sd + sdRate * Math.abs(dx))) {
+        if (keep[i] === 1 && resid > (gd[i] as number) / 2 + OUTLIER_SLACK_US + 3 * (sd + sdRate * Math.abs(dx))) {
           keep[i] = 0;
           dropped++;
         }
@@ -554,7 +558,7 @@ export class TimeFilter {
   }
 
   /**
-   * The envelope fit (all, even, odd) blended with the midpoint estimator (midpoint-fit.ts, weighted-line.ts) by
+   * The envelope fit (all, even, odd) blended with the midpoint estimator (midpoint-fit.ts) by
    * their model variances, and the blend's honest spread: the same blend on interleaved halves
    * disagrees by ~2 sd of the whole. The envelope wins where one-way floors are sharp (WiFi: the
    * midpoint scatter is ms); the midpoint where delays are Gaussian-like both ways (the floors
@@ -895,6 +899,7 @@ function lowerHull(x: Float64Array, y: Float64Array, idx: Int32Array | null, cou
   }
   return len;
 }
+
 /** Weighted least squares over all samples (weighted-line.ts); the rate clamped. */
 function solveWeighted(w: Float64Array, dx: Float64Array, y: Float64Array, n: number): LineFit {
   const l = weightedLine(dx, y, w, n, SUBSET_ALL, RATE_PRIOR_SD);
