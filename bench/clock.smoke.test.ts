@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 
 const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const BENCH = fileURLToPath(new URL('./clock.js', import.meta.url));
+const REPLAY = fileURLToPath(new URL('./clock-replay.js', import.meta.url));
 const PROBES = ['packages/leader/dist/src/bin/clock-leader-probe.js', 'packages/member/dist/src/bin/clock-member-probe.js'];
 const RUN_TIMEOUT_MS = 60_000; // 10 s run + netsim setup + node start on a loaded machine
 
@@ -22,10 +23,10 @@ function skipReason(): string | false {
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jas-bench-clock-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('bench:clock writes a sane JSON report and an SVG plot', { skip: skipReason(), timeout: RUN_TIMEOUT_MS + 5_000 }, async () => {
+test('bench:clock writes a sane JSON report, an SVG plot and sample logs that bench/clock-replay replays', { skip: skipReason(), timeout: RUN_TIMEOUT_MS + 5_000 }, async () => {
   const out = path.join(dir, 'clock.json');
   const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
-    execFile(process.execPath, [BENCH, '--members', '1', '--seconds', '10', '--profile', 'lan', '--seed', '42', '--out', out], { cwd: REPO_DIR, timeout: RUN_TIMEOUT_MS }, (err, so, se) =>
+    execFile(process.execPath, [BENCH, '--members', '1', '--seconds', '10', '--profile', 'lan', '--seed', '42', '--out', out, '--sample-log', path.join(dir, 'samples')], { cwd: REPO_DIR, timeout: RUN_TIMEOUT_MS }, (err, so, se) =>
       err ? reject(new Error(`${err.message}\n${se}`)) : resolve({ stdout: so }),
     );
   });
@@ -51,4 +52,17 @@ test('bench:clock writes a sane JSON report and an SVG plot', { skip: skipReason
   const svg = readFileSync(out.replace(/\.json$/, '.svg'), 'utf8');
   assert.match(svg, /^<svg /);
   assert.match(svg, /member1/);
+  // Every accepted exchange was logged, and the replay through the filter sees what the run saw.
+  assert.equal(r.params.sample_log_dir, path.join(dir, 'samples'));
+  const lines = readFileSync(path.join(dir, 'samples', 'member1.samples'), 'utf8').trim().split('\n');
+  assert.ok(lines.length >= 40, `${lines.length} logged exchanges`);
+  const replay = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [REPLAY, '--report', out, '--from-s', '5'], { cwd: REPO_DIR, timeout: 30_000 }, (err, so, se) => (err ? reject(new Error(`${err.message}\n${se}`)) : resolve(so)));
+  });
+  const rep = JSON.parse(replay.trim().split('\n')[0] as string) as Record<string, any>;
+  assert.equal(rep.host, 'member1');
+  assert.equal(rep.bad_lines, 0);
+  assert.equal(rep.exchanges, lines.length);
+  assert.ok(rep.lowest_up_us[0] > 0 && rep.lowest_down_us[0] > 0, `one-way delays ${rep.lowest_up_us} / ${rep.lowest_down_us}`);
+  assert.ok(rep.error_us.p99 !== null && rep.error_us.p99 < 2000, `replayed p99 ${rep.error_us.p99}`);
 });

@@ -2,7 +2,7 @@
 // injected member clock offsets/rates and WiFi-like impairment, and measures each member's error
 // against the true leader time. Writes a JSON report and an SVG plot beside it.
 //   npm run bench:clock -- --members 3 --seconds 120 --profile wifi [--blackhole-s 60] [--out FILE]
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -47,7 +47,8 @@ const USAGE = `usage: npm run bench:clock -- [--members N(1-32, 3)] [--seconds S
        [--profile wifi|lan|clean (wifi)] [--blackhole-s D (0 = off)] [--out FILE.json]
        [--seed N] [--report-ms MS (100)] [--leader-probe JS] [--member-probe JS]
        [--no-kernel-stamps (leader and members time the NTP exchange in user space)]
-       [--series (per member: every report as [t_s, error_us, uncertainty_us, synced 0/1])]`;
+       [--series (per member: every report as [t_s, error_us, uncertainty_us, synced 0/1])]
+       [--sample-log DIR (per member: every NTP exchange to DIR/<host>.samples, for bench/clock-replay)]`;
 
 interface MemberRun {
   params: MemberClockParams;
@@ -72,7 +73,7 @@ function log(msg: string): void {
 async function main(): Promise<number> {
   let args: Args;
   try {
-    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'series', 'help']);
+    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'series', 'sample-log', 'help']);
   } catch (err) {
     log(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -128,6 +129,9 @@ async function main(): Promise<number> {
   const runs: MemberRun[] = params.map((p) => ({ params: p, spawnMonoUs: NaN, samples: [], rejected: { rejected: 0 }, kernelTimestamps: null, midpointShare: null }));
   const kernelStamps = !args.flag('no-kernel-stamps');
   const stampEnv: Record<string, string> = kernelStamps ? {} : { JAS_NETSTAMP_DISABLE: '1' };
+  const sampleLogOpt = args.optStr('sample-log');
+  const sampleLogDir = sampleLogOpt === undefined ? null : path.resolve(sampleLogOpt);
+  if (sampleLogDir !== null) mkdirSync(sampleLogDir, { recursive: true });
   let anchor: LeaderAnchor | undefined;
   let runStartMonoUs = NaN;
   let outage: Window | undefined; // run time (s since run start)
@@ -144,7 +148,12 @@ async function main(): Promise<number> {
     const a = anchor;
     for (const run of runs) {
       const proc = await HostProcess.start(net, run.params.host, process.execPath, [...MEMBER_NODE_FLAGS, memberProbe, '--leader', net.ip('leader'), '--port', String(NTP_PORT), '--report-ms', String(reportMs)], {
-        env: { JAS_CLOCK_OFFSET_US: String(run.params.offsetUs), JAS_CLOCK_RATE_PPM: String(run.params.ratePpm), ...stampEnv },
+        env: {
+          JAS_CLOCK_OFFSET_US: String(run.params.offsetUs),
+          JAS_CLOCK_RATE_PPM: String(run.params.ratePpm),
+          ...stampEnv,
+          ...(sampleLogDir === null ? {} : { JAS_CLOCK_SAMPLE_LOG: path.join(sampleLogDir, `${run.params.host}.samples`) }),
+        },
         sampler,
       });
       run.proc = proc;
@@ -250,6 +259,7 @@ async function main(): Promise<number> {
       converge_threshold_us: CONVERGE_THRESHOLD_US,
       offsets_us: params.map((p) => p.offsetUs),
       rates_ppm: params.map((p) => p.ratePpm),
+      sample_log_dir: sampleLogDir,
       leader_probe: path.relative(REPO_DIR, leaderProbe),
       member_probe: path.relative(REPO_DIR, memberProbe),
       leader_anchor: anchor === undefined ? null : { anchorWallUs: anchor.anchorWallUs, anchorMonoNs: String(anchor.anchorMonoNs) },

@@ -18,6 +18,7 @@ import { ClockSource } from './clock-source.js';
 import { ClockModelShare, type ClockModel } from './clock-model.js';
 import { loadClockMemory, saveClockMemory, type ClockMemoryKey } from './clock-memory.js';
 import { TimeFilter } from './time-filter.js';
+import { SampleLog } from './sample-log.js';
 import { CLOCK_MEMORY_EARLY_MS, CLOCK_MEMORY_EARLY_SAVE_MS, CLOCK_MEMORY_SAVE_MS, WARMUPS_PER_POLL, PollSchedule, emptyStats, type ClockSyncStats, type ClockSyncWorkerData } from './clock-sync.js';
 
 /** Replies slower than this are discarded (their request is forgotten). */
@@ -37,6 +38,8 @@ const share = new ClockModelShare(data.share);
 const filter = new TimeFilter();
 const stats: ClockSyncStats = emptyStats(data.mode);
 const schedule = new PollSchedule(clock.nowUs());
+const { log: sampleLog, error: sampleLogError } = SampleLog.open(process.env['JAS_CLOCK_SAMPLE_LOG']);
+if (sampleLogError !== null) stats.lastError = sampleLogError;
 const pending = new Map<string, { t1: number; warmup: boolean }>(); // nonce -> request
 const nonceSalt = randomBytes(4).readUInt32BE(0);
 let seq = 0;
@@ -103,8 +106,11 @@ function onReply(msg: Buffer): void {
     }
     return;
   }
-  const res = filter.addSample({ t1LocalUs: t1, t2LeaderUs: ntpToUnixUs(p.receive), t3LeaderUs: ntpToUnixUs(p.transmit), t4LocalUs: t4 });
+  const t2 = ntpToUnixUs(p.receive);
+  const t3 = ntpToUnixUs(p.transmit);
+  const res = filter.addSample({ t1LocalUs: t1, t2LeaderUs: t2, t3LeaderUs: t3, t4LocalUs: t4 });
   if (!res.accepted) return;
+  sampleLog?.write(t1, t2, t3, t4, rxMonoNs !== null);
   stats.accepted++;
   schedule.onReply(t4);
   publish(t4);
@@ -285,6 +291,7 @@ parentPort?.on('message', (m: { type?: string; host?: string; port?: number; tim
     socket?.close();
     socket = null;
     stamps = null;
+    sampleLog?.close();
     process.exit(0);
   }
 });
