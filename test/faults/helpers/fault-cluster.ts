@@ -88,13 +88,21 @@ export class FaultCluster implements TimelineMap {
     const net = useNet ? await Netsim.up({ members: opts.members.length }) : null;
     const fc = new FaultCluster(opts, net, null);
     try {
-      // `nice` execs the daemon, so the pid stays the daemon's.
-      const niced = (host: string, cmd: string, args0: string[]): [string, string[]] => {
+      // `nice` (and `env`) exec the daemon, so the pid stays the daemon's.
+      const niced = (host: string, cmd: string, args0: string[], envPrefix: string[] = []): [string, string[]] => {
         const args = [...(opts.hostNodeArgs?.[host] ?? []), ...args0];
-        return ['nice', ['-n', String(DAEMON_NICE), cmd, ...args]];
+        return ['nice', ['-n', String(DAEMON_NICE), ...envPrefix, cmd, ...args]];
+      };
+      // On netsim the per-host environment goes to the daemon alone, through `env`: given to the
+      // wrapper, libfaketime was preloaded into its bash, ip and grep as well, and a CI run failed
+      // when one of them could not open libfaketime's shared-memory semaphore ("sem_open failed")
+      // and exited, so the leader never started.
+      const hostEnvPrefix = (host: string): string[] => {
+        const extra = Object.entries(opts.hostEnv?.[host] ?? {}).filter((e): e is [string, string] => e[1] !== undefined);
+        return extra.length === 0 ? [] : ['env', ...extra.map(([k, v]) => `${k}=${v}`)];
       };
       const spawner: Spawner | undefined = net
-        ? (host, cmd, args, env) => fc.track(host, net.spawn(host, ...niced(host, cmd, args), { env: { ...env, ...opts.hostEnv?.[host] } }))
+        ? (host, cmd, args, env) => fc.track(host, net.spawn(host, ...niced(host, cmd, args, hostEnvPrefix(host)), { env }))
         : undefined;
       const base: ClusterOptions = {
         dir: opts.dir,
