@@ -80,10 +80,20 @@ export function hostMonoUsOf(localUs: number, p: MemberClockParams): number {
   return (localUs - p.offsetUs) / (1 + p.ratePpm / 1e6);
 }
 
-/** Error of the member's estimate; computed on differences to stay clear of 2^53 rounding. */
+/** The leader's monotonic anchor in µs (ns -> µs without losing the fraction to 2^53). */
+export function anchorMonoUsOf(a: LeaderAnchor): number {
+  return Number(a.anchorMonoNs / 1000n) + Number(a.anchorMonoNs % 1000n) / 1000;
+}
+
+/** leaderEstUs minus the true leader time at host time hostMonoUs; computed on differences to
+ *  stay clear of 2^53 rounding. */
+export function leaderErrorUs(leaderEstUs: number, hostMonoUs: number, a: LeaderAnchor): number {
+  return leaderEstUs - a.anchorWallUs - (hostMonoUs - anchorMonoUsOf(a));
+}
+
+/** Error of the member's estimate in one report. */
 export function clockErrorUs(r: ProbeReport, p: MemberClockParams, a: LeaderAnchor): number {
-  const anchorMonoUs = Number(a.anchorMonoNs / 1000n) + Number(a.anchorMonoNs % 1000n) / 1000;
-  return r.leaderEstUs - a.anchorWallUs - (hostMonoUsOf(r.localUs, p) - anchorMonoUs);
+  return leaderErrorUs(r.leaderEstUs, hostMonoUsOf(r.localUs, p), a);
 }
 
 function inAny(t: number, ws: readonly Window[]): boolean {

@@ -3,7 +3,7 @@
 // bench:clock run shares CLOCK_MONOTONIC), plus the exchanges' own one-way delays.
 import { TimeFilter } from '@jaudiosync/member/dist/src/clock/time-filter.js';
 import { leaderFromLocal } from '@jaudiosync/member/dist/src/clock/clock-model.js';
-import { hostMonoUsOf, type LeaderAnchor, type MemberClockParams } from './clock-analysis.js';
+import { anchorMonoUsOf, hostMonoUsOf, leaderErrorUs, type LeaderAnchor, type MemberClockParams } from './clock-analysis.js';
 import { percentileSorted, round } from './lib/stats.js';
 
 export interface LoggedExchange {
@@ -48,7 +48,7 @@ export interface ReplayResult {
 const CONVERGE_US = 100;
 
 export function replayExchanges(xs: readonly LoggedExchange[], p: MemberClockParams, a: LeaderAnchor, fromS: number): ReplayResult {
-  const anchorMonoUs = Number(a.anchorMonoNs / 1000n) + Number(a.anchorMonoNs % 1000n) / 1000;
+  const anchorMonoUs = anchorMonoUsOf(a);
   const leaderToHost = (leaderUs: number) => leaderUs - a.anchorWallUs + anchorMonoUs;
   const filter = new TimeFilter();
   const errs: number[] = [];
@@ -69,7 +69,7 @@ export function replayExchanges(xs: readonly LoggedExchange[], p: MemberClockPar
     const m = filter.update(x.t4);
     const tS = (x.t4 - (first as LoggedExchange).t4) / 1e6;
     // Truth at the reply's arrival: the leader timescale at host time h4.
-    const err = m === null ? Infinity : Math.abs(leaderFromLocal(m, x.t4) - (a.anchorWallUs + h4 - anchorMonoUs));
+    const err = m === null ? Infinity : Math.abs(leaderErrorUs(leaderFromLocal(m, x.t4), h4, a));
     if (m === null || !m.synced || err > CONVERGE_US) lastBadS = tS;
     if (tS >= fromS && m !== null && m.synced) errs.push(err);
   }

@@ -905,22 +905,7 @@ function lowerHull(x: Float64Array, y: Float64Array, idx: Int32Array | null, cou
   return len;
 }
 
-/** Weighted least squares over all samples (weighted-line.ts); the rate clamped. */
+/** Weighted least squares over all samples (weighted-line.ts), the rate clamped. */
 function solveWeighted(w: Float64Array, dx: Float64Array, y: Float64Array, n: number): LineFit {
-  const l = weightedLine(dx, y, w, n, SUBSET_ALL, RATE_PRIOR_SD);
-  if (l === null) return { a: y[n - 1] ?? 0, b: 0, varOffset: 1e12, varRate: 1e-6, cov: 0 };
-  const b = clamp(l.b, -MAX_ABS_RATE, MAX_ABS_RATE);
-  // A clamped rate moves the intercept with it (as before: a = (Sy - b Sx) / S).
-  return b === l.b ? l : { ...l, b, a: l.a + (l.b - b) * weightedMeanX(w, dx, n) };
-}
-
-/** Weighted mean of dx (for re-anchoring a clamped line). */
-function weightedMeanX(w: Float64Array, dx: Float64Array, n: number): number {
-  let S = 0;
-  let Sx = 0;
-  for (let i = 0; i < n; i++) {
-    S += w[i] as number;
-    Sx += (w[i] as number) * (dx[i] as number);
-  }
-  return S === 0 ? 0 : Sx / S;
+  return weightedLine(dx, y, w, n, SUBSET_ALL, RATE_PRIOR_SD, MAX_ABS_RATE) ?? { a: y[n - 1] ?? 0, b: 0, varOffset: 1e12, varRate: 1e-6, cov: 0 };
 }

@@ -13,9 +13,10 @@ export interface WeightedLine {
 /**
  * y = a + b x over the samples of one subset of 0..n (0: all, 1: even, 2: odd indices) with
  * weights w (0: left out), and a prior on b of mean 0 and sd rateSd that keeps a short window from
- * producing absurd rates. null if no sample has a weight.
+ * producing absurd rates; the slope is clamped to +-maxAbsB (the intercept then fits the clamped
+ * slope). null if no sample has a weight.
  */
-export function weightedLine(x: Float64Array, y: Float64Array, w: Float64Array, n: number, subset: number, rateSd: number): WeightedLine | null {
+export function weightedLine(x: Float64Array, y: Float64Array, w: Float64Array, n: number, subset: number, rateSd: number, maxAbsB = Infinity): WeightedLine | null {
   let S = 0;
   let Sx = 0;
   let Sy = 0;
@@ -36,6 +37,6 @@ export function weightedLine(x: Float64Array, y: Float64Array, w: Float64Array, 
   if (S === 0) return null;
   const Sxxp = Sxx + 1 / (rateSd * rateSd);
   const det = S * Sxxp - Sx * Sx;
-  const b = (S * Sxy - Sx * Sy) / det;
+  const b = Math.min(maxAbsB, Math.max(-maxAbsB, (S * Sxy - Sx * Sy) / det));
   return { a: (Sy - b * Sx) / S, b, varOffset: Sxxp / det, varRate: S / det, cov: -Sx / det };
 }
