@@ -1,8 +1,29 @@
-// DacClock: the DAC's real rate and phase, fitted from DAC timing ring entries (deviceFrame ->
-// host CLOCK_MONOTONIC DAC time) with a sliding-window least-squares line and outlier rejection.
-// Survives device xruns without losing its lock: a confirmed phase step starts a new segment of the
-// window; all segments share one slope (the crystal did not change) and each has its own phase.
+// DacClock: when each device frame really leaves the DAC, from the sink's timing entries
+// (deviceFrame, reported DAC time, callback time; all host CLOCK_MONOTONIC).
+//
+// What a sink reports is an estimate. Through an audio server (the ALSA `pulse` plugin) the
+// reported DAC time is the server's smoothed latency figure: it wanders, and on pipewire-pulse it
+// jumps by ~2 ms every 1.5 s and drifts by ±1.5 ms over a minute while the audio itself runs at a
+// constant rate (measured against a recording: docs/audio-output.md, "What the servers report").
+// A model that follows the reports moves the audio when only the estimate moved. So:
+//
+// - The true timeline is a straight line (a crystal, or a server's timer) that only moves at real
+//   discontinuities (an xrun, a stream restart). Everything is fitted over long windows.
+// - Two witnesses of that line, binned per BIN_NS:
+//   R: the median reported DAC time of each bin (what the sink claims);
+//   C: the earliest callback of each bin (when the device asked for data: the server's real
+//      consumption, late only by scheduling, so its lower envelope is clean), which runs a
+//      constant delay D ahead of the DAC.
+//   Each gets a robust (Tukey) line; D is the median over the long window of R - C. The answer is
+//   the inverse-variance blend of R and C + D, so a sink whose reports are clean (ALSA hardware,
+//   PulseAudio, PipeWire's own ALSA plugin) is followed by its reports, and one whose reports are
+//   noisy (pipewire-pulse) by its callbacks.
+// - A real discontinuity moves both witnesses: a bin whose blended residual is beyond
+//   max(STEP_MIN_NS, STEP_SIGMAS sigma) starts a candidate run; STEP_CONFIRM_BINS agreeing bins
+//   confirm it, and the stored bins are shifted so that the slope and D carry over (the crystal
+//   did not change). Lone wild bins are dropped.
 // Answers "when does PCM ring frame p leave the DAC" in member-local µs, and the reverse.
+import { fitRobustLine, type RobustLineFit } from './robust-line.js';
 
 /** Host-monotonic -> member-local conversion (ClockSource provides it). */
 export interface HostToLocalClock {
@@ -10,53 +31,48 @@ export interface HostToLocalClock {
   toHostMonoUs(localUs: number): number;
 }
 
-/** Entries kept in the fit: with >= 9 ms spacing about 10 s of history (segments between xruns share it). */
-export const DAC_FIT_WINDOW = 1024;
-/** Entries closer than this to the previous fitted one are not fitted (keeps the window long in time). */
-export const DAC_FIT_MIN_SPACING_NS = 9_000_000;
-/** The first lock needs this many entries spanning at least DAC_READY_SPAN_NS; after it, ready stays. */
-export const DAC_READY_ENTRIES = 20;
-/** 0.5 s of entries with ~36 µs jitter pin the slope to ~30 ppm: ~5 µs over the 150 ms we predict ahead. */
-export const DAC_READY_SPAN_NS = 500_000_000;
-/** Residuals beyond max(this, 4 robust sigmas) are outliers (notes: 36 µs rms, 0.1-0.4 ms worst). */
-export const DAC_OUTLIER_MIN_NS = 250_000;
+/** One bin of entries (callback time): ~47 entries at 256 frames per buffer. */
+export const DAC_BIN_NS = 250_000_000;
+/** A bin needs this many entries to count. */
+export const DAC_BIN_MIN_ENTRIES = 2;
+/** Entries used per bin for the median report (more are ignored: tiny buffers). */
+const BIN_MAX_ENTRIES = 1024;
+/** R line and D window: 120 s. The reports' wander averages out over minutes, not seconds. */
+export const DAC_REPORT_WINDOW_BINS = 480;
+/** C line window: 40 s. Callback envelopes are clean; a shorter window follows a crystal's drift. */
+export const DAC_CALLBACK_WINDOW_BINS = 160;
+/** First lock: this many bins since the (re)start (1.5 s). */
+export const DAC_READY_BINS = 6;
+/** Residual scale floor (ns): no source is trusted to better than this. */
+const SCALE_FLOOR_NS = 5_000;
+/** A bin off the blended line by more than max(this, STEP_SIGMAS sigma) is a step candidate. */
+export const DAC_STEP_MIN_NS = 1_000_000;
+export const DAC_STEP_SIGMAS = 8;
+/** Consecutive agreeing candidate bins that confirm a step (~0.75 s). */
+export const DAC_STEP_CONFIRM_BINS = 3;
+/** Candidates agree within max(this, a quarter of their size). */
+const STEP_AGREE_NS = 500_000;
 /**
- * A new entry off the fit by more than DAC_JUMP_SIGMAS robust sigmas, clamped to [DAC_JUMP_MIN_NS,
- * DAC_JUMP_MAX_NS], is a step candidate. Measured through PulseAudio: ±0.25 ms of wander unloaded;
- * under load a sawtooth of 2-6 ms steps every ~1.5 s (pulse's latency smoothing: the null sink's
- * real rate is constant, so the long-term line through it is right and its ramps are not), and
- * real steps of 15 ms-2 s. A device xrun loses at least one period (5.3 ms at 256 frames). Steps
- * below the threshold are absorbed into the line (the phase follows within ~0.6 s).
+ * Fast path for device xruns, seen in the reports: an entry off the
+ * line by more than FAST_SIGMAS entry sigmas, clamped to [FAST_MIN_NS, FAST_MAX_NS], is a
+ * candidate; FAST_CONFIRM agreeing candidates spanning FAST_SPAN_NS of callback time confirm the
+ * step at once instead of after DAC_STEP_CONFIRM_BINS bins. (PortAudio delivers bursts of 3 at one
+ * instant, and after an ALSA restart a few prefill callbacks report transient phases.)
  */
-export const DAC_JUMP_MIN_NS = 2_000_000;
-export const DAC_JUMP_MAX_NS = 8_000_000;
-export const DAC_JUMP_SIGMAS = 6;
-/** A step is confirmed by this many consecutive agreeing candidates ... */
-export const DAC_JUMP_CONFIRM = 6;
-/** ... spanning at least this much callback time (PortAudio delivers bursts of 3 at one instant). */
-export const DAC_JUMP_CONFIRM_SPAN_NS = 10_000_000;
-/** Candidates of one run agree within max(this, DAC_AGREE_SIGMAS sigmas) of the run's first one. */
-export const DAC_AGREE_MIN_NS = 250_000;
-export const DAC_AGREE_SIGMAS = 3;
+export const DAC_FAST_MIN_NS = 2_000_000;
+export const DAC_FAST_MAX_NS = 8_000_000;
+const FAST_SIGMAS = 6;
+const FAST_CONFIRM = 6;
+const FAST_SPAN_NS = 10_000_000;
+/** Entry scatter tracker: exponential mean of |residual| over ~this many entries. */
+const ENTRY_SCATTER_ENTRIES = 256;
 /** Slopes further than this from nominal are implausible for a crystal (rejected, not adopted). */
 export const DAC_MAX_RATE_PPM = 2000;
 /**
  * Weight of the nominal-rate prior in the slope fit, in frames² of Sxx: 100 µs of noise against a
- * 500 ppm prior sigma. Dominates a window of a few entries (start-up), negligible after ~0.3 s.
+ * 500 ppm prior sigma. Dominates a window of a few bins (start-up), negligible after a few seconds.
  */
-const DAC_PRIOR_SXX = (100_000 / ((500e-6 * 1e9) / 48_000)) ** 2;
-/**
- * The phase (intercept) is the mean of the newest this-many fitted entries (~0.6 s) on the slope of
- * the whole window: follows a slowly wandering reported timeline (PulseAudio's smoothing wanders by
- * ms over seconds) without waiting for the 5 s window, at ~1/8 of the jitter.
- */
-export const DAC_PHASE_ENTRIES = 64;
-/**
- * Once locked, refit at most this often (DAC time): one entry changes a 1024-entry fit by ~0.1 %,
- * and the refit (two passes and a sort of the window) was the engine thread's largest cost.
- * Entries are still checked against the current line as they come (step detection).
- */
-export const DAC_REFIT_INTERVAL_NS = 100_000_000;
+const PRIOR_SXX = (100_000 / ((500e-6 * 1e9) / 48_000)) ** 2;
 /** Rebase the fit's reference when it is this far behind the window (keeps doubles exact). */
 const REBASE_AFTER_NS = 1e12;
 
@@ -69,8 +85,6 @@ export interface DacClockOptions {
    * for up to 1.4 s after start-up and those timestamps are wrong.
    */
   rejectZeroDelay?: boolean;
-  window?: number;
-  minSpacingNs?: number;
 }
 
 export interface DacTimingSample {
@@ -87,7 +101,20 @@ export interface DacClockCounters {
   resets: number;
   /** Phase steps confirmed after the first lock (the fit moved, the slope was kept). */
   discontinuities: number;
+  /** Bins in the fit window. */
   window: number;
+}
+
+/** Where the answer comes from, for stats and the docs' plots. */
+export interface DacClockSources {
+  /** robust scale of the reports' bins around their line (µs) */
+  reportScaleUs: number;
+  /** robust scale of the callback envelope around its line (µs) */
+  callbackScaleUs: number;
+  /** share of the reports in the blend (0..1) */
+  reportShare: number;
+  /** reported DAC time minus the callback envelope (µs): the buffering between the two */
+  callbackLeadUs: number;
 }
 
 export class DacClock {
@@ -95,40 +122,59 @@ export class DacClock {
   private readonly nominalB: number;
   private readonly clock: HostToLocalClock;
   private readonly rejectZeroDelay: boolean;
-  private readonly cap: number;
-  private readonly minSpacingNs: number;
-  // Circular window of (x = deviceFrame - refFrame, y = dacNs - refNs).
-  private readonly xs: Float64Array;
-  private readonly ys: Float64Array;
-  private readonly segOf: Float64Array; // segment id per entry (ids grow by one per confirmed step)
-  private readonly scratch: Float64Array;
-  // Per segment (slot = id % cap; at most cap segments live in the window): its line's point.
-  private readonly segX: Float64Array;
-  private readonly segY: Float64Array;
-  private readonly segN: Float64Array;
-  private readonly segSx: Float64Array;
-  private readonly segSy: Float64Array;
-  private seg = 0;
+  // Bins, oldest first in a circular buffer: R point (x, y) and C point (x, y); x = frames since
+  // refFrame, y = ns since refNs.
+  private readonly cap = DAC_REPORT_WINDOW_BINS;
+  private readonly rx = new Float64Array(DAC_REPORT_WINDOW_BINS);
+  private readonly ry = new Float64Array(DAC_REPORT_WINDOW_BINS);
+  private readonly cx = new Float64Array(DAC_REPORT_WINDOW_BINS);
+  private readonly cy = new Float64Array(DAC_REPORT_WINDOW_BINS);
   private head = 0;
   private size = 0;
+  private binsSinceReset = 0;
+  // Work arrays for the fits.
+  private readonly fx = new Float64Array(DAC_REPORT_WINDOW_BINS);
+  private readonly fy = new Float64Array(DAC_REPORT_WINDOW_BINS);
+  private readonly fw = new Float64Array(DAC_REPORT_WINDOW_BINS);
+  private readonly fs = new Float64Array(Math.max(DAC_REPORT_WINDOW_BINS, BIN_MAX_ENTRIES));
+  private readonly rFit: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0 };
+  private readonly cFit: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0 };
+  // The open bin.
+  private binOpen = false;
+  private binStartCbNs = 0;
+  private binN = 0;
+  private binSx = 0;
+  private readonly binRes = new Float64Array(BIN_MAX_ENTRIES);
+  private binCMinRes = Infinity;
+  private binCX = 0;
+  private binCY = 0;
+  // Candidate step run (bins held out of the window until confirmed or dropped).
+  private readonly runRx = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runRy = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runCx = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runCy = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runER = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runEC = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runE = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private runLen = 0;
+  // Fast-path candidate run (entries), and the entries' scatter around the line.
+  private fastLen = 0;
+  private fastFirst = 0;
+  private fastStartCbNs = 0;
+  private readonly fastRes = new Float64Array(FAST_CONFIRM);
+  private entryAbsRes = 0;
   private refFrame = 0;
   private refNs = 0;
-  private lastFittedNs = -Infinity;
-  private lastRefitNs = -Infinity;
-  // Fit: y = a + b * (x - xMean).
+  private haveRef = false;
+  // The blended answer: y = fitA + fitB (x - fitX0).
   private fitA = 0;
   private fitB = 0;
-  private fitXMean = 0;
+  private fitX0 = 0;
   private fitted = false;
   private locked = false;
-  private rmsNs = 0;
   private sigmaNs = 0;
-  // The current run of discontinuity candidates (residual, x, y).
-  private readonly runRes: Float64Array;
-  private readonly runF: Float64Array;
-  private readonly runNs: Float64Array;
-  private runLen = 0;
-  private runStartCbNs = 0;
+  private leadNs = 0;
+  private rShare = 1;
   private offsetFrames = 0; // deviceFrame - ringPos of the newest entry
   private haveOffset = false;
   private resets = 0;
@@ -144,20 +190,6 @@ export class DacClock {
     this.nominalB = 1e9 / opts.nominalRate;
     this.clock = opts.clock;
     this.rejectZeroDelay = opts.rejectZeroDelay ?? true;
-    this.cap = Math.max(DAC_READY_ENTRIES, Math.floor(opts.window ?? DAC_FIT_WINDOW));
-    this.minSpacingNs = opts.minSpacingNs ?? DAC_FIT_MIN_SPACING_NS;
-    this.xs = new Float64Array(this.cap);
-    this.ys = new Float64Array(this.cap);
-    this.segOf = new Float64Array(this.cap);
-    this.scratch = new Float64Array(this.cap);
-    this.segX = new Float64Array(this.cap);
-    this.segY = new Float64Array(this.cap);
-    this.segN = new Float64Array(this.cap);
-    this.segSx = new Float64Array(this.cap);
-    this.segSy = new Float64Array(this.cap);
-    this.runRes = new Float64Array(DAC_JUMP_CONFIRM * 32);
-    this.runF = new Float64Array(this.runRes.length);
-    this.runNs = new Float64Array(this.runRes.length);
   }
 
   /** Feeds one timing entry (oldest first). Returns false if the fit ignored it. */
@@ -176,69 +208,79 @@ export class DacClock {
       this.rejected++;
       return false;
     }
-    if (this.size === 0) {
+    if (!this.haveRef) {
       this.refFrame = e.deviceFrame;
-      this.refNs = dacNs;
+      this.refNs = cbNs;
+      this.haveRef = true;
     }
+    if (this.locked && this.fastStep(e.deviceFrame - this.refFrame, dacNs - this.refNs, cbNs - this.refNs)) return true;
+    if (this.binOpen && cbNs - this.refNs - this.binStartCbNs >= DAC_BIN_NS) this.closeBin();
+    // (Closing a bin may rebase the reference.)
     const x = e.deviceFrame - this.refFrame;
-    const y = dacNs - this.refNs;
-    if (this.fitted) {
-      const res = y - this.predictY(x);
-      if (Math.abs(res) > this.jumpLimitNs) {
-        // A lone outlier is dropped; a run of agreeing ones means the device timeline really moved.
-        if (!this.extendRun(res, cbNs, e.deviceFrame, dacNs)) {
-          this.rejected++;
-          return false;
-        }
-        const step = this.runMedian();
-        if (this.locked) {
-          // Same device, same crystal: a new segment with its own phase; the slope is kept.
-          this.seg++;
-          const slot = this.seg % this.cap;
-          this.segX[slot] = x;
-          this.segY[slot] = this.predictY(x) + step;
-          this.fitA = this.segY[slot]!;
-          this.fitXMean = x;
-          this.discontinuities++;
-          this.lastStepNs = step;
-          this.lastFittedNs = -Infinity;
-          this.lastRefitNs = -Infinity;
-          // The run's entries already belong to the new segment.
-          const n = this.runLen;
-          this.runLen = 0;
-          for (let k = 0; k < n - 1; k++) this.insert(this.runF[k]!, this.runNs[k]!);
-          return this.insert(e.deviceFrame, dacNs);
-        }
-        // Before the first lock there is nothing worth keeping (start-up stall).
-        this.runLen = 0;
-        this.reset();
-        this.resets++;
-        return this.add(e);
+    const yR = dacNs - this.refNs;
+    const yC = cbNs - this.refNs;
+    if (!this.binOpen) {
+      this.binOpen = true;
+      this.binStartCbNs = yC;
+      this.binN = 0;
+      this.binSx = 0;
+      this.binCMinRes = Infinity;
+    }
+    if (this.binN < BIN_MAX_ENTRIES) {
+      // Residuals against the nominal line: within 250 ms a rate error moves them < 0.5 ms, and
+      // the median and the minimum only need the order of nearby values.
+      this.binRes[this.binN] = yR - x * this.nominalB;
+      this.binSx += x;
+      this.binN++;
+      const cRes = yC - x * this.nominalB;
+      if (cRes < this.binCMinRes) {
+        this.binCMinRes = cRes;
+        this.binCX = x;
+        this.binCY = yC;
       }
     }
-    this.runLen = 0;
-    return this.insert(e.deviceFrame, dacNs);
+    this.accepted++;
+    return true;
   }
 
-  /** Appends an entry of the current segment to the window (spacing rule) and refits. */
-  private insert(deviceFrame: number, dacNs: number): boolean {
-    if (dacNs - this.lastFittedNs < this.minSpacingNs && this.size > 0) return true;
-    this.lastFittedNs = dacNs;
-    const slot = (this.head + this.size) % this.cap;
-    this.xs[slot] = deviceFrame - this.refFrame;
-    this.ys[slot] = dacNs - this.refNs;
-    this.segOf[slot] = this.seg;
-    if (this.size < this.cap) this.size++;
-    else this.head = (this.head + 1) % this.cap;
-    this.accepted++;
-    if (this.xs[this.head]! > 0 && this.ys[this.head]! > REBASE_AFTER_NS) this.rebase();
-    if (this.locked && dacNs - this.lastRefitNs < DAC_REFIT_INTERVAL_NS) return true;
-    this.lastRefitNs = dacNs;
-    this.refit();
-    if (!this.locked && this.fitted && this.size >= DAC_READY_ENTRIES) {
-      const last = (this.head + this.size - 1) % this.cap;
-      this.locked = this.ys[last]! - this.ys[this.head]! >= DAC_READY_SPAN_NS;
+  /**
+   * The fast path (see FAST_*): true when this entry was a step candidate (held back from the bins).
+   * On confirmation the step is applied to every stored bin and the open bin is dropped.
+   */
+  private fastStep(x: number, yR: number, yC: number): boolean {
+    const res = yR - (this.fitA + this.fitB * (x - this.fitX0));
+    const sigma = this.entryAbsRes * 1.2533; // mean |r| -> sigma for Gaussian noise
+    const limit = Math.min(DAC_FAST_MAX_NS, Math.max(DAC_FAST_MIN_NS, FAST_SIGMAS * sigma));
+    if (Math.abs(res) <= limit) {
+      this.fastLen = 0;
+      this.entryAbsRes += (Math.abs(res) - this.entryAbsRes) / ENTRY_SCATTER_ENTRIES;
+      return false;
     }
+    const agree = Math.max(STEP_AGREE_NS, 3 * sigma);
+    if (this.fastLen === 0 || Math.abs(res - this.fastFirst) > agree) {
+      this.fastLen = 0;
+      this.fastFirst = res;
+      this.fastStartCbNs = yC;
+    }
+    this.fastRes[this.fastLen++] = res;
+    if (this.fastLen < FAST_CONFIRM || yC - this.fastStartCbNs < FAST_SPAN_NS) {
+      if (this.fastLen >= FAST_CONFIRM) this.fastLen = FAST_CONFIRM - 1;
+      return true;
+    }
+    const step = median3(this.fastRes, this.fastLen, this.fs);
+    this.fastLen = 0;
+    for (let j = 0; j < this.size; j++) {
+      const i = (this.head + j) % this.cap;
+      this.ry[i] = this.ry[i]! + step;
+      this.cy[i] = this.cy[i]! + step;
+    }
+    this.rFit.a += step;
+    this.cFit.a += step;
+    this.fitA += step;
+    this.binOpen = false;
+    this.runLen = 0;
+    this.discontinuities++;
+    this.lastStepNs = step;
     return true;
   }
 
@@ -246,14 +288,17 @@ export class DacClock {
   reset(): void {
     this.size = 0;
     this.head = 0;
+    this.binsSinceReset = 0;
+    this.binOpen = false;
+    this.runLen = 0;
     this.fitted = false;
     this.locked = false;
-    this.runLen = 0;
-    this.lastFittedNs = -Infinity;
-    this.lastRefitNs = -Infinity;
+    this.haveRef = false;
+    this.fastLen = 0;
+    this.entryAbsRes = 0;
   }
 
-  /** True once the first fit spanned enough entries and time; stays true through discontinuities. */
+  /** True once the first fit spanned enough bins; stays true through discontinuities. */
   get ready(): boolean {
     return this.locked && this.haveOffset;
   }
@@ -273,9 +318,9 @@ export class DacClock {
     return (this.framesPerSecond / this.nominalRate - 1) * 1e6;
   }
 
-  /** RMS residual of the fit (µs). */
+  /** Expected error of the blended line (µs): its sources' scales combined. */
   get residualRmsUs(): number {
-    return this.rmsNs / 1000;
+    return this.sigmaNs / 1000;
   }
 
   /** Fit restarts (explicit resets, steps before the first lock). */
@@ -283,7 +328,7 @@ export class DacClock {
     return this.resets;
   }
 
-  /** Phase steps re-anchored while locked (device xruns, latency changes). */
+  /** Phase steps re-anchored while locked (device xruns, stream restarts). */
   get discontinuityCount(): number {
     return this.discontinuities;
   }
@@ -303,15 +348,20 @@ export class DacClock {
     return this.offsetFrames;
   }
 
-  /** Residual (ns) beyond which a new entry is not fitted but a step candidate. */
-  get jumpLimitNs(): number {
-    return Math.min(DAC_JUMP_MAX_NS, Math.max(DAC_JUMP_MIN_NS, DAC_JUMP_SIGMAS * this.sigmaNs));
+  /** Which witness the answer follows (see the file comment). */
+  get sources(): DacClockSources {
+    return {
+      reportScaleUs: this.rFit.scale / 1000,
+      callbackScaleUs: this.cFit.scale / 1000,
+      reportShare: this.rShare,
+      callbackLeadUs: this.leadNs / 1000,
+    };
   }
 
   /** Host CLOCK_MONOTONIC ns at which device frame `f` leaves the DAC (NaN before the first fit). */
   hostNsOfDeviceFrame(f: number): number {
     if (!this.fitted) return Number.NaN;
-    return this.refNs + this.predictY(f - this.refFrame);
+    return this.refNs + this.fitA + this.fitB * (f - this.refFrame - this.fitX0);
   }
 
   /** Member-local µs at which PCM ring frame `pos` leaves the DAC (NaN until fitted). */
@@ -324,7 +374,7 @@ export class DacClock {
   ringPosAtLocalUs(localUs: number): number {
     if (!this.fitted || !this.haveOffset || !(this.fitB > 0)) return Number.NaN;
     const y = this.clock.toHostMonoUs(localUs) * 1000 - this.refNs;
-    const x = (y - this.fitA) / this.fitB + this.fitXMean;
+    const x = (y - this.fitA) / this.fitB + this.fitX0;
     return x + this.refFrame - this.offsetFrames;
   }
 
@@ -339,153 +389,186 @@ export class DacClock {
     };
   }
 
-  /** Adds a candidate to the run (restarting it if it disagrees); true when the run confirms a step. */
-  private extendRun(res: number, cbNs: number, deviceFrame: number, dacNs: number): boolean {
-    const agree = Math.max(DAC_AGREE_MIN_NS, DAC_AGREE_SIGMAS * this.sigmaNs);
-    if (this.runLen === 0 || Math.abs(res - this.runRes[0]!) > agree || this.runLen >= this.runRes.length) {
-      this.runLen = 0;
-      this.runStartCbNs = cbNs;
-    }
-    this.runRes[this.runLen] = res;
-    this.runF[this.runLen] = deviceFrame;
-    this.runNs[this.runLen] = dacNs;
-    this.runLen++;
-    return this.runLen >= DAC_JUMP_CONFIRM && cbNs - this.runStartCbNs >= DAC_JUMP_CONFIRM_SPAN_NS;
-  }
-
-  private runMedian(): number {
-    const s = this.scratch.subarray(0, Math.min(this.runLen, this.scratch.length));
-    s.set(this.runRes.subarray(0, s.length));
+  /** Turns the open bin into an R and a C point, checks it for a step, refits. */
+  private closeBin(): void {
+    this.binOpen = false;
+    const n = this.binN;
+    if (n < DAC_BIN_MIN_ENTRIES) return;
+    const s = this.fs.subarray(0, n);
+    s.set(this.binRes.subarray(0, n));
     s.sort();
-    return s[s.length >> 1]!;
+    const xMean = this.binSx / n;
+    const rx = xMean;
+    const ry = xMean * this.nominalB + (n % 2 === 1 ? s[n >> 1]! : (s[(n >> 1) - 1]! + s[n >> 1]!) / 2);
+    const cx = this.binCX;
+    const cy = this.binCY;
+    if (this.fitted) {
+      const eR = ry - this.lineR(rx);
+      const eC = cy - this.lineC(cx);
+      const e = this.rShare * eR + (1 - this.rShare) * eC;
+      const limit = Math.max(DAC_STEP_MIN_NS, DAC_STEP_SIGMAS * this.sigmaNs);
+      if (Math.abs(e) > limit) {
+        this.holdCandidate(rx, ry, cx, cy, eR, eC, e);
+        return;
+      }
+    }
+    this.runLen = 0;
+    this.push(rx, ry, cx, cy);
+    this.refit();
   }
 
-  /** The newest segment's line (what every answer uses). */
-  private predictY(x: number): number {
-    return this.fitA + this.fitB * (x - this.fitXMean);
+  /** A bin off the line: part of a step in the making, or a lone wild one (dropped). */
+  private holdCandidate(rx: number, ry: number, cx: number, cy: number, eR: number, eC: number, e: number): void {
+    if (this.runLen > 0) {
+      const first = this.runE[0]!;
+      if (Math.abs(e - first) > Math.max(STEP_AGREE_NS, Math.abs(first) / 4)) this.runLen = 0;
+    }
+    const k = this.runLen++;
+    this.runRx[k] = rx;
+    this.runRy[k] = ry;
+    this.runCx[k] = cx;
+    this.runCy[k] = cy;
+    this.runER[k] = eR;
+    this.runEC[k] = eC;
+    this.runE[k] = e;
+    if (this.runLen < DAC_STEP_CONFIRM_BINS) return;
+    const n = this.runLen;
+    this.runLen = 0;
+    const stepR = median3(this.runER, n, this.fs);
+    const stepC = median3(this.runEC, n, this.fs);
+    if (!this.locked) {
+      // Before the first lock there is nothing worth keeping (a start-up stall).
+      this.resets++;
+      this.clearWindow();
+    } else {
+      // Same device, same crystal: every stored bin moves with the timeline, so slopes and the
+      // callback lead carry over.
+      for (let j = 0; j < this.size; j++) {
+        const i = (this.head + j) % this.cap;
+        this.ry[i] = this.ry[i]! + stepR;
+        this.cy[i] = this.cy[i]! + stepC;
+      }
+      this.discontinuities++;
+      this.lastStepNs = this.rShare * stepR + (1 - this.rShare) * stepC;
+    }
+    for (let j = 0; j < n; j++) this.push(this.runRx[j]!, this.runRy[j]!, this.runCx[j]!, this.runCy[j]!);
+    this.refit();
   }
 
-  /** Residual of window slot i against its own segment's line. */
-  private residual(i: number): number {
-    const sl = this.segOf[i]! % this.cap;
-    return this.ys[i]! - (this.segY[sl]! + this.fitB * (this.xs[i]! - this.segX[sl]!));
+  private clearWindow(): void {
+    this.size = 0;
+    this.head = 0;
+    this.binsSinceReset = 0;
+    this.fitted = false;
   }
 
+  private push(rx: number, ry: number, cx: number, cy: number): void {
+    const slot = (this.head + this.size) % this.cap;
+    this.rx[slot] = rx;
+    this.ry[slot] = ry;
+    this.cx[slot] = cx;
+    this.cy[slot] = cy;
+    if (this.size < this.cap) this.size++;
+    else this.head = (this.head + 1) % this.cap;
+    this.binsSinceReset++;
+    if (this.cy[this.head]! > REBASE_AFTER_NS) this.rebase();
+  }
+
+  private lineR(x: number): number {
+    return this.rFit.a + this.rFit.b * (x - this.rFit.x0);
+  }
+
+  private lineC(x: number): number {
+    return this.cFit.a + this.cFit.b * (x - this.cFit.x0);
+  }
+
+  /** Moves the reference to the oldest bin so that x and y stay small (exact doubles). */
   private rebase(): void {
-    const dx = this.xs[this.head]!;
-    const dy = this.ys[this.head]!;
-    for (let k = 0; k < this.size; k++) {
-      const i = (this.head + k) % this.cap;
-      this.xs[i] = this.xs[i]! - dx;
-      this.ys[i] = this.ys[i]! - dy;
+    const dx = this.cx[this.head]!;
+    const dy = this.cy[this.head]!;
+    for (let j = 0; j < this.size; j++) {
+      const i = (this.head + j) % this.cap;
+      this.rx[i] = this.rx[i]! - dx;
+      this.ry[i] = this.ry[i]! - dy;
+      this.cx[i] = this.cx[i]! - dx;
+      this.cy[i] = this.cy[i]! - dy;
     }
-    for (let id = this.segOf[this.head]!; id <= this.seg; id++) {
-      const sl = id % this.cap;
-      this.segX[sl] = this.segX[sl]! - dx;
-      this.segY[sl] = this.segY[sl]! - dy;
+    for (let j = 0; j < this.runLen; j++) {
+      this.runRx[j] = this.runRx[j]! - dx;
+      this.runRy[j] = this.runRy[j]! - dy;
+      this.runCx[j] = this.runCx[j]! - dx;
+      this.runCy[j] = this.runCy[j]! - dy;
     }
+    this.binStartCbNs -= dy;
+    this.binSx -= dx * this.binN;
+    this.binCX -= dx;
+    this.binCY -= dy;
+    for (let j = 0; j < this.binN; j++) this.binRes[j] = this.binRes[j]! - dy + dx * this.nominalB;
+    this.binCMinRes += -dy + dx * this.nominalB;
     this.refFrame += dx;
     this.refNs += dy;
-    this.fitXMean -= dx;
+    this.rFit.x0 -= dx;
+    this.rFit.a -= dy;
+    this.cFit.x0 -= dx;
+    this.cFit.a -= dy;
+    this.fitX0 -= dx;
     this.fitA -= dy;
   }
 
-  /** Least squares, then again without outliers beyond max(DAC_OUTLIER_MIN_NS, 4 robust sigma). */
+  /** Fits R over the report window, C over the callback window, D, and blends them. */
   private refit(): void {
     const n = this.size;
-    if (n < 1) {
-      this.fitted = false;
-      return;
+    if (n < 2) return;
+    const opts = { scaleFloor: SCALE_FLOOR_NS, priorB: this.nominalB, priorSxx: PRIOR_SXX };
+    for (let j = 0; j < n; j++) {
+      const i = (this.head + j) % this.cap;
+      this.fx[j] = this.rx[i]!;
+      this.fy[j] = this.ry[i]!;
     }
-    if (!this.fitLine(Infinity)) return;
-    // Robust sigma from the median absolute residual (no allocation: sort a preallocated scratch).
-    const s = this.scratch;
-    for (let k = 0; k < n; k++) s[k] = Math.abs(this.residual((this.head + k) % this.cap));
-    const sorted = s.subarray(0, n).sort();
-    this.sigmaNs = 1.4826 * sorted[n >> 1]!;
-    const limit = Math.max(DAC_OUTLIER_MIN_NS, 4 * this.sigmaNs);
-    if (sorted[n - 1]! > limit) this.fitLine(limit);
-  }
-
-  /**
-   * Fits the window's points whose residual against the current fit is within `limit` (all when
-   * Infinity): one slope shared by all segments (pooled within-segment least squares) with a weak
-   * prior at nominal (matters only for a window of a few entries); a slope beyond DAC_MAX_RATE_PPM
-   * keeps the previous one (or nominal). Each segment's phase is its mean point; the newest
-   * segment's is the mean of its newest DAC_PHASE_ENTRIES points.
-   */
-  private fitLine(limit: number): boolean {
-    const n = this.size;
-    const useAll = limit === Infinity;
-    const first = this.segOf[this.head]!;
-    for (let id = first; id <= this.seg; id++) {
-      const sl = id % this.cap;
-      this.segN[sl] = 0;
-      this.segSx[sl] = 0;
-      this.segSy[sl] = 0;
+    if (!fitRobustLine(this.fx, this.fy, n, this.fw, this.fs, opts, this.rFit)) return;
+    const nc = Math.min(n, DAC_CALLBACK_WINDOW_BINS);
+    for (let j = 0; j < nc; j++) {
+      const i = (this.head + n - nc + j) % this.cap;
+      this.fx[j] = this.cx[i]!;
+      this.fy[j] = this.cy[i]!;
     }
-    let cnt = 0;
-    for (let k = 0; k < n; k++) {
-      const i = (this.head + k) % this.cap;
-      if (!useAll && Math.abs(this.residual(i)) > limit) continue;
-      const sl = this.segOf[i]! % this.cap;
-      this.segN[sl] = this.segN[sl]! + 1;
-      this.segSx[sl] = this.segSx[sl]! + this.xs[i]!;
-      this.segSy[sl] = this.segSy[sl]! + this.ys[i]!;
-      cnt++;
+    if (!fitRobustLine(this.fx, this.fy, nc, this.fw, this.fs, opts, this.cFit)) return;
+    // D: the median lead of the reports over the callback envelope, over the long window.
+    for (let j = 0; j < n; j++) {
+      const i = (this.head + j) % this.cap;
+      this.fs[j] = this.ry[i]! - this.lineC(this.rx[i]!);
     }
-    const newest = this.seg % this.cap;
-    if (cnt < 1 || this.segN[newest]! < 1) return false;
-    let sxx = 0;
-    let sxy = 0;
-    for (let k = 0; k < n; k++) {
-      const i = (this.head + k) % this.cap;
-      if (!useAll && Math.abs(this.residual(i)) > limit) continue;
-      const sl = this.segOf[i]! % this.cap;
-      const dx = this.xs[i]! - this.segSx[sl]! / this.segN[sl]!;
-      sxx += dx * dx;
-      sxy += dx * (this.ys[i]! - this.segSy[sl]! / this.segN[sl]!);
-    }
+    const d = this.fs.subarray(0, n).sort();
+    this.leadNs = n % 2 === 1 ? d[n >> 1]! : (d[(n >> 1) - 1]! + d[n >> 1]!) / 2;
+    // Inverse-variance blend of the two lines' predictions (variance ~ scale² / points).
+    const vR = (this.rFit.scale * this.rFit.scale) / Math.max(1, this.rFit.weight);
+    const vC = (this.cFit.scale * this.cFit.scale) / Math.max(1, this.cFit.weight);
+    const share = vC / (vR + vC);
+    const bR = this.rFit.b;
+    const bC = this.cFit.b;
+    let b = share * bR + (1 - share) * bC;
     const nb = this.nominalB;
-    let b = (sxy + DAC_PRIOR_SXX * nb) / (sxx + DAC_PRIOR_SXX);
     if (!(Math.abs(b / nb - 1) <= DAC_MAX_RATE_PPM * 1e-6)) {
       b = this.fitted && Math.abs(this.fitB / nb - 1) <= DAC_MAX_RATE_PPM * 1e-6 ? this.fitB : nb;
     }
-    // Newest segment's phase from its newest entries (before the segment points are overwritten:
-    // the filter reads them).
-    let pc = 0;
-    let px = 0;
-    let py = 0;
-    for (let k = n - 1; k >= 0 && pc < DAC_PHASE_ENTRIES; k--) {
-      const i = (this.head + k) % this.cap;
-      if (this.segOf[i] !== this.seg) break;
-      if (!useAll && Math.abs(this.residual(i)) > limit) continue;
-      pc++;
-      px += this.xs[i]!;
-      py += this.ys[i]!;
-    }
-    if (pc < 1) return false;
-    for (let id = first; id <= this.seg; id++) {
-      const sl = id % this.cap;
-      if (this.segN[sl]! > 0) {
-        this.segX[sl] = this.segSx[sl]! / this.segN[sl]!;
-        this.segY[sl] = this.segSy[sl]! / this.segN[sl]!;
-      }
-    }
-    this.segX[newest] = px / pc;
-    this.segY[newest] = py / pc;
+    // Anchor at the newest bin (where predictions are used) and blend the two values there.
+    const last = (this.head + n - 1) % this.cap;
+    const x0 = this.rx[last]!;
+    this.fitA = share * this.lineR(x0) + (1 - share) * (this.lineC(x0) + this.leadNs);
     this.fitB = b;
-    this.fitXMean = px / pc;
-    this.fitA = py / pc;
+    this.fitX0 = x0;
+    this.rShare = share;
+    // The bins' scatter, not the line's: what one bin is allowed to deviate before it is a step.
+    this.sigmaNs = Math.sqrt(share * this.rFit.scale * this.rFit.scale + (1 - share) * this.cFit.scale * this.cFit.scale);
     this.fitted = true;
-    let ss = 0;
-    for (let k = 0; k < n; k++) {
-      const i = (this.head + k) % this.cap;
-      const r = this.residual(i);
-      if (!useAll && Math.abs(r) > limit) continue;
-      ss += r * r;
-    }
-    this.rmsNs = Math.sqrt(ss / cnt);
-    return true;
+    if (!this.locked && this.binsSinceReset >= DAC_READY_BINS) this.locked = true;
   }
+}
+
+/** Median of the first n values (n small), using `scratch`. */
+function median3(v: Float64Array, n: number, scratch: Float64Array): number {
+  const s = scratch.subarray(0, n);
+  s.set(v.subarray(0, n));
+  s.sort();
+  return n % 2 === 1 ? s[n >> 1]! : (s[(n >> 1) - 1]! + s[n >> 1]!) / 2;
 }

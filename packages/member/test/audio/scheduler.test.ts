@@ -33,6 +33,11 @@ export interface SimOptions {
   framesPerBuffer?: number;
   aheadFrames?: number;
   seed?: number;
+  /**
+   * The sink runs this long (playing silence) before the test starts, as a member's stream runs
+   * from the daemon's start: the DAC clock needs 1.5 s of bins for its first lock.
+   */
+  warmUpMs?: number;
   scheduler?: Partial<SchedulerOptions>;
 }
 
@@ -55,7 +60,7 @@ export class SimMember {
   private readonly nsPerFrame: number;
   private t0Ns: number;
   private readonly r: () => number;
-  private readonly o: Required<Omit<SimOptions, 'scheduler'>>;
+  private readonly o: Required<Omit<SimOptions, 'scheduler' | 'warmUpMs'>>;
   private readonly buf: Int16Array;
 
   constructor(opts: SimOptions, capacitySeconds = 30) {
@@ -80,6 +85,11 @@ export class SimMember {
     this.out = new Int16Array(RATE * capacitySeconds * 2);
     this.buf = new Int16Array(this.o.aheadFrames * 2 + 1024);
     this.publishModel();
+    const warm = opts.warmUpMs ?? 2000;
+    if (warm > 0) {
+      this.run(warm);
+      this.publishModel();
+    }
   }
 
   /** True leader µs at host ns. */
