@@ -328,6 +328,8 @@ export class MemberDaemon {
           // The engine reports NaN until its DAC fit is ready; the schema wants an integer >= 0.
           dacLatencyUs: e && Number.isFinite(e.dacLatencyUs) ? Math.max(0, Math.round(e.dacLatencyUs)) : 0,
           dacResyncs: e?.dacResyncs ?? 0,
+          // Only while the drift loop follows a playing stream: otherwise there is no error to tell.
+          ...(e && e.locked && e.position?.playing === true && Number.isFinite(e.lastErrorUs) ? { syncErrorUs: Math.round(e.lastErrorUs * 10) / 10 } : {}),
         },
         errors: errors.slice(-MAX_REPORTED_ERRORS).map((x) => ({ code: x.code, message: x.message.slice(0, 500) })),
       };

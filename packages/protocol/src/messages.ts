@@ -136,6 +136,11 @@ export const AudioReport = Type.Object({
   dacLatencyUs: DurationUs,
   /** DAC clock re-anchors so far (device xruns, start-up stall); each one is a glitch the device made */
   dacResyncs: Type.Optional(Count),
+  /**
+   * 1.3: how far the member believes its playback is from the timeline (µs, + = ahead): the
+   * drift loop's error at the frame it last rendered, on its model of the DAC. Absent while not playing.
+   */
+  syncErrorUs: Type.Optional(SignedUs),
 }, closed);
 
 export const ReportedError = Type.Object({

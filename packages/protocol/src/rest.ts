@@ -132,6 +132,8 @@ export const MemberAudioStatus = Type.Object({
   dacLatencyUs: Type.Number(),
   /** DAC clock re-anchors reported by the member (device xruns); absent from older members */
   dacResyncs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** the member's own view of its playback error (µs, + = ahead); absent while not playing or from older members */
+  syncErrorUs: Type.Optional(Type.Number()),
 });
 
 export const MemberHealth = Type.Union([

@@ -3,5 +3,6 @@
 export const PROTOCOL_MAJOR = 1;
 // 1.1: optional handshake auth fields hello.challenge/proof, welcome.proof (docs/security.md).
 // 1.2: optional welcome.timescaleId (a restarted member keeps its clock fit: docs/clock.md).
-export const PROTOCOL_MINOR = 2;
+// 1.3: optional state.audio.syncErrorUs (the member's own view of its playback error).
+export const PROTOCOL_MINOR = 3;
 export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;

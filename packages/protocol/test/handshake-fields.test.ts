@@ -14,8 +14,8 @@ import { PROTOCOL_VERSION } from '../src/version.js';
 import * as index from '../src/index.js';
 import { SAMPLES } from './sample-messages.js';
 
-test('protocol 1.2 and the auth API is exported from the package index', () => {
-  assert.equal(PROTOCOL_VERSION, '1.2');
+test('protocol 1.3 and the auth API is exported from the package index', () => {
+  assert.equal(PROTOCOL_VERSION, '1.3');
   assert.equal(typeof index.parseKey, 'function');
   assert.equal(typeof index.verifyMemberProof, 'function');
   assert.equal(index.CHALLENGE_HEADER, 'x-jas-challenge');
@@ -63,4 +63,13 @@ test('malformed auth fields are refused with the field named', () => {
   // Keyless development: no auth fields at all is still a valid hello/welcome.
   const { challenge: _c, proof: _p, ...plainHello } = SAMPLES.hello;
   assert.ok(decodeMessage(encodeMessage(plainHello)).ok);
+});
+
+test('1.3 state.audio.syncErrorUs: a number passes, anything else is refused naming the field', () => {
+  const state = SAMPLES.state as { audio: Record<string, unknown> };
+  const ok = decodeMessage(encodeMessage({ ...SAMPLES.state, audio: { ...state.audio, syncErrorUs: -12.5 } } as never), { allowed: 'member' });
+  assert.ok(ok.ok, JSON.stringify(ok));
+  const bad = decodeMessage(JSON.stringify({ ...SAMPLES.state, v: PROTOCOL_VERSION, audio: { ...state.audio, syncErrorUs: 'late' } }), { allowed: 'member' });
+  assert.equal(bad.ok, false);
+  assert.match(JSON.stringify(bad), /syncErrorUs/);
 });

@@ -10,7 +10,7 @@ const TICK_MS = 250;
 const SETTLE_MS = 150;
 /** Skip buttons. */
 const SKIP_MS = 10000;
-const METRICS = ['offset', 'uncertainty', 'rtt', 'correction'];
+const METRICS = ['offset', 'uncertainty', 'rtt', 'correction', 'sync'];
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const el = {
@@ -251,6 +251,8 @@ function renderMembers() {
       uncertainty: m.clock ? m.clock.uncertaintyUs : NaN,
       rtt: m.clock ? m.clock.rttUs : NaN,
       correction: m.audio ? m.audio.correctionPpm : NaN,
+      // the member's own view of its playback error; absent while it does not play
+      sync: m.audio && typeof m.audio.syncErrorUs === 'number' ? m.audio.syncErrorUs : NaN,
     };
     for (const k of METRICS) {
       if (m.connected) c.series[k].add(nowUs, values[k]);
