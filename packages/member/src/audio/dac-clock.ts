@@ -64,6 +64,8 @@ export const DAC_FAST_MAX_NS = 8_000_000;
 const FAST_SIGMAS = 6;
 const FAST_CONFIRM = 6;
 const FAST_SPAN_NS = 10_000_000;
+/** The fast path only runs while the reports' bins are this clean: pipewire-pulse's are not. */
+const FAST_MAX_REPORT_SCALE_NS = 300_000;
 /** Entry scatter tracker: exponential mean of |residual| over ~this many entries. */
 const ENTRY_SCATTER_ENTRIES = 256;
 /** Slopes further than this from nominal are implausible for a crystal (rejected, not adopted). */
@@ -213,7 +215,7 @@ export class DacClock {
       this.refNs = cbNs;
       this.haveRef = true;
     }
-    if (this.locked && this.fastStep(e.deviceFrame - this.refFrame, dacNs - this.refNs, cbNs - this.refNs)) return true;
+    if (this.locked && this.rFit.scale <= FAST_MAX_REPORT_SCALE_NS && this.fastStep(e.deviceFrame - this.refFrame, dacNs - this.refNs, cbNs - this.refNs)) return true;
     if (this.binOpen && cbNs - this.refNs - this.binStartCbNs >= DAC_BIN_NS) this.closeBin();
     // (Closing a bin may rebase the reference.)
     const x = e.deviceFrame - this.refFrame;
@@ -561,7 +563,31 @@ export class DacClock {
     // The bins' scatter, not the line's: what one bin is allowed to deviate before it is a step.
     this.sigmaNs = Math.sqrt(share * this.rFit.scale * this.rFit.scale + (1 - share) * this.cFit.scale * this.cFit.scale);
     this.fitted = true;
-    if (!this.locked && this.binsSinceReset >= DAC_READY_BINS) this.locked = true;
+    if (!this.locked && this.binsSinceReset >= DAC_READY_BINS) {
+      // The first lock needs the newest bins to agree with the line: start-up bursts (prefill
+      // callbacks all at one instant, times predicted before a stall) must have left the window.
+      if (this.newestAgree(DAC_READY_BINS)) this.locked = true;
+      else this.dropOldest();
+    }
+  }
+
+  /** True when the newest `k` bins all lie within DAC_STEP_MIN_NS of the blended line (both witnesses). */
+  private newestAgree(k: number): boolean {
+    if (this.size < k) return false;
+    for (let j = this.size - k; j < this.size; j++) {
+      const i = (this.head + j) % this.cap;
+      const pred = this.fitA + this.fitB * (this.rx[i]! - this.fitX0);
+      if (Math.abs(this.ry[i]! - pred) > DAC_STEP_MIN_NS) return false;
+      const predC = this.fitA + this.fitB * (this.cx[i]! - this.fitX0) - this.leadNs;
+      if (Math.abs(this.cy[i]! - predC) > DAC_STEP_MIN_NS) return false;
+    }
+    return true;
+  }
+
+  private dropOldest(): void {
+    if (this.size === 0) return;
+    this.head = (this.head + 1) % this.cap;
+    this.size--;
   }
 }
 
