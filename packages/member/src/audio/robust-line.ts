@@ -5,8 +5,8 @@
 
 /** Tukey's tuning constant: 95 % efficiency on Gaussian noise. */
 const TUKEY_C = 4.685;
-/** Reweighting passes: the weights settle after 3-4 on every recording we replayed. */
-const ITERATIONS = 5;
+/** Reweighting passes after the resistant start: the weights settle within 3-4. */
+const ITERATIONS = 8;
 /** MAD -> sigma for Gaussian noise. */
 const MAD_TO_SIGMA = 1.4826;
 
@@ -39,7 +39,13 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
   if (n < 2) return false;
   const priorSxx = opts.priorSxx ?? 0;
   const priorB = opts.priorB ?? 0;
-  for (let i = 0; i < n; i++) w[i] = 1;
+  // Start from Tukey's resistant line (medians of the outer thirds), not from least squares: with
+  // a third of the points wild, a least-squares start leaves the reweighting in the wrong place.
+  const start = resistantLine(xs, ys, n, scratch);
+  for (let i = 0; i < n; i++) {
+    const u = (ys[i]! - (start.a + start.b * xs[i]!)) / (TUKEY_C * Math.max(opts.scaleFloor, start.scale));
+    w[i] = Math.abs(u) < 1 ? (1 - u * u) * (1 - u * u) : 0;
+  }
   let a = 0;
   let b = priorB;
   let x0 = 0;
@@ -91,4 +97,37 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
   out.scale = Math.max(opts.scaleFloor, Math.sqrt(ss / kept));
   out.weight = sw;
   return true;
+}
+
+/**
+ * Tukey's resistant line: the slope through the medians of the first and last thirds of the points
+ * (in the order given: callers pass them sorted by x), the intercept the median residual; scale
+ * from the residuals' MAD. Robust to up to a third of wild points in each third.
+ */
+function resistantLine(xs: Float64Array, ys: Float64Array, n: number, scratch: Float64Array): { a: number; b: number; scale: number } {
+  const k = Math.max(1, Math.floor(n / 3));
+  const mx1 = medianOf(xs, 0, k, scratch);
+  const my1 = medianOf(ys, 0, k, scratch);
+  const mx3 = medianOf(xs, n - k, n, scratch);
+  const my3 = medianOf(ys, n - k, n, scratch);
+  const b = mx3 !== mx1 ? (my3 - my1) / (mx3 - mx1) : 0;
+  for (let i = 0; i < n; i++) scratch[i] = ys[i]! - b * xs[i]!;
+  const a = medianOf(scratch, 0, n, scratch);
+  for (let i = 0; i < n; i++) scratch[i] = Math.abs(ys[i]! - (a + b * xs[i]!));
+  const scale = MAD_TO_SIGMA * medianOf(scratch, 0, n, scratch);
+  return { a, b, scale };
+}
+
+/** Median of v[from..to) (sorts a copy in `scratch`, which may be v itself). */
+function medianOf(v: Float64Array, from: number, to: number, scratch: Float64Array): number {
+  const m = to - from;
+  const s = scratch === v && from === 0 ? scratch.subarray(0, m) : copyInto(v, from, to, scratch);
+  s.sort();
+  return m % 2 === 1 ? s[m >> 1]! : (s[(m >> 1) - 1]! + s[m >> 1]!) / 2;
+}
+
+function copyInto(v: Float64Array, from: number, to: number, scratch: Float64Array): Float64Array {
+  const s = scratch.subarray(0, to - from);
+  for (let i = from; i < to; i++) s[i - from] = v[i]!;
+  return s;
 }
