@@ -159,7 +159,11 @@ export class PcmFeeder {
     // Bounded: at most one ring's worth of reads per pass.
     for (let budget = w.capacity; budget > 0 && !this.closed;) {
       const lo = Math.max(w.headFrames, base - behindFrames);
-      if ((base >= w.headFrames && base < w.ringStart(r)) || lo > w.ringEnd(r)) {
+      // Restart the ring where it is needed: behind its start, beyond its end, or, while the
+      // engine plays the head (a loop, a replay from the top), at the head's end. A ring still
+      // holding the track's end there would leave the first frames after the head silent.
+      const inHead = base < w.headFrames;
+      if ((!inHead && base < w.ringStart(r)) || lo > w.ringEnd(r) || (inHead && w.ringStart(r) > w.headFrames)) {
         w.reset(r, lo);
         this.counters.resets++;
       }

@@ -82,6 +82,29 @@ test('a jump is served after a short silence; the ring restarts there', async (t
   assert.ok(feeder.stats().resets > resetsBefore);
 });
 
+test('playing the head again (a loop) refills the ring from the head\'s end: no silence after the head', async (t) => {
+  const { w, feeder } = feedWholeFile(t, 100_000);
+  const out = new Float32Array(2 * 500);
+  const readAt = (f: number): number => w.read(f, 500, out, 0);
+  // The engine plays the track's end: the ring follows it there.
+  let pos = 90_000;
+  for (let i = 0; i < 20; i++, pos += 500) {
+    readAt(pos);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.ok(w.ringStart(0) > 4000 + 1000 || w.ringStart(1) > 4000 + 1000, 'the ring holds the end');
+  // Loop: the engine is back in the head (frames < 4000) and reads on past it at its pace.
+  pos = 0;
+  let silent = 0;
+  for (let i = 0; i < 40; i++, pos += 250) {
+    await new Promise((r) => setTimeout(r, 5));
+    if (w.read(pos, 250, out, 0) !== 250) silent++;
+    else assert.equal(Math.round(out[0]! * 32768), expected(pos, 0));
+  }
+  assert.ok(pos > 4000 + 4000, 'read well past the head');
+  assert.equal(silent, 0, `frames after the head were missing in ${silent} reads: ${JSON.stringify(feeder.stats())}`);
+});
+
 test('a seek announced ahead (a landing) is filled into the other ring: no silence when the engine jumps there', async (t) => {
   const { w, feeder } = feedWholeFile(t, 300_000);
   const out = new Float32Array(2 * 500);
