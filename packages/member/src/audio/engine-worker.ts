@@ -6,6 +6,7 @@ import { positionAt, validateTimeline, type Timeline } from '@jaudiosync/protoco
 import { ClockModelShare } from '../clock/clock-model.js';
 import { isChannelMode } from './channel-mixer.js';
 import { DacClock, type HostToLocalClock } from './dac-clock.js';
+import { DacTimingLog } from './dac-timing-log.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
 import { Scheduler, type SchedulerSettings } from './scheduler.js';
@@ -118,6 +119,9 @@ class EngineLoop {
   private errors = 0;
   private dacSteps = 0;
   private readonly lastLogUs = new Map<string, number>();
+  /** JAS_DAC_TIMING_LOG (diagnosis): every timing entry read, for replaying a DAC model. */
+  private readonly timingLog: DacTimingLog | null;
+  private timingLogError: string | null;
 
   constructor(private readonly d: EngineWorkerData) {
     this.ring = new PcmRing(d.pcmRing);
@@ -126,6 +130,7 @@ class EngineLoop {
     this.share = new ClockModelShare(d.clockShare);
     this.clock = localClockOf(d.clock);
     this.dac = new DacClock({ nominalRate: this.ring.sampleRate, clock: this.clock, rejectZeroDelay: d.rejectZeroDelay });
+    ({ log: this.timingLog, error: this.timingLogError } = DacTimingLog.open(process.env['JAS_DAC_TIMING_LOG']));
     this.reader = new PlaylistReader(this.store);
     this.sched = new Scheduler(
       { outputRate: d.outputRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
@@ -192,6 +197,7 @@ class EngineLoop {
 
   private stop(): void {
     this.running = false;
+    this.timingLog?.close();
     if (this.timer !== null) clearTimeout(this.timer);
     this.postStats();
     parentPort?.postMessage({ type: 'stopped' } satisfies EngineWorkerMessage);
@@ -228,7 +234,10 @@ class EngineLoop {
       }
     }
     const entries = this.timing.since(this.nextTimingIndex);
-    for (const e of entries) this.dac.add(e);
+    for (const e of entries) {
+      this.dac.add(e);
+      this.timingLog?.add(e);
+    }
     const last = entries[entries.length - 1];
     if (last !== undefined) this.nextTimingIndex = last.index + 1;
     if (this.dac.discontinuityCount !== this.dacSteps) {
@@ -258,6 +267,11 @@ class EngineLoop {
   }
 
   private postStats(): void {
+    this.timingLog?.flush();
+    if (this.timingLogError !== null) {
+      this.log('warn', 'timing-log', this.timingLogError); // once: the log is for diagnosis only
+      this.timingLogError = null;
+    }
     const s = this.sched.stats;
     const readPos = this.ring.readPos;
     let position: EngineStats['position'] = null;
