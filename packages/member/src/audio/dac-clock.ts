@@ -45,6 +45,13 @@ export const DAC_CALLBACK_WINDOW_BINS = 160;
 export const DAC_READY_BINS = 6;
 /** Residual scale floor (ns): no source is trusted to better than this. */
 const SCALE_FLOOR_NS = 5_000;
+/**
+ * Bins within ~4.7 x this of a line are never outliers (ns). PulseAudio's reports wander by
+ * ±50 µs over tens of seconds: a threshold inside that wander made the fit drop and re-admit
+ * stretches of the window, and the line jumped by 100s of µs (bench:realpath, 600 s). The
+ * pipewire-pulse segments 2 ms off stay far outside it.
+ */
+const REJECT_SCALE_FLOOR_NS = 100_000;
 /** A bin off the blended line by more than max(this, STEP_SIGMAS sigma) is a step candidate. */
 export const DAC_STEP_MIN_NS = 1_000_000;
 export const DAC_STEP_SIGMAS = 8;
@@ -320,7 +327,7 @@ export class DacClock {
     return (this.framesPerSecond / this.nominalRate - 1) * 1e6;
   }
 
-  /** Expected error of the blended line (µs): its sources' scales combined. */
+  /** Scatter of the bins around the blended line (µs): its witnesses' robust scales, weighted. */
   get residualRmsUs(): number {
     return this.sigmaNs / 1000;
   }
@@ -521,7 +528,7 @@ export class DacClock {
   private refit(): void {
     const n = this.size;
     if (n < 2) return;
-    const opts = { scaleFloor: SCALE_FLOOR_NS, priorB: this.nominalB, priorSxx: PRIOR_SXX };
+    const opts = { scaleFloor: SCALE_FLOOR_NS, rejectScaleFloor: REJECT_SCALE_FLOOR_NS, priorB: this.nominalB, priorSxx: PRIOR_SXX };
     for (let j = 0; j < n; j++) {
       const i = (this.head + j) % this.cap;
       this.fx[j] = this.rx[i]!;

@@ -24,8 +24,14 @@ export interface RobustLineFit {
 }
 
 export interface RobustLineOptions {
-  /** residual scale below which nothing is an outlier (the noise we expect anyway) */
+  /** the smallest scale reported (and weighted by the caller) */
   scaleFloor: number;
+  /**
+   * the smallest scale used to reject points (default scaleFloor): residuals within ~4.7 times
+   * this are never outliers. Noise that wanders slowly would otherwise make the weights, and so
+   * the line, jump as stretches of it cross the threshold.
+   */
+  rejectScaleFloor?: number;
   /** a weak prior on the slope: (prior b, its weight in units of sum w·dx²) */
   priorB?: number;
   priorSxx?: number;
@@ -39,11 +45,12 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
   if (n < 2) return false;
   const priorSxx = opts.priorSxx ?? 0;
   const priorB = opts.priorB ?? 0;
+  const rejectFloor = Math.max(opts.scaleFloor, opts.rejectScaleFloor ?? 0);
   // Start from Tukey's resistant line (medians of the outer thirds), not from least squares: with
   // a third of the points wild, a least-squares start leaves the reweighting in the wrong place.
   const start = resistantLine(xs, ys, n, scratch);
   for (let i = 0; i < n; i++) {
-    const u = (ys[i]! - (start.a + start.b * xs[i]!)) / (TUKEY_C * Math.max(opts.scaleFloor, start.scale));
+    const u = (ys[i]! - (start.a + start.b * xs[i]!)) / (TUKEY_C * Math.max(rejectFloor, start.scale));
     w[i] = Math.abs(u) < 1 ? (1 - u * u) * (1 - u * u) : 0;
   }
   let a = 0;
@@ -75,7 +82,7 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
     // Robust scale from the median absolute residual of all points (not only the kept ones).
     for (let i = 0; i < n; i++) scratch[i] = Math.abs(ys[i]! - (a + b * (xs[i]! - x0)));
     const sorted = scratch.subarray(0, n).sort();
-    const s = Math.max(opts.scaleFloor, MAD_TO_SIGMA * sorted[n >> 1]!);
+    const s = Math.max(rejectFloor, MAD_TO_SIGMA * sorted[n >> 1]!);
     const lim = TUKEY_C * s;
     for (let i = 0; i < n; i++) {
       const u = (ys[i]! - (a + b * (xs[i]! - x0))) / lim;
