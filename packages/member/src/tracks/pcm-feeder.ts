@@ -159,11 +159,14 @@ export class PcmFeeder {
     // Bounded: at most one ring's worth of reads per pass.
     for (let budget = w.capacity; budget > 0 && !this.closed;) {
       const lo = Math.max(w.headFrames, base - behindFrames);
-      // Restart the ring where it is needed: behind its start, beyond its end, or, while the
-      // engine plays the head (a loop, a replay from the top), at the head's end. A ring still
-      // holding the track's end there would leave the first frames after the head silent.
+      // Restart the ring where it is needed: behind its start, beyond its end, or, once the engine
+      // plays well into the head again (a loop, a replay from the top), at the head's end: a ring
+      // still holding the track's end there would leave the first frames after the head silent.
+      // "Well into": at a loop seam the engine has just read the end of this same track, and a
+      // chunk that straddles the seam may still look back at it.
       const inHead = base < w.headFrames;
-      if ((!inHead && base < w.ringStart(r)) || lo > w.ringEnd(r) || (inHead && w.ringStart(r) > w.headFrames)) {
+      const loopedBack = inHead && base >= Math.min(behindFrames, w.headFrames >> 1) && w.ringStart(r) > w.headFrames;
+      if ((!inHead && base < w.ringStart(r)) || lo > w.ringEnd(r) || loopedBack) {
         w.reset(r, lo);
         this.counters.resets++;
       }
