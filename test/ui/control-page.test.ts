@@ -105,12 +105,13 @@ test('live status: playlist, leader, members with their sync-health plots', asyn
   // Fake members report 5/s: within ~2 s every plot has a line of several points.
   await page.waitForFunction(() => [...document.querySelectorAll('#members polyline')]
     .every((p) => (p.getAttribute('points') ?? '').split(' ').filter(Boolean).length >= 5), undefined, { timeout: WAIT_MS });
-  assert.equal(await page.locator('#members polyline').count(), 8);
+  assert.equal(await page.locator('#members polyline').count(), 10);
   const m1 = page.locator('article[data-member="member1"]');
   assert.match(await m1.locator('.m-health').textContent() ?? '', /^ok$/);
   assert.match(await m1.locator('figure[data-metric="rtt"] b').textContent() ?? '', /\d+ µs$/);
   assert.match(await m1.locator('figure[data-metric="offset"] b').textContent() ?? '', /^p-p \d+(\.\d)? µs$/);
   assert.match(await m1.locator('figure[data-metric="correction"] b').textContent() ?? '', /ppm$/);
+  assert.match(await m1.locator('figure[data-metric="sync"] b').textContent() ?? '', /µs$/);
   assert.match(await m1.locator('.m-audio').textContent() ?? '', /capture · drift 3\.2 ppm/);
 });
 

@@ -62,7 +62,7 @@ async function startFakeMember(id: string): Promise<FakeMember> {
         clock: { mode: 'leader', synced: true, offsetUs: FAKE_OFFSET_BASE_US + Math.round(40 * Math.sin(x)), uncertaintyUs: 15 + Math.round(5 * Math.cos(x)), rttUs: 300 + (n % 7) * 20, ratePpm: 12.5, samples: n },
         cache: { trackIds: [], bytes: 0 },
         decode: [],
-        audio: { sink: 'capture', underruns: 0, driftPpm: 3.2, correctionPpm: Math.round(10 * Math.sin(x / 2)) / 10, dropped: 0, duplicated: 0, dacLatencyUs: 20_000 },
+        audio: { sink: 'capture', underruns: 0, driftPpm: 3.2, correctionPpm: Math.round(10 * Math.sin(x / 2)) / 10, dropped: 0, duplicated: 0, dacLatencyUs: 20_000, syncErrorUs: Math.round(30 * Math.cos(x / 3)) / 10 },
         errors: [],
       }));
     }, STATE_INTERVAL_MS);
