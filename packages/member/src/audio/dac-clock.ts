@@ -70,7 +70,17 @@ export const DAC_FAST_MIN_NS = 2_000_000;
 export const DAC_FAST_MAX_NS = 8_000_000;
 const FAST_SIGMAS = 6;
 const FAST_CONFIRM = 6;
-const FAST_SPAN_NS = 10_000_000;
+const FAST_SPAN_NS = 100_000_000;
+/**
+ * A fast step must move the callbacks too (their lowest residual over the run), by the step
+ * within max(this, half the step). Through PulseAudio a server-side underrun drops the late audio
+ * instead of delaying it, and the pulse plugin reports a transient "post-underrun delay": the
+ * reports jump, the callbacks do not, and the timeline did not move (bench:realpath --fake-clocks:
+ * a false -2.5 ms step put a member 2.3 ms off for 4 s).
+ */
+const FAST_CALLBACK_AGREE_NS = 1_000_000;
+/** After a vetoed run the fast path rests this long (callback time): the bins see those entries. */
+const FAST_VETO_NS = 1_000_000_000;
 /** The fast path only runs while the reports' bins are this clean: pipewire-pulse's are not. */
 const FAST_MAX_REPORT_SCALE_NS = 300_000;
 /** Entry scatter tracker: exponential mean of |residual| over ~this many entries. */
@@ -170,6 +180,8 @@ export class DacClock {
   private fastLen = 0;
   private fastFirst = 0;
   private fastStartCbNs = 0;
+  private fastMinCRes = Infinity;
+  private fastVetoUntilNs = -Infinity;
   private readonly fastRes = new Float64Array(FAST_CONFIRM);
   private entryAbsRes = 0;
   private refFrame = 0;
@@ -257,6 +269,7 @@ export class DacClock {
    * On confirmation the step is applied to every stored bin and the open bin is dropped.
    */
   private fastStep(x: number, yR: number, yC: number): boolean {
+    if (yC < this.fastVetoUntilNs) return false;
     const res = yR - (this.fitA + this.fitB * (x - this.fitX0));
     const sigma = this.entryAbsRes * 1.2533; // mean |r| -> sigma for Gaussian noise
     const limit = Math.min(DAC_FAST_MAX_NS, Math.max(DAC_FAST_MIN_NS, FAST_SIGMAS * sigma));
@@ -265,12 +278,16 @@ export class DacClock {
       this.entryAbsRes += (Math.abs(res) - this.entryAbsRes) / ENTRY_SCATTER_ENTRIES;
       return false;
     }
-    const agree = Math.max(STEP_AGREE_NS, 3 * sigma);
+    // A run agrees within the noise, or within an eighth of its size (a 50 ms step is one step
+    // whether its entries scatter by 0.1 or 1 ms).
+    const agree = Math.max(STEP_AGREE_NS, 3 * sigma, Math.abs(this.fastFirst) / 8);
     if (this.fastLen === 0 || Math.abs(res - this.fastFirst) > agree) {
       this.fastLen = 0;
       this.fastFirst = res;
       this.fastStartCbNs = yC;
+      this.fastMinCRes = Infinity;
     }
+    this.fastMinCRes = Math.min(this.fastMinCRes, yC - this.lineC(x));
     this.fastRes[this.fastLen++] = res;
     if (this.fastLen < FAST_CONFIRM || yC - this.fastStartCbNs < FAST_SPAN_NS) {
       if (this.fastLen >= FAST_CONFIRM) this.fastLen = FAST_CONFIRM - 1;
@@ -278,6 +295,11 @@ export class DacClock {
     }
     const step = median3(this.fastRes, this.fastLen, this.fs);
     this.fastLen = 0;
+    // Only the reports moved: a transient of the estimate, not of the audio. The bins decide.
+    if (Math.abs(this.fastMinCRes - step) > Math.max(FAST_CALLBACK_AGREE_NS, Math.abs(step) / 2)) {
+      this.fastVetoUntilNs = yC + FAST_VETO_NS;
+      return false;
+    }
     for (let j = 0; j < this.size; j++) {
       const i = (this.head + j) % this.cap;
       this.ry[i] = this.ry[i]! + step;
@@ -509,6 +531,8 @@ export class DacClock {
       this.runCy[j] = this.runCy[j]! - dy;
     }
     this.binStartCbNs -= dy;
+    this.fastStartCbNs -= dy;
+    this.fastVetoUntilNs -= dy;
     this.binSx -= dx * this.binN;
     this.binCX -= dx;
     this.binCY -= dy;

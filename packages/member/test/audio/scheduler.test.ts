@@ -427,12 +427,14 @@ test('device xruns: the engine never writes silence, re-anchors at once and jump
   const XRUNS = 20;
   let worstAfterUs = 0;
   for (let k = 0; k < XRUNS; k++) {
-    sim.xrun(256 * Math.round(1 + r() * 39)); // 5 ms to 213 ms of device silence
-    const at = sim.hostNs;
+    const frames = 256 * Math.round(1 + r() * 39); // 5 ms to 213 ms of device silence
+    sim.xrun(frames);
+    // The callbacks pause for the silence; the step is confirmed ~100 ms after they resume.
+    const at = sim.hostNs + (frames / RATE) * 1e9;
     sim.run(300);
     assert.ok(sim.dac.ready, 'the DAC clock stays ready');
-    sim.run(400 + r() * 600);
-    // From 300 ms after the xrun on, the audio is back on the timeline.
+    sim.run(600 + r() * 600);
+    // From 300 ms after the device resumed, the audio is back on the timeline.
     let worst = 0;
     for (const t of sim.trace) {
       if (t.hostNs < at + 300e6) continue;
