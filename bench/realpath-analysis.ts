@@ -12,6 +12,7 @@
 // Sign convention everywhere: offset > 0 means the RIGHT channel (member2) is heard LATER than the
 // left (member1).
 import { percentileSorted } from './lib/stats.js';
+import { fittedRateHz } from '@jaudiosync/testkit/helpers/pulse.js';
 
 /** Full scale of int16 samples. */
 const INT16_FULL_SCALE = 32768;
@@ -810,37 +811,6 @@ function lowerBound(xs: Float64Array, v: number): number {
   return lo;
 }
 
-/** Frames per host second: a line through the least delayed arrival of each well-filled 1 s bucket. */
-export function fittedRateHz(arrivals: readonly Arrival[], nominalRate: number): number | null {
-  const base = (a: Arrival): number => a.monoNs - (a.endFrame / nominalRate) * 1e9;
-  const buckets = new Map<number, { best: Arrival; count: number }>();
-  for (const a of arrivals) {
-    const k = Math.floor(a.endFrame / nominalRate);
-    const cur = buckets.get(k);
-    if (!cur) buckets.set(k, { best: a, count: 1 });
-    else {
-      cur.count++;
-      if (base(a) < base(cur.best)) cur.best = a;
-    }
-  }
-  const counts = [...buckets.values()].map((b) => b.count).sort((x, y) => x - y);
-  const typical = counts[Math.floor(counts.length / 2)] ?? 0;
-  const pts = [...buckets.values()].filter((b) => b.count >= Math.max(3, typical / 2)).map((b) => b.best);
-  if (pts.length < 3) return null;
-  const t0 = pts[0]!.monoNs;
-  const f0 = pts[0]!.endFrame;
-  const xs = pts.map((p) => (p.monoNs - t0) / 1e9);
-  const ys = pts.map((p) => p.endFrame - f0);
-  const mx = xs.reduce((s, x) => s + x, 0) / xs.length;
-  const my = ys.reduce((s, y) => s + y, 0) / ys.length;
-  let sxy = 0;
-  let sxx = 0;
-  for (let i = 0; i < xs.length; i++) {
-    sxy += (xs[i]! - mx) * (ys[i]! - my);
-    sxx += (xs[i]! - mx) ** 2;
-  }
-  return sxx > 0 ? sxy / sxx : null;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Heard minus scheduled, per member

@@ -248,10 +248,18 @@ export class RecordingTimeMap {
  *  1 s bucket, the least delayed one; sparse buckets such as a last partial second are left out,
  *  their minimum is no envelope); null when under 3 s. */
 export function recordedRateHz(rec: MonitorRecording): number | null {
-  const base = (x: Arrival): number => x.monoNs - (x.endFrame / rec.rate) * 1e9;
+  return fittedRateHz(rec.arrivals, rec.rate);
+}
+
+/**
+ * Frames per host second of a recorder: a line through the least delayed arrival of each
+ * well-filled 1 s bucket (arrivals are late by scheduling, never early). Shared with bench:realpath.
+ */
+export function fittedRateHz(arrivals: readonly Arrival[], nominalRate: number): number | null {
+  const base = (x: Arrival): number => x.monoNs - (x.endFrame / nominalRate) * 1e9;
   const byBucket = new Map<number, { best: Arrival; count: number }>();
-  for (const a of rec.arrivals) {
-    const k = Math.floor(a.endFrame / rec.rate);
+  for (const a of arrivals) {
+    const k = Math.floor(a.endFrame / nominalRate);
     const cur = byBucket.get(k);
     if (!cur) byBucket.set(k, { best: a, count: 1 });
     else {
@@ -264,8 +272,9 @@ export function recordedRateHz(rec: MonitorRecording): number | null {
   const pts = [...byBucket.values()].filter((b) => b.count >= Math.max(3, typical / 2)).map((b) => b.best);
   if (pts.length < 3) return null;
   const t0 = pts[0]!.monoNs;
+  const f0 = pts[0]!.endFrame;
   const xs = pts.map((p) => (p.monoNs - t0) / 1e9);
-  const ys = pts.map((p) => p.endFrame);
+  const ys = pts.map((p) => p.endFrame - f0);
   const mx = xs.reduce((s, x) => s + x, 0) / xs.length;
   const my = ys.reduce((s, y) => s + y, 0) / ys.length;
   let sxy = 0;
