@@ -37,6 +37,12 @@ export const DAC_BIN_NS = 250_000_000;
 export const DAC_BIN_MIN_ENTRIES = 2;
 /** Entries used per bin for the median report (more are ignored: tiny buffers). */
 const BIN_MAX_ENTRIES = 1024;
+/**
+ * Witnesses whose rates differ by more than this (ppm) cannot both be right: the blend follows the
+ * one nearer the nominal rate. Crystals are within ±100 ppm, so a true pair differs by < 200 ppm of
+ * rate; a single witness's rate over a few seconds is good to ~10 ppm.
+ */
+const WITNESS_RATE_DISAGREE_PPM = 150;
 /** R line and D window: 120 s. The reports' wander averages out over minutes, not seconds. */
 export const DAC_REPORT_WINDOW_BINS = 480;
 /** C line window: 40 s. Callback envelopes are clean; a shorter window follows a crystal's drift. */
@@ -156,8 +162,8 @@ export class DacClock {
   private readonly fy = new Float64Array(DAC_REPORT_WINDOW_BINS);
   private readonly fw = new Float64Array(DAC_REPORT_WINDOW_BINS);
   private readonly fs = new Float64Array(Math.max(DAC_REPORT_WINDOW_BINS, BIN_MAX_ENTRIES));
-  private readonly rFit: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0 };
-  private readonly cFit: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0 };
+  private readonly rFit: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0, spread: 0, slopeSe: 0 };
+  private readonly cFit: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0, spread: 0, slopeSe: 0 };
   // The open bin.
   private binOpen = false;
   private binStartCbNs = 0;
@@ -382,8 +388,8 @@ export class DacClock {
   /** Which witness the answer follows (see the file comment). */
   get sources(): DacClockSources {
     return {
-      reportScaleUs: this.rFit.scale / 1000,
-      callbackScaleUs: this.cFit.scale / 1000,
+      reportScaleUs: Math.max(this.rFit.scale, this.rFit.spread) / 1000,
+      callbackScaleUs: Math.max(this.cFit.scale, this.cFit.spread) / 1000,
       reportShare: this.rShare,
       callbackLeadUs: this.leadNs / 1000,
     };
@@ -471,6 +477,12 @@ export class DacClock {
       // Before the first lock there is nothing worth keeping (a start-up stall).
       this.resets++;
       this.clearWindow();
+    } else if (Math.abs(stepR - stepC) > Math.max(STEP_AGREE_NS, Math.max(Math.abs(stepR), Math.abs(stepC)) / 4)) {
+      // One witness moved alone: that is its own noise, not the timeline. Through PulseAudio the
+      // callbacks pause ~9 ms every ~12 s while the reports hold still; taking that for a step
+      // shifted the stored callback bins each time and turned the sawtooth into a clean line
+      // 600 ppm off the DAC (bench:realpath --latency-ms 20,200: a member 2.4 ms off for 40 s).
+      // The bins join the window as they are, and the robust fits judge them.
     } else {
       // Same device, same crystal: every stored bin moves with the timeline, so slopes and the
       // callback lead carry over.
@@ -573,14 +585,30 @@ export class DacClock {
     }
     const d = this.fs.subarray(0, n).sort();
     this.leadNs = n % 2 === 1 ? d[n >> 1]! : (d[(n >> 1) - 1]! + d[n >> 1]!) / 2;
-    // Inverse-variance blend of the two lines' predictions (variance ~ scale² / points).
-    const vR = (this.rFit.scale * this.rFit.scale) / Math.max(1, this.rFit.weight);
-    const vC = (this.cFit.scale * this.cFit.scale) / Math.max(1, this.cFit.weight);
-    const share = vC / (vR + vC);
+    // Inverse-variance blend of the two lines' predictions (variance ~ scale² / points). A witness
+    // is only as good as the scatter of all its bins: through PulseAudio the callbacks run a
+    // sawtooth (750 ppm fast, then a 9 ms pause, every ~12 s) whose single tooth fits a line with
+    // a small scale, 600 ppm off the DAC's rate (bench:realpath --latency-ms 20,200: a member
+    // 2.4 ms off for 40 s).
+    const sR = Math.max(this.rFit.scale, this.rFit.spread);
+    const sC = Math.max(this.cFit.scale, this.cFit.spread);
+    const vR = (sR * sR) / Math.max(1, this.rFit.weight);
+    const vC = (sC * sC) / Math.max(1, this.cFit.weight);
     const bR = this.rFit.b;
     const bC = this.cFit.b;
-    let b = share * bR + (1 - share) * bC;
     const nb = this.nominalB;
+    let share = vC / (vR + vC);
+    // Two clean witnesses that disagree on the rate: one is not a line yet (the first tooth of
+    // PulseAudio's callback sawtooth fits a line 750 ppm fast with a 40 µs scale). A DAC and a
+    // host clock are both crystals, so the witness nearer the nominal rate is the one to follow.
+    // (Unless one is plainly the noisier: then the blend above has already chosen; and only when
+    // the rates are known well enough to disagree: a few loaded seconds are not.)
+    const seB = Math.hypot(this.rFit.slopeSe, this.cFit.slopeSe);
+    const disagree = Math.abs(bR - bC) > Math.max(WITNESS_RATE_DISAGREE_PPM * 1e-6 * nb, 4 * seB);
+    if (disagree && sR <= 4 * sC && sC <= 4 * sR) {
+      share = Math.abs(bR - nb) <= Math.abs(bC - nb) ? 1 : 0;
+    }
+    let b = share * bR + (1 - share) * bC;
     if (!(Math.abs(b / nb - 1) <= DAC_MAX_RATE_PPM * 1e-6)) {
       b = this.fitted && Math.abs(this.fitB / nb - 1) <= DAC_MAX_RATE_PPM * 1e-6 ? this.fitB : nb;
     }

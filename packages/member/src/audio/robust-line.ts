@@ -21,6 +21,14 @@ export interface RobustLineFit {
   scale: number;
   /** sum of the final weights: the effective number of points */
   weight: number;
+  /**
+   * robust scatter of *all* points around the line (MAD -> sigma, at least `scaleFloor`). Equal to
+   * `scale` for a line with a few wild points; far above it when the "line" is one stretch of data
+   * that is not a line (a sawtooth's one tooth fits well, its other teeth are all rejected).
+   */
+  spread: number;
+  /** standard error of `b` from the larger of `scale` and `spread` (the prior ignored) */
+  slopeSe: number;
 }
 
 export interface RobustLineOptions {
@@ -57,6 +65,7 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
   let b = priorB;
   let x0 = 0;
   let sw = 0;
+  let sxxFinal = 0;
   for (let it = 0; it <= ITERATIONS; it++) {
     sw = 0;
     let sx = 0;
@@ -78,6 +87,7 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
     }
     b = sxx + priorSxx > 0 ? (sxy + priorSxx * priorB) / (sxx + priorSxx) : priorB;
     a = y0;
+    sxxFinal = sxx;
     if (it === ITERATIONS) break;
     // Robust scale from the median absolute residual of all points (not only the kept ones).
     for (let i = 0; i < n; i++) scratch[i] = Math.abs(ys[i]! - (a + b * (xs[i]! - x0)));
@@ -103,6 +113,9 @@ export function fitRobustLine(xs: Float64Array, ys: Float64Array, n: number, w: 
   out.x0 = x0;
   out.scale = Math.max(opts.scaleFloor, Math.sqrt(ss / kept));
   out.weight = sw;
+  for (let i = 0; i < n; i++) scratch[i] = Math.abs(ys[i]! - (a + b * (xs[i]! - x0)));
+  out.spread = Math.max(opts.scaleFloor, MAD_TO_SIGMA * medianOf(scratch, 0, n, scratch));
+  out.slopeSe = sxxFinal > 0 ? Math.max(out.scale, out.spread) / Math.sqrt(sxxFinal) : Infinity;
   return true;
 }
 

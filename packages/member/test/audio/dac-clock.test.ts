@@ -300,3 +300,32 @@ test('DacClock stays exact over a long run (reference rebased past 1000 s)', () 
   assert.ok(Math.abs(dc.ratePpm - 250) < 3);
   assert.equal(dc.resetCount, 0);
 });
+
+test('DacClock: callbacks that run a sawtooth (PulseAudio: 750 ppm fast, then a 9 ms pause every 12 s) move neither the rate nor the phase', () => {
+  const ppm = 120;
+  const dc = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  const r = rng(11);
+  const fpb = 256;
+  const nsPerFrame = 1e9 / (RATE * (1 + ppm / 1e6));
+  const t0 = 7_000_000_000_000;
+  const periodNs = 12e9;
+  let worstPhaseNs = 0;
+  let worstRatePpm = 0;
+  for (let k = 0; k < Math.ceil(90e9 / (fpb * nsPerFrame)); k++) {
+    const deviceFrame = k * fpb;
+    const trueNs = t0 + deviceFrame * nsPerFrame;
+    // Callbacks lead the DAC by 200 ms minus a ramp that grows 750 ppm and resets every 12 s.
+    const phase = ((trueNs - t0) % periodNs) * 750e-6;
+    const callbackNs = trueNs - 200e6 - phase + Math.abs(gauss(r)) * 300_000;
+    const dacNs = trueNs + gauss(r) * 30_000;
+    dc.add({ deviceFrame, ringPos: deviceFrame, dacTimeNs: BigInt(Math.round(dacNs)), callbackTimeNs: BigInt(Math.round(callbackNs)) });
+    if (dc.ready && trueNs - t0 > 20e9) {
+      worstPhaseNs = Math.max(worstPhaseNs, Math.abs(dc.hostNsOfDeviceFrame(deviceFrame) - trueNs));
+      worstRatePpm = Math.max(worstRatePpm, Math.abs(dc.ratePpm - ppm));
+    }
+  }
+  assert.equal(dc.discontinuityCount, 0, 'a callback pause is not a step of the timeline');
+  assert.ok(worstRatePpm < 5, `rate within 5 ppm after 20 s (worst ${worstRatePpm.toFixed(1)} ppm)`);
+  assert.ok(worstPhaseNs < 30_000, `phase within 30 µs after 20 s (worst ${(worstPhaseNs / 1000).toFixed(1)} µs)`);
+  assert.ok(dc.sources.reportShare > 0.99, `the reports carry the answer (share ${dc.sources.reportShare})`);
+});

@@ -4,7 +4,7 @@ import { fitRobustLine, type RobustLineFit } from '../../src/audio/robust-line.j
 
 function fit(xs: number[], ys: number[], floor = 1): RobustLineFit | null {
   const n = xs.length;
-  const out: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0 };
+  const out: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0, spread: 0, slopeSe: 0 };
   const ok = fitRobustLine(Float64Array.from(xs), Float64Array.from(ys), n, new Float64Array(n), new Float64Array(n), { scaleFloor: floor }, out);
   return ok ? out : null;
 }
@@ -28,7 +28,7 @@ test('fitRobustLine: a third of the points 2000 off (a wrong report level) do no
 });
 
 test('fitRobustLine: the prior holds the slope of two points, and fewer than two points fail', () => {
-  const out: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0 };
+  const out: RobustLineFit = { a: 0, b: 0, x0: 0, scale: 0, weight: 0, spread: 0, slopeSe: 0 };
   const ok = fitRobustLine(Float64Array.from([0, 1]), Float64Array.from([0, 10]), 2, new Float64Array(2), new Float64Array(2), { scaleFloor: 1, priorB: 1, priorSxx: 1e6 }, out);
   assert.ok(ok);
   assert.ok(Math.abs(out.b - 1) < 0.01, `slope ${out.b}`);
