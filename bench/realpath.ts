@@ -23,6 +23,7 @@ import {
   type DropoutReport, type ScheduleStats, type StereoRecording, type WindowResult,
 } from './realpath-analysis.js';
 import { makeTestTrack, writeTestTrack, type TestTrack } from './realpath-signal.js';
+import { analyseFault, FAULTS, isFault, type FaultKind, type FaultTimes, type MemberFaultView } from './realpath-fault.js';
 import { audioServerMissing, LEFT_SINK, RIGHT_SINK, SINK, startAudioServer, type AudioServer, type AudioServerKind, type Recorder, type RecordingInfo } from './lib/audio-server.js';
 import { ArgError, Args } from './lib/args.js';
 import { pipewireAlsa } from '@jaudiosync/testkit/helpers/pipewire-alsa.js';
@@ -70,7 +71,8 @@ const REPORT_WINDOW_S = 1;
 const SYNC_ERROR_SIGN = 1;
 
 const USAGE = `usage: npm run bench:realpath -- [--seconds S (10-1800, 600; --control: 30)] [--server pulse|pipewire (pulse)]
-       [--device auto|pulse|pipewire (auto)] [--fake-clocks] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]`;
+       [--device auto|pulse|pipewire (auto)] [--fake-clocks] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
+       [--fault server-restart [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
 
 interface Params {
   server: AudioServerKind;
@@ -85,6 +87,10 @@ interface Params {
   keep: boolean;
   control: boolean;
   out: string;
+  /** --fault: what happens to the audio path at `faultAtS` of music (realpath-fault.ts) */
+  fault: FaultKind | null;
+  faultAtS: number;
+  faultDownS: number;
 }
 
 interface StatusSample {
@@ -119,7 +125,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 function parseParams(argv: string[]): Params | 'help' {
-  const args = new Args(argv, ['seconds', 'server', 'device', 'fake-clocks', 'load', 'latency-ms', 'settle-s', 'out', 'seed', 'keep', 'control', 'help']);
+  const args = new Args(argv, ['seconds', 'server', 'device', 'fake-clocks', 'load', 'latency-ms', 'settle-s', 'out', 'seed', 'keep', 'control', 'fault', 'fault-at-s', 'fault-down-s', 'help']);
   if (args.flag('help')) return 'help';
   const server = args.str('server', 'pulse');
   if (server !== 'pulse' && server !== 'pipewire') throw new ArgError('--server must be pulse or pipewire');
@@ -140,9 +146,16 @@ function parseParams(argv: string[]): Params | 'help' {
   const fakeClocks = args.flag('fake-clocks');
   const load = args.flag('load');
   if (control && (fakeClocks || load || latencyMs)) throw new ArgError('--control runs no members: --fake-clocks, --load and --latency-ms do not apply');
-  const name = control ? `realpath-control-${server}` : `realpath-${server}${fakeClocks ? '-fake' : ''}${load ? '-load' : ''}`;
+  const faultArg = args.optStr('fault');
+  if (faultArg !== undefined && !isFault(faultArg)) throw new ArgError(`--fault must be one of ${FAULTS.join(', ')}`);
+  const fault = faultArg ?? null;
+  if (control && fault) throw new ArgError('--control runs no members: --fault does not apply');
+  const faultAtS = args.num('fault-at-s', 20, 5, 1700);
+  const faultDownS = args.num('fault-down-s', 2, 0, 60);
+  if (fault && faultAtS > seconds - 10) throw new ArgError('--fault-at-s must leave at least 10 s of music after the fault');
+  const name = control ? `realpath-control-${server}` : `realpath-${server}${fakeClocks ? '-fake' : ''}${load ? '-load' : ''}${fault ? `-${fault}` : ''}`;
   const out = path.resolve(args.optStr('out') ?? defaultOutPath(name, REPO_DIR));
-  return { server, seconds, fakeClocks, load, latencyMs, device, settleS, seed, keep: args.flag('keep'), control, out };
+  return { server, seconds, fakeClocks, load, latencyMs, device, settleS, seed, keep: args.flag('keep'), control, out, fault, faultAtS, faultDownS };
 }
 
 /** Why this run cannot happen here (missing tools, addon, build), or undefined. */
@@ -236,6 +249,9 @@ async function runBench(p: Params, dir: string): Promise<number> {
   const spawnWallMs = new Map<string, number>();
   let membersStartNs = NaN;
   let deviceUsed = 'pulse';
+  let faultTimes: FaultTimes | undefined;
+  let recorderAfter: Recorder | undefined;
+  let recordingAfter: RecordingInfo | undefined;
   let pollStop = false;
   let poller: Promise<void> | undefined;
   const portBase = 24_000 + (process.pid % 1000) * 8; // below the ephemeral range, apart from Cluster's defaults
@@ -324,6 +340,21 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const endNs = musicStartNsEst + p.seconds * 1e9;
     let nextProgress = PROGRESS_EVERY_S;
     while (monoNs() < endNs) {
+      if (p.fault === 'server-restart' && faultTimes === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
+        // The recording before the fault ends cleanly; the server's death would end it anyway.
+        recording = await rec.stop();
+        const killedWallMs = Date.now();
+        log(`fault: killing ${p.server} (SIGKILL), back in ${p.faultDownS} s`);
+        const t = await srv.restart(p.faultDownS * 1000);
+        faultTimes = { killedNs: Number(t.killedNs), upNs: Number(t.upNs), killedWallMs, downMs: p.faultDownS * 1000 };
+        recorderAfter = srv.record(path.join(dir, 'recording-after.raw'));
+        const ra = recorderAfter;
+        cleanups.push(async () => {
+          await ra.stop();
+        });
+        log(`fault: ${p.server} back after ${((faultTimes.upNs - faultTimes.killedNs) / 1e6).toFixed(0)} ms`);
+        continue;
+      }
       await sleep(Math.min(500, Math.max(1, (endNs - monoNs()) / 1e6)));
       const tS = (monoNs() - musicStartNsEst) / 1e9;
       if (tS >= nextProgress) {
@@ -337,6 +368,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     }
     // Stop the recording first: it then ends inside the music (no member stop in it).
     recording = await rec.stop();
+    if (recorderAfter) recordingAfter = await recorderAfter.stop();
     if (p.keep) writeArrivals(path.join(dir, 'recording.arrivals.json'), recording);
   } catch (err) {
     failure = (err as Error).message;
@@ -349,6 +381,12 @@ async function runBench(p: Params, dir: string): Promise<number> {
   }
   // Logs are read before the cluster stops (a stopping member logs its own shutdown warnings).
   const warnings = memberWarnings(cluster);
+  const lastStatus = statuses[statuses.length - 1];
+  const faultMembers = MEMBERS.map((m) => ({
+    id: m.id,
+    logLines: cluster?.readLog(m.id) ?? [],
+    output: (lastStatus?.members[m.id]?.audio?.['output'] as MemberFaultView['output'] | undefined) ?? null,
+  }));
   const warmupS = Number.isFinite(membersStartNs) ? round((musicStartNsEst - membersStartNs) / 1e9, 1) : null;
   await cluster?.stop().catch(() => undefined);
   await server?.stop().catch(() => undefined);
@@ -360,6 +398,8 @@ async function runBench(p: Params, dir: string): Promise<number> {
     : null;
   if (analysis && 'error' in analysis) failure = analysis.error;
   const a = analysis && !('error' in analysis) ? analysis : null;
+  const faultReport = p.fault && faultTimes && recordingAfter ? analyseFault(p.fault, loadRecording(recordingAfter), recordingAfter.arrivals, faultTimes, faultMembers) : null;
+  if (p.fault && faultReport === null && failure === undefined) failure = 'the fault did not happen or its recording is missing';
   const fakeCheck = p.fakeClocks ? checkFakeClocks(cluster, spawnWallMs, statuses, a?.leaderMap ?? null) : null;
   const dacLogs = Object.fromEntries(MEMBERS.map((m) => {
     const f = path.join(dir, `${m.id}.dac.ndjson`);
@@ -392,6 +432,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     series_fine: a ? a.fine.filter((w) => w.offsetUs !== null).map((w) => [round(w.tS, 2), round(w.offsetUs!, 3)]) : [],
     status_series: statusSeries(statuses, a?.musicStartHostNs ?? musicStartNsEst),
     member_log_warnings: warnings,
+    fault: faultReport,
     fake_clock_check: fakeCheck,
     dac_timing_logs: dacLogs,
     recording: a?.recordingInfo ?? (recording ? { frames: recording.frames, chunks: recording.arrivals.length, parec: recording.exit } : null),
@@ -421,6 +462,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     server: p.server, device: deviceUsed, seconds: p.seconds, fake_clocks: p.fakeClocks, load: p.load, offset_us: report.offset_us, first_second_us: report.first_second_us,
     in_sync_after_s: report.in_sync_after_s, start_vs_schedule_ms: report.start_vs_schedule_ms, dropouts: a ? { both: a.dropouts.both, left: a.dropouts.left, right: a.dropouts.right } : null,
     windows: report.windows ? { total: report.windows.total, accepted: report.windows.accepted, rejected: report.windows.rejected } : null,
+    ...(faultReport ? { fault: { ...faultReport, series: undefined } } : {}),
     failure: report.failure, out: p.out,
   })}\n`);
   return failure === undefined ? 0 : 1;

@@ -109,6 +109,12 @@ export interface AudioServer {
   readonly routing: RoutingCheck | null;
   /** tails of the daemons' logs (for error messages) */
   logTails(): Record<string, string>;
+  /**
+   * Kills the audio daemons with SIGKILL (not the session bus), waits `downMs`, starts them again
+   * with the same sinks. Clients (recorders, players) lose their connection. Host-monotonic times
+   * of the kill and of the server being back (sinks loaded).
+   */
+  restart(downMs: number): Promise<{ killedNs: bigint; upNs: bigint }>;
   stop(): Promise<void>;
 }
 
@@ -283,8 +289,8 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     rmSync(dir, { recursive: true, force: true });
   };
 
-  let routing: RoutingCheck | null = null;
-  try {
+  // The audio daemons (not the session bus): started here and again by restart().
+  const startServerDaemons = async (): Promise<void> => {
     if (kind === 'pulse') {
       // -n: no default.pa, so nothing but what we load (no suspend-on-idle, no hardware probing).
       startDaemon('pulseaudio', 'pulseaudio', [
@@ -292,10 +298,6 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
         '--load=module-native-protocol-unix auth-anonymous=1',
       ]);
     } else {
-      const bus = path.join(run, 'bus');
-      // wireplumber exits without a session bus, and without wireplumber nothing links streams.
-      startDaemon('dbus', 'dbus-daemon', ['--session', `--address=unix:path=${bus}`, '--nofork', '--nopidfile']);
-      await waitFor('the session bus socket', () => existsSync(bus));
       startDaemon('pipewire', 'pipewire', []);
       await waitFor('the pipewire socket', () => existsSync(path.join(run, 'pipewire-0')));
       startDaemon('wireplumber', 'wireplumber', []);
@@ -311,6 +313,17 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
       const out = await pactl(['list', 'short', 'sinks'], 2000).catch(() => '');
       return [SINK, LEFT_SINK, RIGHT_SINK].every((s) => new RegExp(`\\t${s}\\t`).test(out));
     });
+  };
+
+  let routing: RoutingCheck | null = null;
+  try {
+    if (kind === 'pipewire') {
+      const bus = path.join(run, 'bus');
+      // wireplumber exits without a session bus, and without wireplumber nothing links streams.
+      startDaemon('dbus', 'dbus-daemon', ['--session', `--address=unix:path=${bus}`, '--nofork', '--nopidfile']);
+      await waitFor('the session bus socket', () => existsSync(bus));
+    }
+    await startServerDaemons();
     if (opts.verifyRouting ?? true) routing = await checkRouting(dir, record, spawnClient, assertDaemonsAlive);
   } catch (err) {
     const logs = daemons.map((d) => `--- ${d.name}: ${tail(d.logFile)}`).join('\n');
@@ -318,8 +331,23 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     throw new Error(`${(err as Error).message}\n${logs}`);
   }
 
+  /** SIGKILLs the audio daemons (a crash, or an update restarting them), waits `downMs`, starts them again. */
+  const restart = async (downMs: number): Promise<{ killedNs: bigint; upNs: bigint }> => {
+    if (stopped) throw new Error('audio server stopped');
+    const victims = daemons.filter((d) => d.name !== 'dbus');
+    const killedNs = process.hrtime.bigint();
+    for (const d of victims) d.child.kill('SIGKILL');
+    await Promise.all(victims.map((d) => waitExit(d.child, KILL_WAIT_MS)));
+    for (const d of victims) daemons.splice(daemons.indexOf(d), 1);
+    rmSync(socket, { force: true });
+    if (kind === 'pipewire') rmSync(path.join(run, 'pipewire-0'), { force: true });
+    await sleep(downMs);
+    await startServerDaemons();
+    return { killedNs, upNs: process.hrtime.bigint() };
+  };
+
   return {
-    kind, dir, clientEnv, env, pactl, spawnClient, record,
+    kind, dir, clientEnv, env, pactl, spawnClient, record, restart,
     get routing() {
       return routing;
     },

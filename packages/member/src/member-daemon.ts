@@ -297,6 +297,7 @@ export class MemberDaemon {
       const m = this.clock.model();
       const nowLocal = this.clockSource.nowUs();
       const e = this.engine?.stats();
+      const output = this.engine?.outputStatus() ?? null;
       const warning = this.cache.warning();
       const errors = warning ? [...this.errors, warning] : this.errors;
       const state = {
@@ -330,6 +331,7 @@ export class MemberDaemon {
           dacResyncs: e?.dacResyncs ?? 0,
           // Only while the drift loop follows a playing stream: otherwise there is no error to tell.
           ...(e && e.locked && e.position?.playing === true && Number.isFinite(e.lastErrorUs) ? { syncErrorUs: Math.round(e.lastErrorUs * 10) / 10 } : {}),
+          ...(output ? { output: { lost: output.lost, restarts: output.restarts, ...(output.reason !== null ? { reason: output.reason.slice(0, 500) } : {}), ...(output.lastGapMs !== null ? { lastGapMs: output.lastGapMs } : {}) } } : {}),
         },
         errors: errors.slice(-MAX_REPORTED_ERRORS).map((x) => ({ code: x.code, message: x.message.slice(0, 500) })),
       };

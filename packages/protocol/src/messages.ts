@@ -141,6 +141,17 @@ export const AudioReport = Type.Object({
    * drift loop's error at the frame it last rendered, on its model of the DAC. Absent while not playing.
    */
   syncErrorUs: Type.Optional(SignedUs),
+  /**
+   * 1.4: the audio output's health. `lost` from a stall (no device buffer for 0.5 s: the audio server
+   * went away, the device was unplugged) until the reopened stream plays again; the member keeps
+   * its clock, cache and timeline meanwhile. Absent from sinks that cannot be lost.
+   */
+  output: Type.Optional(Type.Object({
+    lost: Type.Boolean(),
+    reason: Type.Optional(Text),
+    restarts: Count,
+    lastGapMs: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_US })),
+  }, closed)),
 }, closed);
 
 export const ReportedError = Type.Object({

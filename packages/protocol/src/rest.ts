@@ -134,6 +134,13 @@ export const MemberAudioStatus = Type.Object({
   dacResyncs: Type.Optional(Type.Integer({ minimum: 0 })),
   /** the member's own view of its playback error (µs, + = ahead); absent while not playing or from older members */
   syncErrorUs: Type.Optional(Type.Number()),
+  /** the audio output's health (lost while the server or device is away; restarts; last gap); absent from older members */
+  output: Type.Optional(Type.Object({
+    lost: Type.Boolean(),
+    reason: Type.Optional(Type.String()),
+    restarts: Type.Integer({ minimum: 0 }),
+    lastGapMs: Type.Optional(Type.Number()),
+  })),
 });
 
 export const MemberHealth = Type.Union([

@@ -4,5 +4,6 @@ export const PROTOCOL_MAJOR = 1;
 // 1.1: optional handshake auth fields hello.challenge/proof, welcome.proof (docs/security.md).
 // 1.2: optional welcome.timescaleId (a restarted member keeps its clock fit: docs/clock.md).
 // 1.3: optional state.audio.syncErrorUs (the member's own view of its playback error).
-export const PROTOCOL_MINOR = 3;
+// 1.4: optional state.audio.output (lost / restarts / last gap of the audio output).
+export const PROTOCOL_MINOR = 4;
 export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;

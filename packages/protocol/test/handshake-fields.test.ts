@@ -14,8 +14,8 @@ import { PROTOCOL_VERSION } from '../src/version.js';
 import * as index from '../src/index.js';
 import { SAMPLES } from './sample-messages.js';
 
-test('protocol 1.3 and the auth API is exported from the package index', () => {
-  assert.equal(PROTOCOL_VERSION, '1.3');
+test('protocol 1.4 and the auth API is exported from the package index', () => {
+  assert.equal(PROTOCOL_VERSION, '1.4');
   assert.equal(typeof index.parseKey, 'function');
   assert.equal(typeof index.verifyMemberProof, 'function');
   assert.equal(index.CHALLENGE_HEADER, 'x-jas-challenge');
@@ -72,4 +72,16 @@ test('1.3 state.audio.syncErrorUs: a number passes, anything else is refused nam
   const bad = decodeMessage(JSON.stringify({ ...SAMPLES.state, v: PROTOCOL_VERSION, audio: { ...state.audio, syncErrorUs: 'late' } }), { allowed: 'member' });
   assert.equal(bad.ok, false);
   assert.match(JSON.stringify(bad), /syncErrorUs/);
+});
+
+test('1.4 state.audio.output: lost/reason/restarts/lastGapMs pass, a bad field is refused naming it', () => {
+  const state = SAMPLES.state as { audio: Record<string, unknown> };
+  const output = { lost: true, reason: 'no audio buffer for 512 ms', restarts: 2, lastGapMs: 2140 };
+  const ok = decodeMessage(encodeMessage({ ...SAMPLES.state, audio: { ...state.audio, output } } as never), { allowed: 'member' });
+  assert.ok(ok.ok, JSON.stringify(ok));
+  for (const [field, value] of [['lost', 'yes'], ['restarts', -1], ['lastGapMs', -5], ['extra', 1]] as const) {
+    const bad = decodeMessage(JSON.stringify({ ...SAMPLES.state, v: PROTOCOL_VERSION, audio: { ...state.audio, output: { ...output, [field]: value } } }), { allowed: 'member' });
+    assert.equal(bad.ok, false, field);
+    assert.match(JSON.stringify(bad), new RegExp(`output/${field}`), field);
+  }
 });

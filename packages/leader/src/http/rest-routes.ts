@@ -78,6 +78,7 @@ function memberStatus(m: MemberView, settings: MemberSettings, tracks: readonly 
   if (!m.connected) problems.push(m.error?.message ?? `not connected (${m.status})`);
   if (st && !st.clock.synced) problems.push('clock not synchronized');
   if (st && st.audio.underruns > 0) problems.push(`${st.audio.underruns} underruns`);
+  if (st?.audio.output?.lost) problems.push(`audio output lost: ${st.audio.output.reason ?? 'no reason given'} (reopening)`);
   for (const e of st?.errors.slice(0, 3) ?? []) problems.push(`${e.code}: ${e.message}`);
   for (const e of m.trackErrors.slice(0, 3)) problems.push(`track ${e.trackId.slice(0, 12)}: ${e.reason}`);
   const cached = new Set(st?.cache.trackIds ?? []);

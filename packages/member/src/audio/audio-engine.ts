@@ -17,6 +17,7 @@ import type { AudioSink } from './sink.js';
 import { TrackStore, type TrackSource } from './track-store.js';
 import { scheduleGarbageCollection } from './collect-garbage.js';
 import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority } from './audio-thread-priority.js';
+import { OutputSupervisor, type OutputStatus } from './output-supervisor.js';
 
 /** Frames kept ahead of the sink: 100 ms absorbs worker hiccups; latency is compensated anyway. */
 export const ENGINE_DEFAULT_TARGET_FILL_MS = 100;
@@ -37,8 +38,10 @@ export interface AudioEngineOptions {
   jumpThresholdUs?: number;
   /** Ask for SCHED_FIFO for the engine thread (default true; falls back to nice, see threadPriority). */
   realtime?: boolean;
-  /** Log sink for the worker's (rate-limited) warnings and errors. */
-  onLog?: (level: 'warn' | 'error', message: string) => void;
+  /** Log sink for the worker's (rate-limited) warnings and errors, and the output supervisor's news. */
+  onLog?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Reopen a PortAudio output that stopped consuming (default true; see output-supervisor.ts). */
+  superviseOutput?: boolean;
 }
 
 export interface EngineSettings {
@@ -61,6 +64,7 @@ export class AudioEngine {
   private timeline: Timeline | null = null;
   private settings: EngineSettings | null = null;
   private readonly tracks = new Map<string, { source: TrackSource; frames: number }>();
+  private supervisor: OutputSupervisor | null = null;
 
   constructor(opts: AudioEngineOptions) {
     if (!Number.isInteger(opts.outputRate) || opts.outputRate <= 0) throw new RangeError('AudioEngine: bad outputRate');
@@ -119,10 +123,21 @@ export class AudioEngine {
     if (this.settings !== null) this.post({ type: 'settings', settings: this.settings });
     for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, source: t.source, frames: t.frames });
     await o.sink.start();
+    // A simulated DAC cannot be lost; a real output can (server restart, device unplugged).
+    if (o.sink.kind === 'portaudio' && o.superviseOutput !== false) {
+      this.supervisor = new OutputSupervisor({
+        sink: o.sink,
+        onRestart: () => this.post({ type: 'outputRestart' }),
+        log: (level, message) => o.onLog?.(level, message),
+      });
+      this.supervisor.start();
+    }
   }
 
   /** Stops the sink and the worker; idempotent. */
   async stop(): Promise<void> {
+    await this.supervisor?.stop();
+    this.supervisor = null;
     await this.opts.sink.stop().catch((e: unknown) => this.opts.onLog?.('warn', `sink stop: ${String(e)}`));
     const worker = this.worker;
     const exited = this.exited;
@@ -198,6 +213,11 @@ export class AudioEngine {
   /** How the engine thread is scheduled (null before start). */
   get threadPriority(): AudioThreadPriority | null {
     return this.priority;
+  }
+
+  /** The output's health (lost, restarts, last gap); null for a sink that is not supervised. */
+  outputStatus(): OutputStatus | null {
+    return this.supervisor?.status() ?? null;
   }
 
   /** Latest stats from the worker (posted every ~250 ms); null before the first. */

@@ -6,6 +6,7 @@ import { positionAt, validateTimeline, type Timeline } from '@jaudiosync/protoco
 import { ClockModelShare } from '../clock/clock-model.js';
 import { isChannelMode } from './channel-mixer.js';
 import { DacClock, type HostToLocalClock } from './dac-clock.js';
+import { noisyReportsWarning } from './dac-report-quality.js';
 import { DacTimingLog } from './dac-timing-log.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
@@ -46,6 +47,8 @@ export type EngineWorkerCommand =
   | { type: 'addTrack'; id: string; source: TrackSource; frames: number }
   | { type: 'removeTrack'; id: string }
   | { type: 'resync' }
+  /** The output was lost and is being reopened: a new stream is a new DAC timeline. */
+  | { type: 'outputRestart' }
   | { type: 'stop' };
 
 export interface EngineStats {
@@ -118,6 +121,7 @@ class EngineLoop {
   private readonly ringUs: number;
   private errors = 0;
   private dacSteps = 0;
+  private noisyReportsWarned = false;
   private readonly lastLogUs = new Map<string, number>();
   /** JAS_DAC_TIMING_LOG (diagnosis): every timing entry read, for replaying a DAC model. */
   private readonly timingLog: DacTimingLog | null;
@@ -183,6 +187,14 @@ class EngineLoop {
           }
           return;
         case 'resync':
+          this.sched.resync();
+          return;
+        case 'outputRestart':
+          // Entries of the lost stream still in the ring belong to the old timeline: skip them. The
+          // DAC clock relocks on the new stream's entries (1.5 s), the scheduler writes silence until
+          // then and fades in at the frame the timeline wants.
+          this.nextTimingIndex = this.timing.count;
+          this.dac.reset();
           this.sched.resync();
           return;
         case 'stop':
@@ -268,6 +280,13 @@ class EngineLoop {
 
   private postStats(): void {
     this.timingLog?.flush();
+    if (!this.noisyReportsWarned && this.dac.ready) {
+      const warning = noisyReportsWarning(this.dac.sources, this.dac.counters().window);
+      if (warning !== null) {
+        this.noisyReportsWarned = true; // once per engine: the device does not change
+        this.log('warn', 'dac-reports', warning);
+      }
+    }
     if (this.timingLogError !== null) {
       this.log('warn', 'timing-log', this.timingLogError); // once: the log is for diagnosis only
       this.timingLogError = null;

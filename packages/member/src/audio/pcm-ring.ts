@@ -213,6 +213,17 @@ export class PcmRing {
   // ---------------------------------------------------------------- consumer side
 
   /**
+   * Consumer, only while no other consumer runs (between two streams): drops every queued frame by
+   * moving readPos to writePos. Not an underrun. Returns the frames dropped.
+   */
+  discardAll(): number {
+    const r = Atomics.load(this.i64, I64_READ_POS);
+    const dropped = Atomics.load(this.i64, I64_WRITE_POS) - r;
+    Atomics.add(this.i64, I64_READ_POS, dropped);
+    return Number(dropped);
+  }
+
+  /**
    * Consumer, one device buffer of `frames` frames: copies k = min(fill, frames) frames into `into`
    * (interleaved), zero-fills the remaining frames - k, counts an underrun (frames - k frames, one
    * event) if k < frames, then advances readPos by k. Returns k.

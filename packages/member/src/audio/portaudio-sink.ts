@@ -71,6 +71,10 @@ export class PortAudioSink implements AudioSink {
     this.running = false;
   }
 
+  discardQueued(): void {
+    if (this.stream === null) this.ring.discardAll(); // the callback is the reader while a stream is open
+  }
+
   deviceName(): string | undefined {
     return this.stream?.info().deviceName;
   }
@@ -85,6 +89,7 @@ export class PortAudioSink implements AudioSink {
       ringFillFrames: this.ring.fillFrames,
       underrunFrames: this.ring.underrunFrames,
       underrunEvents: this.ring.underrunEvents,
+      ...(s !== undefined ? { deviceActive: s.active } : {}),
     };
     return this.lastError === undefined ? base : { ...base, lastError: this.lastError };
   }

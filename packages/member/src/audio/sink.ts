@@ -17,6 +17,11 @@ export interface AudioSinkStats {
   readonly ringFillFrames: number;
   readonly underrunFrames: number;
   readonly underrunEvents: number;
+  /**
+   * False once the device stream ended on its own (PortAudio: the audio server or the device went
+   * away; measured: within 0.2 s of killing PulseAudio or PipeWire). Absent for sinks that cannot end.
+   */
+  readonly deviceActive?: boolean;
   /** Last error the sink met and survived (it keeps playing silence), if any. */
   readonly lastError?: string;
 }
@@ -36,5 +41,10 @@ export interface AudioSink {
   start(): Promise<void>;
   /** Stops consuming, releases the device (and flushes files); idempotent. */
   stop(): Promise<void>;
+  /**
+   * While stopped: drops the audio queued in the PCM ring (the reader's side), so that a reopened
+   * output starts with what the engine writes next, not with audio rendered for the lost stream.
+   */
+  discardQueued?(): void;
   stats(): AudioSinkStats;
 }
