@@ -8,6 +8,10 @@
 // (member1).
 //   npm run bench:realpath -- --seconds 600 --server pulse|pipewire [--fake-clocks] [--load]
 //       [--latency-ms A,B] [--settle-s 20] [--out FILE.json] [--seed N] [--keep] [--control]
+//       [--fault server-restart [--fault-at-s 20] [--fault-down-s 2]]
+// --fault server-restart SIGKILLs the audio server at --fault-at-s of music and starts it again
+// --fault-down-s later; the figures above then cover the music before the fault, and `fault`
+// (bench/realpath-fault.ts) the recovery, from a second recording made after the return.
 // --control checks the harness instead of the members: (a) one stereo stream into `jas` directly
 // (must read exactly 0), (b) one stream split into both remap sinks by module-combine-sink (must
 // read ~0 after its first 2 s).

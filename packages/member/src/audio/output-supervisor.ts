@@ -20,7 +20,7 @@ export const OUTPUT_STALL_MS = 2000;
 /** Poll period of the progress check. */
 export const OUTPUT_POLL_MS = 100;
 /** Waits between reopen attempts (the last one repeats). */
-export const OUTPUT_RETRY_MS: readonly number[] = [100, 200, 400, 800, 1000];
+export const OUTPUT_RETRY_MS: readonly number[] = [100, 200, 300, 500];
 
 export interface OutputStatus {
   /** True from the stall until the reopened stream consumes again. */
