@@ -3,11 +3,13 @@
 // talks to the leader's REST API; kills and restarts pieces. Used by the demo, e2e tests and
 // benchmarks. Everything it starts is stopped by stop() (also registered for process exit).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 
+/** Logs longer than this are read as their first and last halves (bytes). */
+const LOG_READ_LIMIT = 32 * 1024 * 1024;
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
 export const LEADER_BIN = join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync-leader.js');
 export const MEMBER_BIN = join(REPO_ROOT, 'packages/member/dist/src/bin/jaudiosync-member.js');
@@ -172,9 +174,26 @@ export class Cluster {
   }
 
   /** Lines of a process log (leader or member id); empty if none yet. */
+  /**
+   * The log's lines. A log beyond LOG_READ_LIMIT (a library flooding stderr: PortAudio's ALSA
+   * thread after the audio server died wrote 1 GB a minute) is read as its first and last halves.
+   */
   readLog(name: string): string[] {
     const p = this.logPath(name);
-    return existsSync(p) ? readFileSync(p, 'utf8').split('\n') : [];
+    if (!existsSync(p)) return [];
+    const size = statSync(p).size;
+    if (size <= LOG_READ_LIMIT) return readFileSync(p, 'utf8').split('\n');
+    const half = LOG_READ_LIMIT / 2;
+    const fd = openSync(p, 'r');
+    try {
+      const head = Buffer.alloc(half);
+      const tail = Buffer.alloc(half);
+      readSync(fd, head, 0, half, 0);
+      readSync(fd, tail, 0, half, size - half);
+      return [...head.toString('utf8').split('\n'), `[${size - 2 * half} bytes of log skipped]`, ...tail.toString('utf8').split('\n')];
+    } finally {
+      closeSync(fd);
+    }
   }
 
   capturePath(id: string): string {

@@ -9,6 +9,7 @@
 #include <malloc.h>
 #endif
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -127,6 +128,9 @@ struct StreamHandle {
   napi_ref pcmRef = nullptr;
   napi_ref timingRef = nullptr;
   bool cleanupHookAdded = false;
+  // Set while closeAsync's worker owns the close: the stream may hang in Pa_AbortStream (PortAudio's
+  // ALSA thread spinning after the server died), and nobody else may wait on it then.
+  std::atomic<bool> closingAsync{false};
 
   void ReleaseRefs() {
     if (pcmRef != nullptr) napi_delete_reference(env, pcmRef);
@@ -140,7 +144,7 @@ struct StreamHandle {
 void EnvCleanup(void* arg) {
   auto* h = static_cast<StreamHandle*>(arg);
   h->cleanupHookAdded = false;
-  h->stream.Close();
+  if (!h->closingAsync.load()) h->stream.Close();
 }
 
 void FinalizeHandle(napi_env env, void* data, void*) {
@@ -312,6 +316,74 @@ napi_value StreamClose(napi_env env, napi_callback_info cbinfo) {
   return err.empty() ? Undefined(env) : Throw(env, err);
 }
 
+// closeAsync(): closes on a libuv worker thread and resolves when done, so a close that hangs in
+// PortAudio (its ALSA thread spinning after the audio server died: seen with PipeWire's plugin)
+// blocks neither the JS thread nor process exit. The wrapper stays referenced until then.
+struct CloseWork {
+  StreamHandle* h = nullptr;
+  napi_ref self = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+  std::string err;
+};
+
+void CloseExecute(napi_env, void* data) {
+  auto* w = static_cast<CloseWork*>(data);
+  w->err = w->h->stream.Close();
+}
+
+void CloseComplete(napi_env env, napi_status, void* data) {
+  auto* w = static_cast<CloseWork*>(data);
+  w->h->ReleaseRefs();
+  w->h->closingAsync.store(false);
+  if (w->err.empty()) {
+    napi_resolve_deferred(env, w->deferred, Undefined(env));
+  } else {
+    napi_value code, msg, error;
+    napi_create_string_utf8(env, "JAS_ERR_PORTAUDIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, w->err.c_str(), NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, code, msg, &error);
+    napi_reject_deferred(env, w->deferred, error);
+  }
+  napi_delete_reference(env, w->self);
+  napi_delete_async_work(env, w->work);
+  delete w;
+}
+
+napi_value StreamCloseAsync(napi_env env, napi_callback_info cbinfo) {
+  napi_value self;
+  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, nullptr, nullptr, &self, nullptr));
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  if (h->closingAsync.exchange(true)) return Throw(env, "closeAsync: already closing");
+  auto* w = new CloseWork();
+  w->h = h;
+  napi_value promise, name;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok || napi_create_reference(env, self, 1, &w->self) != napi_ok ||
+      napi_create_string_utf8(env, "jas.closeAsync", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, nullptr, name, CloseExecute, CloseComplete, w, &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    h->closingAsync.store(false);
+    delete w;  // (a reference created before the failure leaks with the wrapper: harmless)
+    return Throw(env, "closeAsync: could not queue the close");
+  }
+  return promise;
+}
+
+// demoteCallbackThread(): SCHED_IDLE for PortAudio's callback thread, lock-free. For a stream left
+// behind because its close hangs: that thread spins (100 % of a core, at SCHED_FIFO if it got it)
+// and must not starve the engine or the reopened stream. Returns the thread id, or 0 if unknown.
+napi_value StreamDemoteCallbackThread(napi_env env, napi_callback_info cbinfo) {
+  StreamHandle* h = Unwrap(env, cbinfo);
+  if (h == nullptr) return nullptr;
+  const int tid = h->stream.CallbackTid();
+  sched_param param{};
+  const bool ok = tid > 0 && sched_setscheduler(static_cast<pid_t>(tid), SCHED_IDLE, &param) == 0;
+  napi_value v;
+  napi_create_int32(env, ok ? tid : 0, &v);
+  return v;
+}
+
 napi_value StreamInfo(napi_env env, napi_callback_info cbinfo) {
   StreamHandle* h = Unwrap(env, cbinfo);
   if (h == nullptr) return nullptr;
@@ -410,6 +482,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"start", nullptr, StreamStart, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stop", nullptr, StreamStop, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, StreamClose, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"closeAsync", nullptr, StreamCloseAsync, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"demoteCallbackThread", nullptr, StreamDemoteCallbackThread, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, StreamInfo, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stats", nullptr, StreamStats, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -4,9 +4,12 @@
 #include <pa_linux_alsa.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "pa-runtime.h"
 
@@ -77,6 +80,7 @@ std::string OutputStream::Start() {
   if (stream_ == nullptr) return "stream is closed";
   if (Pa_IsStreamActive(stream_) == 1) return "";
   schedChecked_.store(false, std::memory_order_relaxed);  // a start creates a new callback thread
+  detached_.store(false, std::memory_order_release);
   PaError err = Pa_StartStream(stream_);
   if (err != paNoError && realtimeEnabled_) {
     // Without permission for SCHED_FIFO the callback thread cannot be created: run unprivileged.
@@ -88,6 +92,7 @@ std::string OutputStream::Start() {
 }
 
 std::string OutputStream::Stop() {
+  detached_.store(true, std::memory_order_release);
   std::lock_guard<std::mutex> lock(control_);
   if (stream_ == nullptr) return "stream is closed";
   if (Pa_IsStreamStopped(stream_) == 1) return "";
@@ -97,11 +102,13 @@ std::string OutputStream::Stop() {
 }
 
 std::string OutputStream::Close() {
+  detached_.store(true, std::memory_order_release);
   std::lock_guard<std::mutex> lock(control_);
   return CloseLocked();
 }
 
 std::string OutputStream::CloseLocked() {
+  detached_.store(true, std::memory_order_release);
   if (stream_ == nullptr) return "";
   if (Pa_IsStreamStopped(stream_) != 1) Pa_AbortStream(stream_);
   PaError err = Pa_CloseStream(stream_);
@@ -111,8 +118,9 @@ std::string OutputStream::CloseLocked() {
 }
 
 void OutputStream::AbortForExit() {
-  std::lock_guard<std::mutex> lock(control_);
-  CloseLocked();
+  // try_lock: a close hanging in PortAudio (closeAsync's worker holds the lock) must not hang exit.
+  std::unique_lock<std::mutex> lock(control_, std::try_to_lock);
+  if (lock.owns_lock()) CloseLocked();
 }
 
 double OutputStream::OutputLatencyS() const {
@@ -160,11 +168,16 @@ int OutputStream::Callback(const void*, void* output, unsigned long frames,
 // Real-time thread: no allocation, no locks, no calls into JS.
 int OutputStream::OnBuffer(int16_t* out, unsigned long frames, const PaStreamCallbackTimeInfo* timeInfo,
                            PaStreamCallbackFlags flags) {
+  if (detached_.load(std::memory_order_acquire)) {
+    std::memset(out, 0, frames * static_cast<size_t>(config_.channels) * sizeof(int16_t));
+    return paAbort;
+  }
   const int64_t monoNowNs = MonotonicNowNs();
   if (!schedChecked_.load(std::memory_order_relaxed)) {
     // Once per thread: one cheap, non-blocking syscall.
     int policy = SCHED_OTHER;
     sched_param param{};
+    callbackTid_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_relaxed);
     if (pthread_getschedparam(pthread_self(), &policy, &param) == 0) {
       realtimeActive_.store(policy == SCHED_FIFO || policy == SCHED_RR, std::memory_order_relaxed);
     }

@@ -58,6 +58,8 @@ class OutputStream {
   double SampleRate() const;
   std::string DeviceName() const;
   OutputStreamStats Stats() const;
+  // Lock-free: usable while a close hangs. 0 before the first callback.
+  int CallbackTid() const { return callbackTid_.load(std::memory_order_relaxed); }
 
  private:
   static int Callback(const void* input, void* output, unsigned long frames,
@@ -87,6 +89,13 @@ class OutputStream {
   std::atomic<int64_t> framesPlayed_{0};
   // Whether the callback thread really runs SCHED_FIFO/RR (PortAudio falls back silently).
   std::atomic<bool> schedChecked_{false};
+  // Set before a stop or close asks PortAudio to end the stream: from then on the callback plays
+  // silence and ends the stream itself, and never touches the rings again. After the audio server
+  // died, PortAudio's ALSA thread can spin through a close and resume calling back once the server
+  // is back; without this it read the ring beside the reopened stream (audio doubled, 0 dBFS).
+  std::atomic<bool> detached_{false};
+  // Kernel thread id of PortAudio's callback thread (0 before the first callback).
+  std::atomic<int> callbackTid_{0};
   std::atomic<bool> realtimeActive_{false};
 };
 

@@ -74,6 +74,8 @@ interface NativeStream {
   start(): void;
   stop(): void;
   close(): void;
+  closeAsync(): Promise<void>;
+  demoteCallbackThread?(): number;
   info(): Omit<OutputStreamInfo, 'deviceIndex'>;
   stats(): OutputStreamStats;
 }
@@ -335,6 +337,33 @@ export class OutputStream {
       n.close();
     } catch (err) {
       throw wrapError(err);
+    }
+  }
+
+  /**
+   * Closes on a worker thread: resolves when closed, or with 'timeout' after `timeoutMs` if
+   * PortAudio hangs in the close (its ALSA thread can spin after the audio server died; the stream
+   * is then left to that thread, and this object is closed for every other use). Idempotent.
+   */
+  async closeAsync(timeoutMs = 2000): Promise<'closed' | 'timeout'> {
+    const n = this.native;
+    if (n === undefined) return 'closed';
+    this.native = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        n.closeAsync().then(() => 'closed' as const),
+        new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        }),
+      ]);
+      // A stream left behind: its thread may spin; it must not compete with the next stream.
+      if (result === 'timeout') n.demoteCallbackThread?.();
+      return result;
+    } catch (err) {
+      throw wrapError(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -74,4 +74,25 @@ test('stream lifetime follows its thread and the process', { skip: skipReason ??
     const callbacks = Number(/callbacks (\d+)/.exec(r.stdout)?.[1] ?? 0);
     assert.ok(callbacks >= RUNNING_CALLBACKS, `stream ran in the child (${r.stdout})`);
   });
+
+  await t.test('closeAsync closes a running stream off the JS thread; the object is closed at once', () => {
+    const code = `
+      const pa = await import(${JSON.stringify(INDEX_URL)});
+      const pcm = pa.createPcmRing(4800, 2, 48000), timing = pa.createTimingRing(64);
+      const s = new pa.OutputStream({ device: 'pulse', sampleRate: 48000, channels: 2, pcmRing: pcm, timingRing: timing });
+      s.start();
+      const t = new BigInt64Array(timing, 0, 1), end = Date.now() + ${WAIT_RUNNING_MS};
+      while (Number(Atomics.load(t, 0)) < ${RUNNING_CALLBACKS} && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      const pending = s.closeAsync(5000);
+      let statsError = '';
+      try { s.stats(); } catch (e) { statsError = e.message; }
+      const result = await pending;
+      const before = Number(Atomics.load(t, 0));
+      await new Promise((r) => setTimeout(r, 200));
+      console.log(JSON.stringify({ result, closed: s.closed, statsError, again: await s.closeAsync(), grew: Number(Atomics.load(t, 0)) - before }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { env: pulse.env, encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+    assert.deepEqual(out, { result: 'closed', closed: true, statsError: 'stream is closed', again: 'closed', grew: 0 });
+  });
 });

@@ -124,7 +124,10 @@ export class OutputSupervisor {
 
   private async reopen(): Promise<void> {
     const sink = this.o.sink;
+    const errorBefore = sink.stats().lastError;
     await sink.stop().catch((e: unknown) => this.o.log('warn', `closing the lost output: ${String(e)}`));
+    const errorAfter = sink.stats().lastError;
+    if (errorAfter !== undefined && errorAfter !== errorBefore) this.o.log('warn', `closing the lost output: ${errorAfter}`);
     for (let attempt = 0; !this.stopped; attempt++) {
       sink.discardQueued?.();
       try {

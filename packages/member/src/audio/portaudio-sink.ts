@@ -10,6 +10,8 @@ import type { AudioSink, AudioSinkStats } from './sink.js';
 /** One second of ring: the engine keeps it ~0.1 s full; the rest absorbs scheduling hiccups. */
 const RING_SECONDS = 1;
 const TIMING_ENTRIES = 4096;
+/** How long stop() waits for PortAudio to close a stream before leaving it behind. */
+const CLOSE_TIMEOUT_MS = 2000;
 
 export interface PortAudioSinkOptions {
   device?: number | string | undefined;
@@ -61,14 +63,18 @@ export class PortAudioSink implements AudioSink {
 
   async stop(): Promise<void> {
     if (!this.stream) return;
+    const stream = this.stream;
+    this.stream = null;
+    this.running = false;
     try {
-      this.stream.stop();
-      this.stream.close();
+      // Off the JS thread: after the audio server died, PortAudio's ALSA thread can spin and the
+      // close hang in it (bench:realpath --fault server-restart on PipeWire). The member must go on.
+      if ((await stream.closeAsync(CLOSE_TIMEOUT_MS)) === 'timeout') {
+        this.lastError = `the old output stream did not close within ${CLOSE_TIMEOUT_MS} ms (PortAudio's thread is stuck): left behind`;
+      }
     } catch (err) {
       this.lastError = (err as Error).message;
     }
-    this.stream = null;
-    this.running = false;
   }
 
   discardQueued(): void {
