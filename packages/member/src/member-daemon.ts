@@ -143,6 +143,7 @@ export class MemberDaemon {
       this.log.warn({ from: addr, code: error.code, field: error.field }, error.message);
       this.pushError(error.code, error.message);
     });
+    this.link.on('refused', (reason, addr) => this.log.error({ leader: addr, reason }, `leader refused this member: ${reason}`));
     this.link.on('message', (msg, addr) => this.onMessage(msg, addr));
     this.port = await this.link.listen();
     // Advertise the port really bound (`--port 0` picks one).
