@@ -78,15 +78,15 @@ async function apiMembers(net: Netsim, host: string): Promise<ApiMember[]> {
   }
 }
 
-async function membersUntil(net: Netsim, host: string, pred: (m: ApiMember[]) => boolean, what: string): Promise<ApiMember[]> {
-  const deadline = Date.now() + FOUND_TIMEOUT_MS;
+async function membersUntil(net: Netsim, host: string, pred: (m: ApiMember[]) => boolean, what: string, timeoutMs = FOUND_TIMEOUT_MS): Promise<ApiMember[]> {
+  const deadline = Date.now() + timeoutMs;
   let last: ApiMember[] = [];
   while (Date.now() < deadline) {
     last = await apiMembers(net, host);
     if (pred(last)) return last;
     await sleep(500);
   }
-  throw new Error(`leader on ${host}: ${what} not seen in /api/members within ${FOUND_TIMEOUT_MS} ms: ${JSON.stringify(last.map((m) => [m.id, m.address, m.health, m.problems]))}`);
+  throw new Error(`leader on ${host}: ${what} not seen in /api/members within ${timeoutMs} ms: ${JSON.stringify(last.map((m) => [m.id, m.address, m.health, m.problems]))}`);
 }
 
 async function logUntil(read: () => string, re: RegExp, what: string, timeoutMs = FOUND_TIMEOUT_MS): Promise<string> {
@@ -237,5 +237,41 @@ describe('mDNS with one member id on three hosts (issue #15, case 4)', { skip },
       if (refused.has(`${host}:${MEMBER_PORT}`)) await logUntil(read, /leader refused this member: 4008 JAS_ERR_CONFLICT/, `refusal in the log of the member at ${host}`);
     }
     assert.match(leaderLog(), /two members use one id/);
+  });
+});
+
+describe('mDNS without avahi anywhere: a leader beside a member, an interface that comes up later', { skip }, () => {
+  let net: Netsim | undefined;
+  let dir = '';
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'jas-e2e-mdns-own-'));
+    net = await Netsim.up({ members: 2 });
+    for (const h of net.hosts) await privateHostDirs(net, h, dir); // no avahi of the machine's own in sight
+    await net.link('member2', 'down'); // member2 is on the second network only (wired below)
+  });
+  after(async () => {
+    await net?.down();
+    if (dir && !keep) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the leader finds the member on its own host; a network that appears later is answered on within the rescan', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(net);
+    startLeader(net, dir, 'leader', 'leader');
+    const local = startMember(net, dir, 'leader', 'member5', ['--id', 'member5']);
+    const m1 = startMember(net, dir, 'member1', 'member1');
+    await logUntil(local, /"msg":"mDNS: advertising"/, 'member5 advertising');
+    await logUntil(m1, /"interfaces":\["eth0=10\.99\.0\.2"\][^\n]*"msg":"mDNS: advertising"/, 'member1 advertising on eth0');
+    const list = await membersUntil(net, 'leader', (m) => ['member1', 'member5'].every((id) => m.some((x) => x.id === id && x.connected)), 'member1 and member5 (same host) connected');
+    assert.equal(list.find((x) => x.id === 'member5')?.address, `10.99.0.1:${MEMBER_PORT}`);
+
+    // eth1 comes up on member1 after it started (wlan0 after boot): a leader there finds it.
+    await net.wire({ host: 'member1', iface: 'eth1', cidr: '10.98.0.2/24' }, { host: 'member2', iface: 'eth1', cidr: '10.98.0.3/24' });
+    await net.exec('member2', 'ip', ['route', 'replace', '224.0.0.0/4', 'dev', 'eth1']);
+    startLeader(net, dir, 'member2', 'leader-b');
+    // The member looks at its interfaces every 10 s and announces itself on new ones.
+    const onB = await membersUntil(net, 'member2', (m) => m.some((x) => x.id === 'member1' && x.connected), 'member1 on the new network', 30_000);
+    assert.equal(onB.find((x) => x.id === 'member1')?.address, `10.98.0.2:${MEMBER_PORT}`);
+    assert.match(m1(), /"interfaces":\["eth0=10\.99\.0\.2","eth1=10\.98\.0\.2"\]/, 'announced on the new interface');
   });
 });

@@ -219,15 +219,20 @@ export class MdnsResponder {
   private onPacket(p: Port, packet: Packet, rinfo: { address: string; port: number }): void {
     if (this.state === 'stopped' || this.state === 'idle') return;
     // Every socket hears every interface's multicast: handle what came from this one's network.
-    if (this.own.has(rinfo.address) || !inSubnet(p.iface, rinfo.address)) return;
+    if (!inSubnet(p.iface, rinfo.address)) return;
+    // From this host: our own packets (multicast loops back) or another program here, such as a
+    // leader on the same Pi. Its queries get answers; nothing from here is a name conflict.
+    const fromHere = this.own.has(rinfo.address);
     if (packet.type === 'response') {
+      if (fromHere) return;
       const claimed = claimedNames(this.identity, [...(packet.answers ?? []), ...(packet.additionals ?? [])]);
       this.onClaim(claimed);
       return;
     }
     if (packet.type !== 'query') return;
-    const claimedByProbe = claimedNames(this.identity, packet.authorities ?? []);
     if (this.state === 'probing') {
+      if (fromHere) return;
+      const claimedByProbe = claimedNames(this.identity, packet.authorities ?? []);
       // Simultaneous probes for the same name (RFC 6762 §8.2, simplified): the host with the
       // higher address keeps it, the other renames.
       if ((claimedByProbe.instance || claimedByProbe.host) && (ipv4ToInt(rinfo.address) ?? 0) > (ipv4ToInt(p.iface.address) ?? 0)) this.onClaim(claimedByProbe);
