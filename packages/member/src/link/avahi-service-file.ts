@@ -6,8 +6,8 @@
 // start, so a changed port or id reaches avahi at the next restart), or by the daemon itself when
 // it may write there. docs/leader.md, "Discovery", says why a file and not D-Bus.
 import { connect } from 'node:net';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol';
 
 export const AVAHI_SERVICE_FILE = '/etc/avahi/services/jaudiosync-member.service';
@@ -48,9 +48,29 @@ export function renderAvahiService(id: string, port: number): string {
   ].join('\n');
 }
 
-/** True when avahi-daemon accepts connections on its socket (it runs, on this host). */
-export function avahiRunning(socketPath = AVAHI_SOCKET): Promise<boolean> {
-  if (!existsSync(socketPath)) return Promise.resolve(false);
+/**
+ * True when avahi-daemon accepts connections on its socket and serves our network: a unix socket
+ * is reachable from another network namespace (a container, a simulated host), where that avahi
+ * would publish for interfaces that are not ours. Its namespace is compared where /proc lets us
+ * (root); an unprivileged member cannot look and trusts the socket.
+ */
+export async function avahiRunning(socketPath = AVAHI_SOCKET): Promise<boolean> {
+  if (!existsSync(socketPath)) return false;
+  if (!(await socketAnswers(socketPath))) return false;
+  return sameNetworkNamespace(join(dirname(socketPath), 'pid'));
+}
+
+export function sameNetworkNamespace(pidFile: string): boolean {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid < 1) return true;
+    return readlinkSync(`/proc/${pid}/ns/net`) === readlinkSync('/proc/self/ns/net');
+  } catch {
+    return true;
+  }
+}
+
+function socketAnswers(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(socketPath);
     const done = (ok: boolean): void => {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { networkInterfaces } from 'node:os';
 import { answerQuestions, claimedNames, hostLabel, nextHostName, nextInstanceName, serviceRecords, type ServiceIdentity } from '../../src/link/mdns-records.js';
 import { flagsAllowMdns, inSubnet, mdnsInterfaces } from '../../src/link/mdns-interfaces.js';
-import { ensureAvahiService, instanceNameFor, renderAvahiService } from '../../src/link/avahi-service-file.js';
+import { spawn } from 'node:child_process';
+import { ensureAvahiService, instanceNameFor, renderAvahiService, sameNetworkNamespace } from '../../src/link/avahi-service-file.js';
 
 const id: ServiceIdentity = { instance: 'jaudiosync-member1', host: 'member1', port: 7701, txt: { v: '1.3', id: 'member1' } };
 
@@ -91,6 +92,25 @@ test('avahi service file: rendered from id and port, written only when it differ
     writeFileSync(file, 'garbage');
     assert.equal(ensureAvahiService('member1', 7702, file).status, 'written');
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+test('an avahi-daemon of another network namespace (its socket seen from a container or simulated host) is not ours', { skip: isRoot ? false : 'needs root (unshare --net)', timeout: 10_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-avahi-ns-'));
+  const other = spawn('unshare', ['--net', 'sleep', '10'], { stdio: 'ignore' });
+  try {
+    const pidFile = join(dir, 'pid');
+    writeFileSync(pidFile, `${process.pid}\n`);
+    assert.equal(sameNetworkNamespace(pidFile), true);
+    await new Promise((r) => setTimeout(r, 300)); // unshare has exec'd sleep in its own namespace
+    writeFileSync(pidFile, `${other.pid}\n`);
+    assert.equal(sameNetworkNamespace(pidFile), false);
+    assert.equal(sameNetworkNamespace(join(dir, 'absent')), true, 'cannot tell: trust the socket');
+  } finally {
+    other.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });
