@@ -10,7 +10,9 @@
 //      networks (answers leave by the interface the query came in on);
 //   4. members with one id: renamed visibly (own responder: log; avahi: its log), the leader refuses
 //      all but one with JAS_ERR_CONFLICT in /api/members and in the refused member's log;
-//   5. the leader finds members published by avahi, by the member itself, and by avahi-publish.
+//   5. the leader finds members published by avahi, by the member itself, and by avahi-publish;
+// and without avahi anywhere: a member on the leader's own host is found, and an interface that
+// comes up after the member started is answered on.
 // JAS_E2E_KEEP=1 keeps the working dir (logs).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
