@@ -9,7 +9,8 @@
 //   3. a member with two interfaces whose multicast route is on the other one is found on both
 //      networks (answers leave by the interface the query came in on);
 //   4. members with one id: renamed visibly (own responder: log; avahi: its log), the leader refuses
-//      all but one with JAS_ERR_CONFLICT in /api/members and in the refused member's log;
+//      all but one with JAS_ERR_CONFLICT in /api/members and in the refused member's log; two
+//      hosts both called raspberrypi (default id): host name and service renamed, both resolvable;
 //   5. the leader finds members published by avahi, by the member itself, and by avahi-publish;
 // and without avahi anywhere: a member on the leader's own host is found, and an interface that
 // comes up after the member started is answered on.
@@ -44,9 +45,12 @@ interface ApiMember {
 }
 
 /** Starts a daemon on a host with its output in dir/<name>.log; returns a reader of that log. */
-function daemon(net: Netsim, dir: string, host: string, name: string, bin: string, args: string[]): () => string {
+function daemon(net: Netsim, dir: string, host: string, name: string, bin: string, args: string[], hostname?: string): () => string {
   const file = join(dir, `${name}.log`);
-  const child = net.spawn(host, process.execPath, [bin, ...args], { env: { NODE_ENV: 'development' } });
+  // Another hostname than the simulated host's: set in the command's own UTS namespace.
+  const child = hostname === undefined
+    ? net.spawn(host, process.execPath, [bin, ...args], { env: { NODE_ENV: 'development' } })
+    : net.spawn(host, 'sh', ['-c', `hostname ${hostname} && exec "$0" "$@"`, process.execPath, bin, ...args], { env: { NODE_ENV: 'development' } });
   const out = createWriteStream(file);
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
@@ -59,10 +63,10 @@ function daemon(net: Netsim, dir: string, host: string, name: string, bin: strin
   };
 }
 
-function startMember(net: Netsim, dir: string, host: string, name: string, extra: string[] = []): () => string {
+function startMember(net: Netsim, dir: string, host: string, name: string, extra: string[] = [], hostname?: string): () => string {
   return daemon(net, dir, host, name, MEMBER_BIN, [
     '--sink', 'none', '--port', String(MEMBER_PORT), '--state-dir', join(dir, `${name}-state`), '--cache-dir', join(dir, `${name}-cache`), ...extra,
-  ]);
+  ], hostname);
 }
 
 function startLeader(net: Netsim, dir: string, host: string, name: string, extra: string[] = []): () => string {
@@ -194,10 +198,11 @@ describe('mDNS with avahi, two interfaces and a VPN interface (issue #15)', { sk
   });
 });
 
-describe('mDNS with one member id on three hosts (issue #15, case 4)', { skip }, () => {
+describe('mDNS with one member id on several hosts (issue #15, case 4)', { skip }, () => {
   let net: Netsim | undefined;
   let dir = '';
   let avahi3: AvahiHost | undefined;
+  let leaderLog: () => string = () => '';
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'jas-e2e-mdns-dup-'));
@@ -206,6 +211,7 @@ describe('mDNS with one member id on three hosts (issue #15, case 4)', { skip },
     for (const h of net.hosts) dirs.set(h, await privateHostDirs(net, h, dir));
     await startAvahi(net, 'leader', dirs.get('leader')!);
     avahi3 = await startAvahi(net, 'member3', dirs.get('member3')!);
+    leaderLog = startLeader(net, dir, 'leader', 'leader', ['--member-pattern', '^(dup|raspberrypi)$']);
   });
   after(async () => {
     await net?.down();
@@ -214,7 +220,6 @@ describe('mDNS with one member id on three hosts (issue #15, case 4)', { skip },
 
   test('the second and third are renamed visibly and refused by the leader with a clear error; none is silently missing', { timeout: TEST_TIMEOUT_MS }, async () => {
     assert.ok(net && avahi3);
-    const leaderLog = startLeader(net, dir, 'leader', 'leader', ['--member-pattern', '^dup$']);
     const m1 = startMember(net, dir, 'member1', 'member1', ['--id', 'dup']);
     await logUntil(m1, /"msg":"mDNS: advertising"/, 'member1 advertising');
     const m2 = startMember(net, dir, 'member2', 'member2', ['--id', 'dup']);
@@ -239,6 +244,26 @@ describe('mDNS with one member id on three hosts (issue #15, case 4)', { skip },
       if (refused.has(`${host}:${MEMBER_PORT}`)) await logUntil(read, /leader refused this member: 4008 JAS_ERR_CONFLICT/, `refusal in the log of the member at ${host}`);
     }
     assert.match(leaderLog(), /two members use one id/);
+  });
+
+  test('two Pis left as raspberrypi (one hostname, default id): host and service renamed visibly, the second refused', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(net);
+    // Beside the "dup" members, on port 7702, with the hostname "raspberrypi" (and so the default id).
+    const port = ['--port', '7702'];
+    const a = startMember(net, dir, 'member1', 'pi-a', port, 'raspberrypi');
+    await logUntil(a, /"msg":"mDNS: advertising"/, 'the first raspberrypi advertising');
+    const b = startMember(net, dir, 'member2', 'pi-b', port, 'raspberrypi');
+    await logUntil(b, /host name raspberrypi\.local is taken by another host: answering as raspberrypi-2\.local/, 'host name renamed');
+    await logUntil(b, /service name \\"jaudiosync-raspberrypi\\" is taken[^\n]*advertising as \\"jaudiosync-raspberrypi \(2\)\\"/, 'service renamed');
+    const seen = await browseUntil(net, 'leader', (s) => v4(s, 'jaudiosync-raspberrypi').length > 0 && v4(s, 'jaudiosync-raspberrypi (2)').length > 0);
+    assert.deepEqual(v4(seen, 'jaudiosync-raspberrypi').map((x) => [x.host, x.address, x.port]), [['raspberrypi.local', '10.99.0.2', 7702]]);
+    assert.deepEqual(v4(seen, 'jaudiosync-raspberrypi (2)').map((x) => [x.host, x.address, x.port]), [['raspberrypi-2.local', '10.99.0.3', 7702]]);
+    assert.deepEqual(await getentHosts(net, 'leader', 'raspberrypi.local'), ['10.99.0.2']);
+    assert.deepEqual(await getentHosts(net, 'leader', 'raspberrypi-2.local'), ['10.99.0.3']);
+    const list = await membersUntil(net, 'leader', (m) => m.filter((x) => x.id === 'raspberrypi').length === 2 && m.some((x) => x.id === 'raspberrypi' && x.connected), 'both raspberrypi entries');
+    const pis = list.filter((x) => x.id === 'raspberrypi');
+    assert.equal(pis.filter((x) => x.connected).length, 1);
+    assert.ok(pis.some((x) => !x.connected && (x.problems ?? []).some((p) => /member id "raspberrypi" is already used by the member at 10\.99\.0\.[23]:7702/.test(p))), JSON.stringify(pis));
   });
 });
 
