@@ -171,6 +171,16 @@ describe('mDNS with avahi, two interfaces and a VPN interface (issue #15)', { sk
     assert.doesNotMatch(log, new RegExp(`Registering new address record for ${VPN_NET.replace(/\./g, '\\.')}`), 'avahi ignores the VPN interface');
   });
 
+  test('2. avahi runs but its service file cannot be written: the member publishes the service beside avahi, host records stay avahi\'s', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(net);
+    const m7 = startMember(net, dir, 'member2', 'member7', ['--id', 'member7', '--port', '7707', '--avahi-service-file', '/nonexistent/jaudiosync-member.service']);
+    await logUntil(m7, /publishing the service ourselves beside avahi, without address records/, 'the fallback warning');
+    await logUntil(m7, /"msg":"mDNS: advertising"/, 'member7 advertising');
+    const seen = await browseUntil(net, 'leader', (x) => v4(x, 'jaudiosync-member7').length > 0);
+    assert.deepEqual(v4(seen, 'jaudiosync-member7').map((x) => [x.host, x.address, x.port]), [['member2.local', '10.99.0.3', 7707]]);
+    assert.doesNotMatch(avahi.get('member2')!.log(), /conflict/i);
+  });
+
   test('3. two interfaces: a leader and avahi on either network find member1 at its address there', { timeout: TEST_TIMEOUT_MS }, async () => {
     assert.ok(net);
     const b = await browseUntil(net, 'member3', (s) => v4(s, 'jaudiosync-member1').length > 0);
