@@ -123,6 +123,16 @@ describe('systemd units', () => {
     assert.equal(one(text, 'RuntimeDirectoryPreserve'), 'restart', 'the clock memory must survive a restart');
     assert.equal(env.get('JAS_MEMBER_CONFIG'), '/etc/jaudiosync/member.json');
   });
+
+  test('member: avahi-daemon publishes it from a service file regenerated from the config before every start', () => {
+    const text = readFileSync(unitPath('member'), 'utf8');
+    assert.match(one(text, 'After'), /\bavahi-daemon\.service\b/);
+    const pre = one(text, 'ExecStartPre').split(/\s+/);
+    // "+": privileged (the file is in /etc); the same bin and config (Environment) as ExecStart.
+    assert.equal(pre[0], '+/usr/bin/node');
+    assert.equal(pre[1], one(text, 'ExecStart').split(/\s+/).find((a) => a.endsWith('jaudiosync-member.js')));
+    assert.deepEqual(pre.slice(2), ['--write-avahi-service']);
+  });
 });
 
 /** `+ command` lines and `write`/`mkdir` lines of an install run. */
@@ -174,6 +184,10 @@ describe('scripts/install --dry-run', () => {
     assert.ok(at('write /etc/systemd/system/jaudiosync-member.service') < at('+ systemctl enable'));
     assert.ok(at('+ systemctl enable') < at('+ systemctl restart jaudiosync-member'));
     assert.ok(at('npx tsc -b') < at('+ mv /opt/jaudiosync.new /opt/jaudiosync'));
+    // avahi's service file for the member, from its config, once the app is in place.
+    const avahi = p.commands.find((c) => c.includes('--write-avahi-service'));
+    assert.ok(avahi?.includes('JAS_MEMBER_CONFIG=/etc/jaudiosync/member.json') && avahi.includes('--avahi-service-file /etc/avahi/services/jaudiosync-member.service'), avahi);
+    assert.ok(at('+ mv /opt/jaudiosync.new /opt/jaudiosync') < at('--write-avahi-service') && at('--write-avahi-service') < at('+ systemctl restart jaudiosync-member'));
   });
 
   test('leader: no chrony, a generated key, the music directory; a dry run into --root writes nothing', () => {

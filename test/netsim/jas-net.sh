@@ -4,7 +4,11 @@
 #   impair HOST DELAY_MS JITTER_MS LOSS_PCT   e.g. impair member1 5 3 1  (0 0 0 = clean)
 #   blackhole HOST on|off          silently drop all of HOST's frames (no carrier change)
 #   link HOST down|up              carrier down/up on HOST's eth0 (routes restored on up)
-#   exec HOST CMD...               run CMD "on" HOST: netns + own hostname + /etc/hosts
+#   exec HOST CMD...               run CMD "on" HOST: netns + own hostname + /etc/hosts (+ binds)
+#   bind HOST SRC DST              every later `exec` on HOST sees SRC at DST (a bind mount in its
+#                                  private mount namespace), e.g. a per-host /run or config dir
+#   wire A IFA IPA/LEN B IFB IPB/LEN   a second, direct link between hosts A and B (a veth pair, not
+#                                  through the hub): IFA on A, IFB on B, each with its address
 #   ping A B [count]               ping from host A to host B
 #   down                           kill what runs in our namespaces, delete them, remove state
 #   gc                             run `down` for every simulation under /tmp/jasnet whose owner
@@ -148,13 +152,32 @@ exec)
   h=${2:-}; known "$h"; shift 2
   # own UTS namespace -> os.hostname() == HOST; private bind of /etc/hosts (ip netns exec
   # already gives the command its own mount namespace, so the host's file is untouched).
+  # Then the host's binds (lines "SRC DST"; paths without whitespace, checked by `bind`).
   # Every step execs, so the caller's child pid is the command itself (signals reach it).
   exec ip netns exec "$(ns "$h")" unshare --uts sh -c \
-    'hostname "$0"; mount --bind "$1" /etc/hosts; shift; exec "$@"' "$h" "$STATE/hosts" "$@" ;;
+    'hostname "$0"; mount --bind "$1" /etc/hosts
+     if [ -f "$2" ]; then while read -r s d; do mount --bind "$s" "$d" || exit 1; done < "$2"; fi
+     shift 2; exec "$@"' "$h" "$STATE/hosts" "$STATE/binds.$h" "$@" ;;
+bind)
+  [ $# -eq 4 ] || { echo "usage: bind HOST SRC DST" >&2; exit 2; }
+  known "$2"
+  for p in "$3" "$4"; do
+    [[ "$p" =~ ^/[A-Za-z0-9_./+-]+$ ]] || { echo "bind: path must be absolute, without spaces: $p" >&2; exit 2; }
+    [ -e "$p" ] || { echo "bind: $p does not exist" >&2; exit 2; }
+  done
+  echo "$3 $4" >> "$STATE/binds.$2" ;;
+wire)  # A IFA IPA/LEN B IFB IPB/LEN
+  [ $# -eq 7 ] || { echo "usage: wire A IFA IPA/LEN B IFB IPB/LEN" >&2; exit 2; }
+  known "$2"; known "$5"
+  for i in "$3" "$6"; do [[ "$i" =~ ^[a-z][a-z0-9]{0,14}$ ]] || { echo "wire: bad interface name $i" >&2; exit 2; }; done
+  for a in "$4" "$7"; do [[ "$a" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]] || { echo "wire: bad address $a" >&2; exit 2; }; done
+  ip -n "$(ns "$2")" link add "$3" type veth peer name "$6" netns "$(ns "$5")"
+  ip -n "$(ns "$2")" addr add "$4" dev "$3"; ip -n "$(ns "$2")" link set "$3" up
+  ip -n "$(ns "$5")" addr add "$7" dev "$6"; ip -n "$(ns "$5")" link set "$6" up ;;
 ping)
   known "$2"; known "$3"
   ip netns exec "$(ns "$2")" ping -q -c "${4:-50}" -i 0.02 "$(ipof "$3")" | tail -2 ;;
 down)
   teardown; echo down >&2 ;;
-*) sed -n '2,14p' "$0"; exit 2 ;;
+*) sed -n '2,18p' "$0"; exit 2 ;;
 esac

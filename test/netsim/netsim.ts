@@ -236,6 +236,22 @@ export class Netsim {
     return { sent: Number(sum?.[1] ?? count), received: Number(sum?.[2] ?? rttMs.length), rttMs };
   }
 
+  /**
+   * From now on every command on host sees src at dst (a bind mount in the command's own mount
+   * namespace; the real dst is untouched): e.g. a per-host /run for dbus and avahi-daemon.
+   */
+  async bind(host: string, src: string, dst: string): Promise<void> {
+    this.checkHost(host);
+    await this.run(['bind', host, src, dst]);
+  }
+
+  /** A second link between two hosts, beside the hub's LAN: a veth pair with an address at each end. */
+  async wire(a: { host: string; iface: string; cidr: string }, b: { host: string; iface: string; cidr: string }): Promise<void> {
+    this.checkHost(a.host);
+    this.checkHost(b.host);
+    await this.run(['wire', a.host, a.iface, a.cidr, b.host, b.iface, b.cidr]);
+  }
+
   /** Kills everything spawned here and removes the namespaces. Safe to call twice. */
   down(): Promise<void> {
     this.downPromise ??= this.doDown();

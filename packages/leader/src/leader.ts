@@ -122,6 +122,7 @@ export class Leader {
       this.events.emit('change');
     });
     this.registry.on('change', () => this.events.emit('change'));
+    this.registry.on('conflict', (memberId, endpoint, other) => log.error({ member: memberId, endpoint, other }, 'two members use one id: refused the second (give each member its own id)'));
     this.registry.on('track-error', (memberId, msg) => log.warn({ member: memberId, track: msg.trackId, reason: msg.reason }, 'member cannot use track'));
     this.discovery.on('up', (m) => {
       log.info({ key: m.key, host: m.host, port: m.port }, 'member found');

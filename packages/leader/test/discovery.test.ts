@@ -22,6 +22,23 @@ test('acceptService: pattern on host name or TXT id; referer address preferred; 
   assert.ok('reason' in acceptService(svc({ addresses: [] }), re));
 });
 
+test('acceptService: keyed by instance name, so two members with one id (one renamed) stay two endpoints', () => {
+  const re = /^member\d+$/;
+  const first = acceptService(svc({}), re) as DiscoveredMember;
+  const renamed = acceptService(svc({ name: 'jaudiosync-member1 (2)', host: 'member1-2.local', addresses: ['10.99.0.3'] }), re) as DiscoveredMember;
+  const byAvahi = acceptService(svc({ name: 'jaudiosync-member1 #2', addresses: ['10.99.0.4'] }), re) as DiscoveredMember;
+  assert.deepEqual([first.key, renamed.key, byAvahi.key], ['mdns:member1', 'mdns:member1 (2)', 'mdns:member1 #2']);
+  assert.deepEqual([renamed.id, renamed.host, renamed.hostname], ['member1', '10.99.0.3', 'member1-2']);
+});
+
+test('acceptService: an answer with only IPv6 addresses still yields the IPv4 address it came from', () => {
+  const re = /^member\d+$/;
+  const v6only = acceptService(svc({ addresses: ['fe80::2cf0:b4ff:feee:2302'], referer: { address: '10.99.0.2', family: 'IPv4', port: 5353, size: 0 } }), re) as DiscoveredMember;
+  assert.equal(v6only.host, '10.99.0.2');
+  const mixed = acceptService(svc({ addresses: ['fe80::1', 'fd00::2', '10.99.0.5'] }), re) as DiscoveredMember;
+  assert.equal(mixed.host, '10.99.0.5');
+});
+
 test('parseEndpoint', () => {
   assert.deepEqual(parseEndpoint('member1'), { host: 'member1', port: 7701 });
   assert.deepEqual(parseEndpoint('10.0.0.5:7702'), { host: '10.0.0.5', port: 7702 });

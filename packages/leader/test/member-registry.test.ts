@@ -1,7 +1,8 @@
 // MemberRegistry reconnection against in-process fake members on loopback: a killed member is
 // retried forever at the capped backoff and is back soon after it returns; the member announcing
 // itself again (discovery `up` with the same endpoint) reconnects at once; a retired duplicate
-// takes over when the endpoint it duplicated is removed.
+// takes over when the endpoint it duplicated is removed; two members advertising one id are two
+// members, and the second is refused with JAS_ERR_CONFLICT (its close code and reason).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -122,4 +123,31 @@ test('removing an endpoint hands the member over to its retired duplicate', asyn
   reg.remove(`config:127.0.0.1:${fake.port}`);
   await waitFor('the mDNS endpoint took over', () => reg.connectedCount === 1 && reg.list()[0]?.source === 'mdns', 3000);
   assert.equal(reg.list().length, 1);
+});
+
+test('two members advertising one id over mDNS: the second is refused with JAS_ERR_CONFLICT, listed, and told why', async (t) => {
+  const closes: Array<{ code: number; reason: string }> = [];
+  const a = await fakeMember(0, 'dup');
+  const b = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => b.once('listening', resolve));
+  b.on('connection', (ws) => {
+    ws.on('close', (code, reason) => closes.push({ code, reason: reason.toString() }));
+    ws.send(encodeMessage({ type: 'hello', memberId: 'dup', hostname: 'other', version: '0.1.0', outputRate: 48000, channels: 2, sink: 'none', clockMode: 'system' }));
+  });
+  const bPort = (b.address() as AddressInfo).port;
+  const reg = registry({ initialMs: 20, maxMs: 100, jitter: 0 });
+  t.after(async () => { reg.close(); await a.close(); await new Promise<void>((resolve) => b.close(() => resolve())); });
+  const conflicts: string[][] = [];
+  reg.on('conflict', (id, endpoint, other) => conflicts.push([id, endpoint, other]));
+  reg.add({ key: 'mdns:dup', host: '127.0.0.1', port: a.port, source: 'mdns', id: 'dup' });
+  await waitFor('first connected', () => reg.connectedCount === 1, 3000);
+  reg.add({ key: 'mdns:dup (2)', host: '127.0.0.1', port: bPort, source: 'mdns', id: 'dup' });
+  await waitFor('second refused', () => closes.length === 1, 3000);
+  assert.equal(closes[0]?.code, 4008);
+  assert.match(closes[0]?.reason ?? '', /^JAS_ERR_CONFLICT: .*member id "dup" is already used by the member at 127\.0\.0\.1:\d+/);
+  const second = reg.list().find((m) => m.endpoint === `127.0.0.1:${bPort}`);
+  assert.equal(second?.status, 'duplicate');
+  assert.equal(second?.error?.code, 'JAS_ERR_CONFLICT');
+  assert.deepEqual(conflicts, [['dup', `127.0.0.1:${bPort}`, `127.0.0.1:${a.port}`]]);
+  assert.equal(reg.connectedCount, 1, 'the first member keeps playing');
 });

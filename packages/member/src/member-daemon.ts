@@ -143,12 +143,13 @@ export class MemberDaemon {
       this.log.warn({ from: addr, code: error.code, field: error.field }, error.message);
       this.pushError(error.code, error.message);
     });
+    this.link.on('refused', (reason, addr) => this.log.error({ leader: addr, reason }, `leader refused this member: ${reason}`));
     this.link.on('message', (msg, addr) => this.onMessage(msg, addr));
     this.port = await this.link.listen();
     // Advertise the port really bound (`--port 0` picks one).
     if (this.config.mdns) {
-      this.advertiser = new MdnsAdvertiser({ id: this.config.id, port: this.port, onError: (err) => this.log.warn({ err: err.message }, 'mDNS advertisement failed') });
-      this.advertiser.start();
+      this.advertiser = new MdnsAdvertiser({ id: this.config.id, port: this.port, log: this.log, avahiServiceFile: this.config.avahiServiceFile });
+      await this.advertiser.start();
     }
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.planTracks(), TRACK_PLAN_MS));

@@ -29,7 +29,7 @@ const MIN_REFRESH_GAP_MS = 1_000;
 export const GOODBYE_FORGET_MS = 10 * 60_000;
 
 export interface DiscoveredMember {
-  /** Stable key: `mdns:<TXT id or service name>` or `config:<host:port>`. */
+  /** Stable key: `mdns:<service instance name without jaudiosync->` or `config:<host:port>`. */
   key: string;
   host: string;
   port: number;
@@ -259,13 +259,18 @@ export function acceptService(service: Service, pattern: RegExp): DiscoveredMemb
   }
   // Another major in TXT v: still connect, so the connection refuses it with a clear error that
   // shows up in the member list (silently ignoring it would hide the misconfiguration).
-  // Use the address the answer came from (works across namespaces); else the first IPv4 one.
+  // Use the address the answer came from (works across namespaces, and is IPv4: the browser
+  // listens on IPv4, so AAAA-only additionals never hide a member); else the first IPv4 one.
   const addresses = service.addresses ?? [];
   const referer = service.referer?.address;
   const host = referer ?? addresses.find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)) ?? addresses[0];
   if (host === undefined) return { reason: 'service without an address' };
   if (!Number.isInteger(service.port) || service.port < 1 || service.port > 65535) return { reason: 'service without a valid port' };
-  const key = `mdns:${id ?? service.name}`;
+  // Keyed by the instance name, which mDNS keeps unique on the network: two members with one id
+  // (renamed `jaudiosync-x (2)` by their responder or `jaudiosync-x #2` by avahi) are two endpoints,
+  // and the registry reports the second as a duplicate instead of one silently replacing the other.
+  const name = typeof service.name === 'string' && service.name.length > 0 ? service.name : id ?? host;
+  const key = `mdns:${name.replace(/^jaudiosync-/, '')}`;
   const out: DiscoveredMember = { key, host, port: service.port, source: 'mdns', hostname };
   if (id !== undefined) out.id = id;
   if (version !== undefined) out.version = version;

@@ -160,8 +160,12 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     return true;
   }
 
-  /** Closes for good (no reconnect). */
-  stop(reason = 'leader closing'): void {
+  /**
+   * Closes for good (no reconnect). With an error, the member gets it as the close code and
+   * reason (it logs it) and it stays in `error` for /api/members.
+   */
+  stop(reason = 'leader closing', error?: WireError): void {
+    if (error) this.lastError = error;
     this.setStatus('stopped');
     this.clearTimers();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -170,7 +174,10 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.ws = null;
     if (ws) {
       ws.removeAllListeners('message');
-      if (ws.readyState === WebSocket.OPEN) ws.close(errorSpec('JAS_ERR_SHUTTING_DOWN').closeCode ?? 1001, reason.slice(0, 100));
+      if (ws.readyState === WebSocket.OPEN) {
+        if (error) ws.close(errorSpec(error.code).closeCode ?? 1011, closeReason(error.code, error.message));
+        else ws.close(errorSpec('JAS_ERR_SHUTTING_DOWN').closeCode ?? 1001, reason.slice(0, 100));
+      }
       else ws.terminate();
       ws.on('error', () => undefined);
     }

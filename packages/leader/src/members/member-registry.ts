@@ -38,12 +38,19 @@ interface Entry {
 export interface MemberRegistryEvents {
   change: [];
   connected: [memberId: string];
+  /** Two different members use one id: the one at `endpoint` was refused. */
+  conflict: [memberId: string, endpoint: string, otherEndpoint: string];
   'track-error': [memberId: string, msg: TrackErrorMessage];
 }
 
 export interface MemberRegistryOptions {
   createConnection(member: DiscoveredMember): MemberConnection;
   wallNowMs?(): number;
+}
+
+/** Two mDNS services (instance names are unique per advertiser), not one member reached twice. */
+function advertisedApart(a: DiscoveredMember, b: DiscoveredMember): boolean {
+  return a.source === 'mdns' && b.source === 'mdns' && a.key !== b.key;
 }
 
 export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
@@ -79,7 +86,15 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
       if (other) {
         // The member accepts one leader connection at a time; two from us would evict each other forever.
         entry.duplicate = true;
-        connection.stop(`duplicate of ${other.connection.endpoint}`);
+        if (advertisedApart(entry.discovered, other.discovered)) {
+          // Two mDNS advertisements (each member has one): two members with one id. Refuse the
+          // second visibly, here and in its own log, instead of letting one hide the other.
+          const error: WireError = { code: 'JAS_ERR_CONFLICT', message: `member id "${hello.memberId}" is already used by the member at ${other.connection.endpoint}: give each member its own id` };
+          connection.stop(error.message, error);
+          this.emit('conflict', hello.memberId, connection.endpoint, other.connection.endpoint);
+        } else {
+          connection.stop(`duplicate of ${other.connection.endpoint}`);
+        }
       }
       this.emit('change');
     });

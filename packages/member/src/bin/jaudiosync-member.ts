@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --single-threaded
 // jaudiosync-member: the daemon on each speaker. See --help.
 import { pino } from 'pino';
+import { ensureAvahiService } from '../link/avahi-service-file.js';
 import { ConfigError, loadMemberConfig, memberHelp } from '../config/member-config.js';
 import { MemberDaemon } from '../member-daemon.js';
 import { tuneMemory } from '../memory-tuning.js';
@@ -28,6 +29,18 @@ async function main(): Promise<number> {
       return 1;
     }
     process.stdout.write(`${pa.formatDeviceList()}\n`);
+    return 0;
+  }
+  if (parsed.writeAvahiService) {
+    // Run privileged by the systemd unit before every start: a changed port or id reaches avahi.
+    const r = ensureAvahiService(parsed.config.id, parsed.config.port, parsed.config.avahiServiceFile);
+    if (r.status === 'failed') {
+      process.stderr.write(`jaudiosync-member: cannot write ${r.path}: ${r.error}\n`);
+      return 1;
+    }
+    process.stdout.write(r.status === 'no-avahi'
+      ? `jaudiosync-member: no avahi-daemon services directory for ${r.path}: nothing to do (the member publishes itself)\n`
+      : `jaudiosync-member: ${r.path} ${r.status === 'written' ? 'written' : 'already current'}\n`);
     return 0;
   }
   const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });

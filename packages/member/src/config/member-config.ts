@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { AVAHI_SERVICE_FILE } from '../link/avahi-service-file.js';
 import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth';
 
 export type SinkKind = 'portaudio' | 'capture' | 'none';
@@ -13,6 +14,8 @@ export interface MemberConfig {
   listenHost: string;
   port: number;
   mdns: boolean;
+  /** avahi-daemon's static service file for this member (used when avahi runs on this host). */
+  avahiServiceFile: string;
   sink: SinkKind;
   device: string | undefined;
   outputRate: number;
@@ -51,7 +54,8 @@ export const MEMBER_OPTIONS: readonly OptionSpec[] = [
   { key: 'id', flag: '--id', env: 'JAS_MEMBER_ID', kind: 'string', help: 'member id shown by the leader (default: the hostname)' },
   { key: 'listenHost', flag: '--listen-host', env: 'JAS_LISTEN_HOST', kind: 'string', help: 'address the WebSocket server binds' },
   { key: 'port', flag: '--port', env: 'JAS_PORT', kind: 'int', min: 1, max: 65535, help: 'WebSocket port the leader connects to' },
-  { key: 'mdns', flag: '--mdns', env: 'JAS_MDNS', kind: 'bool', help: 'advertise this member over mDNS (--no-mdns to disable)' },
+  { key: 'mdns', flag: '--mdns', env: 'JAS_MDNS', kind: 'bool', help: 'advertise this member over mDNS (--no-mdns to disable): through avahi-daemon when it runs, else by itself' },
+  { key: 'avahiServiceFile', flag: '--avahi-service-file', env: 'JAS_AVAHI_SERVICE_FILE', kind: 'string', help: "avahi-daemon's service file for this member (see --write-avahi-service)" },
   { key: 'sink', flag: '--sink', env: 'JAS_SINK', kind: 'enum', values: ['portaudio', 'capture', 'none'], help: 'audio output: PortAudio device, capture (simulated DAC writing a file), none' },
   { key: 'device', flag: '--device', env: 'JAS_DEVICE', kind: 'string', help: 'PortAudio output device: index or name substring (default: the default device)' },
   { key: 'outputRate', flag: '--output-rate', env: 'JAS_OUTPUT_RATE', kind: 'int', min: 8000, max: 192000, help: 'output sample rate in Hz (must match the leader)' },
@@ -79,6 +83,7 @@ export function defaultMemberConfig(): MemberConfig {
     listenHost: '0.0.0.0',
     port: 7701,
     mdns: true,
+    avahiServiceFile: AVAHI_SERVICE_FILE,
     sink: 'portaudio',
     device: undefined,
     outputRate: 48000,
@@ -151,6 +156,7 @@ export interface ParsedArgs {
   config: MemberConfig;
   help: boolean;
   listDevices: boolean;
+  writeAvahiService: boolean;
 }
 
 /** Merges defaults < config file (--config or JAS_MEMBER_CONFIG) < environment < CLI flags. */
@@ -158,12 +164,14 @@ export function loadMemberConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const config = defaultMemberConfig() as unknown as Record<string, unknown>;
   let help = false;
   let listDevices = false;
+  let writeAvahiService = false;
   let configPath = env['JAS_MEMBER_CONFIG'];
   const flags: Array<[OptionSpec, unknown]> = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--help' || arg === '-h') { help = true; continue; }
     if (arg === '--list-devices') { listDevices = true; continue; }
+    if (arg === '--write-avahi-service') { writeAvahiService = true; continue; }
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     if (name === '--config') {
@@ -206,7 +214,7 @@ export function loadMemberConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const result = config as unknown as MemberConfig;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(result.id)) throw new ConfigError('id', 'must be 1-64 of A-Z a-z 0-9 . _ -');
   resolveKey(result, env);
-  return { config: result, help, listDevices };
+  return { config: result, help, listDevices, writeAvahiService };
 }
 
 const KEY_SPEC = MEMBER_OPTIONS.find((o) => o.key === 'key') as OptionSpec;
@@ -237,6 +245,8 @@ export function memberHelp(): string {
     'Plays the leader\'s timeline in sync. Options (env variable in brackets, default after =):',
     '  --config FILE                JSON config file [JAS_MEMBER_CONFIG]',
     '  --list-devices               list PortAudio output devices and exit',
+    '  --write-avahi-service        write avahi-daemon\'s service file for this member from the config',
+    '                               (id, port) and exit; nothing to do without avahi (run as root)',
     '  --help                       this text',
   ];
   for (const o of MEMBER_OPTIONS) {

@@ -58,6 +58,8 @@ export interface LeaderLinkEvents {
   invalid: [error: WireError, remoteAddress: string];
   /** Every refused handshake (JAS_ERR_UNAUTHORIZED), for tests and counters. */
   unauthorized: [error: WireError, remoteAddress: string];
+  /** The leader closed before its welcome with an error of ours (e.g. our id is taken). */
+  refused: [reason: string, remoteAddress: string];
 }
 
 export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
@@ -65,6 +67,8 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
   private current: WebSocket | null = null;
   private remote = '';
   private readonly warnedPeers = new Set<string>();
+  /** Connections we closed ourselves (their close event is not the leader refusing us). */
+  private readonly closedByUs = new WeakSet<WebSocket>();
 
   constructor(private readonly opts: LeaderLinkOptions) {
     super();
@@ -116,7 +120,7 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
     const remote = normalizeAddress(req.socket.remoteAddress ?? '');
     ws.on('error', () => undefined);
     if ((this.wss?.clients.size ?? 0) > MAX_CONNECTIONS) {
-      ws.close(1013, 'too many connections');
+      this.closeOurs(ws, 1013, 'too many connections');
       return;
     }
     const key = this.opts.key;
@@ -137,7 +141,7 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
     let welcomed = false;
     // Bounded wait for the welcome: a silent connection must not stay open forever.
     const welcomeTimer = setTimeout(() => {
-      if (!welcomed) ws.close(ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', 'no welcome in time'));
+      if (!welcomed) this.closeOurs(ws, ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', 'no welcome in time'));
     }, this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS);
     welcomeTimer.unref?.();
     ws.on('message', (raw) => {
@@ -148,7 +152,7 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
         errorReplies = 0;
       }
       if (++messages > MAX_MESSAGES_PER_S) {
-        ws.close(1008, 'message rate limit exceeded');
+        this.closeOurs(ws, 1008, 'message rate limit exceeded');
         return;
       }
       const result = decodeMessage(raw, { allowed: 'leader' });
@@ -163,13 +167,13 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
           return;
         }
         const closeCode = (ERRORS as Record<string, { closeCode?: number }>)[error.code]?.closeCode ?? ERRORS.JAS_ERR_INTERNAL.closeCode;
-        ws.close(closeCode, closeReason(error.code, error.message));
+        this.closeOurs(ws, closeCode, closeReason(error.code, error.message));
         return;
       }
       const msg = result.message as LeaderMessage;
       if (!welcomed) {
         if (msg.type !== 'welcome') {
-          ws.close(ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', `expected welcome, got ${msg.type}`));
+          this.closeOurs(ws, ERRORS.JAS_ERR_HANDSHAKE.closeCode, closeReason('JAS_ERR_HANDSHAKE', `expected welcome, got ${msg.type}`));
           return;
         }
         if (key && auth) {
@@ -188,6 +192,8 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
     });
     ws.on('close', (code, reason) => {
       clearTimeout(welcomeTimer);
+      // 4000-4999: our protocol's error close codes; the reason says what to fix.
+      if (!welcomed && !this.closedByUs.has(ws) && code >= 4000 && code <= 4999) this.emit('refused', `${code} ${reason.toString()}`.trim(), remote);
       if (ws === this.current) {
         this.current = null;
         this.emit('disconnected', `${code} ${reason.toString()}`.trim());
@@ -215,10 +221,15 @@ export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
     this.emit('connected', remote);
   }
 
+  private closeOurs(ws: WebSocket, code: number, reason: string): void {
+    this.closedByUs.add(ws);
+    ws.close(code, reason);
+  }
+
   /** Closes with JAS_ERR_UNAUTHORIZED (4006); reported as `invalid` once per peer address. */
   private refuse(ws: WebSocket, remote: string, detail: string): void {
     const error: WireError = { code: 'JAS_ERR_UNAUTHORIZED', message: formatErrorMessage('JAS_ERR_UNAUTHORIZED', { detail }) };
-    ws.close(ERRORS.JAS_ERR_UNAUTHORIZED.closeCode, closeReason('JAS_ERR_UNAUTHORIZED', detail));
+    this.closeOurs(ws, ERRORS.JAS_ERR_UNAUTHORIZED.closeCode, closeReason('JAS_ERR_UNAUTHORIZED', detail));
     this.emit('unauthorized', error, remote);
     if (this.warnedPeers.has(remote)) return;
     if (this.warnedPeers.size >= MAX_WARNED_PEERS) this.warnedPeers.clear();

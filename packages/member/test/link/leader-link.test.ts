@@ -225,6 +225,25 @@ test('a connection that sends no welcome is closed after the timeout', { timeout
   assert.match(closed.reason, /JAS_ERR_HANDSHAKE/);
 });
 
+test('a leader refusing us before its welcome (id taken: 4008) is reported; our own timeout close is not', { timeout: 10_000 }, async (t) => {
+  const { link, port } = await startLink(t, undefined, 300);
+  const refused: string[] = [];
+  link.on('refused', (reason) => refused.push(reason));
+  const leader = fakeLeader(port, { nonce: null });
+  t.after(() => stop(leader));
+  await leader.hello;
+  leader.ws.close(4008, 'JAS_ERR_CONFLICT: member id "member1" is already used by the member at 10.99.0.2:7701');
+  await leader.closed;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(refused, ['4008 JAS_ERR_CONFLICT: member id "member1" is already used by the member at 10.99.0.2:7701']);
+  const silent = fakeLeader(port, { nonce: null });
+  t.after(() => stop(silent));
+  await silent.hello;
+  assert.equal((await silent.closed).code, 4007); // we closed it (no welcome in time)
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(refused.length, 1, 'a close of our own is not a refusal');
+});
+
 // A keyed leader answering a hello reaches the member only through the exported encoder; sanity:
 test('welcome with a proof encodes under the current protocol version', () => {
   const text = encodeMessage({ type: 'welcome', leaderId: 'l', ntpPort: 1, trackBaseUrl: 'http://h/tracks', serverTimeUs: 0, proof: 'a'.repeat(64) } as MessageInput);
