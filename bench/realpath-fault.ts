@@ -1,5 +1,5 @@
-// bench:realpath --fault server-restart: what a listener hears when the audio server dies in the
-// middle of a song and comes back (issue #16). The recording before the fault is analysed as usual;
+// bench:realpath --fault server-restart|suspend: what a listener hears when the audio server dies in
+// the middle of a song and comes back, or holds the sink suspended for a while (issue #16). The recording before the fault is analysed as usual;
 // this file analyses the one made after the server's return, and the members' own account of it.
 //
 //   - first sound after the return, per channel (ms after the server was back);
@@ -13,7 +13,7 @@
 import { ArrivalTimeMap, firstSoundFrame, frameCount, lrOffsetSeries, type StereoRecording, type WindowResult } from './realpath-analysis.js';
 import { round } from './lib/stats.js';
 
-export const FAULTS = ['server-restart'] as const;
+export const FAULTS = ['server-restart', 'suspend'] as const;
 export type FaultKind = (typeof FAULTS)[number];
 export const isFault = (s: string): s is FaultKind => (FAULTS as readonly string[]).includes(s);
 

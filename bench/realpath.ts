@@ -8,10 +8,11 @@
 // (member1).
 //   npm run bench:realpath -- --seconds 600 --server pulse|pipewire [--fake-clocks] [--load]
 //       [--latency-ms A,B] [--settle-s 20] [--out FILE.json] [--seed N] [--keep] [--control]
-//       [--fault server-restart [--fault-at-s 20] [--fault-down-s 2]]
+//       [--fault server-restart|suspend [--fault-at-s 20] [--fault-down-s 2]]
 // --fault server-restart SIGKILLs the audio server at --fault-at-s of music and starts it again
-// --fault-down-s later; the figures above then cover the music before the fault, and `fault`
-// (bench/realpath-fault.ts) the recovery, from a second recording made after the return.
+// --fault-down-s later; --fault suspend suspends the sink for that long (`pactl suspend-sink`). The
+// figures above then cover the music before the fault, and `fault` (bench/realpath-fault.ts) the
+// recovery, from a second recording made after the return.
 // --control checks the harness instead of the members: (a) one stereo stream into `jas` directly
 // (must read exactly 0), (b) one stream split into both remap sinks by module-combine-sink (must
 // read ~0 after its first 2 s).
@@ -76,7 +77,7 @@ const SYNC_ERROR_SIGN = 1;
 
 const USAGE = `usage: npm run bench:realpath -- [--seconds S (10-1800, 600; --control: 30)] [--server pulse|pipewire (pulse)]
        [--device auto|pulse|pipewire (auto)] [--fake-clocks] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
-       [--fault server-restart [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
+       [--fault server-restart|suspend [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
 
 interface Params {
   server: AudioServerKind;
@@ -344,12 +345,23 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const endNs = musicStartNsEst + p.seconds * 1e9;
     let nextProgress = PROGRESS_EVERY_S;
     while (monoNs() < endNs) {
-      if (p.fault === 'server-restart' && faultTimes === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
+      if (p.fault !== null && faultTimes === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
         // The recording before the fault ends cleanly; the server's death would end it anyway.
         recording = await rec.stop();
         const killedWallMs = Date.now();
-        log(`fault: killing ${p.server} (SIGKILL), back in ${p.faultDownS} s`);
-        const t = await srv.restart(p.faultDownS * 1000);
+        let t: { killedNs: bigint; upNs: bigint };
+        if (p.fault === 'server-restart') {
+          log(`fault: killing ${p.server} (SIGKILL), back in ${p.faultDownS} s`);
+          t = await srv.restart(p.faultDownS * 1000);
+        } else {
+          // The sink stops consuming: every stream on it is held (PulseAudio corks them).
+          log(`fault: suspending the sink ${SINK} for ${p.faultDownS} s`);
+          const killedNs = process.hrtime.bigint();
+          await srv.pactl(['suspend-sink', SINK, '1']);
+          await sleep(p.faultDownS * 1000);
+          await srv.pactl(['suspend-sink', SINK, '0']);
+          t = { killedNs, upNs: process.hrtime.bigint() };
+        }
         faultTimes = { killedNs: Number(t.killedNs), upNs: Number(t.upNs), killedWallMs, downMs: p.faultDownS * 1000 };
         recorderAfter = srv.record(path.join(dir, 'recording-after.raw'));
         const ra = recorderAfter;
