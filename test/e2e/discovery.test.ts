@@ -13,6 +13,7 @@ import { Netsim, netsimUnavailableReason } from '../netsim/netsim.js';
 import { findOnset, measureOffset } from '../helpers/capture-analysis.js';
 import { Cluster, hostMonoNsAtLeaderUs, leaderUsAtHostMonoNs, sleep, type ClusterMember, type ClusterStatus } from '../helpers/cluster.js';
 import { netsimSpawner, startRestProxy, type RestProxy } from '../helpers/netsim-cluster.js';
+import { wavBytes } from '@jaudiosync/test-support';
 
 const HTTP_PORT = 7700;
 const NTP_PORT = 11123;
@@ -49,7 +50,7 @@ const keep = process.env['JAS_E2E_KEEP'] === '1';
  *  correlates with itself only at one lag, so the offset between captures is unambiguous. */
 function writeNoiseTrack(path: string, seconds: number): void {
   const frames = seconds * RATE;
-  const data = Buffer.alloc(frames * 4);
+  const pcm = new Int16Array(frames * 2);
   let seed = 0x9e3779b9;
   const rnd = (): number => {
     seed ^= seed << 13;
@@ -62,23 +63,10 @@ function writeNoiseTrack(path: string, seconds: number): void {
     lp += 0.35 * (rnd() - lp); // one-pole low-pass: keeps the correlation peak smooth
     const level = 0.35 + 0.15 * Math.sin((2 * Math.PI * i) / (RATE * 1.7));
     const s = Math.max(-32767, Math.min(32767, Math.round(lp * level * 32767 * 1.6)));
-    data.writeInt16LE(s, i * 4);
-    data.writeInt16LE(s, i * 4 + 2);
+    pcm[2 * i] = s;
+    pcm[2 * i + 1] = s;
   }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(2, 22);
-  header.writeUInt32LE(RATE, 24);
-  header.writeUInt32LE(RATE * 4, 28);
-  header.writeUInt16LE(4, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  writeFileSync(path, Buffer.concat([header, data]));
+  writeFileSync(path, wavBytes(pcm, 2, RATE));
 }
 
 const monoNs = (): number => Number(process.hrtime.bigint());

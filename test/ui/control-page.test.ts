@@ -11,6 +11,7 @@ import { generateKey, parseKey, restToken } from '@jaudiosync/protocol/auth';
 import { EXAMPLE_PLAYLIST, REPO_ROOT } from '../helpers/cluster.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startFakeLeader, type FakeLeader } from './fake-leader.js';
+import { waitFor } from '@jaudiosync/test-support';
 
 // Browser globals used only inside page.evaluate/waitForFunction callbacks, which run in Chromium
 // (this project compiles without the DOM lib).
@@ -39,11 +40,7 @@ after(async () => {
 
 /** Polls a condition in Node (leader or fake member state), bounded. */
 async function until(what: string, pred: () => boolean, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitFor(what, pred, timeoutMs, 25);
 }
 
 async function text(sel: string): Promise<string> {

@@ -12,6 +12,7 @@ import {
 } from '@jaudiosync/protocol/auth';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
 import { MemberConnection, type ConnectionLog } from '../src/members/member-connection.js';
+import { waitFor } from '@jaudiosync/test-support';
 
 const MEMBER_ID = 'member1';
 const LEADER_ID = 'leader';
@@ -69,14 +70,6 @@ async function startFakeMember(key: AuthKey | undefined): Promise<FakeMember> {
     ws.send(encodeMessage(hello as Parameters<typeof encodeMessage>[0]));
   });
   return fake;
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function recordingLog(): ConnectionLog & { warnings: string[] } {

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { MemberConnection } from '../src/members/member-connection.js';
 import { MemberRegistry } from '../src/members/member-registry.js';
 import { Backoff } from '../src/members/backoff.js';
+import { waitFor } from '@jaudiosync/test-support';
 
 interface FakeMember {
   wss: WebSocketServer;
@@ -60,14 +61,6 @@ async function startFakeMember(port = 0, memberId = 'member1', version = PROTOCO
     ws.send(hello(memberId, fake.version));
   });
   return fake;
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function connect(port: number, opts: Partial<ConstructorParameters<typeof MemberConnection>[0]> = {}): MemberConnection {

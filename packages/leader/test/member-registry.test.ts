@@ -13,6 +13,7 @@ import type { DiscoveredMember } from '../src/members/discovery.js';
 import { MemberConnection } from '../src/members/member-connection.js';
 import { MemberRegistry } from '../src/members/member-registry.js';
 import type { BackoffOptions } from '../src/members/backoff.js';
+import { waitFor } from '@jaudiosync/test-support';
 
 interface Fake {
   port: number;
@@ -53,15 +54,6 @@ function registry(backoff: BackoffOptions): MemberRegistry {
       backoff,
     }),
   });
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs: number): Promise<number> {
-  const t0 = Date.now();
-  while (!predicate()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return Date.now() - t0;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

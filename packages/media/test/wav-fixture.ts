@@ -1,22 +1,9 @@
 // Builds small 16-bit PCM WAV files in memory for decoder tests.
+import { wavBytes } from '@jaudiosync/test-support';
 
-/** Interleaved int16 samples of `channels` channels at `rate` as a WAV file. */
+/** Interleaved int16 samples of `channels` channels at `rate` as a canonical PCM WAV file. */
 export function wavFile(samples: Int16Array, channels: number, rate: number): Buffer {
-  const data = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
+  return wavBytes(samples, channels, rate);
 }
 
 /** Deterministic pseudo-random int16 samples. */

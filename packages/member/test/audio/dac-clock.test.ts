@@ -1,23 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gaussian as gauss, mulberry32 as rng } from '@jaudiosync/test-support';
 import { DacClock, type HostToLocalClock } from '../../src/audio/dac-clock.js';
 
 const RATE = 48_000;
-
-/** Deterministic PRNG (mulberry32) and normal deviates, so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function gauss(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
 
 function localClock(offsetUs: number, ratePpm: number): HostToLocalClock {
   return {

@@ -8,21 +8,14 @@ import type { ClockModel } from '../../src/clock/clock-model.js';
 import { DacClock, type HostToLocalClock } from '../../src/audio/dac-clock.js';
 import { Scheduler, type SchedulerOptions } from '../../src/audio/scheduler.js';
 import { PlaylistReader, TrackStore } from '../../src/audio/track-store.js';
+import { mulberry32 } from '@jaudiosync/test-support';
 
 export const RATE = 48_000;
 /** Leader timescale = host monotonic + this (wall-anchored, as in production). */
 export const LEADER_OFFSET_US = 1_700_000_000_000_000;
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform numbers (mulberry32), so failures reproduce. */
+export const rng = mulberry32;
 
 export interface SimOptions {
   dacPpm: number;

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { CLOCK_MEMORY_FILE } from '../../src/clock/clock-memory.js';
 import { ClockSync } from '../../src/clock/clock-sync.js';
 import { netstampUnavailableReason } from '@jaudiosync/netstamp';
+import { waitFor } from '@jaudiosync/test-support';
 
 const LEADER_PROBE = fileURLToPath(new URL('../../../../leader/dist/src/bin/clock-leader-probe.js', import.meta.url));
 const MEMBER_PROBE = fileURLToPath(new URL('../../src/bin/clock-member-probe.js', import.meta.url));
@@ -35,13 +36,9 @@ async function startLeader(t: { after: (fn: () => void) => void }): Promise<Lead
   return { child, port: a.port, trueLeaderUs: () => a.anchorWallUs + Number(process.hrtime.bigint() - anchorMonoNs) / 1000 };
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(100);
-  }
-  return cond();
+/** True once `cond` holds, false after `timeoutMs` (the assertion then says what the state was). */
+function within(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  return waitFor('', cond, timeoutMs, 100).then(() => true, () => false);
 }
 
 test('member with injected offset and rate converges to the leader on loopback; holdover when frozen', async (t) => {
@@ -51,7 +48,7 @@ test('member with injected offset and rate converges to the leader on loopback; 
   let events = 0;
   sync.on('model', () => events++);
   sync.start({ host: '127.0.0.1', port: leader.port });
-  assert.ok(await waitFor(() => sync.model()?.synced === true, 15_000), `not synced within 15 s: ${JSON.stringify(sync.stats())} ${JSON.stringify(sync.model())}`);
+  assert.ok(await within(() => sync.model()?.synced === true, 15_000), `not synced within 15 s: ${JSON.stringify(sync.stats())} ${JSON.stringify(sync.model())}`);
   await sleep(1500);
   const errs: number[] = [];
   for (let i = 0; i < 20; i++) {
@@ -79,7 +76,7 @@ test('member with injected offset and rate converges to the leader on loopback; 
   assert.ok(Math.abs(sync.leaderNowUs()! - leader.trueLeaderUs()) < 2000);
   assert.equal(sync.stats().holdover, true);
   leader.child.kill('SIGCONT');
-  assert.ok(await waitFor(() => sync.stats().holdover === false, 5000));
+  assert.ok(await within(() => sync.stats().holdover === false, 5000));
   const st = sync.stats();
   assert.ok(st.accepted > 50);
   // Every reply on loopback carries the kernel's receive time (when the addon is built).
@@ -101,7 +98,7 @@ test('a restarted member syncs at once from its clock memory, only under the sam
   const server = { host: '127.0.0.1', port: leader.port, timescaleId: 'timescale-a' };
   const first = new ClockSync({ clock, memoryFile });
   first.start(server);
-  assert.ok(await waitFor(() => first.model()?.synced === true && existsSync(memoryFile), 15_000), `first run: no synced fit remembered: ${JSON.stringify(first.stats())}`);
+  assert.ok(await within(() => first.model()?.synced === true && existsSync(memoryFile), 15_000), `first run: no synced fit remembered: ${JSON.stringify(first.stats())}`);
   await first.stop(); // as after a crash: nothing more is written
 
   /** Starts a member life and returns how long it took to be synced (ms; Infinity if not within 2.5 s). */
@@ -110,14 +107,14 @@ test('a restarted member syncs at once from its clock memory, only under the sam
     t.after(() => sync.stop());
     const start = Date.now();
     sync.start({ ...server, timescaleId: opts.timescaleId });
-    const ok = await waitFor(() => sync.model()?.synced === true, 2500);
+    const ok = await within(() => sync.model()?.synced === true, 2500);
     return { ms: ok ? Date.now() - start : Infinity, sync };
   };
   const warm = await life({ clock, timescaleId: 'timescale-a' });
   // A cold start needs >= 3 s of samples (MIN_SYNC_SPAN_US): synced within 2.5 s is the memory's doing.
   assert.ok(warm.ms < 2500, `restart synced after ${warm.ms} ms`);
   // 'superseded' too: the fresh fit may already have taken over (>= 3 s of samples) under a slow CI.
-  assert.ok(await waitFor(() => ['in use', 'superseded'].includes(warm.sync.stats().prior), 2000), warm.sync.stats().prior);
+  assert.ok(await within(() => ['in use', 'superseded'].includes(warm.sync.stats().prior), 2000), warm.sync.stats().prior);
   const err = Math.abs(warm.sync.leaderNowUs()! - leader.trueLeaderUs());
   assert.ok(err < 1000, `warm-started error ${err} µs`);
   await warm.sync.stop();
@@ -134,7 +131,7 @@ test('system mode maps the local clock to CLOCK_REALTIME', async (t) => {
   const sync = new ClockSync({ mode: 'system', clock: { offsetUs: 1234e6, ratePpm: -50 } });
   t.after(() => sync.stop());
   sync.start({ host: 'localhost', port: 1 });
-  assert.ok(await waitFor(() => sync.model()?.synced === true, 15_000), 'not synced');
+  assert.ok(await within(() => sync.model()?.synced === true, 15_000), 'not synced');
   const est = sync.leaderNowUs()!;
   const wall = Date.now() * 1000;
   assert.ok(Math.abs(est - wall) < 3000, `${est - wall} µs`);

@@ -6,6 +6,7 @@
 
 import { TimeFilter, type FitParams } from '../../src/clock/time-filter.js';
 import { leaderFromLocal, type ClockModel } from '../../src/clock/clock-model.js';
+import { mulberry32 } from '@jaudiosync/test-support';
 
 export interface LinkProfile {
   delayMs: number;
@@ -68,17 +69,8 @@ export interface SimPoint {
   leaderEstUs: number;
 }
 
-/** Mulberry32: small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform numbers (mulberry32), so failures reproduce. */
+export const rng = mulberry32;
 
 export function gaussian(r: () => number): () => number {
   return () => {

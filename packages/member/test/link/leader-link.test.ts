@@ -11,6 +11,7 @@ import {
   type MessageInput, type WireError,
 } from '@jaudiosync/protocol';
 import { LeaderLink } from '../../src/link/leader-link.js';
+import { waitFor } from '@jaudiosync/test-support';
 
 const MEMBER_ID = 'member1';
 
@@ -76,14 +77,6 @@ async function genuineLeader(port: number, key: AuthKey | undefined): Promise<Fa
   if (key) assert.equal(await fake.helloVerified, true, 'the member proves the key in hello');
   fake.send(welcomeFor(key, fake.leaderNonce, hello));
   return fake;
-}
-
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function stop(...fakes: FakeLeader[]): void {
