@@ -1,7 +1,7 @@
 // Benchmark report output: host/run metadata and writing the JSON (plus sidecar files such as
 // an SVG plot) atomically next to each other.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@jaudiosync/protocol/atomic-file';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -41,12 +41,9 @@ export function hostInfo(repoDir = process.cwd()): HostInfo {
   };
 }
 
-/** Writes text to file via a temp file + rename, creating the directory. */
+/** Writes text to file atomically, creating the directory (protocol/atomic-file.ts). */
 export function writeFileAtomic(file: string, text: string): void {
-  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, text);
 }
 
 export function writeJson(file: string, value: unknown): void {

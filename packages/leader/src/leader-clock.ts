@@ -3,7 +3,8 @@
 // id, so a leader restarted on the same boot (crash, upgrade, SIGKILL) serves exactly the same
 // timescale: members see no step and the persisted timeline keeps its meaning.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@jaudiosync/protocol/atomic-file';
 import { join } from 'node:path';
 import { readBootId } from '@jaudiosync/protocol/boot-id';
 import { LeaderTimescale } from './clock/leader-timescale.js';
@@ -71,9 +72,7 @@ function loadAnchor(file: string, bootId: string): SavedAnchor | null {
 
 function saveAnchor(file: string, a: SavedAnchor): void {
   try {
-    mkdirSync(join(file, '..'), { recursive: true });
-    writeFileSync(`${file}.tmp`, JSON.stringify(a));
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomicSync(file, JSON.stringify(a));
   } catch {
     // Not fatal: a restart would then re-anchor, and members slew to the new timescale.
   }

@@ -5,7 +5,8 @@
 // parameters and the same leader timescale (welcome.timescaleId); anything else reads as "none".
 // Even a valid file is only a prior: TimeFilter.seedPrior checks it against the first samples.
 import { readFile } from 'node:fs/promises';
-import { parseJsonObject, writeFileAtomic } from '../json-file.js';
+import { writeFileAtomic } from '@jaudiosync/protocol/atomic-file';
+import { parseJsonObject } from '../json-file.js';
 import type { ClockSourceParams } from './clock-source.js';
 import type { FitParams } from './time-filter.js';
 
@@ -58,5 +59,5 @@ export async function loadClockMemory(file: string, key: ClockMemoryKey): Promis
 
 /** Writes atomically (temporary file + rename): a crash mid-write leaves the old memory or none. */
 export async function saveClockMemory(file: string, key: ClockMemoryKey, fit: FitParams): Promise<void> {
-  await writeFileAtomic(file, formatClockMemory(key, fit), 0o600);
+  await writeFileAtomic(file, formatClockMemory(key, fit), { mode: 0o600 });
 }

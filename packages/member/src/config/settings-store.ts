@@ -1,7 +1,8 @@
 // Persists what a member must remember across restarts: its per-member settings (volume, output
 // delay, channel mode) and the last timeline it was given. Written atomically (tmp + rename);
 // a missing or corrupt file yields defaults rather than a crash.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@jaudiosync/protocol/atomic-file';
 import { join } from 'node:path';
 import type { ChannelMode } from './member-config.js';
 
@@ -42,10 +43,7 @@ export class SettingsStore {
   /** Returns an error message instead of throwing: a read-only disk must not stop the music. */
   save(settings: MemberSettings, timeline: unknown): string | null {
     try {
-      mkdirSync(this.dir, { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ settings, timeline }));
-      renameSync(tmp, this.file);
+      writeFileAtomicSync(this.file, JSON.stringify({ settings, timeline }));
       return null;
     } catch (err) {
       return `cannot persist member state in ${this.dir}: ${(err as Error).message}`;

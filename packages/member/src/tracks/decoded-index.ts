@@ -5,7 +5,8 @@
 // and output format: files decoded under another tag (software version, output rate) are not used.
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { parseJsonObject, writeFileAtomic } from '../json-file.js';
+import { writeFileAtomic } from '@jaudiosync/protocol/atomic-file';
+import { parseJsonObject } from '../json-file.js';
 
 export const DECODED_INDEX_FILE = 'index.json';
 const VERSION = 1;

@@ -176,6 +176,8 @@ export class TrackCache {
       await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), counter, createWriteStream(tmp));
       const got = hash.digest('hex');
       if (got !== id) throw new Error(`track ${id.slice(0, 12)} failed verification (sha256 ${got.slice(0, 12)})`);
+      // Not fsynced (unlike state files, protocol/atomic-file.ts): a track torn by a power cut
+      // fails its hash check when next used and is fetched again; fsync would cost SD writes per track.
       await rename(tmp, path);
       // Same clock as the touch on a cache hit (file times use the kernel's coarse clock, which can
       // lag it by a few ms and would make a just-downloaded file look older than a just-used one).
