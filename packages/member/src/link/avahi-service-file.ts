@@ -6,7 +6,8 @@
 // start, so a changed port or id reaches avahi at the next restart), or by the daemon itself when
 // it may write there. docs/leader.md, "Discovery", says why a file and not D-Bus.
 import { connect } from 'node:net';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { writeFileAtomicSync } from '@jaudiosync/protocol/atomic-file';
 import { dirname, join } from 'node:path';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol';
 
@@ -102,7 +103,9 @@ export function ensureAvahiService(id: string, port: number, path = AVAHI_SERVIC
     // unreadable: try to write it
   }
   try {
-    writeFileSync(path, want, { mode: 0o644 });
+    // Atomic: avahi watches the directory and must never read half a file (the temp name does not
+    // end in .service, so avahi ignores it).
+    writeFileAtomicSync(path, want, { mode: 0o644, mkdir: false });
     return { status: 'written', path };
   } catch (err) {
     return { status: 'failed', path, error: (err as Error).message };
