@@ -24,32 +24,16 @@ import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyz
 import { TrackCatalog } from './playlist/track-catalog.js';
 import { LeaderStateStore } from './state/leader-state-store.js';
 import { TimelineController, type MemberSettings } from './timeline/timeline-controller.js';
+import { toTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
 export const LEADER_VERSION = '0.1.0';
 /** Timeline titles are limited on the wire (messages.ts). */
-const MAX_TITLE_CHARS = 512;
 
 export interface LeaderDeps {
   log: Logger;
   clock: LeaderClock;
   analyzer?: TrackAnalyzer;
   wallNowMs?(): number;
-}
-
-export function timelineMessage(tl: Timeline): MessageInput {
-  const first = tl.revisions[0];
-  return {
-    type: 'timeline',
-    rev: tl.rev,
-    outputRate: tl.outputRate,
-    loop: tl.loop,
-    tracks: tl.tracks.map((t) => {
-      const title = (t as { title?: string }).title;
-      return title !== undefined ? { id: t.id, frames: t.frames, title: title.slice(0, MAX_TITLE_CHARS) } : { id: t.id, frames: t.frames };
-    }),
-    revisions: tl.revisions.map((r) => ({ atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame })),
-    volume: tl.volume ?? { gain: 1, atUs: first?.atUs ?? 0 },
-  };
 }
 
 export function settingsMessage(s: MemberSettings, atUs: number): MessageInput {
@@ -91,7 +75,7 @@ export class Leader {
           ...(deps.clock.timescaleId !== undefined ? { timescaleId: deps.clock.timescaleId } : {}),
         }),
         onboard: (hello) => [
-          timelineMessage(this.controller.timeline),
+          toTimelineMessage(this.controller.timeline),
           settingsMessage(this.controller.memberSettings(hello.memberId), timescale.nowUs()),
         ],
         log: log.child({ part: 'member' }),
@@ -111,7 +95,7 @@ export class Leader {
 
     // One new timeline goes to every connected member at once.
     this.controller.on('timeline', (tl) => {
-      const sent = this.registry.broadcast(timelineMessage(tl));
+      const sent = this.registry.broadcast(toTimelineMessage(tl));
       log.info({ rev: tl.rev, revision: tl.revisions[tl.revisions.length - 1], members: sent }, 'timeline sent');
     });
     this.controller.on('settings', (memberId, s, atUs) => {

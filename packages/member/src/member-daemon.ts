@@ -31,6 +31,7 @@ import { LeaderLink } from './link/leader-link.js';
 import { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
+import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
 export const SOFTWARE_VERSION = '0.1.0';
 /** State reports to the leader: often enough for live plots, cheap enough for 32 members. */
@@ -237,7 +238,7 @@ export class MemberDaemon {
   }
 
   private onTimeline(msg: MessageOf<'timeline'>): void {
-    const tl = msg as unknown as Timeline;
+    const tl = fromTimelineMessage(msg);
     const rejected = this.engine?.setTimeline(tl) ?? null;
     if (rejected) {
       this.reportRejection('timeline', rejected);

@@ -2,7 +2,7 @@
 // the DAC timing ring (DacClock), the clock model (ClockModelShare) and the decoded tracks (shared
 // memory) so the real-time path never waits for the main event loop. Never throws out of its loop.
 import { parentPort, workerData } from 'node:worker_threads';
-import { positionAt, validateTimeline, type Timeline } from '@jaudiosync/protocol/timeline';
+import { positionAt, type Timeline } from '@jaudiosync/protocol/timeline';
 import { ClockModelShare } from '../clock/clock-model.js';
 import { isChannelMode } from './channel-mixer.js';
 import { DacClock, type HostToLocalClock } from './dac-clock.js';
@@ -157,10 +157,7 @@ class EngineLoop {
     try {
       switch (c.type) {
         case 'timeline': {
-          if (c.timeline !== null) {
-            const err = validateTimeline(c.timeline);
-            if (err !== null) return this.log('warn', 'timeline', `timeline refused: ${err}`);
-          }
+          // Validated where it entered: the codec (network) and AudioEngine.setTimeline (this thread's only source).
           this.timeline = c.timeline;
           this.sched.setTimeline(c.timeline);
           return;
