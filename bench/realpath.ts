@@ -6,7 +6,7 @@
 // map: it is read per window by a sub-sample cross-correlation (bench/realpath-analysis.ts).
 // Sign convention: offset_us > 0 means the RIGHT channel (member2) is heard LATER than the left
 // (member1).
-//   npm run bench:realpath -- --seconds 600 --server pulse|pipewire [--fake-clocks] [--load]
+//   npm run bench:realpath -- --seconds 600 --server pulse|pipewire [--fake-clocks [all|leader]] [--load]
 //       [--latency-ms A,B] [--settle-s 20] [--out FILE.json] [--seed N] [--keep] [--control]
 //       [--fault server-restart|suspend [--fault-at-s 20] [--fault-down-s 2]]
 // --fault server-restart SIGKILLs the audio server at --fault-at-s of music and starts it again
@@ -76,13 +76,15 @@ const REPORT_WINDOW_S = 1;
 const SYNC_ERROR_SIGN = 1;
 
 const USAGE = `usage: npm run bench:realpath -- [--seconds S (10-1800, 600; --control: 30)] [--server pulse|pipewire (pulse)]
-       [--device auto|pulse|pipewire (auto)] [--fake-clocks] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
+       [--device auto|pulse|pipewire (auto)] [--fake-clocks [all|leader]] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
        [--fault server-restart|suspend [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
 
 interface Params {
   server: AudioServerKind;
   seconds: number;
   fakeClocks: boolean;
+  /** with fakeClocks: the members too (`all`), or the leader alone (`leader`: members and their audio server share the host's real clock, as on a Pi) */
+  fakeMembers: boolean;
   load: boolean;
   latencyMs: [number, number] | null;
   /** the members' ALSA device: `pulse` (the pulse plugin) or `pipewire` (PipeWire's own plugin) */
@@ -148,7 +150,10 @@ function parseParams(argv: string[]): Params | 'help' {
     if (parts.length !== 2 || parts.some((x) => !Number.isInteger(x) || x < 5 || x > 1000)) throw new ArgError('--latency-ms must be A,B: two integers in 5..1000 (member1, member2)');
     latencyMs = [parts[0]!, parts[1]!];
   }
-  const fakeClocks = args.flag('fake-clocks');
+  const fakeArg = args.optStr('fake-clocks');
+  if (fakeArg !== undefined && !['true', 'all', 'leader', 'false'].includes(fakeArg)) throw new ArgError('--fake-clocks takes no value, all, or leader');
+  const fakeClocks = fakeArg !== undefined && fakeArg !== 'false';
+  const fakeMembers = fakeClocks && fakeArg !== 'leader';
   const load = args.flag('load');
   if (control && (fakeClocks || load || latencyMs)) throw new ArgError('--control runs no members: --fake-clocks, --load and --latency-ms do not apply');
   const faultArg = args.optStr('fault');
@@ -160,7 +165,7 @@ function parseParams(argv: string[]): Params | 'help' {
   if (fault && faultAtS > seconds - 10) throw new ArgError('--fault-at-s must leave at least 10 s of music after the fault');
   const name = control ? `realpath-control-${server}` : `realpath-${server}${fakeClocks ? '-fake' : ''}${load ? '-load' : ''}${fault ? `-${fault}` : ''}`;
   const out = path.resolve(args.optStr('out') ?? defaultOutPath(name, REPO_DIR));
-  return { server, seconds, fakeClocks, load, latencyMs, device, settleS, seed, keep: args.flag('keep'), control, out, fault, faultAtS, faultDownS };
+  return { server, seconds, fakeClocks, fakeMembers, load, latencyMs, device, settleS, seed, keep: args.flag('keep'), control, out, fault, faultAtS, faultDownS };
 }
 
 /** Why this run cannot happen here (missing tools, addon, build), or undefined. */
@@ -278,7 +283,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     // CLOCK_MONOTONIC time and its own clock_gettime, which libfaketime shifts and scales in the
     // member only; the result is garbage (a DAC latency of 64 000 s measured). On a real host the
     // server and the member share one monotonic clock.
-    const pw = p.server === 'pipewire' && p.device !== 'pulse' && !(p.fakeClocks && p.device === 'auto') ? pipewireAlsa(dir) : undefined;
+    const pw = p.server === 'pipewire' && p.device !== 'pulse' && !(p.fakeMembers && p.device === 'auto') ? pipewireAlsa(dir) : undefined;
     if (pw !== undefined && 'missing' in pw && p.device === 'pipewire') throw new Error(pw.missing);
     const alsaDevice = pw !== undefined && !('missing' in pw) ? 'pipewire' : 'pulse';
     const alsaEnv: Record<string, string> = pw !== undefined && !('missing' in pw) ? pw.env : {};
@@ -288,7 +293,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
       const m = MEMBERS.find((x) => x.id === host);
       const memberEnv: NodeJS.ProcessEnv = m ? { PULSE_SINK: m.sink, PIPEWIRE_NODE: m.sink, ...alsaEnv, JAS_DAC_TIMING_LOG: path.join(dir, `${m.id}.dac.ndjson`) } : {};
       // libfaketime reaches the daemon alone (through `env` after `nice`), not the wrappers.
-      const fake = p.fakeClocks ? FAKE_CLOCKS[host] : undefined;
+      const fake = p.fakeClocks && (host === 'leader' || p.fakeMembers) ? FAKE_CLOCKS[host] : undefined;
       const fakeArgs = fake ? ['env', `LD_PRELOAD=${FAKETIME_LIB}`, `FAKETIME=${fake.offsetS >= 0 ? '+' : ''}${fake.offsetS} x${fake.rate}`] : [];
       spawnWallMs.set(host, Date.now());
       return spawn('nice', ['-n', String(DAEMON_NICE), ...fakeArgs, cmd, ...args], { env: { ...env, ...srv.clientEnv, ...memberEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -416,7 +421,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
   const a = analysis && !('error' in analysis) ? analysis : null;
   const faultReport = p.fault && faultTimes && recordingAfter ? analyseFault(p.fault, loadRecording(recordingAfter), recordingAfter.arrivals, faultTimes, faultMembers) : null;
   if (p.fault && faultReport === null && failure === undefined) failure = 'the fault did not happen or its recording is missing';
-  const fakeCheck = p.fakeClocks ? checkFakeClocks(cluster, spawnWallMs, statuses, a?.leaderMap ?? null) : null;
+  const fakeCheck = p.fakeClocks ? checkFakeClocks(cluster, spawnWallMs, statuses, a?.leaderMap ?? null, p.fakeMembers) : null;
   const dacLogs = Object.fromEntries(MEMBERS.map((m) => {
     const f = path.join(dir, `${m.id}.dac.ndjson`);
     return [m.id, existsSync(f) ? { bytes: statSync(f).size, file: p.keep ? f : null } : null];
@@ -427,6 +432,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     device: deviceUsed,
     seconds: p.seconds,
     fake_clocks: p.fakeClocks,
+    fake_clocks_mode: p.fakeClocks ? (p.fakeMembers ? 'all' : 'leader') : null,
     load: p.load,
     latency_ms: p.latencyMs,
     sign_convention: 'offset_us > 0: right channel (member2) heard later than left (member1)',
@@ -732,11 +738,11 @@ function analyse(p: Params, track: TestTrack, info: RecordingInfo, play: { atUs:
  * of the spawn). Rate: the leader's against the host (status fit), each member's against the leader
  * (its own clock.ratePpm, the model's rate, assumed leader-per-local - 1).
  */
-function checkFakeClocks(cluster: Cluster | undefined, spawnWallMs: ReadonlyMap<string, number>, statuses: readonly StatusSample[], leaderMap: LeaderMap | null): Record<string, unknown> {
+function checkFakeClocks(cluster: Cluster | undefined, spawnWallMs: ReadonlyMap<string, number>, statuses: readonly StatusSample[], leaderMap: LeaderMap | null, fakeMembers: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const leaderRate = FAKE_CLOCKS['leader']!.rate;
   for (const host of ['leader', 'member1', 'member2']) {
-    const fake = FAKE_CLOCKS[host]!;
+    const fake = host === 'leader' || fakeMembers ? FAKE_CLOCKS[host]! : { offsetS: 0, rate: 1 };
     const first = cluster?.readLog(host).find((l) => l.startsWith('{'));
     let wallOffsetS: number | null = null;
     try {
