@@ -96,6 +96,11 @@ export interface ClusterOptions {
   basePort?: number;
   minLeadMs?: number;
   leaderArgs?: string[];
+  /** further member addresses host:port the leader dials (e.g. light members, light-member.ts);
+   *  start() waits for them to connect too */
+  extraMemberAddresses?: string[];
+  /** how long start() waits for every member to connect (default 30 s) */
+  connectTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   /** REST transport when the leader is not reachable by URL from here (netsim: a unix-socket proxy). */
   request?: (method: string, path: string, body?: unknown) => Promise<{ status: number; text: string }>;
@@ -131,7 +136,8 @@ export class Cluster {
     try {
       opts.members.forEach((m, i) => c.startMember(m, i));
       c.startLeader();
-      await c.waitFor((s) => s.members.filter((m) => m.connected).length === opts.members.length, 30_000, 'all members connected');
+      const expected = opts.members.length + (opts.extraMemberAddresses?.length ?? 0);
+      await c.waitFor((s) => s.members.filter((m) => m.connected).length === expected, opts.connectTimeoutMs ?? 30_000, 'all members connected');
       return c;
     } catch (err) {
       await c.stop();
@@ -199,6 +205,7 @@ export class Cluster {
       this.opts.members.forEach((m, i) => {
         args.push('--member', this.opts.memberAddress ? this.opts.memberAddress(m, i) : `127.0.0.1:${this.memberPort(i)}`);
       });
+      for (const a of this.opts.extraMemberAddresses ?? []) args.push('--member', a);
     }
     args.push(...(this.opts.leaderArgs ?? []), ...extra);
     this.leader = this.launch('leader', 'leader', args, {});
