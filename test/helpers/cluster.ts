@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/dist/src/node-flags.js';
 import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
@@ -193,6 +194,7 @@ export class Cluster {
 
   startLeader(extra: string[] = []): void {
     const args = [
+      ...LEADER_NODE_FLAGS,
       LEADER_BIN,
       '--http-port', String(this.httpPort),
       '--ntp-port', String(this.ntpPort),
