@@ -57,7 +57,8 @@ const STORM_POLL_MS = 500;
 const USAGE = `usage: npm run bench:fanout -- [--members N (light, 0-1000, 100)] [--real-members R (0-32, 4)]
        [--hosts H (real members' hosts, 1-31, min(R, 8))] [--light-hosts L (1-31, 8)]
        [--profile lan|wifi|clean (lan)] [--lead-ms MS (250)] [--steady-s S (120)] [--step-s S (5)]
-       [--restart-leader] [--restart-gap-s S (1)] [--settle-s S (60)] [--seed N] [--out FILE.json] [--keep]`;
+       [--restart-leader] [--restart-gap-s S (1)] [--settle-s S (60)] [--seed N] [--out FILE.json] [--keep]
+       [--slow-members K (0): K more light members on a host of their own with a --slow-kbit (1000) link]`;
 
 interface Arrival {
   t: number;
@@ -100,6 +101,8 @@ interface Options {
   restartLeader: boolean;
   restartGapS: number;
   seed: number;
+  slow: number;
+  slowKbit: number;
 }
 
 function parseOptions(args: Args, profiles: readonly string[]): Options {
@@ -108,7 +111,8 @@ function parseOptions(args: Args, profiles: readonly string[]): Options {
   if (light + real < 1) throw new ArgError('no members: give --members or --real-members');
   const hosts = real === 0 ? 0 : Math.min(real, args.num('hosts', Math.min(real, 8), 1, MAX_HOSTS - 1, true));
   const lightHosts = light === 0 ? 0 : Math.min(light, args.num('light-hosts', 8, 1, MAX_HOSTS - 1, true));
-  if (hosts + lightHosts > MAX_HOSTS) throw new ArgError(`--hosts + --light-hosts must be <= ${MAX_HOSTS}`);
+  const slow = args.num('slow-members', 0, 0, PORTS_PER_HOST, true);
+  if (hosts + lightHosts + (slow > 0 ? 1 : 0) > MAX_HOSTS) throw new ArgError(`--hosts + --light-hosts (+ 1 with --slow-members) must be <= ${MAX_HOSTS}`);
   if (Math.ceil(light / Math.max(1, lightHosts)) > PORTS_PER_HOST || Math.ceil(real / Math.max(1, hosts)) > PORTS_PER_HOST) {
     throw new ArgError(`at most ${PORTS_PER_HOST} members per host: give more --hosts / --light-hosts`);
   }
@@ -123,13 +127,15 @@ function parseOptions(args: Args, profiles: readonly string[]): Options {
     restartLeader: args.flag('restart-leader'),
     restartGapS: args.num('restart-gap-s', 1, 0, 60),
     seed: args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true),
+    slow,
+    slowKbit: args.num('slow-kbit', 1000, 64, 1_000_000, true),
   };
 }
 
 async function main(): Promise<number> {
   let args: Args;
   try {
-    args = new Args(process.argv.slice(2), ['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'help']);
+    args = new Args(process.argv.slice(2), ['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'help']);
   } catch (err) {
     log(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -181,6 +187,12 @@ async function main(): Promise<number> {
   for (let k = 1; k <= o.light; k++) {
     lights.push({ id: `light${k}`, host: lightHosts[(k - 1) % o.lightHosts]!, port: BASE_PORT + Math.floor((k - 1) / o.lightHosts), ...clockErr() });
   }
+  const slowHost = o.slow > 0 ? `member${o.hosts + o.lightHosts + 1}` : null;
+  const slowIds = new Set<string>();
+  for (let k = 1; k <= o.slow; k++) {
+    lights.push({ id: `slow${k}`, host: slowHost!, port: BASE_PORT + k - 1, ...clockErr() });
+    slowIds.add(`slow${k}`);
+  }
   const keyText = generateKey();
   const token = restToken(parseKey(keyText));
   const imp = PROFILES[o.profile as keyof typeof PROFILES];
@@ -204,10 +216,11 @@ async function main(): Promise<number> {
   let trackIds: string[] = [];
   let usage: ReturnType<ProcSampler['summary']> = [];
   let steadyUsage: ReturnType<ProcSampler['summary']> = [];
-  const net = await Netsim.up({ members: o.hosts + o.lightHosts });
+  const net = await Netsim.up({ members: o.hosts + o.lightHosts + (slowHost ? 1 : 0) });
   try {
-    const hostNames = ['leader', ...realHosts, ...lightHosts];
+    const hostNames = ['leader', ...realHosts, ...lightHosts, ...(slowHost ? [slowHost] : [])];
     if (o.profile !== 'clean') for (const h of hostNames.slice(1)) await net.impair(h, imp);
+    if (slowHost) await net.limitRate(slowHost, o.slowKbit);
     // Sniffers: the leader's sends (and NTP answers), the real members' arrivals; light members
     // timestamp their own arrivals.
     for (const h of ['leader', ...realHosts]) {
@@ -247,7 +260,7 @@ async function main(): Promise<number> {
     sampler.add('leader', c.leaderPid());
     for (const m of reals) sampler.add(m.id, c.memberPid(m.id));
     sampler.start();
-    const total = o.light + o.real;
+    const total = lights.length + o.real;
     const realIds = new Set(reals.map((m) => m.id));
     await c.waitFor((s) => {
       for (const m of s.members) if (realIds.has(m.id) && m.ready === s.playlist.length && s.playlist.length > 0 && !realCachedAtNs.has(m.id)) realCachedAtNs.set(m.id, monoNs());
@@ -348,9 +361,10 @@ async function main(): Promise<number> {
   const leaderUse = usage.find((u) => u.label === 'leader') ?? null;
   const lightUse = usage.filter((u) => u.label.startsWith('light-'));
   const realUse = usage.filter((u) => u.label !== 'leader' && !u.label.startsWith('light-'));
-  const lightDist = trackIds.length === 0 ? null : distributionOf(events, lights.map((l) => l.id), trackIds, trackBytes, t0);
+  const lightDist = trackIds.length === 0 ? null : distributionOf(events, lights.filter((l) => !slowIds.has(l.id)).map((l) => l.id), trackIds, trackBytes, t0);
+  const slowDist = trackIds.length === 0 || slowIds.size === 0 ? null : distributionOf(events, [...slowIds], trackIds, trackBytes, t0);
   const realDistS = [...realCachedAtNs.values()].map((ns) => (ns - t0) / 1e9);
-  const stormReport = storm === null ? null : stormOutcome(storm, perCommand.find((p) => p.command === 'volume-after-restart'), commands.find((p) => p.name === 'volume-after-restart'), o.light + o.real, {
+  const stormReport = storm === null ? null : stormOutcome(storm, perCommand.find((p) => p.command === 'volume-after-restart'), commands.find((p) => p.name === 'volume-after-restart'), lights.length + o.real, {
     events, truth, reals, caps, anchor, decoded, revisions, resumeRev,
   });
   const timedCommands = perCommand.filter((p) => p.command !== 'volume-after-restart');
@@ -361,7 +375,7 @@ async function main(): Promise<number> {
     bench: 'fanout',
     profile: o.profile,
     impairment: imp,
-    members: { light: o.light, real: o.real, light_hosts: o.lightHosts, real_hosts: o.hosts },
+    members: { light: o.light, real: o.real, light_hosts: o.lightHosts, real_hosts: o.hosts, ...(o.slow > 0 ? { slow: o.slow, slow_kbit: o.slowKbit } : {}) },
     lead_ms_requested: o.leadMs,
     all_ready_s: readyS,
     lead_ms: Object.fromEntries(perCommand.map((p) => [p.command, { lead_ms: p.leader_lead_ms, all_before_at: p.all_before_at, margin_ms: p.margin_before_at_ms, issue_to_at_ms: p.lead_used_ms }])),
@@ -380,7 +394,7 @@ async function main(): Promise<number> {
       whole_run: leaderUse,
     },
     ntp_answers_per_s: ntpRate,
-    distribution: { light: lightDist, real_all_cached_s: roundSummary(summarize(realDistS), 2), playlist_bytes: trackBytes },
+    distribution: { light: lightDist, slow: slowDist === null ? null : { kbit: o.slowKbit, ...slowDist }, real_all_cached_s: roundSummary(summarize(realDistS), 2), playlist_bytes: trackBytes },
     reconnect_storm: stormReport,
     targets: {
       lead_ms: { target: leadTarget, max_leader_lead: Number.isFinite(maxLead) ? maxLead : null, all_before_at: allBefore, met: Number.isFinite(maxLead) && maxLead <= leadTarget && allBefore },
@@ -445,7 +459,7 @@ function analyseCommand(cmd: Command, x: CommandContext) {
   const lastRecv = recvTimes.length === 0 ? NaN : Math.max(...recvTimes);
   const firstRecv = recvTimes.length === 0 ? NaN : Math.min(...recvTimes);
   const sentTimes = [...sent.values()];
-  const total = x.o.light + x.o.real;
+  const total = x.o.light + x.o.slow + x.o.real;
   const planned = cmd.rev === null ? [] : plannedOfRev(x.events, cmd.rev);
   let audio: Record<string, unknown> = {};
   const rev = x.revisions.find((r) => r.rev === cmd.rev);

@@ -16,13 +16,13 @@ import { ClockSync } from '@jaudiosync/member/dist/src/clock/clock-sync.js';
 import { LeaderLink } from '@jaudiosync/member/dist/src/link/leader-link.js';
 import { SOFTWARE_VERSION, STATE_REPORT_MS, TRACK_PLAN_MS, trackUrlFor } from '@jaudiosync/member/dist/src/member-daemon.js';
 import { TrackCache } from '@jaudiosync/member/dist/src/tracks/track-cache.js';
-import { PREFETCH_BYTES_PER_S } from '@jaudiosync/member/dist/src/tracks/track-manager.js';
+import { LOAD_RETRY_MS, PREFETCH_BYTES_PER_S } from '@jaudiosync/member/dist/src/tracks/track-manager.js';
 import { planTracks } from '@jaudiosync/member/dist/src/tracks/track-plan.js';
 
 const OUTPUT_RATE = 48_000;
 const CACHE_MAX_BYTES = 512 * 1024 * 1024;
-/** A failed fetch (leader restarting, link down) is tried again after this long. */
-const FETCH_RETRY_MS = 2_000;
+/** A failed fetch (leader restarting, link down) is tried again after this long, as the member does. */
+const FETCH_RETRY_MS = LOAD_RETRY_MS;
 
 /** What a light member reports; times are host CLOCK_MONOTONIC ns (the same in every namespace). */
 export type LightEvent =
