@@ -43,6 +43,7 @@ test('bench:fanout drives light and real members through every command and a lea
     assert.equal(c.members_reached, LIGHT + REAL, `${c.command} reached ${c.members_reached} members`);
     assert.equal(c.all_before_at, true, `${c.command} arrived after it took effect at ${c.late_members}`);
     assert.equal(c.planned.errorUs.n, LIGHT, `${c.command}: every light member planned it`);
+    assert.equal(c.light_parsed, LIGHT, `${c.command}: every light member parsed it`);
   }
   for (const c of r.commands.filter((x: any) => ['play', 'seek', 'next'].includes(x.command))) assert.equal(c.audio.members_measured, REAL, `${c.command}: captures analysed`);
   assert.ok(r.planned_spread_us.steady.errorUs.n >= LIGHT, 'steady-state samples from the light members');

@@ -221,9 +221,9 @@ async function main(): Promise<number> {
     const hostNames = ['leader', ...realHosts, ...lightHosts, ...(slowHost ? [slowHost] : [])];
     if (o.profile !== 'clean') for (const h of hostNames.slice(1)) await net.impair(h, imp);
     if (slowHost) await net.limitRate(slowHost, o.slowKbit);
-    // Sniffers: the leader's sends (and NTP answers), the real members' arrivals; light members
-    // timestamp their own arrivals.
-    for (const h of ['leader', ...realHosts]) {
+    // Sniffers: the leader's sends (and NTP answers), every member host's arrivals (a light
+    // member's own timestamp is when its shared, busy process got to parse the message).
+    for (const h of hostNames) {
       const snArgs = [SNIFFER, String(BASE_PORT), String(BASE_PORT + PORTS_PER_HOST - 1), ...(h === 'leader' ? [String(NTP_PORT)] : [])];
       const sn = await HostProcess.start(net, h, 'python3', snArgs, { label: `sniffer-${h}` });
       await sn.lines.waitFor((l) => (l.includes('"ready"') ? true : undefined), SNIFFER_READY_MS);
@@ -412,7 +412,7 @@ async function main(): Promise<number> {
       light_events_rejected: fleet?.rejected ?? 0,
     },
     params: { seed: o.seed, playlist: path.relative(REPO_DIR, playlist), seek_position_ms: SEEK_POSITION_MS, volume: VOLUME, steady_s: o.steadyS, step_s: o.stepS, restart_leader: o.restartLeader },
-    notes: 'light arrival = when the light member process parsed the timeline (its own CLOCK_MONOTONIC); real arrival = first TCP segment of it on the member host eth0 (sniffer); send = the same on the leader host. lead = atUs - REST command issued.',
+    notes: 'arrival = first TCP segment of the timeline on the member host eth0 (sniffer, every host); light_parsed = when the light member process had parsed it (its own CLOCK_MONOTONIC); send = first segment on the leader host. leader_lead_ms = atUs - the leader\'s time when it took the command; lead_used_ms = atUs - REST command issued here.',
     host: { ...hostInfo(REPO_DIR), loadavg_before: loadBefore.map((l) => Math.round(l * 100) / 100) },
     date: startedAt,
     failure: failure ?? null,
@@ -450,9 +450,9 @@ function analyseCommand(cmd: Command, x: CommandContext) {
     return m;
   };
   const sent = firstBy(true);
-  const realRecv = firstBy(false);
-  const lightRecv = cmd.rev === null ? new Map<string, number>() : arrivalsOfRev(x.events, cmd.rev);
-  const recv = new Map([...realRecv, ...lightRecv]);
+  const recv = firstBy(false); // on each member host's eth0
+  const lightParsed = cmd.rev === null ? new Map<string, number>() : arrivalsOfRev(x.events, cmd.rev);
+  const realIds = new Set(x.reals.map((m) => m.id));
   const recvTimes = [...recv.values()];
   const atNs = cmd.atUs !== null ? x.truth(cmd.atUs) : NaN;
   const rel = (ns: number): number | null => round((ns - cmd.issuedNs) / 1e6, 2);
@@ -491,6 +491,8 @@ function analyseCommand(cmd: Command, x: CommandContext) {
     audio = { members_measured: ratios.length, level_ratio_after_before: roundSummary(summarize(ratios), 3), note: `volume ${VOLUME}: ratio ~${VOLUME} if applied (material differs before/after)` };
   }
   const late = [...recv.entries()].filter(([, t]) => !(t < atNs)).map(([id]) => id);
+  const parsedLate = [...lightParsed.entries()].filter(([, t]) => !(t < atNs)).map(([id]) => id);
+  const lastParsed = lightParsed.size === 0 ? NaN : Math.max(...lightParsed.values());
   return {
     command: cmd.name,
     rev: cmd.rev,
@@ -505,6 +507,10 @@ function analyseCommand(cmd: Command, x: CommandContext) {
     members_reached: recv.size,
     all_before_at: recv.size === total && late.length === 0,
     late_members: late.slice(0, 20),
+    /** light members: when their process had parsed it (all light members, and those after atUs) */
+    light_parsed: lightParsed.size,
+    light_parsed_last_ms: Number.isFinite(lastParsed) ? rel(lastParsed) : null,
+    light_parsed_late: parsedLate.slice(0, 20),
     first_send_ms: sentTimes.length === 0 ? null : rel(Math.min(...sentTimes)),
     last_send_ms: sentTimes.length === 0 ? null : rel(Math.max(...sentTimes)),
     first_arrival_ms: Number.isFinite(firstRecv) ? rel(firstRecv) : null,
@@ -512,7 +518,7 @@ function analyseCommand(cmd: Command, x: CommandContext) {
     arrival_spread_ms: Number.isFinite(lastRecv) ? round((lastRecv - firstRecv) / 1e6, 3) : null,
     margin_before_at_ms: Number.isFinite(lastRecv) && Number.isFinite(atNs) ? round((atNs - lastRecv) / 1e6, 2) : null,
     planned: spreadOf(planned.map((p) => ({ key: p.rev, atUs: p.atUs, plannedNs: p.plannedNs, synced: p.synced })), x.truth),
-    real_arrivals_ms: Object.fromEntries([...realRecv.entries()].map(([id, t]) => [id, rel(t)])),
+    real_arrivals_ms: Object.fromEntries([...recv.entries()].filter(([id]) => realIds.has(id)).map(([id, t]) => [id, rel(t)])),
     audio,
   };
 }
