@@ -361,7 +361,7 @@ async function main(): Promise<number> {
   const leaderUse = usage.find((u) => u.label === 'leader') ?? null;
   const lightUse = usage.filter((u) => u.label.startsWith('light-'));
   const realUse = usage.filter((u) => u.label !== 'leader' && !u.label.startsWith('light-'));
-  const lightDist = trackIds.length === 0 ? null : distributionOf(events, lights.filter((l) => !slowIds.has(l.id)).map((l) => l.id), trackIds, trackBytes, t0);
+  const lightDist = trackIds.length === 0 || o.light === 0 ? null : distributionOf(events, lights.filter((l) => !slowIds.has(l.id)).map((l) => l.id), trackIds, trackBytes, t0);
   const slowDist = trackIds.length === 0 || slowIds.size === 0 ? null : distributionOf(events, [...slowIds], trackIds, trackBytes, t0);
   const realDistS = [...realCachedAtNs.values()].map((ns) => (ns - t0) / 1e9);
   const stormReport = storm === null ? null : stormOutcome(storm, perCommand.find((p) => p.command === 'volume-after-restart'), commands.find((p) => p.name === 'volume-after-restart'), lights.length + o.real, {
@@ -398,7 +398,7 @@ async function main(): Promise<number> {
     reconnect_storm: stormReport,
     targets: {
       lead_ms: { target: leadTarget, max_leader_lead: Number.isFinite(maxLead) ? maxLead : null, all_before_at: allBefore, met: Number.isFinite(maxLead) && maxLead <= leadTarget && allBefore },
-      planned_spread_p99_lt_100us: plannedAll.errorUs.p99 !== null && plannedAll.errorUs.p99 < IN_SYNC_US,
+      planned_spread_p99_lt_100us: plannedAll.errorUs.p99 === null ? null : plannedAll.errorUs.p99 < IN_SYNC_US,
       real_members_p99_lt_100us: audioOffset?.worst_pair_p99_us !== null && audioOffset?.worst_pair_p99_us !== undefined && audioOffset.worst_pair_p99_us < IN_SYNC_US,
       leader_cpu_lt_25pct: leaderSteady?.cpuPctAvg !== null && leaderSteady?.cpuPctAvg !== undefined && leaderSteady.cpuPctAvg < 25,
       leader_rss_lt_120mb: leaderSteady?.rssMiBMax !== null && leaderSteady?.rssMiBMax !== undefined && leaderSteady.rssMiBMax < 120,
