@@ -3,7 +3,9 @@
 # line per WebSocket message that starts a TCP segment to a member port range, with the host
 # CLOCK_MONOTONIC time at which this process saw it (the clock every benchmark process shares).
 # The leader is the WebSocket client, so its frames are masked: they are unmasked to read "type" and "rev".
-#   python3 fanout-sniffer.py PORT_LO PORT_HI
+# With NTP_PORT it also counts the UDP datagrams this host sends from that port (the leader's NTP
+# answers) and prints the running total once a second: {"ntp_out": N, "t": ns}.
+#   python3 fanout-sniffer.py PORT_LO PORT_HI [NTP_PORT]
 import json
 import re
 import socket
@@ -17,6 +19,8 @@ HEAD_BYTES = 120  # enough for {"type":"timeline","rev":N
 
 def main() -> None:
     lo, hi = int(sys.argv[1]), int(sys.argv[2])
+    ntp_port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    ntp_out, ntp_printed = 0, time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind(("eth0", 0))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -25,6 +29,14 @@ def main() -> None:
     while True:
         pkt, addr = s.recvfrom(65535)
         t = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        if ntp_port:
+            if t - ntp_printed >= 1_000_000_000:
+                print(json.dumps({"ntp_out": ntp_out, "t": t}), flush=True)
+                ntp_printed = t
+            if (len(pkt) >= 42 and pkt[12:14] == b"\x08\x00" and pkt[23] == 17 and addr[2] == PACKET_OUTGOING
+                    and struct.unpack("!H", pkt[14 + (pkt[14] & 15) * 4:][:2])[0] == ntp_port):
+                ntp_out += 1
+                continue
         if len(pkt) < 54 or pkt[12:14] != b"\x08\x00" or pkt[23] != 6:
             continue
         ihl = (pkt[14] & 15) * 4

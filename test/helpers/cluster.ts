@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/dist/src/node-flags.js';
 import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 
 /** Logs longer than this are read as their first and last halves (bytes). */
@@ -98,6 +99,11 @@ export interface ClusterOptions {
   basePort?: number;
   minLeadMs?: number;
   leaderArgs?: string[];
+  /** further member addresses host:port the leader dials (e.g. light members, light-member.ts);
+   *  start() waits for them to connect too */
+  extraMemberAddresses?: string[];
+  /** how long start() waits for every member to connect (default 30 s) */
+  connectTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   /** REST transport when the leader is not reachable by URL from here (netsim: a unix-socket proxy). */
   request?: (method: string, path: string, body?: unknown) => Promise<{ status: number; text: string }>;
@@ -133,7 +139,8 @@ export class Cluster {
     try {
       opts.members.forEach((m, i) => c.startMember(m, i));
       c.startLeader();
-      await c.waitFor((s) => s.members.filter((m) => m.connected).length === opts.members.length, 30_000, 'all members connected');
+      const expected = opts.members.length + (opts.extraMemberAddresses?.length ?? 0);
+      await c.waitFor((s) => s.members.filter((m) => m.connected).length === expected, opts.connectTimeoutMs ?? 30_000, 'all members connected');
       return c;
     } catch (err) {
       await c.stop();
@@ -206,6 +213,7 @@ export class Cluster {
 
   startLeader(extra: string[] = []): void {
     const args = [
+      ...LEADER_NODE_FLAGS,
       LEADER_BIN,
       '--http-port', String(this.httpPort),
       '--ntp-port', String(this.ntpPort),
@@ -218,6 +226,7 @@ export class Cluster {
       this.opts.members.forEach((m, i) => {
         args.push('--member', this.opts.memberAddress ? this.opts.memberAddress(m, i) : `127.0.0.1:${this.memberPort(i)}`);
       });
+      for (const a of this.opts.extraMemberAddresses ?? []) args.push('--member', a);
     }
     args.push(...(this.opts.leaderArgs ?? []), ...extra);
     this.leader = this.launch('leader', 'leader', args, {});

@@ -31,7 +31,8 @@ export interface RestProxy {
 }
 
 /** Starts the proxy on `host` forwarding `socketPath` to its 127.0.0.1:`port`; resolves once it listens. */
-export async function startRestProxy(net: Netsim, host: string, port: number, socketPath: string): Promise<RestProxy> {
+/** `headers` go with every request (e.g. the REST bearer token of a shared key). */
+export async function startRestProxy(net: Netsim, host: string, port: number, socketPath: string, headers: Record<string, string> = {}): Promise<RestProxy> {
   const abs = path.resolve(socketPath);
   const child = net.spawn(host, process.execPath, [PROXY_JS, abs, String(port)]);
   const stop = async (): Promise<void> => {
@@ -46,11 +47,11 @@ export async function startRestProxy(net: Netsim, host: string, port: number, so
     child.kill('SIGKILL');
     throw err;
   }
-  return { request: unixSocketRequest(abs), child, stop };
+  return { request: unixSocketRequest(abs, headers), child, stop };
 }
 
 /** HTTP over a unix socket (e.g. the proxy's). */
-export function unixSocketRequest(socketPath: string): RestRequest {
+export function unixSocketRequest(socketPath: string, headers: Record<string, string> = {}): RestRequest {
   return (method, urlPath, body) =>
     new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -59,7 +60,7 @@ export function unixSocketRequest(socketPath: string): RestRequest {
           socketPath,
           method,
           path: urlPath,
-          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          headers: payload === undefined ? { ...headers } : { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
           timeout: REQUEST_TIMEOUT_MS,
         },
         (res) => {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { parseKey, restToken } from '@jaudiosync/protocol/auth';
+import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/dist/src/node-flags.js';
 import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -82,8 +83,8 @@ describe('systemd units', () => {
       assert.ok(bin);
       const exec = one(text, 'ExecStart').split(/\s+/);
       assert.equal(exec[0], '/usr/bin/node');
-      // The member's node options (packages/member/src/node-flags.ts); the leader needs none.
-      const nodeFlags = role === 'member' ? MEMBER_NODE_FLAGS : [];
+      // The daemons' node options (packages/{member,leader}/src/node-flags.ts).
+      const nodeFlags = role === 'member' ? MEMBER_NODE_FLAGS : LEADER_NODE_FLAGS;
       assert.deepEqual(exec.slice(1, 1 + nodeFlags.length), nodeFlags);
       assert.equal(exec[1 + nodeFlags.length], path.posix.join('/opt/jaudiosync/packages', role, bin));
     });
@@ -94,7 +95,7 @@ describe('systemd units', () => {
     assert.equal(one(text, 'AmbientCapabilities'), 'CAP_NET_BIND_SERVICE');
     assert.equal(one(text, 'CapabilityBoundingSet'), 'CAP_NET_BIND_SERVICE');
     assert.equal(one(text, 'PrivateDevices'), 'yes');
-    const exec = one(text, 'ExecStart').split(/\s+/).slice(2);
+    const exec = one(text, 'ExecStart').split(/\s+/).slice(2 + LEADER_NODE_FLAGS.length);
     assert.deepEqual(exec.slice(exec.indexOf('--ntp-port'), exec.indexOf('--ntp-port') + 2), ['--ntp-port', '123']);
     assert.equal(exec[exec.indexOf('--config') + 1], '/etc/jaudiosync/leader.json');
     assert.equal(exec[exec.indexOf('--state-dir') + 1], `/var/lib/${one(text, 'StateDirectory')}`);
@@ -267,7 +268,7 @@ describe('scripts/install into a throwaway root', { skip: process.getuid?.() !==
     assert.ok(!existsSync(path.join(app, '.git')));
     assert.ok(!existsSync(`${app}.new`) && !existsSync(`${app}.old`));
     assert.match(readFileSync(path.join(app, 'INSTALLED'), 'utf8'), /^revision /m);
-    const exec = one(readFileSync(unitPath('leader'), 'utf8'), 'ExecStart').split(/\s+/);
+    const exec = one(readFileSync(unitPath('leader'), 'utf8'), 'ExecStart').split(/\s+/).filter((a) => !a.startsWith('--'));
     assert.ok(existsSync(path.join(root, exec[1] as string)), `${exec[1]} installed`);
     const appStat = statSync(path.join(app, 'package.json'));
     assert.equal(appStat.uid, 0);
@@ -291,6 +292,7 @@ describe('scripts/install into a throwaway root', { skip: process.getuid?.() !==
       const target = m?.[2];
       assert.ok(target, readFileSync(wrapper, 'utf8'));
       if (name === 'jaudiosync-member') assert.deepEqual(m?.[1]?.trim().split(' ').slice(1), MEMBER_NODE_FLAGS, 'the member runs with its node options');
+      if (name === 'jaudiosync-leader' || name === 'jaudiosync') assert.deepEqual(m?.[1]?.trim().split(' ').slice(1), LEADER_NODE_FLAGS, 'the leader runs with its node options');
       if (name !== 'jaudiosync-member' || existsSync(path.join(REPO, 'packages/member/dist/src/bin/jaudiosync-member.js'))) {
         assert.ok(existsSync(path.join(root, target)), `${name} -> ${target}`);
       }

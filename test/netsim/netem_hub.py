@@ -6,8 +6,10 @@ python3 stdlib only (AF_PACKET).
 
 usage: python3 netem_hub.py CONFIG.json PORT [PORT...]
 CONFIG.json (re-read when its mtime changes):
-  {"veth-member1": {"delay_ms": 5, "jitter_ms": 3, "loss": 0.01, "down": false},
+  {"veth-member1": {"delay_ms": 5, "jitter_ms": 3, "loss": 0.01, "down": false, "rate_kbit": 1000},
    "reorder": false}
+"rate_kbit" (0 or absent: unlimited) serialises the frames through that port at that rate, each
+direction on its own, like a slow link: a frame waits for the ones before it on the same port.
 A port's impairment applies to every frame entering AND leaving through it, so the one-way
 delay A->B = sample(A) + sample(B); with the leader's port clean, leader<->member one-way
 delay is one sample of the member's port in each direction (symmetric in distribution).
@@ -62,6 +64,7 @@ for p in ports:
 mac_table = {}          # src MAC -> port (learning switch)
 heap, seq = [], 0       # (due, seq, egress_port, frame)
 last_due = {}           # (ingress, egress) -> due time of the last frame queued on that pair
+link_free = {}          # (port, "in" | "out") -> when a rate-limited port has sent its queued frames
 stats = {"rx": 0, "tx": 0, "drop": 0, "overflow": 0}
 
 
@@ -82,6 +85,20 @@ def sample(port):
     except (TypeError, ValueError):
         return 0.0
     return max(d, 0.0) / 1000.0
+
+
+def serialise(port, direction, due, nbytes):
+    """due time of a frame after the port's rate limit (each direction a link of its own)"""
+    try:
+        kbit = float(imp(port).get("rate_kbit", 0) or 0)
+    except (TypeError, ValueError):
+        kbit = 0.0
+    if kbit <= 0:
+        return due
+    key = (port, direction)
+    done = max(due, link_free.get(key, 0.0)) + nbytes * 8 / (kbit * 1000.0)
+    link_free[key] = done
+    return done
 
 
 def rx_time(anc):
@@ -116,7 +133,7 @@ def on_frame(inport, frame, now):
         if len(heap) >= MAX_QUEUED_FRAMES:
             stats["overflow"] += 1
             continue
-        due = now + d_in + d_out
+        due = serialise(out, "out", serialise(inport, "in", now + d_in, len(frame)) + d_out, len(frame))
         if not cfg.get("reorder"):
             pair = (inport, out)
             due = max(due, last_due.get(pair, 0.0))

@@ -77,6 +77,25 @@ describe('netsim', { skip: skip ?? false }, () => {
     assert.ok(median(after.rttMs) < 4, `median RTT after clearing ${median(after.rttMs)} ms`);
   });
 
+  test('a rate limit serialises frames at that rate; 0 lifts it', async () => {
+    // 1428-byte echo frames through a 200 kbit/s port: 57 ms each way, so the RTT is >= 114 ms.
+    const minRttMs = async (): Promise<number> => {
+      const { stdout } = await net.exec('leader', 'ping', ['-q', '-c', '4', '-i', '0.3', '-s', '1400', net.ip('member1')]);
+      const m = /= ([0-9.]+)\//.exec(stdout);
+      assert.ok(m, stdout);
+      return Number(m[1]);
+    };
+    await net.limitRate('member1', 200);
+    try {
+      const slow = await minRttMs();
+      assert.ok(slow >= 100 && slow < 400, `min RTT ${slow} ms at 200 kbit/s (expected ~115)`);
+    } finally {
+      await net.limitRate('member1', 0);
+    }
+    const fast = await minRttMs();
+    assert.ok(fast < 10, `min RTT ${fast} ms unlimited`);
+  });
+
   test('blackhole drops everything and recovers', async () => {
     await net.blackhole('member1', true);
     try {

@@ -201,6 +201,13 @@ export class Netsim {
     return this.run(['exec', host, cmd, ...args], timeoutMs);
   }
 
+  /** Limits host's link to `kbit` kbit/s in each direction (0: unlimited), like a slow WiFi station. */
+  async limitRate(host: string, kbit: number): Promise<void> {
+    this.checkHost(host);
+    if (!Number.isInteger(kbit) || kbit < 0 || kbit > 10_000_000) throw new Error(`limitRate: bad rate ${kbit}`);
+    await this.run(['rate', host, String(kbit)]);
+  }
+
   async impair(host: string, imp: Impairment | ProfileName): Promise<void> {
     this.checkHost(host);
     const i = typeof imp === 'string' ? PROFILES[imp] : imp;

@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import { netstampUnavailableReason } from '@jaudiosync/netstamp';
 import {
   PROTOCOL_VERSION,
-  positionAt,
   restToken,
   type LeaderMessage,
   type MessageOf,
@@ -32,14 +31,13 @@ import { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
+import { planTracks } from './tracks/track-plan.js';
 
 export const SOFTWARE_VERSION = '0.1.0';
 /** State reports to the leader: often enough for live plots, cheap enough for 32 members. */
-const STATE_REPORT_MS = 1000;
+export const STATE_REPORT_MS = 1000;
 /** How often the set of tracks to keep decoded is re-evaluated against the timeline. */
-const TRACK_PLAN_MS = 500;
-/** A track this close to its end gets its successor decoded (decode takes ~1-3 s on a Pi). */
-const PRELOAD_NEXT_US = 30_000_000;
+export const TRACK_PLAN_MS = 500;
 const MAX_REPORTED_ERRORS = 10;
 /** The decode worker exits this long after its last job: its isolate, wasm decoders and heap
  *  (~40 MB) are not needed between tracks minutes apart; a respawn costs ~50 ms. */
@@ -153,7 +151,7 @@ export class MemberDaemon {
       await this.advertiser.start();
     }
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
-    this.timers.push(setInterval(() => this.planTracks(), TRACK_PLAN_MS));
+    this.timers.push(setInterval(() => this.applyTrackPlan(), TRACK_PLAN_MS));
     this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
     if (!this.config.key) this.log.warn('no shared key: any host on the network can act as this member\'s leader (development only; see docs/security.md)');
   }
@@ -246,51 +244,21 @@ export class MemberDaemon {
     }
     this.timeline = tl;
     this.persist();
-    this.planTracks();
+    this.applyTrackPlan();
   }
 
   /** Keeps decoded what plays now and next for every revision not yet superseded. */
-  private planTracks(): void {
+  private applyTrackPlan(): void {
     const tl = this.timeline;
     // Which track plays needs only a rough time: before the clock is synced (3+ s after a restart)
     // the welcome's server time gets the decode going, so a restarted member rejoins sooner.
     const w = this.welcomeTime;
     const nowUs = this.clock.leaderNowUs() ?? (w ? w.leaderUs + (this.clockSource.nowUs() - w.localUs) : null);
     if (!tl || tl.tracks.length === 0 || nowUs === null) return;
-    // Each track with the leader time it is first needed; most urgent first. A jump that takes
-    // effect in 1.5 s comes before the current track's successor due in 20 s (in revision order it
-    // came after it, and past the two tracks held it was not decoded until the jump took effect).
-    const needs: Array<{ index: number; frame: number; atUs: number }> = [];
-    for (const rev of tl.revisions) {
-      const at = Math.max(nowUs, rev.atUs);
-      const pos = positionAt(tl, at);
-      if (pos.ended) continue;
-      needs.push({ index: pos.index, frame: pos.frame, atUs: at });
-      const track = tl.tracks[pos.index];
-      const remainingUs = track ? ((track.frames - pos.frame) / tl.outputRate) * 1e6 : 0;
-      if (pos.playing && remainingUs < PRELOAD_NEXT_US) needs.push({ index: tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1, frame: 0, atUs: at + remainingUs });
-    }
-    needs.sort((a, b) => a.atUs - b.atUs);
-    const indices: number[] = [];
-    const startFrames: number[] = [];
-    for (const { index, frame } of needs) {
-      if (index < 0 || index >= tl.tracks.length) continue;
-      // The same track again at another frame later is a seek within it (a landing point).
-      if (indices.some((i, k) => i === index && Math.abs(startFrames[k]! - frame) < tl.outputRate)) continue;
-      indices.push(index);
-      startFrames.push(frame);
-    }
-    this.tracks.want(tl, indices, startFrames);
+    const plan = planTracks(tl, nowUs);
+    this.tracks.want(tl, plan.indices, plan.startFrames);
     // The rest of the playlist, in playing order from the current track, into the disk cache.
-    const from = indices[0] ?? 0;
-    const order: string[] = [];
-    for (let k = 0; k < tl.tracks.length; k++) {
-      const i = from + k;
-      if (i >= tl.tracks.length && !tl.loop) break;
-      const t = tl.tracks[i % tl.tracks.length];
-      if (t) order.push(t.id);
-    }
-    this.tracks.prefetch(order);
+    this.tracks.prefetch(plan.prefetchOrder);
   }
 
   private sendState(): void {

@@ -1,10 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The leader daemon's entry point: parses options, logs JSON with pino to stdout, starts the
 // Leader, and closes it gracefully on SIGTERM/SIGINT (members keep playing their timeline).
 import { pino } from 'pino';
 import { ConfigError, helpText, parseLeaderArgs } from '../leader-config.js';
 import { createLeaderClock } from '../leader-clock.js';
 import { Leader } from '../leader.js';
+import { tuneMemory } from '../memory-tuning.js';
+import { missingNodeFlags } from '../node-flags.js';
 
 /** A shutdown that hangs (a stuck socket) must not keep the process alive forever. */
 const SHUTDOWN_TIMEOUT_MS = 5_000;
@@ -26,6 +28,12 @@ async function main(): Promise<void> {
   }
   const config = parsed.config;
   const log = pino({ level: config.logLevel, base: { app: 'jaudiosync-leader' } });
+  const missing = missingNodeFlags();
+  if (missing.length > 0) log.warn({ missing }, 'node was started without these options: the leader holds more memory than it needs (packages/leader/src/node-flags.ts)');
+  // Before any worker thread exists (NTP server, decoder): arenas are created per thread.
+  const malloc = tuneMemory();
+  if ('error' in malloc.result) log.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
+  else log.info({ arenaMax: malloc.arenaMax, mmapThresholdBytes: malloc.mmapThresholdBytes, applied: malloc.result }, 'memory allocator tuned');
   const clock = createLeaderClock({ ntpPort: config.ntpPort, host: config.host, stateDir: config.stateDir });
   // The anchor lets tests and benchmarks compute true leader time from the host's monotonic clock.
   log.info({ anchorWallUs: clock.timescale.anchorWallUs, anchorMonoNs: clock.timescale.anchorMonoNs.toString(), resumed: clock.resumed }, 'leader timescale');

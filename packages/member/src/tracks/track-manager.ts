@@ -101,6 +101,13 @@ const PREFETCH_CACHE_SHARE = 0.5;
 export const PREFETCH_BYTES_PER_S = 2 * 1024 * 1024;
 /** A failed prefetch (link down, 404) is tried again after this long, not in a tight loop. */
 const PREFETCH_RETRY_MS = 30_000;
+/**
+ * A track that failed to load is tried again after this long while the timeline still wants it:
+ * a fetch can fail for a while only (it timed out while a hundred members shared the leader's
+ * upload, bench:fanout; the leader restarted). Its slot is silent meanwhile; the same reason again
+ * is not reported again.
+ */
+export const LOAD_RETRY_MS = 15_000;
 
 export class TrackManager {
   private readonly status = new Map<string, TrackStatus>();
@@ -111,6 +118,9 @@ export class TrackManager {
   private wanted: string[] = [];
   private baseUrl: string | null = null;
   private prefetchQueue: string[] = [];
+  private readonly loadFailedAtMs = new Map<string, number>();
+  private readonly lastLoadError = new Map<string, string>();
+  private retryTimer: NodeJS.Timeout | null = null;
   private prefetching: string | null = null;
   private readonly prefetched = new Set<string>();
   private readonly prefetchFailedAtMs = new Map<string, number>();
@@ -232,7 +242,8 @@ export class TrackManager {
     const baseUrl = this.baseUrl;
     for (const id of this.wanted) {
       if (this.loaded.has(id) || this.loading.has(id)) continue;
-      if (this.status.get(id)?.error) continue; // failed: silence for this slot until the timeline changes
+      const failedAt = this.loadFailedAtMs.get(id);
+      if (this.status.get(id)?.error && failedAt !== undefined && Date.now() - failedAt < LOAD_RETRY_MS) continue; // failed: silence for this slot for now
       if (this.loaded.size + this.loading.size >= MAX_DECODED_TRACKS) break;
       // Decode one at a time: the decoder worker is single and a Pi has one core to spare.
       if (this.loading.size > 0) break;
@@ -309,12 +320,22 @@ export class TrackManager {
         this.loaded.add(id);
       }
       this.status.set(id, { trackId: id, progress: 1 });
+      this.lastLoadError.delete(id);
+      this.loadFailedAtMs.delete(id);
     } catch (err) {
       if (signal.aborted) return; // dropped on purpose: want() already unregistered it
       if (registered) this.unregister(id);
       const reason = (err as Error).message || String(err);
+      const before = this.lastLoadError.get(id);
       this.status.set(id, { trackId: id, progress: 0, error: reason });
-      this.onError(id, reason);
+      this.loadFailedAtMs.set(id, Date.now());
+      this.lastLoadError.set(id, reason);
+      if (before !== reason) this.onError(id, reason);
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = null;
+        this.pump();
+      }, LOAD_RETRY_MS + 10);
+      this.retryTimer.unref?.();
     } finally {
       // The decoder is done with the descriptor (finished, failed, or its worker stopped).
       await file?.close().catch(() => {});
@@ -494,6 +515,8 @@ export class TrackManager {
 
   /** Stops every feeder (daemon shutdown); complete files stay listed for the next start. */
   async close(): Promise<void> {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     await Promise.all([...this.streams.values()].map((s) => s.feeder.close()));
     await this.indexWrite;
   }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { TrackWindow } from '../../src/audio/track-window.js';
 import type { TrackCache, TrackInput } from '../../src/tracks/track-cache.js';
 import type { TrackSource } from '../../src/audio/track-store.js';
-import { MAX_DECODED_TRACKS, TrackManager, type DecodedPcm, type PcmDecoder, type TrackStreamOptions } from '../../src/tracks/track-manager.js';
+import { LOAD_RETRY_MS, MAX_DECODED_TRACKS, TrackManager, type DecodedPcm, type PcmDecoder, type TrackStreamOptions } from '../../src/tracks/track-manager.js';
 
 const RATE = 48000;
 const tracks = [
@@ -119,6 +119,37 @@ test('a failed decode is unregistered and reported; the slot stays silent', asyn
   mgr.want(timeline, [0]);
   await settle();
   assert.equal(calls.length, 1, 'not retried in a loop');
+});
+
+test('a failed load is tried again after LOAD_RETRY_MS while still wanted; the same reason is reported once', async (t) => {
+  const { mgr, calls, registered, errors } = setup();
+  const flush = async (): Promise<void> => {
+    for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+  };
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  mgr.want(timeline, [0]);
+  await flush();
+  calls[0]!.reject(new Error('fetch timed out'));
+  await flush();
+  assert.deepEqual(errors, ['a: fetch timed out']);
+  t.mock.timers.tick(LOAD_RETRY_MS - 1000);
+  mgr.want(timeline, [0]);
+  await flush();
+  assert.equal(calls.length, 1, 'not before LOAD_RETRY_MS');
+  t.mock.timers.tick(1100);
+  await flush();
+  assert.equal(calls.length, 2, 'tried again');
+  calls[1]!.reject(new Error('fetch timed out'));
+  await flush();
+  assert.deepEqual(errors, ['a: fetch timed out'], 'the same reason is not reported again');
+  t.mock.timers.tick(LOAD_RETRY_MS + 100);
+  await flush();
+  assert.equal(calls.length, 3);
+  calls[2]!.resolve({ pcm: new Int16Array(new SharedArrayBuffer(4 * 9600)), frames: 4800 });
+  await flush();
+  assert.ok(registered.has(tracks[0]!.id), 'loaded at the third try');
+  assert.equal(mgr.statuses()[0]!.error, undefined);
+  await mgr.close();
 });
 
 test('prefetch does nothing when the cache cannot be written', async () => {

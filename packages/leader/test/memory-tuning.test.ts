@@ -1,0 +1,26 @@
+// The leader's malloc settings and node options: applied by default, an operator's MALLOC_* /
+// GLIBC_TUNABLES win; the missing-flags check names what a launcher left out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isAvailable } from '@jaudiosync/portaudio';
+import { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_BYTES, tuneMemory } from '../src/memory-tuning.js';
+import { LEADER_NODE_FLAGS, missingNodeFlags } from '../src/node-flags.js';
+
+test('tuneMemory asks for both settings unless the environment sets them', () => {
+  const plain = tuneMemory({});
+  assert.equal(plain.arenaMax, MALLOC_ARENA_MAX);
+  assert.equal(plain.mmapThresholdBytes, MALLOC_MMAP_THRESHOLD_BYTES);
+  if (isAvailable()) assert.deepEqual(plain.result, { arenaMax: true, mmapThreshold: true });
+  else assert.ok('error' in plain.result);
+  const own = tuneMemory({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072' });
+  assert.equal(own.arenaMax, 0);
+  assert.equal(own.mmapThresholdBytes, 0);
+  const tunables = tuneMemory({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' });
+  assert.equal(tunables.arenaMax, 0);
+  assert.equal(tunables.mmapThresholdBytes, MALLOC_MMAP_THRESHOLD_BYTES);
+});
+
+test('missingNodeFlags lists the leader options a launcher left out', () => {
+  assert.deepEqual(missingNodeFlags([]), [...LEADER_NODE_FLAGS]);
+  assert.deepEqual(missingNodeFlags(['--inspect', ...LEADER_NODE_FLAGS]), []);
+});

@@ -1,0 +1,51 @@
+// Which tracks a member needs, in what order, for a timeline at a leader time: the tracks to keep
+// decoded (what plays now and next for every revision not yet superseded, most urgent first) and
+// the rest of the playlist in playing order for the disk cache. Pure, so the daemon and the
+// benchmarks' light member (test/helpers/light-member.ts) plan exactly alike.
+import { positionAt, type Timeline } from '@jaudiosync/protocol';
+
+/** A track this close to its end gets its successor decoded (decode takes ~1-3 s on a Pi). */
+export const PRELOAD_NEXT_US = 30_000_000;
+
+export interface TrackPlan {
+  /** Playlist indices to keep decoded, most urgent first, with the frame each starts at. */
+  indices: number[];
+  startFrames: number[];
+  /** Track ids to fetch into the cache, in playing order from the most urgent track. */
+  prefetchOrder: string[];
+}
+
+export function planTracks(tl: Timeline, nowUs: number): TrackPlan {
+  // Each track with the leader time it is first needed; most urgent first. A jump that takes
+  // effect in 1.5 s comes before the current track's successor due in 20 s (in revision order it
+  // came after it, and past the two tracks held it was not decoded until the jump took effect).
+  const needs: Array<{ index: number; frame: number; atUs: number }> = [];
+  for (const rev of tl.revisions) {
+    const at = Math.max(nowUs, rev.atUs);
+    const pos = positionAt(tl, at);
+    if (pos.ended) continue;
+    needs.push({ index: pos.index, frame: pos.frame, atUs: at });
+    const track = tl.tracks[pos.index];
+    const remainingUs = track ? ((track.frames - pos.frame) / tl.outputRate) * 1e6 : 0;
+    if (pos.playing && remainingUs < PRELOAD_NEXT_US) needs.push({ index: tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1, frame: 0, atUs: at + remainingUs });
+  }
+  needs.sort((a, b) => a.atUs - b.atUs);
+  const indices: number[] = [];
+  const startFrames: number[] = [];
+  for (const { index, frame } of needs) {
+    if (index < 0 || index >= tl.tracks.length) continue;
+    // The same track again at another frame later is a seek within it (a landing point).
+    if (indices.some((i, k) => i === index && Math.abs(startFrames[k]! - frame) < tl.outputRate)) continue;
+    indices.push(index);
+    startFrames.push(frame);
+  }
+  const from = indices[0] ?? 0;
+  const prefetchOrder: string[] = [];
+  for (let k = 0; k < tl.tracks.length; k++) {
+    const i = from + k;
+    if (i >= tl.tracks.length && !tl.loop) break;
+    const t = tl.tracks[i % tl.tracks.length];
+    if (t) prefetchOrder.push(t.id);
+  }
+  return { indices, startFrames, prefetchOrder };
+}
