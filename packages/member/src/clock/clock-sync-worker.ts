@@ -66,8 +66,8 @@ let remembering = false;
 function publish(nowUs: number): void {
   const m: ClockModel | null = filter.update(nowUs);
   if (!m) return;
+  // Readers take it from the shared memory (ClockSync.model(), the audio engine): no message per update.
   share.publish(m);
-  parentPort?.postMessage({ type: 'model', model: m });
 }
 
 function sendStats(nowUs: number, force = false): void {

@@ -203,9 +203,8 @@ export class ClockSync extends EventEmitter {
     const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share, memoryFile: this.memoryFile };
     const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData });
     this.worker = w;
-    w.on('message', (m: { type?: string; model?: ClockModel; stats?: ClockSyncStats; kernelTimestamps?: boolean }) => {
-      if (m.type === 'model' && m.model) this.emit('model', m.model);
-      else if (m.type === 'stats' && m.stats) {
+    w.on('message', (m: { type?: string; stats?: ClockSyncStats; kernelTimestamps?: boolean }) => {
+      if (m.type === 'stats' && m.stats) {
         const before = this.lastStats.prior;
         this.lastStats = m.stats;
         if (m.stats.prior !== before) this.emit('prior', m.stats.prior);

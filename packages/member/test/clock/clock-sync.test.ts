@@ -45,8 +45,6 @@ test('member with injected offset and rate converges to the leader on loopback; 
   const leader = await startLeader(t);
   const sync = new ClockSync({ clock: { offsetUs: -7.3e6, ratePpm: 90 } });
   t.after(() => sync.stop());
-  let events = 0;
-  sync.on('model', () => events++);
   sync.start({ host: '127.0.0.1', port: leader.port });
   assert.ok(await within(() => sync.model()?.synced === true, 15_000), `not synced within 15 s: ${JSON.stringify(sync.stats())} ${JSON.stringify(sync.model())}`);
   await sleep(1500);
@@ -61,7 +59,6 @@ test('member with injected offset and rate converges to the leader on loopback; 
   errs.sort((a, b) => a - b);
   assert.ok(errs[10]! < 300, `median error ${errs[10]} µs`);
   assert.ok(errs[19]! < 1500, `max error ${errs[19]} µs`);
-  assert.ok(events > 10);
   // Freeze the leader: holdover keeps predicting with a growing uncertainty.
   const u0 = sync.model()!.uncertaintyUs;
   leader.child.kill('SIGSTOP');
