@@ -6,7 +6,9 @@
 // playlist went out; with these settings and LEADER_NODE_FLAGS 107 MB. An operator's own
 // MALLOC_* / GLIBC_TUNABLES settings win. Without the PortAudio addon (a leader-only box without
 // libportaudio) nothing is changed and the reason is logged.
-import { tuneMalloc, type MallocTuning } from '@jaudiosync/portaudio';
+import { tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
+
+export type { MemoryTuning };
 
 /** At most this many malloc arenas (glibc default: 8 per core). */
 export const MALLOC_ARENA_MAX = 2;
@@ -14,17 +16,7 @@ export const MALLOC_ARENA_MAX = 2;
  *  buffers of the track streams included (fixed, not dynamic). */
 export const MALLOC_MMAP_THRESHOLD_BYTES = 64 * 1024;
 
-export interface MemoryTuning {
-  /** what was asked for (0 = left to the environment) */
-  arenaMax: number;
-  mmapThresholdBytes: number;
-  result: MallocTuning;
-}
-
 /** Applies the leader's malloc settings unless the environment already sets them. */
 export function tuneMemory(env: NodeJS.ProcessEnv = process.env): MemoryTuning {
-  const tunables = env['GLIBC_TUNABLES'] ?? '';
-  const arenaMax = env['MALLOC_ARENA_MAX'] !== undefined || tunables.includes('malloc.arena_max') ? 0 : MALLOC_ARENA_MAX;
-  const mmapThresholdBytes = env['MALLOC_MMAP_THRESHOLD_'] !== undefined || tunables.includes('malloc.mmap_threshold') ? 0 : MALLOC_MMAP_THRESHOLD_BYTES;
-  return { arenaMax, mmapThresholdBytes, result: tuneMalloc(arenaMax, mmapThresholdBytes) };
+  return tuneMallocUnlessSet(MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_BYTES, env);
 }

@@ -186,6 +186,25 @@ export function tuneMalloc(arenaMax: number, mmapThresholdBytes: number): Malloc
   }
 }
 
+export interface MemoryTuning {
+  /** what was asked for (0 = left to the environment) */
+  arenaMax: number;
+  mmapThresholdBytes: number;
+  result: MallocTuning;
+}
+
+/**
+ * tuneMalloc for a daemon at start, before its worker threads exist, unless the environment sets
+ * the same thing (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, GLIBC_TUNABLES): an operator's own
+ * settings win. The member and the leader each pass their values (their memory-tuning.ts).
+ */
+export function tuneMallocUnlessSet(arenaMax: number, mmapThresholdBytes: number, env: NodeJS.ProcessEnv = process.env): MemoryTuning {
+  const tunables = env['GLIBC_TUNABLES'] ?? '';
+  const arena = env['MALLOC_ARENA_MAX'] !== undefined || tunables.includes('malloc.arena_max') ? 0 : arenaMax;
+  const mmap = env['MALLOC_MMAP_THRESHOLD_'] !== undefined || tunables.includes('malloc.mmap_threshold') ? 0 : mmapThresholdBytes;
+  return { arenaMax: arena, mmapThresholdBytes: mmap, result: tuneMalloc(arena, mmap) };
+}
+
 /** PortAudio's version text, or undefined without the addon. */
 export function portAudioVersion(): string | undefined {
   return load()?.portAudioVersion;
