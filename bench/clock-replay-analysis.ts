@@ -1,8 +1,8 @@
 // Pure part of bench/clock-replay: feeds logged NTP exchanges (sample-log.ts lines) back through
 // the member's TimeFilter and measures its estimate against the exact truth (every process of a
 // bench:clock run shares CLOCK_MONOTONIC), plus the exchanges' own one-way delays.
-import { TimeFilter } from '@jaudiosync/member/dist/src/clock/time-filter.js';
-import { leaderFromLocal } from '@jaudiosync/member/dist/src/clock/clock-model.js';
+import { TimeFilter } from '@jaudiosync/member/time-filter';
+import { leaderFromLocal } from '@jaudiosync/member/clock-model';
 import { anchorMonoUsOf, hostMonoUsOf, leaderErrorUs, type LeaderAnchor, type MemberClockParams } from './clock-analysis.js';
 import { percentileSorted, round } from './lib/stats.js';
 

@@ -21,7 +21,7 @@ import {
   type MemberClockParams,
   type Window,
 } from './clock-analysis.js';
-import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
+import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/node-flags';
 import { ArgError, Args } from './lib/args.js';
 import { HostProcess } from './lib/host-process.js';
 import { loadNetsim } from './lib/netsim-loader.js';

@@ -12,7 +12,7 @@
 //   npm run bench:dac-replay -- --logs A.ndjson[,B.ndjson] [--ref-from-s 40] [--eval-from-s 20] [--out FILE.json]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DacClock } from '@jaudiosync/member/dist/src/audio/dac-clock.js';
+import { DacClock } from '@jaudiosync/member/dac-clock';
 import { ArgError, Args } from './lib/args.js';
 import { defaultOutPath, hostInfo, writeJson } from './lib/report-writer.js';
 import { round, roundSummary, summarize } from './lib/stats.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { readCapture } from '@jaudiosync/member/capture-file';
 import { Cluster, EXAMPLE_PLAYLIST, sleep, type ClusterStatus } from '@jaudiosync/testkit/helpers/cluster.js';
 import { measureOffset } from '@jaudiosync/testkit/helpers/capture-analysis.js';
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKey, parseKey, restToken } from '@jaudiosync/protocol';
-import { readCapture, type Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { readCapture, type Capture } from '@jaudiosync/member/capture-file';
 import { measureOffset, rmsLevel } from '@jaudiosync/testkit/helpers/capture-analysis.js';
 import { Cluster, hostMonoNsAtLeaderUs, MEMBER_BIN, type ClusterMember, type ClusterStatus, type LeaderAnchor } from '@jaudiosync/testkit/helpers/cluster.js';
 import { netsimSpawner, startRestProxy } from '@jaudiosync/testkit/helpers/netsim-cluster.js';

@@ -1,6 +1,6 @@
 // Pure analysis of bench:sync offset series: steady statistics, "in sync from" times (late join,
 // rejoin after a restart), and decimation for plots.
-import type { Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import type { Capture } from '@jaudiosync/member/capture-file';
 import type { CaptureView, OffsetPoint } from '@jaudiosync/testkit/helpers/capture-analysis.js';
 import { percentileSorted, round } from './lib/stats.js';
 

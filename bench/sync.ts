@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readCapture, type Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { readCapture, type Capture } from '@jaudiosync/member/capture-file';
 import { measureOffset, type OffsetPoint, type OffsetSeries } from '@jaudiosync/testkit/helpers/capture-analysis.js';
 import { Cluster, EXAMPLE_PLAYLIST, hostMonoNsAtLeaderUs, MEMBER_BIN, type ClusterMember, type ClusterStatus } from '@jaudiosync/testkit/helpers/cluster.js';
 import { absStats, dropouts, inSyncFromNs, IN_SYNC_US, pointsIn, risingOnsetNs, worstByP99, type AbsStats } from './sync-analysis.js';

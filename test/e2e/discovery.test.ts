@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { readCapture } from '@jaudiosync/member/capture-file';
 import { Netsim, netsimUnavailableReason } from '../netsim/netsim.js';
 import { findOnset, measureOffset } from '../helpers/capture-analysis.js';
 import { Cluster, hostMonoNsAtLeaderUs, leaderUsAtHostMonoNs, sleep, type ClusterMember, type ClusterStatus } from '../helpers/cluster.js';

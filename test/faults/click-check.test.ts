@@ -3,7 +3,7 @@
 // track and measured to a few µs; missing, extra and starved clicks are told apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { Capture } from '@jaudiosync/member/capture-file';
 import { CLICK_RATE, clickTrackWav } from './helpers/click-playlist.js';
 import { checkClicks, detectClicks, expectedClicks, findHoles, firstSoundNs, pairwiseUs, type TimelineMap } from './helpers/click-check.js';
 

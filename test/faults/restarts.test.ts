@@ -90,7 +90,7 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   // Around the leader's death and return, both members.
   const around = (det: typeof det1, id: string): string => describe(checkClicks(det, expected, leaderKillNs - 1e9, leaderUpNs + 3e9, holes.get(id)));
   // member2's second life: first click it plays, then everything after it must be right.
-  const { readCapture } = await import('@jaudiosync/member/dist/src/audio/capture-file.js');
+  const { readCapture } = await import('@jaudiosync/member/capture-file');
   const second = readCapture(secondCapture);
   const det2b = detectClicks(second, restartNs);
   const firstNs = firstSoundNs(second, restartNs);

@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Capture, type CaptureHeader, readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
-import { CaptureSink } from '@jaudiosync/member/dist/src/audio/capture-sink.js';
-import { PcmRing } from '@jaudiosync/member/dist/src/audio/pcm-ring.js';
+import { Capture, type CaptureHeader, readCapture } from '@jaudiosync/member/capture-file';
+import { CaptureSink } from '@jaudiosync/member/capture-sink';
+import { PcmRing } from '@jaudiosync/member/pcm-ring';
 import { findOnset, measureOffset, rmsLevel, summarizeOffsets } from './capture-analysis.js';
 
 const EPOCH_NS = 2_000_000_000_000; // programme time 0 on the host monotonic axis

@@ -1,7 +1,7 @@
 // Measures sync between members from their capture files: the time offset between the same program
 // material in two captures on the true (host monotonic) time axis, with sub-sample precision, plus
 // onset detection and RMS levels. Used by tests and benchmarks; pure functions over `Capture`.
-import type { Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import type { Capture } from '@jaudiosync/member/capture-file';
 
 /** Analysis window: long enough for a stable correlation peak, short enough to follow drift. */
 export const DEFAULT_WINDOW_MS = 30;

@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/dist/src/node-flags.js';
-import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
+import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/node-flags';
+import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/node-flags';
 
 /** Logs longer than this are read as their first and last halves (bytes). */
 const LOG_READ_LIMIT = 32 * 1024 * 1024;

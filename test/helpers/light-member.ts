@@ -10,14 +10,14 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { restToken, type AuthKey, type LeaderMessage, type MessageInput, type MessageOf, type Timeline } from '@jaudiosync/protocol';
-import { localFromLeader } from '@jaudiosync/member/dist/src/clock/clock-model.js';
-import { ClockSource, type ClockSourceParams } from '@jaudiosync/member/dist/src/clock/clock-source.js';
-import { ClockSync } from '@jaudiosync/member/dist/src/clock/clock-sync.js';
-import { LeaderLink } from '@jaudiosync/member/dist/src/link/leader-link.js';
-import { SOFTWARE_VERSION, STATE_REPORT_MS, TRACK_PLAN_MS, trackUrlFor } from '@jaudiosync/member/dist/src/member-daemon.js';
-import { TrackCache } from '@jaudiosync/member/dist/src/tracks/track-cache.js';
-import { LOAD_RETRY_MS, PREFETCH_BYTES_PER_S } from '@jaudiosync/member/dist/src/tracks/track-manager.js';
-import { planTracks } from '@jaudiosync/member/dist/src/tracks/track-plan.js';
+import { localFromLeader } from '@jaudiosync/member/clock-model';
+import { ClockSource, type ClockSourceParams } from '@jaudiosync/member/clock-source';
+import { ClockSync } from '@jaudiosync/member/clock-sync';
+import { LeaderLink } from '@jaudiosync/member/leader-link';
+import { SOFTWARE_VERSION, STATE_REPORT_MS, TRACK_PLAN_MS, trackUrlFor } from '@jaudiosync/member/member-daemon';
+import { TrackCache } from '@jaudiosync/member/track-cache';
+import { LOAD_RETRY_MS, PREFETCH_BYTES_PER_S } from '@jaudiosync/member/track-manager';
+import { planTracks } from '@jaudiosync/member/track-plan';
 
 const OUTPUT_RATE = 48_000;
 const CACHE_MAX_BYTES = 512 * 1024 * 1024;

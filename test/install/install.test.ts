@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { parseKey, restToken } from '@jaudiosync/protocol/auth';
-import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/dist/src/node-flags.js';
-import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/dist/src/node-flags.js';
+import { LEADER_NODE_FLAGS } from '@jaudiosync/leader/node-flags';
+import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/node-flags';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const INSTALL = path.join(REPO, 'scripts', 'install');

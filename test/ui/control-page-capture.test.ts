@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readCapture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { readCapture } from '@jaudiosync/member/capture-file';
 import { Cluster, EXAMPLE_PLAYLIST, MEMBER_BIN, REPO_ROOT, hostMonoNsAtLeaderUs, sleep } from '../helpers/cluster.js';
 import { DEFAULT_ONSET_THRESHOLD, findOnset, rmsLevel } from '../helpers/capture-analysis.js';
 import { launchBrowser } from './browser.js';

@@ -11,9 +11,9 @@ import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { AuthKey } from '@jaudiosync/protocol/auth';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
-import { Leader } from '@jaudiosync/leader/dist/src/leader.js';
-import { defaultConfig } from '@jaudiosync/leader/dist/src/leader-config.js';
-import { registerUiRoutes } from '@jaudiosync/leader/dist/src/http/ui-routes.js';
+import { Leader } from '@jaudiosync/leader/leader';
+import { defaultConfig } from '@jaudiosync/leader/leader-config';
+import { registerUiRoutes } from '@jaudiosync/leader/ui-routes';
 
 /** Fake members report faster than real ones (1/s) so plots fill within a short test. */
 const STATE_INTERVAL_MS = 200;

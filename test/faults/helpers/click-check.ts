@@ -2,7 +2,7 @@
 // (onset on the true time axis, track told by its tone) and matches it with where the timeline puts
 // it (leader time -> host monotonic via the leader's anchor). Missing, misplaced, wrong-track and
 // unexpected clicks are what a listener would hear as a fault.
-import type { Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import type { Capture } from '@jaudiosync/member/capture-file';
 import { CLICK_BURST_MS, CLICK_RATE, clickFrames, trackOfTone } from './click-playlist.js';
 
 /** Onset threshold (full scale 1): a fifth of the click peak, far above resampler ringing. */

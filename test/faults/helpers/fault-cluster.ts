@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { readCapture, type Capture } from '@jaudiosync/member/dist/src/audio/capture-file.js';
+import { readCapture, type Capture } from '@jaudiosync/member/capture-file';
 import { parseKey, restToken } from '@jaudiosync/protocol';
 import { Cluster, sleep, type ClusterMember, type ClusterOptions, type Spawner } from '../../helpers/cluster.js';
 import { Netsim, netsimUnavailableReason } from '../../netsim/netsim.js';
