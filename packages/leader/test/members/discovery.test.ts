@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Bonjour, Service } from 'bonjour-service';
-import { acceptService, Discovery, parseEndpoint, type DiscoveredMember } from '../src/members/discovery.js';
+import { acceptService, Discovery, parseEndpoint, type DiscoveredMember } from '../../src/members/discovery.js';
 
 const svc = (over: Partial<Service> & Record<string, unknown>): Service => ({
   name: 'jaudiosync-member1', host: 'member1.local', port: 7701, type: 'jaudiosync', protocol: 'tcp',

@@ -7,12 +7,12 @@ import { mkdtemp, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createHttpServer } from '../src/http/http-server.js';
-import { registerRestRoutes, type RestDeps } from '../src/http/rest-routes.js';
-import { registerTrackRoutes } from '../src/http/track-routes.js';
-import { TimelineController } from '../src/timeline/timeline-controller.js';
-import { sha256File, type CatalogTrack } from '../src/playlist/track-catalog.js';
-import type { MemberView } from '../src/members/member-registry.js';
+import { createHttpServer } from '../../src/http/http-server.js';
+import { registerRestRoutes, type RestDeps } from '../../src/http/rest-routes.js';
+import { registerTrackRoutes } from '../../src/http/track-routes.js';
+import { TimelineController } from '../../src/timeline/timeline-controller.js';
+import { sha256File, type CatalogTrack } from '../../src/playlist/track-catalog.js';
+import type { MemberView } from '../../src/members/member-registry.js';
 
 const T0_US = 1_700_000_000_000_000;
 let nowUs = T0_US;

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { AuthKey, restToken } from '@jaudiosync/protocol/auth';
-import { createHttpServer } from '../src/http/http-server.js';
-import { registerRestRoutes, type RestDeps } from '../src/http/rest-routes.js';
-import { registerTrackRoutes } from '../src/http/track-routes.js';
-import { registerUiRoutes } from '../src/http/ui-routes.js';
-import { TimelineController } from '../src/timeline/timeline-controller.js';
-import { sha256File, type CatalogTrack } from '../src/playlist/track-catalog.js';
+import { createHttpServer } from '../../src/http/http-server.js';
+import { registerRestRoutes, type RestDeps } from '../../src/http/rest-routes.js';
+import { registerTrackRoutes } from '../../src/http/track-routes.js';
+import { registerUiRoutes } from '../../src/http/ui-routes.js';
+import { TimelineController } from '../../src/timeline/timeline-controller.js';
+import { sha256File, type CatalogTrack } from '../../src/playlist/track-catalog.js';
 
 const T0_US = 1_700_000_000_000_000;
 const key = AuthKey.generate();

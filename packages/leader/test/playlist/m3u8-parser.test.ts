@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { JasError } from '@jaudiosync/protocol/errors';
-import { parsePlaylistBytes, parsePlaylistFile, parseExtinf, MAX_PLAYLIST_BYTES } from '../src/playlist/m3u8-parser.js';
+import { parsePlaylistBytes, parsePlaylistFile, parseExtinf, MAX_PLAYLIST_BYTES } from '../../src/playlist/m3u8-parser.js';
 
 let dir: string;
 const WAV_HEAD = Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1');

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
-import { Backoff, DEFAULT_BACKOFF_MAX_MS } from '../src/members/backoff.js';
-import type { DiscoveredMember } from '../src/members/discovery.js';
-import { MemberConnection } from '../src/members/member-connection.js';
-import { MemberRegistry } from '../src/members/member-registry.js';
-import type { BackoffOptions } from '../src/members/backoff.js';
+import { Backoff, DEFAULT_BACKOFF_MAX_MS } from '../../src/members/backoff.js';
+import type { DiscoveredMember } from '../../src/members/discovery.js';
+import { MemberConnection } from '../../src/members/member-connection.js';
+import { MemberRegistry } from '../../src/members/member-registry.js';
+import type { BackoffOptions } from '../../src/members/backoff.js';
 import { waitFor } from '@jaudiosync/test-support';
 
 interface Fake {

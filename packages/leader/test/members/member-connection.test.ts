@@ -7,9 +7,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { AddressInfo } from 'node:net';
-import { MemberConnection } from '../src/members/member-connection.js';
-import { MemberRegistry } from '../src/members/member-registry.js';
-import { Backoff } from '../src/members/backoff.js';
+import { MemberConnection } from '../../src/members/member-connection.js';
+import { MemberRegistry } from '../../src/members/member-registry.js';
+import { Backoff } from '../../src/members/backoff.js';
 import { waitFor } from '@jaudiosync/test-support';
 
 interface FakeMember {

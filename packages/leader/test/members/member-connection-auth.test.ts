@@ -11,7 +11,7 @@ import {
   AuthKey, CHALLENGE_HEADER, createNonce, isNonce, memberProof, verifyLeaderProof,
 } from '@jaudiosync/protocol/auth';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
-import { MemberConnection, type ConnectionLog } from '../src/members/member-connection.js';
+import { MemberConnection, type ConnectionLog } from '../../src/members/member-connection.js';
 import { waitFor } from '@jaudiosync/test-support';
 
 const MEMBER_ID = 'member1';

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JasError } from '@jaudiosync/protocol/errors';
-import { TimelineController } from '../src/timeline/timeline-controller.js';
-import { parseStartTime } from '../src/timeline/start-time.js';
+import { TimelineController } from '../../src/timeline/timeline-controller.js';
+import { parseStartTime } from '../../src/timeline/start-time.js';
 
 const RATE = 48000;
 const START_US = 1_750_000_000_000_000;
