@@ -8,7 +8,10 @@ import { weightedLine, type WeightedLine } from './weighted-line.js';
 import { clamp, EPS_US, MAX_ABS_RATE, RATE_PRIOR_SD } from './filter-limits.js';
 import { envelopeFit, FitScratch, solveWeighted, SUBSET_ALL, SUBSET_EVEN, SUBSET_ODD, type LineFit } from './envelope-fit.js';
 
+import { ModelSlew, STEP_THRESHOLD_US } from './model-slew.js';
+
 export { EPS_US, MAX_ABS_RATE, RATE_PRIOR_SD } from './filter-limits.js';
+export { MAX_SLEW_RATE, SLEW_TIME_US, STEP_THRESHOLD_US } from './model-slew.js';
 
 /** Oldest sample kept: long enough to average WiFi jitter and pin the rate, short vs. crystal wander. */
 export const FIT_WINDOW_US = 120e6;
@@ -22,12 +25,6 @@ export const OUTLIER_SLACK_US = 150;
 export const COARSE_OUTLIER_SLACK_US = 2500;
 /** Reweighting passes of the robust fit. */
 const ROBUST_PASSES = 3;
-/** Corrections above this step the published model (may be audible, but slewing would take too long). */
-export const STEP_THRESHOLD_US = 5000;
-/** Time constant of the slew toward the newest fit (smooths per-sample fit noise). */
-export const SLEW_TIME_US = 1e6;
-/** Largest extra rate the slew may add: 500 ppm = 0.87 cent of pitch, inaudible. */
-export const MAX_SLEW_RATE = 500e-6;
 /** Published uncertainty is this many standard deviations (~95 %). */
 export const UNCERTAINTY_SIGMAS = 2;
 /**
@@ -131,7 +128,7 @@ export class TimeFilter {
   private baseLocalUs = 0;
   private baseOffsetUs = 0;
   private fit: Fit | null = null;
-  private published: { localRefUs: number; leaderRefUs: number; rate: number } | null = null;
+  private readonly slew = new ModelSlew();
   private wasSynced = false;
   private lastRttUs = 0;
   private lastSampleLocalUs = 0;
@@ -232,25 +229,10 @@ export class TimeFilter {
     const fitLeader = nowUs + offsetAt(f, nowUs);
     const fitUnc = this.fitUncertaintyUs(f, nowUs);
     const syncedNow = usePrior !== null ? fitUnc <= SYNC_MAX_UNCERTAINTY_US : this.freshSynced(f, nowUs);
-    let residualUs = 0;
-    const p = this.published;
-    if (!p || !this.wasSynced) {
-      this.published = { localRefUs: nowUs, leaderRefUs: fitLeader, rate: f.rate };
-    } else {
-      const pubLeader = p.leaderRefUs + (nowUs - p.localRefUs) * (1 + p.rate);
-      const deltaUs = fitLeader - pubLeader;
-      if (Math.abs(deltaUs) > STEP_THRESHOLD_US) {
-        this.counters.steps++;
-        this.published = { localRefUs: nowUs, leaderRefUs: fitLeader, rate: f.rate };
-      } else {
-        const slew = clamp(deltaUs / SLEW_TIME_US, -MAX_SLEW_RATE, MAX_SLEW_RATE);
-        this.published = { localRefUs: nowUs, leaderRefUs: pubLeader, rate: clamp(f.rate + slew, -MAX_ABS_RATE, MAX_ABS_RATE) };
-        residualUs = Math.abs(deltaUs);
-      }
-    }
+    const stepsBefore = this.slew.steps;
+    const { line: pub, residualUs } = this.slew.follow(nowUs, fitLeader, f.rate, !this.wasSynced);
+    this.counters.steps += this.slew.steps - stepsBefore;
     if (syncedNow) this.wasSynced = true;
-    const pub = this.published;
-    if (!pub) return null;
     return {
       localRefUs: pub.localRefUs,
       leaderRefUs: pub.leaderRefUs,
@@ -314,7 +296,7 @@ export class TimeFilter {
   /** A wrong prior: whatever was published from it goes, the fresh fit starts unsynced (or steps). */
   private rejectPrior(): void {
     if (this.priorState === 'in use') {
-      this.published = null;
+      this.slew.reset();
       this.wasSynced = false;
     }
     this.prior = null;
@@ -327,7 +309,7 @@ export class TimeFilter {
     this.fit = null;
     this.fitStale = false;
     this.lastFitLocalUs = -Infinity;
-    this.published = null;
+    this.slew.reset();
     this.wasSynced = false;
     this.recentFits = [];
     this.inconsistentRun = [];
