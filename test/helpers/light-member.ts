@@ -18,6 +18,7 @@ import { SOFTWARE_VERSION, STATE_REPORT_MS, TRACK_PLAN_MS, trackUrlFor } from '@
 import { TrackCache } from '@jaudiosync/member/track-cache';
 import { LOAD_RETRY_MS, PREFETCH_BYTES_PER_S } from '@jaudiosync/member/track-manager';
 import { planTracks } from '@jaudiosync/member/track-plan';
+import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
 const OUTPUT_RATE = 48_000;
 const CACHE_MAX_BYTES = 512 * 1024 * 1024;
@@ -128,7 +129,7 @@ export class LightMember {
 
   private onTimeline(msg: MessageOf<'timeline'>): void {
     const ns = monoNs();
-    const tl = msg as unknown as Timeline;
+    const tl = fromTimelineMessage(msg);
     const isNew = this.timeline === null || tl.rev > this.timeline.rev;
     this.timeline = tl;
     this.plan();
