@@ -6,7 +6,7 @@ import { isAvailable } from '@jaudiosync/portaudio';
 import { MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_BYTES, tuneMemory } from '../src/memory-tuning.js';
 import { LEADER_NODE_FLAGS, missingNodeFlags } from '../src/node-flags.js';
 
-test('tuneMemory asks for both settings unless the environment sets them', () => {
+test('tuneMemory asks for the leader\'s settings, and the environment still wins (the rule: portaudio malloc-tuning.test)', () => {
   const plain = tuneMemory({});
   assert.equal(plain.arenaMax, MALLOC_ARENA_MAX);
   assert.equal(plain.mmapThresholdBytes, MALLOC_MMAP_THRESHOLD_BYTES);
@@ -15,9 +15,6 @@ test('tuneMemory asks for both settings unless the environment sets them', () =>
   const own = tuneMemory({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072' });
   assert.equal(own.arenaMax, 0);
   assert.equal(own.mmapThresholdBytes, 0);
-  const tunables = tuneMemory({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' });
-  assert.equal(tunables.arenaMax, 0);
-  assert.equal(tunables.mmapThresholdBytes, MALLOC_MMAP_THRESHOLD_BYTES);
 });
 
 test('missingNodeFlags lists the leader options a launcher left out', () => {

@@ -12,6 +12,19 @@ const RUNNING_CALLBACKS = 10;
 const WAIT_RUNNING_MS = 10_000;
 const CHILD_TIMEOUT_MS = 20_000;
 
+/**
+ * Child-process code (ESM) that opens a stream `s` on the pulse device and waits until it ran
+ * RUNNING_CALLBACKS callbacks (bounded by WAIT_RUNNING_MS); `t` reads the timing ring's count.
+ */
+const STARTED_STREAM = `
+      const pa = await import(${JSON.stringify(INDEX_URL)});
+      const pcm = pa.createPcmRing(4800, 2, 48000), timing = pa.createTimingRing(64);
+      const s = new pa.OutputStream({ device: 'pulse', sampleRate: 48000, channels: 2, pcmRing: pcm, timingRing: timing });
+      s.start();
+      const t = new BigInt64Array(timing, 0, 1), end = Date.now() + ${WAIT_RUNNING_MS};
+      while (Number(Atomics.load(t, 0)) < ${RUNNING_CALLBACKS} && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+`;
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -55,13 +68,7 @@ test('stream lifetime follows its thread and the process', { skip: skipReason ??
   });
 
   await t.test('process.exit with a running stream exits cleanly', () => {
-    const code = `
-      const pa = await import(${JSON.stringify(INDEX_URL)});
-      const pcm = pa.createPcmRing(4800, 2, 48000), timing = pa.createTimingRing(64);
-      const s = new pa.OutputStream({ device: 'pulse', sampleRate: 48000, channels: 2, pcmRing: pcm, timingRing: timing });
-      s.start();
-      const t = new BigInt64Array(timing, 0, 1), end = Date.now() + ${WAIT_RUNNING_MS};
-      while (Number(Atomics.load(t, 0)) < ${RUNNING_CALLBACKS} && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const code = `${STARTED_STREAM}
       console.log('callbacks', Number(Atomics.load(t, 0)));
       process.exit(0);`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
@@ -76,13 +83,7 @@ test('stream lifetime follows its thread and the process', { skip: skipReason ??
   });
 
   await t.test('closeAsync closes a running stream off the JS thread; the object is closed at once', () => {
-    const code = `
-      const pa = await import(${JSON.stringify(INDEX_URL)});
-      const pcm = pa.createPcmRing(4800, 2, 48000), timing = pa.createTimingRing(64);
-      const s = new pa.OutputStream({ device: 'pulse', sampleRate: 48000, channels: 2, pcmRing: pcm, timingRing: timing });
-      s.start();
-      const t = new BigInt64Array(timing, 0, 1), end = Date.now() + ${WAIT_RUNNING_MS};
-      while (Number(Atomics.load(t, 0)) < ${RUNNING_CALLBACKS} && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const code = `${STARTED_STREAM}
       const pending = s.closeAsync(5000);
       let statsError = '';
       try { s.stats(); } catch (e) { statsError = e.message; }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isAvailable, getLoadError, tuneMalloc } from '../src/index.js';
+import { isAvailable, getLoadError, tuneMalloc, tuneMallocUnlessSet } from '../src/index.js';
 
 const skip = isAvailable() ? false : `native addon not built: ${getLoadError()?.message ?? ''}`;
 const fixture = fileURLToPath(new URL('./malloc-fragmenter.js', import.meta.url));
@@ -35,4 +35,21 @@ test('tuneMalloc refuses bad arguments with a reason and never throws', { skip }
     assert.match(r.error, /bad arguments|must be in/);
   }
   assert.deepEqual(tuneMalloc(0, 0), { arenaMax: false, mmapThreshold: false });
+});
+
+test('tuneMallocUnlessSet asks for both settings unless the environment sets them (the daemons\' rule)', () => {
+  const plain = tuneMallocUnlessSet(2, 65_536, {});
+  assert.equal(plain.arenaMax, 2);
+  assert.equal(plain.mmapThresholdBytes, 65_536);
+  if (isAvailable()) assert.deepEqual(plain.result, { arenaMax: true, mmapThreshold: true });
+  else assert.ok('error' in plain.result);
+  const own = tuneMallocUnlessSet(2, 65_536, { MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '131072' });
+  assert.equal(own.arenaMax, 0);
+  assert.equal(own.mmapThresholdBytes, 0);
+  const arenaTunable = tuneMallocUnlessSet(2, 65_536, { GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' });
+  assert.equal(arenaTunable.arenaMax, 0);
+  assert.equal(arenaTunable.mmapThresholdBytes, 65_536);
+  const mmapTunable = tuneMallocUnlessSet(2, 65_536, { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' });
+  assert.equal(mmapTunable.arenaMax, 2);
+  assert.equal(mmapTunable.mmapThresholdBytes, 0);
 });
