@@ -1,5 +1,6 @@
 // bench:realpath --fault server-restart|suspend: what a listener hears when the audio server dies in
-// the middle of a song and comes back, or holds the sink suspended for a while (issue #16). The recording before the fault is analysed as usual;
+// the middle of a song and comes back, or holds the sink suspended for a while (issue #16).
+// (--fault rate-44100, a device that only opens at 44.1 kHz, is analysed like any run: realpath.ts.) The recording before the fault is analysed as usual;
 // this file analyses the one made after the server's return, and the members' own account of it.
 //
 //   - first sound after the return, per channel (ms after the server was back);
@@ -13,9 +14,14 @@
 import { ArrivalTimeMap, firstSoundFrame, frameCount, lrOffsetSeries, type StereoRecording, type WindowResult } from './realpath-analysis.js';
 import { round } from './lib/stats.js';
 
-export const FAULTS = ['server-restart', 'suspend'] as const;
-export type FaultKind = (typeof FAULTS)[number];
-export const isFault = (s: string): s is FaultKind => (FAULTS as readonly string[]).includes(s);
+export const FAULTS = ['server-restart', 'suspend', 'rate-44100'] as const;
+export type AnyFault = (typeof FAULTS)[number];
+export const isFault = (s: string): s is AnyFault => (FAULTS as readonly string[]).includes(s);
+/** Faults that happen at a moment of the music; `rate-44100` is a device that is odd from the start. */
+export type FaultKind = Exclude<AnyFault, 'rate-44100'>;
+export const isTimedFault = (f: AnyFault): f is FaultKind => f !== 'rate-44100';
+/** The rate of the device that cannot do the timeline's 48 kHz (--fault rate-44100). */
+export const ODD_DEVICE_RATE = 44_100;
 
 /** Windows and the in-sync rule of the issue: 5 consecutive 100 ms windows within 100 µs. */
 const WINDOW_S = 0.1;

@@ -8,11 +8,13 @@
 // (member1).
 //   npm run bench:realpath -- --seconds 600 --server pulse|pipewire [--fake-clocks [all|leader]] [--load]
 //       [--latency-ms A,B] [--settle-s 20] [--out FILE.json] [--seed N] [--keep] [--control]
-//       [--fault server-restart|suspend [--fault-at-s 20] [--fault-down-s 2]]
+//       [--fault server-restart|suspend|rate-44100 [--fault-at-s 20] [--fault-down-s 2]]
 // --fault server-restart SIGKILLs the audio server at --fault-at-s of music and starts it again
 // --fault-down-s later; --fault suspend suspends the sink for that long (`pactl suspend-sink`). The
 // figures above then cover the music before the fault, and `fault` (bench/realpath-fault.ts) the
-// recovery, from a second recording made after the return.
+// recovery, from a second recording made after the return. --fault rate-44100 gives member1 a
+// device that cannot do the timeline's 48 kHz (on PipeWire's plugin one that only opens at 44.1 kHz,
+// elsewhere --device-rate 44100): the member resamples to it, and the usual figures say how in sync.
 // --control checks the harness instead of the members: (a) one stereo stream into `jas` directly
 // (must read exactly 0), (b) one stream split into both remap sinks by module-combine-sink (must
 // read ~0 after its first 2 s).
@@ -28,10 +30,10 @@ import {
   type DropoutReport, type ScheduleStats, type StereoRecording, type WindowResult,
 } from './realpath-analysis.js';
 import { makeTestTrack, writeTestTrack, type TestTrack } from './realpath-signal.js';
-import { analyseFault, FAULTS, isFault, type FaultKind, type FaultTimes, type MemberFaultView } from './realpath-fault.js';
+import { analyseFault, FAULTS, isFault, isTimedFault, ODD_DEVICE_RATE, type AnyFault, type FaultTimes, type MemberFaultView } from './realpath-fault.js';
 import { audioServerMissing, LEFT_SINK, RIGHT_SINK, SINK, startAudioServer, type AudioServer, type AudioServerKind, type Recorder, type RecordingInfo } from './lib/audio-server.js';
 import { ArgError, Args } from './lib/args.js';
-import { pipewireAlsa } from '@jaudiosync/testkit/helpers/pipewire-alsa.js';
+import { pipewireAlsa, rateLimitedPipewirePcm } from '@jaudiosync/testkit/helpers/pipewire-alsa.js';
 import { defaultOutPath, hostInfo, sidecarPath, writeFileAtomic, writeJson } from './lib/report-writer.js';
 import { round } from './lib/stats.js';
 import { renderSvg, type Series } from './lib/svg-plot.js';
@@ -77,7 +79,7 @@ const SYNC_ERROR_SIGN = 1;
 
 const USAGE = `usage: npm run bench:realpath -- [--seconds S (10-1800, 600; --control: 30)] [--server pulse|pipewire (pulse)]
        [--device auto|pulse|pipewire (auto)] [--fake-clocks [all|leader]] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
-       [--fault server-restart|suspend [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
+       [--fault server-restart|suspend|rate-44100 [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
 
 interface Params {
   server: AudioServerKind;
@@ -95,7 +97,7 @@ interface Params {
   control: boolean;
   out: string;
   /** --fault: what happens to the audio path at `faultAtS` of music (realpath-fault.ts) */
-  fault: FaultKind | null;
+  fault: AnyFault | null;
   faultAtS: number;
   faultDownS: number;
 }
@@ -162,7 +164,7 @@ function parseParams(argv: string[]): Params | 'help' {
   if (control && fault) throw new ArgError('--control runs no members: --fault does not apply');
   const faultAtS = args.num('fault-at-s', 20, 5, 1700);
   const faultDownS = args.num('fault-down-s', 2, 0, 60);
-  if (fault && faultAtS > seconds - 10) throw new ArgError('--fault-at-s must leave at least 10 s of music after the fault');
+  if (fault && isTimedFault(fault) && faultAtS > seconds - 10) throw new ArgError('--fault-at-s must leave at least 10 s of music after the fault');
   const name = control ? `realpath-control-${server}` : `realpath-${server}${fakeClocks ? '-fake' : ''}${load ? '-load' : ''}${fault ? `-${fault}` : ''}`;
   const out = path.resolve(args.optStr('out') ?? defaultOutPath(name, REPO_DIR));
   return { server, seconds, fakeClocks, fakeMembers, load, latencyMs, device, settleS, seed, keep: args.flag('keep'), control, out, fault, faultAtS, faultDownS };
@@ -288,10 +290,19 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const alsaDevice = pw !== undefined && !('missing' in pw) ? 'pipewire' : 'pulse';
     const alsaEnv: Record<string, string> = pw !== undefined && !('missing' in pw) ? pw.env : {};
     deviceUsed = alsaDevice;
+    // --fault rate-44100: member1's device cannot do 48 kHz. On PipeWire's plugin a PCM that only
+    // opens at 44.1 kHz (the member must find that out and resample); elsewhere the rate is forced
+    // (--device-rate), which runs the same resampling without the refusal.
+    const oddDevice = p.fault === 'rate-44100'
+      ? pw !== undefined && !('missing' in pw)
+        ? { ...rateLimitedPipewirePcm(dir, pw, ODD_DEVICE_RATE), forceRate: false }
+        : { env: {}, device: alsaDevice, forceRate: true }
+      : undefined;
+    if (oddDevice) log(`fault rate-44100: member1 plays through ${oddDevice.forceRate ? `${alsaDevice} forced to ${ODD_DEVICE_RATE} Hz` : `${oddDevice.device}, a PCM that only opens at ${ODD_DEVICE_RATE} Hz`}`);
     log(`members play through the ALSA ${alsaDevice} device${pw !== undefined && 'missing' in pw ? ` (${pw.missing})` : ''}`);
     const spawner: Spawner = (host, cmd, args, env) => {
       const m = MEMBERS.find((x) => x.id === host);
-      const memberEnv: NodeJS.ProcessEnv = m ? { PULSE_SINK: m.sink, PIPEWIRE_NODE: m.sink, ...alsaEnv, JAS_DAC_TIMING_LOG: path.join(dir, `${m.id}.dac.ndjson`) } : {};
+      const memberEnv: NodeJS.ProcessEnv = m ? { PULSE_SINK: m.sink, PIPEWIRE_NODE: m.sink, ...alsaEnv, ...(m === MEMBERS[0] ? oddDevice?.env : undefined), JAS_DAC_TIMING_LOG: path.join(dir, `${m.id}.dac.ndjson`) } : {};
       // libfaketime reaches the daemon alone (through `env` after `nice`), not the wrappers.
       const fake = p.fakeClocks && (host === 'leader' || p.fakeMembers) ? FAKE_CLOCKS[host] : undefined;
       const fakeArgs = fake ? ['env', `LD_PRELOAD=${FAKETIME_LIB}`, `FAKETIME=${fake.offsetS >= 0 ? '+' : ''}${fake.offsetS} x${fake.rate}`] : [];
@@ -301,7 +312,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const members: ClusterMember[] = MEMBERS.map((m, i) => ({
       id: m.id,
       port: portBase + 2 + i,
-      extraArgs: ['--sink', 'portaudio', '--device', alsaDevice, ...(p.latencyMs ? ['--output-latency-ms', String(p.latencyMs[i])] : [])],
+      extraArgs: ['--sink', 'portaudio', '--device', i === 0 && oddDevice ? oddDevice.device : alsaDevice, ...(i === 0 && oddDevice?.forceRate ? ['--device-rate', String(ODD_DEVICE_RATE)] : []), ...(p.latencyMs ? ['--output-latency-ms', String(p.latencyMs[i])] : [])],
     }));
     membersStartNs = monoNs();
     cluster = await Cluster.start({
@@ -350,7 +361,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const endNs = musicStartNsEst + p.seconds * 1e9;
     let nextProgress = PROGRESS_EVERY_S;
     while (monoNs() < endNs) {
-      if (p.fault !== null && faultTimes === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
+      if (p.fault !== null && isTimedFault(p.fault) && faultTimes === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
         // The recording before the fault ends cleanly; the server's death would end it anyway.
         recording = await rec.stop();
         const killedWallMs = Date.now();
@@ -419,8 +430,10 @@ async function runBench(p: Params, dir: string): Promise<number> {
     : null;
   if (analysis && 'error' in analysis) failure = analysis.error;
   const a = analysis && !('error' in analysis) ? analysis : null;
-  const faultReport = p.fault && faultTimes && recordingAfter ? analyseFault(p.fault, loadRecording(recordingAfter), recordingAfter.arrivals, faultTimes, faultMembers) : null;
-  if (p.fault && faultReport === null && failure === undefined) failure = 'the fault did not happen or its recording is missing';
+  const faultReport = p.fault && isTimedFault(p.fault) && faultTimes && recordingAfter ? analyseFault(p.fault, loadRecording(recordingAfter), recordingAfter.arrivals, faultTimes, faultMembers) : null;
+  if (p.fault && isTimedFault(p.fault) && faultReport === null && failure === undefined) failure = 'the fault did not happen or its recording is missing';
+  const deviceRates = Object.fromEntries(faultMembers.map((m) => [m.id, deviceRateOf(m.logLines)]));
+  if (p.fault === 'rate-44100' && deviceRates['member1'] !== ODD_DEVICE_RATE && failure === undefined) failure = `member1 did not open its device at ${ODD_DEVICE_RATE} Hz`;
   const fakeCheck = p.fakeClocks ? checkFakeClocks(cluster, spawnWallMs, statuses, a?.leaderMap ?? null, p.fakeMembers) : null;
   const dacLogs = Object.fromEntries(MEMBERS.map((m) => {
     const f = path.join(dir, `${m.id}.dac.ndjson`);
@@ -454,7 +467,8 @@ async function runBench(p: Params, dir: string): Promise<number> {
     series_fine: a ? a.fine.filter((w) => w.offsetUs !== null).map((w) => [round(w.tS, 2), round(w.offsetUs!, 3)]) : [],
     status_series: statusSeries(statuses, a?.musicStartHostNs ?? musicStartNsEst),
     member_log_warnings: warnings,
-    fault: faultReport,
+    fault: faultReport ?? (p.fault === 'rate-44100' ? { fault: p.fault } : null),
+    device_rates: deviceRates,
     fake_clock_check: fakeCheck,
     dac_timing_logs: dacLogs,
     recording: a?.recordingInfo ?? (recording ? { frames: recording.frames, chunks: recording.arrivals.length, parec: recording.exit } : null),
@@ -944,3 +958,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The device rate a member logged when it differs from the output rate (null: the output rate). */
+function deviceRateOf(lines: readonly string[]): number | null {
+  for (const l of lines) {
+    const m = /output device at (\d+) Hz/.exec(l);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}

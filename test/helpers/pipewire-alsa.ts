@@ -58,3 +58,24 @@ export function pipewireAlsa(dir: string): PipewireAlsa | { missing: string } {
   ].join('\n'));
   return { env: { ALSA_CONFIG_PATH: path }, source: 'unpacked' };
 }
+
+/**
+ * An ALSA PCM on PipeWire's plugin that opens only at `rate` (the plugin's `rate` setting fixes its
+ * hardware rate): a stand-in for a device that cannot do the timeline's rate. Returns the
+ * environment (which includes `base`'s) and the PCM's name for `--device`.
+ */
+export function rateLimitedPipewirePcm(dir: string, base: PipewireAlsa, rate: number): { env: Record<string, string>; device: string } {
+  if (!Number.isInteger(rate) || rate < 8000 || rate > 384000) throw new RangeError(`bad rate ${rate}`);
+  const device = `jas_only_${rate}`;
+  const path = join(dir, `asound-pipewire-${rate}.conf`);
+  writeFileSync(path, [
+    `<${base.env['ALSA_CONFIG_PATH'] ?? '/usr/share/alsa/alsa.conf'}>`,
+    `pcm.${device} {`,
+    '  type pipewire',
+    `  rate ${rate}`,
+    `  hint { show on description "PipeWire, ${rate} Hz only" }`,
+    '}',
+    '',
+  ].join('\n'));
+  return { env: { ...base.env, ALSA_CONFIG_PATH: path }, device };
+}

@@ -184,7 +184,9 @@ export class MemberDaemon {
       return new CaptureSink(opts);
     }
     try {
-      return new PortAudioSink({ device: c.device, sampleRate: c.outputRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
+      const sink = new PortAudioSink({ device: c.device, sampleRate: c.outputRate, deviceRate: c.deviceRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
+      if (sink.sampleRate !== c.outputRate) this.log.warn({ deviceRate: sink.sampleRate, outputRate: c.outputRate }, `output device at ${sink.sampleRate} Hz: ${sink.rateReason}`);
+      return sink;
     } catch (err) {
       // No addon or no device: keep the daemon up (the leader sees the error) rather than exit.
       this.log.error({ err: (err as Error).message }, 'PortAudio output unavailable; no audio will play');

@@ -454,6 +454,47 @@ napi_value SetThreadRealtime(napi_env env, napi_callback_info cbinfo) {
   return Undefined(env);
 }
 
+// isOutputFormatSupported(device, channels, sampleRate, suggestedLatencyS): null when PortAudio says
+// the device opens int16 output at that rate, else PortAudio's reason. device -1 = the default
+// output. Lets the member pick a device rate before it sizes its PCM ring (a device that only opens
+// at 44.1 kHz while the timeline is 48 kHz: the engine then resamples to the device rate).
+napi_value IsOutputFormatSupported(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  if (argc < 4) return Throw(env, "isOutputFormatSupported(device, channels, sampleRate, suggestedLatencyS): 4 arguments expected");
+  int64_t device = 0;
+  int64_t channels = 0;
+  double rate = 0;
+  double latency = 0;
+  if (napi_get_value_int64(env, argv[0], &device) != napi_ok || napi_get_value_int64(env, argv[1], &channels) != napi_ok ||
+      napi_get_value_double(env, argv[2], &rate) != napi_ok || napi_get_value_double(env, argv[3], &latency) != napi_ok) {
+    return Throw(env, "isOutputFormatSupported: numbers expected");
+  }
+  if (channels < 1 || channels > 32 || !(rate >= 8000 && rate <= 384000) || !(latency >= 0 && latency <= 10)) {
+    return Throw(env, "isOutputFormatSupported: channels, sampleRate or suggestedLatencyS out of range");
+  }
+  PaError err = jas::EnsurePortAudio();
+  if (err != paNoError) return Throw(env, "Pa_Initialize: " + jas::PaErrorMessage(err));
+  const PaDeviceIndex index = device < 0 ? Pa_GetDefaultOutputDevice() : static_cast<PaDeviceIndex>(device);
+  if (index == paNoDevice || index >= Pa_GetDeviceCount()) return Throw(env, "isOutputFormatSupported: no such device");
+  PaStreamParameters out{};
+  out.device = index;
+  out.channelCount = static_cast<int>(channels);
+  out.sampleFormat = paInt16;
+  out.suggestedLatency = latency;
+  out.hostApiSpecificStreamInfo = nullptr;
+  err = Pa_IsFormatSupported(nullptr, &out, rate);
+  napi_value result;
+  if (err == paFormatIsSupported) {
+    CHECK_NAPI(env, napi_get_null(env, &result));
+  } else {
+    const std::string reason = jas::PaErrorMessage(err);
+    CHECK_NAPI(env, napi_create_string_utf8(env, reason.c_str(), reason.size(), &result));
+  }
+  return result;
+}
+
 // tuneMalloc(arenaMax, mmapThresholdBytes): glibc malloc settings for a long-running daemon that
 // allocates and frees multi-megabyte track buffers from several threads. By default glibc raises
 // its mmap threshold to the size of every mmapped block freed (up to 32 MiB), so the next track's
@@ -497,6 +538,9 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_value realtime;
   CHECK_NAPI(env, napi_create_function(env, "setThreadRealtime", NAPI_AUTO_LENGTH, SetThreadRealtime, nullptr, &realtime));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "setThreadRealtime", realtime));
+  napi_value supported;
+  CHECK_NAPI(env, napi_create_function(env, "isOutputFormatSupported", NAPI_AUTO_LENGTH, IsOutputFormatSupported, nullptr, &supported));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "isOutputFormatSupported", supported));
   napi_value tune;
   CHECK_NAPI(env, napi_create_function(env, "tuneMalloc", NAPI_AUTO_LENGTH, TuneMalloc, nullptr, &tune));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "tuneMalloc", tune));

@@ -86,6 +86,7 @@ interface NativeAddon {
   OutputStream: new (options: Record<string, unknown>) => NativeStream;
   setThreadRealtime(tid: number, priority: number): void;
   tuneMalloc?(arenaMax: number, mmapThresholdBytes: number): { arenaMax: boolean; mmapThreshold: boolean };
+  isOutputFormatSupported?(device: number, channels: number, sampleRate: number, suggestedLatencyS: number): string | null;
 }
 
 export class PortAudioError extends Error {
@@ -218,6 +219,35 @@ export function listDevices(options: { refresh?: boolean } = {}): DeviceInfo[] {
   const a = requireAddon();
   try {
     return a.listDevices(options.refresh === true);
+  } catch (err) {
+    throw wrapError(err);
+  }
+}
+
+/** The device a stream with `device` would open (undefined: PortAudio's default output). */
+export function findOutputDevice(device: number | string | undefined, channels: number): DeviceInfo {
+  const a = requireAddon();
+  if (device !== undefined) {
+    try {
+      return resolveDevice(a.listDevices(false), device, channels);
+    } catch {
+      return resolveDevice(listDevices({ refresh: true }), device, channels); // plugged in after start-up
+    }
+  }
+  const found = listDevices().find((d) => d.isDefaultOutput);
+  if (found === undefined) throw new PortAudioError('no default output device');
+  return found;
+}
+
+/**
+ * Whether the device opens int16 output with `channels` at `sampleRate` (PortAudio's
+ * Pa_IsFormatSupported): null if it does, else PortAudio's reason.
+ */
+export function outputRateSupport(deviceIndex: number, channels: number, sampleRate: number, suggestedLatencyS = DEFAULT_SUGGESTED_LATENCY_S): string | null {
+  const a = requireAddon();
+  if (typeof a.isOutputFormatSupported !== 'function') return null; // an older build: let the open decide
+  try {
+    return a.isOutputFormatSupported(deviceIndex, channels, sampleRate, suggestedLatencyS);
   } catch (err) {
     throw wrapError(err);
   }

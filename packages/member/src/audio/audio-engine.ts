@@ -20,6 +20,9 @@ import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority 
 import { OutputSupervisor, type OutputStatus } from './output-supervisor.js';
 
 /** Frames kept ahead of the sink: 100 ms absorbs worker hiccups; latency is compensated anyway. */
+/** Device rate / output rate bounds (the scheduler's resampler and source window are sized for them). */
+export const MIN_DEVICE_RATE_RATIO = 0.25;
+export const MAX_DEVICE_RATE_RATIO = 4;
 export const ENGINE_DEFAULT_TARGET_FILL_MS = 100;
 /** Worker wake-up period. */
 export const ENGINE_DEFAULT_TICK_MS = 10;
@@ -68,8 +71,10 @@ export class AudioEngine {
 
   constructor(opts: AudioEngineOptions) {
     if (!Number.isInteger(opts.outputRate) || opts.outputRate <= 0) throw new RangeError('AudioEngine: bad outputRate');
-    if (opts.sink.sampleRate !== opts.outputRate) {
-      throw new RangeError(`AudioEngine: sink rate ${opts.sink.sampleRate} != outputRate ${opts.outputRate}`);
+    // A device at another rate is resampled to (device-rate.ts); beyond 4x either way it is a mistake.
+    const ratio = opts.sink.sampleRate / opts.outputRate;
+    if (!(ratio >= MIN_DEVICE_RATE_RATIO && ratio <= MAX_DEVICE_RATE_RATIO)) {
+      throw new RangeError(`AudioEngine: device rate ${opts.sink.sampleRate} is too far from the output rate ${opts.outputRate}`);
     }
     if (opts.sink.channels !== 2) throw new RangeError('AudioEngine: the sink must be stereo');
     if (!(opts.clockShare instanceof SharedArrayBuffer)) throw new TypeError('AudioEngine: clockShare must be a SharedArrayBuffer');
@@ -88,7 +93,8 @@ export class AudioEngine {
       clockShare: o.clockShare,
       clock: { offsetUs: o.clock?.offsetUs ?? 0, ratePpm: o.clock?.ratePpm ?? 0 },
       outputRate: o.outputRate,
-      targetFillFrames: Math.max(256, Math.round((fillMs * o.outputRate) / 1000)),
+      // The ring runs at the device's rate.
+      targetFillFrames: Math.max(256, Math.round((fillMs * o.sink.sampleRate) / 1000)),
       tickMs: o.tickMs ?? ENGINE_DEFAULT_TICK_MS,
       jumpThresholdUs: o.jumpThresholdUs ?? JUMP_THRESHOLD_US,
       rejectZeroDelay: o.sink.kind === 'portaudio',

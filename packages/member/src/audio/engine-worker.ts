@@ -129,7 +129,7 @@ class EngineLoop {
 
   constructor(private readonly d: EngineWorkerData) {
     this.ring = new PcmRing(d.pcmRing);
-    this.ringUs = (d.targetFillFrames / d.outputRate) * 1e6;
+    this.ringUs = (d.targetFillFrames / this.ring.sampleRate) * 1e6;
     this.timing = new DacTimingRing(d.timingRing);
     this.share = new ClockModelShare(d.clockShare);
     this.clock = localClockOf(d.clock);
@@ -137,14 +137,11 @@ class EngineLoop {
     ({ log: this.timingLog, error: this.timingLogError } = DacTimingLog.open(process.env['JAS_DAC_TIMING_LOG']));
     this.reader = new PlaylistReader(this.store);
     this.sched = new Scheduler(
-      { outputRate: d.outputRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
+      { outputRate: d.outputRate, deviceRate: this.ring.sampleRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
       this.dac,
       this.reader,
     );
     if (this.ring.channels !== 2) throw new Error(`engine: the PCM ring must be stereo, has ${this.ring.channels} channels`);
-    if (this.ring.sampleRate !== d.outputRate) {
-      throw new Error(`engine: device rate ${this.ring.sampleRate} differs from outputRate ${d.outputRate}`);
-    }
     // Skip timing entries from before us (a restarted engine on a running sink).
     this.nextTimingIndex = Math.max(0, this.timing.count - 64);
   }

@@ -1,6 +1,7 @@
 // FrameResampler: reads interleaved stereo float frames at a fractional position advancing by a ratio
-// close to 1 (1 +- a few hundred ppm), with a Kaiser-windowed sinc kernel from a precomputed phase
-// table. At an integer position the kernel is the identity, so ratio 1 / phase 0 is bit-transparent.
+// close to 1 (1 +- a few hundred ppm: drift), or close to timelineRate/deviceRate for a device at
+// another rate, with a Kaiser-windowed sinc kernel from a precomputed phase table. At an integer
+// position the default kernel is the identity, so ratio 1 / phase 0 is bit-transparent.
 
 /** Taps on each side of the read position: 16 taps keep the passband flat to ~18 kHz at 48 kHz. */
 export const SINC_HALF_TAPS = 8;
@@ -21,50 +22,91 @@ function besselI0(x: number): number {
   return sum;
 }
 
-let sharedTable: Float32Array | null = null;
+/**
+ * A device slower than the timeline (48 kHz played at 44.1 kHz) needs a low-pass below the device's
+ * Nyquist: the kernel's -6 dB point sits at this fraction of it, so what would fold back lands
+ * above ~20 kHz at 44.1 kHz, with twice the taps for a steeper edge.
+ */
+export const DOWNSAMPLE_CUTOFF_FRACTION = 0.9;
+export const DOWNSAMPLE_HALF_TAPS = 16;
 
-/** Table[p * TAPS + j] = weight of source frame (i - HALF + 1 + j) for frac = p / PHASES. */
-function buildTable(): Float32Array {
-  if (sharedTable !== null) return sharedTable;
-  const t = new Float32Array((SINC_PHASES + 1) * SINC_TAPS);
+const tables = new Map<string, Float32Array>();
+
+/** Table[p * taps + j] = weight of source frame (i - half + 1 + j) for frac = p / PHASES. */
+function buildTable(halfTaps: number, cutoff: number): Float32Array {
+  const key = `${halfTaps}/${cutoff}`;
+  const cached = tables.get(key);
+  if (cached !== undefined) return cached;
+  const taps = 2 * halfTaps;
+  const t = new Float32Array((SINC_PHASES + 1) * taps);
   const i0b = besselI0(KAISER_BETA);
+  const w = new Float64Array(taps);
   for (let p = 0; p <= SINC_PHASES; p++) {
     const frac = p / SINC_PHASES;
     let sum = 0;
-    const w = new Float64Array(SINC_TAPS);
-    for (let j = 0; j < SINC_TAPS; j++) {
-      const x = j - SINC_HALF_TAPS + 1 - frac; // distance from the read position
-      const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
-      const r = x / SINC_HALF_TAPS;
+    for (let j = 0; j < taps; j++) {
+      const x = j - halfTaps + 1 - frac; // distance from the read position
+      const xc = x * cutoff;
+      const sinc = xc === 0 ? 1 : Math.sin(Math.PI * xc) / (Math.PI * xc);
+      const r = x / halfTaps;
       const win = Math.abs(r) >= 1 ? 0 : besselI0(KAISER_BETA * Math.sqrt(1 - r * r)) / i0b;
       w[j] = sinc * win;
       sum += w[j]!;
     }
     // Unity DC gain at every phase (no amplitude modulation as the phase sweeps).
-    for (let j = 0; j < SINC_TAPS; j++) t[p * SINC_TAPS + j] = w[j]! / sum;
+    for (let j = 0; j < taps; j++) t[p * taps + j] = w[j]! / sum;
   }
-  sharedTable = t;
+  tables.set(key, t);
   return t;
 }
 
 export class FrameResampler {
-  private readonly table = buildTable();
+  readonly halfTaps: number;
+  readonly taps: number;
+  /** low-pass edge as a fraction of the source's Nyquist (1: none beyond the source's own) */
+  readonly cutoff: number;
+  private readonly table: Float32Array;
+
+  constructor(opts: { halfTaps?: number; cutoff?: number } = {}) {
+    this.halfTaps = opts.halfTaps ?? SINC_HALF_TAPS;
+    this.cutoff = opts.cutoff ?? 1;
+    if (!Number.isInteger(this.halfTaps) || this.halfTaps < 2 || this.halfTaps > 64) throw new RangeError('FrameResampler: halfTaps must be an integer in 2..64');
+    if (!(this.cutoff > 0.1 && this.cutoff <= 1)) throw new RangeError('FrameResampler: cutoff must be in (0.1, 1]');
+    this.taps = 2 * this.halfTaps;
+    this.table = buildTable(this.halfTaps, this.cutoff);
+  }
+
+  /**
+   * The resampler for a nominal ratio (source frames per output frame): the default kernel up to
+   * ratio 1 (drift correction, or a device faster than the timeline), an anti-aliasing one above.
+   */
+  static forRatio(nominalRatio: number): FrameResampler {
+    if (nominalRatio <= 1.001) return new FrameResampler();
+    return new FrameResampler({ halfTaps: DOWNSAMPLE_HALF_TAPS, cutoff: DOWNSAMPLE_CUTOFF_FRACTION / nominalRatio });
+  }
 
   /**
    * Frames of source needed to render `frames` output frames from fractional position `frac`
-   * (0 <= frac < 1, relative to the first kernel-centre frame) at `ratio`.
+   * (0 <= frac < 1, relative to the first kernel-centre frame) at `ratio`, with the default kernel.
    */
   static sourceFramesNeeded(frac: number, ratio: number, frames: number): number {
     return Math.floor(frac + Math.max(0, frames - 1) * ratio) + SINC_TAPS + 1;
   }
 
+  /** sourceFramesNeeded for this resampler's kernel. */
+  framesNeeded(frac: number, ratio: number, frames: number): number {
+    return Math.floor(frac + Math.max(0, frames - 1) * ratio) + this.taps + 1;
+  }
+
   /**
    * Renders `frames` stereo frames into `out` (interleaved). Output frame k is the source at position
-   * `pos + k * ratio`, where `pos` is relative to `src` frame 0 and must be >= SINC_HALF_TAPS - 1;
-   * `src` must hold sourceFramesNeeded(...) frames from there. Returns the position after the last frame.
+   * `pos + k * ratio`, where `pos` is relative to `src` frame 0 and must be >= halfTaps - 1;
+   * `src` must hold framesNeeded(...) frames from there. Returns the position after the last frame.
    */
   process(src: Float32Array, pos: number, ratio: number, out: Float32Array, frames: number): number {
     const t = this.table;
+    const taps = this.taps;
+    const half = this.halfTaps;
     let p = pos;
     for (let k = 0; k < frames; k++) {
       const i = Math.floor(p);
@@ -72,19 +114,19 @@ export class FrameResampler {
       const ph = frac * SINC_PHASES;
       const pi = Math.floor(ph);
       const pf = ph - pi;
-      const base0 = pi * SINC_TAPS;
-      const base1 = base0 + SINC_TAPS;
+      const base0 = pi * taps;
+      const base1 = base0 + taps;
       let sl = 0;
       let sr = 0;
-      let s = (i - SINC_HALF_TAPS + 1) * 2;
+      let s = (i - half + 1) * 2;
       if (pf === 0) {
-        for (let j = 0; j < SINC_TAPS; j++, s += 2) {
+        for (let j = 0; j < taps; j++, s += 2) {
           const c = t[base0 + j]!;
           sl += c * src[s]!;
           sr += c * src[s + 1]!;
         }
       } else {
-        for (let j = 0; j < SINC_TAPS; j++, s += 2) {
+        for (let j = 0; j < taps; j++, s += 2) {
           const c0 = t[base0 + j]!;
           const c = c0 + (t[base1 + j]! - c0) * pf;
           sl += c * src[s]!;

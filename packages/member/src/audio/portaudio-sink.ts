@@ -2,7 +2,8 @@
 // consumes the PCM ring and appends DAC timing (docs/audio-shared-memory.md). The addon is loaded
 // lazily; where it is missing, creating this sink fails with the reason and the daemon can fall
 // back to the capture sink.
-import { OutputStream, isAvailable, getLoadError, DEFAULT_FRAMES_PER_BUFFER } from '@jaudiosync/portaudio';
+import { OutputStream, isAvailable, getLoadError, findOutputDevice, outputRateSupport, DEFAULT_FRAMES_PER_BUFFER, DEFAULT_SUGGESTED_LATENCY_S } from '@jaudiosync/portaudio';
+import { chooseDeviceRate } from './device-rate.js';
 import { PcmRing } from './pcm-ring.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import type { AudioSink, AudioSinkStats } from './sink.js';
@@ -15,7 +16,10 @@ const CLOSE_TIMEOUT_MS = 2000;
 
 export interface PortAudioSinkOptions {
   device?: number | string | undefined;
+  /** the timeline's rate */
   sampleRate: number;
+  /** rate to open the device at; 0 or undefined: the timeline's if the device takes it (device-rate.ts) */
+  deviceRate?: number;
   channels?: number;
   framesPerBuffer?: number;
   suggestedLatencyS?: number;
@@ -23,7 +27,10 @@ export interface PortAudioSinkOptions {
 
 export class PortAudioSink implements AudioSink {
   readonly kind = 'portaudio' as const;
+  /** the device's rate (the engine resamples the timeline to it when they differ) */
   readonly sampleRate: number;
+  /** why the device runs at `sampleRate` (for the log) */
+  readonly rateReason: string;
   readonly channels: number;
   readonly framesPerBuffer: number;
   readonly pcmRing: SharedArrayBuffer;
@@ -36,8 +43,8 @@ export class PortAudioSink implements AudioSink {
 
   constructor(private readonly opts: PortAudioSinkOptions) {
     if (!isAvailable()) throw new Error(getLoadError()?.message ?? 'PortAudio addon not available');
-    this.sampleRate = opts.sampleRate;
     this.channels = opts.channels ?? 2;
+    ({ rate: this.sampleRate, reason: this.rateReason } = pickRate(opts, this.channels));
     this.framesPerBuffer = opts.framesPerBuffer ?? DEFAULT_FRAMES_PER_BUFFER;
     this.ring = PcmRing.create(Math.round(this.sampleRate * RING_SECONDS), this.channels, this.sampleRate);
     this.timing = DacTimingRing.create(TIMING_ENTRIES);
@@ -99,4 +106,18 @@ export class PortAudioSink implements AudioSink {
     };
     return this.lastError === undefined ? base : { ...base, lastError: this.lastError };
   }
+}
+
+function pickRate(opts: PortAudioSinkOptions, channels: number): { rate: number; reason: string } {
+  const forced = opts.deviceRate ?? 0;
+  if (forced > 0) return chooseDeviceRate(opts.sampleRate, forced, 0, () => null);
+  let device;
+  try {
+    device = findOutputDevice(opts.device, channels);
+  } catch (err) {
+    // No such device yet: the open reports it (and the output supervisor retries).
+    return { rate: opts.sampleRate, reason: `the timeline rate (${(err as Error).message})` };
+  }
+  const latencyS = opts.suggestedLatencyS ?? DEFAULT_SUGGESTED_LATENCY_S;
+  return chooseDeviceRate(opts.sampleRate, 0, device.defaultSampleRate, (rate) => outputRateSupport(device.index, channels, rate, latencyS));
 }

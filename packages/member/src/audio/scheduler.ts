@@ -10,7 +10,7 @@ import { leaderFromLocal } from '../clock/clock-model.js';
 import { mixChannels, type ChannelMode } from './channel-mixer.js';
 import type { HostToLocalClock } from './dac-clock.js';
 import { DriftController, type DriftControllerOptions } from './drift-controller.js';
-import { FrameResampler, SINC_HALF_TAPS, SINC_TAPS } from './frame-resampler.js';
+import { FrameResampler } from './frame-resampler.js';
 import { GainRamp, rampGainAt } from './gain-ramp.js';
 import type { PlaylistReader } from './track-store.js';
 
@@ -53,7 +53,10 @@ export interface SchedulerSettings {
 }
 
 export interface SchedulerOptions {
+  /** the timeline's rate (source frames) */
   outputRate: number;
+  /** the device's rate (ring frames); default outputRate. The resampler converts (device-rate.ts). */
+  deviceRate?: number;
   clock: HostToLocalClock;
   maxChunkFrames?: number;
   jumpThresholdUs?: number;
@@ -115,7 +118,10 @@ export class Scheduler {
   private readonly volumeRampUs: number;
   private readonly localRate: number;
   private readonly controller: DriftController;
-  private readonly resampler = new FrameResampler();
+  private readonly resampler: FrameResampler;
+  /** source frames per ring frame at nominal rates (1 unless the device runs at another rate) */
+  private readonly nominalRatio: number;
+  private readonly deviceRate: number;
   private readonly engineGain = new GainRamp(1);
   private readonly src: Float32Array;
   private readonly mix: Float32Array;
@@ -158,13 +164,18 @@ export class Scheduler {
     this.jumpFrames = ((opts.jumpThresholdUs ?? JUMP_THRESHOLD_US) * this.rate) / 1e6;
     this.dacStepJumpFrames = Math.min(this.jumpFrames, ((opts.dacStepJumpThresholdUs ?? DAC_STEP_JUMP_THRESHOLD_US) * this.rate) / 1e6);
     this.fadeUs = opts.timelineFadeUs ?? TIMELINE_FADE_US;
-    this.jumpFadeFrames = Math.round(((opts.jumpFadeUs ?? JUMP_FADE_US) * this.rate) / 1e6);
+    this.deviceRate = opts.deviceRate ?? this.rate;
+    if (!(this.deviceRate > 0)) throw new RangeError('Scheduler: deviceRate must be positive');
+    // Engine fades count ring (device) frames.
+    this.jumpFadeFrames = Math.round(((opts.jumpFadeUs ?? JUMP_FADE_US) * this.deviceRate) / 1e6);
     this.volumeRampUs = opts.volumeRampUs ?? VOLUME_RAMP_US;
     this.controller = new DriftController({ outputRate: this.rate, ...opts.controller });
     // d(local)/d(host) of the injected clock, measured once (it is a constant by construction).
     const h = 1e12;
     this.localRate = (this.clock.fromHostMonoUs(h + 1e6) - this.clock.fromHostMonoUs(h)) / 1e6;
-    const srcFrames = Math.ceil(this.maxChunk * 1.01) + SINC_TAPS + 4;
+    this.nominalRatio = this.rate / this.deviceRate;
+    this.resampler = FrameResampler.forRatio(this.nominalRatio);
+    const srcFrames = Math.ceil(this.maxChunk * 1.01 * Math.max(1, this.nominalRatio)) + this.resampler.taps + 4;
     this.src = new Float32Array(srcFrames * 2);
     this.mix = new Float32Array(this.maxChunk * 2);
   }
@@ -285,7 +296,7 @@ export class Scheduler {
     const s0 = this.evalAt(L0, this.st0);
     this.stats.lastLeaderUs = Llast;
     const ff = (dLdp * this.rate) / 1e6;
-    this.stats.driftPpm = (1 / ff - 1) * 1e6;
+    this.stats.driftPpm = (this.nominalRatio / ff - 1) * 1e6;
     if (s0.silent) {
       this.stats.locked = false;
       this.streamKey = Number.NaN;
@@ -297,7 +308,7 @@ export class Scheduler {
     const s1 = this.evalAt(Llast, this.st1);
     const g0 = s0.gain;
     const g1 = s1.silent ? 0 : s1.gain;
-    const dtS = n / this.rate;
+    const dtS = n / this.deviceRate;
 
     let err = this.srcPos - s0.target;
     const total = this.reader.totalFrames;
@@ -354,10 +365,11 @@ export class Scheduler {
 
     // Source window: kernel centres from floor(srcPos) on.
     const first = Math.floor(this.srcPos);
-    const need = FrameResampler.sourceFramesNeeded(this.srcPos - first, ratio, n);
+    const half = this.resampler.halfTaps;
+    const need = this.resampler.framesNeeded(this.srcPos - first, ratio, n);
     if (need * 2 > this.src.length) throw new Error(`source window of ${need} frames exceeds the buffer`);
-    const missing = this.reader.read(first - SINC_HALF_TAPS + 1, need, this.src);
-    this.srcPos = this.resampler.process(this.src, this.srcPos - first + SINC_HALF_TAPS - 1, ratio, this.mix, n) + first - SINC_HALF_TAPS + 1;
+    const missing = this.reader.read(first - half + 1, need, this.src);
+    this.srcPos = this.resampler.process(this.src, this.srcPos - first + half - 1, ratio, this.mix, n) + first - half + 1;
     // Audio that was not there (a streamed track's window not filled yet after a seek, a track not
     // loaded) is muted for the whole chunk, and faded in once it is there: no click either way.
     let gapGain = 1;

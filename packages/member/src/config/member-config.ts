@@ -19,6 +19,8 @@ export interface MemberConfig {
   sink: SinkKind;
   device: string | undefined;
   outputRate: number;
+  /** Rate the output device is opened at; 0 = the timeline's rate if the device takes it, else one it does. */
+  deviceRate: number;
   captureFile: string | undefined;
   capturePpm: number;
   captureLatencyMs: number;
@@ -59,6 +61,7 @@ export const MEMBER_OPTIONS: readonly OptionSpec[] = [
   { key: 'sink', flag: '--sink', env: 'JAS_SINK', kind: 'enum', values: ['portaudio', 'capture', 'none'], help: 'audio output: PortAudio device, capture (simulated DAC writing a file), none' },
   { key: 'device', flag: '--device', env: 'JAS_DEVICE', kind: 'string', help: 'PortAudio output device: index or name substring (default: the default device)' },
   { key: 'outputRate', flag: '--output-rate', env: 'JAS_OUTPUT_RATE', kind: 'int', min: 8000, max: 192000, help: 'output sample rate in Hz (must match the leader)' },
+  { key: 'deviceRate', flag: '--device-rate', env: 'JAS_DEVICE_RATE', kind: 'int', min: 0, max: 192000, help: 'rate the PortAudio device is opened at (0: the output rate if the device takes it, else one it does); the engine resamples to it' },
   { key: 'captureFile', flag: '--capture-file', env: 'JAS_CAPTURE_FILE', kind: 'string', help: 'capture sink: file that records what was played with true times' },
   { key: 'capturePpm', flag: '--capture-ppm', env: 'JAS_CAPTURE_PPM', kind: 'number', min: -2000, max: 2000, help: 'capture sink: DAC rate error in ppm' },
   { key: 'captureLatencyMs', flag: '--capture-latency-ms', env: 'JAS_CAPTURE_LATENCY_MS', kind: 'number', min: 0, max: 2000, help: 'capture sink: output latency in ms' },
@@ -87,6 +90,7 @@ export function defaultMemberConfig(): MemberConfig {
     sink: 'portaudio',
     device: undefined,
     outputRate: 48000,
+    deviceRate: 0,
     captureFile: undefined,
     capturePpm: 0,
     captureLatencyMs: 20,
@@ -212,6 +216,7 @@ export function loadMemberConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   for (const [spec, value] of flags) config[spec.key] = coerce(spec, value, spec.flag);
   const result = config as unknown as MemberConfig;
+  if (result.deviceRate !== 0 && result.deviceRate < 8000) throw new ConfigError('deviceRate', `must be 0 (automatic) or within 8000..192000, got ${result.deviceRate}`);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(result.id)) throw new ConfigError('id', 'must be 1-64 of A-Z a-z 0-9 . _ -');
   resolveKey(result, env);
   return { config: result, help, listDevices, writeAvahiService };

@@ -68,3 +68,39 @@ test('sourceFramesNeeded covers the kernel of every output frame', () => {
   r.process(src, SINC_HALF_TAPS - 1 + frac, ratio, out, n);
   for (const v of out) assert.ok(Math.abs(v) < 1);
 });
+
+/** Level (dB re the input's 0.5 amplitude) of a tone after resampling at `ratio`, and its frequency check. */
+function toneGainDb(r: FrameResampler, hz: number, ratio: number): number {
+  const n = 16_384;
+  const src = sine(Math.ceil(n * ratio) + 200, hz);
+  const out = new Float32Array(n * 2);
+  r.process(src, r.halfTaps + 0.37, ratio, out, n);
+  let pow = 0;
+  for (let k = 1000; k < n; k++) pow += out[2 * k]! ** 2;
+  return 10 * Math.log10(pow / (n - 1000) / 0.125);
+}
+
+test('to a 44.1 kHz device: flat passband, what would fold back below 20 kHz is attenuated', () => {
+  const ratio = 48_000 / 44_100;
+  const r = FrameResampler.forRatio(ratio);
+  assert.ok(r.taps > SINC_HALF_TAPS * 2, 'the downsampling kernel is the longer one');
+  for (const hz of [100, 1000, 10_000, 15_000]) {
+    const g = toneGainDb(r, hz, ratio);
+    assert.ok(Math.abs(g) < 0.2, `${hz} Hz passes at ${g.toFixed(2)} dB`);
+  }
+  // Above the device's Nyquist (22.05 kHz): 23 kHz would alias to 21.1 kHz, 24 kHz... is the source's Nyquist.
+  for (const hz of [22_500, 23_000, 23_500]) {
+    const g = toneGainDb(r, hz, ratio);
+    assert.ok(g < -25, `${hz} Hz (would fold to ${(44_100 - hz) / 1000} kHz) only ${g.toFixed(1)} dB down`);
+  }
+  // The default kernel lets the same tone through nearly whole: the test can tell the kernels apart.
+  assert.ok(toneGainDb(new FrameResampler(), 23_000, ratio) > -12);
+});
+
+test('forRatio keeps the bit-transparent kernel up to ratio 1 (drift, a faster device); bad kernels are refused', () => {
+  assert.equal(FrameResampler.forRatio(1 + 500e-6).taps, SINC_HALF_TAPS * 2);
+  assert.equal(FrameResampler.forRatio(44_100 / 48_000).cutoff, 1);
+  assert.throws(() => new FrameResampler({ halfTaps: 1 }), /halfTaps/);
+  assert.throws(() => new FrameResampler({ cutoff: 0 }), /cutoff/);
+  assert.throws(() => new FrameResampler({ cutoff: 1.2 }), /cutoff/);
+});

@@ -31,6 +31,8 @@ export interface SimOptions {
    * from the daemon's start: the DAC clock needs 1.5 s of bins for its first lock.
    */
   warmUpMs?: number;
+  /** the simulated device's rate (default RATE, the timeline's) */
+  deviceRate?: number;
   scheduler?: Partial<SchedulerOptions>;
 }
 
@@ -53,7 +55,8 @@ export class SimMember {
   private readonly nsPerFrame: number;
   private t0Ns: number;
   private readonly r: () => number;
-  private readonly o: Required<Omit<SimOptions, 'scheduler' | 'warmUpMs'>>;
+  private readonly o: Required<Omit<SimOptions, 'scheduler' | 'warmUpMs' | 'deviceRate'>>;
+  readonly deviceRate: number;
   private readonly buf: Int16Array;
 
   constructor(opts: SimOptions, capacitySeconds = 30) {
@@ -71,11 +74,12 @@ export class SimMember {
     const off = this.o.localOffsetUs;
     const k = 1 + this.o.localRatePpm / 1e6;
     this.clock = { fromHostMonoUs: (us) => us * k + off, toHostMonoUs: (us) => (us - off) / k };
-    this.nsPerFrame = 1e9 / (RATE * (1 + opts.dacPpm / 1e6));
+    this.deviceRate = opts.deviceRate ?? RATE;
+    this.nsPerFrame = 1e9 / (this.deviceRate * (1 + opts.dacPpm / 1e6));
     this.t0Ns = this.hostNs + this.o.latencyNs;
-    this.dac = new DacClock({ nominalRate: RATE, clock: this.clock });
-    this.sched = new Scheduler({ outputRate: RATE, clock: this.clock, ...opts.scheduler }, this.dac, new PlaylistReader(this.store));
-    this.out = new Int16Array(RATE * capacitySeconds * 2);
+    this.dac = new DacClock({ nominalRate: this.deviceRate, clock: this.clock });
+    this.sched = new Scheduler({ outputRate: RATE, deviceRate: this.deviceRate, clock: this.clock, ...opts.scheduler }, this.dac, new PlaylistReader(this.store));
+    this.out = new Int16Array(this.deviceRate * capacitySeconds * 2);
     this.buf = new Int16Array(this.o.aheadFrames * 2 + 1024);
     this.publishModel();
     const warm = opts.warmUpMs ?? 2000;
@@ -488,4 +492,33 @@ test('a track that starts just as a starved engine recovers is on time at once (
   // the start was 5.3 ms late and a jump followed.
   assert.equal(sim.sched.stats.jumps, 0, 'a jump was needed');
   assert.ok(maxErrUs(sim, 0, atUs, 0) < 100, `start error ${maxErrUs(sim, 0, atUs, 0).toFixed(1)} µs`);
+});
+
+test('a device at 44.1 kHz plays the 48 kHz timeline in sync: the resampler converts, the position holds', () => {
+  for (const dacPpm of [0, 80, -60]) {
+    const sim = new SimMember({ dacPpm, deviceRate: 44_100, localOffsetUs: 3_000_000, localRatePpm: 25, seed: 7 });
+    // A 1 kHz sine: what leaves a 44.1 kHz DAC at time t must be the sine at the timeline's t.
+    const frames = RATE * 60;
+    const pcm = new Int16Array(new SharedArrayBuffer(frames * 4));
+    const HZ = 1000;
+    for (let i = 0; i < frames; i++) pcm[2 * i] = pcm[2 * i + 1] = Math.round(8000 * Math.sin((2 * Math.PI * HZ * i) / RATE));
+    sim.store.add('a', pcm, frames);
+    const atUs = Math.round(sim.nowLeaderUs()) + 300_000;
+    sim.setTimeline(timeline({ tracks: [{ id: 'a', frames }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+    sim.run(6000);
+    // The engine's own view: where its source position is against the true timeline.
+    const err = maxErrUs(sim, sim.hostNs - 2e9, atUs, 0);
+    assert.ok(err < 15, `${dacPpm} ppm: position error ${err.toFixed(1)} µs`);
+    assert.ok(Math.abs(sim.sched.stats.driftPpm - dacPpm) < 20, `${dacPpm} ppm: drift read as ${sim.sched.stats.driftPpm.toFixed(1)} ppm (nominal ratio not taken out)`);
+    // What was written: each of the last 2 s of device frames against the sine at its true DAC time.
+    let worst = 0;
+    const last = sim.writePos - 1000;
+    for (let p = last - 2 * 44_100; p < last; p++) {
+      const tS = (sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p)) - atUs) / 1e6;
+      const want = 8000 * Math.sin(2 * Math.PI * HZ * tS);
+      // 1 kHz at 8000 peak moves 50 LSB/µs: 1 LSB of rounding plus a few µs of timing.
+      worst = Math.max(worst, Math.abs(sim.out[2 * p]! - want * 0.99999));
+    }
+    assert.ok(worst < 8000 * 2 * Math.PI * HZ * 10e-6, `${dacPpm} ppm: output off the true sine by ${worst.toFixed(0)} LSB (> 10 µs)`);
+  }
 });
