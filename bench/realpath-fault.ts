@@ -14,12 +14,18 @@
 import { ArrivalTimeMap, firstSoundFrame, frameCount, lrOffsetSeries, type StereoRecording, type WindowResult } from './realpath-analysis.js';
 import { round } from './lib/stats.js';
 
-export const FAULTS = ['server-restart', 'suspend', 'rate-44100'] as const;
+export const FAULTS = ['server-restart', 'suspend', 'stress', 'rate-44100'] as const;
 export type AnyFault = (typeof FAULTS)[number];
 export const isFault = (s: string): s is AnyFault => (FAULTS as readonly string[]).includes(s);
-/** Faults that happen at a moment of the music; `rate-44100` is a device that is odd from the start. */
-export type FaultKind = Exclude<AnyFault, 'rate-44100'>;
-export const isTimedFault = (f: AnyFault): f is FaultKind => f !== 'rate-44100';
+/**
+ * Faults after which the audio path comes back (analysed from a second recording made after the
+ * return); `stress` (CPU starvation) is analysed in the one recording that spans it; `rate-44100` is
+ * a device that is odd from the start.
+ */
+export type FaultKind = 'server-restart' | 'suspend';
+export const isTimedFault = (f: AnyFault): f is FaultKind => f === 'server-restart' || f === 'suspend';
+/** Default length of the stress fault (the issue's 30 s on both cores). */
+export const STRESS_DEFAULT_S = 30;
 /** The rate of the device that cannot do the timeline's 48 kHz (--fault rate-44100). */
 export const ODD_DEVICE_RATE = 44_100;
 
@@ -138,5 +144,63 @@ export function analyseFault(kind: FaultKind, rec: StereoRecording, arrivals: Co
     peak_dbfs_after: peak > 0 ? round(20 * Math.log10(peak / 32767), 1) : null,
     members: out,
     series: windows.filter((w) => w.offsetUs !== null).map((w) => [round(w.tS, 2)!, round(w.offsetUs!, 1)!]),
+  };
+}
+
+export interface StressReport {
+  fault: 'stress';
+  /** seconds of music at which the stress began and ended */
+  stress_from_s: number;
+  stress_to_s: number;
+  /** gaps in the recording from the stress's start to 2 s after its end, by who was silent */
+  gaps: { count: number; max_ms: number | null; total_ms: number; list: Array<{ kind: string; t_s: number; ms: number }> };
+  /** worst 100 ms window during the stress (and 1 s after), µs */
+  max_offset_during_us: number | null;
+  /** from the stress's end to the first of 5 consecutive 100 ms windows within 100 µs (0: never out) */
+  back_in_sync_s: number | null;
+  /** worst window from then to the end */
+  max_offset_after_us: number | null;
+  windows: { during: number; during_accepted: number; after: number; after_accepted: number };
+  /** members' underrun counts (status `audio.underruns`) gained over the stress */
+  underruns: Record<string, number | null>;
+}
+
+/**
+ * The stress fault from the run's own analysis: 100 ms windows (tS after the music's start),
+ * dropouts, and each member's underrun count at the stress's start and at the end of the run.
+ */
+export function analyseStress(fine: readonly WindowResult[], drops: ReadonlyArray<{ kind: string; tS: number; ms: number }>, fromS: number, toS: number, underruns: Record<string, [number | null, number | null]>): StressReport {
+  const during = fine.filter((w) => w.tS >= fromS && w.tS < toS + 1);
+  const after = fine.filter((w) => w.tS >= toS);
+  const abs = (ws: readonly WindowResult[]): number[] => ws.filter((w) => w.offsetUs !== null).map((w) => Math.abs(w.offsetUs!));
+  const duringAbs = abs(during);
+  const out = after.findIndex((w) => w.offsetUs !== null && Math.abs(w.offsetUs) >= IN_SYNC_US);
+  let backS: number | null = 0;
+  let tail = after;
+  // Out of sync after the stress's end (or a window of it missing): how long until 5 good ones.
+  if (out >= 0 || after.some((w) => w.offsetUs === null)) {
+    const start = firstInSyncRun(after);
+    backS = start === null ? null : round(Math.max(0, after[start]!.tS - WINDOW_S / 2 - toS), 2);
+    tail = start === null ? [] : after.slice(start);
+  }
+  const tailAbs = abs(tail);
+  const gaps = drops.filter((d) => d.tS >= fromS && d.tS < toS + 2);
+  const ur: Record<string, number | null> = {};
+  for (const [id, [a, b]] of Object.entries(underruns)) ur[id] = a !== null && b !== null ? b - a : null;
+  return {
+    fault: 'stress',
+    stress_from_s: round(fromS, 2)!,
+    stress_to_s: round(toS, 2)!,
+    gaps: {
+      count: gaps.length,
+      max_ms: gaps.length > 0 ? round(Math.max(...gaps.map((g) => g.ms)), 1) : null,
+      total_ms: round(gaps.reduce((t, g) => t + g.ms, 0), 1)!,
+      list: gaps.slice(0, 50).map((g) => ({ kind: g.kind, t_s: round(g.tS, 2)!, ms: round(g.ms, 1)! })),
+    },
+    max_offset_during_us: duringAbs.length > 0 ? round(Math.max(...duringAbs), 1) : null,
+    back_in_sync_s: backS,
+    max_offset_after_us: tailAbs.length > 0 ? round(Math.max(...tailAbs), 1) : null,
+    windows: { during: during.length, during_accepted: duringAbs.length, after: after.length, after_accepted: abs(after).length },
+    underruns: ur,
   };
 }

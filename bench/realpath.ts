@@ -30,7 +30,7 @@ import {
   type DropoutReport, type ScheduleStats, type StereoRecording, type WindowResult,
 } from './realpath-analysis.js';
 import { makeTestTrack, writeTestTrack, type TestTrack } from './realpath-signal.js';
-import { analyseFault, FAULTS, isFault, isTimedFault, ODD_DEVICE_RATE, type AnyFault, type FaultTimes, type MemberFaultView } from './realpath-fault.js';
+import { analyseFault, analyseStress, FAULTS, isFault, isTimedFault, ODD_DEVICE_RATE, STRESS_DEFAULT_S, type AnyFault, type FaultTimes, type MemberFaultView } from './realpath-fault.js';
 import { audioServerMissing, LEFT_SINK, RIGHT_SINK, SINK, startAudioServer, type AudioServer, type AudioServerKind, type Recorder, type RecordingInfo } from './lib/audio-server.js';
 import { ArgError, Args } from './lib/args.js';
 import { pipewireAlsa, rateLimitedPipewirePcm } from '@jaudiosync/testkit/helpers/pipewire-alsa.js';
@@ -163,7 +163,9 @@ function parseParams(argv: string[]): Params | 'help' {
   const fault = faultArg ?? null;
   if (control && fault) throw new ArgError('--control runs no members: --fault does not apply');
   const faultAtS = args.num('fault-at-s', 20, 5, 1700);
-  const faultDownS = args.num('fault-down-s', 2, 0, 60);
+  const faultDownS = args.num('fault-down-s', fault === 'stress' ? STRESS_DEFAULT_S : 2, 0, 60);
+  if (fault === 'stress' && faultAtS + faultDownS > seconds - 10) throw new ArgError('--fault-at-s + --fault-down-s must leave at least 10 s of music after the stress');
+  if (fault === 'stress' && load) throw new ArgError('--fault stress is load for a while: not with --load');
   if (fault && isTimedFault(fault) && faultAtS > seconds - 10) throw new ArgError('--fault-at-s must leave at least 10 s of music after the fault');
   const name = control ? `realpath-control-${server}` : `realpath-${server}${fakeClocks ? '-fake' : ''}${load ? '-load' : ''}${fault ? `-${fault}` : ''}`;
   const out = path.resolve(args.optStr('out') ?? defaultOutPath(name, REPO_DIR));
@@ -262,6 +264,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
   let membersStartNs = NaN;
   let deviceUsed = 'pulse';
   let faultTimes: FaultTimes | undefined;
+  let stressWindow: { fromS: number; toS: number; underrunsAtStart: Record<string, number | null> } | undefined;
   let recorderAfter: Recorder | undefined;
   let recordingAfter: RecordingInfo | undefined;
   let pollStop = false;
@@ -361,6 +364,19 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const endNs = musicStartNsEst + p.seconds * 1e9;
     let nextProgress = PROGRESS_EVERY_S;
     while (monoNs() < endNs) {
+      if (p.fault === 'stress' && stressWindow === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
+        // Two busy processes at nice 0 on the 2 cores, beside the members (nice DAEMON_NICE).
+        stressWindow = { fromS: (monoNs() - musicStartNsEst) / 1e9, toS: Number.NaN, underrunsAtStart: underrunsOf(statuses[statuses.length - 1]) };
+        stress = startStress(p.faultDownS);
+        const st = stress;
+        cleanups.push(() => stopStress(st));
+        log(`fault: stress-ng on both cores for ${p.faultDownS} s`);
+      }
+      if (p.fault === 'stress' && stress && stressWindow && Number.isNaN(stressWindow.toS) && monoNs() >= musicStartNsEst + (p.faultAtS + p.faultDownS) * 1e9) {
+        await stopStress(stress);
+        stressWindow.toS = (monoNs() - musicStartNsEst) / 1e9;
+        log(`fault: stress over after ${(stressWindow.toS - stressWindow.fromS).toFixed(1)} s`);
+      }
       if (p.fault !== null && isTimedFault(p.fault) && faultTimes === undefined && monoNs() >= musicStartNsEst + p.faultAtS * 1e9) {
         // The recording before the fault ends cleanly; the server's death would end it anyway.
         recording = await rec.stop();
@@ -387,7 +403,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
         log(`fault: ${p.server} back after ${((faultTimes.upNs - faultTimes.killedNs) / 1e6).toFixed(0)} ms`);
         continue;
       }
-      await sleep(Math.min(500, Math.max(1, (endNs - monoNs()) / 1e6)));
+      await sleep(Math.min(p.fault === 'stress' ? 100 : 500, Math.max(1, (endNs - monoNs()) / 1e6)));
       const tS = (monoNs() - musicStartNsEst) / 1e9;
       if (tS >= nextProgress) {
         nextProgress += PROGRESS_EVERY_S;
@@ -432,6 +448,11 @@ async function runBench(p: Params, dir: string): Promise<number> {
   const a = analysis && !('error' in analysis) ? analysis : null;
   const faultReport = p.fault && isTimedFault(p.fault) && faultTimes && recordingAfter ? analyseFault(p.fault, loadRecording(recordingAfter), recordingAfter.arrivals, faultTimes, faultMembers) : null;
   if (p.fault && isTimedFault(p.fault) && faultReport === null && failure === undefined) failure = 'the fault did not happen or its recording is missing';
+  if (p.fault === 'stress' && (stressWindow === undefined || Number.isNaN(stressWindow.toS)) && failure === undefined) failure = 'the stress did not run its course';
+  const underrunsAtEnd = underrunsOf(statuses[statuses.length - 1]);
+  const stressReport = p.fault === 'stress' && stressWindow && a && !Number.isNaN(stressWindow.toS)
+    ? analyseStress(a.fine, a.dropouts.list, stressWindow.fromS, stressWindow.toS, Object.fromEntries(MEMBERS.map((m) => [m.id, [stressWindow!.underrunsAtStart[m.id] ?? null, underrunsAtEnd[m.id] ?? null]])))
+    : null;
   const deviceRates = Object.fromEntries(faultMembers.map((m) => [m.id, deviceRateOf(m.logLines)]));
   if (p.fault === 'rate-44100' && deviceRates['member1'] !== ODD_DEVICE_RATE && failure === undefined) failure = `member1 did not open its device at ${ODD_DEVICE_RATE} Hz`;
   const fakeCheck = p.fakeClocks ? checkFakeClocks(cluster, spawnWallMs, statuses, a?.leaderMap ?? null, p.fakeMembers) : null;
@@ -467,7 +488,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     series_fine: a ? a.fine.filter((w) => w.offsetUs !== null).map((w) => [round(w.tS, 2), round(w.offsetUs!, 3)]) : [],
     status_series: statusSeries(statuses, a?.musicStartHostNs ?? musicStartNsEst),
     member_log_warnings: warnings,
-    fault: faultReport ?? (p.fault === 'rate-44100' ? { fault: p.fault } : null),
+    fault: faultReport ?? stressReport ?? (p.fault === 'rate-44100' ? { fault: p.fault } : null),
     device_rates: deviceRates,
     fake_clock_check: fakeCheck,
     dac_timing_logs: dacLogs,
@@ -498,7 +519,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     server: p.server, device: deviceUsed, seconds: p.seconds, fake_clocks: p.fakeClocks, load: p.load, offset_us: report.offset_us, first_second_us: report.first_second_us,
     in_sync_after_s: report.in_sync_after_s, start_vs_schedule_ms: report.start_vs_schedule_ms, dropouts: a ? { both: a.dropouts.both, left: a.dropouts.left, right: a.dropouts.right } : null,
     windows: report.windows ? { total: report.windows.total, accepted: report.windows.accepted, rejected: report.windows.rejected } : null,
-    ...(faultReport ? { fault: { ...faultReport, series: undefined } } : {}),
+    ...(faultReport ? { fault: { ...faultReport, series: undefined } } : stressReport ? { fault: { ...stressReport, gaps: { ...stressReport.gaps, list: undefined } } } : {}),
     failure: report.failure, out: p.out,
   })}\n`);
   return failure === undefined ? 0 : 1;
@@ -966,4 +987,12 @@ function deviceRateOf(lines: readonly string[]): number | null {
     if (m) return Number(m[1]);
   }
   return null;
+}
+
+/** Each member's underrun count in a status poll (null where unknown). */
+function underrunsOf(st: StatusSample | undefined): Record<string, number | null> {
+  return Object.fromEntries(MEMBERS.map((m) => {
+    const u = st?.members[m.id]?.audio?.['underruns'];
+    return [m.id, typeof u === 'number' ? u : null];
+  }));
 }

@@ -25,6 +25,14 @@ export const JUMP_THRESHOLD_US = 20_000;
 export const DAC_STEP_JUMP_THRESHOLD_US = 5_000;
 /** Timeline transition fades (stop, resume, seek): short enough to keep the cut, long enough not to click. */
 export const TIMELINE_FADE_US = 6_000;
+/**
+ * An error above this that has not slewed away within PERSISTENT_ERROR_US is fixed by a jump (with
+ * fades) too: at the controller's 500 ppm, 2-20 ms would take 4-40 s, and such an error is no
+ * model noise but a real displacement (a starved host's xruns the DAC clock re-anchored late:
+ * bench:realpath --fault stress read members 9 ms apart for 25 s).
+ */
+export const PERSISTENT_JUMP_THRESHOLD_US = 2_000;
+export const PERSISTENT_ERROR_US = 500_000;
 /** Engine-side fade around a jump. */
 export const JUMP_FADE_US = 5_000;
 /** Volume changes ramp over this (leader time), so every member changes over the same frames. */
@@ -62,6 +70,9 @@ export interface SchedulerOptions {
   jumpThresholdUs?: number;
   /** Jump threshold for the first chunk after a DAC phase step (DAC_STEP_JUMP_THRESHOLD_US). */
   dacStepJumpThresholdUs?: number;
+  /** Jump threshold for an error that persists PERSISTENT_ERROR_US (PERSISTENT_JUMP_THRESHOLD_US). */
+  persistentJumpThresholdUs?: number;
+  persistentErrorUs?: number;
   timelineFadeUs?: number;
   jumpFadeUs?: number;
   volumeRampUs?: number;
@@ -109,6 +120,10 @@ export class Scheduler {
   private readonly rate: number;
   private readonly maxChunk: number;
   private readonly jumpFrames: number;
+  private readonly persistentJumpFrames: number;
+  private readonly persistentErrorUs: number;
+  /** leader µs since when |error| has stayed above persistentJumpFrames (NaN: it is not) */
+  private bigErrorSinceUs = Number.NaN;
   private readonly dacStepJumpFrames: number;
   private seenDacSteps = 0;
   /** The last chunk had frames without audio (muted): the next complete one fades in. */
@@ -162,6 +177,8 @@ export class Scheduler {
     this.clock = opts.clock;
     this.maxChunk = Math.max(8, Math.floor(opts.maxChunkFrames ?? MAX_CHUNK_FRAMES));
     this.jumpFrames = ((opts.jumpThresholdUs ?? JUMP_THRESHOLD_US) * this.rate) / 1e6;
+    this.persistentJumpFrames = Math.min(this.jumpFrames, ((opts.persistentJumpThresholdUs ?? PERSISTENT_JUMP_THRESHOLD_US) * this.rate) / 1e6);
+    this.persistentErrorUs = opts.persistentErrorUs ?? PERSISTENT_ERROR_US;
     this.dacStepJumpFrames = Math.min(this.jumpFrames, ((opts.dacStepJumpThresholdUs ?? DAC_STEP_JUMP_THRESHOLD_US) * this.rate) / 1e6);
     this.fadeUs = opts.timelineFadeUs ?? TIMELINE_FADE_US;
     this.deviceRate = opts.deviceRate ?? this.rate;
@@ -317,7 +334,10 @@ export class Scheduler {
     const steps = (this.dac.discontinuityCount ?? 0) + (this.dac.ringSlipCount ?? 0);
     const dacStepped = steps !== this.seenDacSteps;
     this.seenDacSteps = steps;
-    const jumpFrames = dacStepped ? this.dacStepJumpFrames : this.jumpFrames;
+    if (Math.abs(err) <= this.persistentJumpFrames || !this.stats.locked) this.bigErrorSinceUs = Number.NaN;
+    else if (Number.isNaN(this.bigErrorSinceUs)) this.bigErrorSinceUs = L0;
+    const persistent = L0 - this.bigErrorSinceUs >= this.persistentErrorUs;
+    const jumpFrames = dacStepped ? this.dacStepJumpFrames : persistent ? this.persistentJumpFrames : this.jumpFrames;
     // A new stream key with the position where it already is (e.g. revisions were pruned or
     // re-sent) is the same stream: no reset, no fade.
     if (this.stats.locked && s0.streamKey !== this.streamKey && Math.abs(err) <= SAME_STREAM_FRAMES) {

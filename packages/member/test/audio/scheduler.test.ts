@@ -522,3 +522,44 @@ test('a device at 44.1 kHz plays the 48 kHz timeline in sync: the resampler conv
     assert.ok(worst < 8000 * 2 * Math.PI * HZ * 10e-6, `${dacPpm} ppm: output off the true sine by ${worst.toFixed(0)} LSB (> 10 µs)`);
   }
 });
+
+test('an error of a few ms that does not slew away within 0.5 s is fixed by a faded jump, not 10 s of slewing', () => {
+  const sim = new SimMember({ dacPpm: 40, seed: 11 });
+  dcTrack(sim.store, 'a', RATE * 600, 6000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(3000);
+  assert.equal(sim.sched.stats.jumps, 0);
+  // The clock model moves by 5 ms at once (e.g. the DAC clock re-fitted after a starved host's
+  // xruns): below the 20 ms jump threshold, far above what 500 ppm fixes in a second.
+  sim.modelErrUs = 5000;
+  sim.publishModel();
+  const stepAt = sim.hostNs;
+  sim.run(1500);
+  assert.equal(sim.sched.stats.jumps, 1, 'one jump');
+  // Following the model again within 1.5 s of the step (the contract: the audio follows the model).
+  let worst = 0;
+  for (const t of sim.trace) {
+    if (t.hostNs < stepAt + 1.2e9) continue;
+    const want = ((sim.leaderAtHostNs(sim.dacHostNsOfRingPos(t.p)) + 5000 - atUs) * RATE) / 1e6;
+    worst = Math.max(worst, Math.abs(((t.src - want) * 1e6) / RATE));
+  }
+  assert.ok(worst < 50, `still ${worst.toFixed(0)} µs off 1.2 s after the step`);
+  // The jump was faded: no sample jumps from full level to another without passing near zero.
+  const from = sim.trace.find((t) => t.hostNs >= stepAt)!.p;
+  let minLevel = Infinity;
+  for (let p = from; p < sim.writePos - 100; p++) minLevel = Math.min(minLevel, Math.abs(sim.out[2 * p]!));
+  assert.ok(minLevel < 600, 'the jump was not faded out and in');
+});
+
+test('an error just below the persistent threshold slews (no jump)', () => {
+  const sim = new SimMember({ dacPpm: 40, seed: 12 });
+  dcTrack(sim.store, 'a', RATE * 600, 6000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 600 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.run(3000);
+  sim.modelErrUs = 1800;
+  sim.publishModel();
+  sim.run(6000);
+  assert.equal(sim.sched.stats.jumps, 0);
+});
