@@ -65,6 +65,10 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   assert.equal(nextIndex, 1);
 
   // ---- a member dies mid-track and comes back -------------------------------------------------
+  // At half its volume first: it must come back at that volume, ramped, never at full scale.
+  const vol = await fc.c.api('PATCH', '/api/members/member2', { volume: 0.5 });
+  assert.equal(vol.status, 200, JSON.stringify(vol.body));
+  const volumeSetNs = fc.nowMonoNs();
   await sleep(2000);
   const m2 = members[1]!;
   await fc.c.killMember('member2', 'SIGKILL');
@@ -99,10 +103,17 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   // From its first sound on (it fades in over a few ms), every click right and in sync.
   const r2b = checkClicks(det2b, expected, firstNs + 10e6, endNs, fc.starvation('member2', second));
   const pairs = [...pairwiseUs(r1, r2a), ...pairwiseUs(r1, r2b)];
+  // Volume: member2's clicks after its volume change and after its restart, against member1's (full).
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
+  const peaksBefore = det2a.filter((c) => c.trueNs > volumeSetNs + 0.5e9 && c.trueNs < restartNs - 1e9).map((c) => c.peak);
+  const peaksAfter = det2b.map((c) => c.peak);
+  const peaksFull = det1.filter((c) => c.trueNs > volumeSetNs + 0.5e9).map((c) => c.peak);
+  const volume = { before: median(peaksBefore), after: median(peaksAfter), afterMax: Math.max(...peaksAfter), member1: median(peaksFull) };
   wd.report(t, ({
     leaderDownS: LEADER_DOWN_S, leaderBackS, member1: describe(r1), member2FirstLife: describe(r2a), member2Restarted: describe(r2b),
     aroundLeaderRestart: { member1: around(det1, 'member1'), member2: around(det2a, 'member2') }, rejoinS, audioStats,
     events: { leaderKillS: (leaderKillNs - fromNs) / 1e9, leaderUpS: (leaderUpNs - fromNs) / 1e9, memberRestartS: (restartNs - fromNs) / 1e9 },
+    volume,
     outliers: { member1: outliers(r1, MAX_TIMELINE_ERROR_US, fromNs), member2: outliers(r2a, MAX_TIMELINE_ERROR_US, fromNs), member2b: outliers(r2b, MAX_TIMELINE_ERROR_US, fromNs) }, pairMaxUs: maxAbs(pairs), pairs: pairs.length,
   }));
 
@@ -113,5 +124,9 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   // Same boot, same leader timescale: the restarted member's clock starts from its clock memory.
   assert.match(fc.logText('member2'), /clock synced at once from the clock memory/);
   assertInSync('member1 vs member2 (both lives)', pairs, 40);
+  assert.ok(peaksBefore.length >= 2 && peaksAfter.length >= 2, `clicks to judge the volume by: ${peaksBefore.length} before, ${peaksAfter.length} after`);
+  assert.ok(volume.before < 0.7 * volume.member1, `member2's volume 0.5 did not take: ${JSON.stringify(volume)}`);
+  assert.ok(Math.abs(volume.after / volume.before - 1) < 0.1, `member2 came back at another volume: ${JSON.stringify(volume)}`);
+  assert.ok(volume.afterMax <= volume.before * 1.1, `a click after the restart louder than the volume in force: ${JSON.stringify(volume)}`);
   wd.passed();
 });
