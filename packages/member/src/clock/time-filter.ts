@@ -7,11 +7,14 @@ import { MidpointScratch, midpointWeights } from './midpoint-fit.js';
 import { weightedLine, type WeightedLine } from './weighted-line.js';
 import { clamp, EPS_US, MAX_ABS_RATE, RATE_PRIOR_SD } from './filter-limits.js';
 import { envelopeFit, FitScratch, solveWeighted, SUBSET_ALL, SUBSET_EVEN, SUBSET_ODD, type LineFit } from './envelope-fit.js';
-
 import { ModelSlew, STEP_THRESHOLD_US } from './model-slew.js';
+import { fitUncertaintyUs, offsetAt, type Fit, type FitParams } from './fit-uncertainty.js';
+import { WarmStartPrior, type PriorState } from './warm-start-prior.js';
 
 export { EPS_US, MAX_ABS_RATE, RATE_PRIOR_SD } from './filter-limits.js';
 export { MAX_SLEW_RATE, SLEW_TIME_US, STEP_THRESHOLD_US } from './model-slew.js';
+export { ASYMMETRY_ALLOWANCE_US, RATE_WANDER_PER_S, UNCERTAINTY_SIGMAS, type FitParams } from './fit-uncertainty.js';
+export { PRIOR_CONFIRM_SAMPLES, PRIOR_CONTRADICTIONS, PRIOR_REJECT_BOUNDS, type PriorState } from './warm-start-prior.js';
 
 /** Oldest sample kept: long enough to average WiFi jitter and pin the rate, short vs. crystal wander. */
 export const FIT_WINDOW_US = 120e6;
@@ -25,16 +28,6 @@ export const OUTLIER_SLACK_US = 150;
 export const COARSE_OUTLIER_SLACK_US = 2500;
 /** Reweighting passes of the robust fit. */
 const ROBUST_PASSES = 3;
-/** Published uncertainty is this many standard deviations (~95 %). */
-export const UNCERTAINTY_SIGMAS = 2;
-/**
- * Added to the published bound: the one-way asymmetry no two-way exchange can observe and the fit's
- * variance does not contain (wake-up latency differences paired polling leaves between two hosts:
- * members biased by up to +-12 µs on lan on a loaded VM; PHY/driver asymmetry on real links).
- */
-export const ASYMMETRY_ALLOWANCE_US = 15;
-/** Random-walk wander of a crystal's rate (temperature) assumed in holdover, per second. */
-export const RATE_WANDER_PER_S = 0.01e-6;
 /** Minimum samples before the model may be called synced. */
 export const MIN_SYNC_SAMPLES = 8;
 /** The model becomes synced once its uncertainty is below this (until then it steps freely). */
@@ -64,13 +57,6 @@ export const FIT_EVERY_SAMPLE_BELOW = 600;
 /** In steady state, new samples are folded in at most this often (local µs): their information is
  *  kept, only its arrival in the model is delayed by up to this, against a drift known to ppm. */
 export const FIT_INTERVAL_US = 500_000;
-/** A prior (a fit remembered from an earlier run) is used once this many samples agree with it. */
-export const PRIOR_CONFIRM_SAMPLES = 3;
-/** ... and dropped after this many samples in a row whose error bound excludes it (one wild
- *  server timestamp must not throw out a good prior; a wrong one contradicts every sample). */
-export const PRIOR_CONTRADICTIONS = 2;
-/** ... or when the synced fresh fit is further from it than this many times both uncertainties. */
-export const PRIOR_REJECT_BOUNDS = 2;
 
 /** One NTP exchange: t1/t4 on the local clock, t2/t3 on the leader timescale, all µs. */
 export interface TimeSample {
@@ -88,23 +74,6 @@ interface StoredSample {
   xUs: number; // local midpoint, relative to baseLocalUs
   yUs: number; // offset leader - local, relative to baseOffsetUs
   delayUs: number;
-}
-
-/** A fit's line and covariance: what a member remembers across a restart (clock-memory.ts). */
-export interface FitParams {
-  refLocalUs: number; // absolute local time the fit is referenced at (newest sample)
-  offsetUs: number; // absolute leader - local at refLocalUs
-  rate: number;
-  varOffset: number; // µs^2
-  varRate: number;
-  covOffsetRate: number; // µs
-}
-
-/** What became of a prior given to seedPrior (stats; docs/clock.md "Warm start"). */
-export type PriorState = 'none' | 'pending' | 'in use' | 'rejected' | 'superseded';
-
-interface Fit extends FitParams {
-  used: number; // window samples the fit kept (not outliers)
 }
 
 export interface TimeFilterStats {
@@ -140,33 +109,22 @@ export class TimeFilter {
   private lastFitLocalUs = -Infinity;
   private readonly counters = { accepted: 0, rejected: 0, outliers: 0, steps: 0, resets: 0 };
   /** A fit remembered from an earlier run, checked against the first samples (seedPrior). */
-  private prior: { fit: Fit; agreed: number; contradicted: number } | null = null;
-  private priorState: PriorState = 'none';
+  private readonly prior = new WarmStartPrior();
 
   /**
    * Seeds the filter with a fit from an earlier run on the same local clock and leader timescale
-   * (a restarted member): once PRIOR_CONFIRM_SAMPLES samples agree with it, it is published as
-   * synced at once instead of after MIN_SYNC_SPAN_US of fresh samples, and it stays in use until
-   * the fresh fit is both synced and more certain. Samples whose error bound excludes it reject it.
-   * Returns false (and ignores it) if its uncertainty at nowUs is too large to sync with.
+   * (a restarted member): see WarmStartPrior. Returns false (and ignores it) if its uncertainty at
+   * nowUs is too large to sync with.
    */
   seedPrior(p: FitParams, nowUs: number): boolean {
-    const fit: Fit = { ...p, used: 0 };
-    const finite = [p.refLocalUs, p.offsetUs, p.rate, p.varOffset, p.varRate, p.covOffsetRate].every(Number.isFinite);
-    if (!finite || p.varOffset < 0 || p.varRate < 0 || Math.abs(p.rate) > MAX_ABS_RATE || p.refLocalUs > nowUs
-      || !(this.fitUncertaintyUs(fit, nowUs) <= SYNC_MAX_UNCERTAINTY_US)) {
-      return false;
-    }
-    this.prior = { fit, agreed: 0, contradicted: 0 };
-    this.priorState = 'pending';
-    return true;
+    return this.prior.seed(p, nowUs, SYNC_MAX_UNCERTAINTY_US);
   }
 
   /** The fresh fit, if it is synced on its own (what a member remembers for a restart); else null.
    *  Also null while a prior is in use: it is more certain, and already what was remembered. */
   rememberedFit(nowUs: number): FitParams | null {
     const f = this.fit;
-    if (f === null || this.priorState === 'in use' || !this.freshSynced(f, nowUs)) return null;
+    if (f === null || this.prior.state === 'in use' || !this.freshSynced(f, nowUs)) return null;
     return { refLocalUs: f.refLocalUs, offsetUs: f.offsetUs, rate: f.rate, varOffset: f.varOffset, varRate: f.varRate, covOffsetRate: f.covOffsetRate };
   }
 
@@ -204,7 +162,7 @@ export class TimeFilter {
       this.inconsistentRun = [];
     }
 
-    if (this.prior !== null) this.checkPrior(this.prior, xAbs, offAbs, delayUs);
+    if (this.prior.check(xAbs, offAbs, delayUs) === 'rejected in use') this.unpublish();
     this.window.push({ xUs: xAbs - this.baseLocalUs, yUs: offAbs - this.baseOffsetUs, delayUs });
     this.trimWindow(xAbs);
     this.counters.accepted++;
@@ -227,7 +185,7 @@ export class TimeFilter {
     const f = usePrior ?? fresh;
     if (!f) return null;
     const fitLeader = nowUs + offsetAt(f, nowUs);
-    const fitUnc = this.fitUncertaintyUs(f, nowUs);
+    const fitUnc = fitUncertaintyUs(f, nowUs);
     const syncedNow = usePrior !== null ? fitUnc <= SYNC_MAX_UNCERTAINTY_US : this.freshSynced(f, nowUs);
     const stepsBefore = this.slew.steps;
     const { line: pub, residualUs } = this.slew.follow(nowUs, fitLeader, f.rate, !this.wasSynced);
@@ -249,58 +207,24 @@ export class TimeFilter {
   private freshSynced(f: Fit, nowUs: number): boolean {
     const spanUs = (this.window[this.window.length - 1]?.xUs ?? 0) - (this.window[0]?.xUs ?? 0);
     if (this.window.length < MIN_SYNC_SAMPLES || spanUs < MIN_SYNC_SPAN_US) return false;
-    const u = this.fitUncertaintyUs(f, nowUs);
+    const u = fitUncertaintyUs(f, nowUs);
     return u <= SYNC_MAX_UNCERTAINTY_US || (u <= SETTLED_MAX_UNCERTAINTY_US && this.settled(f, nowUs));
   }
 
-  /**
-   * A sample bounds the true offset to its midpoint +- half its delay. A prior outside that bound
-   * (widened by the prior's own uncertainty) is wrong: another leader timescale after all, or a
-   * local clock that did not continue.
-   */
-  private checkPrior(p: { fit: Fit; agreed: number; contradicted: number }, xAbs: number, offAbs: number, delayUs: number): void {
-    if (Math.abs(offsetAt(p.fit, xAbs) - offAbs) > delayUs / 2 + this.fitUncertaintyUs(p.fit, xAbs)) {
-      if (++p.contradicted >= PRIOR_CONTRADICTIONS) this.rejectPrior();
-      return;
-    }
-    p.contradicted = 0;
-    if (++p.agreed >= PRIOR_CONFIRM_SAMPLES) this.priorState = 'in use';
-  }
-
-  /**
-   * The prior's fit while it is confirmed and better than the fresh one; null otherwise. Retired for
-   * good once the fresh fit is synced and more certain, or disagrees with it far beyond both bounds.
-   */
+  /** The prior's fit while it is confirmed and better than the fresh one (WarmStartPrior.inUse). */
   private priorInUse(fresh: Fit | null, nowUs: number): Fit | null {
-    const p = this.prior;
-    if (p === null || this.priorState !== 'in use') return null;
-    const priorUnc = this.fitUncertaintyUs(p.fit, nowUs);
-    if (fresh !== null && this.freshSynced(fresh, nowUs)) {
-      const freshUnc = this.fitUncertaintyUs(fresh, nowUs);
-      const gap = Math.abs(offsetAt(fresh, nowUs) - offsetAt(p.fit, nowUs));
-      // Twice both bounds: a fresh fit that has just synced can be off by more than it claims
-      // (bench wifi: 230 µs against 170), and a good prior must not be thrown out for it.
-      if (gap > PRIOR_REJECT_BOUNDS * (priorUnc + freshUnc)) {
-        this.rejectPrior();
-        return null;
-      }
-      if (freshUnc <= priorUnc) {
-        this.prior = null;
-        this.priorState = 'superseded';
-        return null;
-      }
+    const r = this.prior.inUse(fresh !== null && this.freshSynced(fresh, nowUs) ? fresh : null, nowUs);
+    if (r === 'rejected in use') {
+      this.unpublish();
+      return null;
     }
-    return p.fit;
+    return r;
   }
 
-  /** A wrong prior: whatever was published from it goes, the fresh fit starts unsynced (or steps). */
-  private rejectPrior(): void {
-    if (this.priorState === 'in use') {
-      this.slew.reset();
-      this.wasSynced = false;
-    }
-    this.prior = null;
-    this.priorState = 'rejected';
+  /** A wrong prior was published from: that goes, the fresh fit starts unsynced (or steps). */
+  private unpublish(): void {
+    this.slew.reset();
+    this.wasSynced = false;
   }
 
   /** Forget everything (new leader). */
@@ -315,12 +239,11 @@ export class TimeFilter {
     this.inconsistentRun = [];
     this.lastRttUs = 0;
     this.lastSampleLocalUs = 0;
-    this.prior = null;
-    this.priorState = 'none';
+    this.prior.forget();
   }
 
   stats(): TimeFilterStats {
-    return { prior: this.priorState, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs(), midpointShare: this.midpointShare };
+    return { prior: this.prior.state, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs(), midpointShare: this.midpointShare };
   }
 
   private reject(reason: string): AddResult {
@@ -493,13 +416,7 @@ export class TimeFilter {
     return { a: all.a, b: clamp(all.b, -MAX_ABS_RATE, MAX_ABS_RATE), varOffset: varOffset + dA * dA, varRate: varRate + dB * dB, cov };
   }
 
-  private fitUncertaintyUs(f: Fit, nowUs: number): number {
-    const dt = nowUs - f.refLocalUs;
-    const v = Math.max(0, f.varOffset + 2 * dt * f.covOffsetRate + dt * dt * f.varRate);
-    const dtS = Math.max(0, dt) / 1e6;
-    const wanderUs = 0.5 * RATE_WANDER_PER_S * dtS * dtS * 1e6;
-    return UNCERTAINTY_SIGMAS * Math.sqrt(v) + wanderUs + ASYMMETRY_ALLOWANCE_US;
-  }
+
 }
 
 /**
@@ -512,9 +429,5 @@ function shareOfBetter(varA: number, varB: number): number {
   return 1 / (1 + r * r);
 }
 
-/** Leader - local offset a fit predicts at local time localUs. */
-function offsetAt(f: FitParams, localUs: number): number {
-  return f.offsetUs + f.rate * (localUs - f.refLocalUs);
-}
 
 
