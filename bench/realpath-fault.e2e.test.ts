@@ -1,5 +1,6 @@
 // Issue #16 in the default suite: the audio server dies in the middle of a song (SIGKILL) and comes
-// back 2 s later. Both members must notice within 1 s, reopen their output, play again, in sync
+// back 2 s later; then, in a second run, every sink of the server is unloaded (the device is gone:
+// the server ends the streams on it) and loaded again 2 s later. Both members must notice within 1 s, reopen their output, play again, in sync
 // with each other (within 2 ms from 5 s after the return), with no burst of noise (nothing above
 // -3 dBFS: the track peaks at -6 dBFS) and no doubled audio. PulseAudio only here: on PipeWire,
 // PortAudio's ALSA thread can spin after the server died (docs/audio-output.md, closeAsync);
@@ -44,23 +45,28 @@ function skipReason(): string | false {
 const dir = mkdtempSync(path.join(os.tmpdir(), 'jas-bench-realpath-fault-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('PulseAudio killed mid-song and restarted: members notice, reopen, play again in sync, no noise', { skip: skipReason(), timeout: RUN_TIMEOUT_MS + 5_000 }, async () => {
-  const out = path.join(dir, 'fault.json');
+const CASES = [
+  { fault: 'server-restart', what: 'PulseAudio killed mid-song and restarted' },
+  { fault: 'sink-unload', what: 'every PulseAudio sink unloaded mid-song and loaded again' },
+] as const;
+
+for (const c of CASES) test(`${c.what}: members notice, reopen, play again in sync, no noise`, { skip: skipReason(), timeout: RUN_TIMEOUT_MS + 5_000 }, async () => {
+  const out = path.join(dir, `fault-${c.fault}.json`);
   await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [BENCH, '--server', 'pulse', '--seconds', '32', '--settle-s', '10', '--seed', '4', '--fault', 'server-restart', '--fault-at-s', '10', '--fault-down-s', '2', '--out', out],
+    execFile(process.execPath, [BENCH, '--server', 'pulse', '--seconds', '32', '--settle-s', '10', '--seed', '4', '--fault', c.fault, '--fault-at-s', '10', '--fault-down-s', '2', '--out', out],
       { cwd: REPO_DIR, timeout: RUN_TIMEOUT_MS }, (err, _so, se) => (err ? reject(new Error(`${err.message}\n${se}`)) : resolve()));
   });
   const r = JSON.parse(readFileSync(out, 'utf8')) as Record<string, any>;
   assert.equal(r.failure, null);
   const f = r.fault;
   assert.ok(f, 'no fault section');
-  assert.equal(f.fault, 'server-restart');
+  assert.equal(f.fault, c.fault);
   for (const id of ['member1', 'member2']) {
     const m = f.members[id];
     assert.ok(m.noticed_after_ms !== null && m.noticed_after_ms <= NOTICE_MS, `${id} noticed after ${m.noticed_after_ms} ms`);
     assert.ok(m.restarts >= 1, `${id} restarts ${m.restarts}`);
     assert.equal(m.lost_at_end, false, `${id} still lost at the end`);
-    assert.ok(typeof m.reported_gap_ms === 'number' && m.reported_gap_ms >= 1500, `${id} reported gap ${m.reported_gap_ms} ms (the server was down 2 s)`);
+    assert.ok(typeof m.reported_gap_ms === 'number' && m.reported_gap_ms >= 1500, `${id} reported gap ${m.reported_gap_ms} ms (the output was gone 2 s)`);
   }
   for (const ch of ['left', 'right']) {
     const ms = f.first_sound_after_return_ms[ch];

@@ -14,7 +14,7 @@
 import { ArrivalTimeMap, firstSoundFrame, frameCount, lrOffsetSeries, type StereoRecording, type WindowResult } from './realpath-analysis.js';
 import { round } from './lib/stats.js';
 
-export const FAULTS = ['server-restart', 'suspend', 'stress', 'rate-44100'] as const;
+export const FAULTS = ['server-restart', 'sink-unload', 'suspend', 'stress', 'rate-44100'] as const;
 export type AnyFault = (typeof FAULTS)[number];
 export const isFault = (s: string): s is AnyFault => (FAULTS as readonly string[]).includes(s);
 /**
@@ -22,8 +22,8 @@ export const isFault = (s: string): s is AnyFault => (FAULTS as readonly string[
  * return); `stress` (CPU starvation) is analysed in the one recording that spans it; `rate-44100` is
  * a device that is odd from the start.
  */
-export type FaultKind = 'server-restart' | 'suspend';
-export const isTimedFault = (f: AnyFault): f is FaultKind => f === 'server-restart' || f === 'suspend';
+export type FaultKind = 'server-restart' | 'sink-unload' | 'suspend';
+export const isTimedFault = (f: AnyFault): f is FaultKind => f === 'server-restart' || f === 'sink-unload' || f === 'suspend';
 /** Default length of the stress fault (the issue's 30 s on both cores). */
 export const STRESS_DEFAULT_S = 30;
 /** The rate of the device that cannot do the timeline's 48 kHz (--fault rate-44100). */

@@ -8,7 +8,7 @@
 // (member1).
 //   npm run bench:realpath -- --seconds 600 --server pulse|pipewire [--fake-clocks [all|leader]] [--load]
 //       [--latency-ms A,B] [--settle-s 20] [--out FILE.json] [--seed N] [--keep] [--control]
-//       [--fault server-restart|suspend|rate-44100 [--fault-at-s 20] [--fault-down-s 2]]
+//       [--fault server-restart|sink-unload|suspend|stress|rate-44100 [--fault-at-s 20] [--fault-down-s 2]]
 // --fault server-restart SIGKILLs the audio server at --fault-at-s of music and starts it again
 // --fault-down-s later; --fault suspend suspends the sink for that long (`pactl suspend-sink`). The
 // figures above then cover the music before the fault, and `fault` (bench/realpath-fault.ts) the
@@ -79,7 +79,7 @@ const SYNC_ERROR_SIGN = 1;
 
 const USAGE = `usage: npm run bench:realpath -- [--seconds S (10-1800, 600; --control: 30)] [--server pulse|pipewire (pulse)]
        [--device auto|pulse|pipewire (auto)] [--fake-clocks [all|leader]] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
-       [--fault server-restart|suspend|rate-44100 [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
+       [--fault server-restart|sink-unload|suspend|stress|rate-44100 [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
 
 interface Params {
   server: AudioServerKind;
@@ -385,6 +385,9 @@ async function runBench(p: Params, dir: string): Promise<number> {
         if (p.fault === 'server-restart') {
           log(`fault: killing ${p.server} (SIGKILL), back in ${p.faultDownS} s`);
           t = await srv.restart(p.faultDownS * 1000);
+        } else if (p.fault === 'sink-unload') {
+          log(`fault: unloading every sink of ${p.server}, back in ${p.faultDownS} s`);
+          t = await srv.unloadSinks(p.faultDownS * 1000);
         } else {
           // The sink stops consuming: every stream on it is held (PulseAudio corks them).
           log(`fault: suspending the sink ${SINK} for ${p.faultDownS} s`);

@@ -115,6 +115,7 @@ export interface AudioServer {
    * of the kill and of the server being back (sinks loaded).
    */
   restart(downMs: number): Promise<{ killedNs: bigint; upNs: bigint }>;
+  unloadSinks(downMs: number): Promise<{ killedNs: bigint; upNs: bigint }>;
   stop(): Promise<void>;
 }
 
@@ -305,6 +306,11 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     }
     await waitFor('the pulse socket', () => existsSync(socket));
     await waitFor('pactl info', () => pactl(['info'], 2000).then(() => true, () => false));
+    await loadSinks();
+  };
+
+  /** The null sink and the two remap sinks feeding its channels, the null sink the default. */
+  const loadSinks = async (): Promise<void> => {
     await pactl(['load-module', 'module-null-sink', `sink_name=${SINK}`, `rate=${SERVER_RATE_HZ}`, 'channels=2', 'channel_map=front-left,front-right']);
     await pactl(['load-module', 'module-remap-sink', `sink_name=${LEFT_SINK}`, `master=${SINK}`, 'channels=1', 'master_channel_map=front-left', 'channel_map=mono', 'remix=no']);
     await pactl(['load-module', 'module-remap-sink', `sink_name=${RIGHT_SINK}`, `master=${SINK}`, 'channels=1', 'master_channel_map=front-right', 'channel_map=mono', 'remix=no']);
@@ -346,8 +352,22 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     return { killedNs, upNs: process.hrtime.bigint() };
   };
 
+  /**
+   * Unloads every sink (the device is gone: with no sink left to move them to, the server ends
+   * the streams on them), waits `downMs`, loads them again under the same names.
+   */
+  const unloadSinks = async (downMs: number): Promise<{ killedNs: bigint; upNs: bigint }> => {
+    if (stopped) throw new Error('audio server stopped');
+    const killedNs = process.hrtime.bigint();
+    await pactl(['unload-module', 'module-remap-sink']);
+    await pactl(['unload-module', 'module-null-sink']);
+    await sleep(downMs);
+    await loadSinks();
+    return { killedNs, upNs: process.hrtime.bigint() };
+  };
+
   return {
-    kind, dir, clientEnv, env, pactl, spawnClient, record, restart,
+    kind, dir, clientEnv, env, pactl, spawnClient, record, restart, unloadSinks,
     get routing() {
       return routing;
     },
