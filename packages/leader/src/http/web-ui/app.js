@@ -264,7 +264,7 @@ function renderMembers() {
         : k === 'offset' ? `p-p ${fmtUs(drawn.hi - drawn.lo)}` : k === 'correction' ? fmtPpm(last) : fmtUs(last);
     }
     p['m-audio'].textContent = m.audio
-      ? `${m.audio.sink}${m.audio.device ? ` (${m.audio.device})` : ''} · drift ${fmtPpm(m.audio.driftPpm)} · latency ${fmtUs(m.audio.dacLatencyUs)} · underruns ${m.audio.underruns}`
+      ? `${m.audio.sink}${m.audio.device ? ` (${m.audio.device})` : ''} · drift ${fmtPpm(m.audio.driftPpm)} · latency ${fmtUs(m.audio.dacLatencyUs)} · underruns ${m.audio.underruns}${m.audio.dacResyncs ? ` · device glitches ${m.audio.dacResyncs}` : ''}${m.audio.output?.restarts ? ` · output reopened ${m.audio.output.restarts}×` : ''}`
       : m.connected ? 'no state report yet' : 'offline';
     const idle = (name) => !c.busy.has(name) && document.activeElement !== p[name];
     if (idle('m-vol')) {
