@@ -28,8 +28,8 @@ export const TIMELINE_FADE_US = 6_000;
 /**
  * An error above this that has not slewed away within PERSISTENT_ERROR_US is fixed by a jump (with
  * fades) too: at the controller's 500 ppm, 2-20 ms would take 4-40 s, and such an error is no
- * model noise but a real displacement (a starved host's xruns the DAC clock re-anchored late:
- * bench:realpath --fault stress read members 9 ms apart for 25 s).
+ * model noise but a real displacement (bench:realpath --fault stress: after the stress a member
+ * knew it was 5.6 ms off, and slewed for over 10 s).
  */
 export const PERSISTENT_JUMP_THRESHOLD_US = 2_000;
 export const PERSISTENT_ERROR_US = 500_000;
