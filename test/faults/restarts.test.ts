@@ -40,6 +40,11 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   const anchorBefore = fc.anchor();
   const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
+  // member2 at half its volume: it must keep it through the leader's restart and its own, coming
+  // back ramped, never at full scale.
+  const vol = await fc.c.api('PATCH', '/api/members/member2', { volume: 0.5 });
+  assert.equal(vol.status, 200, JSON.stringify(vol.body));
+  const volumeSetNs = fc.nowMonoNs();
   await fc.sleepPastLeaderUs(play.body.atUs, 4000);
 
   // ---- leader dies mid-track ------------------------------------------------------------------
@@ -65,10 +70,6 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   assert.equal(nextIndex, 1);
 
   // ---- a member dies mid-track and comes back -------------------------------------------------
-  // At half its volume first: it must come back at that volume, ramped, never at full scale.
-  const vol = await fc.c.api('PATCH', '/api/members/member2', { volume: 0.5 });
-  assert.equal(vol.status, 200, JSON.stringify(vol.body));
-  const volumeSetNs = fc.nowMonoNs();
   await sleep(2000);
   const m2 = members[1]!;
   await fc.c.killMember('member2', 'SIGKILL');
@@ -108,7 +109,7 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   const peaksBefore = det2a.filter((c) => c.trueNs > volumeSetNs + 0.5e9 && c.trueNs < restartNs - 1e9).map((c) => c.peak);
   const peaksAfter = det2b.map((c) => c.peak);
   const peaksFull = det1.filter((c) => c.trueNs > volumeSetNs + 0.5e9).map((c) => c.peak);
-  const volume = { before: median(peaksBefore), after: median(peaksAfter), afterMax: Math.max(...peaksAfter), member1: median(peaksFull) };
+  const volume = { before: median(peaksBefore), beforeMin: Math.min(...peaksBefore), beforeMax: Math.max(...peaksBefore), after: median(peaksAfter), afterMax: Math.max(...peaksAfter), member1: median(peaksFull) };
   wd.report(t, ({
     leaderDownS: LEADER_DOWN_S, leaderBackS, member1: describe(r1), member2FirstLife: describe(r2a), member2Restarted: describe(r2b),
     aroundLeaderRestart: { member1: around(det1, 'member1'), member2: around(det2a, 'member2') }, rejoinS, audioStats,
@@ -126,7 +127,10 @@ test('leader SIGKILL and restart, then member SIGKILL and restart: the music nev
   assertInSync('member1 vs member2 (both lives)', pairs, 40);
   assert.ok(peaksBefore.length >= 2 && peaksAfter.length >= 2, `clicks to judge the volume by: ${peaksBefore.length} before, ${peaksAfter.length} after`);
   assert.ok(volume.before < 0.7 * volume.member1, `member2's volume 0.5 did not take: ${JSON.stringify(volume)}`);
+  // Through the leader's restart (inside peaksBefore) the level holds. A click's peak varies by a
+  // few % with the resampler's sub-sample phase; full volume would double it.
+  assert.ok(volume.beforeMax <= volume.before * 1.15 && volume.beforeMin >= volume.before * 0.85, `member2's level moved across the leader's restart: ${JSON.stringify(volume)}`);
   assert.ok(Math.abs(volume.after / volume.before - 1) < 0.1, `member2 came back at another volume: ${JSON.stringify(volume)}`);
-  assert.ok(volume.afterMax <= volume.before * 1.1, `a click after the restart louder than the volume in force: ${JSON.stringify(volume)}`);
+  assert.ok(volume.afterMax <= volume.before * 1.15, `a click after the restart louder than the volume in force: ${JSON.stringify(volume)}`);
   wd.passed();
 });
