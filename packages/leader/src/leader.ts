@@ -145,7 +145,7 @@ export class Leader {
     const saved = await this.store.load();
     if (saved) {
       this.catalog.restore(saved.tracks);
-      this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings });
+      this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings, ...(saved.order !== undefined ? { order: saved.order } : {}) });
       this.playlistPathValue = saved.playlistPath ?? undefined;
       this.problems = saved.problems;
       log.info({ rev: saved.timeline.rev, tracks: saved.tracks.length, file: this.store.filePath }, 'resumed saved timeline (sent unchanged to members)');
@@ -209,6 +209,7 @@ export class Leader {
       tracks: [...this.catalog.tracks],
       timeline: this.controller.timeline,
       memberSettings: this.controller.allMemberSettings(),
+      order: this.controller.orderState(),
     }));
   }
 
@@ -217,6 +218,7 @@ export class Leader {
     if (this.closed) return;
     this.closed = true;
     this.discovery.stop();
+    this.controller.close();
     this.registry.close();
     await this.app.close().catch(() => undefined);
     await this.deps.clock.stop().catch(() => undefined);
