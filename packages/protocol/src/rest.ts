@@ -74,6 +74,19 @@ export const PlaylistBody = Type.Object({
   path: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PATH_LENGTH })),
 }, closed);
 
+/** off: stop after the last track; one: the playing track again and again; all: the playlist wraps (same as `loop`). */
+export const RepeatMode = Type.Union([Type.Literal('off'), Type.Literal('one'), Type.Literal('all')]);
+/** Shuffle seed: 32 bits. */
+export const ShuffleSeed = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
+/** PUT /api/repeat */
+export const RepeatBody = Type.Object({ repeat: RepeatMode }, closed);
+/** PUT /api/shuffle: on (drawing a new order of the upcoming tracks, from `seed` when given) or off. */
+export const ShuffleBody = Type.Object({ shuffle: Type.Boolean(), seed: Type.Optional(ShuffleSeed) }, closed);
+/** POST /api/shuffle: draw the upcoming order again (turns shuffle on). */
+export const ReshuffleBody = Type.Object({ seed: Type.Optional(ShuffleSeed) }, closed);
+/** PUT /api/stop-after: stop at the end of the playing track (or of the next one to play), or cancel that. */
+export const StopAfterBody = Type.Object({ stopAfter: Type.Boolean() }, closed);
+
 // ---- params ------------------------------------------------------------------------------------
 export const MemberParams = Type.Object({ id: NodeId }, closed);
 export const TrackParams = Type.Object({ id: TrackId }, closed);
@@ -94,8 +107,23 @@ export const CommandReply = Type.Object({
   at: Type.String(),
 });
 
+/** Reply to the order settings (repeat, shuffle, stop-after): the state after the change and when it acts. */
+export const OrderReply = Type.Object({
+  rev: Type.Integer({ minimum: 0 }),
+  /** from this leader time on the new order holds (stop-after: when the playing track ends) */
+  atUs: Type.Integer({ minimum: 0 }),
+  at: Type.String(),
+  shuffle: Type.Boolean(),
+  seed: ShuffleSeed,
+  repeat: RepeatMode,
+  stopAfter: Type.Boolean(),
+});
+
 export const PlaylistEntry = Type.Object({
+  /** in /api/status: the position in the play order (what /api/play `index` takes); in /api/playlist: the m3u8 order */
   index: Type.Integer({ minimum: 0 }),
+  /** in /api/status: the track's position in the m3u8 (differs from `index` when shuffled) */
+  playlistIndex: Type.Optional(Type.Integer({ minimum: 0 })),
   id: TrackId,
   title: Type.Optional(Type.String()),
   path: Type.Optional(Type.String()),
@@ -184,7 +212,14 @@ export const StatusReply = Type.Object({
   /** null when nothing was ever played */
   position: Type.Union([PlaybackPosition, Type.Null()]),
   playing: Type.Boolean(),
+  /** repeat === 'all' (kept for older clients) */
   loop: Type.Boolean(),
+  repeat: RepeatMode,
+  shuffle: Type.Boolean(),
+  /** seed of the last shuffle */
+  seed: ShuffleSeed,
+  /** playback stops at the end of the playing track */
+  stopAfter: Type.Boolean(),
   volume: Volume,
   members: Type.Array(MemberStatus),
   leader: LeaderStatus,
@@ -198,6 +233,11 @@ export type NextBody = Static<typeof NextBody>;
 export type PreviousBody = Static<typeof PreviousBody>;
 export type VolumeBody = Static<typeof VolumeBody>;
 export type MemberSettingsBody = Static<typeof MemberSettingsBody>;
+export type RepeatBody = Static<typeof RepeatBody>;
+export type ShuffleBody = Static<typeof ShuffleBody>;
+export type ReshuffleBody = Static<typeof ReshuffleBody>;
+export type StopAfterBody = Static<typeof StopAfterBody>;
+export type OrderReply = Static<typeof OrderReply>;
 export type PlaylistBody = Static<typeof PlaylistBody>;
 export type MemberParams = Static<typeof MemberParams>;
 export type TrackParams = Static<typeof TrackParams>;
@@ -215,6 +255,6 @@ export type StatusReply = Static<typeof StatusReply>;
 /** Every REST schema by name (tests check each one is plain JSON Schema). */
 export const REST_SCHEMAS = {
   PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
-  PlaylistBody, MemberParams, TrackParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
+  RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, PlaylistBody, MemberParams, TrackParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
   MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
 } as const;

@@ -58,14 +58,23 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
   const c = deps.controller;
   const tl = c.timeline;
   const pos = c.positionNow();
-  const playlist = deps.tracks().map((t, index) => ({
-    index, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
-  }));
+  const catalog = deps.tracks();
+  const o = c.orderState();
+  // The play order: the timeline's tracks (shuffled or not), each with its place in the m3u8.
+  const order = o.order.length === catalog.length ? o.order : catalog.map((_t, i) => i);
+  const playlist = order.flatMap((m3u, index) => {
+    const t = catalog[m3u];
+    return t === undefined ? [] : [{ index, playlistIndex: m3u, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames) }];
+  });
   return {
     playlist,
     position: tl.tracks.length === 0 ? null : { rev: tl.rev, index: pos.index, frame: pos.frame, positionMs: c.msOfFrames(pos.frame), atUs: pos.atUs },
     playing: pos.playing,
     loop: tl.loop,
+    repeat: o.repeat,
+    shuffle: o.shuffle,
+    seed: o.seed,
+    stopAfter: o.stopAfter,
     volume: tl.volume?.gain ?? 1,
     members: deps.members().map((m) => memberStatus(m, c.memberSettings(m.id), deps.tracks())),
     leader: deps.leader(),
@@ -148,6 +157,10 @@ function routes(deps: RestDeps): RouteDef[] {
     const b = request.body as Rest.VolumeBody;
     return c.setVolume({ volume: b.volume, ...when(b) });
   };
+  const shuffleRoute = (request: FastifyRequest) => {
+    const b = request.body as Rest.ShuffleBody;
+    return c.setShuffle(b.shuffle, b.seed);
+  };
   return [
     { method: 'GET', url: '/healthz', summary: 'Liveness probe', handler: () => ({ ok: true }) },
     { method: 'GET', url: '/api/status', summary: 'Playlist, position, volume, members and leader info', reply: Rest.StatusReply, handler: () => buildStatus(deps) },
@@ -173,6 +186,19 @@ function routes(deps: RestDeps): RouteDef[] {
     } as RouteDef,
     { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1)', body: Rest.VolumeBody, handler: volumeRoute },
     { method: 'POST', url: '/api/volume', summary: 'Group volume (0..1), same as PUT', body: Rest.VolumeBody, handler: volumeRoute },
+    {
+      method: 'PUT', url: '/api/repeat', summary: 'Repeat: off, one (the playing track), all (the playlist; `loop`)', body: Rest.RepeatBody, reply: Rest.OrderReply,
+      handler: (request: Body<Rest.RepeatBody>) => c.setRepeat(request.body.repeat),
+    } as RouteDef,
+    { method: 'PUT', url: '/api/shuffle', summary: 'Shuffle the upcoming tracks (optional `seed`) or put them back in playlist order', body: Rest.ShuffleBody, reply: Rest.OrderReply, handler: shuffleRoute },
+    {
+      method: 'POST', url: '/api/shuffle', summary: 'Shuffle the upcoming tracks again (a new seed, or `seed`)', body: Rest.ReshuffleBody, reply: Rest.OrderReply,
+      handler: (request: Body<Rest.ReshuffleBody>) => c.setShuffle(true, request.body?.seed),
+    } as RouteDef,
+    {
+      method: 'PUT', url: '/api/stop-after', summary: 'Stop at the end of the playing track (true), or cancel that (false)', body: Rest.StopAfterBody, reply: Rest.OrderReply,
+      handler: (request: Body<Rest.StopAfterBody>) => c.setStopAfter(request.body.stopAfter),
+    } as RouteDef,
     { method: 'GET', url: '/api/members', summary: 'Members with their last state', handler: () => buildStatus(deps).members },
     { method: 'PUT', url: '/api/members/:id', summary: "A member's volume, output delay and channel mode", params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },
     { method: 'PATCH', url: '/api/members/:id', summary: 'Same as PUT /api/members/:id', params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },

@@ -442,7 +442,9 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (shuffle) this.seed = seed ?? this.drawSeed();
     const catalog: ControllerTrack[] = [];
     this.order.forEach((m3u, i) => { catalog[m3u] = tl.tracks[i] as ControllerTrack; });
-    this.order = shuffle ? shuffleFrom(this.order, from, this.seed) : unshuffleFrom(this.order, from);
+    // From playlist order, so a seed always gives the same order of the same upcoming tracks.
+    const upcomingInPlaylistOrder = unshuffleFrom(this.order, from);
+    this.order = shuffle ? shuffleFrom(upcomingInPlaylistOrder, from, this.seed) : upcomingInPlaylistOrder;
     this.commit({ ...tl, rev: tl.rev + 1, tracks: this.order.map((i) => catalog[i] as ControllerTrack) });
     return this.orderResult(atUs);
   }
