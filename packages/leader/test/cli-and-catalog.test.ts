@@ -39,6 +39,11 @@ test('ctl builds the right requests', async () => {
     [['ctl', 'volume', '0.5'], 'PUT', 'http://leader:7700/api/volume', { volume: 0.5 }],
     [['ctl', 'member', 'member2', '--delay-ms', '12', '--channel-mode', 'left'], 'PUT', 'http://leader:7700/api/members/member2', { outputDelayMs: 12, channelMode: 'left' }],
     [['ctl', 'status', '--leader', 'http://x:1'], 'GET', 'http://x:1/api/status', undefined],
+    [['ctl', 'repeat', 'one'], 'PUT', 'http://leader:7700/api/repeat', { repeat: 'one' }],
+    [['ctl', 'shuffle', 'on', '--seed', '42'], 'PUT', 'http://leader:7700/api/shuffle', { shuffle: true, seed: 42 }],
+    [['ctl', 'shuffle', 'off'], 'PUT', 'http://leader:7700/api/shuffle', { shuffle: false }],
+    [['ctl', 'shuffle', 'again'], 'POST', 'http://leader:7700/api/shuffle', {}],
+    [['ctl', 'stop-after', 'on'], 'PUT', 'http://leader:7700/api/stop-after', { stopAfter: true }],
   ];
   for (const [argv, method, url, body] of cases) {
     const f = fakeIo(200, { rev: 1, atUs: 5, at: '2025-01-01T00:00:00.000Z', playlist: [], members: [], playing: false, volume: 1, position: null });
@@ -58,6 +63,9 @@ test('ctl reports errors with a non-zero exit code', async () => {
   assert.match(usage.err, /--position-ms/);
   assert.equal(await runCtl(['ctl', 'frobnicate'], usage.io), 2);
   assert.equal(await runCtl(['ctl', 'volume', 'loud'], usage.io), 2);
+  for (const bad of [['repeat', 'twice'], ['shuffle'], ['shuffle', 'off', '--seed', '3'], ['stop-after', 'yes'], ['repeat', 'one', '--at', '+5s']]) {
+    assert.equal(await runCtl(['ctl', ...bad], usage.io), 2, bad.join(' '));
+  }
   const down = fakeIo(200, {});
   down.io.fetch = (async () => { throw new Error('ECONNREFUSED'); }) as unknown as typeof fetch;
   assert.equal(await runCtl(['ctl', 'status'], down.io), 1);

@@ -17,6 +17,9 @@ Commands:
   stop [--at T] | resume [--at T] | next [--at T] | previous [--at T]
   seek --position-ms N [--index N] [--at T]
   volume 0..1 [--at T]                     group volume
+  repeat off|one|all                       repeat nothing, the playing track, or the playlist
+  shuffle on|off|again [--seed N]          shuffle the upcoming tracks, back to playlist order, or draw again
+  stop-after on|off                        stop at the end of the playing track (or cancel that)
   member ID [--volume 0..1] [--delay-ms N] [--channel-mode stereo|mono|left|right]
   members                                  list members
   playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
@@ -116,6 +119,25 @@ async function buildRequest(positional: string[], opts: Map<string, string>, io:
       const volume = Number(arg);
       if (arg === undefined || !Number.isFinite(volume)) throw new UsageError('volume needs a number from 0 to 1');
       return { method: 'PUT', path: '/api/volume', body: { ...when(), volume } };
+    }
+    case 'repeat': {
+      allowOnly(opts, []);
+      if (arg !== 'off' && arg !== 'one' && arg !== 'all') throw new UsageError('repeat needs off, one or all');
+      return { method: 'PUT', path: '/api/repeat', body: { repeat: arg } };
+    }
+    case 'shuffle': {
+      allowOnly(opts, ['seed']);
+      const seed = num(opts, 'seed');
+      const withSeed = seed !== undefined ? { seed } : {};
+      if (arg === 'on') return { method: 'PUT', path: '/api/shuffle', body: { shuffle: true, ...withSeed } };
+      if (arg === 'again') return { method: 'POST', path: '/api/shuffle', body: withSeed };
+      if (arg === 'off' && seed === undefined) return { method: 'PUT', path: '/api/shuffle', body: { shuffle: false } };
+      throw new UsageError(arg === 'off' ? 'shuffle off takes no --seed' : 'shuffle needs on, off or again');
+    }
+    case 'stop-after': {
+      allowOnly(opts, []);
+      if (arg !== 'on' && arg !== 'off') throw new UsageError('stop-after needs on or off');
+      return { method: 'PUT', path: '/api/stop-after', body: { stopAfter: arg === 'on' } };
     }
     case 'member': {
       allowOnly(opts, ['volume', 'delay-ms', 'channel-mode']);
@@ -226,6 +248,9 @@ function summarize(request: Request, data: unknown): string {
   }
   if (request.path === '/api/members') {
     return (data as { id: string; health: string; address: string }[]).map((m) => `${m.id} ${m.address} ${m.health}`).join('\n') || 'no members';
+  }
+  if (typeof d['repeat'] === 'string' && typeof d['at'] === 'string') {
+    return `ok: repeat ${String(d['repeat'])}, shuffle ${d['shuffle'] === true ? `on (seed ${String(d['seed'])})` : 'off'}${d['stopAfter'] === true ? `, stops at ${String(d['at'])}` : ''}`;
   }
   if (typeof d['at'] === 'string' && typeof d['rev'] === 'number') return `ok: rev ${d['rev']} takes effect at ${d['at']}`;
   if (typeof d['tracks'] === 'number') return `loaded ${d['tracks']} tracks, ${(d['problems'] as unknown[]).length} entries skipped`;
