@@ -12,6 +12,7 @@ import { EXAMPLE_PLAYLIST, REPO_ROOT } from '../helpers/cluster.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startFakeLeader, type FakeLeader } from './fake-leader.js';
 import { waitFor } from '@jaudiosync/test-support';
+import type { TitledTrack } from '@jaudiosync/protocol/timeline-message';
 
 // Browser globals used only inside page.evaluate/waitForFunction callbacks, which run in Chromium
 // (this project compiles without the DOM lib).
@@ -152,6 +153,51 @@ test('transport controls post the REST commands and the page follows the leader'
   const lead = lastRevision().atUs - before;
   assert.ok(lead > 1_500_000 && lead < 3_000_000, `stop scheduled ~2 s ahead (got ${lead} µs)`);
   await page.fill('#when', '');
+});
+
+test('order controls: shuffle, reshuffle, repeat, stop-after reach the leader; "Up next" shows the play order', async () => {
+  const order = () => fake.leader.controller.orderState();
+  const upNext = async () => (await page.locator('#upnext li').allTextContents()).map((t) => t.split(' · ')[0]);
+  const leaderUpcoming = async () => {
+    const s = await (await fetch(`${fake.url}/api/status`)).json() as { playlist: { title: string }[]; position: { index: number } };
+    return s.playlist.slice(s.position.index + 1).map((t) => t.title);
+  };
+  await page.click('#playlist li:nth-child(1) button');
+  await waitText('#now-index', /^track 1 of 5$/);
+  await page.waitForFunction(() => document.querySelectorAll('#upnext li').length === 4);
+  assert.deepEqual(await upNext(), await leaderUpcoming());
+
+  await page.click('#b-shuffle');
+  await until('shuffle on', () => order().shuffle);
+  await page.waitForFunction(() => document.querySelector('#b-shuffle').getAttribute('aria-pressed') === 'true', undefined, { timeout: WAIT_MS });
+  const seed = order().seed;
+  await page.click('#b-reshuffle');
+  await until('reshuffled', () => order().seed !== seed);
+  // The page lists what the members will play next: the timeline's own order.
+  const titles = (fake.leader.controller.timeline.tracks as TitledTrack[]).slice(1).map((t) => t.title);
+  await page.waitForFunction((want) => [...document.querySelectorAll('#upnext li')].map((li) => li.textContent.split(' · ')[0]).join('|') === want, titles.join('|'), { timeout: WAIT_MS });
+  assert.deepEqual(await leaderUpcoming(), titles);
+
+  await page.selectOption('#repeat', 'one');
+  await until('repeat one', () => order().repeat === 'one');
+  await page.waitForFunction(() => document.querySelectorAll('#upnext li').length === 1);
+  assert.equal((await upNext())[0], (fake.leader.controller.timeline.tracks[0] as TitledTrack).title);
+  await page.selectOption('#repeat', 'all');
+  await until('repeat all', () => order().repeat === 'all' && fake.leader.controller.timeline.loop);
+
+  await page.click('#b-stop-after');
+  await until('stop after', () => order().stopAfter);
+  await waitText('#upnext', /stops after this track/);
+  assert.equal(lastRevision().playing, false);
+  await page.click('#b-stop-after');
+  await until('stop after off', () => !order().stopAfter);
+  assert.equal(lastRevision().playing, true);
+
+  await page.selectOption('#repeat', 'off');
+  await page.click('#b-shuffle');
+  await until('shuffle off, repeat off', () => !order().shuffle && order().repeat === 'off');
+  await page.click('#b-stop');
+  await waitText('#now-state', /^stopped$/);
 });
 
 test('group volume and member volume, delay and channel mode reach the leader and the members', async () => {

@@ -22,7 +22,10 @@ const el = {
   playlist: $('#playlist'), plCount: $('#pl-count'), plProblems: $('#pl-problems'),
   plDetails: $('#pl-load'), plPath: $('#pl-path'), plFile: $('#pl-file'), plMsg: $('#pl-msg'), plErr: $('#pl-err'),
   leaderInfo: $('#leader-info'),
+  shuffle: $('#b-shuffle'), reshuffle: $('#b-reshuffle'), stopAfter: $('#b-stop-after'), repeat: $('#repeat'), upnext: $('#upnext'),
 };
+/** Tracks shown under "Up next". */
+const UPNEXT_COUNT = 5;
 
 let status = null;
 let receivedAtMs = 0;
@@ -120,11 +123,12 @@ function applyStatus(s) {
   status = s;
   receivedAtMs = performance.now();
   renderNow();
+  renderOrder();
   renderVolume();
   renderPlaylist();
   renderMembers();
   const l = s.leader;
-  el.leaderInfo.textContent = `leader ${l.id} · v${l.version} · protocol ${l.protocol} · ${l.outputRate} Hz · loop ${s.loop ? 'on' : 'off'}${l.playlistPath ? ` · ${l.playlistPath}` : ''}`;
+  el.leaderInfo.textContent = `leader ${l.id} · v${l.version} · protocol ${l.protocol} · ${l.outputRate} Hz · repeat ${s.repeat || (s.loop ? 'all' : 'off')}${l.playlistPath ? ` · ${l.playlistPath}` : ''}`;
 }
 
 function renderNow() {
@@ -137,6 +141,41 @@ function renderNow() {
   el.seek.max = String(Math.max(0, Math.floor(t ? t.durationMs : 0)));
   el.seek.disabled = !t;
   tick();
+}
+
+/** The tracks that play after the current one, in play order (wrapping when repeat all). */
+function upcoming() {
+  const list = status.playlist;
+  if (list.length === 0) return [];
+  if (status.repeat === 'one') return [];
+  const cur = status.position ? status.position.index : -1;
+  const out = [];
+  for (let k = 1; out.length < UPNEXT_COUNT && k < list.length; k++) {
+    const i = cur + k;
+    if (i >= list.length && status.repeat !== 'all') break;
+    const t = list[i % list.length];
+    if (t) out.push(t);
+  }
+  return out;
+}
+
+function renderOrder() {
+  el.shuffle.setAttribute('aria-pressed', String(status.shuffle === true));
+  el.stopAfter.setAttribute('aria-pressed', String(status.stopAfter === true));
+  if (document.activeElement !== el.repeat) el.repeat.value = status.repeat || (status.loop ? 'all' : 'off');
+  const next = upcoming();
+  const t = currentTrack();
+  el.upnext.replaceChildren(...(status.repeat === 'one' && t ? [t] : next).map((n) => {
+    const li = document.createElement('li');
+    li.textContent = `${n.title || (n.path ? n.path.split('/').pop() : n.id.slice(0, 12))} · ${fmtTime(n.durationMs)}`;
+    return li;
+  }));
+  if (status.stopAfter) {
+    const li = document.createElement('li');
+    li.textContent = 'stops after this track';
+    li.className = 'meta';
+    el.upnext.replaceChildren(li);
+  }
 }
 
 function tick() {
@@ -326,6 +365,22 @@ el.seek.addEventListener('change', async () => {
   await seekTo(Number(el.seek.value));
   seeking = false;
 });
+
+async function orderCommand(method, path, body) {
+  el.tErr.textContent = '';
+  try {
+    const r = await request(method, path, body);
+    el.tMsg.textContent = `repeat ${r.repeat} · shuffle ${r.shuffle ? 'on' : 'off'}${r.stopAfter ? ` · stops at ${clockTime(r.at)}` : ''}`;
+    refreshAt(r.atUs);
+  } catch (err) {
+    el.tMsg.textContent = '';
+    showError(el.tErr, err);
+  }
+}
+el.shuffle.addEventListener('click', () => orderCommand('PUT', '/api/shuffle', { shuffle: !(status && status.shuffle) }));
+el.reshuffle.addEventListener('click', () => orderCommand('POST', '/api/shuffle', {}));
+el.stopAfter.addEventListener('click', () => orderCommand('PUT', '/api/stop-after', { stopAfter: !(status && status.stopAfter) }));
+el.repeat.addEventListener('change', () => orderCommand('PUT', '/api/repeat', { repeat: el.repeat.value }));
 
 el.volume.addEventListener('input', () => { el.volumeOut.textContent = `${el.volume.value} %`; });
 el.volume.addEventListener('change', async () => {
