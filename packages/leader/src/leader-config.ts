@@ -49,7 +49,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: '--output-rate', key: 'outputRate', kind: 'int', help: 'common output sample rate (Hz) of the timeline', default: '48000' },
   { flag: '--leader-id', key: 'leaderId', kind: 'string', help: 'id of this leader sent in welcome', default: 'host name' },
   { flag: '--no-mdns', key: 'mdns', kind: 'bool', help: 'do not browse mDNS (use --member only)' },
-  { flag: '--loop', key: 'loop', kind: 'bool', help: 'wrap to the first track after the last one' },
+  { flag: '--loop', key: 'loop', kind: 'bool', help: 'repeat all: wrap to the first track after the last one (PUT /api/repeat changes it)' },
   { flag: '--log-level', key: 'logLevel', kind: 'string', help: 'pino level: trace, debug, info, warn, error', default: 'info' },
   { flag: '--key', key: 'key', kind: 'key', help: 'shared key jas1_... of the group (env JAS_KEY; prefer the config file or JAS_KEY: a flag shows in ps)', default: 'none (refused with NODE_ENV=production)' },
   { flag: '--key-file', key: 'keyFile', kind: 'string', help: 'file holding the shared key (env JAS_KEY_FILE)' },
