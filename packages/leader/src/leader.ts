@@ -10,6 +10,7 @@ import type { MessageInput } from '@jaudiosync/protocol/messages';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { Timeline } from '@jaudiosync/protocol/timeline';
 import { netstampUnavailableReason } from '@jaudiosync/netstamp';
+import { readArtwork } from '@jaudiosync/media';
 import type { LeaderConfig } from './leader-config.js';
 import type { LeaderClock } from './leader-clock.js';
 import { createHttpServer } from './http/http-server.js';
@@ -27,6 +28,8 @@ import { TimelineController, type MemberSettings } from './timeline/timeline-con
 import { toTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
 export const LEADER_VERSION = '0.1.0';
+/** Covers kept in memory (each at most MAX_ARTWORK_BYTES: 2 MiB in all). */
+const ARTWORK_CACHE_ENTRIES = 4;
 /** Timeline titles are limited on the wire (messages.ts). */
 
 export interface LeaderDeps {
@@ -54,6 +57,7 @@ export class Leader {
   private closed = false;
   private readonly analyzer: TrackAnalyzer;
   private httpPort: number;
+  private readonly artworkCache = new Map<string, { data: Uint8Array; mime: string }>();
 
   constructor(private readonly config: LeaderConfig, private readonly deps: LeaderDeps) {
     const log = deps.log;
@@ -135,6 +139,7 @@ export class Leader {
       }),
       events: this.events,
       version: LEADER_VERSION,
+      artwork: (sha256) => this.artwork(sha256),
     });
     registerUiRoutes(this.app);
   }
@@ -198,6 +203,22 @@ export class Leader {
     } finally {
       this.loading = false;
     }
+  }
+
+  /**
+   * A cover by its hash, read again from the track's file (nothing is kept on disk; the last few
+   * are kept in memory: a page asks for the same one whenever the track changes).
+   */
+  private async artwork(sha256: string): Promise<{ data: Uint8Array; mime: string } | undefined> {
+    const hit = this.artworkCache.get(sha256);
+    if (hit) return hit;
+    const track = this.catalog.byArtwork(sha256);
+    if (!track) return undefined;
+    const image = await readArtwork(track.path, sha256);
+    if (!image) return undefined;
+    this.artworkCache.set(sha256, image);
+    while (this.artworkCache.size > ARTWORK_CACHE_ENTRIES) this.artworkCache.delete(this.artworkCache.keys().next().value as string);
+    return image;
   }
 
   private saveState(): void {

@@ -90,6 +90,8 @@ export const StopAfterBody = Type.Object({ stopAfter: Type.Boolean() }, closed);
 // ---- params ------------------------------------------------------------------------------------
 export const MemberParams = Type.Object({ id: NodeId }, closed);
 export const TrackParams = Type.Object({ id: TrackId }, closed);
+/** GET /api/artwork/:sha256 */
+export const ArtworkParams = Type.Object({ sha256: TrackId }, closed);
 
 // ---- replies -----------------------------------------------------------------------------------
 /** Every 4xx/5xx reply. `error` is a registry code (errors.ts), `field` a JSON pointer when known. */
@@ -124,6 +126,11 @@ export const PlaylistEntry = Type.Object({
   index: Type.Integer({ minimum: 0 }),
   /** in /api/status: the track's position in the m3u8 (differs from `index` when shuffled) */
   playlistIndex: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** from the file's tags */
+  artist: Type.Optional(Type.String()),
+  album: Type.Optional(Type.String()),
+  /** sha256 of the embedded cover: GET /api/artwork/<sha256> */
+  artwork: Type.Optional(TrackId),
   id: TrackId,
   title: Type.Optional(Type.String()),
   path: Type.Optional(Type.String()),
@@ -220,6 +227,8 @@ export const StatusReply = Type.Object({
   seed: ShuffleSeed,
   /** playback stops at the end of the playing track */
   stopAfter: Type.Boolean(),
+  /** ms until playback ends at the current rate (rest of this track and those after it, or of this track with stopAfter); null while stopped or when it never ends (repeat one / all) */
+  remainingMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
   volume: Volume,
   members: Type.Array(MemberStatus),
   leader: LeaderStatus,
@@ -241,6 +250,7 @@ export type OrderReply = Static<typeof OrderReply>;
 export type PlaylistBody = Static<typeof PlaylistBody>;
 export type MemberParams = Static<typeof MemberParams>;
 export type TrackParams = Static<typeof TrackParams>;
+export type ArtworkParams = Static<typeof ArtworkParams>;
 export type ErrorReply = Static<typeof ErrorReply>;
 export type CommandReply = Static<typeof CommandReply>;
 export type PlaylistEntry = Static<typeof PlaylistEntry>;
@@ -255,6 +265,6 @@ export type StatusReply = Static<typeof StatusReply>;
 /** Every REST schema by name (tests check each one is plain JSON Schema). */
 export const REST_SCHEMAS = {
   PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
-  RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, PlaylistBody, MemberParams, TrackParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
+  RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, PlaylistBody, MemberParams, TrackParams, ArtworkParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
   MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
 } as const;

@@ -38,6 +38,8 @@ export interface RestDeps {
   events: EventEmitter;
   /** Leader software version (OpenAPI info). */
   version: string;
+  /** The cover image with this sha256 of a track of the playlist (undefined: none). */
+  artwork?(sha256: string): Promise<{ data: Uint8Array; mime: string } | undefined>;
 }
 
 interface RouteDef {
@@ -49,6 +51,8 @@ interface RouteDef {
   reply?: TSchema;
   /** Accepts an m3u8 text body besides JSON. */
   acceptsText?: boolean;
+  /** Replies with bytes of this media type instead of JSON (OpenAPI). */
+  binary?: string;
   handler(request: FastifyRequest, reply: FastifyReply): Promise<unknown> | unknown;
 }
 
@@ -64,8 +68,21 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
   const order = o.order.length === catalog.length ? o.order : catalog.map((_t, i) => i);
   const playlist = order.flatMap((m3u, index) => {
     const t = catalog[m3u];
-    return t === undefined ? [] : [{ index, playlistIndex: m3u, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames) }];
+    if (t === undefined) return [];
+    return [{
+      index, playlistIndex: m3u, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
+      ...(t.artist !== undefined ? { artist: t.artist } : {}),
+      ...(t.album !== undefined ? { album: t.album } : {}),
+      ...(t.artwork !== undefined ? { artwork: t.artwork.sha256 } : {}),
+    }];
   });
+  // Time until playback ends: the rest of this track, and the tracks after it unless it stops after this one.
+  let remainingMs: number | null = null;
+  if (pos.playing && !pos.ended && (o.stopAfter || o.repeat === 'off')) {
+    let frames = (tl.tracks[pos.index]?.frames ?? 0) - pos.frame;
+    if (!o.stopAfter) for (let i = pos.index + 1; i < tl.tracks.length; i++) frames += tl.tracks[i]?.frames ?? 0;
+    remainingMs = c.msOfFrames(Math.max(0, frames));
+  }
   return {
     playlist,
     position: tl.tracks.length === 0 ? null : { rev: tl.rev, index: pos.index, frame: pos.frame, positionMs: c.msOfFrames(pos.frame), atUs: pos.atUs },
@@ -75,6 +92,7 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
     shuffle: o.shuffle,
     seed: o.seed,
     stopAfter: o.stopAfter,
+    remainingMs,
     volume: tl.volume?.gain ?? 1,
     members: deps.members().map((m) => memberStatus(m, c.memberSettings(m.id), deps.tracks())),
     leader: deps.leader(),
@@ -161,6 +179,16 @@ function routes(deps: RestDeps): RouteDef[] {
     const b = request.body as Rest.ShuffleBody;
     return c.setShuffle(b.shuffle, b.seed);
   };
+  const artworkRoute = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { sha256 } = request.params as Rest.ArtworkParams;
+    const image = await deps.artwork?.(sha256);
+    if (image === undefined) throw new JasError('JAS_ERR_NOT_FOUND', { what: `artwork ${sha256}` });
+    // Named by its content hash: it never changes, a phone may keep it.
+    const etag = `"${sha256}"`;
+    void reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable').header('x-content-type-options', 'nosniff');
+    if ((request.headers['if-none-match'] ?? '').split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return reply.code(304).send();
+    return reply.type(image.mime).send(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength));
+  };
   return [
     { method: 'GET', url: '/healthz', summary: 'Liveness probe', handler: () => ({ ok: true }) },
     { method: 'GET', url: '/api/status', summary: 'Playlist, position, volume, members and leader info', reply: Rest.StatusReply, handler: () => buildStatus(deps) },
@@ -199,6 +227,10 @@ function routes(deps: RestDeps): RouteDef[] {
       method: 'PUT', url: '/api/stop-after', summary: 'Stop at the end of the playing track (true), or cancel that (false)', body: Rest.StopAfterBody, reply: Rest.OrderReply,
       handler: (request: Body<Rest.StopAfterBody>) => c.setStopAfter(request.body.stopAfter),
     } as RouteDef,
+    {
+      method: 'GET', url: '/api/artwork/:sha256', summary: "A track's embedded cover (JPEG, PNG, GIF or WebP, at most 512 KiB), by the sha256 /api/status gives", params: Rest.ArtworkParams,
+      binary: 'image/*', handler: artworkRoute,
+    },
     { method: 'GET', url: '/api/members', summary: 'Members with their last state', handler: () => buildStatus(deps).members },
     { method: 'PUT', url: '/api/members/:id', summary: "A member's volume, output delay and channel mode", params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },
     { method: 'PATCH', url: '/api/members/:id', summary: 'Same as PUT /api/members/:id', params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },
@@ -293,7 +325,7 @@ export function openApiDocument(table: RouteDef[], version: string): object {
       summary: r.summary,
       operationId: `${r.method.toLowerCase()}${r.url.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
       responses: {
-        200: { description: 'OK', content: { 'application/json': { schema: r.reply ?? { type: 'object' } } } },
+        200: { description: 'OK', content: r.binary !== undefined ? { [r.binary]: { schema: { type: 'string', format: 'binary' } } } : { 'application/json': { schema: r.reply ?? { type: 'object' } } } },
         400: errorResponse, 404: errorResponse, 415: errorResponse, 422: errorResponse,
       },
     };
