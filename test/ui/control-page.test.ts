@@ -4,14 +4,16 @@
 // on 401, and the layout at phone width (screenshot kept in test-artifacts/ui/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { generateKey, parseKey, restToken } from '@jaudiosync/protocol/auth';
 import { EXAMPLE_PLAYLIST, REPO_ROOT } from '../helpers/cluster.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startFakeLeader, type FakeLeader } from './fake-leader.js';
-import { waitFor } from '@jaudiosync/test-support';
+import { TINY_PNG, waitFor, withId3 } from '@jaudiosync/test-support';
 import type { TitledTrack } from '@jaudiosync/protocol/timeline-message';
 
 // Browser globals used only inside page.evaluate/waitForFunction callbacks, which run in Chromium
@@ -316,5 +318,44 @@ test('with a key on the leader: the page loads, asks for the REST token, keeps i
   await waitText('#transport-err', /Key needed/);
   await page.click('#b-forget');
   assert.equal(await page.evaluate(() => localStorage.getItem('jaudiosync.restToken')), null);
+  assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
+});
+
+test("what's playing: the cover (fetched with the key), artist and album, the next track, the time left in the playlist", async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jas-ui-tags-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const mp3 = readFileSync(path.join(REPO_ROOT, 'Music', '02-pluck-parade.mp3'));
+  writeFileSync(path.join(dir, 'a.mp3'), withId3(mp3, { title: 'Covered Song', artist: 'Test Ensemble', album: 'Examples', picture: { mime: 'image/png', data: TINY_PNG } }));
+  writeFileSync(path.join(dir, 'b.mp3'), withId3(mp3, { title: 'Bare Song' }));
+  writeFileSync(path.join(dir, 'tags.m3u8'), '#EXTM3U\na.mp3\nb.mp3\n');
+  const key = parseKey(generateKey());
+  const tagged = await startFakeLeader({ playlist: path.join(dir, 'tags.m3u8'), memberIds: [], key });
+  t.after(() => tagged.close());
+  await page.goto(`${tagged.url}/`);
+  await page.evaluate((k) => localStorage.setItem('jaudiosync.restToken', k), restToken(key));
+  await page.reload();
+  await waitText('#conn', /^live$/);
+  await page.click('#b-play');
+  await waitText('#now-state', /^playing$/);
+  await waitText('#now-title', /^Covered Song$/);
+  await waitText('#now-artist', /^Test Ensemble · Examples$/);
+  await waitText('#now-next', /^Next: Bare Song$/);
+  // Two fake 20 s tracks (fake-leader.ts) from the start: about 40 s left, counting down.
+  await waitText('#now-left', /^0:(40|3\d) left in the playlist$/);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#now-art');
+    return img && !img.hidden && img.complete && img.naturalWidth === 1;
+  }, undefined, { timeout: WAIT_MS });
+  assert.match(await page.locator('#now-art').getAttribute('src') ?? '', /^blob:/);
+  assert.equal(await page.locator('#now-art').getAttribute('data-sha'), createHash('sha256').update(TINY_PNG).digest('hex'));
+  // The cover is behind the key like the rest of the API.
+  const sha = createHash('sha256').update(TINY_PNG).digest('hex');
+  assert.equal((await fetch(`${tagged.url}/api/artwork/${sha}`)).status, 401);
+  // The next track has no cover: none is shown.
+  await page.click('#b-next');
+  await waitText('#now-title', /^Bare Song$/);
+  await page.waitForFunction(() => document.querySelector('#now-art').hidden === true, undefined, { timeout: WAIT_MS });
+  assert.equal(await text('#now-artist'), '');
+  await waitText('#now-left', /^0:(20|1\d) left in the playlist$/);
   assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
 });

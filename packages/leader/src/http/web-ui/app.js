@@ -22,6 +22,7 @@ const el = {
   playlist: $('#playlist'), plCount: $('#pl-count'), plProblems: $('#pl-problems'),
   plDetails: $('#pl-load'), plPath: $('#pl-path'), plFile: $('#pl-file'), plMsg: $('#pl-msg'), plErr: $('#pl-err'),
   leaderInfo: $('#leader-info'),
+  art: $('#now-art'), artist: $('#now-artist'), next: $('#now-next'), left: $('#now-left'),
   shuffle: $('#b-shuffle'), reshuffle: $('#b-reshuffle'), stopAfter: $('#b-stop-after'), repeat: $('#repeat'), upnext: $('#upnext'),
 };
 /** Tracks shown under "Up next". */
@@ -131,8 +132,38 @@ function applyStatus(s) {
   el.leaderInfo.textContent = `leader ${l.id} · v${l.version} · protocol ${l.protocol} · ${l.outputRate} Hz · repeat ${s.repeat || (s.loop ? 'all' : 'off')}${l.playlistPath ? ` · ${l.playlistPath}` : ''}`;
 }
 
+/** The cover shown (its hash) and its object URL; the image is fetched with the key like any API call. */
+let artShown = '';
+let artUrl = '';
+async function showArtwork(sha) {
+  if (sha === artShown) return;
+  artShown = sha;
+  if (artUrl) URL.revokeObjectURL(artUrl);
+  artUrl = '';
+  el.art.hidden = true;
+  el.art.removeAttribute('src');
+  if (!sha) return;
+  try {
+    const res = await fetch(`/api/artwork/${sha}`, { headers: authHeaders() });
+    if (!res.ok || artShown !== sha) return;
+    artUrl = URL.createObjectURL(await res.blob());
+    el.art.src = artUrl;
+    el.art.dataset.sha = sha;
+    el.art.hidden = false;
+  } catch { /* no cover: the page works without it */ }
+}
+
+function trackName(t) {
+  return t.title || (t.path ? t.path.split('/').pop() : t.id.slice(0, 12));
+}
+
 function renderNow() {
   const t = currentTrack();
+  el.artist.textContent = t ? [t.artist, t.album].filter(Boolean).join(' · ') : '';
+  showArtwork(t && t.artwork ? t.artwork : '');
+  const next = upcoming()[0];
+  el.next.textContent = status.stopAfter ? 'Next: stops after this track'
+    : status.repeat === 'one' && t ? `Next: ${trackName(t)} again` : next ? `Next: ${trackName(next)}` : '';
   el.title.textContent = t ? t.title || t.path || t.id.slice(0, 12) : status.playlist.length === 0 ? 'No playlist loaded' : '—';
   el.state.textContent = status.playing ? 'playing' : 'stopped';
   el.state.dataset.playing = String(status.playing);
@@ -181,6 +212,10 @@ function renderOrder() {
 function tick() {
   if (!status) return;
   const ms = positionMsNow();
+  // Time left in the playlist, counted down locally between events like the position.
+  const left = typeof status.remainingMs === 'number' && status.playing
+    ? status.remainingMs - (leaderNowUs() - status.position.atUs) / 1000 : null;
+  el.left.textContent = left === null ? (status.playing && (status.repeat === 'one' || status.repeat === 'all') ? `repeat ${status.repeat}: no end` : '') : `${fmtTime(left)} left in the playlist`;
   el.pos.textContent = fmtTime(ms);
   if (!seeking) el.seek.value = String(Math.floor(ms));
   el.seek.setAttribute('aria-valuetext', `${fmtTime(ms)} of ${el.dur.textContent}`);
