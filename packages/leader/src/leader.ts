@@ -24,6 +24,7 @@ import { parsePlaylistBytes, parsePlaylistFile, type PlaylistProblem } from './p
 import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyzer.js';
 import { TrackCatalog } from './playlist/track-catalog.js';
 import { LeaderStateStore } from './state/leader-state-store.js';
+import { WallClock } from './clock/wall-clock.js';
 import { TimelineController, type MemberSettings } from './timeline/timeline-controller.js';
 import { toTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
@@ -37,6 +38,8 @@ export interface LeaderDeps {
   clock: LeaderClock;
   analyzer?: TrackAnalyzer;
   wallNowMs?(): number;
+  /** The wall clock for times of day (default: the system clock, settable from a phone). */
+  wallClock?: WallClock;
 }
 
 export function settingsMessage(s: MemberSettings, atUs: number): MessageInput {
@@ -50,6 +53,7 @@ export class Leader {
   readonly registry: MemberRegistry;
   readonly discovery: Discovery;
   readonly app: FastifyInstance;
+  readonly wallClock: WallClock;
   private readonly store: LeaderStateStore;
   private playlistPathValue: string | undefined;
   private problems: PlaylistProblem[] = [];
@@ -63,6 +67,8 @@ export class Leader {
     const log = deps.log;
     const timescale = deps.clock.timescale;
     this.httpPort = config.httpPort;
+    this.wallClock = deps.wallClock ?? new WallClock({ stateDir: config.stateDir, setSystemClock: config.setSystemClock });
+    const wallNowMs = deps.wallNowMs ?? (() => this.wallClock.nowMs());
     this.analyzer = deps.analyzer ?? new WorkerTrackAnalyzer();
     this.store = new LeaderStateStore(config.stateDir, log);
     this.catalog = new TrackCatalog({ analyzer: this.analyzer, outputRate: config.outputRate, stateDir: config.stateDir, log });
@@ -93,7 +99,7 @@ export class Leader {
       memberRttP90Us: () => this.registry.connectedRttP90Us(),
       trackReady: (trackId) => this.registry.trackDecodedEverywhere(trackId),
       loop: config.loop,
-      ...(deps.wallNowMs ? { wallNowMs: deps.wallNowMs } : {}),
+      wallNowMs,
     });
     this.discovery = new Discovery({ memberPattern: config.memberPattern, explicit: config.members, mdns: config.mdns });
 
@@ -136,7 +142,17 @@ export class Leader {
         id: config.leaderId, version: LEADER_VERSION, protocol: PROTOCOL_VERSION, nowUs: Math.round(timescale.nowUs()),
         ntpPort: config.ntpPort, outputRate: config.outputRate,
         ...(this.playlistPathValue !== undefined ? { playlistPath: this.playlistPathValue } : {}),
+        wallMs: Math.round(wallNowMs()), clockSource: this.wallClock.source, clockSettable: config.key !== undefined,
       }),
+      clock: {
+        settable: config.key !== undefined,
+        nowMs: wallNowMs,
+        set: async (phoneMs) => {
+          const r = await this.wallClock.set(phoneMs);
+          log.warn({ method: r.method, stepMs: r.stepMs, detail: r.detail }, "wall clock set from a phone (the leader timescale does not move)");
+          return r;
+        },
+      },
       events: this.events,
       version: LEADER_VERSION,
       artwork: (sha256) => this.artwork(sha256),

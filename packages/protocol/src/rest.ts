@@ -87,6 +87,15 @@ export const ReshuffleBody = Type.Object({ seed: Type.Optional(ShuffleSeed) }, c
 /** PUT /api/stop-after: stop at the end of the playing track (or of the next one to play), or cancel that. */
 export const StopAfterBody = Type.Object({ stopAfter: Type.Boolean() }, closed);
 
+/** Wall times accepted from a phone: 2000-01-01 to 2100-01-01 (ms since the epoch). */
+export const MIN_WALL_MS = 946_684_800_000;
+export const MAX_WALL_MS = 4_102_444_800_000;
+/** PUT /api/clock: the phone's clock, read just before sending; `confirm` sets it even with time-of-day commands scheduled. */
+export const ClockBody = Type.Object({
+  wallMs: Type.Integer({ minimum: MIN_WALL_MS, maximum: MAX_WALL_MS }),
+  confirm: Type.Optional(Type.Boolean()),
+}, closed);
+
 // ---- params ------------------------------------------------------------------------------------
 export const MemberParams = Type.Object({ id: NodeId }, closed);
 export const TrackParams = Type.Object({ id: TrackId }, closed);
@@ -211,6 +220,24 @@ export const LeaderStatus = Type.Object({
   ntpPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   outputRate: Type.Integer({ minimum: 1 }),
   playlistPath: Type.Optional(Type.String()),
+  /** the leader's wall clock now (ms since the epoch): what times of day are read against */
+  wallMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** system: the system clock; phone: a time given by PUT /api/clock, kept as an offset */
+  clockSource: Type.Optional(Type.Union([Type.Literal('system'), Type.Literal('phone')])),
+  /** PUT /api/clock is possible (the leader has a shared key, so the request can be authenticated) */
+  clockSettable: Type.Optional(Type.Boolean()),
+});
+
+/** Reply to PUT /api/clock. */
+export const ClockReply = Type.Object({
+  /** system: the system clock was set; offset: the leader keeps the time as an offset */
+  method: Type.Union([Type.Literal('system'), Type.Literal('offset')]),
+  /** how far the leader's wall clock moved (ms, + = forward) */
+  stepMs: Type.Integer(),
+  /** the leader's wall clock after the change */
+  wallMs: Type.Integer({ minimum: 0 }),
+  /** why the system clock was not set */
+  detail: Type.Optional(Type.String()),
 });
 
 /** GET /api/status */
@@ -251,6 +278,8 @@ export type PlaylistBody = Static<typeof PlaylistBody>;
 export type MemberParams = Static<typeof MemberParams>;
 export type TrackParams = Static<typeof TrackParams>;
 export type ArtworkParams = Static<typeof ArtworkParams>;
+export type ClockBody = Static<typeof ClockBody>;
+export type ClockReply = Static<typeof ClockReply>;
 export type ErrorReply = Static<typeof ErrorReply>;
 export type CommandReply = Static<typeof CommandReply>;
 export type PlaylistEntry = Static<typeof PlaylistEntry>;
@@ -265,6 +294,6 @@ export type StatusReply = Static<typeof StatusReply>;
 /** Every REST schema by name (tests check each one is plain JSON Schema). */
 export const REST_SCHEMAS = {
   PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
-  RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, PlaylistBody, MemberParams, TrackParams, ArtworkParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
+  RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, ClockBody, ClockReply, PlaylistBody, MemberParams, TrackParams, ArtworkParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
   MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
 } as const;

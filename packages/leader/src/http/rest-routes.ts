@@ -38,6 +38,8 @@ export interface RestDeps {
   events: EventEmitter;
   /** Leader software version (OpenAPI info). */
   version: string;
+  /** The leader's wall clock (PUT /api/clock); `settable` only when requests are authenticated (a shared key). */
+  clock?: { settable: boolean; set(wallMs: number): Promise<{ method: 'system' | 'offset'; stepMs: number; detail?: string }>; nowMs(): number };
   /** The cover image with this sha256 of a track of the playlist (undefined: none). */
   artwork?(sha256: string): Promise<{ data: Uint8Array; mime: string } | undefined>;
 }
@@ -179,6 +181,22 @@ function routes(deps: RestDeps): RouteDef[] {
     const b = request.body as Rest.ShuffleBody;
     return c.setShuffle(b.shuffle, b.seed);
   };
+  const clockRoute = async (request: FastifyRequest) => {
+    const b = request.body as Rest.ClockBody;
+    const clock = deps.clock;
+    if (clock === undefined || !clock.settable) {
+      throw new JasError('JAS_ERR_UNAUTHORIZED', { detail: "setting the leader's clock needs a shared key on the leader, so that the request is authenticated (docs/security.md)" });
+    }
+    const ahead = c.wallTimedAheadUs();
+    if (ahead.length > 0 && b.confirm !== true) {
+      throw new JasError('JAS_ERR_CONFLICT', {
+        detail: `${ahead.length} command(s) given as a time of day are scheduled (the first at ${c.wallIsoOf(ahead[0] as number)}); they keep their moment, which the new clock calls another time: send "confirm": true to set it anyway`,
+      }, { field: '/confirm' });
+    }
+    const r = await clock.set(b.wallMs);
+    deps.events.emit('change');
+    return { ...r, wallMs: Math.round(clock.nowMs()) };
+  };
   const artworkRoute = async (request: FastifyRequest, reply: FastifyReply) => {
     const { sha256 } = request.params as Rest.ArtworkParams;
     const image = await deps.artwork?.(sha256);
@@ -227,6 +245,10 @@ function routes(deps: RestDeps): RouteDef[] {
       method: 'PUT', url: '/api/stop-after', summary: 'Stop at the end of the playing track (true), or cancel that (false)', body: Rest.StopAfterBody, reply: Rest.OrderReply,
       handler: (request: Body<Rest.StopAfterBody>) => c.setStopAfter(request.body.stopAfter),
     } as RouteDef,
+    {
+      method: 'PUT', url: '/api/clock', summary: "Set the leader's wall clock from a phone's (times of day are read against it; the leader timescale does not move)", body: Rest.ClockBody, reply: Rest.ClockReply,
+      handler: clockRoute,
+    },
     {
       method: 'GET', url: '/api/artwork/:sha256', summary: "A track's embedded cover (JPEG, PNG, GIF or WebP, at most 512 KiB), by the sha256 /api/status gives", params: Rest.ArtworkParams,
       binary: 'image/*', handler: artworkRoute,

@@ -127,6 +127,8 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   /** The revisions this controller added itself (repeat-one laps, stop-after stops), by identity. */
   private auto = new Set<TimelineRevision>();
   private autoTimer: NodeJS.Timeout | null = null;
+  /** Revisions and volume changes the user timed by the wall clock (a time of day, an ISO time). */
+  private wallTimed = new WeakSet<object>();
 
   constructor(private readonly options: TimelineControllerOptions) {
     super();
@@ -157,7 +159,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   }
 
   /** Resolves the user's start time into a leader time; refuses the past and > 24 h ahead. */
-  resolveAt(when: When = {}): { atUs: number; leadUs: number; explicit: boolean } {
+  resolveAt(when: When = {}): { atUs: number; leadUs: number; explicit: boolean; wall?: boolean } {
     const nowUs = this.nowUs();
     const leadUs = this.leadTimeUs();
     const start = parseStartTime(when.at, when.delayMs, this.wallNowMs());
@@ -177,7 +179,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (aheadUs > MAX_START_AHEAD_US) {
       throw new JasError('JAS_ERR_TIME_TOO_FAR', { at: JSON.stringify(label), limit: '24 h' }, { field: when.at !== undefined ? '/at' : '/delayMs' });
     }
-    return { atUs: nowUs + aheadUs, leadUs, explicit: true };
+    return { atUs: nowUs + aheadUs, leadUs, explicit: true, wall: start.kind === 'wall' };
   }
 
   /** ISO wall time of a leader time (for replies and logs). */
@@ -204,7 +206,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
    * Applies one revision at `atUs`. Revisions scheduled at or after `atUs` are cancelled first (the
    * latest command wins), so the maths sees the timeline as it will be just before `atUs`.
    */
-  private apply(when: { atUs: number; leadUs: number; explicit?: boolean }, make: (base: Timeline, atUs: number) => TimelineRevision): CommandResult {
+  private apply(when: { atUs: number; leadUs: number; explicit?: boolean; wall?: boolean }, make: (base: Timeline, atUs: number) => TimelineRevision): CommandResult {
     let { atUs, leadUs } = when;
     let revision = this.revise(atUs, make);
     // "As soon as possible" to a track some member has not decoded yet: give it the time to decode
@@ -220,6 +222,9 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (next.revisions.length > MAX_REVISIONS) {
       throw new JasError('JAS_ERR_CONFLICT', { detail: `more than ${MAX_REVISIONS} commands are scheduled ahead` });
     }
+    // Kept by identity: the commit below keeps the object, prunes and replacements drop it.
+    const added = next.revisions[next.revisions.length - 1];
+    if (when.wall === true && added !== undefined) this.wallTimed.add(added);
     this.commit(next);
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, revision };
   }
@@ -352,8 +357,10 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (!(cmd.volume >= 0 && cmd.volume <= 1)) {
       throw new JasError('JAS_ERR_VALIDATION', { field: '/volume', detail: 'must be a number from 0 to 1' }, { field: '/volume' });
     }
-    const { atUs, leadUs } = this.resolveAt(cmd);
-    this.tl = { ...this.tl, rev: this.tl.rev + 1, volume: { gain: cmd.volume, atUs } };
+    const { atUs, leadUs, wall } = this.resolveAt(cmd);
+    const volume = { gain: cmd.volume, atUs };
+    if (wall === true) this.wallTimed.add(volume);
+    this.tl = { ...this.tl, rev: this.tl.rev + 1, volume };
     this.emit('timeline', this.tl);
     this.emit('change');
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, volume: cmd.volume };
@@ -468,6 +475,18 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     this.emit('settings', memberId, merged, atUs);
     this.emit('change');
     return { settings: merged, atUs };
+  }
+
+  /**
+   * Leader times of the commands still ahead that were given as a time of day or an ISO time: they
+   * were placed with the wall clock as it was, so setting the clock would move their meaning.
+   */
+  wallTimedAheadUs(): number[] {
+    const now = this.nowUs();
+    const out = this.tl.revisions.filter((r) => r.atUs > now && this.wallTimed.has(r)).map((r) => r.atUs);
+    const v = this.tl.volume;
+    if (v !== undefined && v.atUs > now && this.wallTimed.has(v)) out.push(v.atUs);
+    return out.sort((a, b) => a - b);
   }
 
   /** Where the playlist is now (for status). */
