@@ -359,3 +359,52 @@ test("what's playing: the cover (fetched with the key), artist and album, the ne
   await waitText('#now-left', /^0:(20|1\d) left in the playlist$/);
   assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
 });
+
+test("the clock offer: the leader's clock 3 years off is shown beside the phone's, one tap sets it; scheduled times of day ask first", async (t) => {
+  const key = parseKey(generateKey());
+  const YEARS3_MS = 3 * 365 * 86_400_000;
+  const off = await startFakeLeader({ playlist: EXAMPLE_PLAYLIST, memberIds: [], key, wallOffsetMs: -YEARS3_MS });
+  t.after(() => off.close());
+  await page.goto(`${off.url}/`);
+  await page.evaluate((k) => localStorage.setItem('jaudiosync.restToken', k), restToken(key));
+  await page.reload();
+  await waitText('#conn', /^live$/);
+  await waitText('#clock-diff', /^\(leader behind by /);
+  assert.equal(await page.locator('#b-clock').isVisible(), true);
+  // The leader's day is shown when it is not the phone's.
+  assert.match(await text('#clock-leader'), /\d{1,2}:\d{2}:\d{2} \S+/);
+
+  // A command timed by the (wrong) clock is scheduled: the page asks first; "no" leaves the clock.
+  const leaderWall = off.leader.wallClock.nowMs();
+  off.leader.controller.play({ at: new Date(leaderWall + 600_000).toISOString() });
+  const answers = [false, true];
+  const asked: string[] = [];
+  const onDialog = (d: { message(): string; accept(): Promise<void>; dismiss(): Promise<void> }) => {
+    asked.push(d.message());
+    void (answers.shift() ? d.accept() : d.dismiss());
+  };
+  page.on('dialog', onDialog);
+  t.after(() => page.off('dialog', onDialog));
+  await page.click('#b-clock');
+  await waitText('#clock-err', /JAS_ERR_CONFLICT/);
+  assert.equal(off.leader.wallClock.source, 'system');
+  assert.match(asked[0] ?? '', /time of day/);
+  await page.click('#b-clock');
+  await waitText('#clock-msg', /^leader clock corrected \(kept by the leader\): moved \+/);
+  assert.equal(asked.length, 2);
+  assert.equal(off.leader.wallClock.source, 'phone');
+  assert.ok(Math.abs(off.leader.wallClock.nowMs() - Date.now()) < 1000, 'the leader now reads the phone time');
+  await page.waitForFunction(() => document.querySelector('#b-clock').hidden === true, undefined, { timeout: WAIT_MS });
+  await waitText('#clock-diff', /^\(set from a phone\)$/);
+  assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
+});
+
+test('without a shared key the clock is shown but not offered (the leader would refuse it)', async (t) => {
+  const off = await startFakeLeader({ playlist: EXAMPLE_PLAYLIST, memberIds: [], wallOffsetMs: 5 * 60_000 });
+  t.after(() => off.close());
+  await page.goto(`${off.url}/`);
+  await waitText('#conn', /^live$/);
+  await waitText('#clock-diff', /^\(leader ahead by (4:5\d|5:0\d)\)$/);
+  assert.equal(await page.locator('#b-clock').isVisible(), false);
+  await waitText('#clock-msg', /shared key/);
+});

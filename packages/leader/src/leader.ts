@@ -25,6 +25,9 @@ import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyz
 import { TrackCatalog } from './playlist/track-catalog.js';
 import { LeaderStateStore } from './state/leader-state-store.js';
 import { WallClock } from './clock/wall-clock.js';
+
+// LeaderDeps takes one (tests give the leader a wrong clock).
+export { WallClock } from './clock/wall-clock.js';
 import { TimelineController, type MemberSettings } from './timeline/timeline-controller.js';
 import { toTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 

@@ -23,8 +23,12 @@ const el = {
   plDetails: $('#pl-load'), plPath: $('#pl-path'), plFile: $('#pl-file'), plMsg: $('#pl-msg'), plErr: $('#pl-err'),
   leaderInfo: $('#leader-info'),
   art: $('#now-art'), artist: $('#now-artist'), next: $('#now-next'), left: $('#now-left'),
+  clockLeader: $('#clock-leader'), clockPhone: $('#clock-phone'), clockDiff: $('#clock-diff'), clockBtn: $('#b-clock'),
+  clockMsg: $('#clock-msg'), clockErr: $('#clock-err'),
   shuffle: $('#b-shuffle'), reshuffle: $('#b-reshuffle'), stopAfter: $('#b-stop-after'), repeat: $('#repeat'), upnext: $('#upnext'),
 };
+/** The leader's and the phone's clocks further apart than this: offer to set the leader's. */
+const CLOCK_OFFER_MS = 2000;
 /** Tracks shown under "Up next". */
 const UPNEXT_COUNT = 5;
 
@@ -124,6 +128,7 @@ function applyStatus(s) {
   status = s;
   receivedAtMs = performance.now();
   renderNow();
+  renderClock();
   renderOrder();
   renderVolume();
   renderPlaylist();
@@ -221,6 +226,45 @@ function tick() {
   el.seek.setAttribute('aria-valuetext', `${fmtTime(ms)} of ${el.dur.textContent}`);
 }
 setInterval(tick, TICK_MS);
+
+/** The leader's wall clock now (ms), advanced locally since the last status. */
+function leaderWallMs() {
+  return status && typeof status.leader.wallMs === 'number' ? status.leader.wallMs + (performance.now() - receivedAtMs) : NaN;
+}
+
+const hms = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+function dayDiff(a, b) {
+  return new Date(a).toDateString() === new Date(b).toDateString() ? '' : ` ${new Date(a).toLocaleDateString()}`;
+}
+
+function renderClock() {
+  const leader = leaderWallMs();
+  const phone = Date.now();
+  if (!Number.isFinite(leader)) return;
+  el.clockLeader.textContent = hms(leader) + dayDiff(leader, phone);
+  el.clockPhone.textContent = hms(phone);
+  const diff = leader - phone;
+  const off = Math.abs(diff) > CLOCK_OFFER_MS;
+  el.clockDiff.textContent = off ? `(leader ${diff > 0 ? 'ahead' : 'behind'} by ${fmtTime(Math.abs(diff))})` : status.leader.clockSource === 'phone' ? '(set from a phone)' : '';
+  el.clockDiff.dataset.off = String(off);
+  el.clockBtn.hidden = !(off && status.leader.clockSettable);
+  if (off && !status.leader.clockSettable) el.clockMsg.textContent = 'The leader takes the time from a phone only with a shared key (docs/security.md).';
+}
+setInterval(renderClock, 1000);
+
+async function setLeaderClock(confirmed) {
+  el.clockErr.textContent = '';
+  try {
+    const r = await request('PUT', '/api/clock', { wallMs: Date.now(), ...(confirmed ? { confirm: true } : {}) });
+    el.clockMsg.textContent = `leader clock ${r.method === 'system' ? 'set' : 'corrected (kept by the leader)'}: moved ${r.stepMs >= 0 ? '+' : '−'}${fmtTime(Math.abs(r.stepMs))}`;
+    request('GET', '/api/status').then(applyStatus, () => undefined);
+  } catch (err) {
+    // Commands given as a time of day are scheduled: they keep their moment; ask before moving the clock under them.
+    if (!confirmed && err instanceof ApiError && err.code === 'JAS_ERR_CONFLICT' && window.confirm(`${err.message}\n\nSet the clock anyway?`)) return setLeaderClock(true);
+    showError(el.clockErr, err);
+  }
+}
+el.clockBtn.addEventListener('click', () => setLeaderClock(false));
 
 function renderVolume() {
   if (volumeBusy || document.activeElement === el.volume) return;
