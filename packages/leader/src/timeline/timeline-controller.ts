@@ -166,7 +166,8 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (start === undefined) return { atUs: nowUs + leadUs, leadUs, explicit: false };
     // Wall -> leader time: the leader timescale runs at the wall clock's rate from its anchor, so
     // the offset between a wall time and now carries over to leader time.
-    const aheadUs = start.kind === 'delay' ? start.delayUs : start.wallUs - this.wallNowMs() * 1000;
+    // Whole µs: a wall clock kept on CLOCK_MONOTONIC (clock/wall-clock.ts) reads fractional ms.
+    const aheadUs = Math.round(start.kind === 'delay' ? start.delayUs : start.wallUs - this.wallNowMs() * 1000);
     const label = when.at ?? `+${String(when.delayMs)}ms`;
     if (aheadUs < 0) {
       throw new JasError('JAS_ERR_TIME_IN_PAST', { at: JSON.stringify(label) }, { field: when.at !== undefined ? '/at' : '/delayMs' });
