@@ -44,10 +44,12 @@ test('ctl builds the right requests', async () => {
     [['ctl', 'shuffle', 'off'], 'PUT', 'http://leader:7700/api/shuffle', { shuffle: false }],
     [['ctl', 'shuffle', 'again'], 'POST', 'http://leader:7700/api/shuffle', {}],
     [['ctl', 'stop-after', 'on'], 'PUT', 'http://leader:7700/api/stop-after', { stopAfter: true }],
+    [['ctl', 'clock', '--confirm'], 'PUT', 'http://leader:7700/api/clock', { wallMs: 1_800_000_000_123, confirm: true }],
+    [['ctl', 'clock'], 'PUT', 'http://leader:7700/api/clock', { wallMs: 1_800_000_000_123 }],
   ];
   for (const [argv, method, url, body] of cases) {
     const f = fakeIo(200, { rev: 1, atUs: 5, at: '2025-01-01T00:00:00.000Z', playlist: [], members: [], playing: false, volume: 1, position: null });
-    assert.equal(await runCtl(argv, f.io), 0, argv.join(' ') + f.err);
+    assert.equal(await runCtl(argv, { ...f.io, nowMs: () => 1_800_000_000_123 }), 0, argv.join(' ') + f.err);
     assert.equal(f.calls[0]?.url, url);
     assert.equal(f.calls[0]?.init.method, method);
     assert.deepEqual(f.calls[0]?.init.body === undefined ? undefined : JSON.parse(String(f.calls[0]?.init.body)), body);

@@ -20,6 +20,7 @@ Commands:
   repeat off|one|all                       repeat nothing, the playing track, or the playlist
   shuffle on|off|again [--seed N]          shuffle the upcoming tracks, back to playlist order, or draw again
   stop-after on|off                        stop at the end of the playing track (or cancel that)
+  clock [--confirm]                        set the leader's wall clock from this machine's (needs the token)
   member ID [--volume 0..1] [--delay-ms N] [--channel-mode stereo|mono|left|right]
   members                                  list members
   playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
@@ -38,6 +39,8 @@ export interface CtlIo {
   out(text: string): void;
   err(text: string): void;
   readFile?(path: string): Promise<string>;
+  /** This machine's wall clock (ms), for `clock`. */
+  nowMs?(): number;
 }
 
 interface Request {
@@ -57,7 +60,7 @@ function takeOptions(args: string[]): { positional: string[]; opts: Map<string, 
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (name === 'json' || name === 'help') {
+      if (name === 'json' || name === 'help' || name === 'confirm') {
         opts.set(name, 'true');
         continue;
       }
@@ -133,6 +136,10 @@ async function buildRequest(positional: string[], opts: Map<string, string>, io:
       if (arg === 'again') return { method: 'POST', path: '/api/shuffle', body: withSeed };
       if (arg === 'off' && seed === undefined) return { method: 'PUT', path: '/api/shuffle', body: { shuffle: false } };
       throw new UsageError(arg === 'off' ? 'shuffle off takes no --seed' : 'shuffle needs on, off or again');
+    }
+    case 'clock': {
+      allowOnly(opts, ['confirm']);
+      return { method: 'PUT', path: '/api/clock', body: { wallMs: (io.nowMs ?? Date.now)(), ...(opts.has('confirm') ? { confirm: true } : {}) } };
     }
     case 'stop-after': {
       allowOnly(opts, []);
@@ -248,6 +255,9 @@ function summarize(request: Request, data: unknown): string {
   }
   if (request.path === '/api/members') {
     return (data as { id: string; health: string; address: string }[]).map((m) => `${m.id} ${m.address} ${m.health}`).join('\n') || 'no members';
+  }
+  if (typeof d['method'] === 'string' && typeof d['stepMs'] === 'number') {
+    return `ok: leader clock ${d['method'] === 'system' ? 'set' : 'kept as an offset'}, moved ${String(d['stepMs'])} ms${typeof d['detail'] === 'string' ? ` (${d['detail']})` : ''}`;
   }
   if (typeof d['repeat'] === 'string' && typeof d['at'] === 'string') {
     return `ok: repeat ${String(d['repeat'])}, shuffle ${d['shuffle'] === true ? `on (seed ${String(d['seed'])})` : 'off'}${d['stopAfter'] === true ? `, stops at ${String(d['at'])}` : ''}`;
