@@ -1,8 +1,11 @@
-// Shuffle on real daemons: a leader and two members with capture sinks on loopback
+// The play order on real daemons: a leader and two members with capture sinks on loopback
 // (test/helpers/cluster.ts). Each track is a tone at its own level, so the captured level says
-// which track a member plays. The leader shuffles (seeded) before play and again while the first
-// track plays: both members must play the track the leader's play order names next, at the same
-// frames, and the playing track must not be disturbed by the re-shuffle.
+// which track a member plays.
+// - Shuffle: the leader shuffles (seeded) before play and again while the first track plays: both
+//   members must play the track the leader's play order names next, and the playing track must not
+//   be disturbed by the re-shuffle.
+// - Repeat one and stop-after: the track plays again at its end on both members, then stops at the
+//   end of that lap.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -95,5 +98,50 @@ test('shuffle: two members play the same shuffled next track, also after a re-sh
       heard.push(pieces[0]!);
     }
     assert.deepEqual(heard, expected, `${id} plays the leader's order`);
+  }
+});
+
+test('repeat one: both members play the track again at its end; stop-after: both stop at the end of the lap', {
+  skip: memberBinWorks ? false : 'member daemon not built (jaudiosync-member --help fails)',
+  timeout: 240_000,
+}, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'jas-repeat-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  LEVELS.slice(0, 3).forEach((l, k) => writeFileSync(path.join(dir, `tone-${k}.wav`), toneWav(l)));
+  const playlist = path.join(dir, 'tones.m3u8');
+  writeFileSync(playlist, ['#EXTM3U', 'tone-0.wav', 'tone-1.wav', 'tone-2.wav', ''].join('\n'));
+  const cluster = await Cluster.start({ dir, playlist, members: [{ id: 'member1', dacPpm: 40 }, { id: 'member2', dacPpm: -30 }] });
+  t.after(() => cluster.stop());
+  await cluster.waitFor((s) => s.playlist.length === 3 && s.members.length === 2
+    && s.members.every((m) => m.clock?.synced === true && m.ready === 3), 120_000, 'members synced with every track ready');
+  const anchor = cluster.leaderAnchor();
+  assert.ok(anchor, 'the leader logs its timescale anchor');
+  assert.equal((await cluster.api('PUT', '/api/repeat', { repeat: 'one' })).status, 200);
+  const play = await cluster.api<{ atUs: number }>('POST', '/api/play', { index: 1 });
+  assert.equal(play.status, 200, JSON.stringify(play.body));
+  const startUs = play.body.atUs;
+  // In the first lap: stop after the track (the second lap, as the first is already in its lap).
+  await sleep(Math.max(0, (hostMonoNsAtLeaderUs(anchor, startUs + (TRACK_S + 1) * 1e6) - Number(process.hrtime.bigint())) / 1e6));
+  const stopAfter = await cluster.api<{ atUs: number }>('PUT', '/api/stop-after', { stopAfter: true });
+  assert.equal(stopAfter.status, 200, JSON.stringify(stopAfter.body));
+  assert.equal(stopAfter.body.atUs, startUs + 2 * TRACK_S * 1e6, 'stops at the end of the second lap');
+  await sleep(Math.max(0, (hostMonoNsAtLeaderUs(anchor, startUs + 3 * TRACK_S * 1e6) - Number(process.hrtime.bigint())) / 1e6) + 1000);
+  const s = await cluster.status();
+  assert.equal(s.playing, false);
+  for (const id of ['member1', 'member2']) {
+    const cap = readCapture(cluster.capturePath(id));
+    const slots: number[][] = [];
+    for (let k = 0; k < 3; k++) {
+      const pieces: number[] = [];
+      for (let a = startUs + (k * TRACK_S + 0.3) * 1e6; a + 0.25e6 <= startUs + ((k + 1) * TRACK_S - 0.3) * 1e6; a += 0.25e6) {
+        const rms = rmsLevel(cap, hostMonoNsAtLeaderUs(anchor, a), hostMonoNsAtLeaderUs(anchor, a + 0.25e6));
+        pieces.push(rms < 0.001 ? -2 : trackOfLevel(rms)); // -2: silence
+      }
+      slots.push(pieces);
+    }
+    t.diagnostic(`${id}: ${slots.map((p) => p.join(',')).join(' | ')}`);
+    assert.ok(slots[0]!.every((p) => p === 1), `${id}: track 1 plays`);
+    assert.ok(slots[1]!.every((p) => p === 1), `${id}: track 1 again (repeat one), not track 2`);
+    assert.ok(slots[2]!.every((p) => p === -2), `${id}: silence after the lap (stop-after)`);
   }
 });
