@@ -116,3 +116,11 @@ test('time left in the playlist: the rest of this track and those after it; this
   assert.equal(await left(), null);
   controller.setRepeat('off');
 });
+
+test('the OpenAPI document describes the cover route as an image', async () => {
+  const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json() as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>> };
+  const op = doc.paths['/api/artwork/{sha256}']?.['get'];
+  assert.ok(op);
+  assert.deepEqual(Object.keys(op.responses['200']?.content ?? {}), ['image/*']);
+  assert.ok(doc.paths['/api/clock']?.['put']);
+});
