@@ -244,11 +244,18 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
 function summarize(request: Request, data: unknown): string {
   const d = data as Record<string, unknown>;
   if (request.path === '/api/status') {
-    const s = data as { playing: boolean; volume: number; position: { index: number; positionMs: number } | null; playlist: { title?: string }[]; members: { id: string; health: string; connected: boolean }[] };
+    const s = data as {
+      playing: boolean; volume: number; position: { index: number; positionMs: number } | null; playlist: { title?: string; artist?: string }[];
+      members: { id: string; health: string; connected: boolean }[]; repeat?: string; shuffle?: boolean; stopAfter?: boolean;
+    };
     const pos = s.position;
-    const title = pos ? s.playlist[pos.index]?.title ?? '' : '';
+    const track = pos ? s.playlist[pos.index] : undefined;
+    const title = `${track?.title ?? ''}${track?.artist !== undefined ? ` (${track.artist})` : ''}`;
+    const next = pos ? s.playlist[pos.index + 1]?.title : undefined;
+    const order = s.repeat !== undefined ? `, repeat ${s.repeat}${s.shuffle === true ? ', shuffle' : ''}${s.stopAfter === true ? ', stops after this track' : ''}` : '';
     const lines = [
-      `${s.playing ? 'playing' : 'stopped'}${pos ? ` track ${pos.index + 1}/${s.playlist.length} "${title}" at ${(pos.positionMs / 1000).toFixed(1)} s` : ' (no playlist)'}, volume ${s.volume}`,
+      `${s.playing ? 'playing' : 'stopped'}${pos ? ` track ${pos.index + 1}/${s.playlist.length} "${title}" at ${(pos.positionMs / 1000).toFixed(1)} s` : ' (no playlist)'}, volume ${s.volume}${order}`,
+      ...(next !== undefined && s.stopAfter !== true && s.repeat !== 'one' ? [`next: "${next}"`] : []),
       ...s.members.map((m) => `  ${m.id}: ${m.health}`),
     ];
     return lines.join('\n');
