@@ -349,11 +349,13 @@ export function repeatTrackAt(tl: Timeline, atUs: number): TimelineRevision | nu
 
 /**
  * Stop after the current track: the revision stopping at the end of the track playing at `atUs`,
- * with the next track's start as the resume point (null: not playing).
+ * with the next track's start as the resume point (null: not playing). Members fade a stop out
+ * over a few ms after its `atUs`; `fadeUs` earlier puts that fade on the track's last frames
+ * instead of the next track's first ones.
  */
-export function stopAfterTrackAt(tl: Timeline, atUs: number): TimelineRevision | null {
+export function stopAfterTrackAt(tl: Timeline, atUs: number, fadeUs = 0): TimelineRevision | null {
   const end = trackEndUs(tl, atUs);
   if (end === null) return null;
   const next = end.index + 1 < tl.tracks.length ? end.index + 1 : 0;
-  return { atUs: end.endUs, playing: false, index: next, frame: 0 };
+  return { atUs: end.endUs - Math.max(0, Math.round(fadeUs)), playing: false, index: next, frame: 0 };
 }

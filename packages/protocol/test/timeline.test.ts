@@ -319,6 +319,8 @@ test('stop after: stops at the end of the current track with the next track as t
   assert.deepEqual(resumeAt(stopped, stop.atUs + 10), { atUs: stop.atUs + 10, playing: true, index: 1, frame: 0 });
   // After the last track the resume point is the playlist's start.
   assert.deepEqual(stopAfterTrackAt(t, T0 + 1_600_000), { atUs: T0 + 3_500_000, playing: false, index: 0, frame: 0 });
+  // With the members' stop fade: that much earlier, so the fade ends on the track's last frame.
+  assert.deepEqual(stopAfterTrackAt(t, T0 + 300_000, 6000), { atUs: T0 + 994_000, playing: false, index: 1, frame: 0 });
 });
 
 function pick(p: ReturnType<typeof positionAt>): { index: number; frame: number } | 'ended' {

@@ -28,6 +28,12 @@ export interface OrderState {
   stopAfter: boolean;
 }
 
+/**
+ * Members fade a stop out over this after its atUs (the member scheduler's TIMELINE_FADE_US): a
+ * stop-after is placed this much before the track's end, so the fade ends on its last frame
+ * rather than on the next track's first 6 ms.
+ */
+export const STOP_FADE_US = 6_000;
 /** Default minimum lead time: covers a WiFi hop, JSON handling and the member's own scheduling. */
 export const DEFAULT_MIN_LEAD_MS = 250;
 /** Added to 2 x RTT p90 per member: processing on both ends plus a burst of jitter. */
@@ -263,7 +269,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
       const from = Math.max(r.atUs, keepBefore);
       if (following !== undefined && following.atUs <= from) continue;
       const base: Timeline = { ...tl, revisions: out };
-      const added = wantStop ? stopAfterTrackAt(base, from) : repeatTrackAt(base, from);
+      const added = wantStop ? stopAfterTrackAt(base, from, STOP_FADE_US) : repeatTrackAt(base, from);
       if (added === null || added.atUs <= r.atUs || (following !== undefined && added.atUs >= following.atUs)) continue;
       out.push(added);
       auto.add(added);
@@ -536,7 +542,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
       const r = revs[i] as TimelineRevision;
       const base: Timeline = { ...this.tl, revisions: revs.slice(0, i) };
       const made = r.playing ? (this.repeat === 'one' ? repeatTrackAt(base, r.atUs - 1) : null)
-        : (this.stopAfter ? stopAfterTrackAt(base, r.atUs - 1) : null);
+        : (this.stopAfter ? stopAfterTrackAt(base, r.atUs - 1, STOP_FADE_US) : null);
       if (made !== null && made.atUs === r.atUs && made.index === r.index && made.frame === r.frame) this.auto.add(r);
     }
     this.tl = this.withAuto(this.tl);

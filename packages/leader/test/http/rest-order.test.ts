@@ -82,9 +82,10 @@ test('repeat: one, all (= loop), off; stop-after reports when it stops', async (
   assert.deepEqual(controller.timeline.revisions.at(-1), { atUs: playAt + 12_000_000, playing: true, index: 2, frame: 0 });
   r = await call('PUT', '/api/stop-after', { stopAfter: true });
   assert.equal(r.status, 200);
-  assert.equal(r.body['atUs'], playAt + 12_000_000);
-  assert.equal(r.body['at'], new Date((playAt + 12_000_000) / 1000).toISOString());
-  assert.deepEqual(controller.timeline.revisions.at(-1), { atUs: playAt + 12_000_000, playing: false, index: 3, frame: 0 });
+  // At the track's end less the members' 6 ms stop fade.
+  assert.equal(r.body['atUs'], playAt + 12_000_000 - 6000);
+  assert.equal(r.body['at'], new Date((playAt + 12_000_000 - 6000) / 1000).toISOString());
+  assert.deepEqual(controller.timeline.revisions.at(-1), { atUs: playAt + 12_000_000 - 6000, playing: false, index: 3, frame: 0 });
   s = (await call('GET', '/api/status')).body as unknown as Status;
   assert.equal(s.stopAfter, true);
   r = await call('PUT', '/api/stop-after', { stopAfter: false });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JasError } from '@jaudiosync/protocol/errors';
-import { TimelineController } from '../../src/timeline/timeline-controller.js';
+import { STOP_FADE_US, TimelineController } from '../../src/timeline/timeline-controller.js';
 import { parseStartTime } from '../../src/timeline/start-time.js';
 import { positionAt, type Timeline } from '@jaudiosync/protocol/timeline';
 
@@ -242,7 +242,8 @@ test('stop after: a stop at the end of the current track, cancelled on demand, d
   const play = c.play();
   clock.nowUs = play.atUs + 3_000_000;
   const r = c.setStopAfter(true);
-  assert.equal(r.atUs, play.atUs + 10_000_000);
+  // The track ends at +10 s; the stop is the members' 6 ms stop fade before that.
+  assert.equal(r.atUs, play.atUs + 10_000_000 - STOP_FADE_US);
   assert.deepEqual(c.timeline.revisions.at(-1), { atUs: r.atUs, playing: false, index: 1, frame: 0 });
   c.setStopAfter(false);
   assert.equal(c.timeline.revisions.at(-1)!.atUs, play.atUs);
