@@ -119,6 +119,8 @@ export interface TimelineControllerOptions {
  * the cache and decoding its start takes ~0.3-0.8 s on a member (more on a Pi).
  */
 const UNDECODED_LEAD_US = 1_500_000;
+/** Longest setTimeout delay Node takes (beyond it fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   private tl: Timeline;
@@ -289,7 +291,8 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     this.autoTimer = setTimeout(() => {
       this.autoTimer = null;
       this.refreshAuto();
-    }, Math.ceil((due - now) / 1000) + 1);
+    // setTimeout takes at most 2^31-1 ms (24.8 days; a track may be longer): wake up and look again then.
+    }, Math.min(MAX_TIMER_MS, Math.ceil((due - now) / 1000) + 1));
     this.autoTimer.unref();
   }
 
