@@ -105,6 +105,10 @@ export interface ClusterOptions {
   /** how long start() waits for every member to connect (default 30 s) */
   connectTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Environment of the leader only (on top of `env`), e.g. libfaketime. */
+  leaderEnv?: NodeJS.ProcessEnv;
+  /** REST token sent with every api() call (a leader with a shared key). */
+  token?: string;
   /** REST transport when the leader is not reachable by URL from here (netsim: a unix-socket proxy). */
   request?: (method: string, path: string, body?: unknown) => Promise<{ status: number; text: string }>;
 }
@@ -229,7 +233,7 @@ export class Cluster {
       for (const a of this.opts.extraMemberAddresses ?? []) args.push('--member', a);
     }
     args.push(...(this.opts.leaderArgs ?? []), ...extra);
-    this.leader = this.launch('leader', 'leader', args, {});
+    this.leader = this.launch('leader', 'leader', args, this.opts.leaderEnv ?? {});
   }
 
   /** Starts (or restarts) a member; `captureName` records into another file (e.g. after a restart). */
@@ -284,10 +288,11 @@ export class Cluster {
       const r = await this.opts.request(method, path, body);
       return { status: r.status, body: (r.text ? JSON.parse(r.text) : null) as T };
     }
-    const init: RequestInit = { method, signal: AbortSignal.timeout(10_000) };
+    const headers: Record<string, string> = this.opts.token !== undefined ? { authorization: `Bearer ${this.opts.token}` } : {};
+    const init: RequestInit = { method, signal: AbortSignal.timeout(10_000), headers };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
+      headers['content-type'] = 'application/json';
     }
     const res = await fetch(`${this.leaderUrl}${path}`, init);
     const text = await res.text();

@@ -90,13 +90,17 @@ describe('systemd units', () => {
     });
   }
 
-  test('leader: only CAP_NET_BIND_SERVICE, for NTP on 123, and flags the leader knows', async () => {
+  test('leader: only CAP_NET_BIND_SERVICE (NTP on 123) and CAP_SYS_TIME (the clock from a phone), and flags the leader knows', async () => {
     const text = readFileSync(unitPath('leader'), 'utf8');
-    assert.equal(one(text, 'AmbientCapabilities'), 'CAP_NET_BIND_SERVICE');
-    assert.equal(one(text, 'CapabilityBoundingSet'), 'CAP_NET_BIND_SERVICE');
+    assert.equal(one(text, 'AmbientCapabilities'), 'CAP_NET_BIND_SERVICE CAP_SYS_TIME');
+    assert.equal(one(text, 'CapabilityBoundingSet'), 'CAP_NET_BIND_SERVICE CAP_SYS_TIME');
     assert.equal(one(text, 'PrivateDevices'), 'yes');
+    // Setting the clock needs clock_settime allowed and not hidden by ProtectClock.
+    assert.match(one(text, 'SystemCallFilter'), /(^| )@clock( |$)/);
+    assert.equal(values(text, 'ProtectClock').length, 0);
     const exec = one(text, 'ExecStart').split(/\s+/).slice(2 + LEADER_NODE_FLAGS.length);
     assert.deepEqual(exec.slice(exec.indexOf('--ntp-port'), exec.indexOf('--ntp-port') + 2), ['--ntp-port', '123']);
+    assert.ok(exec.includes('--set-system-clock'), 'PUT /api/clock sets the system clock under systemd');
     assert.equal(exec[exec.indexOf('--config') + 1], '/etc/jaudiosync/leader.json');
     assert.equal(exec[exec.indexOf('--state-dir') + 1], `/var/lib/${one(text, 'StateDirectory')}`);
     const config = (await import(path.join(REPO, 'packages/leader/dist/src/leader-config.js'))) as { parseLeaderArgs: (argv: string[]) => unknown };

@@ -4,14 +4,17 @@
 // on 401, and the layout at phone width (screenshot kept in test-artifacts/ui/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { generateKey, parseKey, restToken } from '@jaudiosync/protocol/auth';
 import { EXAMPLE_PLAYLIST, REPO_ROOT } from '../helpers/cluster.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
 import { startFakeLeader, type FakeLeader } from './fake-leader.js';
-import { waitFor } from '@jaudiosync/test-support';
+import { TINY_PNG, waitFor, withId3 } from '@jaudiosync/test-support';
+import type { TitledTrack } from '@jaudiosync/protocol/timeline-message';
 
 // Browser globals used only inside page.evaluate/waitForFunction callbacks, which run in Chromium
 // (this project compiles without the DOM lib).
@@ -154,6 +157,51 @@ test('transport controls post the REST commands and the page follows the leader'
   await page.fill('#when', '');
 });
 
+test('order controls: shuffle, reshuffle, repeat, stop-after reach the leader; "Up next" shows the play order', async () => {
+  const order = () => fake.leader.controller.orderState();
+  const upNext = async () => (await page.locator('#upnext li').allTextContents()).map((t) => t.split(' · ')[0]);
+  const leaderUpcoming = async () => {
+    const s = await (await fetch(`${fake.url}/api/status`)).json() as { playlist: { title: string }[]; position: { index: number } };
+    return s.playlist.slice(s.position.index + 1).map((t) => t.title);
+  };
+  await page.click('#playlist li:nth-child(1) button');
+  await waitText('#now-index', /^track 1 of 5$/);
+  await page.waitForFunction(() => document.querySelectorAll('#upnext li').length === 4);
+  assert.deepEqual(await upNext(), await leaderUpcoming());
+
+  await page.click('#b-shuffle');
+  await until('shuffle on', () => order().shuffle);
+  await page.waitForFunction(() => document.querySelector('#b-shuffle').getAttribute('aria-pressed') === 'true', undefined, { timeout: WAIT_MS });
+  const seed = order().seed;
+  await page.click('#b-reshuffle');
+  await until('reshuffled', () => order().seed !== seed);
+  // The page lists what the members will play next: the timeline's own order.
+  const titles = (fake.leader.controller.timeline.tracks as TitledTrack[]).slice(1).map((t) => t.title);
+  await page.waitForFunction((want) => [...document.querySelectorAll('#upnext li')].map((li) => li.textContent.split(' · ')[0]).join('|') === want, titles.join('|'), { timeout: WAIT_MS });
+  assert.deepEqual(await leaderUpcoming(), titles);
+
+  await page.selectOption('#repeat', 'one');
+  await until('repeat one', () => order().repeat === 'one');
+  await page.waitForFunction(() => document.querySelectorAll('#upnext li').length === 1);
+  assert.equal((await upNext())[0], (fake.leader.controller.timeline.tracks[0] as TitledTrack).title);
+  await page.selectOption('#repeat', 'all');
+  await until('repeat all', () => order().repeat === 'all' && fake.leader.controller.timeline.loop);
+
+  await page.click('#b-stop-after');
+  await until('stop after', () => order().stopAfter);
+  await waitText('#upnext', /stops after this track/);
+  assert.equal(lastRevision().playing, false);
+  await page.click('#b-stop-after');
+  await until('stop after off', () => !order().stopAfter);
+  assert.equal(lastRevision().playing, true);
+
+  await page.selectOption('#repeat', 'off');
+  await page.click('#b-shuffle');
+  await until('shuffle off, repeat off', () => !order().shuffle && order().repeat === 'off');
+  await page.click('#b-stop');
+  await waitText('#now-state', /^stopped$/);
+});
+
 test('group volume and member volume, delay and channel mode reach the leader and the members', async () => {
   await slide('#volume', 40);
   await until('group volume 0.4', () => fake.leader.controller.timeline.volume?.gain === 0.4);
@@ -271,4 +319,92 @@ test('with a key on the leader: the page loads, asks for the REST token, keeps i
   await page.click('#b-forget');
   assert.equal(await page.evaluate(() => localStorage.getItem('jaudiosync.restToken')), null);
   assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
+});
+
+test("what's playing: the cover (fetched with the key), artist and album, the next track, the time left in the playlist", async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jas-ui-tags-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const mp3 = readFileSync(path.join(REPO_ROOT, 'Music', '02-pluck-parade.mp3'));
+  writeFileSync(path.join(dir, 'a.mp3'), withId3(mp3, { title: 'Covered Song', artist: 'Test Ensemble', album: 'Examples', picture: { mime: 'image/png', data: TINY_PNG } }));
+  writeFileSync(path.join(dir, 'b.mp3'), withId3(mp3, { title: 'Bare Song' }));
+  writeFileSync(path.join(dir, 'tags.m3u8'), '#EXTM3U\na.mp3\nb.mp3\n');
+  const key = parseKey(generateKey());
+  const tagged = await startFakeLeader({ playlist: path.join(dir, 'tags.m3u8'), memberIds: [], key });
+  t.after(() => tagged.close());
+  await page.goto(`${tagged.url}/`);
+  await page.evaluate((k) => localStorage.setItem('jaudiosync.restToken', k), restToken(key));
+  await page.reload();
+  await waitText('#conn', /^live$/);
+  await page.click('#b-play');
+  await waitText('#now-state', /^playing$/);
+  await waitText('#now-title', /^Covered Song$/);
+  await waitText('#now-artist', /^Test Ensemble · Examples$/);
+  await waitText('#now-next', /^Next: Bare Song$/);
+  // Two fake 20 s tracks (fake-leader.ts) from the start: about 40 s left, counting down.
+  await waitText('#now-left', /^0:(40|3\d) left in the playlist$/);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#now-art');
+    return img && !img.hidden && img.complete && img.naturalWidth === 1;
+  }, undefined, { timeout: WAIT_MS });
+  assert.match(await page.locator('#now-art').getAttribute('src') ?? '', /^blob:/);
+  assert.equal(await page.locator('#now-art').getAttribute('data-sha'), createHash('sha256').update(TINY_PNG).digest('hex'));
+  // The cover is behind the key like the rest of the API.
+  const sha = createHash('sha256').update(TINY_PNG).digest('hex');
+  assert.equal((await fetch(`${tagged.url}/api/artwork/${sha}`)).status, 401);
+  // The next track has no cover: none is shown.
+  await page.click('#b-next');
+  await waitText('#now-title', /^Bare Song$/);
+  await page.waitForFunction(() => document.querySelector('#now-art').hidden === true, undefined, { timeout: WAIT_MS });
+  assert.equal(await text('#now-artist'), '');
+  await waitText('#now-left', /^0:(20|1\d) left in the playlist$/);
+  assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
+});
+
+test("the clock offer: the leader's clock 3 years off is shown beside the phone's, one tap sets it; scheduled times of day ask first", async (t) => {
+  const key = parseKey(generateKey());
+  const YEARS3_MS = 3 * 365 * 86_400_000;
+  const off = await startFakeLeader({ playlist: EXAMPLE_PLAYLIST, memberIds: [], key, wallOffsetMs: -YEARS3_MS });
+  t.after(() => off.close());
+  await page.goto(`${off.url}/`);
+  await page.evaluate((k) => localStorage.setItem('jaudiosync.restToken', k), restToken(key));
+  await page.reload();
+  await waitText('#conn', /^live$/);
+  await waitText('#clock-diff', /^\(leader behind by /);
+  assert.equal(await page.locator('#b-clock').isVisible(), true);
+  // The leader's day is shown when it is not the phone's.
+  assert.match(await text('#clock-leader'), /\d{1,2}:\d{2}:\d{2} \S+/);
+
+  // A command timed by the (wrong) clock is scheduled: the page asks first; "no" leaves the clock.
+  const leaderWall = off.leader.wallClock.nowMs();
+  off.leader.controller.play({ at: new Date(leaderWall + 600_000).toISOString() });
+  const answers = [false, true];
+  const asked: string[] = [];
+  const onDialog = (d: { message(): string; accept(): Promise<void>; dismiss(): Promise<void> }) => {
+    asked.push(d.message());
+    void (answers.shift() ? d.accept() : d.dismiss());
+  };
+  page.on('dialog', onDialog);
+  t.after(() => page.off('dialog', onDialog));
+  await page.click('#b-clock');
+  await waitText('#clock-err', /JAS_ERR_CONFLICT/);
+  assert.equal(off.leader.wallClock.source, 'system');
+  assert.match(asked[0] ?? '', /time of day/);
+  await page.click('#b-clock');
+  await waitText('#clock-msg', /^leader clock corrected \(kept by the leader\): moved \+/);
+  assert.equal(asked.length, 2);
+  assert.equal(off.leader.wallClock.source, 'phone');
+  assert.ok(Math.abs(off.leader.wallClock.nowMs() - Date.now()) < 1000, 'the leader now reads the phone time');
+  await page.waitForFunction(() => document.querySelector('#b-clock').hidden === true, undefined, { timeout: WAIT_MS });
+  await waitText('#clock-diff', /^\(set from a phone\)$/);
+  assert.deepEqual(realProblems(), [], 'no script errors or CSP violations');
+});
+
+test('without a shared key the clock is shown but not offered (the leader would refuse it)', async (t) => {
+  const off = await startFakeLeader({ playlist: EXAMPLE_PLAYLIST, memberIds: [], wallOffsetMs: 5 * 60_000 });
+  t.after(() => off.close());
+  await page.goto(`${off.url}/`);
+  await waitText('#conn', /^live$/);
+  await waitText('#clock-diff', /^\(leader ahead by (4:5\d|5:0\d)\)$/);
+  assert.equal(await page.locator('#b-clock').isVisible(), false);
+  await waitText('#clock-msg', /shared key/);
 });

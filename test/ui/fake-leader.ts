@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { AuthKey } from '@jaudiosync/protocol/auth';
 import { encodeMessage } from '@jaudiosync/protocol/codec';
-import { Leader } from '@jaudiosync/leader/leader';
+import { Leader, WallClock } from '@jaudiosync/leader/leader';
 import { defaultConfig } from '@jaudiosync/leader/leader-config';
 import { registerUiRoutes } from '@jaudiosync/leader/ui-routes';
 
@@ -82,7 +82,8 @@ export interface FakeLeader {
 }
 
 /** Fake members cannot answer the key handshake: use `key` only with no members. */
-export async function startFakeLeader(opts: { playlist: string; memberIds: string[]; key?: AuthKey }): Promise<FakeLeader> {
+/** `wallOffsetMs`: the leader's system clock is that far off (a Pi without RTC, booted offline). */
+export async function startFakeLeader(opts: { playlist: string; memberIds: string[]; key?: AuthKey; wallOffsetMs?: number }): Promise<FakeLeader> {
   const dir = await mkdtemp(path.join(tmpdir(), 'jas-ui-'));
   const members = await Promise.all(opts.memberIds.map((id) => startFakeMember(id)));
   const config = {
@@ -97,7 +98,9 @@ export async function startFakeLeader(opts: { playlist: string; memberIds: strin
     analyze: async () => ({ sourceRate: 48000, sourceFrames: 48000 * FAKE_TRACK_S, channels: 2 }),
     close: async () => undefined,
   };
-  const leader = new Leader(config, { log: pino({ level: 'silent' }), clock, analyzer });
+  const off = opts.wallOffsetMs ?? 0;
+  const wallClock = new WallClock({ stateDir: dir, systemNowMs: () => Date.now() + off });
+  const leader = new Leader(config, { log: pino({ level: 'silent' }), clock, analyzer, wallClock });
   const streams = new Set<IncomingMessage>();
   const fake: FakeLeader = {
     url: '', leader, members,

@@ -21,6 +21,8 @@ export interface LeaderConfig {
   leaderId: string;
   mdns: boolean;
   loop: boolean;
+  /** PUT /api/clock sets the system clock (needs CAP_SYS_TIME); otherwise the leader keeps an offset. */
+  setSystemClock: boolean;
   logLevel: string;
   /** The group's shared key (docs/security.md); undefined = unauthenticated development mode. */
   key?: AuthKey;
@@ -49,7 +51,8 @@ export const OPTIONS: OptionSpec[] = [
   { flag: '--output-rate', key: 'outputRate', kind: 'int', help: 'common output sample rate (Hz) of the timeline', default: '48000' },
   { flag: '--leader-id', key: 'leaderId', kind: 'string', help: 'id of this leader sent in welcome', default: 'host name' },
   { flag: '--no-mdns', key: 'mdns', kind: 'bool', help: 'do not browse mDNS (use --member only)' },
-  { flag: '--loop', key: 'loop', kind: 'bool', help: 'wrap to the first track after the last one' },
+  { flag: '--loop', key: 'loop', kind: 'bool', help: 'repeat all: wrap to the first track after the last one (PUT /api/repeat changes it)' },
+  { flag: '--set-system-clock', key: 'setSystemClock', kind: 'bool', help: 'PUT /api/clock sets the system clock (needs CAP_SYS_TIME, as the systemd unit grants); otherwise the leader keeps the phone\'s time as an offset' },
   { flag: '--log-level', key: 'logLevel', kind: 'string', help: 'pino level: trace, debug, info, warn, error', default: 'info' },
   { flag: '--key', key: 'key', kind: 'key', help: 'shared key jas1_... of the group (env JAS_KEY; prefer the config file or JAS_KEY: a flag shows in ps)', default: 'none (refused with NODE_ENV=production)' },
   { flag: '--key-file', key: 'keyFile', kind: 'string', help: 'file holding the shared key (env JAS_KEY_FILE)' },
@@ -65,7 +68,7 @@ export function defaultStateDir(): string {
 export function defaultConfig(): LeaderConfig {
   return {
     httpPort: 7700, ntpPort: 11123, host: '0.0.0.0', stateDir: defaultStateDir(), memberPattern: DEFAULT_MEMBER_PATTERN,
-    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false, logLevel: 'info',
+    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false, setSystemClock: false, logLevel: 'info',
   };
 }
 

@@ -10,6 +10,7 @@ import type { MessageInput } from '@jaudiosync/protocol/messages';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { Timeline } from '@jaudiosync/protocol/timeline';
 import { netstampUnavailableReason } from '@jaudiosync/netstamp';
+import { readArtwork } from '@jaudiosync/media';
 import type { LeaderConfig } from './leader-config.js';
 import type { LeaderClock } from './leader-clock.js';
 import { createHttpServer } from './http/http-server.js';
@@ -23,10 +24,16 @@ import { parsePlaylistBytes, parsePlaylistFile, type PlaylistProblem } from './p
 import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyzer.js';
 import { TrackCatalog } from './playlist/track-catalog.js';
 import { LeaderStateStore } from './state/leader-state-store.js';
+import { WallClock } from './clock/wall-clock.js';
+
+// LeaderDeps takes one (tests give the leader a wrong clock).
+export { WallClock } from './clock/wall-clock.js';
 import { TimelineController, type MemberSettings } from './timeline/timeline-controller.js';
 import { toTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
 export const LEADER_VERSION = '0.1.0';
+/** Covers kept in memory (each at most MAX_ARTWORK_BYTES: 2 MiB in all). */
+const ARTWORK_CACHE_ENTRIES = 4;
 /** Timeline titles are limited on the wire (messages.ts). */
 
 export interface LeaderDeps {
@@ -34,6 +41,8 @@ export interface LeaderDeps {
   clock: LeaderClock;
   analyzer?: TrackAnalyzer;
   wallNowMs?(): number;
+  /** The wall clock for times of day (default: the system clock, settable from a phone). */
+  wallClock?: WallClock;
 }
 
 export function settingsMessage(s: MemberSettings, atUs: number): MessageInput {
@@ -47,6 +56,7 @@ export class Leader {
   readonly registry: MemberRegistry;
   readonly discovery: Discovery;
   readonly app: FastifyInstance;
+  readonly wallClock: WallClock;
   private readonly store: LeaderStateStore;
   private playlistPathValue: string | undefined;
   private problems: PlaylistProblem[] = [];
@@ -54,11 +64,14 @@ export class Leader {
   private closed = false;
   private readonly analyzer: TrackAnalyzer;
   private httpPort: number;
+  private readonly artworkCache = new Map<string, { data: Uint8Array; mime: string }>();
 
   constructor(private readonly config: LeaderConfig, private readonly deps: LeaderDeps) {
     const log = deps.log;
     const timescale = deps.clock.timescale;
     this.httpPort = config.httpPort;
+    this.wallClock = deps.wallClock ?? new WallClock({ stateDir: config.stateDir, setSystemClock: config.setSystemClock });
+    const wallNowMs = deps.wallNowMs ?? (() => this.wallClock.nowMs());
     this.analyzer = deps.analyzer ?? new WorkerTrackAnalyzer();
     this.store = new LeaderStateStore(config.stateDir, log);
     this.catalog = new TrackCatalog({ analyzer: this.analyzer, outputRate: config.outputRate, stateDir: config.stateDir, log });
@@ -89,7 +102,7 @@ export class Leader {
       memberRttP90Us: () => this.registry.connectedRttP90Us(),
       trackReady: (trackId) => this.registry.trackDecodedEverywhere(trackId),
       loop: config.loop,
-      ...(deps.wallNowMs ? { wallNowMs: deps.wallNowMs } : {}),
+      wallNowMs,
     });
     this.discovery = new Discovery({ memberPattern: config.memberPattern, explicit: config.members, mdns: config.mdns });
 
@@ -132,9 +145,20 @@ export class Leader {
         id: config.leaderId, version: LEADER_VERSION, protocol: PROTOCOL_VERSION, nowUs: Math.round(timescale.nowUs()),
         ntpPort: config.ntpPort, outputRate: config.outputRate,
         ...(this.playlistPathValue !== undefined ? { playlistPath: this.playlistPathValue } : {}),
+        wallMs: Math.round(wallNowMs()), clockSource: this.wallClock.source, clockSettable: config.key !== undefined,
       }),
+      clock: {
+        settable: config.key !== undefined,
+        nowMs: wallNowMs,
+        set: async (phoneMs) => {
+          const r = await this.wallClock.set(phoneMs);
+          log.warn({ method: r.method, stepMs: r.stepMs, detail: r.detail }, "wall clock set from a phone (the leader timescale does not move)");
+          return r;
+        },
+      },
       events: this.events,
       version: LEADER_VERSION,
+      artwork: (sha256) => this.artwork(sha256),
     });
     registerUiRoutes(this.app);
   }
@@ -145,7 +169,7 @@ export class Leader {
     const saved = await this.store.load();
     if (saved) {
       this.catalog.restore(saved.tracks);
-      this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings });
+      this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings, ...(saved.order !== undefined ? { order: saved.order } : {}) });
       this.playlistPathValue = saved.playlistPath ?? undefined;
       this.problems = saved.problems;
       log.info({ rev: saved.timeline.rev, tracks: saved.tracks.length, file: this.store.filePath }, 'resumed saved timeline (sent unchanged to members)');
@@ -200,6 +224,22 @@ export class Leader {
     }
   }
 
+  /**
+   * A cover by its hash, read again from the track's file (nothing is kept on disk; the last few
+   * are kept in memory: a page asks for the same one whenever the track changes).
+   */
+  private async artwork(sha256: string): Promise<{ data: Uint8Array; mime: string } | undefined> {
+    const hit = this.artworkCache.get(sha256);
+    if (hit) return hit;
+    const track = this.catalog.byArtwork(sha256);
+    if (!track) return undefined;
+    const image = await readArtwork(track.path, sha256);
+    if (!image) return undefined;
+    this.artworkCache.set(sha256, image);
+    while (this.artworkCache.size > ARTWORK_CACHE_ENTRIES) this.artworkCache.delete(this.artworkCache.keys().next().value as string);
+    return image;
+  }
+
   private saveState(): void {
     this.store.save(() => ({
       version: LeaderStateStore.version(),
@@ -209,6 +249,7 @@ export class Leader {
       tracks: [...this.catalog.tracks],
       timeline: this.controller.timeline,
       memberSettings: this.controller.allMemberSettings(),
+      order: this.controller.orderState(),
     }));
   }
 
@@ -217,6 +258,7 @@ export class Leader {
     if (this.closed) return;
     this.closed = true;
     this.discovery.stop();
+    this.controller.close();
     this.registry.close();
     await this.app.close().catch(() => undefined);
     await this.deps.clock.stop().catch(() => undefined);

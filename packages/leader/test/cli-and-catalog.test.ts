@@ -39,10 +39,17 @@ test('ctl builds the right requests', async () => {
     [['ctl', 'volume', '0.5'], 'PUT', 'http://leader:7700/api/volume', { volume: 0.5 }],
     [['ctl', 'member', 'member2', '--delay-ms', '12', '--channel-mode', 'left'], 'PUT', 'http://leader:7700/api/members/member2', { outputDelayMs: 12, channelMode: 'left' }],
     [['ctl', 'status', '--leader', 'http://x:1'], 'GET', 'http://x:1/api/status', undefined],
+    [['ctl', 'repeat', 'one'], 'PUT', 'http://leader:7700/api/repeat', { repeat: 'one' }],
+    [['ctl', 'shuffle', 'on', '--seed', '42'], 'PUT', 'http://leader:7700/api/shuffle', { shuffle: true, seed: 42 }],
+    [['ctl', 'shuffle', 'off'], 'PUT', 'http://leader:7700/api/shuffle', { shuffle: false }],
+    [['ctl', 'shuffle', 'again'], 'POST', 'http://leader:7700/api/shuffle', {}],
+    [['ctl', 'stop-after', 'on'], 'PUT', 'http://leader:7700/api/stop-after', { stopAfter: true }],
+    [['ctl', 'clock', '--confirm'], 'PUT', 'http://leader:7700/api/clock', { wallMs: 1_800_000_000_123, confirm: true }],
+    [['ctl', 'clock'], 'PUT', 'http://leader:7700/api/clock', { wallMs: 1_800_000_000_123 }],
   ];
   for (const [argv, method, url, body] of cases) {
     const f = fakeIo(200, { rev: 1, atUs: 5, at: '2025-01-01T00:00:00.000Z', playlist: [], members: [], playing: false, volume: 1, position: null });
-    assert.equal(await runCtl(argv, f.io), 0, argv.join(' ') + f.err);
+    assert.equal(await runCtl(argv, { ...f.io, nowMs: () => 1_800_000_000_123 }), 0, argv.join(' ') + f.err);
     assert.equal(f.calls[0]?.url, url);
     assert.equal(f.calls[0]?.init.method, method);
     assert.deepEqual(f.calls[0]?.init.body === undefined ? undefined : JSON.parse(String(f.calls[0]?.init.body)), body);
@@ -58,6 +65,9 @@ test('ctl reports errors with a non-zero exit code', async () => {
   assert.match(usage.err, /--position-ms/);
   assert.equal(await runCtl(['ctl', 'frobnicate'], usage.io), 2);
   assert.equal(await runCtl(['ctl', 'volume', 'loud'], usage.io), 2);
+  for (const bad of [['repeat', 'twice'], ['shuffle'], ['shuffle', 'off', '--seed', '3'], ['stop-after', 'yes'], ['repeat', 'one', '--at', '+5s']]) {
+    assert.equal(await runCtl(['ctl', ...bad], usage.io), 2, bad.join(' '));
+  }
   const down = fakeIo(200, {});
   down.io.fetch = (async () => { throw new Error('ECONNREFUSED'); }) as unknown as typeof fetch;
   assert.equal(await runCtl(['ctl', 'status'], down.io), 1);

@@ -12,3 +12,7 @@ export { TrackDecoder, DEFAULT_WORKERS, DEFAULT_DECODE_NICE, type TrackDecoderOp
 export { lowerThreadPriority, currentThreadId, MAX_NICE, type ThreadPriority } from './thread-priority.js';
 export { TrackError, type TrackErrorKind, type TrackErrorTransfer } from './track-error.js';
 export { DECODABLE_FORMATS } from './source-inspect.js';
+export {
+  readTrackTags, readArtwork, artworkOf, sniffImage, MAX_ARTWORK_BYTES, MAX_TAG_CHARS,
+  type TrackTags, type TrackArtwork, type ArtworkMime,
+} from './track-tags.js';

@@ -74,9 +74,33 @@ export const PlaylistBody = Type.Object({
   path: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PATH_LENGTH })),
 }, closed);
 
+/** off: stop after the last track; one: the playing track again and again; all: the playlist wraps (same as `loop`). */
+export const RepeatMode = Type.Union([Type.Literal('off'), Type.Literal('one'), Type.Literal('all')]);
+/** Shuffle seed: 32 bits. */
+export const ShuffleSeed = Type.Integer({ minimum: 0, maximum: 0xffff_ffff });
+/** PUT /api/repeat */
+export const RepeatBody = Type.Object({ repeat: RepeatMode }, closed);
+/** PUT /api/shuffle: on (drawing a new order of the upcoming tracks, from `seed` when given) or off. */
+export const ShuffleBody = Type.Object({ shuffle: Type.Boolean(), seed: Type.Optional(ShuffleSeed) }, closed);
+/** POST /api/shuffle: draw the upcoming order again (turns shuffle on). */
+export const ReshuffleBody = Type.Object({ seed: Type.Optional(ShuffleSeed) }, closed);
+/** PUT /api/stop-after: stop at the end of the playing track (or of the next one to play), or cancel that. */
+export const StopAfterBody = Type.Object({ stopAfter: Type.Boolean() }, closed);
+
+/** Wall times accepted from a phone: 2000-01-01 to 2100-01-01 (ms since the epoch). */
+export const MIN_WALL_MS = 946_684_800_000;
+export const MAX_WALL_MS = 4_102_444_800_000;
+/** PUT /api/clock: the phone's clock, read just before sending; `confirm` sets it even with time-of-day commands scheduled. */
+export const ClockBody = Type.Object({
+  wallMs: Type.Integer({ minimum: MIN_WALL_MS, maximum: MAX_WALL_MS }),
+  confirm: Type.Optional(Type.Boolean()),
+}, closed);
+
 // ---- params ------------------------------------------------------------------------------------
 export const MemberParams = Type.Object({ id: NodeId }, closed);
 export const TrackParams = Type.Object({ id: TrackId }, closed);
+/** GET /api/artwork/:sha256 */
+export const ArtworkParams = Type.Object({ sha256: TrackId }, closed);
 
 // ---- replies -----------------------------------------------------------------------------------
 /** Every 4xx/5xx reply. `error` is a registry code (errors.ts), `field` a JSON pointer when known. */
@@ -94,8 +118,28 @@ export const CommandReply = Type.Object({
   at: Type.String(),
 });
 
+/** Reply to the order settings (repeat, shuffle, stop-after): the state after the change and when it acts. */
+export const OrderReply = Type.Object({
+  rev: Type.Integer({ minimum: 0 }),
+  /** from this leader time on the new order holds (stop-after: when the playing track ends) */
+  atUs: Type.Integer({ minimum: 0 }),
+  at: Type.String(),
+  shuffle: Type.Boolean(),
+  seed: ShuffleSeed,
+  repeat: RepeatMode,
+  stopAfter: Type.Boolean(),
+});
+
 export const PlaylistEntry = Type.Object({
+  /** in /api/status: the position in the play order (what /api/play `index` takes); in /api/playlist: the m3u8 order */
   index: Type.Integer({ minimum: 0 }),
+  /** in /api/status: the track's position in the m3u8 (differs from `index` when shuffled) */
+  playlistIndex: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** from the file's tags */
+  artist: Type.Optional(Type.String()),
+  album: Type.Optional(Type.String()),
+  /** sha256 of the embedded cover: GET /api/artwork/<sha256> */
+  artwork: Type.Optional(TrackId),
   id: TrackId,
   title: Type.Optional(Type.String()),
   path: Type.Optional(Type.String()),
@@ -176,6 +220,24 @@ export const LeaderStatus = Type.Object({
   ntpPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   outputRate: Type.Integer({ minimum: 1 }),
   playlistPath: Type.Optional(Type.String()),
+  /** the leader's wall clock now (ms since the epoch): what times of day are read against */
+  wallMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** system: the system clock; phone: a time given by PUT /api/clock, kept as an offset */
+  clockSource: Type.Optional(Type.Union([Type.Literal('system'), Type.Literal('phone')])),
+  /** PUT /api/clock is possible (the leader has a shared key, so the request can be authenticated) */
+  clockSettable: Type.Optional(Type.Boolean()),
+});
+
+/** Reply to PUT /api/clock. */
+export const ClockReply = Type.Object({
+  /** system: the system clock was set; offset: the leader keeps the time as an offset */
+  method: Type.Union([Type.Literal('system'), Type.Literal('offset')]),
+  /** how far the leader's wall clock moved (ms, + = forward) */
+  stepMs: Type.Integer(),
+  /** the leader's wall clock after the change */
+  wallMs: Type.Integer({ minimum: 0 }),
+  /** why the system clock was not set */
+  detail: Type.Optional(Type.String()),
 });
 
 /** GET /api/status */
@@ -184,7 +246,16 @@ export const StatusReply = Type.Object({
   /** null when nothing was ever played */
   position: Type.Union([PlaybackPosition, Type.Null()]),
   playing: Type.Boolean(),
+  /** repeat === 'all' (kept for older clients) */
   loop: Type.Boolean(),
+  repeat: RepeatMode,
+  shuffle: Type.Boolean(),
+  /** seed of the last shuffle */
+  seed: ShuffleSeed,
+  /** playback stops at the end of the playing track */
+  stopAfter: Type.Boolean(),
+  /** ms until playback ends at the current rate (rest of this track and those after it, or of this track with stopAfter); null while stopped or when it never ends (repeat one / all) */
+  remainingMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
   volume: Volume,
   members: Type.Array(MemberStatus),
   leader: LeaderStatus,
@@ -198,9 +269,17 @@ export type NextBody = Static<typeof NextBody>;
 export type PreviousBody = Static<typeof PreviousBody>;
 export type VolumeBody = Static<typeof VolumeBody>;
 export type MemberSettingsBody = Static<typeof MemberSettingsBody>;
+export type RepeatBody = Static<typeof RepeatBody>;
+export type ShuffleBody = Static<typeof ShuffleBody>;
+export type ReshuffleBody = Static<typeof ReshuffleBody>;
+export type StopAfterBody = Static<typeof StopAfterBody>;
+export type OrderReply = Static<typeof OrderReply>;
 export type PlaylistBody = Static<typeof PlaylistBody>;
 export type MemberParams = Static<typeof MemberParams>;
 export type TrackParams = Static<typeof TrackParams>;
+export type ArtworkParams = Static<typeof ArtworkParams>;
+export type ClockBody = Static<typeof ClockBody>;
+export type ClockReply = Static<typeof ClockReply>;
 export type ErrorReply = Static<typeof ErrorReply>;
 export type CommandReply = Static<typeof CommandReply>;
 export type PlaylistEntry = Static<typeof PlaylistEntry>;
@@ -215,6 +294,6 @@ export type StatusReply = Static<typeof StatusReply>;
 /** Every REST schema by name (tests check each one is plain JSON Schema). */
 export const REST_SCHEMAS = {
   PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
-  PlaylistBody, MemberParams, TrackParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
+  RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, ClockBody, ClockReply, PlaylistBody, MemberParams, TrackParams, ArtworkParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
   MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
 } as const;

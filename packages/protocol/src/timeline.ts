@@ -323,3 +323,39 @@ export function pruneRevisions(tl: Timeline, nowUs: number, graceUs: number = PR
   if (ri <= 0) return tl;
   return { ...tl, revisions: tl.revisions.slice(ri) };
 }
+
+/**
+ * Leader time (integer µs) at which the track playing at `atUs` has played its last frame (its
+ * successor's frame 0, or silence, is at the DAC then), under the revisions as they stand; null
+ * when nothing plays at `atUs`. Used for repeat one and stop-after: both act at this instant.
+ */
+export function trackEndUs(tl: Timeline, atUs: number): { endUs: number; index: number } | null {
+  const p = positionAt(tl, atUs);
+  if (p.ended || !p.playing || p.revision < 0) return null;
+  const r = tl.revisions[p.revision] as TimelineRevision;
+  const len = (tl.tracks[p.index] as TimelineTrack).frames;
+  // Frames from the revision's position to the end of the current track, counted along the play
+  // path (laps included), so the instant is the one every member computes.
+  const distance = framesInUs(Math.floor(atUs) - r.atUs, tl.outputRate) + (len - p.frame);
+  return { endUs: r.atUs + usOfFrames(distance, tl.outputRate), index: p.index };
+}
+
+/** Repeat one: the revision that starts the track playing at `atUs` again at its end (null: not playing). */
+export function repeatTrackAt(tl: Timeline, atUs: number): TimelineRevision | null {
+  const end = trackEndUs(tl, atUs);
+  if (end === null) return null;
+  return { atUs: end.endUs, playing: true, index: end.index, frame: 0 };
+}
+
+/**
+ * Stop after the current track: the revision stopping at the end of the track playing at `atUs`,
+ * with the next track's start as the resume point (null: not playing). Members fade a stop out
+ * over a few ms after its `atUs`; `fadeUs` earlier puts that fade on the track's last frames
+ * instead of the next track's first ones.
+ */
+export function stopAfterTrackAt(tl: Timeline, atUs: number, fadeUs = 0): TimelineRevision | null {
+  const end = trackEndUs(tl, atUs);
+  if (end === null) return null;
+  const next = end.index + 1 < tl.tracks.length ? end.index + 1 : 0;
+  return { atUs: end.endUs - Math.max(0, Math.round(fadeUs)), playing: false, index: next, frame: 0 };
+}

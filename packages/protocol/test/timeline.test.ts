@@ -8,6 +8,9 @@ import {
   nextAt,
   positionAt,
   previousAt,
+  repeatTrackAt,
+  stopAfterTrackAt,
+  trackEndUs,
   pruneRevisions,
   resumeAt,
   revisionAt,
@@ -267,3 +270,59 @@ test('validateTimeline rejects malformed input and accepts good timelines', () =
   ];
   for (const b of bad) assert.equal(typeof validateTimeline(b), 'string', JSON.stringify(b));
 });
+
+test('trackEndUs: the instant the playing track has played its last frame, also laps later and mid-track', () => {
+  const t = tl();
+  // Track a (1 s) from T0: ends at T0 + 1 s, where track b's frame 0 is at the DAC.
+  assert.deepEqual(trackEndUs(t, T0), { endUs: T0 + 1_000_000, index: 0 });
+  assert.deepEqual(trackEndUs(t, T0 + 999_999), { endUs: T0 + 1_000_000, index: 0 });
+  assert.deepEqual(trackEndUs(t, T0 + 1_000_000), { endUs: T0 + 1_500_000, index: 1 });
+  // A revision mid-track at an awkward frame: the end is where the frame count is reached.
+  const mid = tl({ tracks: [{ id: 'a', frames: 44_101 }, { id: 'b', frames: 10 }], outputRate: 44_100, revisions: [{ atUs: T0, playing: true, index: 0, frame: 7 }] });
+  const e = trackEndUs(mid, T0 + 5)!;
+  assert.equal(positionAt(mid, e.endUs - 1).ended, false);
+  assert.deepEqual(pick(positionAt(mid, e.endUs - 1)), { index: 0, frame: 44_100 });
+  assert.deepEqual(pick(positionAt(mid, e.endUs)), { index: 1, frame: 0 });
+  // Looping: the second lap's track b ends one lap (3.5 s) after the first.
+  const looped = tl({ loop: true });
+  assert.deepEqual(trackEndUs(looped, T0 + 3_500_000 + 1_200_000), { endUs: T0 + 3_500_000 + 1_500_000, index: 1 });
+  // Not playing: no end.
+  assert.equal(trackEndUs(tl({ revisions: [{ atUs: T0, playing: false, index: 1, frame: 5 }] }), T0 + 10), null);
+  assert.equal(trackEndUs(t, T0 + 3_500_000), null); // ran off the end
+});
+
+test('repeat one: the lap revision starts the same track at its end, on the frame every member computes', () => {
+  const t = tl();
+  const lap = repeatTrackAt(t, T0 + 1_200_000)!; // in track b (0.5 s, from T0 + 1 s)
+  assert.deepEqual(lap, { atUs: T0 + 1_500_000, playing: true, index: 1, frame: 0 });
+  const withLap = withRevision(t, lap);
+  // Just before the lap: b's last frame; at it: b's first frame again (not c).
+  assert.deepEqual(pick(positionAt(withLap, lap.atUs - 1)), { index: 1, frame: 23_999 });
+  assert.deepEqual(pick(positionAt(withLap, lap.atUs)), { index: 1, frame: 0 });
+  assert.deepEqual(pick(positionAt(withLap, lap.atUs + 250_000)), { index: 1, frame: 12_000 });
+  // The next lap follows from the first one.
+  assert.deepEqual(repeatTrackAt(withLap, lap.atUs + 1), { atUs: lap.atUs + 500_000, playing: true, index: 1, frame: 0 });
+  // Without the lap revision the maths goes on to track c: the revision is what repeats.
+  assert.deepEqual(pick(positionAt(t, lap.atUs)), { index: 2, frame: 0 });
+  assert.equal(repeatTrackAt(tl({ revisions: [{ atUs: T0, playing: false, index: 0, frame: 0 }] }), T0 + 1), null);
+});
+
+test('stop after: stops at the end of the current track with the next track as the resume point', () => {
+  const t = tl();
+  const stop = stopAfterTrackAt(t, T0 + 300_000)!;
+  assert.deepEqual(stop, { atUs: T0 + 1_000_000, playing: false, index: 1, frame: 0 });
+  const stopped = withRevision(t, stop);
+  assert.deepEqual(positionAt(stopped, stop.atUs - 1), { ended: false, index: 0, frame: 47_999, playing: true, revision: 0 });
+  assert.deepEqual(positionAt(stopped, stop.atUs), { ended: false, index: 1, frame: 0, playing: false, revision: 1 });
+  assert.deepEqual(positionAt(stopped, stop.atUs + 60_000_000), { ended: false, index: 1, frame: 0, playing: false, revision: 1 });
+  // Resuming plays the next track from its start.
+  assert.deepEqual(resumeAt(stopped, stop.atUs + 10), { atUs: stop.atUs + 10, playing: true, index: 1, frame: 0 });
+  // After the last track the resume point is the playlist's start.
+  assert.deepEqual(stopAfterTrackAt(t, T0 + 1_600_000), { atUs: T0 + 3_500_000, playing: false, index: 0, frame: 0 });
+  // With the members' stop fade: that much earlier, so the fade ends on the track's last frame.
+  assert.deepEqual(stopAfterTrackAt(t, T0 + 300_000, 6000), { atUs: T0 + 994_000, playing: false, index: 1, frame: 0 });
+});
+
+function pick(p: ReturnType<typeof positionAt>): { index: number; frame: number } | 'ended' {
+  return p.ended ? 'ended' : { index: p.index, frame: p.frame };
+}

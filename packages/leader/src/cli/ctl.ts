@@ -17,6 +17,10 @@ Commands:
   stop [--at T] | resume [--at T] | next [--at T] | previous [--at T]
   seek --position-ms N [--index N] [--at T]
   volume 0..1 [--at T]                     group volume
+  repeat off|one|all                       repeat nothing, the playing track, or the playlist
+  shuffle on|off|again [--seed N]          shuffle the upcoming tracks, back to playlist order, or draw again
+  stop-after on|off                        stop at the end of the playing track (or cancel that)
+  clock [--confirm]                        set the leader's wall clock from this machine's (needs the token)
   member ID [--volume 0..1] [--delay-ms N] [--channel-mode stereo|mono|left|right]
   members                                  list members
   playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
@@ -35,6 +39,8 @@ export interface CtlIo {
   out(text: string): void;
   err(text: string): void;
   readFile?(path: string): Promise<string>;
+  /** This machine's wall clock (ms), for `clock`. */
+  nowMs?(): number;
 }
 
 interface Request {
@@ -54,7 +60,7 @@ function takeOptions(args: string[]): { positional: string[]; opts: Map<string, 
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (name === 'json' || name === 'help') {
+      if (name === 'json' || name === 'help' || name === 'confirm') {
         opts.set(name, 'true');
         continue;
       }
@@ -116,6 +122,29 @@ async function buildRequest(positional: string[], opts: Map<string, string>, io:
       const volume = Number(arg);
       if (arg === undefined || !Number.isFinite(volume)) throw new UsageError('volume needs a number from 0 to 1');
       return { method: 'PUT', path: '/api/volume', body: { ...when(), volume } };
+    }
+    case 'repeat': {
+      allowOnly(opts, []);
+      if (arg !== 'off' && arg !== 'one' && arg !== 'all') throw new UsageError('repeat needs off, one or all');
+      return { method: 'PUT', path: '/api/repeat', body: { repeat: arg } };
+    }
+    case 'shuffle': {
+      allowOnly(opts, ['seed']);
+      const seed = num(opts, 'seed');
+      const withSeed = seed !== undefined ? { seed } : {};
+      if (arg === 'on') return { method: 'PUT', path: '/api/shuffle', body: { shuffle: true, ...withSeed } };
+      if (arg === 'again') return { method: 'POST', path: '/api/shuffle', body: withSeed };
+      if (arg === 'off' && seed === undefined) return { method: 'PUT', path: '/api/shuffle', body: { shuffle: false } };
+      throw new UsageError(arg === 'off' ? 'shuffle off takes no --seed' : 'shuffle needs on, off or again');
+    }
+    case 'clock': {
+      allowOnly(opts, ['confirm']);
+      return { method: 'PUT', path: '/api/clock', body: { wallMs: (io.nowMs ?? Date.now)(), ...(opts.has('confirm') ? { confirm: true } : {}) } };
+    }
+    case 'stop-after': {
+      allowOnly(opts, []);
+      if (arg !== 'on' && arg !== 'off') throw new UsageError('stop-after needs on or off');
+      return { method: 'PUT', path: '/api/stop-after', body: { stopAfter: arg === 'on' } };
     }
     case 'member': {
       allowOnly(opts, ['volume', 'delay-ms', 'channel-mode']);
@@ -215,17 +244,30 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
 function summarize(request: Request, data: unknown): string {
   const d = data as Record<string, unknown>;
   if (request.path === '/api/status') {
-    const s = data as { playing: boolean; volume: number; position: { index: number; positionMs: number } | null; playlist: { title?: string }[]; members: { id: string; health: string; connected: boolean }[] };
+    const s = data as {
+      playing: boolean; volume: number; position: { index: number; positionMs: number } | null; playlist: { title?: string; artist?: string }[];
+      members: { id: string; health: string; connected: boolean }[]; repeat?: string; shuffle?: boolean; stopAfter?: boolean;
+    };
     const pos = s.position;
-    const title = pos ? s.playlist[pos.index]?.title ?? '' : '';
+    const track = pos ? s.playlist[pos.index] : undefined;
+    const title = `${track?.title ?? ''}${track?.artist !== undefined ? ` (${track.artist})` : ''}`;
+    const next = pos ? s.playlist[pos.index + 1]?.title : undefined;
+    const order = s.repeat !== undefined ? `, repeat ${s.repeat}${s.shuffle === true ? ', shuffle' : ''}${s.stopAfter === true ? ', stops after this track' : ''}` : '';
     const lines = [
-      `${s.playing ? 'playing' : 'stopped'}${pos ? ` track ${pos.index + 1}/${s.playlist.length} "${title}" at ${(pos.positionMs / 1000).toFixed(1)} s` : ' (no playlist)'}, volume ${s.volume}`,
+      `${s.playing ? 'playing' : 'stopped'}${pos ? ` track ${pos.index + 1}/${s.playlist.length} "${title}" at ${(pos.positionMs / 1000).toFixed(1)} s` : ' (no playlist)'}, volume ${s.volume}${order}`,
+      ...(next !== undefined && s.stopAfter !== true && s.repeat !== 'one' ? [`next: "${next}"`] : []),
       ...s.members.map((m) => `  ${m.id}: ${m.health}`),
     ];
     return lines.join('\n');
   }
   if (request.path === '/api/members') {
     return (data as { id: string; health: string; address: string }[]).map((m) => `${m.id} ${m.address} ${m.health}`).join('\n') || 'no members';
+  }
+  if (typeof d['method'] === 'string' && typeof d['stepMs'] === 'number') {
+    return `ok: leader clock ${d['method'] === 'system' ? 'set' : 'kept as an offset'}, moved ${String(d['stepMs'])} ms${typeof d['detail'] === 'string' ? ` (${d['detail']})` : ''}`;
+  }
+  if (typeof d['repeat'] === 'string' && typeof d['at'] === 'string') {
+    return `ok: repeat ${String(d['repeat'])}, shuffle ${d['shuffle'] === true ? `on (seed ${String(d['seed'])})` : 'off'}${d['stopAfter'] === true ? `, stops at ${String(d['at'])}` : ''}`;
   }
   if (typeof d['at'] === 'string' && typeof d['rev'] === 'number') return `ok: rev ${d['rev']} takes effect at ${d['at']}`;
   if (typeof d['tracks'] === 'number') return `loaded ${d['tracks']} tracks, ${(d['problems'] as unknown[]).length} entries skipped`;

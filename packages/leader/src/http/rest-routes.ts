@@ -38,6 +38,10 @@ export interface RestDeps {
   events: EventEmitter;
   /** Leader software version (OpenAPI info). */
   version: string;
+  /** The leader's wall clock (PUT /api/clock); `settable` only when requests are authenticated (a shared key). */
+  clock?: { settable: boolean; set(wallMs: number): Promise<{ method: 'system' | 'offset'; stepMs: number; detail?: string }>; nowMs(): number };
+  /** The cover image with this sha256 of a track of the playlist (undefined: none). */
+  artwork?(sha256: string): Promise<{ data: Uint8Array; mime: string } | undefined>;
 }
 
 interface RouteDef {
@@ -49,6 +53,8 @@ interface RouteDef {
   reply?: TSchema;
   /** Accepts an m3u8 text body besides JSON. */
   acceptsText?: boolean;
+  /** Replies with bytes of this media type instead of JSON (OpenAPI). */
+  binary?: string;
   handler(request: FastifyRequest, reply: FastifyReply): Promise<unknown> | unknown;
 }
 
@@ -58,14 +64,37 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
   const c = deps.controller;
   const tl = c.timeline;
   const pos = c.positionNow();
-  const playlist = deps.tracks().map((t, index) => ({
-    index, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
-  }));
+  const catalog = deps.tracks();
+  const o = c.orderState();
+  // The play order: the timeline's tracks (shuffled or not), each with its place in the m3u8.
+  const order = o.order.length === catalog.length ? o.order : catalog.map((_t, i) => i);
+  const playlist = order.flatMap((m3u, index) => {
+    const t = catalog[m3u];
+    if (t === undefined) return [];
+    return [{
+      index, playlistIndex: m3u, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
+      ...(t.artist !== undefined ? { artist: t.artist } : {}),
+      ...(t.album !== undefined ? { album: t.album } : {}),
+      ...(t.artwork !== undefined ? { artwork: t.artwork.sha256 } : {}),
+    }];
+  });
+  // Time until playback ends: the rest of this track, and the tracks after it unless it stops after this one.
+  let remainingMs: number | null = null;
+  if (pos.playing && !pos.ended && (o.stopAfter || o.repeat === 'off')) {
+    let frames = (tl.tracks[pos.index]?.frames ?? 0) - pos.frame;
+    if (!o.stopAfter) for (let i = pos.index + 1; i < tl.tracks.length; i++) frames += tl.tracks[i]?.frames ?? 0;
+    remainingMs = c.msOfFrames(Math.max(0, frames));
+  }
   return {
     playlist,
     position: tl.tracks.length === 0 ? null : { rev: tl.rev, index: pos.index, frame: pos.frame, positionMs: c.msOfFrames(pos.frame), atUs: pos.atUs },
     playing: pos.playing,
     loop: tl.loop,
+    repeat: o.repeat,
+    shuffle: o.shuffle,
+    seed: o.seed,
+    stopAfter: o.stopAfter,
+    remainingMs,
     volume: tl.volume?.gain ?? 1,
     members: deps.members().map((m) => memberStatus(m, c.memberSettings(m.id), deps.tracks())),
     leader: deps.leader(),
@@ -148,6 +177,36 @@ function routes(deps: RestDeps): RouteDef[] {
     const b = request.body as Rest.VolumeBody;
     return c.setVolume({ volume: b.volume, ...when(b) });
   };
+  const shuffleRoute = (request: FastifyRequest) => {
+    const b = request.body as Rest.ShuffleBody;
+    return c.setShuffle(b.shuffle, b.seed);
+  };
+  const clockRoute = async (request: FastifyRequest) => {
+    const b = request.body as Rest.ClockBody;
+    const clock = deps.clock;
+    if (clock === undefined || !clock.settable) {
+      throw new JasError('JAS_ERR_UNAUTHORIZED', { detail: "setting the leader's clock needs a shared key on the leader, so that the request is authenticated (docs/security.md)" });
+    }
+    const ahead = c.wallTimedAheadUs();
+    if (ahead.length > 0 && b.confirm !== true) {
+      throw new JasError('JAS_ERR_CONFLICT', {
+        detail: `${ahead.length} command(s) given as a time of day are scheduled (the first at ${c.wallIsoOf(ahead[0] as number)}); they keep their moment, which the new clock calls another time: send "confirm": true to set it anyway`,
+      }, { field: '/confirm' });
+    }
+    const r = await clock.set(b.wallMs);
+    deps.events.emit('change');
+    return { ...r, wallMs: Math.round(clock.nowMs()) };
+  };
+  const artworkRoute = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { sha256 } = request.params as Rest.ArtworkParams;
+    const image = await deps.artwork?.(sha256);
+    if (image === undefined) throw new JasError('JAS_ERR_NOT_FOUND', { what: `artwork ${sha256}` });
+    // Named by its content hash: it never changes, a phone may keep it.
+    const etag = `"${sha256}"`;
+    void reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable').header('x-content-type-options', 'nosniff');
+    if ((request.headers['if-none-match'] ?? '').split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return reply.code(304).send();
+    return reply.type(image.mime).send(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength));
+  };
   return [
     { method: 'GET', url: '/healthz', summary: 'Liveness probe', handler: () => ({ ok: true }) },
     { method: 'GET', url: '/api/status', summary: 'Playlist, position, volume, members and leader info', reply: Rest.StatusReply, handler: () => buildStatus(deps) },
@@ -173,6 +232,27 @@ function routes(deps: RestDeps): RouteDef[] {
     } as RouteDef,
     { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1)', body: Rest.VolumeBody, handler: volumeRoute },
     { method: 'POST', url: '/api/volume', summary: 'Group volume (0..1), same as PUT', body: Rest.VolumeBody, handler: volumeRoute },
+    {
+      method: 'PUT', url: '/api/repeat', summary: 'Repeat: off, one (the playing track), all (the playlist; `loop`)', body: Rest.RepeatBody, reply: Rest.OrderReply,
+      handler: (request: Body<Rest.RepeatBody>) => c.setRepeat(request.body.repeat),
+    } as RouteDef,
+    { method: 'PUT', url: '/api/shuffle', summary: 'Shuffle the upcoming tracks (optional `seed`) or put them back in playlist order', body: Rest.ShuffleBody, reply: Rest.OrderReply, handler: shuffleRoute },
+    {
+      method: 'POST', url: '/api/shuffle', summary: 'Shuffle the upcoming tracks again (a new seed, or `seed`)', body: Rest.ReshuffleBody, reply: Rest.OrderReply,
+      handler: (request: Body<Rest.ReshuffleBody>) => c.setShuffle(true, request.body?.seed),
+    } as RouteDef,
+    {
+      method: 'PUT', url: '/api/stop-after', summary: 'Stop at the end of the playing track (true), or cancel that (false)', body: Rest.StopAfterBody, reply: Rest.OrderReply,
+      handler: (request: Body<Rest.StopAfterBody>) => c.setStopAfter(request.body.stopAfter),
+    } as RouteDef,
+    {
+      method: 'PUT', url: '/api/clock', summary: "Set the leader's wall clock from a phone's (times of day are read against it; the leader timescale does not move)", body: Rest.ClockBody, reply: Rest.ClockReply,
+      handler: clockRoute,
+    },
+    {
+      method: 'GET', url: '/api/artwork/:sha256', summary: "A track's embedded cover (JPEG, PNG, GIF or WebP, at most 512 KiB), by the sha256 /api/status gives", params: Rest.ArtworkParams,
+      binary: 'image/*', handler: artworkRoute,
+    },
     { method: 'GET', url: '/api/members', summary: 'Members with their last state', handler: () => buildStatus(deps).members },
     { method: 'PUT', url: '/api/members/:id', summary: "A member's volume, output delay and channel mode", params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },
     { method: 'PATCH', url: '/api/members/:id', summary: 'Same as PUT /api/members/:id', params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },
@@ -267,7 +347,7 @@ export function openApiDocument(table: RouteDef[], version: string): object {
       summary: r.summary,
       operationId: `${r.method.toLowerCase()}${r.url.replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
       responses: {
-        200: { description: 'OK', content: { 'application/json': { schema: r.reply ?? { type: 'object' } } } },
+        200: { description: 'OK', content: r.binary !== undefined ? { [r.binary]: { schema: { type: 'string', format: 'binary' } } } : { 'application/json': { schema: r.reply ?? { type: 'object' } } } },
         400: errorResponse, 404: errorResponse, 415: errorResponse, 422: errorResponse,
       },
     };

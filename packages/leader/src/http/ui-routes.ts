@@ -20,7 +20,7 @@ const FILE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}\.(html|js|css|svg)$/;
 const MAX_FILE_BYTES = 256 * 1024;
 /** Everything the page needs comes from the leader itself: no CDN, no inline script or style. */
 export const UI_CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
+  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' blob:", "connect-src 'self'",
   "manifest-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
 ].join('; ');
 

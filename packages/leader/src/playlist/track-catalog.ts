@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { framesAtRate } from '@jaudiosync/media';
+import { framesAtRate, readTrackTags, type TrackArtwork, type TrackTags } from '@jaudiosync/media';
 import type { ParsedPlaylist, PlaylistProblem } from './m3u8-parser.js';
 import type { TrackAnalysis, TrackAnalyzer } from './track-analyzer.js';
 import { readJsonFile, writeJsonAtomic } from '../state/atomic-json.js';
@@ -30,6 +30,12 @@ export interface CatalogTrack {
   mtimeMs: number;
   /** Line of the playlist it came from. */
   line: number;
+  /** From the file's tags (music-metadata), when it has them. */
+  artist?: string;
+  album?: string;
+  /** The embedded cover, served at /api/artwork/<sha256> (absent: none, or not servable: see artworkSkipped). */
+  artwork?: TrackArtwork;
+  artworkSkipped?: string;
 }
 
 export interface CatalogLoadResult {
@@ -38,7 +44,7 @@ export interface CatalogLoadResult {
 }
 
 interface HashEntry { path: string; sizeBytes: number; mtimeMs: number; id: string }
-interface CacheFile { version: number; analyses: Record<string, TrackAnalysis>; hashes: HashEntry[] }
+interface CacheFile { version: number; analyses: Record<string, TrackAnalysis>; hashes: HashEntry[]; tags?: Record<string, TrackTags> }
 
 export interface TrackCatalogOptions {
   analyzer: TrackAnalyzer;
@@ -46,6 +52,8 @@ export interface TrackCatalogOptions {
   /** State dir for the cache file; in-memory only when absent. */
   stateDir?: string;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Tag reader (default: music-metadata through @jaudiosync/media). */
+  readTags?(path: string): Promise<TrackTags>;
 }
 
 export async function sha256File(filePath: string): Promise<string> {
@@ -58,6 +66,7 @@ export class TrackCatalog {
   private current: CatalogTrack[] = [];
   private byId = new Map<string, CatalogTrack>();
   private readonly analyses = new Map<string, TrackAnalysis>();
+  private readonly tags = new Map<string, TrackTags>();
   private readonly hashes = new Map<string, HashEntry>();
   private cacheLoaded = false;
 
@@ -87,10 +96,16 @@ export class TrackCatalog {
         const analysis = await this.analysisOf(id, entry.path);
         const frames = framesAtRate(analysis.sourceFrames, analysis.sourceRate, this.options.outputRate);
         if (frames < 1) throw new Error('no audio frames');
+        const tags = await this.tagsOf(id, entry.path);
+        // The playlist's own title (#EXTINF) wins; then the file's title tag; then its name.
         tracks.push({
-          id, path: entry.path, title: entry.title ?? path.basename(entry.path, path.extname(entry.path)),
+          id, path: entry.path, title: entry.title ?? tags.title ?? path.basename(entry.path, path.extname(entry.path)),
           frames, sourceRate: analysis.sourceRate, sourceFrames: analysis.sourceFrames, channels: analysis.channels,
           sizeBytes: st.size, mtimeMs: st.mtimeMs, line: entry.line,
+          ...(tags.artist !== undefined ? { artist: tags.artist } : {}),
+          ...(tags.album !== undefined ? { album: tags.album } : {}),
+          ...(tags.artwork !== undefined ? { artwork: tags.artwork } : {}),
+          ...(tags.artworkSkipped !== undefined ? { artworkSkipped: tags.artworkSkipped } : {}),
         });
       } catch (err) {
         const reason = `cannot decode: ${(err as Error).message}`;
@@ -122,6 +137,21 @@ export class TrackCatalog {
     return id;
   }
 
+  /** Tags by content hash: read once per file content, kept with the analyses. */
+  private async tagsOf(id: string, filePath: string): Promise<TrackTags> {
+    const cached = this.tags.get(id);
+    if (cached) return cached;
+    const tags = await (this.options.readTags ?? readTrackTags)(filePath);
+    if (tags.artworkSkipped !== undefined) this.options.log?.info({ path: filePath, reason: tags.artworkSkipped }, 'cover not served');
+    this.tags.set(id, tags);
+    return tags;
+  }
+
+  /** The track whose cover has this hash (for GET /api/artwork/<sha256>). */
+  byArtwork(sha256: string): CatalogTrack | undefined {
+    return this.current.find((t) => t.artwork?.sha256 === sha256);
+  }
+
   private async analysisOf(id: string, filePath: string): Promise<TrackAnalysis> {
     const cached = this.analyses.get(id);
     if (cached) return cached;
@@ -146,6 +176,7 @@ export class TrackCatalog {
       for (const [id, a] of Object.entries(data.analyses ?? {})) {
         if (/^[0-9a-f]{64}$/.test(id) && Number.isSafeInteger(a?.sourceFrames) && Number.isSafeInteger(a?.sourceRate)) this.analyses.set(id, a);
       }
+      for (const [id, t] of Object.entries(data.tags ?? {})) if (/^[0-9a-f]{64}$/.test(id) && validTags(t)) this.tags.set(id, t);
       for (const h of data.hashes ?? []) if (typeof h?.path === 'string' && typeof h.id === 'string') this.hashes.set(h.path, h);
     } catch (err) {
       this.options.log?.warn({ err: (err as Error).message }, 'track cache unreadable; starting empty');
@@ -155,11 +186,23 @@ export class TrackCatalog {
   private async saveCache(): Promise<void> {
     if (!this.cachePath) return;
     const analyses = Object.fromEntries([...this.analyses].slice(-MAX_CACHE_ENTRIES));
-    const data: CacheFile = { version: CACHE_VERSION, analyses, hashes: [...this.hashes.values()].slice(-MAX_CACHE_ENTRIES) };
+    const tags = Object.fromEntries([...this.tags].slice(-MAX_CACHE_ENTRIES));
+    const data: CacheFile = { version: CACHE_VERSION, analyses, hashes: [...this.hashes.values()].slice(-MAX_CACHE_ENTRIES), tags };
     try {
       await writeJsonAtomic(this.cachePath, data);
     } catch (err) {
       this.options.log?.warn({ err: (err as Error).message }, 'cannot write track cache');
     }
   }
+}
+
+/** A cached tag entry is used only if every field has its type (the cache file is input too). */
+function validTags(t: unknown): t is TrackTags {
+  if (typeof t !== 'object' || t === null) return false;
+  const o = t as Record<string, unknown>;
+  for (const k of ['title', 'artist', 'album', 'artworkSkipped']) if (o[k] !== undefined && typeof o[k] !== 'string') return false;
+  const a = o['artwork'] as Record<string, unknown> | undefined;
+  if (a === undefined) return true;
+  return typeof a === 'object' && a !== null && typeof a['sha256'] === 'string' && /^[0-9a-f]{64}$/.test(a['sha256'])
+    && ['image/jpeg', 'image/png', 'image/gif', 'image/webp'].includes(a['mime'] as string) && Number.isSafeInteger(a['bytes']);
 }

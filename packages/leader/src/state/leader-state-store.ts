@@ -6,7 +6,7 @@ import { validateTimeline, type Timeline } from '@jaudiosync/protocol/timeline';
 import { readJsonFile, writeJsonAtomic } from './atomic-json.js';
 import type { CatalogTrack } from '../playlist/track-catalog.js';
 import type { PlaylistProblem } from '../playlist/m3u8-parser.js';
-import type { MemberSettings } from '../timeline/timeline-controller.js';
+import type { MemberSettings, OrderState } from '../timeline/timeline-controller.js';
 
 export const STATE_FILE = 'leader-state.json';
 const STATE_VERSION = 1;
@@ -21,6 +21,8 @@ export interface LeaderState {
   tracks: CatalogTrack[];
   timeline: Timeline;
   memberSettings: Record<string, MemberSettings>;
+  /** Play order, shuffle seed, repeat, stop-after (absent in older state: playlist order; the controller checks it). */
+  order?: OrderState;
 }
 
 export interface StateLog { warn(obj: object, msg: string): void }

@@ -3,15 +3,37 @@
 // every member (or the user's start time), computed with the same pure maths members use
 // (protocol/timeline.ts). Sending and persisting are the owner's job: it listens to `timeline`,
 // `settings` and `change`.
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { JasError } from '@jaudiosync/protocol/errors';
 import { MAX_REVISIONS, type ChannelMode } from '@jaudiosync/protocol/messages';
 import {
-  nextAt, positionAt, previousAt, pruneRevisions, resumeAt, seekAt, stopAt, usOfFrames, withRevision,
+  nextAt, positionAt, previousAt, pruneRevisions, repeatTrackAt, resumeAt, seekAt, stopAfterTrackAt, stopAt, usOfFrames, withRevision,
   type Timeline, type TimelineRevision,
 } from '@jaudiosync/protocol/timeline';
+import { isPermutation, shuffleFrom, unshuffleFrom } from './shuffle-order.js';
 import { MAX_START_AHEAD_US, parseStartTime } from './start-time.js';
 
+/** off: stop after the last track; one: the current track again and again; all: the playlist wraps (`loop`). */
+export type RepeatMode = 'off' | 'one' | 'all';
+
+/** Play order state, persisted with the timeline. */
+export interface OrderState {
+  /** Play position -> position in the m3u8 (the timeline's tracks are in play order). */
+  order: number[];
+  shuffle: boolean;
+  /** Seed of the last shuffle (32 bits). */
+  seed: number;
+  repeat: RepeatMode;
+  stopAfter: boolean;
+}
+
+/**
+ * Members fade a stop out over this after its atUs (the member scheduler's TIMELINE_FADE_US): a
+ * stop-after is placed this much before the track's end, so the fade ends on its last frame
+ * rather than on the next track's first 6 ms.
+ */
+export const STOP_FADE_US = 6_000;
 /** Default minimum lead time: covers a WiFi hop, JSON handling and the member's own scheduling. */
 export const DEFAULT_MIN_LEAD_MS = 250;
 /** Added to 2 x RTT p90 per member: processing on both ends plus a burst of jitter. */
@@ -53,6 +75,19 @@ export interface CommandResult {
 export interface ControllerSnapshot {
   timeline: Timeline;
   memberSettings: Record<string, MemberSettings>;
+  /** Absent in state saved before shuffle and repeat existed: playlist order, repeat from `loop`. */
+  order?: OrderState;
+}
+
+/** Reply to an order change: when it takes effect and the order state after it. */
+export interface OrderResult {
+  rev: number;
+  atUs: number;
+  at: string;
+  shuffle: boolean;
+  seed: number;
+  repeat: RepeatMode;
+  stopAfter: boolean;
 }
 
 export interface TimelineControllerEvents {
@@ -75,6 +110,8 @@ export interface TimelineControllerOptions {
   /** Whether every connected member has this track decoded; a jump to one that is not waits for it. */
   trackReady?(trackId: string): boolean;
   loop?: boolean;
+  /** Seeds for shuffles (default: crypto random); tests inject a sequence. */
+  drawSeed?(): number;
 }
 
 /**
@@ -82,15 +119,28 @@ export interface TimelineControllerOptions {
  * the cache and decoding its start takes ~0.3-0.8 s on a member (more on a Pi).
  */
 const UNDECODED_LEAD_US = 1_500_000;
+/** Longest setTimeout delay Node takes (beyond it fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   private tl: Timeline;
   private readonly settings = new Map<string, MemberSettings>();
   private readonly wallNowMs: () => number;
   private readonly minLeadUs: number;
+  private order: number[] = [];
+  private shuffle = false;
+  private seed = 0;
+  private repeat: RepeatMode;
+  private stopAfter = false;
+  /** The revisions this controller added itself (repeat-one laps, stop-after stops), by identity. */
+  private auto = new Set<TimelineRevision>();
+  private autoTimer: NodeJS.Timeout | null = null;
+  /** Revisions and volume changes the user timed by the wall clock (a time of day, an ISO time). */
+  private wallTimed = new WeakSet<object>();
 
   constructor(private readonly options: TimelineControllerOptions) {
     super();
+    this.repeat = options.loop === true ? 'all' : 'off';
     this.wallNowMs = options.wallNowMs ?? Date.now;
     this.minLeadUs = Math.round((options.minLeadMs ?? DEFAULT_MIN_LEAD_MS) * 1000);
     const now = this.nowUs();
@@ -117,14 +167,15 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   }
 
   /** Resolves the user's start time into a leader time; refuses the past and > 24 h ahead. */
-  resolveAt(when: When = {}): { atUs: number; leadUs: number; explicit: boolean } {
+  resolveAt(when: When = {}): { atUs: number; leadUs: number; explicit: boolean; wall?: boolean } {
     const nowUs = this.nowUs();
     const leadUs = this.leadTimeUs();
     const start = parseStartTime(when.at, when.delayMs, this.wallNowMs());
     if (start === undefined) return { atUs: nowUs + leadUs, leadUs, explicit: false };
     // Wall -> leader time: the leader timescale runs at the wall clock's rate from its anchor, so
     // the offset between a wall time and now carries over to leader time.
-    const aheadUs = start.kind === 'delay' ? start.delayUs : start.wallUs - this.wallNowMs() * 1000;
+    // Whole µs: a wall clock kept on CLOCK_MONOTONIC (clock/wall-clock.ts) reads fractional ms.
+    const aheadUs = Math.round(start.kind === 'delay' ? start.delayUs : start.wallUs - this.wallNowMs() * 1000);
     const label = when.at ?? `+${String(when.delayMs)}ms`;
     if (aheadUs < 0) {
       throw new JasError('JAS_ERR_TIME_IN_PAST', { at: JSON.stringify(label) }, { field: when.at !== undefined ? '/at' : '/delayMs' });
@@ -137,7 +188,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (aheadUs > MAX_START_AHEAD_US) {
       throw new JasError('JAS_ERR_TIME_TOO_FAR', { at: JSON.stringify(label), limit: '24 h' }, { field: when.at !== undefined ? '/at' : '/delayMs' });
     }
-    return { atUs: nowUs + aheadUs, leadUs, explicit: true };
+    return { atUs: nowUs + aheadUs, leadUs, explicit: true, wall: start.kind === 'wall' };
   }
 
   /** ISO wall time of a leader time (for replies and logs). */
@@ -164,7 +215,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
    * Applies one revision at `atUs`. Revisions scheduled at or after `atUs` are cancelled first (the
    * latest command wins), so the maths sees the timeline as it will be just before `atUs`.
    */
-  private apply(when: { atUs: number; leadUs: number; explicit?: boolean }, make: (base: Timeline, atUs: number) => TimelineRevision): CommandResult {
+  private apply(when: { atUs: number; leadUs: number; explicit?: boolean; wall?: boolean }, make: (base: Timeline, atUs: number) => TimelineRevision): CommandResult {
     let { atUs, leadUs } = when;
     let revision = this.revise(atUs, make);
     // "As soon as possible" to a track some member has not decoded yet: give it the time to decode
@@ -180,10 +231,86 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (next.revisions.length > MAX_REVISIONS) {
       throw new JasError('JAS_ERR_CONFLICT', { detail: `more than ${MAX_REVISIONS} commands are scheduled ahead` });
     }
-    this.tl = next;
+    // Kept by identity: the commit below keeps the object, prunes and replacements drop it.
+    const added = next.revisions[next.revisions.length - 1];
+    if (when.wall === true && added !== undefined) this.wallTimed.add(added);
+    this.commit(next);
+    return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, revision };
+  }
+
+  /** Installs `next` with the automatic revisions the order state asks for, and announces it. */
+  private commit(next: Timeline): void {
+    this.tl = this.withAuto(next);
+    this.armAutoTimer();
     this.emit('timeline', this.tl);
     this.emit('change');
-    return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, revision };
+  }
+
+  /**
+   * Repeat one and stop-after are revisions the leader adds itself at the end of the playing track
+   * (timeline.ts `repeatTrackAt`, `stopAfterTrackAt`), so every member acts at the same frame.
+   * Those still far enough ahead are derived again from the current state; nearer ones stay
+   * (members may already act on them). One per gap between revisions: the next lap is added when
+   * the previous one takes effect (armAutoTimer).
+   */
+  private withAuto(tl: Timeline): Timeline {
+    const now = this.nowUs();
+    const keepBefore = now + this.leadTimeUs();
+    const revs = tl.revisions.filter((r) => !(this.auto.has(r) && r.atUs >= keepBefore));
+    const auto = new Set(revs.filter((r) => this.auto.has(r)));
+    // A stop-after that took effect is done.
+    if (this.stopAfter && revs.some((r) => auto.has(r) && !r.playing && r.atUs <= now)) this.stopAfter = false;
+    let stopPending = this.stopAfter && revs.some((r) => auto.has(r) && !r.playing);
+    const out: TimelineRevision[] = [];
+    for (let i = 0; i < revs.length; i++) {
+      const r = revs[i] as TimelineRevision;
+      out.push(r);
+      const following = revs[i + 1];
+      const wantStop = this.stopAfter && !stopPending;
+      if (!r.playing || (!wantStop && this.repeat !== 'one')) continue;
+      const from = Math.max(r.atUs, keepBefore);
+      if (following !== undefined && following.atUs <= from) continue;
+      const base: Timeline = { ...tl, revisions: out };
+      const added = wantStop ? stopAfterTrackAt(base, from, STOP_FADE_US) : repeatTrackAt(base, from);
+      if (added === null || added.atUs <= r.atUs || (following !== undefined && added.atUs >= following.atUs)) continue;
+      out.push(added);
+      auto.add(added);
+      if (wantStop) stopPending = true;
+    }
+    this.auto = auto;
+    return out.length === tl.revisions.length && out.every((r, i) => r === tl.revisions[i]) ? tl : { ...tl, revisions: out };
+  }
+
+  /** Wakes up when the next automatic revision takes effect, to add the one after it. */
+  private armAutoTimer(): void {
+    if (this.autoTimer) clearTimeout(this.autoTimer);
+    this.autoTimer = null;
+    const now = this.nowUs();
+    const due = [...this.auto].map((r) => r.atUs).filter((a) => a > now).sort((a, b) => a - b)[0];
+    if (due === undefined) return;
+    this.autoTimer = setTimeout(() => {
+      this.autoTimer = null;
+      this.refreshAuto();
+    // setTimeout takes at most 2^31-1 ms (24.8 days; a track may be longer): wake up and look again then.
+    }, Math.min(MAX_TIMER_MS, Math.ceil((due - now) / 1000) + 1));
+    this.autoTimer.unref();
+  }
+
+  /** Adds the automatic revision due after one that took effect (the timer calls it; tests too). */
+  refreshAuto(): void {
+    const before = this.tl;
+    const next = this.withAuto(pruneRevisions(this.tl, this.nowUs()));
+    this.armAutoTimer();
+    if (next === before) return;
+    this.tl = { ...next, rev: before.rev + 1 };
+    this.emit('timeline', this.tl);
+    this.emit('change');
+  }
+
+  /** Stops the timer of automatic revisions (the leader closes). */
+  close(): void {
+    if (this.autoTimer) clearTimeout(this.autoTimer);
+    this.autoTimer = null;
   }
 
   private revise(atUs: number, make: (base: Timeline, atUs: number) => TimelineRevision): TimelineRevision {
@@ -240,27 +367,103 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (!(cmd.volume >= 0 && cmd.volume <= 1)) {
       throw new JasError('JAS_ERR_VALIDATION', { field: '/volume', detail: 'must be a number from 0 to 1' }, { field: '/volume' });
     }
-    const { atUs, leadUs } = this.resolveAt(cmd);
-    this.tl = { ...this.tl, rev: this.tl.rev + 1, volume: { gain: cmd.volume, atUs } };
+    const { atUs, leadUs, wall } = this.resolveAt(cmd);
+    const volume = { gain: cmd.volume, atUs };
+    if (wall === true) this.wallTimed.add(volume);
+    this.tl = { ...this.tl, rev: this.tl.rev + 1, volume };
     this.emit('timeline', this.tl);
     this.emit('change');
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, volume: cmd.volume };
   }
 
-  /** Replaces the playlist. Playback stops (the new list's indices mean other tracks). */
+  /** Replaces the playlist (in m3u8 order; shuffled when shuffle is on). Playback stops (the new list's indices mean other tracks). */
   setTracks(tracks: ControllerTrack[]): Timeline {
     const now = this.nowUs();
     const last = this.tl.revisions[this.tl.revisions.length - 1];
     const atUs = Math.max(now, (last?.atUs ?? 0) + 1);
-    this.tl = {
+    const catalog = tracks.map((t) => (t.title !== undefined ? { id: t.id, frames: t.frames, title: t.title } : { id: t.id, frames: t.frames }));
+    const identity = catalog.map((_t, i) => i);
+    if (this.shuffle) this.seed = this.drawSeed();
+    this.order = this.shuffle ? shuffleFrom(identity, 0, this.seed) : identity;
+    this.auto.clear();
+    this.stopAfter = false;
+    this.commit({
       ...this.tl,
       rev: this.tl.rev + 1,
-      tracks: tracks.map((t) => (t.title !== undefined ? { id: t.id, frames: t.frames, title: t.title } : { id: t.id, frames: t.frames })),
+      tracks: this.order.map((i) => catalog[i] as ControllerTrack),
       revisions: [{ atUs, playing: false, index: 0, frame: 0 }],
-    };
-    this.emit('timeline', this.tl);
-    this.emit('change');
+    });
     return this.tl;
+  }
+
+  /** The order state: play order (m3u8 positions), shuffle, seed, repeat, stop-after. */
+  orderState(): OrderState {
+    return { order: [...this.order], shuffle: this.shuffle, seed: this.seed, repeat: this.repeat, stopAfter: this.stopAfter };
+  }
+
+  private orderResult(atUs: number): OrderResult {
+    return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), shuffle: this.shuffle, seed: this.seed, repeat: this.repeat, stopAfter: this.stopAfter };
+  }
+
+  private drawSeed(): number {
+    return (this.options.drawSeed?.() ?? randomInt(0, 2 ** 32 - 1)) >>> 0;
+  }
+
+  /**
+   * Repeat mode. `all` is the timeline's `loop` (members wrap gaplessly); `one` and stop-after are
+   * revisions at the end of the playing track (withAuto). When `loop` flips, a revision at now
+   * holding the position as it is keeps the past as it was: the new mode only changes what happens
+   * at the next end of a track or of the playlist.
+   */
+  setRepeat(repeat: RepeatMode): OrderResult {
+    const atUs = this.nowUs() + this.leadTimeUs();
+    this.repeat = repeat;
+    const loop = repeat === 'all';
+    let tl = this.tl;
+    if (loop !== tl.loop) tl = { ...holdPositionAt(tl, this.nowUs()), loop };
+    this.commit({ ...tl, rev: tl.rev + 1 });
+    return this.orderResult(atUs);
+  }
+
+  /** Stop at the end of the current track (the resume point is the next track's start), or cancel that. */
+  setStopAfter(stopAfter: boolean): OrderResult {
+    if (stopAfter) this.requireTracks();
+    this.stopAfter = stopAfter;
+    this.commit({ ...this.tl, rev: this.tl.rev + 1 });
+    const stop = this.tl.revisions.find((r) => this.auto.has(r) && !r.playing);
+    return this.orderResult(stop?.atUs ?? this.nowUs() + this.leadTimeUs());
+  }
+
+  /**
+   * Shuffle on (a new seed, or `seed`) or off (the upcoming tracks back in m3u8 order). Only the
+   * tracks after the one playing at the returned `atUs` (and after any track a revision names)
+   * move, so nothing that plays until then changes; stopped at the start, the whole list moves.
+   */
+  setShuffle(shuffle: boolean, seed?: number): OrderResult {
+    this.requireTracks();
+    const now = this.nowUs();
+    const atUs = now + this.leadTimeUs();
+    let tl = this.tl;
+    const fresh = !tl.revisions.some((r) => r.playing && r.atUs >= now) && positionFresh(tl, now) && positionFresh(tl, atUs);
+    let from = 0;
+    if (fresh) {
+      // Nothing plays and the resume point is the start: the new order starts from its first track.
+      tl = { ...tl, revisions: [{ atUs: Math.max(now, (tl.revisions[tl.revisions.length - 1]?.atUs ?? 0) + 1), playing: false, index: 0, frame: 0 }] };
+      this.auto.clear();
+    } else {
+      // A stop-after's resume point is "the next track", whichever that becomes: it does not pin it.
+      from = 1 + Math.max(currentIndex(tl, now), currentIndex(tl, atUs),
+        ...tl.revisions.filter((r) => r.playing || !this.auto.has(r)).map((r) => r.index));
+    }
+    this.shuffle = shuffle;
+    if (shuffle) this.seed = seed ?? this.drawSeed();
+    const catalog: ControllerTrack[] = [];
+    this.order.forEach((m3u, i) => { catalog[m3u] = tl.tracks[i] as ControllerTrack; });
+    // From playlist order, so a seed always gives the same order of the same upcoming tracks.
+    const upcomingInPlaylistOrder = unshuffleFrom(this.order, from);
+    this.order = shuffle ? shuffleFrom(upcomingInPlaylistOrder, from, this.seed) : upcomingInPlaylistOrder;
+    this.commit({ ...tl, rev: tl.rev + 1, tracks: this.order.map((i) => catalog[i] as ControllerTrack) });
+    return this.orderResult(atUs);
   }
 
   memberSettings(memberId: string): MemberSettings {
@@ -284,6 +487,18 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     return { settings: merged, atUs };
   }
 
+  /**
+   * Leader times of the commands still ahead that were given as a time of day or an ISO time: they
+   * were placed with the wall clock as it was, so setting the clock would move their meaning.
+   */
+  wallTimedAheadUs(): number[] {
+    const now = this.nowUs();
+    const out = this.tl.revisions.filter((r) => r.atUs > now && this.wallTimed.has(r)).map((r) => r.atUs);
+    const v = this.tl.volume;
+    if (v !== undefined && v.atUs > now && this.wallTimed.has(v)) out.push(v.atUs);
+    return out.sort((a, b) => a - b);
+  }
+
   /** Where the playlist is now (for status). */
   positionNow(): { index: number; frame: number; playing: boolean; ended: boolean; atUs: number } {
     const atUs = this.nowUs();
@@ -298,7 +513,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
   }
 
   snapshot(): ControllerSnapshot {
-    return { timeline: this.tl, memberSettings: this.allMemberSettings() };
+    return { timeline: this.tl, memberSettings: this.allMemberSettings(), order: this.orderState() };
   }
 
   /** Restores a persisted state unchanged (members that kept playing are not disturbed). */
@@ -311,7 +526,46 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     if (!this.tl.volume) this.tl = { ...this.tl, volume: { gain: 1, atUs: this.tl.revisions[0]?.atUs ?? this.nowUs() } };
     this.settings.clear();
     for (const [id, s] of Object.entries(snapshot.memberSettings)) this.settings.set(id, { ...DEFAULT_MEMBER_SETTINGS, ...s });
+    const o = snapshot.order;
+    const n = this.tl.tracks.length;
+    // A saved order that does not fit the saved tracks (edited by hand, older leader) is playlist order.
+    const valid = o !== undefined && isPermutation(o.order, n) && ['off', 'one', 'all'].includes(o.repeat)
+      && Number.isSafeInteger(o.seed) && typeof o.shuffle === 'boolean' && typeof o.stopAfter === 'boolean';
+    this.order = valid ? [...o.order] : this.tl.tracks.map((_t, i) => i);
+    this.shuffle = valid ? o.shuffle : false;
+    this.seed = valid ? o.seed >>> 0 : 0;
+    this.repeat = valid ? o.repeat : this.tl.loop ? 'all' : 'off';
+    if (this.repeat === 'all' && !this.tl.loop) this.repeat = 'off';
+    this.stopAfter = valid ? o.stopAfter : false;
+    // Revisions added automatically are recognised again: one that is exactly what repeat one or
+    // stop-after makes at the end of the track before it.
+    this.auto.clear();
+    const revs = this.tl.revisions;
+    for (let i = 1; i < revs.length; i++) {
+      const r = revs[i] as TimelineRevision;
+      const base: Timeline = { ...this.tl, revisions: revs.slice(0, i) };
+      const made = r.playing ? (this.repeat === 'one' ? repeatTrackAt(base, r.atUs - 1) : null)
+        : (this.stopAfter ? stopAfterTrackAt(base, r.atUs - 1, STOP_FADE_US) : null);
+      if (made !== null && made.atUs === r.atUs && made.index === r.index && made.frame === r.frame) this.auto.add(r);
+    }
+    this.tl = this.withAuto(this.tl);
+    this.armAutoTimer();
   }
+}
+
+/** The timeline with a revision at `atUs` keeping the position (and playing or not) as it is then. */
+function holdPositionAt(tl: Timeline, atUs: number): Timeline {
+  const p = positionAt(tl, atUs);
+  const hold: TimelineRevision = p.ended ? { atUs, playing: false, index: 0, frame: 0 } : { atUs, playing: p.playing, index: p.index, frame: p.frame };
+  if (tl.revisions.some((r) => r.atUs === atUs)) return tl;
+  const revisions = [...tl.revisions.filter((r) => r.atUs < atUs), hold, ...tl.revisions.filter((r) => r.atUs > atUs)];
+  return { ...tl, revisions };
+}
+
+/** Stopped (or past the end) with the start of the playlist as the resume point. */
+function positionFresh(tl: Timeline, atUs: number): boolean {
+  const p = positionAt(tl, atUs);
+  return p.ended || (!p.playing && p.index === 0 && p.frame === 0);
 }
 
 /** The track playing (or the resume point's track) at `atUs`; 0 after the end. */

@@ -3,8 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JasError } from '@jaudiosync/protocol/errors';
-import { TimelineController } from '../../src/timeline/timeline-controller.js';
+import { STOP_FADE_US, TimelineController } from '../../src/timeline/timeline-controller.js';
 import { parseStartTime } from '../../src/timeline/start-time.js';
+import { positionAt, type Timeline } from '@jaudiosync/protocol/timeline';
 
 const RATE = 48000;
 const START_US = 1_750_000_000_000_000;
@@ -150,3 +151,130 @@ test('a jump to a track some member has not decoded gets the time to decode it, 
   decoded.add('b'.repeat(64));
   assert.equal(c.play({ index: 1 }).leadUs, 250_000);
 });
+
+function orderSetup(frames: number[], seeds: number[] = [1, 2, 3, 4, 5]) {
+  const clock = { nowUs: START_US };
+  const c = new TimelineController({
+    timescale: { nowUs: () => clock.nowUs }, outputRate: RATE, wallNowMs: () => clock.nowUs / 1000,
+    minLeadMs: 250, drawSeed: () => seeds.shift() ?? 99,
+  });
+  c.setTracks(frames.map((f, i) => ({ id: String(i).padStart(64, '0'), frames: f * RATE, title: `t${i}` })));
+  return { c, clock };
+}
+
+const ids = (c: TimelineController) => c.timeline.tracks.map((t) => Number(t.id));
+
+test('shuffle while stopped at the start: the whole order is drawn from the seed, the same seed gives the same order', () => {
+  const { c } = orderSetup(Array.from({ length: 12 }, () => 10));
+  const r = c.setShuffle(true, 12345);
+  assert.equal(r.seed, 12345);
+  const first = ids(c);
+  assert.notDeepEqual(first, [...first].sort((a, b) => a - b));
+  assert.deepEqual([...first].sort((a, b) => a - b), Array.from({ length: 12 }, (_v, i) => i));
+  assert.deepEqual(c.orderState().order, first); // the order maps play positions to m3u8 positions
+  c.setShuffle(false);
+  assert.deepEqual(ids(c), Array.from({ length: 12 }, (_v, i) => i));
+  c.setShuffle(true, 12345);
+  assert.deepEqual(ids(c), first);
+  // A drawn seed when none is given.
+  assert.equal(c.setShuffle(true).seed, 1);
+});
+
+test('shuffle while playing keeps the playing track and those before it in place, so the position does not move', () => {
+  const { c, clock } = orderSetup(Array.from({ length: 10 }, () => 10));
+  c.play({ index: 3 });
+  clock.nowUs += 12_000_000; // 11.75 s played: track 4, 1.75 s in
+  const before = c.positionNow();
+  const r = c.setShuffle(true, 777);
+  const order = ids(c);
+  assert.deepEqual(order.slice(0, 5), [0, 1, 2, 3, 4]);
+  assert.notDeepEqual(order.slice(5), [5, 6, 7, 8, 9]);
+  assert.deepEqual(c.positionNow(), before);
+  assert.equal(r.atUs, clock.nowUs + 250_000);
+  // The next track is the shuffled one: at the end of track 4 plays order[5].
+  const end = START_US + 250_000 + 20_000_000;
+  const p = positionAt(c.timeline, end);
+  assert.ok(!p.ended && p.index === 5 && c.timeline.tracks[5]!.id === String(order[5]).padStart(64, '0'));
+  // Off: the upcoming tracks back in m3u8 order, the rest stays.
+  c.setShuffle(false);
+  assert.deepEqual(ids(c), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+test('repeat one: a lap revision at the end of the playing track, re-added at each lap; off removes the pending one', () => {
+  const { c, clock } = orderSetup([10, 20, 5]);
+  const play = c.play();
+  c.setRepeat('one');
+  const lap1 = play.atUs + 10_000_000;
+  assert.deepEqual(c.timeline.revisions.at(-1), { atUs: lap1, playing: true, index: 0, frame: 0 });
+  assert.deepEqual(pick(c.timeline, lap1 + 1_000_000), { index: 0, frame: RATE });
+  clock.nowUs = lap1 + 1000;
+  c.refreshAuto();
+  assert.deepEqual(c.timeline.revisions.at(-1), { atUs: lap1 + 10_000_000, playing: true, index: 0, frame: 0 });
+  // next under repeat one: the new track repeats.
+  const next = c.next();
+  assert.deepEqual(c.timeline.revisions.at(-1), { atUs: next.atUs + 20_000_000, playing: true, index: 1, frame: 0 });
+  c.setRepeat('off');
+  assert.ok(c.timeline.revisions.every((r) => r.atUs <= next.atUs));
+  assert.deepEqual(pick(c.timeline, next.atUs + 20_000_000), { index: 2, frame: 0 });
+});
+
+test('repeat all is the loop flag; switching it keeps the past (a revision holds the position at now)', () => {
+  const { c, clock } = orderSetup([10, 20, 5]);
+  const play = c.play();
+  c.setRepeat('all');
+  assert.equal(c.timeline.loop, true);
+  clock.nowUs = play.atUs + 40_000_000; // second lap, 5 s in
+  assert.deepEqual(c.positionNow().index, 0);
+  c.setRepeat('off');
+  assert.equal(c.timeline.loop, false);
+  // Still playing where it was (without the held position the old revision would be past the end).
+  const p = c.positionNow();
+  assert.deepEqual([p.playing, p.index, p.frame], [true, 0, 5 * RATE]);
+  assert.deepEqual(pick(c.timeline, clock.nowUs + 30_000_000), 'ended');
+  // Turning repeat all on after the end does not start anything.
+  clock.nowUs += 60_000_000;
+  c.setRepeat('all');
+  assert.equal(c.positionNow().playing, false);
+});
+
+test('stop after: a stop at the end of the current track, cancelled on demand, done once it took effect', () => {
+  const { c, clock } = orderSetup([10, 20, 5]);
+  const play = c.play();
+  clock.nowUs = play.atUs + 3_000_000;
+  const r = c.setStopAfter(true);
+  // The track ends at +10 s; the stop is the members' 6 ms stop fade before that.
+  assert.equal(r.atUs, play.atUs + 10_000_000 - STOP_FADE_US);
+  assert.deepEqual(c.timeline.revisions.at(-1), { atUs: r.atUs, playing: false, index: 1, frame: 0 });
+  c.setStopAfter(false);
+  assert.equal(c.timeline.revisions.at(-1)!.atUs, play.atUs);
+  c.setStopAfter(true);
+  clock.nowUs = r.atUs + 1000;
+  c.refreshAuto();
+  assert.equal(c.orderState().stopAfter, false);
+  assert.equal(c.positionNow().playing, false);
+  // Resume plays the next track from its start.
+  assert.deepEqual(c.resume().revision, { atUs: clock.nowUs + 250_000, playing: true, index: 1, frame: 0 });
+});
+
+test('order state survives a restart: the restored controller recognises its lap revision and keeps the order', () => {
+  const { c, clock } = orderSetup([10, 20, 5, 7, 8]);
+  c.setShuffle(true, 4242);
+  c.play();
+  c.setRepeat('one');
+  const snap = JSON.parse(JSON.stringify(c.snapshot())) as ReturnType<TimelineController['snapshot']>;
+  const { c: c2 } = orderSetup([1]);
+  (c2 as unknown as { options: { timescale: { nowUs(): number } } }).options.timescale = { nowUs: () => clock.nowUs };
+  c2.restore(snap);
+  assert.deepEqual(c2.orderState(), c.orderState());
+  assert.deepEqual(c2.timeline.revisions, c.timeline.revisions);
+  c2.setRepeat('off'); // the restored lap is known as automatic: it goes
+  assert.equal(c2.timeline.revisions.filter((r) => r.playing).length, 1);
+  // A saved order that does not fit the tracks falls back to playlist order.
+  c2.restore({ ...snap, order: { ...snap.order!, order: [0, 0, 1, 2, 3] } });
+  assert.deepEqual(c2.orderState().order, [0, 1, 2, 3, 4]);
+});
+
+function pick(tl: Timeline, atUs: number): { index: number; frame: number } | 'ended' {
+  const p = positionAt(tl, atUs);
+  return p.ended ? 'ended' : { index: p.index, frame: p.frame };
+}

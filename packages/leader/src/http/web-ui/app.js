@@ -22,7 +22,15 @@ const el = {
   playlist: $('#playlist'), plCount: $('#pl-count'), plProblems: $('#pl-problems'),
   plDetails: $('#pl-load'), plPath: $('#pl-path'), plFile: $('#pl-file'), plMsg: $('#pl-msg'), plErr: $('#pl-err'),
   leaderInfo: $('#leader-info'),
+  art: $('#now-art'), artist: $('#now-artist'), next: $('#now-next'), left: $('#now-left'),
+  clockLeader: $('#clock-leader'), clockPhone: $('#clock-phone'), clockDiff: $('#clock-diff'), clockBtn: $('#b-clock'),
+  clockMsg: $('#clock-msg'), clockErr: $('#clock-err'),
+  shuffle: $('#b-shuffle'), reshuffle: $('#b-reshuffle'), stopAfter: $('#b-stop-after'), repeat: $('#repeat'), upnext: $('#upnext'),
 };
+/** The leader's and the phone's clocks further apart than this: offer to set the leader's. */
+const CLOCK_OFFER_MS = 2000;
+/** Tracks shown under "Up next". */
+const UPNEXT_COUNT = 5;
 
 let status = null;
 let receivedAtMs = 0;
@@ -120,15 +128,47 @@ function applyStatus(s) {
   status = s;
   receivedAtMs = performance.now();
   renderNow();
+  renderClock();
+  renderOrder();
   renderVolume();
   renderPlaylist();
   renderMembers();
   const l = s.leader;
-  el.leaderInfo.textContent = `leader ${l.id} · v${l.version} · protocol ${l.protocol} · ${l.outputRate} Hz · loop ${s.loop ? 'on' : 'off'}${l.playlistPath ? ` · ${l.playlistPath}` : ''}`;
+  el.leaderInfo.textContent = `leader ${l.id} · v${l.version} · protocol ${l.protocol} · ${l.outputRate} Hz · repeat ${s.repeat || (s.loop ? 'all' : 'off')}${l.playlistPath ? ` · ${l.playlistPath}` : ''}`;
+}
+
+/** The cover shown (its hash) and its object URL; the image is fetched with the key like any API call. */
+let artShown = '';
+let artUrl = '';
+async function showArtwork(sha) {
+  if (sha === artShown) return;
+  artShown = sha;
+  if (artUrl) URL.revokeObjectURL(artUrl);
+  artUrl = '';
+  el.art.hidden = true;
+  el.art.removeAttribute('src');
+  if (!sha) return;
+  try {
+    const res = await fetch(`/api/artwork/${sha}`, { headers: authHeaders() });
+    if (!res.ok || artShown !== sha) return;
+    artUrl = URL.createObjectURL(await res.blob());
+    el.art.src = artUrl;
+    el.art.dataset.sha = sha;
+    el.art.hidden = false;
+  } catch { /* no cover: the page works without it */ }
+}
+
+function trackName(t) {
+  return t.title || (t.path ? t.path.split('/').pop() : t.id.slice(0, 12));
 }
 
 function renderNow() {
   const t = currentTrack();
+  el.artist.textContent = t ? [t.artist, t.album].filter(Boolean).join(' · ') : '';
+  showArtwork(t && t.artwork ? t.artwork : '');
+  const next = upcoming()[0];
+  el.next.textContent = status.stopAfter ? 'Next: stops after this track'
+    : status.repeat === 'one' && t ? `Next: ${trackName(t)} again` : next ? `Next: ${trackName(next)}` : '';
   el.title.textContent = t ? t.title || t.path || t.id.slice(0, 12) : status.playlist.length === 0 ? 'No playlist loaded' : '—';
   el.state.textContent = status.playing ? 'playing' : 'stopped';
   el.state.dataset.playing = String(status.playing);
@@ -139,14 +179,92 @@ function renderNow() {
   tick();
 }
 
+/** The tracks that play after the current one, in play order (wrapping when repeat all). */
+function upcoming() {
+  const list = status.playlist;
+  if (list.length === 0) return [];
+  if (status.repeat === 'one') return [];
+  const cur = status.position ? status.position.index : -1;
+  const out = [];
+  for (let k = 1; out.length < UPNEXT_COUNT && k < list.length; k++) {
+    const i = cur + k;
+    if (i >= list.length && status.repeat !== 'all') break;
+    const t = list[i % list.length];
+    if (t) out.push(t);
+  }
+  return out;
+}
+
+function renderOrder() {
+  el.shuffle.setAttribute('aria-pressed', String(status.shuffle === true));
+  el.stopAfter.setAttribute('aria-pressed', String(status.stopAfter === true));
+  if (document.activeElement !== el.repeat) el.repeat.value = status.repeat || (status.loop ? 'all' : 'off');
+  const next = upcoming();
+  const t = currentTrack();
+  el.upnext.replaceChildren(...(status.repeat === 'one' && t ? [t] : next).map((n) => {
+    const li = document.createElement('li');
+    li.textContent = `${n.title || (n.path ? n.path.split('/').pop() : n.id.slice(0, 12))} · ${fmtTime(n.durationMs)}`;
+    return li;
+  }));
+  if (status.stopAfter) {
+    const li = document.createElement('li');
+    li.textContent = 'stops after this track';
+    li.className = 'meta';
+    el.upnext.replaceChildren(li);
+  }
+}
+
 function tick() {
   if (!status) return;
   const ms = positionMsNow();
+  // Time left in the playlist, counted down locally between events like the position.
+  const left = typeof status.remainingMs === 'number' && status.playing
+    ? status.remainingMs - (leaderNowUs() - status.position.atUs) / 1000 : null;
+  el.left.textContent = left === null ? (status.playing && (status.repeat === 'one' || status.repeat === 'all') ? `repeat ${status.repeat}: no end` : '') : `${fmtTime(left)} left in the playlist`;
   el.pos.textContent = fmtTime(ms);
   if (!seeking) el.seek.value = String(Math.floor(ms));
   el.seek.setAttribute('aria-valuetext', `${fmtTime(ms)} of ${el.dur.textContent}`);
 }
 setInterval(tick, TICK_MS);
+
+/** The leader's wall clock now (ms), advanced locally since the last status. */
+function leaderWallMs() {
+  return status && typeof status.leader.wallMs === 'number' ? status.leader.wallMs + (performance.now() - receivedAtMs) : NaN;
+}
+
+const hms = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+function dayDiff(a, b) {
+  return new Date(a).toDateString() === new Date(b).toDateString() ? '' : ` ${new Date(a).toLocaleDateString()}`;
+}
+
+function renderClock() {
+  const leader = leaderWallMs();
+  const phone = Date.now();
+  if (!Number.isFinite(leader)) return;
+  el.clockLeader.textContent = hms(leader) + dayDiff(leader, phone);
+  el.clockPhone.textContent = hms(phone);
+  const diff = leader - phone;
+  const off = Math.abs(diff) > CLOCK_OFFER_MS;
+  el.clockDiff.textContent = off ? `(leader ${diff > 0 ? 'ahead' : 'behind'} by ${fmtTime(Math.abs(diff))})` : status.leader.clockSource === 'phone' ? '(set from a phone)' : '';
+  el.clockDiff.dataset.off = String(off);
+  el.clockBtn.hidden = !(off && status.leader.clockSettable);
+  if (off && !status.leader.clockSettable) el.clockMsg.textContent = 'The leader takes the time from a phone only with a shared key (docs/security.md).';
+}
+setInterval(renderClock, 1000);
+
+async function setLeaderClock(confirmed) {
+  el.clockErr.textContent = '';
+  try {
+    const r = await request('PUT', '/api/clock', { wallMs: Date.now(), ...(confirmed ? { confirm: true } : {}) });
+    el.clockMsg.textContent = `leader clock ${r.method === 'system' ? 'set' : 'corrected (kept by the leader)'}: moved ${r.stepMs >= 0 ? '+' : '−'}${fmtTime(Math.abs(r.stepMs))}`;
+    request('GET', '/api/status').then(applyStatus, () => undefined);
+  } catch (err) {
+    // Commands given as a time of day are scheduled: they keep their moment; ask before moving the clock under them.
+    if (!confirmed && err instanceof ApiError && err.code === 'JAS_ERR_CONFLICT' && window.confirm(`${err.message}\n\nSet the clock anyway?`)) return setLeaderClock(true);
+    showError(el.clockErr, err);
+  }
+}
+el.clockBtn.addEventListener('click', () => setLeaderClock(false));
 
 function renderVolume() {
   if (volumeBusy || document.activeElement === el.volume) return;
@@ -326,6 +444,22 @@ el.seek.addEventListener('change', async () => {
   await seekTo(Number(el.seek.value));
   seeking = false;
 });
+
+async function orderCommand(method, path, body) {
+  el.tErr.textContent = '';
+  try {
+    const r = await request(method, path, body);
+    el.tMsg.textContent = `repeat ${r.repeat} · shuffle ${r.shuffle ? 'on' : 'off'}${r.stopAfter ? ` · stops at ${clockTime(r.at)}` : ''}`;
+    refreshAt(r.atUs);
+  } catch (err) {
+    el.tMsg.textContent = '';
+    showError(el.tErr, err);
+  }
+}
+el.shuffle.addEventListener('click', () => orderCommand('PUT', '/api/shuffle', { shuffle: !(status && status.shuffle) }));
+el.reshuffle.addEventListener('click', () => orderCommand('POST', '/api/shuffle', {}));
+el.stopAfter.addEventListener('click', () => orderCommand('PUT', '/api/stop-after', { stopAfter: !(status && status.stopAfter) }));
+el.repeat.addEventListener('change', () => orderCommand('PUT', '/api/repeat', { repeat: el.repeat.value }));
 
 el.volume.addEventListener('input', () => { el.volumeOut.textContent = `${el.volume.value} %`; });
 el.volume.addEventListener('change', async () => {
