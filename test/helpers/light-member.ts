@@ -17,7 +17,7 @@ import { LeaderLink } from '@jaudiosync/member/leader-link';
 import { SOFTWARE_VERSION, STATE_REPORT_MS, TRACK_PLAN_MS, trackUrlFor } from '@jaudiosync/member/member-daemon';
 import { TrackCache } from '@jaudiosync/member/track-cache';
 import { LOAD_RETRY_MS, PREFETCH_BYTES_PER_S } from '@jaudiosync/member/track-manager';
-import { planTracks } from '@jaudiosync/member/track-plan';
+import { planningNowUs, planTracks, type WelcomeTime } from '@jaudiosync/member/track-plan';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 
 const OUTPUT_RATE = 48_000;
@@ -59,7 +59,7 @@ export class LightMember {
   private readonly link: LeaderLink;
   private timeline: Timeline | null = null;
   private baseUrl: string | null = null;
-  private welcomeTime: { leaderUs: number; localUs: number } | null = null;
+  private welcomeTime: WelcomeTime | null = null;
   private timers: NodeJS.Timeout[] = [];
   private readonly planTimers = new Set<NodeJS.Timeout>();
   private fetching: string | null = null;
@@ -160,8 +160,7 @@ export class LightMember {
   /** The member's plan (track-plan.ts): the tracks it would decode first, unpaced, then the rest paced. */
   private plan(): void {
     const tl = this.timeline;
-    const w = this.welcomeTime;
-    const nowUs = this.clock.leaderNowUs() ?? (w ? w.leaderUs + (this.source.nowUs() - w.localUs) : null);
+    const nowUs = planningNowUs(this.clock.leaderNowUs(), this.welcomeTime, this.source.nowUs());
     if (!tl || tl.tracks.length === 0 || nowUs === null) return;
     const plan = planTracks(tl, nowUs);
     this.wanted = plan.indices.map((i) => tl.tracks[i]?.id).filter((id): id is string => id !== undefined);

@@ -31,7 +31,7 @@ import { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
-import { planTracks } from './tracks/track-plan.js';
+import { planningNowUs, planTracks, type WelcomeTime } from './tracks/track-plan.js';
 
 export const SOFTWARE_VERSION = '0.1.0';
 /** State reports to the leader: often enough for live plots, cheap enough for 32 members. */
@@ -68,7 +68,7 @@ export class MemberDaemon {
   private timers: NodeJS.Timeout[] = [];
   private port = 0;
   /** Leader time in the last welcome and our local time then: a rough clock before NTP sync. */
-  private welcomeTime: { leaderUs: number; localUs: number } | null = null;
+  private welcomeTime: WelcomeTime | null = null;
 
   constructor(private readonly config: MemberConfig, private readonly log: Logger) {
     this.clockSource = ClockSource.fromEnv();
@@ -252,10 +252,7 @@ export class MemberDaemon {
   /** Keeps decoded what plays now and next for every revision not yet superseded. */
   private applyTrackPlan(): void {
     const tl = this.timeline;
-    // Which track plays needs only a rough time: before the clock is synced (3+ s after a restart)
-    // the welcome's server time gets the decode going, so a restarted member rejoins sooner.
-    const w = this.welcomeTime;
-    const nowUs = this.clock.leaderNowUs() ?? (w ? w.leaderUs + (this.clockSource.nowUs() - w.localUs) : null);
+    const nowUs = planningNowUs(this.clock.leaderNowUs(), this.welcomeTime, this.clockSource.nowUs());
     if (!tl || tl.tracks.length === 0 || nowUs === null) return;
     const plan = planTracks(tl, nowUs);
     this.tracks.want(tl, plan.indices, plan.startFrames);

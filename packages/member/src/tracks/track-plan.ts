@@ -49,3 +49,20 @@ export function planTracks(tl: Timeline, nowUs: number): TrackPlan {
   }
   return { indices, startFrames, prefetchOrder };
 }
+
+/** The leader's time in its last welcome, and the member's local time when it arrived. */
+export interface WelcomeTime {
+  leaderUs: number;
+  localUs: number;
+}
+
+/**
+ * The leader time to plan at: the synced clock's, else the welcome's carried forward on the local
+ * clock (good to a round trip and the crystals' drift: plenty to know which track plays). Before the
+ * clock is synced (3+ s after a restart) that gets the decode going, so a restarted member rejoins
+ * sooner. Null before either exists.
+ */
+export function planningNowUs(syncedNowUs: number | null, welcome: WelcomeTime | null, localNowUs: number): number | null {
+  if (syncedNowUs !== null) return syncedNowUs;
+  return welcome === null ? null : welcome.leaderUs + (localNowUs - welcome.localUs);
+}
