@@ -6,9 +6,11 @@ export { PolyphaseResampler } from './polyphase-resampler.js';
 export { probeTrack, type TrackProbe } from './probe-track.js';
 export {
   decodeToPcm, measureTrack, DEFAULT_OUTPUT_RATE,
-  type DecodedTrack, type DecodeOptions, type DecodeHooks, type DecodeProgress, type TrackInput, type TrackLength,
+  type DecodedTrack, type DecodeOptions, type DecodeHooks, type DecodeProgress, type TrackInput, type TrackLength, type TrackMeasurement,
 } from './decode-to-pcm.js';
 export { TrackDecoder, DEFAULT_WORKERS, DEFAULT_DECODE_NICE, type TrackDecoderOptions } from './track-decoder.js';
 export { lowerThreadPriority, currentThreadId, MAX_NICE, type ThreadPriority } from './thread-priority.js';
 export { TrackError, type TrackErrorKind, type TrackErrorTransfer } from './track-error.js';
 export { DECODABLE_FORMATS } from './source-inspect.js';
+export { LoudnessMeter, type TrackLoudness } from './loudness-meter.js';
+export { readTrackTags, type ReplayGainTags, type TrackTags } from './replaygain-tags.js';
