@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth';
 import { DEFAULT_MEMBER_PATTERN, parseEndpoint } from './members/discovery.js';
+import { DEFAULT_TARGET_LUFS, loudnessSettingsProblem, type NormalizeMode } from './playlist/loudness-gain.js';
 
 export interface LeaderConfig {
   playlist?: string;
@@ -21,6 +22,9 @@ export interface LeaderConfig {
   leaderId: string;
   mdns: boolean;
   loop: boolean;
+  /** Loudness normalization at first start (REST changes it later; the saved state keeps it). */
+  normalize: NormalizeMode;
+  targetLufs: number;
   logLevel: string;
   /** The group's shared key (docs/security.md); undefined = unauthenticated development mode. */
   key?: AuthKey;
@@ -50,6 +54,8 @@ export const OPTIONS: OptionSpec[] = [
   { flag: '--leader-id', key: 'leaderId', kind: 'string', help: 'id of this leader sent in welcome', default: 'host name' },
   { flag: '--no-mdns', key: 'mdns', kind: 'bool', help: 'do not browse mDNS (use --member only)' },
   { flag: '--loop', key: 'loop', kind: 'bool', help: 'wrap to the first track after the last one' },
+  { flag: '--normalize', key: 'normalize', kind: 'string', help: 'loudness normalization at first start: off, track or album (later: PUT /api/loudness)', default: 'off' },
+  { flag: '--target-lufs', key: 'targetLufs', kind: 'int', help: 'loudness normalization target, LUFS (-40..-5)', default: String(DEFAULT_TARGET_LUFS) },
   { flag: '--log-level', key: 'logLevel', kind: 'string', help: 'pino level: trace, debug, info, warn, error', default: 'info' },
   { flag: '--key', key: 'key', kind: 'key', help: 'shared key jas1_... of the group (env JAS_KEY; prefer the config file or JAS_KEY: a flag shows in ps)', default: 'none (refused with NODE_ENV=production)' },
   { flag: '--key-file', key: 'keyFile', kind: 'string', help: 'file holding the shared key (env JAS_KEY_FILE)' },
@@ -65,7 +71,8 @@ export function defaultStateDir(): string {
 export function defaultConfig(): LeaderConfig {
   return {
     httpPort: 7700, ntpPort: 11123, host: '0.0.0.0', stateDir: defaultStateDir(), memberPattern: DEFAULT_MEMBER_PATTERN,
-    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false, logLevel: 'info',
+    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false,
+    normalize: 'off', targetLufs: DEFAULT_TARGET_LUFS, logLevel: 'info',
   };
 }
 
@@ -239,5 +246,7 @@ export function validateConfig(c: LeaderConfig): void {
       throw new ConfigError(`--member: ${(err as Error).message}`);
     }
   }
+  const loudness = loudnessSettingsProblem({ normalize: c.normalize, targetLufs: c.targetLufs });
+  if (loudness !== null) throw new ConfigError(`--${loudness.field === '/normalize' ? 'normalize' : 'target-lufs'}: ${loudness.detail}`);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.leaderId)) throw new ConfigError('--leader-id: 1-64 of A-Z a-z 0-9 . _ - expected');
 }

@@ -21,7 +21,9 @@ import { MemberConnection } from './members/member-connection.js';
 import { MemberRegistry } from './members/member-registry.js';
 import { parsePlaylistBytes, parsePlaylistFile, type PlaylistProblem } from './playlist/m3u8-parser.js';
 import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyzer.js';
-import { TrackCatalog } from './playlist/track-catalog.js';
+import { TrackCatalog, type CatalogTrack } from './playlist/track-catalog.js';
+import { loudnessSettingsProblem, trackGains, type LoudnessSettings } from './playlist/loudness-gain.js';
+import type * as Rest from '@jaudiosync/protocol/rest';
 import { LeaderStateStore } from './state/leader-state-store.js';
 import { TimelineController, type MemberSettings } from './timeline/timeline-controller.js';
 import { toTimelineMessage } from '@jaudiosync/protocol/timeline-message';
@@ -54,11 +56,13 @@ export class Leader {
   private closed = false;
   private readonly analyzer: TrackAnalyzer;
   private httpPort: number;
+  private loudnessValue: LoudnessSettings;
 
   constructor(private readonly config: LeaderConfig, private readonly deps: LeaderDeps) {
     const log = deps.log;
     const timescale = deps.clock.timescale;
     this.httpPort = config.httpPort;
+    this.loudnessValue = { normalize: config.normalize, targetLufs: config.targetLufs };
     this.analyzer = deps.analyzer ?? new WorkerTrackAnalyzer();
     this.store = new LeaderStateStore(config.stateDir, log);
     this.catalog = new TrackCatalog({ analyzer: this.analyzer, outputRate: config.outputRate, stateDir: config.stateDir, log });
@@ -128,6 +132,9 @@ export class Leader {
       playlistPath: () => this.playlistPathValue,
       playlistProblems: () => this.problems,
       loadPlaylist: (source) => this.loadPlaylist(source),
+      loudness: () => this.loudnessReport(),
+      loudnessSettings: () => ({ ...this.loudnessValue }),
+      setLoudness: (body) => this.setLoudness(body),
       leader: () => ({
         id: config.leaderId, version: LEADER_VERSION, protocol: PROTOCOL_VERSION, nowUs: Math.round(timescale.nowUs()),
         ntpPort: config.ntpPort, outputRate: config.outputRate,
@@ -148,6 +155,7 @@ export class Leader {
       this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings });
       this.playlistPathValue = saved.playlistPath ?? undefined;
       this.problems = saved.problems;
+      if (saved.loudness !== undefined && loudnessSettingsProblem(saved.loudness) === null) this.loudnessValue = { ...saved.loudness };
       log.info({ rev: saved.timeline.rev, tracks: saved.tracks.length, file: this.store.filePath }, 'resumed saved timeline (sent unchanged to members)');
     }
     await this.deps.clock.start();
@@ -192,12 +200,54 @@ export class Leader {
       }
       this.playlistPathValue = playlistPath;
       this.problems = result.problems;
-      this.controller.setTracks(result.tracks.map((t) => ({ id: t.id, frames: t.frames, title: t.title })));
+      const gains = trackGains(result.tracks, this.loudnessValue);
+      this.controller.setTracks(result.tracks.map((t, i) => ({ id: t.id, frames: t.frames, title: t.title, gainDb: gains[i]!.gainDb })));
       for (const p of result.problems) this.deps.log.warn(p, 'playlist entry skipped');
       return { path: playlistPath ?? null, tracks: result.tracks.length, problems: result.problems };
     } finally {
       this.loading = false;
     }
+  }
+
+  /** The loudness setting and what it gives each track of the playlist. */
+  loudnessReport(): Rest.LoudnessReply {
+    const tracks = this.catalog.tracks;
+    const gains = trackGains(tracks, this.loudnessValue);
+    return {
+      ...this.loudnessValue,
+      tracks: tracks.map((t: CatalogTrack, index) => {
+        const g = gains[index]!;
+        return {
+          index, id: t.id,
+          loudnessLufs: t.loudness?.integratedLufs ?? null,
+          truePeakDbtp: t.loudness !== undefined && Number.isFinite(t.loudness.truePeakDbtp) ? t.loudness.truePeakDbtp : null,
+          ...(t.replayGain?.trackGainDb !== undefined ? { replayGainDb: t.replayGain.trackGainDb } : {}),
+          ...(t.album !== undefined ? { album: t.album } : {}),
+          sourceLufs: g.sourceLufs, gainDb: g.gainDb, peakLimited: g.peakLimited,
+        };
+      }),
+    };
+  }
+
+  /** Changes the loudness normalization; the playlist's new gains take effect on every member at once. */
+  setLoudness(patch: Partial<LoudnessSettings>): Rest.LoudnessSetReply {
+    const problem = loudnessSettingsProblem(patch);
+    if (problem !== null) throw new JasError('JAS_ERR_VALIDATION', problem, { field: problem.field });
+    this.loudnessValue = {
+      normalize: patch.normalize ?? this.loudnessValue.normalize,
+      targetLufs: patch.targetLufs ?? this.loudnessValue.targetLufs,
+    };
+    const tracks = this.catalog.tracks;
+    const tl = this.controller.timeline;
+    const same = tracks.length === tl.tracks.length && tracks.every((t, i) => t.id === tl.tracks[i]?.id);
+    if (tracks.length === 0 || !same) {
+      this.saveState();
+      this.events.emit('change');
+      return { ...this.loudnessValue, rev: null, atUs: null, at: null };
+    }
+    const r = this.controller.setTrackGains(trackGains(tracks, this.loudnessValue).map((g) => g.gainDb));
+    this.deps.log.info({ ...this.loudnessValue, rev: r.rev, atUs: r.atUs }, 'loudness normalization changed');
+    return { ...this.loudnessValue, ...r };
   }
 
   private saveState(): void {
@@ -209,6 +259,7 @@ export class Leader {
       tracks: [...this.catalog.tracks],
       timeline: this.controller.timeline,
       memberSettings: this.controller.allMemberSettings(),
+      loudness: { ...this.loudnessValue },
     }));
   }
 

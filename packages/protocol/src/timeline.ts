@@ -6,6 +6,8 @@
 export interface TimelineTrack {
   id: string;
   frames: number;
+  /** Loudness-normalization gain of this track in dB (absent: 0), applied from its first frame. */
+  gainDb?: number;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface TimelineRevision {
   frame: number;
 }
 
-/** Group gain (linear amplitude, 0..1); members ramp to it starting at leader-time `atUs`. */
+/** Group volume 0..1 (perceptual: volume-curve.ts maps it to a gain); members ramp to it starting at leader-time `atUs`. */
 export interface TimelineVolume {
   gain: number;
   atUs: number;
@@ -34,6 +36,11 @@ export interface Timeline {
   /** Sorted by `atUs`, strictly increasing. */
   revisions: TimelineRevision[];
   volume?: TimelineVolume;
+  /**
+   * Leader time from which the tracks' `gainDb` apply (a normalization setting changed): before it
+   * the gains of the previous timeline hold, across it members ramp, so all change on the same frames.
+   */
+  trackGainAtUs?: number;
 }
 
 export interface TimelinePosition {
@@ -58,6 +65,9 @@ export const TIMELINE_MAX_REVISIONS = 1_000;
 export const TIMELINE_MAX_TRACK_FRAMES = 2 ** 40;
 export const TIMELINE_MIN_OUTPUT_RATE = 8_000;
 export const TIMELINE_MAX_OUTPUT_RATE = 768_000;
+/** Bounds of a track's normalization gain (dB). */
+export const TIMELINE_MIN_GAIN_DB = -60;
+export const TIMELINE_MAX_GAIN_DB = 24;
 /** `previousAt` restarts the current track instead when more than this has played (common player UX). */
 export const PREVIOUS_RESTART_THRESHOLD_US = 3_000_000;
 
@@ -87,6 +97,10 @@ export function validateTimeline(tl: unknown): string | null {
     }
     const f = tr['frames'];
     if (!isInt(f) || f < 0 || f > TIMELINE_MAX_TRACK_FRAMES) return `timeline.tracks[${i}].frames: non-negative integer expected`;
+    const g = tr['gainDb'];
+    if (g !== undefined && !(typeof g === 'number' && g >= TIMELINE_MIN_GAIN_DB && g <= TIMELINE_MAX_GAIN_DB)) {
+      return `timeline.tracks[${i}].gainDb: number in [${TIMELINE_MIN_GAIN_DB}, ${TIMELINE_MAX_GAIN_DB}] expected`;
+    }
   }
   const revs = t['revisions'];
   if (!Array.isArray(revs) || revs.length > TIMELINE_MAX_REVISIONS) return 'timeline.revisions: array expected';
@@ -114,6 +128,7 @@ export function validateTimeline(tl: unknown): string | null {
     if (typeof g !== 'number' || !(g >= 0 && g <= 1)) return 'timeline.volume.gain: number in [0, 1] expected';
     if (!isInt(v['atUs'])) return 'timeline.volume.atUs: integer expected';
   }
+  if (t['trackGainAtUs'] !== undefined && !isInt(t['trackGainAtUs'])) return 'timeline.trackGainAtUs: integer expected';
   return null;
 }
 

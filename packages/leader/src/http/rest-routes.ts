@@ -34,6 +34,10 @@ export interface RestDeps {
   /** Loads a playlist from a path, or from uploaded m3u8 text (entries relative to the music dir). */
   loadPlaylist(source: { path?: string } | { bytes: Uint8Array }): Promise<PlaylistLoadReply>;
   leader(): Rest.LeaderStatus;
+  /** Loudness normalization: the setting and each track's loudness and gain. */
+  loudness(): Rest.LoudnessReply;
+  loudnessSettings(): { normalize: Rest.LoudnessReply['normalize']; targetLufs: number };
+  setLoudness(body: Rest.LoudnessBody): Rest.LoudnessSetReply;
   /** Emits `change` whenever status may have changed (SSE). */
   events: EventEmitter;
   /** Leader software version (OpenAPI info). */
@@ -58,15 +62,20 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
   const c = deps.controller;
   const tl = c.timeline;
   const pos = c.positionNow();
-  const playlist = deps.tracks().map((t, index) => ({
-    index, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
-  }));
+  const playlist = deps.tracks().map((t, index) => {
+    const gainDb = tl.tracks[index]?.id === t.id ? tl.tracks[index]?.gainDb : undefined;
+    return {
+      index, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
+      ...(gainDb !== undefined ? { gainDb } : {}),
+    };
+  });
   return {
     playlist,
     position: tl.tracks.length === 0 ? null : { rev: tl.rev, index: pos.index, frame: pos.frame, positionMs: c.msOfFrames(pos.frame), atUs: pos.atUs },
     playing: pos.playing,
     loop: tl.loop,
     volume: tl.volume?.gain ?? 1,
+    loudness: deps.loudnessSettings(),
     members: deps.members().map((m) => memberStatus(m, c.memberSettings(m.id), deps.tracks())),
     leader: deps.leader(),
   };
@@ -171,8 +180,13 @@ function routes(deps: RestDeps): RouteDef[] {
         return { rev: r.rev, atUs: r.atUs, at: r.at };
       },
     } as RouteDef,
-    { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1)', body: Rest.VolumeBody, handler: volumeRoute },
-    { method: 'POST', url: '/api/volume', summary: 'Group volume (0..1), same as PUT', body: Rest.VolumeBody, handler: volumeRoute },
+    { method: 'GET', url: '/api/loudness', summary: 'Loudness normalization: the setting, each track\'s measured loudness, true peak and gain', reply: Rest.LoudnessReply, handler: () => deps.loudness() },
+    {
+      method: 'PUT', url: '/api/loudness', summary: 'Loudness normalization: `normalize` off | track | album, `targetLufs` (default -16)', body: Rest.LoudnessBody, reply: Rest.LoudnessSetReply,
+      handler: (request: Body<Rest.LoudnessBody>) => deps.setLoudness(request.body),
+    } as RouteDef,
+    { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1, perceptual: gain = volume^1.5)', body: Rest.VolumeBody, handler: volumeRoute },
+    { method: 'POST', url: '/api/volume', summary: 'Group volume, same as PUT', body: Rest.VolumeBody, handler: volumeRoute },
     { method: 'GET', url: '/api/members', summary: 'Members with their last state', handler: () => buildStatus(deps).members },
     { method: 'PUT', url: '/api/members/:id', summary: "A member's volume, output delay and channel mode", params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },
     { method: 'PATCH', url: '/api/members/:id', summary: 'Same as PUT /api/members/:id', params: Rest.MemberParams, body: Rest.MemberSettingsBody, handler: membersRoute },

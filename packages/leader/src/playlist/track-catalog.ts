@@ -1,12 +1,13 @@
 // The tracks of the loaded playlist: content hash (sha256, streamed), exact length in frames at the
-// output rate, title, and where the file is. Analyses are cached by hash in memory and in the state
-// dir (and hashes by path+size+mtime), so a restart or a reload does not decode everything again.
+// output rate, title, loudness (BS.1770 + ReplayGain tags, for normalization), and where the file
+// is. Analyses are cached by hash in memory and in the state dir (and hashes by path+size+mtime), so
+// a restart or a reload does not decode everything again.
 // A track that cannot be hashed or decoded is reported per entry and skipped.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { framesAtRate } from '@jaudiosync/media';
+import { framesAtRate, type ReplayGainTags, type TrackLoudness } from '@jaudiosync/media';
 import type { ParsedPlaylist, PlaylistProblem } from './m3u8-parser.js';
 import type { TrackAnalysis, TrackAnalyzer } from './track-analyzer.js';
 import { readJsonFile, writeJsonAtomic } from '../state/atomic-json.js';
@@ -30,6 +31,12 @@ export interface CatalogTrack {
   mtimeMs: number;
   /** Line of the playlist it came from. */
   line: number;
+  /** Measured loudness (absent in states saved before it was measured: such tracks get no gain). */
+  loudness?: TrackLoudness;
+  /** Album tag (album normalization groups tracks by it), and album artist when tagged. */
+  album?: string;
+  albumArtist?: string;
+  replayGain?: ReplayGainTags;
 }
 
 export interface CatalogLoadResult {
@@ -91,6 +98,10 @@ export class TrackCatalog {
           id, path: entry.path, title: entry.title ?? path.basename(entry.path, path.extname(entry.path)),
           frames, sourceRate: analysis.sourceRate, sourceFrames: analysis.sourceFrames, channels: analysis.channels,
           sizeBytes: st.size, mtimeMs: st.mtimeMs, line: entry.line,
+          ...(analysis.loudness !== undefined ? { loudness: analysis.loudness } : {}),
+          ...(analysis.tags?.album !== undefined ? { album: analysis.tags.album } : {}),
+          ...(analysis.tags?.albumArtist !== undefined ? { albumArtist: analysis.tags.albumArtist } : {}),
+          ...(analysis.tags?.replayGain !== undefined ? { replayGain: analysis.tags.replayGain } : {}),
         });
       } catch (err) {
         const reason = `cannot decode: ${(err as Error).message}`;
@@ -106,7 +117,12 @@ export class TrackCatalog {
 
   /** Restores a catalog saved in the leader state (no decoding; files are re-checked when served). */
   restore(tracks: CatalogTrack[]): void {
-    this.setTracks(tracks);
+    this.setTracks(tracks.map((t) => {
+      if (t.loudness === undefined) return t;
+      const loudness = loudnessFrom(t.loudness);
+      const { loudness: _dropped, ...rest } = t;
+      return loudness === undefined ? rest : { ...rest, loudness };
+    }));
   }
 
   private setTracks(tracks: CatalogTrack[]): void {
@@ -124,7 +140,8 @@ export class TrackCatalog {
 
   private async analysisOf(id: string, filePath: string): Promise<TrackAnalysis> {
     const cached = this.analyses.get(id);
-    if (cached) return cached;
+    // Analyses cached before loudness was measured are measured again (once).
+    if (cached?.loudness !== undefined) return cached;
     const analysis = await this.options.analyzer.analyze(filePath);
     if (!Number.isSafeInteger(analysis.sourceFrames) || !Number.isSafeInteger(analysis.sourceRate) || analysis.sourceRate < 1) {
       throw new Error('decoder returned no sample rate or length');
@@ -144,7 +161,10 @@ export class TrackCatalog {
       const data = (await readJsonFile(this.cachePath)) as CacheFile | undefined;
       if (!data || data.version !== CACHE_VERSION) return;
       for (const [id, a] of Object.entries(data.analyses ?? {})) {
-        if (/^[0-9a-f]{64}$/.test(id) && Number.isSafeInteger(a?.sourceFrames) && Number.isSafeInteger(a?.sourceRate)) this.analyses.set(id, a);
+        if (!/^[0-9a-f]{64}$/.test(id) || !Number.isSafeInteger(a?.sourceFrames) || !Number.isSafeInteger(a?.sourceRate)) continue;
+        const loudness = loudnessFrom(a.loudness);
+        const { loudness: _raw, ...rest } = a;
+        this.analyses.set(id, loudness === undefined ? rest : { ...rest, loudness });
       }
       for (const h of data.hashes ?? []) if (typeof h?.path === 'string' && typeof h.id === 'string') this.hashes.set(h.path, h);
     } catch (err) {
@@ -162,4 +182,18 @@ export class TrackCatalog {
       this.options.log?.warn({ err: (err as Error).message }, 'cannot write track cache');
     }
   }
+}
+
+/**
+ * A loudness read back from JSON (the cache or the saved state), or undefined when unusable. JSON
+ * has no -Infinity: a silent track's true peak comes back as null.
+ */
+export function loudnessFrom(v: unknown): TrackLoudness | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const l = o['integratedLufs'];
+  const p = o['truePeakDbtp'];
+  if (!(l === null || (typeof l === 'number' && Number.isFinite(l)))) return undefined;
+  if (!(p === null || p === -Infinity || (typeof p === 'number' && Number.isFinite(p)))) return undefined;
+  return { integratedLufs: l, truePeakDbtp: p === null ? -Infinity : p };
 }

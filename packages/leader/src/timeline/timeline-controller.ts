@@ -26,6 +26,8 @@ export interface ControllerTrack {
   id: string;
   frames: number;
   title?: string;
+  /** Loudness-normalization gain (dB; absent: 0). */
+  gainDb?: number;
 }
 
 export interface MemberSettings {
@@ -247,6 +249,28 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, volume: cmd.volume };
   }
 
+  /**
+   * New normalization gains (dB, one per track, in playlist order): they take effect for every
+   * member at the returned leader time (members ramp from the old ones, like a volume change).
+   */
+  setTrackGains(gainsDb: readonly number[]): { rev: number; atUs: number; at: string } {
+    if (gainsDb.length !== this.tl.tracks.length) throw new RangeError(`${gainsDb.length} gains for ${this.tl.tracks.length} tracks`);
+    const atUs = this.nowUs() + this.leadTimeUs();
+    this.tl = {
+      ...this.tl,
+      rev: this.tl.rev + 1,
+      tracks: this.tl.tracks.map((t, i) => {
+        const { gainDb: _old, ...rest } = t;
+        const g = gainsDb[i]!;
+        return g !== 0 ? { ...rest, gainDb: g } : rest;
+      }),
+      trackGainAtUs: atUs,
+    };
+    this.emit('timeline', this.tl);
+    this.emit('change');
+    return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs) };
+  }
+
   /** Replaces the playlist. Playback stops (the new list's indices mean other tracks). */
   setTracks(tracks: ControllerTrack[]): Timeline {
     const now = this.nowUs();
@@ -255,8 +279,13 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     this.tl = {
       ...this.tl,
       rev: this.tl.rev + 1,
-      tracks: tracks.map((t) => (t.title !== undefined ? { id: t.id, frames: t.frames, title: t.title } : { id: t.id, frames: t.frames })),
+      tracks: tracks.map((t) => ({
+        id: t.id, frames: t.frames,
+        ...(t.title !== undefined ? { title: t.title } : {}),
+        ...(t.gainDb !== undefined && t.gainDb !== 0 ? { gainDb: t.gainDb } : {}),
+      })),
       revisions: [{ atUs, playing: false, index: 0, frame: 0 }],
+      trackGainAtUs: atUs,
     };
     this.emit('timeline', this.tl);
     this.emit('change');
