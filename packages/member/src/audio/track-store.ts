@@ -96,7 +96,9 @@ export interface PlaylistTrack {
  * Reads frames along the playlist as stereo floats: global frame g is frame (g - start of k) of
  * track k; track k+1 follows k without a gap. Missing or undecoded tracks read as silence (the
  * timeline keeps going). With `loop`, g wraps modulo the playlist length; otherwise frames outside
- * the playlist are silence.
+ * the playlist are silence. Each track's frames are scaled by its normalization gain, so a gain
+ * starts exactly on the track's first frame (the same frame on every member); across a change of
+ * gains (`setTrackGains`) it moves from the old to the new one by the blend the caller sets per read.
  */
 export class PlaylistReader {
   private tracks: readonly PlaylistTrack[] = [];
@@ -106,6 +108,11 @@ export class PlaylistReader {
   private total = 0;
   private seenVersion = -1;
   private lastK = 0;
+  /** Linear gain of each track before and after a gain change; empty: all 1. */
+  private gainFrom: Float32Array = new Float32Array(0);
+  private gainTo: Float32Array = new Float32Array(0);
+  private blend0 = 1;
+  private blend1 = 1;
 
   constructor(private readonly store: TrackStore) {}
 
@@ -131,6 +138,24 @@ export class PlaylistReader {
     this.total = this.starts[tracks.length]!;
     this.seenVersion = -1;
     this.lastK = 0;
+    this.gainFrom = new Float32Array(0);
+    this.gainTo = new Float32Array(0);
+  }
+
+  /** Per-track linear gains (after setPlaylist, one per track): `from` before a change, `to` after it. */
+  setTrackGains(from: Float32Array, to: Float32Array): void {
+    const n = this.tracks.length;
+    if (from.length !== n || to.length !== n) throw new RangeError(`track gains: ${n} expected, got ${from.length}/${to.length}`);
+    let unity = true;
+    for (let k = 0; k < n && unity; k++) unity = from[k] === 1 && to[k] === 1;
+    this.gainFrom = unity ? new Float32Array(0) : from;
+    this.gainTo = unity ? new Float32Array(0) : to;
+  }
+
+  /** Where the next read lies in a gain change: 0 = the old gains, 1 = the new ones, linear between. */
+  setGainBlend(atStart: number, atEnd: number): void {
+    this.blend0 = atStart;
+    this.blend1 = atEnd;
   }
 
   /**
@@ -161,6 +186,7 @@ export class PlaylistReader {
       const f = gm - this.starts[k]!;
       const n = Math.min(left, this.starts[k + 1]! - gm);
       const t = this.views[k];
+      const segmentAt = o;
       const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
       missing += n - avail;
       if (t !== undefined && avail > 0 && t.window !== null) {
@@ -178,10 +204,27 @@ export class PlaylistReader {
         out.fill(0, o, o + 2 * (n - avail));
         o += 2 * (n - avail);
       }
+      if (this.gainTo.length > 0 && avail > 0) this.applyGain(k, out, segmentAt, avail, (g - start) / count, (g + avail - start) / count);
       g += n;
       left -= n;
     }
     return missing;
+  }
+
+  /** Scales `frames` frames at `out[at]` by track k's gain; u0..u1 is where they lie in this read (0..1). */
+  private applyGain(k: number, out: Float32Array, at: number, frames: number, u0: number, u1: number): void {
+    const from = this.gainFrom[k]!;
+    const to = this.gainTo[k]!;
+    const b0 = this.blend0 + (this.blend1 - this.blend0) * u0;
+    const b1 = this.blend0 + (this.blend1 - this.blend0) * u1;
+    const g0 = from + (to - from) * b0;
+    const step = frames > 1 ? (from + (to - from) * b1 - g0) / frames : 0;
+    let o = at;
+    for (let i = 0; i < frames; i++, o += 2) {
+      const gain = g0 + step * i;
+      out[o] = out[o]! * gain;
+      out[o + 1] = out[o + 1]! * gain;
+    }
   }
 
   /** Re-reads the store if it changed (drops views of removed tracks now, not at the next read). */

@@ -365,8 +365,9 @@ test('missing tracks play silence while the position keeps advancing; channel mo
   dcTrack(sim.store, 'late', RATE * 60, 10_000);
   sim.run(2000);
   const p = sim.writePos - 100;
-  assert.equal(sim.out[2 * p], 5000); // group volume 0.5 applied, left only on both outputs
-  assert.equal(sim.out[2 * p + 1], 5000);
+  // Group volume 0.5 on the perceptual curve (gain 0.5^1.5 = -9 dB), left only on both outputs.
+  assert.equal(sim.out[2 * p], Math.round(10_000 * 0.5 ** 1.5));
+  assert.equal(sim.out[2 * p + 1], Math.round(10_000 * 0.5 ** 1.5));
   assert.ok(sim.sched.sourcePosition - pos1 > RATE * 1.9);
 });
 
@@ -488,4 +489,57 @@ test('a track that starts just as a starved engine recovers is on time at once (
   // the start was 5.3 ms late and a jump followed.
   assert.equal(sim.sched.stats.jumps, 0, 'a jump was needed');
   assert.ok(maxErrUs(sim, 0, atUs, 0) < 100, `start error ${maxErrUs(sim, 0, atUs, 0).toFixed(1)} µs`);
+});
+
+/** First ring frame whose DAC time is at or after leader time `us`. */
+function ringAtUs(sim: SimMember, us: number): number {
+  let p = 0;
+  while (sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p)) < us) p++;
+  return p;
+}
+
+test("track normalization gains start on the track's first frame; a changed gain ramps at trackGainAtUs", () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 21 });
+  dcTrack(sim.store, 'a', RATE * 2, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 10_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  const tracks = [{ id: 'a', frames: RATE * 2, gainDb: 6 }, { id: 'b', frames: RATE * 60, gainDb: -20 * Math.log10(2) }];
+  sim.setTimeline(timeline({ tracks, revisions: [{ atUs, playing: true, index: 0, frame: 0 }], trackGainAtUs: atUs - 1_000_000 }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(3000);
+  const boundary = ringAtUs(sim, atUs + 2_000_000);
+  const a = Math.round(10_000 * 10 ** (6 / 20));
+  assert.ok(Math.abs(sim.out[2 * (boundary - 40)]! - a) <= 1, `track a at +6 dB: ${sim.out[2 * (boundary - 40)]} vs ${a}`);
+  assert.ok(Math.abs(sim.out[2 * (boundary + 40)]! - 5000) <= 1, `track b at -6 dB: ${sim.out[2 * (boundary + 40)]}`);
+  assert.ok(Math.abs(sim.out[2 * (boundary + 40) + 1]! + 5000) <= 1);
+  // The leader changes b's gain to 0 dB from changeUs on: old gain before, a 30 ms ramp, new gain after.
+  const changeUs = Math.round(sim.nowLeaderUs()) + 300_000;
+  sim.setTimeline(timeline({ rev: 2, tracks: [tracks[0]!, { id: 'b', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }], trackGainAtUs: changeUs }));
+  sim.run(1000);
+  const c = ringAtUs(sim, changeUs);
+  assert.ok(Math.abs(sim.out[2 * (c - 20)]! - 5000) <= 1, `before the change: ${sim.out[2 * (c - 20)]}`);
+  const mid = sim.out[2 * (c + 720)]!; // 15 ms into the ramp
+  assert.ok(mid > 6000 && mid < 9000, `mid-ramp: ${mid}`);
+  assert.ok(Math.abs(sim.out[2 * (c + 1500)]! - 10_000) <= 1, `after the ramp: ${sim.out[2 * (c + 1500)]}`);
+  // The same timeline sent again (a reconnect) changes nothing.
+  sim.setTimeline(timeline({ rev: 3, tracks: [tracks[0]!, { id: 'b', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }], trackGainAtUs: changeUs }));
+  sim.run(200);
+  assert.ok(Math.abs(sim.out[2 * (sim.writePos - 100)]! - 10_000) <= 1);
+});
+
+test('volume 0 (mute) fades over the volume ramp instead of cutting', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 22 });
+  dcTrack(sim.store, 'a', RATE * 60, 10_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(1000);
+  const muteUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.sched.setSettings({ volume: 0, atUs: muteUs, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(500);
+  const m = ringAtUs(sim, muteUs);
+  assert.ok(Math.abs(sim.out[2 * (m - 10)]! - 10_000) <= 1);
+  const half = sim.out[2 * (m + 720)]!;
+  assert.ok(half > 3000 && half < 7000, `half-way through the fade: ${half}`);
+  assert.equal(sim.out[2 * (m + 1500)], 0);
 });
