@@ -16,7 +16,7 @@ Commands:
   play [--at T] [--index N] [--position-ms N]
   stop [--at T] | resume [--at T] | next [--at T] | previous [--at T]
   seek --position-ms N [--index N] [--at T]
-  volume 0..1 [--at T]                     group volume
+  volume 0..1 [--at T]                     group volume (perceptual: 0.5 ~ half as loud, 0 = mute)
   member ID [--volume 0..1] [--delay-ms N] [--channel-mode stereo|mono|left|right]
   members                                  list members
   playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
