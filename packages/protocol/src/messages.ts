@@ -225,6 +225,8 @@ export const TimelineMessage = message('timeline', {
   volume: WireVolume,
   /** 1.5: leader time from which the tracks' gainDb apply (members ramp from the previous ones) */
   trackGainAtUs: Type.Optional(TimeUs),
+  /** 1.5: crossfade between consecutive tracks, frames at outputRate (absent: gapless; at most 12 s) */
+  crossfadeFrames: Type.Optional(Type.Integer({ minimum: 0, maximum: 12 * 768_000 })),
 });
 
 export const SettingsMessage = message('settings', {

@@ -27,6 +27,7 @@ export function toTimelineMessage(tl: Timeline): MessageInputOf<'timeline'> {
     revisions: tl.revisions.map((r) => ({ atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame })),
     volume: tl.volume ?? { gain: 1, atUs: first?.atUs ?? 0 },
     ...(tl.trackGainAtUs !== undefined ? { trackGainAtUs: tl.trackGainAtUs } : {}),
+    ...(tl.crossfadeFrames !== undefined && tl.crossfadeFrames > 0 ? { crossfadeFrames: tl.crossfadeFrames } : {}),
   };
 }
 
@@ -44,6 +45,7 @@ export function fromTimelineMessage(msg: MessageOf<'timeline'>): Timeline {
     revisions: msg.revisions.map((r) => ({ atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame })),
     volume: { gain: msg.volume.gain, atUs: msg.volume.atUs },
     ...(msg.trackGainAtUs !== undefined ? { trackGainAtUs: msg.trackGainAtUs } : {}),
+    ...(msg.crossfadeFrames !== undefined && msg.crossfadeFrames > 0 ? { crossfadeFrames: msg.crossfadeFrames } : {}),
   };
 }
 
