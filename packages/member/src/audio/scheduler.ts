@@ -204,7 +204,7 @@ export class Scheduler {
       return;
     }
     if (tl.outputRate !== this.rate) throw new RangeError(`timeline outputRate ${tl.outputRate} != engine ${this.rate}`);
-    this.reader.setPlaylist(tl.tracks, tl.loop);
+    this.reader.setPlaylist(tl.tracks, tl.loop, tl.crossfadeFrames ?? 0);
     const revs = tl.revisions;
     const n = revs.length;
     this.revAt = new Float64Array(n);

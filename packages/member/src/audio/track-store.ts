@@ -3,6 +3,7 @@
 // that a feeder keeps filled from the decoded file on disk. The main thread adds and removes
 // entries; the worker keeps an identical map built from the same messages. Bounded: callers
 // remove what the playlist no longer needs.
+import { overlapFrames } from '@jaudiosync/protocol/timeline';
 import { TrackWindow, WINDOW_MAX_TRACK_FRAMES as WINDOW_MAX_FRAMES } from './track-window.js';
 
 export const TRACK_CHANNELS = 2;
@@ -88,8 +89,8 @@ export class TrackStore {
 
 /** A playlist entry as the reader needs it (TimelineTrack's shape). */
 export interface PlaylistTrack {
-  readonly id: string;
-  readonly frames: number;
+  id: string;
+  frames: number;
 }
 
 /**
@@ -103,6 +104,9 @@ export interface PlaylistTrack {
 export class PlaylistReader {
   private tracks: readonly PlaylistTrack[] = [];
   private starts = new Float64Array(1);
+  /** Frames by which track k overlaps its successor (crossfade). */
+  private overlap = new Float64Array(0);
+  private scratch = new Float32Array(0);
   private views: (StoredTrack | undefined)[] = [];
   private loop = false;
   private total = 0;
@@ -130,11 +134,16 @@ export class PlaylistReader {
     return this.starts[index]! + frame;
   }
 
-  setPlaylist(tracks: readonly PlaylistTrack[], loop: boolean): void {
+  /** The playlist; with `crossfadeFrames`, track k+1 starts overlapFrames(k) before k ends (protocol/timeline.ts). */
+  setPlaylist(tracks: readonly PlaylistTrack[], loop: boolean, crossfadeFrames = 0): void {
     this.tracks = tracks;
     this.loop = loop;
     this.starts = new Float64Array(tracks.length + 1);
-    for (let k = 0; k < tracks.length; k++) this.starts[k + 1] = this.starts[k]! + tracks[k]!.frames;
+    this.overlap = new Float64Array(tracks.length);
+    for (let k = 0; k < tracks.length; k++) {
+      this.overlap[k] = overlapFrames(tracks, k, loop, crossfadeFrames);
+      this.starts[k + 1] = this.starts[k]! + tracks[k]!.frames - this.overlap[k]!;
+    }
     this.total = this.starts[tracks.length]!;
     this.seenVersion = -1;
     this.lastK = 0;
@@ -162,7 +171,8 @@ export class PlaylistReader {
    * Fills `out[0 .. 2*count)` with playlist frames [start, start + count) (start may be negative).
    * Returns how many of them belong to a track but had no audio to give (track not registered, a
    * streamed track's frames not loaded yet): the caller fades in when they become available.
-   * Silence before or after the playlist is not missing.
+   * Silence before or after the playlist is not missing. Inside a crossfade both tracks are read
+   * and mixed by the equal-power curve (incoming sin, outgoing cos of the overlap's quarter turn).
    */
   read(start: number, count: number, out: Float32Array): number {
     if (this.seenVersion !== this.store.version) this.resolve();
@@ -170,6 +180,7 @@ export class PlaylistReader {
     let g = start;
     let o = 0;
     let left = count;
+    const n0 = this.tracks.length;
     while (left > 0) {
       let gm = g;
       if (this.loop && this.total > 0) gm = ((g % this.total) + this.total) % this.total;
@@ -184,31 +195,61 @@ export class PlaylistReader {
       }
       const k = this.trackOf(gm);
       const f = gm - this.starts[k]!;
-      const n = Math.min(left, this.starts[k + 1]! - gm);
-      const t = this.views[k];
-      const segmentAt = o;
-      const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
-      missing += n - avail;
-      if (t !== undefined && avail > 0 && t.window !== null) {
-        missing += avail - t.window.read(f, avail, out, o);
-        o += 2 * avail;
-      } else if (t !== undefined && avail > 0 && t.pcm !== null) {
-        const pcm = t.pcm;
-        let s = 2 * f;
-        for (let i = 0; i < avail; i++, s += 2, o += 2) {
-          out[o] = pcm[s]! * (1 / 32768);
-          out[o + 1] = pcm[s + 1]! * (1 / 32768);
+      // The previous track still sounds over the first overlap frames of this one (the last track's
+      // tail over track 0 only from the second lap on: the first lap starts with nothing before it).
+      const prev = k > 0 ? k - 1 : this.loop && g >= this.total ? n0 - 1 : -1;
+      const fade = prev >= 0 ? this.overlap[prev]! : 0;
+      const inFade = f < fade;
+      const segmentEnd = inFade ? Math.min(this.starts[k + 1]!, this.starts[k]! + fade) : this.starts[k + 1]!;
+      const n = Math.min(left, segmentEnd - gm);
+      const u0 = (g - start) / count;
+      const u1 = (g + n - start) / count;
+      missing += this.readTrack(k, f, n, out, o, u0, u1);
+      if (inFade) {
+        const scratch = this.scratchFor(n);
+        missing += this.readTrack(prev, this.tracks[prev]!.frames - fade + f, n, scratch, 0, u0, u1);
+        const quarter = Math.PI / 2 / fade;
+        for (let i = 0, q = o; i < n; i++, q += 2) {
+          const a = (f + i) * quarter;
+          const fin = Math.sin(a);
+          const fout = Math.cos(a);
+          out[q] = out[q]! * fin + scratch[2 * i]! * fout;
+          out[q + 1] = out[q + 1]! * fin + scratch[2 * i + 1]! * fout;
         }
       }
-      if (avail < n) {
-        out.fill(0, o, o + 2 * (n - avail));
-        o += 2 * (n - avail);
-      }
-      if (this.gainTo.length > 0 && avail > 0) this.applyGain(k, out, segmentAt, avail, (g - start) / count, (g + avail - start) / count);
+      o += 2 * n;
       g += n;
       left -= n;
     }
     return missing;
+  }
+
+  /** Frames [f, f + n) of track k into out[at..], scaled by its gain; returns the frames missing. */
+  private readTrack(k: number, f: number, n: number, out: Float32Array, at: number, u0: number, u1: number): number {
+    const t = this.views[k];
+    let o = at;
+    const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
+    let missing = n - avail;
+    if (t !== undefined && avail > 0 && t.window !== null) {
+      missing += avail - t.window.read(f, avail, out, o);
+      o += 2 * avail;
+    } else if (t !== undefined && avail > 0 && t.pcm !== null) {
+      const pcm = t.pcm;
+      let s = 2 * f;
+      for (let i = 0; i < avail; i++, s += 2, o += 2) {
+        out[o] = pcm[s]! * (1 / 32768);
+        out[o + 1] = pcm[s + 1]! * (1 / 32768);
+      }
+    }
+    if (avail < n) out.fill(0, o, o + 2 * (n - avail));
+    if (this.gainTo.length > 0 && avail > 0) this.applyGain(k, out, at, avail, u0, u1);
+    return missing;
+  }
+
+  /** A buffer for the outgoing track of a crossfade: grows once to the largest read, then reused. */
+  private scratchFor(frames: number): Float32Array {
+    if (this.scratch.length < 2 * frames) this.scratch = new Float32Array(2 * frames);
+    return this.scratch;
   }
 
   /** Scales `frames` frames at `out[at]` by track k's gain; u0..u1 is where they lie in this read (0..1). */

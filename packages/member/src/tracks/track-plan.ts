@@ -3,6 +3,7 @@
 // the rest of the playlist in playing order for the disk cache. Pure, so the daemon and the
 // benchmarks' light member (test/helpers/light-member.ts) plan exactly alike.
 import { positionAt, type Timeline } from '@jaudiosync/protocol';
+import { overlapFrames, spanFrames } from '@jaudiosync/protocol/timeline';
 
 /** A track this close to its end gets its successor decoded (decode takes ~1-3 s on a Pi). */
 export const PRELOAD_NEXT_US = 30_000_000;
@@ -25,8 +26,13 @@ export function planTracks(tl: Timeline, nowUs: number): TrackPlan {
     const pos = positionAt(tl, at);
     if (pos.ended) continue;
     needs.push({ index: pos.index, frame: pos.frame, atUs: at });
+    const xf = tl.crossfadeFrames ?? 0;
+    // Inside a crossfade the previous track's tail still plays: keep it until the overlap ends.
+    const prev = pos.index > 0 ? pos.index - 1 : tl.loop ? tl.tracks.length - 1 : -1;
+    const fade = prev >= 0 ? overlapFrames(tl.tracks, prev, tl.loop, xf) : 0;
+    if (pos.playing && pos.frame < fade) needs.push({ index: prev, frame: tl.tracks[prev]!.frames - fade + pos.frame, atUs: at });
     const track = tl.tracks[pos.index];
-    const remainingUs = track ? ((track.frames - pos.frame) / tl.outputRate) * 1e6 : 0;
+    const remainingUs = track ? ((spanFrames(tl.tracks, pos.index, tl.loop, xf) - pos.frame) / tl.outputRate) * 1e6 : 0;
     if (pos.playing && remainingUs < PRELOAD_NEXT_US) needs.push({ index: tl.loop ? (pos.index + 1) % tl.tracks.length : pos.index + 1, frame: 0, atUs: at + remainingUs });
   }
   needs.sort((a, b) => a.atUs - b.atUs);

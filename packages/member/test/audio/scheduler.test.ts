@@ -543,3 +543,48 @@ test('volume 0 (mute) fades over the volume ramp instead of cutting', () => {
   assert.ok(half > 3000 && half < 7000, `half-way through the fade: ${half}`);
   assert.equal(sim.out[2 * (m + 1500)], 0);
 });
+
+test('crossfade: the next track starts one overlap before the end and both mix by the equal-power curve', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 23 });
+  dcTrack(sim.store, 'a', RATE * 3, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 5_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({
+    tracks: [{ id: 'a', frames: RATE * 3 }, { id: 'b', frames: RATE * 60 }],
+    revisions: [{ atUs, playing: true, index: 0, frame: 0 }],
+    crossfadeFrames: RATE,
+  }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(4500);
+  // b's frame 0 is at the DAC 2 s after a's; the overlap lasts 1 s (48 000 frames).
+  const x0 = ringAtUs(sim, atUs + 2_000_000);
+  const at = (j: number): number => sim.out[2 * (x0 + j)]!;
+  const want = (j: number): number => 10_000 * Math.cos((Math.PI / 2) * (j / RATE)) + 5_000 * Math.sin((Math.PI / 2) * (j / RATE));
+  assert.ok(Math.abs(at(-100) - 10_000) <= 1, `before: ${at(-100)}`);
+  for (const j of [100, 12_000, 24_000, 36_000, 47_900]) assert.ok(Math.abs(at(j) - want(j)) <= 3, `overlap +${j}: ${at(j)} vs ${want(j).toFixed(0)}`);
+  assert.ok(Math.abs(at(48_100) - 5_000) <= 1, `after: ${at(48_100)}`);
+  // Equal power: at the middle each track is at -3 dB.
+  assert.ok(Math.abs(at(24_000) - 15_000 * Math.SQRT1_2) <= 3);
+  assert.equal(at(-100 + 1) * -1, sim.out[2 * (x0 - 99) + 1], 'right channel mirrors left');
+});
+
+test('crossfade with loop: the last track fades into the first from the second lap on, not before the first', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 24 });
+  dcTrack(sim.store, 'a', RATE * 2, 8_000);
+  dcTrack(sim.store, 'b', RATE * 2, 8_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({
+    loop: true,
+    tracks: [{ id: 'a', frames: RATE * 2 }, { id: 'b', frames: RATE * 2 }],
+    revisions: [{ atUs, playing: true, index: 0, frame: 0 }],
+    crossfadeFrames: RATE / 2,
+  }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(4000);
+  // Lap length 2 x 1.5 s; the first lap starts with a alone (after the 6 ms start fade).
+  const start = ringAtUs(sim, atUs);
+  assert.ok(Math.abs(sim.out[2 * (start + 12_000)]! - 8_000) <= 1, `first lap, 0.25 s in: ${sim.out[2 * (start + 12_000)]}`);
+  // Second lap, 0.25 s in: b's tail and a's start at the curve's middle: 8000 x (sin + cos)(pi/4).
+  const lap2 = ringAtUs(sim, atUs + 3_000_000);
+  assert.ok(Math.abs(sim.out[2 * (lap2 + 12_000)]! - 8_000 * Math.SQRT2) <= 3, `second lap, 0.25 s in: ${sim.out[2 * (lap2 + 12_000)]}`);
+});
