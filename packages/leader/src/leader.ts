@@ -93,6 +93,7 @@ export class Leader {
       memberRttP90Us: () => this.registry.connectedRttP90Us(),
       trackReady: (trackId) => this.registry.trackDecodedEverywhere(trackId),
       loop: config.loop,
+      crossfadeMs: config.crossfadeMs,
       ...(deps.wallNowMs ? { wallNowMs: deps.wallNowMs } : {}),
     });
     this.discovery = new Discovery({ memberPattern: config.memberPattern, explicit: config.members, mdns: config.mdns });

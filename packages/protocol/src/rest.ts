@@ -78,6 +78,12 @@ export const LoudnessBody = Type.Object({
   normalize: Type.Optional(NormalizeMode),
   targetLufs: Type.Optional(TargetLufs),
 }, { ...closed, minProperties: 1 });
+/** Crossfade between consecutive tracks, ms (0: gapless, the default). */
+export const CrossfadeMs = Type.Number({ minimum: 0, maximum: 12_000 });
+/** PUT /api/crossfade */
+export const CrossfadeBody = Type.Object({ crossfadeMs: CrossfadeMs }, closed);
+/** Reply to PUT /api/crossfade: the new timeline revision counter and the crossfade in force. */
+export const CrossfadeReply = Type.Object({ rev: Type.Integer({ minimum: 0 }), crossfadeMs: CrossfadeMs });
 /**
  * POST /api/playlist with `application/json`: load the m3u8 at `path` on the leader (omitted:
  * reload the current one). With `text/plain` or `audio/x-mpegurl` the body is the m3u8 text itself.
@@ -238,6 +244,8 @@ export const StatusReply = Type.Object({
   loop: Type.Boolean(),
   volume: Volume,
   loudness: Type.Optional(LoudnessSettings),
+  /** crossfade between consecutive tracks, ms (0: gapless) */
+  crossfadeMs: Type.Optional(CrossfadeMs),
   members: Type.Array(MemberStatus),
   leader: LeaderStatus,
 });
@@ -264,6 +272,7 @@ export type MemberStatus = Static<typeof MemberStatus>;
 export type LeaderStatus = Static<typeof LeaderStatus>;
 export type StatusReply = Static<typeof StatusReply>;
 export type LoudnessBody = Static<typeof LoudnessBody>;
+export type CrossfadeBody = Static<typeof CrossfadeBody>;
 export type LoudnessReply = Static<typeof LoudnessReply>;
 export type LoudnessSetReply = Static<typeof LoudnessSetReply>;
 export type TrackLoudnessStatus = Static<typeof TrackLoudnessStatus>;
@@ -273,5 +282,5 @@ export const REST_SCHEMAS = {
   PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
   PlaylistBody, MemberParams, TrackParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
   MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
-  NormalizeMode, TargetLufs, LoudnessBody, LoudnessSettings, TrackLoudnessStatus, LoudnessReply, LoudnessSetReply,
+  CrossfadeMs, CrossfadeBody, CrossfadeReply, NormalizeMode, TargetLufs, LoudnessBody, LoudnessSettings, TrackLoudnessStatus, LoudnessReply, LoudnessSetReply,
 } as const;

@@ -76,6 +76,7 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
     loop: tl.loop,
     volume: tl.volume?.gain ?? 1,
     loudness: deps.loudnessSettings(),
+    crossfadeMs: c.crossfadeMs,
     members: deps.members().map((m) => memberStatus(m, c.memberSettings(m.id), deps.tracks())),
     leader: deps.leader(),
   };
@@ -184,6 +185,10 @@ function routes(deps: RestDeps): RouteDef[] {
     {
       method: 'PUT', url: '/api/loudness', summary: 'Loudness normalization: `normalize` off | track | album, `targetLufs` (default -16)', body: Rest.LoudnessBody, reply: Rest.LoudnessSetReply,
       handler: (request: Body<Rest.LoudnessBody>) => deps.setLoudness(request.body),
+    } as RouteDef,
+    {
+      method: 'PUT', url: '/api/crossfade', summary: 'Crossfade between consecutive tracks, `crossfadeMs` 0..12000 (0: gapless, the default)', body: Rest.CrossfadeBody, reply: Rest.CrossfadeReply,
+      handler: (request: Body<Rest.CrossfadeBody>) => c.setCrossfade(request.body.crossfadeMs),
     } as RouteDef,
     { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1, perceptual: gain = volume^1.5)', body: Rest.VolumeBody, handler: volumeRoute },
     { method: 'POST', url: '/api/volume', summary: 'Group volume, same as PUT', body: Rest.VolumeBody, handler: volumeRoute },

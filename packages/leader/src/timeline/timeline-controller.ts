@@ -7,8 +7,8 @@ import { EventEmitter } from 'node:events';
 import { JasError } from '@jaudiosync/protocol/errors';
 import { MAX_REVISIONS, type ChannelMode } from '@jaudiosync/protocol/messages';
 import {
-  nextAt, positionAt, previousAt, pruneRevisions, resumeAt, seekAt, stopAt, usOfFrames, withRevision,
-  type Timeline, type TimelineRevision,
+  nextAt, positionAt, previousAt, pruneRevisions, resumeAt, revisionAt, seekAt, stopAt, usOfFrames, withRevision,
+  TIMELINE_MAX_CROSSFADE_S, type Timeline, type TimelineRevision,
 } from '@jaudiosync/protocol/timeline';
 import { MAX_START_AHEAD_US, parseStartTime } from './start-time.js';
 
@@ -77,7 +77,11 @@ export interface TimelineControllerOptions {
   /** Whether every connected member has this track decoded; a jump to one that is not waits for it. */
   trackReady?(trackId: string): boolean;
   loop?: boolean;
+  /** Crossfade between consecutive tracks at start, ms (0 or absent: gapless). */
+  crossfadeMs?: number;
 }
+
+export const MAX_CROSSFADE_MS = TIMELINE_MAX_CROSSFADE_S * 1000;
 
 /**
  * Lead time of an "as soon as possible" jump to a track some member has not decoded: fetching from
@@ -96,10 +100,12 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     this.wallNowMs = options.wallNowMs ?? Date.now;
     this.minLeadUs = Math.round((options.minLeadMs ?? DEFAULT_MIN_LEAD_MS) * 1000);
     const now = this.nowUs();
+    const crossfadeFrames = this.crossfadeFramesOf(options.crossfadeMs ?? 0);
     this.tl = {
       rev: 0, outputRate: options.outputRate, loop: options.loop ?? false, tracks: [],
       revisions: [{ atUs: now, playing: false, index: 0, frame: 0 }],
       volume: { gain: 1, atUs: now },
+      ...(crossfadeFrames > 0 ? { crossfadeFrames } : {}),
     };
   }
 
@@ -269,6 +275,51 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     this.emit('timeline', this.tl);
     this.emit('change');
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs) };
+  }
+
+  /** The crossfade in force, ms (0: gapless). */
+  get crossfadeMs(): number {
+    return Math.round(((this.tl.crossfadeFrames ?? 0) * 1000) / this.tl.outputRate);
+  }
+
+  private crossfadeFramesOf(ms: number): number {
+    if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_CROSSFADE_MS)) {
+      throw new JasError('JAS_ERR_VALIDATION', { field: '/crossfadeMs', detail: `must be a number from 0 to ${MAX_CROSSFADE_MS}` }, { field: '/crossfadeMs' });
+    }
+    return Math.round((ms * this.options.outputRate) / 1000);
+  }
+
+  /**
+   * Sets the crossfade between consecutive tracks (0: gapless). It changes where every track
+   * starts on the timeline, so while playing, the revision in effect is re-based inside the
+   * current track first: from that point the old and the new crossfade give the same position,
+   * and nothing audible moves; the new overlap applies from the next track change on.
+   */
+  setCrossfade(ms: number): { rev: number; crossfadeMs: number } {
+    const frames = this.crossfadeFramesOf(ms);
+    const now = this.nowUs();
+    let revisions = this.tl.revisions;
+    const ri = revisionAt(this.tl, now);
+    const r = this.tl.revisions[ri];
+    const p = positionAt(this.tl, now);
+    if (r !== undefined && r.playing && !p.ended && p.playing) {
+      // The leader time the current track began (at most a µs early), but no earlier than a second
+      // ago (every member has played that long by now) and later than the revision itself.
+      const trackStartUs = now - usOfFrames(p.frame, this.tl.outputRate);
+      const at = Math.max(trackStartUs + 1, now - 1_000_000, r.atUs + 1);
+      if (at <= now && trackStartUs > r.atUs) {
+        const q = positionAt(this.tl, at);
+        if (!q.ended && q.index === p.index) {
+          const rebased: TimelineRevision = { atUs: at, playing: true, index: q.index, frame: q.frame };
+          revisions = [...revisions.slice(0, ri + 1), rebased, ...revisions.slice(ri + 1)];
+        }
+      }
+    }
+    const { crossfadeFrames: _old, ...rest } = this.tl;
+    this.tl = { ...rest, rev: this.tl.rev + 1, revisions, ...(frames > 0 ? { crossfadeFrames: frames } : {}) };
+    this.emit('timeline', this.tl);
+    this.emit('change');
+    return { rev: this.tl.rev, crossfadeMs: this.crossfadeMs };
   }
 
   /** Replaces the playlist. Playback stops (the new list's indices mean other tracks). */

@@ -269,3 +269,22 @@ test('PUT /api/loudness: mode and target are validated at the boundary, then set
   const got = (await app.inject({ method: 'GET', url: '/api/loudness' })).json() as { normalize: string };
   assert.equal(got.normalize, 'album');
 });
+
+test('PUT /api/crossfade: 0..12000 ms, validated at the boundary; status shows it', async () => {
+  const put = async (body: unknown) => {
+    const res = await app.inject({ method: 'PUT', url: '/api/crossfade', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+  };
+  for (const bad of [{ crossfadeMs: -1 }, { crossfadeMs: 12_001 }, { crossfadeMs: 'long' }, {}, { crossfadeMs: 1, x: 1 }]) {
+    const r = await put(bad);
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal(r.body['error'], 'JAS_ERR_VALIDATION');
+  }
+  const ok = await put({ crossfadeMs: 3000 });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body['crossfadeMs'], 3000);
+  assert.equal(controller.timeline.crossfadeFrames, 3 * 48_000);
+  const status = (await app.inject({ method: 'GET', url: '/api/status' })).json() as { crossfadeMs: number };
+  assert.equal(status.crossfadeMs, 3000);
+  assert.equal((await put({ crossfadeMs: 0 })).body['crossfadeMs'], 0);
+});

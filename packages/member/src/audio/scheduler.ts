@@ -204,7 +204,14 @@ export class Scheduler {
       return;
     }
     if (tl.outputRate !== this.rate) throw new RangeError(`timeline outputRate ${tl.outputRate} != engine ${this.rate}`);
+    // A changed crossfade moves where tracks start on the playlist's frame axis: the engine's
+    // position moves with its track and frame, so it stays on the same audio (no jump).
+    const place = this.stats.locked && (this.tl?.crossfadeFrames ?? 0) !== (tl.crossfadeFrames ?? 0) ? this.reader.locate(this.srcPos) : null;
     this.reader.setPlaylist(tl.tracks, tl.loop, tl.crossfadeFrames ?? 0);
+    if (place !== null) {
+      const moved = this.reader.globalOf(place);
+      if (Number.isFinite(moved)) this.srcPos = moved;
+    }
     const revs = tl.revisions;
     const n = revs.length;
     this.revAt = new Float64Array(n);

@@ -134,6 +134,26 @@ export class PlaylistReader {
     return this.starts[index]! + frame;
   }
 
+  /**
+   * Where global frame `g` (fractional allowed) lies: track, frame in it and loop lap; null outside
+   * the playlist. With `moveTo`, the same place in another geometry (a changed crossfade).
+   */
+  locate(g: number): { id: string; index: number; frame: number; lap: number } | null {
+    if (this.tracks.length === 0 || this.total <= 0 || !Number.isFinite(g)) return null;
+    const lap = this.loop ? Math.floor(g / this.total) : 0;
+    const gm = g - lap * this.total;
+    if (gm < 0 || gm >= this.total) return null;
+    const index = this.trackOf(Math.floor(gm));
+    return { id: this.tracks[index]!.id, index, frame: gm - this.starts[index]!, lap };
+  }
+
+  /** Global frame of a place `locate` returned, in the current geometry; NaN if that track is not at that index now. */
+  globalOf(place: { id: string; index: number; frame: number; lap: number }): number {
+    const t = this.tracks[place.index];
+    if (t === undefined || t.id !== place.id) return Number.NaN;
+    return place.lap * this.total + this.starts[place.index]! + place.frame;
+  }
+
   /** The playlist; with `crossfadeFrames`, track k+1 starts overlapFrames(k) before k ends (protocol/timeline.ts). */
   setPlaylist(tracks: readonly PlaylistTrack[], loop: boolean, crossfadeFrames = 0): void {
     this.tracks = tracks;

@@ -588,3 +588,23 @@ test('crossfade with loop: the last track fades into the first from the second l
   const lap2 = ringAtUs(sim, atUs + 3_000_000);
   assert.ok(Math.abs(sim.out[2 * (lap2 + 12_000)]! - 8_000 * Math.SQRT2) <= 3, `second lap, 0.25 s in: ${sim.out[2 * (lap2 + 12_000)]}`);
 });
+
+test('a crossfade set while playing (the revision re-based inside the current track) moves nothing audible', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 25 });
+  dcTrack(sim.store, 'a', RATE * 2, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 5_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  const tracks = [{ id: 'a', frames: RATE * 2 }, { id: 'b', frames: RATE * 60 }];
+  const r0 = { atUs, playing: true, index: 0, frame: 0 };
+  sim.setTimeline(timeline({ tracks, revisions: [r0] }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(3500);
+  const jumps = sim.sched.stats.jumps;
+  const from = sim.writePos;
+  // What the leader sends: the same revision, plus one re-based 1 s into b, and a 1 s crossfade.
+  const rebased = { atUs: atUs + 3_000_000, playing: true, index: 1, frame: RATE };
+  sim.setTimeline(timeline({ rev: 2, tracks, revisions: [r0, rebased], crossfadeFrames: RATE }));
+  sim.run(1000);
+  assert.equal(sim.sched.stats.jumps, jumps, 'no jump');
+  for (let p = from; p < sim.writePos - 10; p++) assert.equal(sim.out[2 * p], 5000, `frame ${p - from} after the change`);
+});
