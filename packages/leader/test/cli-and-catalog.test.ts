@@ -39,6 +39,9 @@ test('ctl builds the right requests', async () => {
     [['ctl', 'volume', '0.5'], 'PUT', 'http://leader:7700/api/volume', { volume: 0.5 }],
     [['ctl', 'member', 'member2', '--delay-ms', '12', '--channel-mode', 'left'], 'PUT', 'http://leader:7700/api/members/member2', { outputDelayMs: 12, channelMode: 'left' }],
     [['ctl', 'status', '--leader', 'http://x:1'], 'GET', 'http://x:1/api/status', undefined],
+    [['ctl', 'loudness'], 'GET', 'http://leader:7700/api/loudness', undefined],
+    [['ctl', 'loudness', 'album', '--target-lufs', '-18'], 'PUT', 'http://leader:7700/api/loudness', { normalize: 'album', targetLufs: -18 }],
+    [['ctl', 'crossfade', '4000'], 'PUT', 'http://leader:7700/api/crossfade', { crossfadeMs: 4000 }],
   ];
   for (const [argv, method, url, body] of cases) {
     const f = fakeIo(200, { rev: 1, atUs: 5, at: '2025-01-01T00:00:00.000Z', playlist: [], members: [], playing: false, volume: 1, position: null });
@@ -58,6 +61,8 @@ test('ctl reports errors with a non-zero exit code', async () => {
   assert.match(usage.err, /--position-ms/);
   assert.equal(await runCtl(['ctl', 'frobnicate'], usage.io), 2);
   assert.equal(await runCtl(['ctl', 'volume', 'loud'], usage.io), 2);
+  assert.equal(await runCtl(['ctl', 'crossfade'], usage.io), 2);
+  assert.equal(await runCtl(['ctl', 'crossfade', 'long'], usage.io), 2);
   const down = fakeIo(200, {});
   down.io.fetch = (async () => { throw new Error('ECONNREFUSED'); }) as unknown as typeof fetch;
   assert.equal(await runCtl(['ctl', 'status'], down.io), 1);
