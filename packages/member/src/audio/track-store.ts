@@ -7,6 +7,8 @@ import { overlapFrames } from '@jaudiosync/protocol/timeline';
 import { TrackWindow, WINDOW_MAX_TRACK_FRAMES as WINDOW_MAX_FRAMES } from './track-window.js';
 
 export const TRACK_CHANNELS = 2;
+/** Frames of the crossfade mixing buffer allocated up front: more than any engine chunk reads. */
+const SCRATCH_FRAMES = 4096;
 /** Refuses more entries than this (a bug upstream, not a reason to exhaust memory). */
 export const TRACK_STORE_MAX_TRACKS = 4096;
 
@@ -165,6 +167,8 @@ export class PlaylistReader {
       this.starts[k + 1] = this.starts[k]! + tracks[k]!.frames - this.overlap[k]!;
     }
     this.total = this.starts[tracks.length]!;
+    // The outgoing track's buffer, sized here (not in the engine's render path) for any chunk.
+    if (crossfadeFrames > 0 && this.scratch.length < 2 * SCRATCH_FRAMES) this.scratch = new Float32Array(2 * SCRATCH_FRAMES);
     this.seenVersion = -1;
     this.lastK = 0;
     this.gainFrom = new Float32Array(0);
