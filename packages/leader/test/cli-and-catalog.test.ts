@@ -120,11 +120,15 @@ test('catalog: example music decoded once, exact frames at the output rate, cach
     assert.equal(track.frames, framesAtRate(track.sourceFrames, track.sourceRate, 48000));
     assert.ok(track.frames > 48000, 'each example track is longer than a second');
     assert.equal(catalog.byHash(track.id)?.path, track.path);
+    const l = track.loudness?.integratedLufs;
+    assert.ok(typeof l === 'number' && l > -40 && l < -3, `${track.path}: loudness measured in the same pass (${String(l)} LUFS)`);
+    assert.ok((track.loudness?.truePeakDbtp ?? 1) <= 0.5, 'true peak measured');
   }
   const first = decodes;
   const again = new TrackCatalog({ analyzer, outputRate: 48000, stateDir });
   await again.load({ entries: parsed.entries.slice(0, -1), problems: [] });
-  assert.equal(decodes, first, 'a new catalog on the same state dir decodes nothing again');
+  assert.equal(decodes, first, 'a new catalog on the same state dir decodes nothing again (loudness included)');
+  assert.deepEqual(again.tracks.map((t) => t.loudness), r.tracks.map((t) => t.loudness));
 });
 
 test('leader options from the environment: between the config file and the flags', () => {
