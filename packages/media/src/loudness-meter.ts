@@ -88,13 +88,20 @@ class Channel {
   private readonly hist = new Float64Array(2 * TAPS_PER_PHASE);
   private at = 0;
   peak = 0;
+  /** Largest |sample| of the last true-peak block, and whether it had TAPS_PER_PHASE samples. */
+  private lastBlockMax = 0;
+  private lastBlockWhole = false;
+  /** No interpolated point exceeds this many times the largest sample in its window (sum of |taps|). */
+  private readonly overshoot: number;
 
-  constructor(private readonly f1: Biquad, private readonly f2: Biquad, private readonly phases: Float64Array[]) {}
+  constructor(private readonly f1: Biquad, private readonly f2: Biquad, private readonly phases: Float64Array[]) {
+    this.overshoot = Math.max(...phases.map((h) => h.reduce((sum, v) => sum + Math.abs(v), 0)));
+  }
 
   /** Filters `x[from..to)`; returns the sum of squares of the K-weighted samples. */
   run(x: Float32Array, from: number, to: number): number {
-    const { f1, f2, hist, phases } = this;
-    let { s1a, s1b, s2a, s2b, at, peak } = this;
+    const { f1, f2 } = this;
+    let { s1a, s1b, s2a, s2b } = this;
     let energy = 0;
     for (let i = from; i < to; i++) {
       const v = x[i]!;
@@ -105,12 +112,52 @@ class Channel {
       s2a = f2.b1 * y1 - f2.a1 * y2 + s2b;
       s2b = f2.b2 * y1 - f2.a2 * y2;
       energy += y2 * y2;
-      // True peak: the sample itself, then the three points between the history's centre samples.
+    }
+    this.s1a = s1a;
+    this.s1b = s1b;
+    this.s2a = s2a;
+    this.s2b = s2b;
+    // True peak in blocks of TAPS_PER_PHASE samples. Interpolating costs several times the
+    // filtering: a block is skipped when no point interpolated in it can reach the peak found so far
+    // (its window holds only the block and the history), as in most of a track once its loudest
+    // passage has been seen.
+    for (let b = from; b < to; b += TAPS_PER_PHASE) {
+      const e = Math.min(to, b + TAPS_PER_PHASE);
+      let largest = 0;
+      for (let i = b; i < e; i++) {
+        const v = x[i]!;
+        const m = v < 0 ? -v : v;
+        if (m > largest) largest = m;
+      }
+      // The history is the previous block when that was a whole one; else look at it.
+      let before = this.lastBlockMax;
+      if (!this.lastBlockWhole) {
+        before = 0;
+        for (let j = 0; j < TAPS_PER_PHASE; j++) {
+          const v = this.hist[j]!;
+          const m = v < 0 ? -v : v;
+          if (m > before) before = m;
+        }
+      }
+      if (this.overshoot * (largest > before ? largest : before) > this.peak) this.truePeak(x, b, e);
+      else this.remember(x, b, e);
+      this.lastBlockMax = largest;
+      this.lastBlockWhole = e - b === TAPS_PER_PHASE;
+    }
+    return energy;
+  }
+
+  /** The sample and the three points between the history's centre samples, for each sample. */
+  private truePeak(x: Float32Array, from: number, to: number): void {
+    const { hist, phases } = this;
+    let { at, peak } = this;
+    for (let i = from; i < to; i++) {
+      const v = x[i]!;
       at = at === 0 ? TAPS_PER_PHASE - 1 : at - 1;
       hist[at] = v;
       hist[at + TAPS_PER_PHASE] = v;
-      const a = v < 0 ? -v : v;
-      if (a > peak) peak = a;
+      const sample = v < 0 ? -v : v;
+      if (sample > peak) peak = sample;
       for (let p = 0; p < OVERSAMPLE - 1; p++) {
         const h = phases[p]!;
         let acc = 0;
@@ -119,13 +166,20 @@ class Channel {
         if (m > peak) peak = m;
       }
     }
-    this.s1a = s1a;
-    this.s1b = s1b;
-    this.s2a = s2a;
-    this.s2b = s2b;
     this.at = at;
     this.peak = peak;
-    return energy;
+  }
+
+  /** Keeps the last samples as interpolation history without interpolating. */
+  private remember(x: Float32Array, from: number, to: number): void {
+    const hist = this.hist;
+    let at = this.at;
+    for (let i = from; i < to; i++) {
+      at = at === 0 ? TAPS_PER_PHASE - 1 : at - 1;
+      hist[at] = x[i]!;
+      hist[at + TAPS_PER_PHASE] = x[i]!;
+    }
+    this.at = at;
   }
 }
 

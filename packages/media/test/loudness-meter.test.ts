@@ -71,3 +71,18 @@ test('true peak: a sine at fs/4 sampled 45 degrees off its crests reads its real
 test('rejects an impossible sample rate', () => {
   assert.throws(() => new LoudnessMeter(0), RangeError);
 });
+
+test('true peak: an inter-sample peak after a passage whose samples were as high is still found', () => {
+  // 1 s of 1 kHz at -6.02 dBFS (true peak = sample peak = 0.5), then fs/4 at 45 degrees with
+  // samples at 0.5 too but crests at 0.707 (-3 dBTP): the meter must not skip the second passage.
+  const rate = 48_000;
+  const meter = new LoudnessMeter(rate);
+  const a = new Float32Array(rate);
+  for (let i = 0; i < rate; i++) a[i] = 0.5 * Math.sin((2 * Math.PI * 1000 * i) / rate);
+  meter.push(a, a);
+  const b = new Float32Array(rate);
+  for (let i = 0; i < rate; i++) b[i] = Math.SQRT1_2 * Math.sin((2 * Math.PI * 12_000 * i) / rate + Math.PI / 4);
+  meter.push(b, b);
+  const r = meter.result();
+  assert.ok(r.truePeakDbtp > -3.01 - 0.4 && r.truePeakDbtp < -3.01 + 0.2, `${r.truePeakDbtp} dBTP`);
+});
