@@ -88,6 +88,8 @@ interface EvalState {
   target: number;
   gain: number;
   streamKey: number;
+  /** Playlist frame the stream started from (its first revision's position). */
+  streamBase: number;
 }
 
 function errorOf(e: unknown): string {
@@ -122,8 +124,8 @@ export class Scheduler {
   private readonly engineGain = new GainRamp(1);
   private readonly src: Float32Array;
   private readonly mix: Float32Array;
-  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0 };
-  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0 };
+  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0 };
+  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0 };
   private readonly clock: HostToLocalClock;
 
   // Timeline, precomputed.
@@ -132,6 +134,7 @@ export class Scheduler {
   private revBase = new Float64Array(0);
   private revStart: boolean[] = [];
   private revStreamKey = new Float64Array(0);
+  private revStreamBase = new Float64Array(0);
   private breakpoints = new Float64Array(0);
   // Volumes as received (0..1) and the gains they ramp between (volume-curve.ts: the one conversion).
   private groupVolume = 1;
@@ -218,6 +221,7 @@ export class Scheduler {
     this.revBase = new Float64Array(n);
     this.revStart = new Array<boolean>(n).fill(true);
     this.revStreamKey = new Float64Array(n);
+    this.revStreamBase = new Float64Array(n);
     const total = this.reader.totalFrames;
     for (let i = 0; i < n; i++) {
       const r = revs[i] as TimelineRevision;
@@ -233,6 +237,7 @@ export class Scheduler {
       }
       this.revStart[i] = start;
       this.revStreamKey[i] = start ? r.atUs : this.revStreamKey[i - 1]!;
+      this.revStreamBase[i] = start ? this.revBase[i]! : this.revStreamBase[i - 1]!;
     }
     if (tl.volume !== undefined && (tl.volume.atUs !== this.groupAtUs || tl.volume.gain !== this.groupVolume)) {
       this.groupFrom = rampGainAt(this.groupFrom, this.groupTo, this.groupAtUs, this.volumeRampUs, tl.volume.atUs);
@@ -404,6 +409,10 @@ export class Scheduler {
     const first = Math.floor(this.srcPos);
     const need = FrameResampler.sourceFramesNeeded(this.srcPos - first, ratio, n);
     if (need * 2 > this.src.length) throw new Error(`source window of ${need} frames exceeds the buffer`);
+    // Where this stream started, in the engine's laps (a crossfade only mixes in the previous
+    // track's tail where the stream played through that track change, not after a jump into it).
+    const lapShift = this.reader.looping && total > 0 ? Math.round((this.srcPos - s0.target) / total) * total : 0;
+    this.reader.setStreamStart(s0.streamBase + lapShift);
     this.reader.setGainBlend(
       rampGainAt(0, 1, this.trackGainAtUs, this.volumeRampUs, L0),
       rampGainAt(0, 1, this.trackGainAtUs, this.volumeRampUs, Llast),
@@ -495,6 +504,7 @@ export class Scheduler {
     st.target = target;
     st.gain = gain;
     st.streamKey = this.revStreamKey[from]!;
+    st.streamBase = this.revStreamBase[from]!;
     return st;
   }
 

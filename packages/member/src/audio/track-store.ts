@@ -119,6 +119,8 @@ export class PlaylistReader {
   private gainTo: Float32Array = new Float32Array(0);
   private blend0 = 1;
   private blend1 = 1;
+  /** Playlist frame where the stream being read started (see setStreamStart). */
+  private streamStart = 0;
 
   constructor(private readonly store: TrackStore) {}
 
@@ -185,6 +187,15 @@ export class PlaylistReader {
     this.gainTo = unity ? new Float32Array(0) : to;
   }
 
+  /**
+   * The playlist frame the playing stream started from (a start, resume, seek or jump). A crossfade
+   * mixes in the previous track's tail only where the stream ran into the track from the previous
+   * one, so a jump into a track (next, seek, a resume) cuts in with its own fade instead.
+   */
+  setStreamStart(frame: number): void {
+    this.streamStart = frame;
+  }
+
   /** Where the next read lies in a gain change: 0 = the old gains, 1 = the new ones, linear between. */
   setGainBlend(atStart: number, atEnd: number): void {
     this.blend0 = atStart;
@@ -219,11 +230,11 @@ export class PlaylistReader {
       }
       const k = this.trackOf(gm);
       const f = gm - this.starts[k]!;
-      // The previous track still sounds over the first overlap frames of this one (the last track's
-      // tail over track 0 only from the second lap on: the first lap starts with nothing before it).
-      const prev = k > 0 ? k - 1 : this.loop && g >= this.total ? n0 - 1 : -1;
+      // The previous track still sounds over the first overlap frames of this one, where the stream
+      // ran into this track from it (the last track's tail over track 0 from the second lap on).
+      const prev = k > 0 ? k - 1 : this.loop ? n0 - 1 : -1;
       const fade = prev >= 0 ? this.overlap[prev]! : 0;
-      const inFade = f < fade;
+      const inFade = f < fade && this.streamStart < g - f;
       const segmentEnd = inFade ? Math.min(this.starts[k + 1]!, this.starts[k]! + fade) : this.starts[k + 1]!;
       const n = Math.min(left, segmentEnd - gm);
       const u0 = (g - start) / count;

@@ -608,3 +608,21 @@ test('a crossfade set while playing (the revision re-based inside the current tr
   assert.equal(sim.sched.stats.jumps, jumps, 'no jump');
   for (let p = from; p < sim.writePos - 10; p++) assert.equal(sim.out[2 * p], 5000, `frame ${p - from} after the change`);
 });
+
+test('crossfade: a jump into a track (next, a seek into its first overlap frames) cuts in without the previous tail', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 26 });
+  dcTrack(sim.store, 'a', RATE * 60, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 5_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  const tracks = [{ id: 'a', frames: RATE * 60 }, { id: 'b', frames: RATE * 60 }];
+  const r0 = { atUs, playing: true, index: 0, frame: 0 };
+  sim.setTimeline(timeline({ tracks, revisions: [r0], crossfadeFrames: 4 * RATE }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(1000);
+  // "next" 1 s into a: b from its frame 0, which lies in the a->b overlap on the playlist axis.
+  const nextUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ rev: 2, tracks, revisions: [r0, { atUs: nextUs, playing: true, index: 1, frame: 0 }], crossfadeFrames: 4 * RATE }));
+  sim.run(2000);
+  const n = ringAtUs(sim, nextUs);
+  for (const j of [480, 24_000, 48_000, 72_000]) assert.equal(sim.out[2 * (n + j)], 5000, `b alone ${j} frames after next`);
+});

@@ -29,3 +29,14 @@ test('the next track is preloaded by when it starts, which a crossfade brings fo
   assert.deepEqual(planTracks(tl(12 * RATE), T0 + 20_000_000).indices, [0, 1]);
   assert.deepEqual(planTracks(tl(0), T0 + 20_000_000).indices, [0]);
 });
+
+test('a jump into a track (next) plays no tail: the previous track is not planned for it', () => {
+  const t = tl(5 * RATE);
+  // "next" at 10 s: b from frame 0; 2 s later b is at 2 s, inside the a->b overlap region.
+  t.revisions.push({ atUs: T0 + 10_000_000, playing: true, index: 1, frame: 0 });
+  assert.deepEqual(planTracks(t, T0 + 12_000_000).indices, [1]);
+  // A revision continuing the stream (same position) keeps the tail where the stream ran into b.
+  const c = tl(5 * RATE);
+  c.revisions.push({ atUs: T0 + 56_000_000, playing: true, index: 1, frame: RATE });
+  assert.deepEqual(planTracks(c, T0 + 57_000_000).indices.slice(0, 2), [1, 0]);
+});
