@@ -48,4 +48,6 @@ test('the README curl lines work verbatim against a running leader', { timeout: 
   assert.equal(m1?.['outputDelayMs'], 12);
   assert.equal(m1?.['channelMode'], 'left');
   assert.equal((s as unknown as { volume: number }).volume, 0.5);
+  assert.deepEqual((s as unknown as { loudness: unknown }).loudness, { normalize: 'track', targetLufs: -16 });
+  assert.equal((s as unknown as { crossfadeMs: number }).crossfadeMs, 4000);
 });

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth';
 import { DEFAULT_MEMBER_PATTERN, parseEndpoint } from './members/discovery.js';
+import { DEFAULT_TARGET_LUFS, loudnessSettingsProblem, type NormalizeMode } from './playlist/loudness-gain.js';
 
 export interface LeaderConfig {
   playlist?: string;
@@ -23,6 +24,11 @@ export interface LeaderConfig {
   loop: boolean;
   /** PUT /api/clock sets the system clock (needs CAP_SYS_TIME); otherwise the leader keeps an offset. */
   setSystemClock: boolean;
+  /** Loudness normalization at first start (REST changes it later; the saved state keeps it). */
+  normalize: NormalizeMode;
+  targetLufs: number;
+  /** Crossfade between consecutive tracks at first start, ms (0: gapless). */
+  crossfadeMs: number;
   logLevel: string;
   /** The group's shared key (docs/security.md); undefined = unauthenticated development mode. */
   key?: AuthKey;
@@ -53,6 +59,9 @@ export const OPTIONS: OptionSpec[] = [
   { flag: '--no-mdns', key: 'mdns', kind: 'bool', help: 'do not browse mDNS (use --member only)' },
   { flag: '--loop', key: 'loop', kind: 'bool', help: 'repeat all: wrap to the first track after the last one (PUT /api/repeat changes it)' },
   { flag: '--set-system-clock', key: 'setSystemClock', kind: 'bool', help: 'PUT /api/clock sets the system clock (needs CAP_SYS_TIME, as the systemd unit grants); otherwise the leader keeps the phone\'s time as an offset' },
+  { flag: '--normalize', key: 'normalize', kind: 'string', help: 'loudness normalization at first start: off, track or album (later: PUT /api/loudness)', default: 'off' },
+  { flag: '--target-lufs', key: 'targetLufs', kind: 'int', help: 'loudness normalization target, LUFS (-40..-5)', default: String(DEFAULT_TARGET_LUFS) },
+  { flag: '--crossfade-ms', key: 'crossfadeMs', kind: 'int', help: 'crossfade between consecutive tracks at first start, 0..12000 ms (later: PUT /api/crossfade)', default: '0 (gapless)' },
   { flag: '--log-level', key: 'logLevel', kind: 'string', help: 'pino level: trace, debug, info, warn, error', default: 'info' },
   { flag: '--key', key: 'key', kind: 'key', help: 'shared key jas1_... of the group (env JAS_KEY; prefer the config file or JAS_KEY: a flag shows in ps)', default: 'none (refused with NODE_ENV=production)' },
   { flag: '--key-file', key: 'keyFile', kind: 'string', help: 'file holding the shared key (env JAS_KEY_FILE)' },
@@ -68,7 +77,8 @@ export function defaultStateDir(): string {
 export function defaultConfig(): LeaderConfig {
   return {
     httpPort: 7700, ntpPort: 11123, host: '0.0.0.0', stateDir: defaultStateDir(), memberPattern: DEFAULT_MEMBER_PATTERN,
-    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false, setSystemClock: false, logLevel: 'info',
+    members: [], minLeadMs: 250, outputRate: 48000, leaderId: sanitizeId(os.hostname()), mdns: true, loop: false, setSystemClock: false,
+    normalize: 'off', targetLufs: DEFAULT_TARGET_LUFS, crossfadeMs: 0, logLevel: 'info',
   };
 }
 
@@ -242,5 +252,8 @@ export function validateConfig(c: LeaderConfig): void {
       throw new ConfigError(`--member: ${(err as Error).message}`);
     }
   }
+  const loudness = loudnessSettingsProblem({ normalize: c.normalize, targetLufs: c.targetLufs });
+  if (loudness !== null) throw new ConfigError(`--${loudness.field === '/normalize' ? 'normalize' : 'target-lufs'}: ${loudness.detail}`);
+  if (!Number.isInteger(c.crossfadeMs) || c.crossfadeMs < 0 || c.crossfadeMs > 12_000) throw new ConfigError('--crossfade-ms: 0..12000 expected');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.leaderId)) throw new ConfigError('--leader-id: 1-64 of A-Z a-z 0-9 . _ - expected');
 }

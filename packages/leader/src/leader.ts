@@ -22,7 +22,9 @@ import { MemberConnection } from './members/member-connection.js';
 import { MemberRegistry } from './members/member-registry.js';
 import { parsePlaylistBytes, parsePlaylistFile, type PlaylistProblem } from './playlist/m3u8-parser.js';
 import { WorkerTrackAnalyzer, type TrackAnalyzer } from './playlist/track-analyzer.js';
-import { TrackCatalog } from './playlist/track-catalog.js';
+import { TrackCatalog, type CatalogTrack } from './playlist/track-catalog.js';
+import { loudnessSettingsProblem, trackGains, type LoudnessSettings } from './playlist/loudness-gain.js';
+import type * as Rest from '@jaudiosync/protocol/rest';
 import { LeaderStateStore } from './state/leader-state-store.js';
 import { WallClock } from './clock/wall-clock.js';
 
@@ -65,6 +67,7 @@ export class Leader {
   private readonly analyzer: TrackAnalyzer;
   private httpPort: number;
   private readonly artworkCache = new Map<string, { data: Uint8Array; mime: string }>();
+  private loudnessValue: LoudnessSettings;
 
   constructor(private readonly config: LeaderConfig, private readonly deps: LeaderDeps) {
     const log = deps.log;
@@ -72,6 +75,7 @@ export class Leader {
     this.httpPort = config.httpPort;
     this.wallClock = deps.wallClock ?? new WallClock({ stateDir: config.stateDir, setSystemClock: config.setSystemClock });
     const wallNowMs = deps.wallNowMs ?? (() => this.wallClock.nowMs());
+    this.loudnessValue = { normalize: config.normalize, targetLufs: config.targetLufs };
     this.analyzer = deps.analyzer ?? new WorkerTrackAnalyzer();
     this.store = new LeaderStateStore(config.stateDir, log);
     this.catalog = new TrackCatalog({ analyzer: this.analyzer, outputRate: config.outputRate, stateDir: config.stateDir, log });
@@ -103,6 +107,7 @@ export class Leader {
       trackReady: (trackId) => this.registry.trackDecodedEverywhere(trackId),
       loop: config.loop,
       wallNowMs,
+      crossfadeMs: config.crossfadeMs,
     });
     this.discovery = new Discovery({ memberPattern: config.memberPattern, explicit: config.members, mdns: config.mdns });
 
@@ -141,6 +146,9 @@ export class Leader {
       playlistPath: () => this.playlistPathValue,
       playlistProblems: () => this.problems,
       loadPlaylist: (source) => this.loadPlaylist(source),
+      loudness: () => this.loudnessReport(),
+      loudnessSettings: () => ({ ...this.loudnessValue }),
+      setLoudness: (body) => this.setLoudness(body),
       leader: () => ({
         id: config.leaderId, version: LEADER_VERSION, protocol: PROTOCOL_VERSION, nowUs: Math.round(timescale.nowUs()),
         ntpPort: config.ntpPort, outputRate: config.outputRate,
@@ -172,6 +180,7 @@ export class Leader {
       this.controller.restore({ timeline: saved.timeline, memberSettings: saved.memberSettings, ...(saved.order !== undefined ? { order: saved.order } : {}) });
       this.playlistPathValue = saved.playlistPath ?? undefined;
       this.problems = saved.problems;
+      if (saved.loudness !== undefined && loudnessSettingsProblem(saved.loudness) === null) this.loudnessValue = { ...saved.loudness };
       log.info({ rev: saved.timeline.rev, tracks: saved.tracks.length, file: this.store.filePath }, 'resumed saved timeline (sent unchanged to members)');
     }
     await this.deps.clock.start();
@@ -216,7 +225,8 @@ export class Leader {
       }
       this.playlistPathValue = playlistPath;
       this.problems = result.problems;
-      this.controller.setTracks(result.tracks.map((t) => ({ id: t.id, frames: t.frames, title: t.title })));
+      const gains = trackGains(result.tracks, this.loudnessValue);
+      this.controller.setTracks(result.tracks.map((t, i) => ({ id: t.id, frames: t.frames, title: t.title, gainDb: gains[i]!.gainDb })));
       for (const p of result.problems) this.deps.log.warn(p, 'playlist entry skipped');
       return { path: playlistPath ?? null, tracks: result.tracks.length, problems: result.problems };
     } finally {
@@ -240,6 +250,49 @@ export class Leader {
     return image;
   }
 
+  /** The loudness setting and what it gives each track of the playlist. */
+  loudnessReport(): Rest.LoudnessReply {
+    const tracks = this.catalog.tracks;
+    const gains = trackGains(tracks, this.loudnessValue);
+    return {
+      ...this.loudnessValue,
+      tracks: tracks.map((t: CatalogTrack, index) => {
+        const g = gains[index]!;
+        return {
+          index, id: t.id,
+          loudnessLufs: t.loudness?.integratedLufs ?? null,
+          truePeakDbtp: t.loudness !== undefined && Number.isFinite(t.loudness.truePeakDbtp) ? t.loudness.truePeakDbtp : null,
+          ...(t.replayGain?.trackGainDb !== undefined ? { replayGainDb: t.replayGain.trackGainDb } : {}),
+          ...(t.album !== undefined ? { album: t.album } : {}),
+          sourceLufs: g.sourceLufs, gainDb: g.gainDb, peakLimited: g.peakLimited,
+        };
+      }),
+    };
+  }
+
+  /** Changes the loudness normalization; the playlist's new gains take effect on every member at once. */
+  setLoudness(patch: Partial<LoudnessSettings>): Rest.LoudnessSetReply {
+    const problem = loudnessSettingsProblem(patch);
+    if (problem !== null) throw new JasError('JAS_ERR_VALIDATION', problem, { field: problem.field });
+    this.loudnessValue = {
+      normalize: patch.normalize ?? this.loudnessValue.normalize,
+      targetLufs: patch.targetLufs ?? this.loudnessValue.targetLufs,
+    };
+    const tracks = this.catalog.tracks;
+    const tl = this.controller.timeline;
+    // The timeline holds the catalog's tracks in play order (shuffle): order[i] is tl.tracks[i]'s m3u8 place.
+    const order = this.controller.orderState().order;
+    const same = tracks.length === tl.tracks.length && tl.tracks.every((t, i) => t.id === tracks[order[i] ?? -1]?.id);
+    if (tracks.length === 0 || !same) {
+      this.saveState();
+      this.events.emit('change');
+      return { ...this.loudnessValue, rev: null, atUs: null, at: null };
+    }
+    const r = this.controller.setTrackGains(trackGains(tracks, this.loudnessValue).map((g) => g.gainDb));
+    this.deps.log.info({ ...this.loudnessValue, rev: r.rev, atUs: r.atUs }, 'loudness normalization changed');
+    return { ...this.loudnessValue, ...r };
+  }
+
   private saveState(): void {
     this.store.save(() => ({
       version: LeaderStateStore.version(),
@@ -250,6 +303,7 @@ export class Leader {
       timeline: this.controller.timeline,
       memberSettings: this.controller.allMemberSettings(),
       order: this.controller.orderState(),
+      loudness: { ...this.loudnessValue },
     }));
   }
 

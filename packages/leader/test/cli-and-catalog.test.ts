@@ -46,6 +46,9 @@ test('ctl builds the right requests', async () => {
     [['ctl', 'stop-after', 'on'], 'PUT', 'http://leader:7700/api/stop-after', { stopAfter: true }],
     [['ctl', 'clock', '--confirm'], 'PUT', 'http://leader:7700/api/clock', { wallMs: 1_800_000_000_123, confirm: true }],
     [['ctl', 'clock'], 'PUT', 'http://leader:7700/api/clock', { wallMs: 1_800_000_000_123 }],
+    [['ctl', 'loudness'], 'GET', 'http://leader:7700/api/loudness', undefined],
+    [['ctl', 'loudness', 'album', '--target-lufs', '-18'], 'PUT', 'http://leader:7700/api/loudness', { normalize: 'album', targetLufs: -18 }],
+    [['ctl', 'crossfade', '4000'], 'PUT', 'http://leader:7700/api/crossfade', { crossfadeMs: 4000 }],
   ];
   for (const [argv, method, url, body] of cases) {
     const f = fakeIo(200, { rev: 1, atUs: 5, at: '2025-01-01T00:00:00.000Z', playlist: [], members: [], playing: false, volume: 1, position: null });
@@ -68,6 +71,8 @@ test('ctl reports errors with a non-zero exit code', async () => {
   for (const bad of [['repeat', 'twice'], ['shuffle'], ['shuffle', 'off', '--seed', '3'], ['stop-after', 'yes'], ['repeat', 'one', '--at', '+5s']]) {
     assert.equal(await runCtl(['ctl', ...bad], usage.io), 2, bad.join(' '));
   }
+  assert.equal(await runCtl(['ctl', 'crossfade'], usage.io), 2);
+  assert.equal(await runCtl(['ctl', 'crossfade', 'long'], usage.io), 2);
   const down = fakeIo(200, {});
   down.io.fetch = (async () => { throw new Error('ECONNREFUSED'); }) as unknown as typeof fetch;
   assert.equal(await runCtl(['ctl', 'status'], down.io), 1);
@@ -125,11 +130,15 @@ test('catalog: example music decoded once, exact frames at the output rate, cach
     assert.equal(track.frames, framesAtRate(track.sourceFrames, track.sourceRate, 48000));
     assert.ok(track.frames > 48000, 'each example track is longer than a second');
     assert.equal(catalog.byHash(track.id)?.path, track.path);
+    const l = track.loudness?.integratedLufs;
+    assert.ok(typeof l === 'number' && l > -40 && l < -3, `${track.path}: loudness measured in the same pass (${String(l)} LUFS)`);
+    assert.ok((track.loudness?.truePeakDbtp ?? 1) <= 0.5, 'true peak measured');
   }
   const first = decodes;
   const again = new TrackCatalog({ analyzer, outputRate: 48000, stateDir });
   await again.load({ entries: parsed.entries.slice(0, -1), problems: [] });
-  assert.equal(decodes, first, 'a new catalog on the same state dir decodes nothing again');
+  assert.equal(decodes, first, 'a new catalog on the same state dir decodes nothing again (loudness included)');
+  assert.deepEqual(again.tracks.map((t) => t.loudness), r.tracks.map((t) => t.loudness));
 });
 
 test('leader options from the environment: between the config file and the flags', () => {

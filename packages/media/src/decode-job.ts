@@ -1,6 +1,6 @@
 // The message protocol between TrackDecoder (main thread) and its worker, and the worker-side job
 // handler. Kept apart from the worker entry so tests can wrap the handler in their own worker.
-import { decodeToPcm, measureTrack, type DecodedTrack, type DecodeOptions, type DecodeProgress, type TrackLength } from './decode-to-pcm.js';
+import { decodeToPcm, measureTrack, type DecodedTrack, type DecodeOptions, type DecodeProgress, type TrackMeasurement } from './decode-to-pcm.js';
 import type { ThreadPriority } from './thread-priority.js';
 import { TrackError, type TrackErrorTransfer } from './track-error.js';
 
@@ -16,7 +16,7 @@ export interface JobRequest {
 
 export type JobReply =
   | { type: 'progress'; id: number; progress: DecodeProgress }
-  | { type: 'done'; id: number; result: DecodedTrack | TrackLength }
+  | { type: 'done'; id: number; result: DecodedTrack | TrackMeasurement }
   | { type: 'error'; id: number; error: TrackErrorTransfer }
   /** Sent once by a worker after setting its thread's priority. */
   | ({ type: 'thread' } & ThreadPriority);

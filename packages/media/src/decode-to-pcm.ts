@@ -13,6 +13,8 @@ import { assertSampleRate, framesAtRate } from './frames-at-rate.js';
 import { int16ScaleFor, PcmAccumulator } from './pcm-accumulator.js';
 import { PcmFileWriter } from './pcm-file-writer.js';
 import { PolyphaseResampler } from './polyphase-resampler.js';
+import { LoudnessMeter, type TrackLoudness } from './loudness-meter.js';
+import { readGainTags, type GainTags } from './replaygain-tags.js';
 import { INSPECT_BYTES, inspectSource, type SourceInfo } from './source-inspect.js';
 import { TrackError } from './track-error.js';
 
@@ -80,6 +82,12 @@ export interface TrackLength {
   sourceFrames: number;
 }
 
+/** measure()'s result: the length, and what loudness normalization needs (measured in the same pass). */
+export interface TrackMeasurement extends TrackLength {
+  loudness: TrackLoudness;
+  tags: GainTags;
+}
+
 export interface DecodedTrack extends TrackLength {
   /** Interleaved stereo int16 over a SharedArrayBuffer; length === frames * 2 (with a target:
    *  min(frames, its capacity) * 2, over the target; with a targetFile: empty). */
@@ -120,9 +128,20 @@ export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, h
   return { ...result, pcm, frames, outputRate };
 }
 
-/** Decodes without keeping audio: the exact length the leader puts on the timeline. */
-export async function measureTrack(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackLength> {
-  return streamDecode(input, hooks, () => {}, () => 0);
+/**
+ * Decodes without keeping audio: the exact length the leader puts on the timeline, and in the same
+ * pass the loudness and true peak of the stereo mix the members play (BS.1770), plus the tags.
+ */
+export async function measureTrack(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackMeasurement> {
+  let meter: LoudnessMeter | undefined;
+  const length = await streamDecode(input, hooks, (info) => {
+    meter = new LoudnessMeter(info.rate);
+  }, (left, right) => {
+    meter!.push(left, right);
+    return 0;
+  });
+  const tags = await readGainTags(input);
+  return { ...length, loudness: meter!.result(), tags };
 }
 
 function checkOptions(opts: DecodeOptions): number {

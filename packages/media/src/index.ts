@@ -6,7 +6,7 @@ export { PolyphaseResampler } from './polyphase-resampler.js';
 export { probeTrack, type TrackProbe } from './probe-track.js';
 export {
   decodeToPcm, measureTrack, DEFAULT_OUTPUT_RATE,
-  type DecodedTrack, type DecodeOptions, type DecodeHooks, type DecodeProgress, type TrackInput, type TrackLength,
+  type DecodedTrack, type DecodeOptions, type DecodeHooks, type DecodeProgress, type TrackInput, type TrackLength, type TrackMeasurement,
 } from './decode-to-pcm.js';
 export { TrackDecoder, DEFAULT_WORKERS, DEFAULT_DECODE_NICE, type TrackDecoderOptions } from './track-decoder.js';
 export { lowerThreadPriority, currentThreadId, MAX_NICE, type ThreadPriority } from './thread-priority.js';
@@ -16,3 +16,5 @@ export {
   readTrackTags, readArtwork, artworkOf, sniffImage, MAX_ARTWORK_BYTES, MAX_TAG_CHARS,
   type TrackTags, type TrackArtwork, type ArtworkMime,
 } from './track-tags.js';
+export { LoudnessMeter, type TrackLoudness } from './loudness-meter.js';
+export { readGainTags, type ReplayGainTags, type GainTags } from './replaygain-tags.js';

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { JobKind, JobReply, JobRequest } from './decode-job.js';
 import { MAX_NICE, type ThreadPriority } from './thread-priority.js';
-import type { DecodedTrack, DecodeHooks, DecodeOptions, TrackInput, TrackLength } from './decode-to-pcm.js';
+import type { DecodedTrack, DecodeHooks, DecodeOptions, TrackInput, TrackMeasurement } from './decode-to-pcm.js';
 import { trackName } from './decode-to-pcm.js';
 import { TrackError } from './track-error.js';
 
@@ -36,7 +36,7 @@ interface Job {
   input: TrackInput;
   opts: DecodeOptions;
   hooks: DecodeHooks;
-  resolve: (r: DecodedTrack | TrackLength) => void;
+  resolve: (r: DecodedTrack | TrackMeasurement) => void;
   reject: (e: TrackError) => void;
 }
 
@@ -88,9 +88,9 @@ export class TrackDecoder {
     return this.submit('decode', input, opts, hooks) as Promise<DecodedTrack>;
   }
 
-  /** Decodes without keeping audio: exact source length (the leader's frame counts). */
-  measure(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackLength> {
-    return this.submit('measure', input, {}, hooks) as Promise<TrackLength>;
+  /** Decodes without keeping audio: exact source length (the leader's frame counts), loudness, tags. */
+  measure(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackMeasurement> {
+    return this.submit('measure', input, {}, hooks) as Promise<TrackMeasurement>;
   }
 
   /** Rejects pending jobs (kind 'closed') and stops the workers. */
@@ -110,7 +110,7 @@ export class TrackDecoder {
     await Promise.allSettled(stopping);
   }
 
-  private submit(kind: JobKind, input: TrackInput, opts: DecodeOptions, hooks: DecodeHooks): Promise<DecodedTrack | TrackLength> {
+  private submit(kind: JobKind, input: TrackInput, opts: DecodeOptions, hooks: DecodeHooks): Promise<DecodedTrack | TrackMeasurement> {
     return new Promise((resolve, reject) => {
       const track = typeof input === 'string' || input instanceof Uint8Array ? trackName(input) : 'input';
       if (this.closed) return reject(new TrackError('closed', 'decoder closed', track));

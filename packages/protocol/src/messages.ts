@@ -200,6 +200,8 @@ export const WireTrack = Type.Object({
   /** length at the timeline's outputRate (0: an empty track, skipped) */
   frames: Frames,
   title: Type.Optional(Type.String({ maxLength: 200 })),
+  /** 1.5: loudness-normalization gain of the track, dB (absent: 0) */
+  gainDb: Type.Optional(Type.Number({ minimum: -60, maximum: 24 })),
 }, closed);
 
 export const WireRevision = Type.Object({
@@ -221,6 +223,10 @@ export const TimelineMessage = message('timeline', {
   tracks: Type.Array(WireTrack, { maxItems: MAX_TRACKS }),
   revisions: Type.Array(WireRevision, { minItems: 1, maxItems: MAX_REVISIONS }),
   volume: WireVolume,
+  /** 1.5: leader time from which the tracks' gainDb apply (members ramp from the previous ones) */
+  trackGainAtUs: Type.Optional(TimeUs),
+  /** 1.5: crossfade between consecutive tracks, frames at outputRate (absent: gapless; at most 12 s) */
+  crossfadeFrames: Type.Optional(Type.Integer({ minimum: 0, maximum: 12 * 768_000 })),
 });
 
 export const SettingsMessage = message('settings', {

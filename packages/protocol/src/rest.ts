@@ -54,7 +54,10 @@ export const SeekBody = Type.Object({
 export const NextBody = Type.Object({ ...when }, closed);
 /** POST /api/previous */
 export const PreviousBody = Type.Object({ ...when }, closed);
-/** POST /api/volume: group volume (linear gain). */
+/**
+ * POST /api/volume: group volume 0..1 on a perceptual curve (gain = volume^1.5: 1 = 0 dB, 0.5 = -9 dB,
+ * about half as loud; 0.1 = -30 dB; 0.01 = -60 dB; 0 = mute). Changes ramp over 30 ms.
+ */
 export const VolumeBody = Type.Object({
   volume: Volume,
   at: Type.Optional(At),
@@ -66,6 +69,21 @@ export const MemberSettingsBody = Type.Object({
   outputDelayMs: Type.Optional(OutputDelayMs),
   channelMode: Type.Optional(ChannelMode),
 }, { ...closed, minProperties: 1 });
+/** Loudness normalization modes: off, per track, per album (tracks sharing an album tag). */
+export const NormalizeMode = Type.Union([Type.Literal('off'), Type.Literal('track'), Type.Literal('album')]);
+/** Normalization target (LUFS). */
+export const TargetLufs = Type.Number({ minimum: -40, maximum: -5 });
+/** PUT /api/loudness: the playlist's loudness normalization; at least one field. */
+export const LoudnessBody = Type.Object({
+  normalize: Type.Optional(NormalizeMode),
+  targetLufs: Type.Optional(TargetLufs),
+}, { ...closed, minProperties: 1 });
+/** Crossfade between consecutive tracks, ms (0: gapless, the default). */
+export const CrossfadeMs = Type.Number({ minimum: 0, maximum: 12_000 });
+/** PUT /api/crossfade */
+export const CrossfadeBody = Type.Object({ crossfadeMs: CrossfadeMs }, closed);
+/** Reply to PUT /api/crossfade: the new timeline revision counter and the crossfade in force. */
+export const CrossfadeReply = Type.Object({ rev: Type.Integer({ minimum: 0 }), crossfadeMs: CrossfadeMs });
 /**
  * POST /api/playlist with `application/json`: load the m3u8 at `path` on the leader (omitted:
  * reload the current one). With `text/plain` or `audio/x-mpegurl` the body is the m3u8 text itself.
@@ -145,6 +163,45 @@ export const PlaylistEntry = Type.Object({
   path: Type.Optional(Type.String()),
   frames: Type.Integer({ minimum: 0 }),
   durationMs: Type.Number({ minimum: 0 }),
+  /** Loudness-normalization gain it plays with, dB (absent: 0) */
+  gainDb: Type.Optional(Type.Number()),
+});
+
+/** One track's loudness as measured (BS.1770) or tagged (ReplayGain), and the gain it gets. */
+export const TrackLoudnessStatus = Type.Object({
+  index: Type.Integer({ minimum: 0 }),
+  id: TrackId,
+  /** Integrated loudness measured by the leader, LUFS (null: silent or not measured) */
+  loudnessLufs: Type.Union([Type.Number(), Type.Null()]),
+  /** True peak measured by the leader, dBTP (null: digital silence or not measured) */
+  truePeakDbtp: Type.Union([Type.Number(), Type.Null()]),
+  /** ReplayGain track gain from the file's tags, dB, when tagged */
+  replayGainDb: Type.Optional(Type.Number()),
+  album: Type.Optional(Type.String()),
+  /** The loudness the gain starts from (the track's, or its album's), LUFS */
+  sourceLufs: Type.Union([Type.Number(), Type.Null()]),
+  gainDb: Type.Number(),
+  /** The gain was lowered so the true peak stays at -1 dBTP */
+  peakLimited: Type.Boolean(),
+});
+
+/** The loudness setting in force. */
+export const LoudnessSettings = Type.Object({ normalize: NormalizeMode, targetLufs: TargetLufs });
+
+/** GET /api/loudness */
+export const LoudnessReply = Type.Object({
+  normalize: NormalizeMode,
+  targetLufs: TargetLufs,
+  tracks: Type.Array(TrackLoudnessStatus),
+});
+
+/** PUT /api/loudness: the setting, and when the new gains take effect (null: no playlist). */
+export const LoudnessSetReply = Type.Object({
+  normalize: NormalizeMode,
+  targetLufs: TargetLufs,
+  rev: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  atUs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  at: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const PlaybackPosition = Type.Object({
@@ -257,6 +314,9 @@ export const StatusReply = Type.Object({
   /** ms until playback ends at the current rate (rest of this track and those after it, or of this track with stopAfter); null while stopped or when it never ends (repeat one / all) */
   remainingMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
   volume: Volume,
+  loudness: Type.Optional(LoudnessSettings),
+  /** crossfade between consecutive tracks, ms (0: gapless) */
+  crossfadeMs: Type.Optional(CrossfadeMs),
   members: Type.Array(MemberStatus),
   leader: LeaderStatus,
 });
@@ -290,10 +350,16 @@ export type MemberHealth = Static<typeof MemberHealth>;
 export type MemberStatus = Static<typeof MemberStatus>;
 export type LeaderStatus = Static<typeof LeaderStatus>;
 export type StatusReply = Static<typeof StatusReply>;
+export type LoudnessBody = Static<typeof LoudnessBody>;
+export type CrossfadeBody = Static<typeof CrossfadeBody>;
+export type LoudnessReply = Static<typeof LoudnessReply>;
+export type LoudnessSetReply = Static<typeof LoudnessSetReply>;
+export type TrackLoudnessStatus = Static<typeof TrackLoudnessStatus>;
 
 /** Every REST schema by name (tests check each one is plain JSON Schema). */
 export const REST_SCHEMAS = {
   PlayBody, StopBody, ResumeBody, SeekBody, NextBody, PreviousBody, VolumeBody, MemberSettingsBody,
   RepeatMode, ShuffleSeed, RepeatBody, ShuffleBody, ReshuffleBody, StopAfterBody, OrderReply, ClockBody, ClockReply, PlaylistBody, MemberParams, TrackParams, ArtworkParams, ErrorReply, CommandReply, PlaylistEntry, PlaybackPosition,
   MemberClockStatus, MemberAudioStatus, MemberHealth, MemberStatus, LeaderStatus, StatusReply,
+  CrossfadeMs, CrossfadeBody, CrossfadeReply, NormalizeMode, TargetLufs, LoudnessBody, LoudnessSettings, TrackLoudnessStatus, LoudnessReply, LoudnessSetReply,
 } as const;

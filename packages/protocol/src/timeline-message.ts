@@ -19,10 +19,15 @@ export function toTimelineMessage(tl: Timeline): MessageInputOf<'timeline'> {
     rev: tl.rev,
     outputRate: tl.outputRate,
     loop: tl.loop,
-    tracks: tl.tracks.map((t: TitledTrack) =>
-      t.title !== undefined ? { id: t.id, frames: t.frames, title: t.title.slice(0, MAX_WIRE_TITLE_CHARS) } : { id: t.id, frames: t.frames }),
+    tracks: tl.tracks.map((t: TitledTrack) => ({
+      id: t.id, frames: t.frames,
+      ...(t.title !== undefined ? { title: t.title.slice(0, MAX_WIRE_TITLE_CHARS) } : {}),
+      ...(t.gainDb !== undefined ? { gainDb: t.gainDb } : {}),
+    })),
     revisions: tl.revisions.map((r) => ({ atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame })),
     volume: tl.volume ?? { gain: 1, atUs: first?.atUs ?? 0 },
+    ...(tl.trackGainAtUs !== undefined ? { trackGainAtUs: tl.trackGainAtUs } : {}),
+    ...(tl.crossfadeFrames !== undefined && tl.crossfadeFrames > 0 ? { crossfadeFrames: tl.crossfadeFrames } : {}),
   };
 }
 
@@ -32,9 +37,15 @@ export function fromTimelineMessage(msg: MessageOf<'timeline'>): Timeline {
     rev: msg.rev,
     outputRate: msg.outputRate,
     loop: msg.loop,
-    tracks: msg.tracks.map((t): TitledTrack => (t.title !== undefined ? { id: t.id, frames: t.frames, title: t.title } : { id: t.id, frames: t.frames })),
+    tracks: msg.tracks.map((t): TitledTrack => ({
+      id: t.id, frames: t.frames,
+      ...(t.title !== undefined ? { title: t.title } : {}),
+      ...(t.gainDb !== undefined ? { gainDb: t.gainDb } : {}),
+    })),
     revisions: msg.revisions.map((r) => ({ atUs: r.atUs, playing: r.playing, index: r.index, frame: r.frame })),
     volume: { gain: msg.volume.gain, atUs: msg.volume.atUs },
+    ...(msg.trackGainAtUs !== undefined ? { trackGainAtUs: msg.trackGainAtUs } : {}),
+    ...(msg.crossfadeFrames !== undefined && msg.crossfadeFrames > 0 ? { crossfadeFrames: msg.crossfadeFrames } : {}),
   };
 }
 

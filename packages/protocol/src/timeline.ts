@@ -6,6 +6,8 @@
 export interface TimelineTrack {
   id: string;
   frames: number;
+  /** Loudness-normalization gain of this track in dB (absent: 0), applied from its first frame. */
+  gainDb?: number;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface TimelineRevision {
   frame: number;
 }
 
-/** Group gain (linear amplitude, 0..1); members ramp to it starting at leader-time `atUs`. */
+/** Group volume 0..1 (perceptual: volume-curve.ts maps it to a gain); members ramp to it starting at leader-time `atUs`. */
 export interface TimelineVolume {
   gain: number;
   atUs: number;
@@ -34,6 +36,16 @@ export interface Timeline {
   /** Sorted by `atUs`, strictly increasing. */
   revisions: TimelineRevision[];
   volume?: TimelineVolume;
+  /**
+   * Leader time from which the tracks' `gainDb` apply (a normalization setting changed): before it
+   * the gains of the previous timeline hold, across it members ramp, so all change on the same frames.
+   */
+  trackGainAtUs?: number;
+  /**
+   * Crossfade between consecutive tracks, in frames (absent or 0: gapless). Track k+1 starts
+   * `overlapFrames(k)` before track k ends; both play, by an equal-power curve, over the overlap.
+   */
+  crossfadeFrames?: number;
 }
 
 export interface TimelinePosition {
@@ -58,6 +70,11 @@ export const TIMELINE_MAX_REVISIONS = 1_000;
 export const TIMELINE_MAX_TRACK_FRAMES = 2 ** 40;
 export const TIMELINE_MIN_OUTPUT_RATE = 8_000;
 export const TIMELINE_MAX_OUTPUT_RATE = 768_000;
+/** Longest crossfade: 12 s at the output rate. */
+export const TIMELINE_MAX_CROSSFADE_S = 12;
+/** Bounds of a track's normalization gain (dB). */
+export const TIMELINE_MIN_GAIN_DB = -60;
+export const TIMELINE_MAX_GAIN_DB = 24;
 /** `previousAt` restarts the current track instead when more than this has played (common player UX). */
 export const PREVIOUS_RESTART_THRESHOLD_US = 3_000_000;
 
@@ -87,6 +104,10 @@ export function validateTimeline(tl: unknown): string | null {
     }
     const f = tr['frames'];
     if (!isInt(f) || f < 0 || f > TIMELINE_MAX_TRACK_FRAMES) return `timeline.tracks[${i}].frames: non-negative integer expected`;
+    const g = tr['gainDb'];
+    if (g !== undefined && !(typeof g === 'number' && g >= TIMELINE_MIN_GAIN_DB && g <= TIMELINE_MAX_GAIN_DB)) {
+      return `timeline.tracks[${i}].gainDb: number in [${TIMELINE_MIN_GAIN_DB}, ${TIMELINE_MAX_GAIN_DB}] expected`;
+    }
   }
   const revs = t['revisions'];
   if (!Array.isArray(revs) || revs.length > TIMELINE_MAX_REVISIONS) return 'timeline.revisions: array expected';
@@ -113,6 +134,11 @@ export function validateTimeline(tl: unknown): string | null {
     const g = v['gain'];
     if (typeof g !== 'number' || !(g >= 0 && g <= 1)) return 'timeline.volume.gain: number in [0, 1] expected';
     if (!isInt(v['atUs'])) return 'timeline.volume.atUs: integer expected';
+  }
+  if (t['trackGainAtUs'] !== undefined && !isInt(t['trackGainAtUs'])) return 'timeline.trackGainAtUs: integer expected';
+  const xf = t['crossfadeFrames'];
+  if (xf !== undefined && !(isInt(xf) && xf >= 0 && xf <= TIMELINE_MAX_CROSSFADE_S * rate)) {
+    return `timeline.crossfadeFrames: integer in [0, ${TIMELINE_MAX_CROSSFADE_S} s of frames] expected`;
   }
   return null;
 }
@@ -151,16 +177,40 @@ export function revisionAt(tl: Timeline, leaderUs: number): number {
   return found;
 }
 
-/** Total frames of the playlist. */
-export function playlistFrames(tracks: readonly TimelineTrack[]): number {
+/**
+ * Frames by which track k and its successor overlap under a crossfade of `crossfadeFrames`: at most
+ * half of either track, so no more than two tracks ever sound at once; 0 for the last track unless
+ * `loop` (then it overlaps track 0), and 0 for an empty neighbour.
+ */
+export function overlapFrames(tracks: readonly TimelineTrack[], k: number, loop: boolean, crossfadeFrames = 0): number {
+  if (!(crossfadeFrames > 0)) return 0;
+  const next = k + 1 < tracks.length ? k + 1 : loop ? 0 : -1;
+  if (next < 0) return 0;
+  const a = (tracks[k] as TimelineTrack).frames;
+  const b = (tracks[next] as TimelineTrack).frames;
+  return Math.min(crossfadeFrames, Math.floor(a / 2), Math.floor(b / 2));
+}
+
+/**
+ * Frames of the playlist's timeline track k takes before its successor starts: its length less the
+ * overlap with the successor (its length when gapless). Track k+1 starts where track k's span ends.
+ */
+export function spanFrames(tracks: readonly TimelineTrack[], k: number, loop: boolean, crossfadeFrames = 0): number {
+  return (tracks[k] as TimelineTrack).frames - overlapFrames(tracks, k, loop, crossfadeFrames);
+}
+
+/** Total frames of the playlist on the timeline (one lap when looping): the sum of the spans. */
+export function playlistFrames(tracks: readonly TimelineTrack[], loop = false, crossfadeFrames = 0): number {
   let sum = 0;
-  for (const t of tracks) sum += t.frames;
+  for (let k = 0; k < tracks.length; k++) sum += spanFrames(tracks, k, loop, crossfadeFrames);
   return sum;
 }
 
 /**
- * Advances (index, frame) by `frames` along the playlist: track k+1 frame 0 follows the last frame
- * of track k; empty tracks are skipped. Returns null past the end (unless `loop`, which wraps).
+ * Advances (index, frame) by `frames` along the playlist: track k+1 frame 0 follows the end of
+ * track k's span (its last frame when gapless; `overlapFrames` earlier with a crossfade, and from
+ * then on the position is in track k+1); empty tracks are skipped. Returns null past the end
+ * (unless `loop`, which wraps).
  */
 export function advance(
   tracks: readonly TimelineTrack[],
@@ -168,18 +218,19 @@ export function advance(
   frame: number,
   frames: number,
   loop: boolean,
+  crossfadeFrames = 0,
 ): { index: number; frame: number } | null {
   if (tracks.length === 0) return null;
   let i = index;
   let f = frame + frames;
   if (loop) {
-    const total = playlistFrames(tracks);
+    const total = playlistFrames(tracks, loop, crossfadeFrames);
     if (total === 0) return null;
     // Skip whole laps arithmetically (position relative to the start of track `i`).
     if (f >= total) f %= total;
   }
   for (let steps = 0; steps <= 2 * tracks.length + 1; steps++) {
-    const len = (tracks[i] as TimelineTrack).frames;
+    const len = spanFrames(tracks, i, loop, crossfadeFrames);
     if (f < len) return { index: i, frame: f };
     f -= len;
     i++;
@@ -199,7 +250,7 @@ export function positionAt(tl: Timeline, leaderUs: number): TimelinePosition | T
   const r = tl.revisions[ri] as TimelineRevision;
   if (!r.playing) return { ended: false, index: r.index, frame: r.frame, playing: false, revision: ri };
   const elapsed = framesInUs(Math.floor(leaderUs) - r.atUs, tl.outputRate);
-  const p = advance(tl.tracks, r.index, r.frame, elapsed, tl.loop);
+  const p = advance(tl.tracks, r.index, r.frame, elapsed, tl.loop, tl.crossfadeFrames ?? 0);
   if (p === null) return { ended: true, revision: ri };
   return { ended: false, index: p.index, frame: p.frame, playing: true, revision: ri };
 }
@@ -215,6 +266,8 @@ export function leaderUsOfPosition(
   frame: number,
   tracks: readonly TimelineTrack[],
   outputRate: number,
+  loop = false,
+  crossfadeFrames = 0,
 ): number | null {
   if (!rev.playing) return null;
   if (index < 0 || index >= tracks.length) return null;
@@ -223,8 +276,8 @@ export function leaderUsOfPosition(
     frames = frame - rev.frame;
     if (frames < 0) return null;
   } else if (index > rev.index) {
-    frames = (tracks[rev.index] as TimelineTrack).frames - rev.frame;
-    for (let k = rev.index + 1; k < index; k++) frames += (tracks[k] as TimelineTrack).frames;
+    frames = spanFrames(tracks, rev.index, loop, crossfadeFrames) - rev.frame;
+    for (let k = rev.index + 1; k < index; k++) frames += spanFrames(tracks, k, loop, crossfadeFrames);
     frames += frame;
   } else return null;
   return rev.atUs + usOfFrames(frames, outputRate);

@@ -5,5 +5,6 @@ export const PROTOCOL_MAJOR = 1;
 // 1.2: optional welcome.timescaleId (a restarted member keeps its clock fit: docs/clock.md).
 // 1.3: optional state.audio.syncErrorUs (the member's own view of its playback error).
 // 1.4: optional state.audio.output (lost / restarts / last gap of the audio output).
-export const PROTOCOL_MINOR = 4;
+// 1.5: optional timeline tracks[].gainDb and trackGainAtUs (loudness normalization, docs/loudness.md), crossfadeFrames.
+export const PROTOCOL_MINOR = 5;
 export const PROTOCOL_VERSION = `${PROTOCOL_MAJOR}.${PROTOCOL_MINOR}`;

@@ -6,6 +6,8 @@ import {
   framesInUs,
   leaderUsOfPosition,
   nextAt,
+  overlapFrames,
+  playlistFrames,
   positionAt,
   previousAt,
   repeatTrackAt,
@@ -15,6 +17,7 @@ import {
   resumeAt,
   revisionAt,
   seekAt,
+  spanFrames,
   stopAt,
   usOfFrames,
   validateTimeline,
@@ -326,3 +329,66 @@ test('stop after: stops at the end of the current track with the next track as t
 function pick(p: ReturnType<typeof positionAt>): { index: number; frame: number } | 'ended' {
   return p.ended ? 'ended' : { index: p.index, frame: p.frame };
 }
+
+test('crossfade: track k+1 starts overlapFrames before track k ends (at most half of either), the last one only when looping', () => {
+  const tracks = [{ id: 'a', frames: 48_000 }, { id: 'b', frames: 24_000 }, { id: 'c', frames: 96_000 }];
+  assert.equal(overlapFrames(tracks, 0, false, 30_000), 12_000, 'half of the shorter neighbour');
+  assert.equal(overlapFrames(tracks, 1, false, 10_000), 10_000);
+  assert.equal(overlapFrames(tracks, 2, false, 10_000), 0, 'the last track without loop');
+  assert.equal(overlapFrames(tracks, 2, true, 10_000), 10_000, 'the last track into the first when looping');
+  assert.equal(overlapFrames(tracks, 0, false, 0), 0);
+  assert.equal(playlistFrames(tracks, false, 10_000), 48_000 + 24_000 + 96_000 - 20_000);
+  assert.equal(playlistFrames(tracks, true, 10_000), 48_000 + 24_000 + 96_000 - 30_000);
+  const t = tl({ crossfadeFrames: 10_000 });
+  // Track b's frame 0 is at the DAC 38 000 frames after a's frame 0; from then on the position is in b.
+  assert.deepEqual(positionAt(t, T0 + usOfFrames(37_999, RATE)), { ended: false, index: 0, frame: 37_999, playing: true, revision: 0 });
+  assert.deepEqual(positionAt(t, T0 + usOfFrames(38_000, RATE)), { ended: false, index: 1, frame: 0, playing: true, revision: 0 });
+  assert.equal(leaderUsOfPosition(t.revisions[0]!, 2, 5, t.tracks, RATE, false, 10_000), T0 + usOfFrames(38_000 + 14_000 + 5, RATE));
+  // The playlist ends when the last track does: 148 000 frames.
+  assert.equal(positionAt(t, T0 + usOfFrames(147_999, RATE)).ended, false);
+  assert.equal(positionAt(t, T0 + usOfFrames(148_000, RATE)).ended, true);
+  // A revision placed in a track's tail (inside the overlap) is the same instant of the next track.
+  assert.deepEqual(advance(t.tracks, 0, 40_000, 0, false, 10_000), { index: 1, frame: 2_000 });
+});
+
+test('property: with a crossfade, positionAt agrees with a walk along the track spans', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 0, max: 3000 }),
+      fc.integer({ min: 0, max: 100_000 }),
+      fc.integer({ min: 0, max: 10 ** 12 }),
+      fc.boolean(),
+      (lens, xf, startGlobal, dUs, loop) => {
+        const tracks = lens.map((frames, i) => ({ id: `t${i}`, frames }));
+        const spans = tracks.map((_, k) => spanFrames(tracks, k, loop, xf));
+        spans.forEach((s, k) => assert.ok(s >= Math.ceil(tracks[k]!.frames / 2) && s <= tracks[k]!.frames));
+        const total = spans.reduce((a, b) => a + b, 0);
+        if (total === 0) return;
+        const g0 = startGlobal % total;
+        let index = 0;
+        let rem = g0;
+        while (rem >= spans[index]!) rem -= spans[index++]!;
+        const t: Timeline = { rev: 0, outputRate: RATE, loop, tracks, crossfadeFrames: xf, revisions: [{ atUs: T0, playing: true, index, frame: rem }] };
+        const p = positionAt(t, T0 + dUs);
+        const g = g0 + Number((BigInt(dUs) * BigInt(RATE)) / 1_000_000n);
+        if (!loop && g >= total) {
+          assert.equal(p.ended, true);
+          return;
+        }
+        let want = g % total;
+        let wi = 0;
+        while (want >= spans[wi]!) want -= spans[wi++]!;
+        assert.deepEqual(p, { ended: false, index: wi, frame: want, playing: true, revision: 0 });
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('validateTimeline bounds crossfadeFrames to 12 s', () => {
+  assert.equal(validateTimeline(tl({ crossfadeFrames: 12 * RATE })), null);
+  assert.match(validateTimeline(tl({ crossfadeFrames: 12 * RATE + 1 })) ?? '', /crossfadeFrames/);
+  assert.match(validateTimeline(tl({ crossfadeFrames: -1 })) ?? '', /crossfadeFrames/);
+  assert.match(validateTimeline(tl({ crossfadeFrames: 1.5 })) ?? '', /crossfadeFrames/);
+});

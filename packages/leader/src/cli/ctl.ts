@@ -16,12 +16,14 @@ Commands:
   play [--at T] [--index N] [--position-ms N]
   stop [--at T] | resume [--at T] | next [--at T] | previous [--at T]
   seek --position-ms N [--index N] [--at T]
-  volume 0..1 [--at T]                     group volume
+  volume 0..1 [--at T]                     group volume (perceptual: 0.5 ~ half as loud, 0 = mute)
   repeat off|one|all                       repeat nothing, the playing track, or the playlist
   shuffle on|off|again [--seed N]          shuffle the upcoming tracks, back to playlist order, or draw again
   stop-after on|off                        stop at the end of the playing track (or cancel that)
   clock [--confirm]                        set the leader's wall clock from this machine's (needs the token)
   member ID [--volume 0..1] [--delay-ms N] [--channel-mode stereo|mono|left|right]
+  loudness [off|track|album] [--target-lufs N]   show, or set loudness normalization (target -16 LUFS)
+  crossfade MS                             crossfade between tracks, 0..12000 ms (0 = gapless)
   members                                  list members
   playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
 
@@ -158,6 +160,20 @@ async function buildRequest(positional: string[], opts: Map<string, string>, io:
       if (Object.keys(body).length === 0) throw new UsageError('member needs --volume, --delay-ms or --channel-mode');
       return { method: 'PUT', path: `/api/members/${encodeURIComponent(arg)}`, body };
     }
+    case 'loudness': {
+      allowOnly(opts, ['target-lufs']);
+      const body: Record<string, unknown> = {};
+      if (arg !== undefined) body['normalize'] = arg;
+      const target = num(opts, 'target-lufs');
+      if (target !== undefined) body['targetLufs'] = target;
+      return Object.keys(body).length === 0 ? { method: 'GET', path: '/api/loudness' } : { method: 'PUT', path: '/api/loudness', body };
+    }
+    case 'crossfade': {
+      allowOnly(opts, []);
+      const crossfadeMs = Number(arg);
+      if (arg === undefined || arg.trim() === '' || !Number.isFinite(crossfadeMs)) throw new UsageError('crossfade needs milliseconds from 0 to 12000');
+      return { method: 'PUT', path: '/api/crossfade', body: { crossfadeMs } };
+    }
     case 'playlist': {
       allowOnly(opts, ['file']);
       const file = opts.get('file');
@@ -269,6 +285,14 @@ function summarize(request: Request, data: unknown): string {
   if (typeof d['repeat'] === 'string' && typeof d['at'] === 'string') {
     return `ok: repeat ${String(d['repeat'])}, shuffle ${d['shuffle'] === true ? `on (seed ${String(d['seed'])})` : 'off'}${d['stopAfter'] === true ? `, stops at ${String(d['at'])}` : ''}`;
   }
+  if (request.path === '/api/loudness' && Array.isArray(d['tracks'])) {
+    const tracks = d['tracks'] as { index: number; loudnessLufs: number | null; truePeakDbtp: number | null; gainDb: number; peakLimited: boolean }[];
+    const f = (v: number | null, unit: string): string => (v === null ? '-' : `${v.toFixed(1)} ${unit}`);
+    return [`normalize ${String(d['normalize'])}, target ${String(d['targetLufs'])} LUFS`,
+      ...tracks.map((t) => `  ${t.index + 1}: ${f(t.loudnessLufs, 'LUFS')}, peak ${f(t.truePeakDbtp, 'dBTP')}, gain ${t.gainDb.toFixed(1)} dB${t.peakLimited ? ' (peak-limited)' : ''}`)].join('\n');
+  }
+  if (request.path === '/api/loudness') return `normalize ${String(d['normalize'])}, target ${String(d['targetLufs'])} LUFS${typeof d['at'] === 'string' ? `, from ${d['at']}` : ''}`;
+  if (request.path === '/api/crossfade') return `crossfade ${String(d['crossfadeMs'])} ms${d['crossfadeMs'] === 0 ? ' (gapless)' : ''}`;
   if (typeof d['at'] === 'string' && typeof d['rev'] === 'number') return `ok: rev ${d['rev']} takes effect at ${d['at']}`;
   if (typeof d['tracks'] === 'number') return `loaded ${d['tracks']} tracks, ${(d['problems'] as unknown[]).length} entries skipped`;
   return JSON.stringify(data);

@@ -34,6 +34,10 @@ export interface RestDeps {
   /** Loads a playlist from a path, or from uploaded m3u8 text (entries relative to the music dir). */
   loadPlaylist(source: { path?: string } | { bytes: Uint8Array }): Promise<PlaylistLoadReply>;
   leader(): Rest.LeaderStatus;
+  /** Loudness normalization: the setting and each track's loudness and gain. */
+  loudness(): Rest.LoudnessReply;
+  loudnessSettings(): { normalize: Rest.LoudnessReply['normalize']; targetLufs: number };
+  setLoudness(body: Rest.LoudnessBody): Rest.LoudnessSetReply;
   /** Emits `change` whenever status may have changed (SSE). */
   events: EventEmitter;
   /** Leader software version (OpenAPI info). */
@@ -71,8 +75,10 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
   const playlist = order.flatMap((m3u, index) => {
     const t = catalog[m3u];
     if (t === undefined) return [];
+    const gainDb = tl.tracks[index]?.id === t.id ? tl.tracks[index]?.gainDb : undefined;
     return [{
       index, playlistIndex: m3u, id: t.id, title: t.title, path: t.path, frames: t.frames, durationMs: c.msOfFrames(t.frames),
+      ...(gainDb !== undefined ? { gainDb } : {}),
       ...(t.artist !== undefined ? { artist: t.artist } : {}),
       ...(t.album !== undefined ? { album: t.album } : {}),
       ...(t.artwork !== undefined ? { artwork: t.artwork.sha256 } : {}),
@@ -96,6 +102,8 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
     stopAfter: o.stopAfter,
     remainingMs,
     volume: tl.volume?.gain ?? 1,
+    loudness: deps.loudnessSettings(),
+    crossfadeMs: c.crossfadeMs,
     members: deps.members().map((m) => memberStatus(m, c.memberSettings(m.id), deps.tracks())),
     leader: deps.leader(),
   };
@@ -230,8 +238,17 @@ function routes(deps: RestDeps): RouteDef[] {
         return { rev: r.rev, atUs: r.atUs, at: r.at };
       },
     } as RouteDef,
-    { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1)', body: Rest.VolumeBody, handler: volumeRoute },
-    { method: 'POST', url: '/api/volume', summary: 'Group volume (0..1), same as PUT', body: Rest.VolumeBody, handler: volumeRoute },
+    { method: 'GET', url: '/api/loudness', summary: 'Loudness normalization: the setting, each track\'s measured loudness, true peak and gain', reply: Rest.LoudnessReply, handler: () => deps.loudness() },
+    {
+      method: 'PUT', url: '/api/loudness', summary: 'Loudness normalization: `normalize` off | track | album, `targetLufs` (default -16)', body: Rest.LoudnessBody, reply: Rest.LoudnessSetReply,
+      handler: (request: Body<Rest.LoudnessBody>) => deps.setLoudness(request.body),
+    } as RouteDef,
+    {
+      method: 'PUT', url: '/api/crossfade', summary: 'Crossfade between consecutive tracks, `crossfadeMs` 0..12000 (0: gapless, the default)', body: Rest.CrossfadeBody, reply: Rest.CrossfadeReply,
+      handler: (request: Body<Rest.CrossfadeBody>) => c.setCrossfade(request.body.crossfadeMs),
+    } as RouteDef,
+    { method: 'PUT', url: '/api/volume', summary: 'Group volume (0..1, perceptual: gain = volume^1.5)', body: Rest.VolumeBody, handler: volumeRoute },
+    { method: 'POST', url: '/api/volume', summary: 'Group volume, same as PUT', body: Rest.VolumeBody, handler: volumeRoute },
     {
       method: 'PUT', url: '/api/repeat', summary: 'Repeat: off, one (the playing track), all (the playlist; `loop`)', body: Rest.RepeatBody, reply: Rest.OrderReply,
       handler: (request: Body<Rest.RepeatBody>) => c.setRepeat(request.body.repeat),

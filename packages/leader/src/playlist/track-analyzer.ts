@@ -1,7 +1,9 @@
 // Exact length of a track: measured once with the same decode pipeline the members play from
 // (@jaudiosync/media, in a worker thread), so the leader's frame counts and the members' decoded
-// PCM agree frame for frame. One file at a time: a Pi 3B+ leader has little memory to spare.
-import { TrackDecoder } from '@jaudiosync/media';
+// PCM agree frame for frame. The same pass measures the loudness and true peak (BS.1770) and reads
+// the ReplayGain tags, for loudness normalization. One file at a time: a Pi 3B+ leader has little
+// memory to spare.
+import { TrackDecoder, type TrackLoudness, type GainTags } from '@jaudiosync/media';
 
 /** A file that takes longer than this to measure is treated as broken (~100x realtime is typical). */
 const MEASURE_TIMEOUT_MS = 120_000;
@@ -10,6 +12,9 @@ export interface TrackAnalysis {
   sourceRate: number;
   sourceFrames: number;
   channels: number;
+  /** Absent in analyses cached before loudness was measured (such a track is measured again). */
+  loudness?: TrackLoudness;
+  tags?: GainTags;
 }
 
 export interface TrackAnalyzer {
@@ -27,7 +32,7 @@ export class WorkerTrackAnalyzer implements TrackAnalyzer {
     });
     try {
       const m = await Promise.race([this.decoder.measure(path), timeout]);
-      return { sourceRate: m.sourceRate, sourceFrames: m.sourceFrames, channels: m.sourceChannels };
+      return { sourceRate: m.sourceRate, sourceFrames: m.sourceFrames, channels: m.sourceChannels, loudness: m.loudness, tags: m.tags };
     } finally {
       clearTimeout(timer);
     }

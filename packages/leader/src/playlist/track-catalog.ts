@@ -1,12 +1,13 @@
 // The tracks of the loaded playlist: content hash (sha256, streamed), exact length in frames at the
-// output rate, title, and where the file is. Analyses are cached by hash in memory and in the state
-// dir (and hashes by path+size+mtime), so a restart or a reload does not decode everything again.
+// output rate, title, loudness (BS.1770 + ReplayGain tags, for normalization), and where the file
+// is. Analyses are cached by hash in memory and in the state dir (and hashes by path+size+mtime), so
+// a restart or a reload does not decode everything again.
 // A track that cannot be hashed or decoded is reported per entry and skipped.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { framesAtRate, readTrackTags, type TrackArtwork, type TrackTags } from '@jaudiosync/media';
+import { framesAtRate, readTrackTags, type ReplayGainTags, type TrackArtwork, type TrackLoudness, type TrackTags } from '@jaudiosync/media';
 import type { ParsedPlaylist, PlaylistProblem } from './m3u8-parser.js';
 import type { TrackAnalysis, TrackAnalyzer } from './track-analyzer.js';
 import { readJsonFile, writeJsonAtomic } from '../state/atomic-json.js';
@@ -32,10 +33,15 @@ export interface CatalogTrack {
   line: number;
   /** From the file's tags (music-metadata), when it has them. */
   artist?: string;
+  /** Album tag (album normalization groups tracks by it), and album artist when tagged. */
   album?: string;
+  albumArtist?: string;
   /** The embedded cover, served at /api/artwork/<sha256> (absent: none, or not servable: see artworkSkipped). */
   artwork?: TrackArtwork;
   artworkSkipped?: string;
+  /** Measured loudness (absent in states saved before it was measured: such tracks get no gain). */
+  loudness?: TrackLoudness;
+  replayGain?: ReplayGainTags;
 }
 
 export interface CatalogLoadResult {
@@ -103,9 +109,12 @@ export class TrackCatalog {
           frames, sourceRate: analysis.sourceRate, sourceFrames: analysis.sourceFrames, channels: analysis.channels,
           sizeBytes: st.size, mtimeMs: st.mtimeMs, line: entry.line,
           ...(tags.artist !== undefined ? { artist: tags.artist } : {}),
-          ...(tags.album !== undefined ? { album: tags.album } : {}),
+          ...((tags.album ?? analysis.tags?.album) !== undefined ? { album: (tags.album ?? analysis.tags?.album)! } : {}),
           ...(tags.artwork !== undefined ? { artwork: tags.artwork } : {}),
           ...(tags.artworkSkipped !== undefined ? { artworkSkipped: tags.artworkSkipped } : {}),
+          ...(analysis.loudness !== undefined ? { loudness: analysis.loudness } : {}),
+          ...(analysis.tags?.albumArtist !== undefined ? { albumArtist: analysis.tags.albumArtist } : {}),
+          ...(analysis.tags?.replayGain !== undefined ? { replayGain: analysis.tags.replayGain } : {}),
         });
       } catch (err) {
         const reason = `cannot decode: ${(err as Error).message}`;
@@ -121,7 +130,12 @@ export class TrackCatalog {
 
   /** Restores a catalog saved in the leader state (no decoding; files are re-checked when served). */
   restore(tracks: CatalogTrack[]): void {
-    this.setTracks(tracks);
+    this.setTracks(tracks.map((t) => {
+      if (t.loudness === undefined) return t;
+      const loudness = loudnessFrom(t.loudness);
+      const { loudness: _dropped, ...rest } = t;
+      return loudness === undefined ? rest : { ...rest, loudness };
+    }));
   }
 
   private setTracks(tracks: CatalogTrack[]): void {
@@ -154,7 +168,8 @@ export class TrackCatalog {
 
   private async analysisOf(id: string, filePath: string): Promise<TrackAnalysis> {
     const cached = this.analyses.get(id);
-    if (cached) return cached;
+    // Analyses cached before loudness was measured are measured again (once).
+    if (cached?.loudness !== undefined) return cached;
     const analysis = await this.options.analyzer.analyze(filePath);
     if (!Number.isSafeInteger(analysis.sourceFrames) || !Number.isSafeInteger(analysis.sourceRate) || analysis.sourceRate < 1) {
       throw new Error('decoder returned no sample rate or length');
@@ -174,7 +189,10 @@ export class TrackCatalog {
       const data = (await readJsonFile(this.cachePath)) as CacheFile | undefined;
       if (!data || data.version !== CACHE_VERSION) return;
       for (const [id, a] of Object.entries(data.analyses ?? {})) {
-        if (/^[0-9a-f]{64}$/.test(id) && Number.isSafeInteger(a?.sourceFrames) && Number.isSafeInteger(a?.sourceRate)) this.analyses.set(id, a);
+        if (!/^[0-9a-f]{64}$/.test(id) || !Number.isSafeInteger(a?.sourceFrames) || !Number.isSafeInteger(a?.sourceRate)) continue;
+        const loudness = loudnessFrom(a.loudness);
+        const { loudness: _raw, ...rest } = a;
+        this.analyses.set(id, loudness === undefined ? rest : { ...rest, loudness });
       }
       for (const [id, t] of Object.entries(data.tags ?? {})) if (/^[0-9a-f]{64}$/.test(id) && validTags(t)) this.tags.set(id, t);
       for (const h of data.hashes ?? []) if (typeof h?.path === 'string' && typeof h.id === 'string') this.hashes.set(h.path, h);
@@ -205,4 +223,18 @@ function validTags(t: unknown): t is TrackTags {
   if (a === undefined) return true;
   return typeof a === 'object' && a !== null && typeof a['sha256'] === 'string' && /^[0-9a-f]{64}$/.test(a['sha256'])
     && ['image/jpeg', 'image/png', 'image/gif', 'image/webp'].includes(a['mime'] as string) && Number.isSafeInteger(a['bytes']);
+}
+
+/**
+ * A loudness read back from JSON (the cache or the saved state), or undefined when unusable. JSON
+ * has no -Infinity: a silent track's true peak comes back as null.
+ */
+export function loudnessFrom(v: unknown): TrackLoudness | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const l = o['integratedLufs'];
+  const p = o['truePeakDbtp'];
+  if (!(l === null || (typeof l === 'number' && Number.isFinite(l)))) return undefined;
+  if (!(p === null || p === -Infinity || (typeof p === 'number' && Number.isFinite(p)))) return undefined;
+  return { integratedLufs: l, truePeakDbtp: p === null ? -Infinity : p };
 }

@@ -7,6 +7,7 @@ import { readJsonFile, writeJsonAtomic } from './atomic-json.js';
 import type { CatalogTrack } from '../playlist/track-catalog.js';
 import type { PlaylistProblem } from '../playlist/m3u8-parser.js';
 import type { MemberSettings, OrderState } from '../timeline/timeline-controller.js';
+import type { LoudnessSettings } from '../playlist/loudness-gain.js';
 
 export const STATE_FILE = 'leader-state.json';
 const STATE_VERSION = 1;
@@ -23,6 +24,8 @@ export interface LeaderState {
   memberSettings: Record<string, MemberSettings>;
   /** Play order, shuffle seed, repeat, stop-after (absent in older state: playlist order; the controller checks it). */
   order?: OrderState;
+  /** Loudness normalization as last set (absent in states saved before it existed). */
+  loudness?: LoudnessSettings;
 }
 
 export interface StateLog { warn(obj: object, msg: string): void }

@@ -8,8 +8,8 @@ import { EventEmitter } from 'node:events';
 import { JasError } from '@jaudiosync/protocol/errors';
 import { MAX_REVISIONS, type ChannelMode } from '@jaudiosync/protocol/messages';
 import {
-  nextAt, positionAt, previousAt, pruneRevisions, repeatTrackAt, resumeAt, seekAt, stopAfterTrackAt, stopAt, usOfFrames, withRevision,
-  type Timeline, type TimelineRevision,
+  nextAt, positionAt, previousAt, pruneRevisions, repeatTrackAt, resumeAt, revisionAt, seekAt, stopAfterTrackAt, stopAt, usOfFrames, withRevision,
+  TIMELINE_MAX_CROSSFADE_S, type Timeline, type TimelineRevision,
 } from '@jaudiosync/protocol/timeline';
 import { isPermutation, shuffleFrom, unshuffleFrom } from './shuffle-order.js';
 import { MAX_START_AHEAD_US, parseStartTime } from './start-time.js';
@@ -48,6 +48,8 @@ export interface ControllerTrack {
   id: string;
   frames: number;
   title?: string;
+  /** Loudness-normalization gain (dB; absent: 0). */
+  gainDb?: number;
 }
 
 export interface MemberSettings {
@@ -112,7 +114,11 @@ export interface TimelineControllerOptions {
   loop?: boolean;
   /** Seeds for shuffles (default: crypto random); tests inject a sequence. */
   drawSeed?(): number;
+  /** Crossfade between consecutive tracks at start, ms (0 or absent: gapless). */
+  crossfadeMs?: number;
 }
+
+export const MAX_CROSSFADE_MS = TIMELINE_MAX_CROSSFADE_S * 1000;
 
 /**
  * Lead time of an "as soon as possible" jump to a track some member has not decoded: fetching from
@@ -144,10 +150,12 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     this.wallNowMs = options.wallNowMs ?? Date.now;
     this.minLeadUs = Math.round((options.minLeadMs ?? DEFAULT_MIN_LEAD_MS) * 1000);
     const now = this.nowUs();
+    const crossfadeFrames = this.crossfadeFramesOf(options.crossfadeMs ?? 0);
     this.tl = {
       rev: 0, outputRate: options.outputRate, loop: options.loop ?? false, tracks: [],
       revisions: [{ atUs: now, playing: false, index: 0, frame: 0 }],
       volume: { gain: 1, atUs: now },
+      ...(crossfadeFrames > 0 ? { crossfadeFrames } : {}),
     };
   }
 
@@ -376,12 +384,81 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs), leadUs, volume: cmd.volume };
   }
 
+  /**
+   * New normalization gains (dB, one per track, in m3u8 order, as setTracks takes them): they take
+   * effect for every member at the returned leader time (members ramp from the old ones, like a
+   * volume change). The timeline's tracks are in play order (shuffle): each gets its own.
+   */
+  setTrackGains(gainsDb: readonly number[]): { rev: number; atUs: number; at: string } {
+    if (gainsDb.length !== this.tl.tracks.length) throw new RangeError(`${gainsDb.length} gains for ${this.tl.tracks.length} tracks`);
+    const atUs = this.nowUs() + this.leadTimeUs();
+    this.commit({
+      ...this.tl,
+      rev: this.tl.rev + 1,
+      tracks: this.tl.tracks.map((t, i) => {
+        const { gainDb: _old, ...rest } = t;
+        const g = gainsDb[this.order[i] ?? i]!;
+        return g !== 0 ? { ...rest, gainDb: g } : rest;
+      }),
+      trackGainAtUs: atUs,
+    });
+    return { rev: this.tl.rev, atUs, at: this.wallIsoOf(atUs) };
+  }
+
+  /** The crossfade in force, ms (0: gapless). */
+  get crossfadeMs(): number {
+    return Math.round(((this.tl.crossfadeFrames ?? 0) * 1000) / this.tl.outputRate);
+  }
+
+  private crossfadeFramesOf(ms: number): number {
+    if (!(Number.isFinite(ms) && ms >= 0 && ms <= MAX_CROSSFADE_MS)) {
+      throw new JasError('JAS_ERR_VALIDATION', { field: '/crossfadeMs', detail: `must be a number from 0 to ${MAX_CROSSFADE_MS}` }, { field: '/crossfadeMs' });
+    }
+    return Math.round((ms * this.options.outputRate) / 1000);
+  }
+
+  /**
+   * Sets the crossfade between consecutive tracks (0: gapless). It changes where every track
+   * starts on the timeline, so while playing, the revision in effect is re-based inside the
+   * current track first: from that point the old and the new crossfade give the same position,
+   * and nothing audible moves; the new overlap applies from the next track change on.
+   */
+  setCrossfade(ms: number): { rev: number; crossfadeMs: number } {
+    const frames = this.crossfadeFramesOf(ms);
+    const now = this.nowUs();
+    let revisions = this.tl.revisions;
+    const ri = revisionAt(this.tl, now);
+    const r = this.tl.revisions[ri];
+    const p = positionAt(this.tl, now);
+    if (r !== undefined && r.playing && !p.ended && p.playing) {
+      // The leader time the current track began (at most a µs early), but no earlier than a second
+      // ago (every member has played that long by now) and later than the revision itself.
+      const trackStartUs = now - usOfFrames(p.frame, this.tl.outputRate);
+      const at = Math.max(trackStartUs + 1, now - 1_000_000, r.atUs + 1);
+      if (at <= now && trackStartUs > r.atUs) {
+        const q = positionAt(this.tl, at);
+        if (!q.ended && q.index === p.index) {
+          const rebased: TimelineRevision = { atUs: at, playing: true, index: q.index, frame: q.frame };
+          revisions = [...revisions.slice(0, ri + 1), rebased, ...revisions.slice(ri + 1)];
+        }
+      }
+    }
+    const { crossfadeFrames: _old, ...rest } = this.tl;
+    // (commit: repeat-one laps and stop-after are derived again from the new track ends.)
+    this.commit({ ...rest, rev: this.tl.rev + 1, revisions, ...(frames > 0 ? { crossfadeFrames: frames } : {}) });
+    return { rev: this.tl.rev, crossfadeMs: this.crossfadeMs };
+  }
+
   /** Replaces the playlist (in m3u8 order; shuffled when shuffle is on). Playback stops (the new list's indices mean other tracks). */
   setTracks(tracks: ControllerTrack[]): Timeline {
     const now = this.nowUs();
     const last = this.tl.revisions[this.tl.revisions.length - 1];
     const atUs = Math.max(now, (last?.atUs ?? 0) + 1);
-    const catalog = tracks.map((t) => (t.title !== undefined ? { id: t.id, frames: t.frames, title: t.title } : { id: t.id, frames: t.frames }));
+    const catalog: ControllerTrack[] = tracks.map((t) => ({
+      id: t.id, frames: t.frames,
+      ...(t.title !== undefined ? { title: t.title } : {}),
+      ...(t.gainDb !== undefined && t.gainDb !== 0 ? { gainDb: t.gainDb } : {}),
+    }));
     const identity = catalog.map((_t, i) => i);
     if (this.shuffle) this.seed = this.drawSeed();
     this.order = this.shuffle ? shuffleFrom(identity, 0, this.seed) : identity;
@@ -392,6 +469,7 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
       rev: this.tl.rev + 1,
       tracks: this.order.map((i) => catalog[i] as ControllerTrack),
       revisions: [{ atUs, playing: false, index: 0, frame: 0 }],
+      trackGainAtUs: atUs,
     });
     return this.tl;
   }

@@ -36,6 +36,9 @@ async function build(withKey: AuthKey | undefined, tracks: CatalogTrack[]): Prom
     playlistProblems: () => [],
     loadPlaylist: async () => ({ path: null, tracks: 0, problems: [] }),
     leader: () => ({ id: 'leader', version: '0.1.0', protocol: '1.1', nowUs: T0_US, ntpPort: 11123, outputRate: 48000 }),
+    loudness: () => ({ normalize: 'off', targetLufs: -16, tracks: [] }),
+    loudnessSettings: () => ({ normalize: 'off', targetLufs: -16 }),
+    setLoudness: () => ({ normalize: 'off', targetLufs: -16, rev: null, atUs: null, at: null }),
     events: new EventEmitter(),
     version: '0.1.0',
   };

@@ -22,6 +22,7 @@ let app: FastifyInstance;
 let controller: TimelineController;
 let tracks: CatalogTrack[] = [];
 const loads: unknown[] = [];
+let loudness = { normalize: 'off' as 'off' | 'track' | 'album', targetLufs: -16 };
 
 const member = (id: string): MemberView => ({
   id, hostname: id, endpoint: `10.99.0.2:7701`, source: 'mdns', status: 'connected', connected: true,
@@ -51,6 +52,12 @@ before(async () => {
       return { path: 'path' in source ? source.path ?? null : null, tracks: 2, problems: [] };
     },
     leader: () => ({ id: 'leader', version: '0.1.0', protocol: '1.0', nowUs, ntpPort: 11123, outputRate: 48000 }),
+    loudness: () => ({ ...loudness, tracks: [] }),
+    loudnessSettings: () => ({ ...loudness }),
+    setLoudness: (body) => {
+      loudness = { normalize: body.normalize ?? loudness.normalize, targetLufs: body.targetLufs ?? loudness.targetLufs };
+      return { ...loudness, rev: 1, atUs: nowUs, at: 'x' };
+    },
     events: new EventEmitter(),
     version: '0.1.0',
   };
@@ -241,4 +248,43 @@ test('track route: by hash only, 404 for unknown, Range, ETag', async () => {
   await writeFile(t.path, 'different content');
   const after = await app.inject({ method: 'GET', url: `/tracks/${t.id}` });
   assert.equal(after.statusCode, 404);
+});
+
+test('PUT /api/loudness: mode and target are validated at the boundary, then set; status shows them', async () => {
+  const put = async (body: unknown) => {
+    const res = await app.inject({ method: 'PUT', url: '/api/loudness', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+  };
+  for (const bad of [{ normalize: 'loud' }, { targetLufs: -3 }, { targetLufs: 'x' }, {}, { normalize: 'track', extra: 1 }]) {
+    const r = await put(bad);
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal(r.body['error'], 'JAS_ERR_VALIDATION');
+  }
+  assert.equal(loudness.normalize, 'off', 'a refused body changes nothing');
+  const ok = await put({ normalize: 'album', targetLufs: -18 });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body['normalize'], 'album');
+  const status = (await app.inject({ method: 'GET', url: '/api/status' })).json() as { loudness: unknown };
+  assert.deepEqual(status.loudness, { normalize: 'album', targetLufs: -18 });
+  const got = (await app.inject({ method: 'GET', url: '/api/loudness' })).json() as { normalize: string };
+  assert.equal(got.normalize, 'album');
+});
+
+test('PUT /api/crossfade: 0..12000 ms, validated at the boundary; status shows it', async () => {
+  const put = async (body: unknown) => {
+    const res = await app.inject({ method: 'PUT', url: '/api/crossfade', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+  };
+  for (const bad of [{ crossfadeMs: -1 }, { crossfadeMs: 12_001 }, { crossfadeMs: 'long' }, {}, { crossfadeMs: 1, x: 1 }]) {
+    const r = await put(bad);
+    assert.equal(r.status, 400, JSON.stringify(bad));
+    assert.equal(r.body['error'], 'JAS_ERR_VALIDATION');
+  }
+  const ok = await put({ crossfadeMs: 3000 });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body['crossfadeMs'], 3000);
+  assert.equal(controller.timeline.crossfadeFrames, 3 * 48_000);
+  const status = (await app.inject({ method: 'GET', url: '/api/status' })).json() as { crossfadeMs: number };
+  assert.equal(status.crossfadeMs, 3000);
+  assert.equal((await put({ crossfadeMs: 0 })).body['crossfadeMs'], 0);
 });

@@ -278,3 +278,38 @@ function pick(tl: Timeline, atUs: number): { index: number; frame: number } | 'e
   const p = positionAt(tl, atUs);
   return p.ended ? 'ended' : { index: p.index, frame: p.frame };
 }
+
+test('new normalization gains take effect for every member at one future time, in the timeline', () => {
+  let now = 1_000_000_000;
+  const c = new TimelineController({ timescale: { nowUs: () => now }, outputRate: 48_000, minLeadMs: 250 });
+  c.setTracks([{ id: 'a'.repeat(64), frames: 48_000, gainDb: -3 }, { id: 'b'.repeat(64), frames: 48_000, gainDb: 0 }]);
+  assert.equal(c.timeline.tracks[0]!.gainDb, -3);
+  assert.equal(c.timeline.tracks[1]!.gainDb, undefined, '0 dB is not sent');
+  now += 5_000_000;
+  const r = c.setTrackGains([2, -1.5]);
+  assert.equal(r.atUs, now + 250_000);
+  assert.equal(c.timeline.trackGainAtUs, r.atUs);
+  assert.deepEqual(c.timeline.tracks.map((t) => t.gainDb), [2, -1.5]);
+  assert.throws(() => c.setTrackGains([1]), RangeError);
+});
+
+test('a crossfade set while playing keeps the position of every future instant in the current track', () => {
+  let now = 1_000_000_000;
+  const c = new TimelineController({ timescale: { nowUs: () => now }, outputRate: 48_000, minLeadMs: 250 });
+  c.setTracks([{ id: 'a'.repeat(64), frames: 48_000 * 10 }, { id: 'b'.repeat(64), frames: 48_000 * 60 }, { id: 'c'.repeat(64), frames: 48_000 * 60 }]);
+  const play = c.play({});
+  now = play.atUs + 15_000_000; // 5 s into b
+  const before = [0, 1_000_000, 20_000_000].map((d) => positionAt(c.timeline, now + d));
+  const r = c.setCrossfade(4000);
+  assert.equal(r.crossfadeMs, 4000);
+  assert.equal(c.timeline.crossfadeFrames, 4 * 48_000);
+  const after = [0, 1_000_000, 20_000_000].map((d) => positionAt(c.timeline, now + d));
+  assert.deepEqual(after, before.map((p, i) => ({ ...p, revision: (after[i] as { revision: number }).revision })));
+  // b now ends 4 s earlier on the timeline: c starts at b's 56 s.
+  const p = positionAt(c.timeline, now + 51_000_000);
+  assert.deepEqual([p.ended, (p as { index: number }).index], [false, 2]);
+  assert.throws(() => c.setCrossfade(12_001), /crossfadeMs/);
+  assert.throws(() => c.setCrossfade(Number.NaN), /crossfadeMs/);
+  assert.equal(c.setCrossfade(0).crossfadeMs, 0);
+  assert.equal(c.timeline.crossfadeFrames, undefined, 'gapless sends no field');
+});

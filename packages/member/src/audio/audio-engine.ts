@@ -48,7 +48,7 @@ export interface AudioEngineOptions {
 }
 
 export interface EngineSettings {
-  /** Member gain, linear 0..1, ramped from leader-time `atUs`. */
+  /** Member volume 0..1 (perceptual: protocol/volume-curve.ts), ramped from leader-time `atUs`. */
   volume: number;
   atUs: number;
   /** > 0: this member's audio plays EARLIER by this much (compensates a slower speaker path). */

@@ -2,9 +2,12 @@
 // clock says it should. Per chunk: ring pos -> DAC local time (DacClock) -> leader time (clock
 // model + outputDelayUs) -> wanted playlist position (timeline). A fractional source position
 // advancing by (measured feed-forward ratio) x (1 + bounded PI correction) follows the wanted one;
-// large errors jump (with fades). Timeline fades, volume ramps and the channel mode are applied here.
+// large errors jump (with fades). Timeline fades, volume ramps and the channel mode are applied here;
+// track normalization gains are applied by the reader on the tracks' own frames, their changes ramp
+// like a volume change.
 import type { Timeline, TimelineRevision } from '@jaudiosync/protocol/timeline';
 import { framesInUs } from '@jaudiosync/protocol/timeline';
+import { dbToGain, volumeToGain } from '@jaudiosync/protocol/volume-curve';
 import type { ClockModel } from '../clock/clock-model.js';
 import { leaderFromLocal } from '../clock/clock-model.js';
 import { mixChannels, type ChannelMode } from './channel-mixer.js';
@@ -35,7 +38,7 @@ export const PERSISTENT_JUMP_THRESHOLD_US = 2_000;
 export const PERSISTENT_ERROR_US = 500_000;
 /** Engine-side fade around a jump. */
 export const JUMP_FADE_US = 5_000;
-/** Volume changes ramp over this (leader time), so every member changes over the same frames. */
+/** Volume changes (and a mute: volume 0) ramp over this (leader time), so every member changes over the same frames. */
 export const VOLUME_RAMP_US = 30_000;
 /** A position this close to the wanted one after a timeline discontinuity is "the same stream". */
 const CONTINUITY_TOLERANCE_FRAMES = 1;
@@ -99,6 +102,8 @@ interface EvalState {
   target: number;
   gain: number;
   streamKey: number;
+  /** Playlist frame the stream started from (its first revision's position). */
+  streamBase: number;
 }
 
 function errorOf(e: unknown): string {
@@ -140,8 +145,8 @@ export class Scheduler {
   private readonly engineGain = new GainRamp(1);
   private readonly src: Float32Array;
   private readonly mix: Float32Array;
-  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0 };
-  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0 };
+  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0 };
+  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0 };
   private readonly clock: HostToLocalClock;
 
   // Timeline, precomputed.
@@ -150,13 +155,21 @@ export class Scheduler {
   private revBase = new Float64Array(0);
   private revStart: boolean[] = [];
   private revStreamKey = new Float64Array(0);
+  private revStreamBase = new Float64Array(0);
   private breakpoints = new Float64Array(0);
+  // Volumes as received (0..1) and the gains they ramp between (volume-curve.ts: the one conversion).
+  private groupVolume = 1;
   private groupFrom = 1;
   private groupTo = 1;
   private groupAtUs = -Infinity;
+  private memberVolume = 1;
   private memberFrom = 1;
   private memberTo = 1;
   private memberAtUs = -Infinity;
+  /** Normalization gains by track id before and after the change at `trackGainAtUs`. */
+  private trackGainFrom = new Map<string, number>();
+  private trackGainTo = new Map<string, number>();
+  private trackGainAtUs = -Infinity;
   private outputDelayUs = 0;
   private channelMode: ChannelMode = 'stereo';
 
@@ -222,13 +235,21 @@ export class Scheduler {
       return;
     }
     if (tl.outputRate !== this.rate) throw new RangeError(`timeline outputRate ${tl.outputRate} != engine ${this.rate}`);
-    this.reader.setPlaylist(tl.tracks, tl.loop);
+    // A changed crossfade moves where tracks start on the playlist's frame axis: the engine's
+    // position moves with its track and frame, so it stays on the same audio (no jump).
+    const place = this.stats.locked && (this.tl?.crossfadeFrames ?? 0) !== (tl.crossfadeFrames ?? 0) ? this.reader.locate(this.srcPos) : null;
+    this.reader.setPlaylist(tl.tracks, tl.loop, tl.crossfadeFrames ?? 0);
+    if (place !== null) {
+      const moved = this.reader.globalOf(place);
+      if (Number.isFinite(moved)) this.srcPos = moved;
+    }
     const revs = tl.revisions;
     const n = revs.length;
     this.revAt = new Float64Array(n);
     this.revBase = new Float64Array(n);
     this.revStart = new Array<boolean>(n).fill(true);
     this.revStreamKey = new Float64Array(n);
+    this.revStreamBase = new Float64Array(n);
     const total = this.reader.totalFrames;
     for (let i = 0; i < n; i++) {
       const r = revs[i] as TimelineRevision;
@@ -244,26 +265,58 @@ export class Scheduler {
       }
       this.revStart[i] = start;
       this.revStreamKey[i] = start ? r.atUs : this.revStreamKey[i - 1]!;
+      this.revStreamBase[i] = start ? this.revBase[i]! : this.revStreamBase[i - 1]!;
     }
-    if (tl.volume !== undefined && (tl.volume.atUs !== this.groupAtUs || tl.volume.gain !== this.groupTo)) {
+    if (tl.volume !== undefined && (tl.volume.atUs !== this.groupAtUs || tl.volume.gain !== this.groupVolume)) {
       this.groupFrom = rampGainAt(this.groupFrom, this.groupTo, this.groupAtUs, this.volumeRampUs, tl.volume.atUs);
-      this.groupTo = tl.volume.gain;
+      this.groupVolume = tl.volume.gain;
+      this.groupTo = volumeToGain(tl.volume.gain);
       this.groupAtUs = tl.volume.atUs;
     }
+    this.installTrackGains(tl);
     this.tl = tl;
     this.rebuildBreakpoints();
   }
 
   setSettings(s: SchedulerSettings): void {
-    if (s.volume !== this.memberTo || s.atUs !== this.memberAtUs) {
+    if (s.volume !== this.memberVolume || s.atUs !== this.memberAtUs) {
       this.memberFrom = rampGainAt(this.memberFrom, this.memberTo, this.memberAtUs, this.volumeRampUs, s.atUs);
-      this.memberTo = s.volume;
+      this.memberVolume = s.volume;
+      this.memberTo = volumeToGain(s.volume);
       this.memberAtUs = s.atUs;
     }
     // A changed delay moves the target: the controller slews or jumps as for any other error.
     this.outputDelayUs = s.outputDelayUs;
     this.channelMode = s.channelMode;
     this.rebuildBreakpoints();
+  }
+
+  /**
+   * The tracks' normalization gains for the reader. A new `trackGainAtUs` means new gains from then
+   * on: each track ramps from the gain it had (by id, so a reordered playlist keeps its gains) to its
+   * new one. A re-sent timeline with the same `trackGainAtUs` keeps the ramp where it is.
+   */
+  private installTrackGains(tl: Timeline): void {
+    const at = tl.trackGainAtUs ?? -Infinity;
+    const changed = at !== this.trackGainAtUs;
+    const n = tl.tracks.length;
+    const from = new Float32Array(n);
+    const to = new Float32Array(n);
+    const nextFrom = new Map<string, number>();
+    const nextTo = new Map<string, number>();
+    for (let k = 0; k < n; k++) {
+      const t = tl.tracks[k]!;
+      const g = dbToGain(t.gainDb ?? 0);
+      const f = (changed ? this.trackGainTo.get(t.id) : this.trackGainFrom.get(t.id)) ?? g;
+      from[k] = f;
+      to[k] = g;
+      nextFrom.set(t.id, f);
+      nextTo.set(t.id, g);
+    }
+    this.trackGainFrom = nextFrom;
+    this.trackGainTo = nextTo;
+    this.trackGainAtUs = at;
+    this.reader.setTrackGains(from, to);
   }
 
   /** Forces a fresh lock at the next chunk (after an internal error or a sink restart). */
@@ -388,6 +441,14 @@ export class Scheduler {
     const half = this.resampler.halfTaps;
     const need = this.resampler.framesNeeded(this.srcPos - first, ratio, n);
     if (need * 2 > this.src.length) throw new Error(`source window of ${need} frames exceeds the buffer`);
+    // Where this stream started, in the engine's laps (a crossfade only mixes in the previous
+    // track's tail where the stream played through that track change, not after a jump into it).
+    const lapShift = this.reader.looping && total > 0 ? Math.round((this.srcPos - s0.target) / total) * total : 0;
+    this.reader.setStreamStart(s0.streamBase + lapShift);
+    this.reader.setGainBlend(
+      rampGainAt(0, 1, this.trackGainAtUs, this.volumeRampUs, L0),
+      rampGainAt(0, 1, this.trackGainAtUs, this.volumeRampUs, Llast),
+    );
     const missing = this.reader.read(first - half + 1, need, this.src);
     this.srcPos = this.resampler.process(this.src, this.srcPos - first + half - 1, ratio, this.mix, n) + first - half + 1;
     // Audio that was not there (a streamed track's window not filled yet after a seek, a track not
@@ -475,6 +536,7 @@ export class Scheduler {
     st.target = target;
     st.gain = gain;
     st.streamKey = this.revStreamKey[from]!;
+    st.streamBase = this.revStreamBase[from]!;
     return st;
   }
 
@@ -501,7 +563,7 @@ export class Scheduler {
       const at = this.revAt[i]!;
       list.push(at - f, at, at + f);
     }
-    for (const at of [this.groupAtUs, this.memberAtUs]) {
+    for (const at of [this.groupAtUs, this.memberAtUs, this.trackGainAtUs]) {
       if (Number.isFinite(at)) list.push(at, at + this.volumeRampUs);
     }
     list.sort((a, b) => a - b);

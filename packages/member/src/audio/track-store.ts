@@ -3,9 +3,12 @@
 // that a feeder keeps filled from the decoded file on disk. The main thread adds and removes
 // entries; the worker keeps an identical map built from the same messages. Bounded: callers
 // remove what the playlist no longer needs.
+import { overlapFrames } from '@jaudiosync/protocol/timeline';
 import { TrackWindow, WINDOW_MAX_TRACK_FRAMES as WINDOW_MAX_FRAMES } from './track-window.js';
 
 export const TRACK_CHANNELS = 2;
+/** Frames of the crossfade mixing buffer allocated up front: more than any engine chunk reads. */
+const SCRATCH_FRAMES = 4096;
 /** Refuses more entries than this (a bug upstream, not a reason to exhaust memory). */
 export const TRACK_STORE_MAX_TRACKS = 4096;
 
@@ -88,24 +91,36 @@ export class TrackStore {
 
 /** A playlist entry as the reader needs it (TimelineTrack's shape). */
 export interface PlaylistTrack {
-  readonly id: string;
-  readonly frames: number;
+  id: string;
+  frames: number;
 }
 
 /**
  * Reads frames along the playlist as stereo floats: global frame g is frame (g - start of k) of
  * track k; track k+1 follows k without a gap. Missing or undecoded tracks read as silence (the
  * timeline keeps going). With `loop`, g wraps modulo the playlist length; otherwise frames outside
- * the playlist are silence.
+ * the playlist are silence. Each track's frames are scaled by its normalization gain, so a gain
+ * starts exactly on the track's first frame (the same frame on every member); across a change of
+ * gains (`setTrackGains`) it moves from the old to the new one by the blend the caller sets per read.
  */
 export class PlaylistReader {
   private tracks: readonly PlaylistTrack[] = [];
   private starts = new Float64Array(1);
+  /** Frames by which track k overlaps its successor (crossfade). */
+  private overlap = new Float64Array(0);
+  private scratch = new Float32Array(0);
   private views: (StoredTrack | undefined)[] = [];
   private loop = false;
   private total = 0;
   private seenVersion = -1;
   private lastK = 0;
+  /** Linear gain of each track before and after a gain change; empty: all 1. */
+  private gainFrom: Float32Array = new Float32Array(0);
+  private gainTo: Float32Array = new Float32Array(0);
+  private blend0 = 1;
+  private blend1 = 1;
+  /** Playlist frame where the stream being read started (see setStreamStart). */
+  private streamStart = 0;
 
   constructor(private readonly store: TrackStore) {}
 
@@ -123,21 +138,76 @@ export class PlaylistReader {
     return this.starts[index]! + frame;
   }
 
-  setPlaylist(tracks: readonly PlaylistTrack[], loop: boolean): void {
+  /**
+   * Where global frame `g` (fractional allowed) lies: track, frame in it and loop lap; null outside
+   * the playlist. With `moveTo`, the same place in another geometry (a changed crossfade).
+   */
+  locate(g: number): { id: string; index: number; frame: number; lap: number } | null {
+    if (this.tracks.length === 0 || this.total <= 0 || !Number.isFinite(g)) return null;
+    const lap = this.loop ? Math.floor(g / this.total) : 0;
+    const gm = g - lap * this.total;
+    if (gm < 0 || gm >= this.total) return null;
+    const index = this.trackOf(Math.floor(gm));
+    return { id: this.tracks[index]!.id, index, frame: gm - this.starts[index]!, lap };
+  }
+
+  /** Global frame of a place `locate` returned, in the current geometry; NaN if that track is not at that index now. */
+  globalOf(place: { id: string; index: number; frame: number; lap: number }): number {
+    const t = this.tracks[place.index];
+    if (t === undefined || t.id !== place.id) return Number.NaN;
+    return place.lap * this.total + this.starts[place.index]! + place.frame;
+  }
+
+  /** The playlist; with `crossfadeFrames`, track k+1 starts overlapFrames(k) before k ends (protocol/timeline.ts). */
+  setPlaylist(tracks: readonly PlaylistTrack[], loop: boolean, crossfadeFrames = 0): void {
     this.tracks = tracks;
     this.loop = loop;
     this.starts = new Float64Array(tracks.length + 1);
-    for (let k = 0; k < tracks.length; k++) this.starts[k + 1] = this.starts[k]! + tracks[k]!.frames;
+    this.overlap = new Float64Array(tracks.length);
+    for (let k = 0; k < tracks.length; k++) {
+      this.overlap[k] = overlapFrames(tracks, k, loop, crossfadeFrames);
+      this.starts[k + 1] = this.starts[k]! + tracks[k]!.frames - this.overlap[k]!;
+    }
     this.total = this.starts[tracks.length]!;
+    // The outgoing track's buffer, sized here (not in the engine's render path) for any chunk.
+    if (crossfadeFrames > 0 && this.scratch.length < 2 * SCRATCH_FRAMES) this.scratch = new Float32Array(2 * SCRATCH_FRAMES);
     this.seenVersion = -1;
     this.lastK = 0;
+    this.gainFrom = new Float32Array(0);
+    this.gainTo = new Float32Array(0);
+  }
+
+  /** Per-track linear gains (after setPlaylist, one per track): `from` before a change, `to` after it. */
+  setTrackGains(from: Float32Array, to: Float32Array): void {
+    const n = this.tracks.length;
+    if (from.length !== n || to.length !== n) throw new RangeError(`track gains: ${n} expected, got ${from.length}/${to.length}`);
+    let unity = true;
+    for (let k = 0; k < n && unity; k++) unity = from[k] === 1 && to[k] === 1;
+    this.gainFrom = unity ? new Float32Array(0) : from;
+    this.gainTo = unity ? new Float32Array(0) : to;
+  }
+
+  /**
+   * The playlist frame the playing stream started from (a start, resume, seek or jump). A crossfade
+   * mixes in the previous track's tail only where the stream ran into the track from the previous
+   * one, so a jump into a track (next, seek, a resume) cuts in with its own fade instead.
+   */
+  setStreamStart(frame: number): void {
+    this.streamStart = frame;
+  }
+
+  /** Where the next read lies in a gain change: 0 = the old gains, 1 = the new ones, linear between. */
+  setGainBlend(atStart: number, atEnd: number): void {
+    this.blend0 = atStart;
+    this.blend1 = atEnd;
   }
 
   /**
    * Fills `out[0 .. 2*count)` with playlist frames [start, start + count) (start may be negative).
    * Returns how many of them belong to a track but had no audio to give (track not registered, a
    * streamed track's frames not loaded yet): the caller fades in when they become available.
-   * Silence before or after the playlist is not missing.
+   * Silence before or after the playlist is not missing. Inside a crossfade both tracks are read
+   * and mixed by the equal-power curve (incoming sin, outgoing cos of the overlap's quarter turn).
    */
   read(start: number, count: number, out: Float32Array): number {
     if (this.seenVersion !== this.store.version) this.resolve();
@@ -145,6 +215,7 @@ export class PlaylistReader {
     let g = start;
     let o = 0;
     let left = count;
+    const n0 = this.tracks.length;
     while (left > 0) {
       let gm = g;
       if (this.loop && this.total > 0) gm = ((g % this.total) + this.total) % this.total;
@@ -159,29 +230,77 @@ export class PlaylistReader {
       }
       const k = this.trackOf(gm);
       const f = gm - this.starts[k]!;
-      const n = Math.min(left, this.starts[k + 1]! - gm);
-      const t = this.views[k];
-      const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
-      missing += n - avail;
-      if (t !== undefined && avail > 0 && t.window !== null) {
-        missing += avail - t.window.read(f, avail, out, o);
-        o += 2 * avail;
-      } else if (t !== undefined && avail > 0 && t.pcm !== null) {
-        const pcm = t.pcm;
-        let s = 2 * f;
-        for (let i = 0; i < avail; i++, s += 2, o += 2) {
-          out[o] = pcm[s]! * (1 / 32768);
-          out[o + 1] = pcm[s + 1]! * (1 / 32768);
+      // The previous track still sounds over the first overlap frames of this one, where the stream
+      // ran into this track from it (the last track's tail over track 0 from the second lap on).
+      const prev = k > 0 ? k - 1 : this.loop ? n0 - 1 : -1;
+      const fade = prev >= 0 ? this.overlap[prev]! : 0;
+      const inFade = f < fade && this.streamStart < g - f;
+      const segmentEnd = inFade ? Math.min(this.starts[k + 1]!, this.starts[k]! + fade) : this.starts[k + 1]!;
+      const n = Math.min(left, segmentEnd - gm);
+      const u0 = (g - start) / count;
+      const u1 = (g + n - start) / count;
+      missing += this.readTrack(k, f, n, out, o, u0, u1);
+      if (inFade) {
+        const scratch = this.scratchFor(n);
+        missing += this.readTrack(prev, this.tracks[prev]!.frames - fade + f, n, scratch, 0, u0, u1);
+        const quarter = Math.PI / 2 / fade;
+        for (let i = 0, q = o; i < n; i++, q += 2) {
+          const a = (f + i) * quarter;
+          const fin = Math.sin(a);
+          const fout = Math.cos(a);
+          out[q] = out[q]! * fin + scratch[2 * i]! * fout;
+          out[q + 1] = out[q + 1]! * fin + scratch[2 * i + 1]! * fout;
         }
       }
-      if (avail < n) {
-        out.fill(0, o, o + 2 * (n - avail));
-        o += 2 * (n - avail);
-      }
+      o += 2 * n;
       g += n;
       left -= n;
     }
     return missing;
+  }
+
+  /** Frames [f, f + n) of track k into out[at..], scaled by its gain; returns the frames missing. */
+  private readTrack(k: number, f: number, n: number, out: Float32Array, at: number, u0: number, u1: number): number {
+    const t = this.views[k];
+    let o = at;
+    const avail = t === undefined ? 0 : Math.max(0, Math.min(n, t.frames - f));
+    let missing = n - avail;
+    if (t !== undefined && avail > 0 && t.window !== null) {
+      missing += avail - t.window.read(f, avail, out, o);
+      o += 2 * avail;
+    } else if (t !== undefined && avail > 0 && t.pcm !== null) {
+      const pcm = t.pcm;
+      let s = 2 * f;
+      for (let i = 0; i < avail; i++, s += 2, o += 2) {
+        out[o] = pcm[s]! * (1 / 32768);
+        out[o + 1] = pcm[s + 1]! * (1 / 32768);
+      }
+    }
+    if (avail < n) out.fill(0, o, o + 2 * (n - avail));
+    if (this.gainTo.length > 0 && avail > 0) this.applyGain(k, out, at, avail, u0, u1);
+    return missing;
+  }
+
+  /** A buffer for the outgoing track of a crossfade: grows once to the largest read, then reused. */
+  private scratchFor(frames: number): Float32Array {
+    if (this.scratch.length < 2 * frames) this.scratch = new Float32Array(2 * frames);
+    return this.scratch;
+  }
+
+  /** Scales `frames` frames at `out[at]` by track k's gain; u0..u1 is where they lie in this read (0..1). */
+  private applyGain(k: number, out: Float32Array, at: number, frames: number, u0: number, u1: number): void {
+    const from = this.gainFrom[k]!;
+    const to = this.gainTo[k]!;
+    const b0 = this.blend0 + (this.blend1 - this.blend0) * u0;
+    const b1 = this.blend0 + (this.blend1 - this.blend0) * u1;
+    const g0 = from + (to - from) * b0;
+    const step = frames > 1 ? (from + (to - from) * b1 - g0) / frames : 0;
+    let o = at;
+    for (let i = 0; i < frames; i++, o += 2) {
+      const gain = g0 + step * i;
+      out[o] = out[o]! * gain;
+      out[o + 1] = out[o + 1]! * gain;
+    }
   }
 
   /** Re-reads the store if it changed (drops views of removed tracks now, not at the next read). */

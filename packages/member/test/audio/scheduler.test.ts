@@ -369,8 +369,9 @@ test('missing tracks play silence while the position keeps advancing; channel mo
   dcTrack(sim.store, 'late', RATE * 60, 10_000);
   sim.run(2000);
   const p = sim.writePos - 100;
-  assert.equal(sim.out[2 * p], 5000); // group volume 0.5 applied, left only on both outputs
-  assert.equal(sim.out[2 * p + 1], 5000);
+  // Group volume 0.5 on the perceptual curve (gain 0.5^1.5 = -9 dB), left only on both outputs.
+  assert.equal(sim.out[2 * p], Math.round(10_000 * 0.5 ** 1.5));
+  assert.equal(sim.out[2 * p + 1], Math.round(10_000 * 0.5 ** 1.5));
   assert.ok(sim.sched.sourcePosition - pos1 > RATE * 1.9);
 });
 
@@ -562,4 +563,140 @@ test('an error just below the persistent threshold slews (no jump)', () => {
   sim.publishModel();
   sim.run(6000);
   assert.equal(sim.sched.stats.jumps, 0);
+});
+
+/** First ring frame whose DAC time is at or after leader time `us`. */
+function ringAtUs(sim: SimMember, us: number): number {
+  let p = 0;
+  while (sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p)) < us) p++;
+  return p;
+}
+
+test("track normalization gains start on the track's first frame; a changed gain ramps at trackGainAtUs", () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 21 });
+  dcTrack(sim.store, 'a', RATE * 2, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 10_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  const tracks = [{ id: 'a', frames: RATE * 2, gainDb: 6 }, { id: 'b', frames: RATE * 60, gainDb: -20 * Math.log10(2) }];
+  sim.setTimeline(timeline({ tracks, revisions: [{ atUs, playing: true, index: 0, frame: 0 }], trackGainAtUs: atUs - 1_000_000 }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(3000);
+  const boundary = ringAtUs(sim, atUs + 2_000_000);
+  const a = Math.round(10_000 * 10 ** (6 / 20));
+  assert.ok(Math.abs(sim.out[2 * (boundary - 40)]! - a) <= 1, `track a at +6 dB: ${sim.out[2 * (boundary - 40)]} vs ${a}`);
+  assert.ok(Math.abs(sim.out[2 * (boundary + 40)]! - 5000) <= 1, `track b at -6 dB: ${sim.out[2 * (boundary + 40)]}`);
+  assert.ok(Math.abs(sim.out[2 * (boundary + 40) + 1]! + 5000) <= 1);
+  // The leader changes b's gain to 0 dB from changeUs on: old gain before, a 30 ms ramp, new gain after.
+  const changeUs = Math.round(sim.nowLeaderUs()) + 300_000;
+  sim.setTimeline(timeline({ rev: 2, tracks: [tracks[0]!, { id: 'b', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }], trackGainAtUs: changeUs }));
+  sim.run(1000);
+  const c = ringAtUs(sim, changeUs);
+  assert.ok(Math.abs(sim.out[2 * (c - 20)]! - 5000) <= 1, `before the change: ${sim.out[2 * (c - 20)]}`);
+  const mid = sim.out[2 * (c + 720)]!; // 15 ms into the ramp
+  assert.ok(mid > 6000 && mid < 9000, `mid-ramp: ${mid}`);
+  assert.ok(Math.abs(sim.out[2 * (c + 1500)]! - 10_000) <= 1, `after the ramp: ${sim.out[2 * (c + 1500)]}`);
+  // The same timeline sent again (a reconnect) changes nothing.
+  sim.setTimeline(timeline({ rev: 3, tracks: [tracks[0]!, { id: 'b', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }], trackGainAtUs: changeUs }));
+  sim.run(200);
+  assert.ok(Math.abs(sim.out[2 * (sim.writePos - 100)]! - 10_000) <= 1);
+});
+
+test('volume 0 (mute) fades over the volume ramp instead of cutting', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 22 });
+  dcTrack(sim.store, 'a', RATE * 60, 10_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ tracks: [{ id: 'a', frames: RATE * 60 }], revisions: [{ atUs, playing: true, index: 0, frame: 0 }] }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(1000);
+  const muteUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.sched.setSettings({ volume: 0, atUs: muteUs, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(500);
+  const m = ringAtUs(sim, muteUs);
+  assert.ok(Math.abs(sim.out[2 * (m - 10)]! - 10_000) <= 1);
+  const half = sim.out[2 * (m + 720)]!;
+  assert.ok(half > 3000 && half < 7000, `half-way through the fade: ${half}`);
+  assert.equal(sim.out[2 * (m + 1500)], 0);
+});
+
+test('crossfade: the next track starts one overlap before the end and both mix by the equal-power curve', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 23 });
+  dcTrack(sim.store, 'a', RATE * 3, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 5_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({
+    tracks: [{ id: 'a', frames: RATE * 3 }, { id: 'b', frames: RATE * 60 }],
+    revisions: [{ atUs, playing: true, index: 0, frame: 0 }],
+    crossfadeFrames: RATE,
+  }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(4500);
+  // b's frame 0 is at the DAC 2 s after a's; the overlap lasts 1 s (48 000 frames).
+  const x0 = ringAtUs(sim, atUs + 2_000_000);
+  const at = (j: number): number => sim.out[2 * (x0 + j)]!;
+  const want = (j: number): number => 10_000 * Math.cos((Math.PI / 2) * (j / RATE)) + 5_000 * Math.sin((Math.PI / 2) * (j / RATE));
+  assert.ok(Math.abs(at(-100) - 10_000) <= 1, `before: ${at(-100)}`);
+  for (const j of [100, 12_000, 24_000, 36_000, 47_900]) assert.ok(Math.abs(at(j) - want(j)) <= 3, `overlap +${j}: ${at(j)} vs ${want(j).toFixed(0)}`);
+  assert.ok(Math.abs(at(48_100) - 5_000) <= 1, `after: ${at(48_100)}`);
+  // Equal power: at the middle each track is at -3 dB.
+  assert.ok(Math.abs(at(24_000) - 15_000 * Math.SQRT1_2) <= 3);
+  assert.equal(at(-100 + 1) * -1, sim.out[2 * (x0 - 99) + 1], 'right channel mirrors left');
+});
+
+test('crossfade with loop: the last track fades into the first from the second lap on, not before the first', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 24 });
+  dcTrack(sim.store, 'a', RATE * 2, 8_000);
+  dcTrack(sim.store, 'b', RATE * 2, 8_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({
+    loop: true,
+    tracks: [{ id: 'a', frames: RATE * 2 }, { id: 'b', frames: RATE * 2 }],
+    revisions: [{ atUs, playing: true, index: 0, frame: 0 }],
+    crossfadeFrames: RATE / 2,
+  }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(4000);
+  // Lap length 2 x 1.5 s; the first lap starts with a alone (after the 6 ms start fade).
+  const start = ringAtUs(sim, atUs);
+  assert.ok(Math.abs(sim.out[2 * (start + 12_000)]! - 8_000) <= 1, `first lap, 0.25 s in: ${sim.out[2 * (start + 12_000)]}`);
+  // Second lap, 0.25 s in: b's tail and a's start at the curve's middle: 8000 x (sin + cos)(pi/4).
+  const lap2 = ringAtUs(sim, atUs + 3_000_000);
+  assert.ok(Math.abs(sim.out[2 * (lap2 + 12_000)]! - 8_000 * Math.SQRT2) <= 3, `second lap, 0.25 s in: ${sim.out[2 * (lap2 + 12_000)]}`);
+});
+
+test('a crossfade set while playing (the revision re-based inside the current track) moves nothing audible', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 25 });
+  dcTrack(sim.store, 'a', RATE * 2, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 5_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  const tracks = [{ id: 'a', frames: RATE * 2 }, { id: 'b', frames: RATE * 60 }];
+  const r0 = { atUs, playing: true, index: 0, frame: 0 };
+  sim.setTimeline(timeline({ tracks, revisions: [r0] }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(3500);
+  const jumps = sim.sched.stats.jumps;
+  const from = sim.writePos;
+  // What the leader sends: the same revision, plus one re-based 1 s into b, and a 1 s crossfade.
+  const rebased = { atUs: atUs + 3_000_000, playing: true, index: 1, frame: RATE };
+  sim.setTimeline(timeline({ rev: 2, tracks, revisions: [r0, rebased], crossfadeFrames: RATE }));
+  sim.run(1000);
+  assert.equal(sim.sched.stats.jumps, jumps, 'no jump');
+  for (let p = from; p < sim.writePos - 10; p++) assert.equal(sim.out[2 * p], 5000, `frame ${p - from} after the change`);
+});
+
+test('crossfade: a jump into a track (next, a seek into its first overlap frames) cuts in without the previous tail', () => {
+  const sim = new SimMember({ dacPpm: 0, jitterNs: 0, seed: 26 });
+  dcTrack(sim.store, 'a', RATE * 60, 10_000);
+  dcTrack(sim.store, 'b', RATE * 60, 5_000);
+  const atUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  const tracks = [{ id: 'a', frames: RATE * 60 }, { id: 'b', frames: RATE * 60 }];
+  const r0 = { atUs, playing: true, index: 0, frame: 0 };
+  sim.setTimeline(timeline({ tracks, revisions: [r0], crossfadeFrames: 4 * RATE }));
+  sim.sched.setSettings({ volume: 1, atUs: 0, outputDelayUs: 0, channelMode: 'stereo' });
+  sim.run(1000);
+  // "next" 1 s into a: b from its frame 0, which lies in the a->b overlap on the playlist axis.
+  const nextUs = Math.round(sim.nowLeaderUs()) + 200_000;
+  sim.setTimeline(timeline({ rev: 2, tracks, revisions: [r0, { atUs: nextUs, playing: true, index: 1, frame: 0 }], crossfadeFrames: 4 * RATE }));
+  sim.run(2000);
+  const n = ringAtUs(sim, nextUs);
+  for (const j of [480, 24_000, 48_000, 72_000]) assert.equal(sim.out[2 * (n + j)], 5000, `b alone ${j} frames after next`);
 });
