@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { JasError } from '@jaudiosync/protocol/errors';
 import * as Rest from '@jaudiosync/protocol/rest';
+import { spanFrames } from '@jaudiosync/protocol/timeline';
 import type { MemberView } from '../members/member-registry.js';
 import type { CatalogTrack } from '../playlist/track-catalog.js';
 import type { PlaylistProblem } from '../playlist/m3u8-parser.js';
@@ -87,8 +88,10 @@ export function buildStatus(deps: RestDeps): Rest.StatusReply {
   // Time until playback ends: the rest of this track, and the tracks after it unless it stops after this one.
   let remainingMs: number | null = null;
   if (pos.playing && !pos.ended && (o.stopAfter || o.repeat === 'off')) {
-    let frames = (tl.tracks[pos.index]?.frames ?? 0) - pos.frame;
-    if (!o.stopAfter) for (let i = pos.index + 1; i < tl.tracks.length; i++) frames += tl.tracks[i]?.frames ?? 0;
+    // Through to the end, each track plays until its successor starts (a crossfade overlaps them).
+    const xf = tl.crossfadeFrames ?? 0;
+    let frames = (o.stopAfter ? (tl.tracks[pos.index]?.frames ?? 0) : spanFrames(tl.tracks, pos.index, false, xf)) - pos.frame;
+    if (!o.stopAfter) for (let i = pos.index + 1; i < tl.tracks.length; i++) frames += spanFrames(tl.tracks, i, false, xf);
     remainingMs = c.msOfFrames(Math.max(0, frames));
   }
   return {

@@ -11,6 +11,7 @@ import { registerRestRoutes } from '../../src/http/rest-routes.js';
 import { TimelineController } from '../../src/timeline/timeline-controller.js';
 import { WallClock } from '../../src/clock/wall-clock.js';
 import type { CatalogTrack } from '../../src/playlist/track-catalog.js';
+import { loudnessOff } from './loudness-stub.js';
 
 const RATE = 48_000;
 const YEAR_MS = 365 * 86_400_000;
@@ -27,7 +28,7 @@ async function setup(keyed: boolean) {
   const key = keyed ? parseKey(generateKey()) : undefined;
   const app = createHttpServer(key ? { key } : {});
   registerRestRoutes(app, {
-    controller, members: () => [], tracks: () => tracks, playlistPath: () => undefined, playlistProblems: () => [],
+    ...loudnessOff(), controller, members: () => [], tracks: () => tracks, playlistPath: () => undefined, playlistProblems: () => [],
     loadPlaylist: async () => ({ path: null, tracks: 0, problems: [] }),
     leader: () => ({ id: 'leader', version: '0.1.0', protocol: '1.0', nowUs: timescale.nowUs(), ntpPort: 11123, outputRate: RATE }),
     events: new EventEmitter(), version: '0.1.0',

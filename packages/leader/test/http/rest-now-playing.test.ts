@@ -16,6 +16,7 @@ import { createHttpServer } from '../../src/http/http-server.js';
 import { registerRestRoutes } from '../../src/http/rest-routes.js';
 import { TimelineController } from '../../src/timeline/timeline-controller.js';
 import { TrackCatalog } from '../../src/playlist/track-catalog.js';
+import { loudnessOff } from './loudness-stub.js';
 
 const RATE = 48_000;
 const MP3 = fileURLToPath(new URL('../../../../../Music/02-pluck-parade.mp3', import.meta.url));
@@ -47,7 +48,7 @@ before(async () => {
   controller.setTracks(loaded.tracks);
   app = createHttpServer();
   registerRestRoutes(app, {
-    controller, members: () => [], tracks: () => catalog.tracks, playlistPath: () => undefined, playlistProblems: () => [],
+    ...loudnessOff(), controller, members: () => [], tracks: () => catalog.tracks, playlistPath: () => undefined, playlistProblems: () => [],
     loadPlaylist: async () => ({ path: null, tracks: 0, problems: [] }),
     leader: () => ({ id: 'leader', version: '0.1.0', protocol: '1.0', nowUs, ntpPort: 11123, outputRate: RATE }),
     events: new EventEmitter(), version: '0.1.0',
@@ -115,6 +116,10 @@ test('time left in the playlist: the rest of this track and those after it; this
   controller.setRepeat('all');
   assert.equal(await left(), null);
   controller.setRepeat('off');
+  // A crossfade: the next track starts that much before this one ends.
+  controller.setCrossfade(4000);
+  assert.equal(await left(), 15_000 + 30_000 - 4_000);
+  controller.setCrossfade(0);
 });
 
 test('the OpenAPI document describes the cover route as an image', async () => {

@@ -8,6 +8,7 @@ import { createHttpServer } from '../../src/http/http-server.js';
 import { registerRestRoutes } from '../../src/http/rest-routes.js';
 import { TimelineController } from '../../src/timeline/timeline-controller.js';
 import type { CatalogTrack } from '../../src/playlist/track-catalog.js';
+import { loudnessOff } from './loudness-stub.js';
 
 const RATE = 48_000;
 let nowUs = 1_700_000_000_000_000;
@@ -23,7 +24,7 @@ before(async () => {
   controller.setTracks(tracks);
   app = createHttpServer();
   registerRestRoutes(app, {
-    controller, members: () => [], tracks: () => tracks, playlistPath: () => undefined, playlistProblems: () => [],
+    ...loudnessOff(), controller, members: () => [], tracks: () => tracks, playlistPath: () => undefined, playlistProblems: () => [],
     loadPlaylist: async () => ({ path: null, tracks: 0, problems: [] }),
     leader: () => ({ id: 'leader', version: '0.1.0', protocol: '1.0', nowUs, ntpPort: 11123, outputRate: RATE }),
     events: new EventEmitter(), version: '0.1.0',

@@ -313,3 +313,16 @@ test('a crossfade set while playing keeps the position of every future instant i
   assert.equal(c.setCrossfade(0).crossfadeMs, 0);
   assert.equal(c.timeline.crossfadeFrames, undefined, 'gapless sends no field');
 });
+
+test('normalization gains follow each track through a shuffle: given in m3u8 order, each id gets its own', () => {
+  const { c } = orderSetup([10, 10, 10, 10, 10, 10]);
+  c.setShuffle(true, 4242);
+  const order = c.orderState().order;
+  assert.notDeepEqual(order, [0, 1, 2, 3, 4, 5]);
+  const gains = [-1, -2, -3, -4, -5, -6]; // m3u8 order: track i gets -(i + 1) dB
+  c.setTrackGains(gains);
+  for (const t of c.timeline.tracks) assert.equal(t.gainDb, -(Number(t.id) + 1), `track ${Number(t.id)}`);
+  // And they stay with their tracks through another shuffle.
+  c.setShuffle(true, 7);
+  for (const t of c.timeline.tracks) assert.equal(t.gainDb, -(Number(t.id) + 1), `track ${Number(t.id)} after a reshuffle`);
+});
