@@ -104,6 +104,8 @@ interface EvalState {
   streamKey: number;
   /** Playlist frame the stream started from (its first revision's position). */
   streamBase: number;
+  /** The stream started seamlessly where the previous one ended a track (repeat one's lap): no fades. */
+  seamless: boolean;
 }
 
 function errorOf(e: unknown): string {
@@ -145,8 +147,8 @@ export class Scheduler {
   private readonly engineGain = new GainRamp(1);
   private readonly src: Float32Array;
   private readonly mix: Float32Array;
-  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0 };
-  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0 };
+  private readonly st0: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0, seamless: false };
+  private readonly st1: EvalState = { silent: true, target: 0, gain: 0, streamKey: 0, streamBase: 0, seamless: false };
   private readonly clock: HostToLocalClock;
 
   // Timeline, precomputed.
@@ -154,6 +156,19 @@ export class Scheduler {
   private revAt = new Float64Array(0);
   private revBase = new Float64Array(0);
   private revStart: boolean[] = [];
+  /**
+   * A discontinuous revision that starts a track's first frame exactly where the playing stream
+   * ends a track (the leader's repeat-one lap, or a next placed on the boundary): the new stream
+   * joins without fades, gapless as a track change (with a crossfade set, laps still fade).
+   */
+  private revSeamless: boolean[] = [];
+  private revStreamSeamless: boolean[] = [];
+  /** For a seamless revision: the playing stream's frame at its atUs (where the old stream leaves off). */
+  private revSeamOld = new Float64Array(0);
+  /** Index of the revision that started the stream playing under each revision. */
+  private revStreamStart = new Int32Array(0);
+  /** Source frames patched across a seam (a few kernel taps; allocated with the resampler). */
+  private readonly seamScratch: Float32Array;
   private revStreamKey = new Float64Array(0);
   private revStreamBase = new Float64Array(0);
   private breakpoints = new Float64Array(0);
@@ -207,6 +222,7 @@ export class Scheduler {
     this.resampler = FrameResampler.forRatio(this.nominalRatio);
     const srcFrames = Math.ceil(this.maxChunk * 1.01 * Math.max(1, this.nominalRatio)) + this.resampler.taps + 4;
     this.src = new Float32Array(srcFrames * 2);
+    this.seamScratch = new Float32Array((this.resampler.taps + 8) * 2);
     this.mix = new Float32Array(this.maxChunk * 2);
   }
 
@@ -248,6 +264,10 @@ export class Scheduler {
     this.revAt = new Float64Array(n);
     this.revBase = new Float64Array(n);
     this.revStart = new Array<boolean>(n).fill(true);
+    this.revSeamless = new Array<boolean>(n).fill(false);
+    this.revSeamOld = new Float64Array(n);
+    this.revStreamStart = new Int32Array(n);
+    this.revStreamSeamless = new Array<boolean>(n).fill(false);
     this.revStreamKey = new Float64Array(n);
     this.revStreamBase = new Float64Array(n);
     const total = this.reader.totalFrames;
@@ -257,13 +277,19 @@ export class Scheduler {
       this.revBase[i] = this.reader.globalFrame(r.index, r.frame);
       const prev = revs[i - 1];
       let start = true;
+      let seamless = false;
       if (r.playing && prev !== undefined && prev.playing) {
         // Continuous if the previous revision would have reached the same frame at r.atUs.
         let expect = this.revBase[i - 1]! + framesInUs(r.atUs - prev.atUs, this.rate);
         if (tl.loop && total > 0) expect %= total;
         start = Math.abs(expect - this.revBase[i]!) > CONTINUITY_TOLERANCE_FRAMES;
+        seamless = start && r.frame === 0 && (tl.crossfadeFrames ?? 0) === 0 && this.reader.isTrackBoundary(expect, CONTINUITY_TOLERANCE_FRAMES);
+        this.revSeamOld[i] = Math.round(expect);
       }
+      this.revStreamStart[i] = start ? i : this.revStreamStart[i - 1]!;
       this.revStart[i] = start;
+      this.revSeamless[i] = seamless;
+      this.revStreamSeamless[i] = start ? seamless : this.revStreamSeamless[i - 1]!;
       this.revStreamKey[i] = start ? r.atUs : this.revStreamKey[i - 1]!;
       this.revStreamBase[i] = start ? this.revBase[i]! : this.revStreamBase[i - 1]!;
     }
@@ -398,14 +424,18 @@ export class Scheduler {
     }
     if (!this.stats.locked || s0.streamKey !== this.streamKey) {
       // New stream (start, late join, seek, resume): start exactly on the timeline. Timeline fades
-      // make g0 == 0 at a scheduled transition; otherwise fade in on the engine side.
+      // make g0 == 0 at a scheduled transition; otherwise fade in on the engine side, unless it
+      // joins the playing stream seamlessly (a lap: the engine's gain stays as it is).
+      const seamlessJoin = this.stats.locked && s0.seamless && !this.pendingJump;
       this.srcPos = s0.target;
       this.streamKey = s0.streamKey;
       this.stats.locked = true;
       this.pendingJump = false;
       this.controller.reset();
       this.stats.lastErrorUs = 0;
-      if (g0 > 0.01) {
+      if (seamlessJoin) {
+        // keep the engine gain
+      } else if (g0 > 0.01) {
         this.engineGain.set(0);
         this.engineGain.rampTo(1, this.jumpFadeFrames);
       } else this.engineGain.set(1);
@@ -449,7 +479,8 @@ export class Scheduler {
       rampGainAt(0, 1, this.trackGainAtUs, this.volumeRampUs, L0),
       rampGainAt(0, 1, this.trackGainAtUs, this.volumeRampUs, Llast),
     );
-    const missing = this.reader.read(first - half + 1, need, this.src);
+    let missing = this.reader.read(first - half + 1, need, this.src);
+    missing += this.patchSeam(L0, first - half + 1, need);
     this.srcPos = this.resampler.process(this.src, this.srcPos - first + half - 1, ratio, this.mix, n) + first - half + 1;
     // Audio that was not there (a streamed track's window not filled yet after a seek, a track not
     // loaded) is muted for the whole chunk, and faded in once it is there: no click either way.
@@ -482,6 +513,44 @@ export class Scheduler {
     }
     this.stats.renderedFrames += n;
     return n;
+  }
+
+  /**
+   * Around a seamless join (a lap) the kernel must read each stream's own continuation, not the
+   * playlist's neighbouring track: the old stream's window past its seam is the new stream's start,
+   * and the new stream's window before its start is the old stream's end. Returns missing frames.
+   */
+  private patchSeam(L0: number, winStart: number, count: number): number {
+    const ri = this.revisionAt(L0);
+    if (ri < 0) return 0;
+    const total = this.reader.totalFrames;
+    const lapOf = (g: number, ref: number): number => (this.reader.looping && total > 0 ? Math.round((g - ref) / total) * total : 0);
+    let missing = 0;
+    // The next revision joins seamlessly: frames from the old stream's seam on come from the new one.
+    const nx = ri + 1;
+    if (this.revSeamless[nx] === true) {
+      const seam = this.revSeamOld[nx]! + lapOf(winStart, this.revSeamOld[nx]!);
+      const from = Math.max(winStart, Math.ceil(seam));
+      missing += this.patch(winStart, count, from, winStart + count, this.revBase[nx]! + (from - seam));
+    }
+    // This stream joined seamlessly: frames before its start come from the old stream's end.
+    const st = this.revStreamStart[ri]!;
+    if (this.revSeamless[st] === true) {
+      const base = this.revBase[st]! + lapOf(winStart, this.revBase[st]!);
+      const to = Math.min(winStart + count, base);
+      if (to > winStart) missing += this.patch(winStart, count, winStart, to, this.revSeamOld[st]! - (base - winStart));
+    }
+    return missing;
+  }
+
+  /** Replaces window frames [from, to) (window = [winStart, winStart + count)) with source frames from `srcFrom`. */
+  private patch(winStart: number, count: number, from: number, to: number, srcFrom: number): number {
+    // A chunk ends at the seam's breakpoint, so at most a kernel's width lies across it.
+    const n = Math.min(to, winStart + count, from + this.seamScratch.length / 2) - from;
+    if (n <= 0) return 0;
+    const missing = this.reader.read(srcFrom, n, this.seamScratch);
+    this.src.set(this.seamScratch.subarray(0, n * 2), (from - winStart) * 2);
+    return missing;
   }
 
   private silence(out: Int16Array, outFrame: number, n: number, unlock: boolean): number {
@@ -522,13 +591,13 @@ export class Scheduler {
     } else {
       const next = tl.revisions[ri + 1];
       // A discontinuous playing successor: fade out over [next.atUs - fade, next.atUs).
-      if (next !== undefined && next.playing && this.revStart[ri + 1] === true && next.atUs - L < fade) {
+      if (next !== undefined && next.playing && this.revStart[ri + 1] === true && this.revSeamless[ri + 1] !== true && next.atUs - L < fade) {
         gain *= Math.max(0, (next.atUs - L) / fade);
       }
     }
     const fr = tl.revisions[from] as TimelineRevision;
     // A stream start fades in over [atUs, atUs + fade).
-    if (this.revStart[from] === true && L - fr.atUs < fade) gain *= Math.max(0, (L - fr.atUs) / fade);
+    if (this.revStart[from] === true && this.revSeamless[from] !== true && L - fr.atUs < fade) gain *= Math.max(0, (L - fr.atUs) / fade);
     const target = this.revBase[from]! + ((L - fr.atUs) * this.rate) / 1e6;
     if (!this.reader.looping && target >= this.reader.totalFrames) return st;
     if (!Number.isFinite(target)) return st;
@@ -537,6 +606,7 @@ export class Scheduler {
     st.gain = gain;
     st.streamKey = this.revStreamKey[from]!;
     st.streamBase = this.revStreamBase[from]!;
+    st.seamless = this.revStreamSeamless[from] === true;
     return st;
   }
 

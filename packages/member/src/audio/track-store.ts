@@ -132,6 +132,17 @@ export class PlaylistReader {
     return this.loop;
   }
 
+  /**
+   * True when global frame `g` is within `tol` of a track boundary: where a track ends (the next
+   * one's start, or the playlist's end), modulo a lap when looping.
+   */
+  isTrackBoundary(g: number, tol: number): boolean {
+    if (this.tracks.length === 0 || this.total <= 0 || !Number.isFinite(g)) return false;
+    const gm = this.loop ? g - Math.floor(g / this.total) * this.total : g;
+    for (let k = 1; k <= this.tracks.length; k++) if (Math.abs(gm - this.starts[k]!) <= tol) return true;
+    return this.loop && Math.abs(gm) <= tol;
+  }
+
   /** Global frame of (index, frame); NaN if index is out of range. */
   globalFrame(index: number, frame: number): number {
     if (index < 0 || index >= this.tracks.length) return Number.NaN;

@@ -700,3 +700,36 @@ test('crossfade: a jump into a track (next, a seek into its first overlap frames
   const n = ringAtUs(sim, nextUs);
   for (const j of [480, 24_000, 48_000, 72_000]) assert.equal(sim.out[2 * (n + j)], 5000, `b alone ${j} frames after next`);
 });
+
+test("repeat one's lap is seamless: a track looping back onto itself plays on without a fade or a click", () => {
+  const sim = new SimMember({ dacPpm: 35, localOffsetUs: 1_000_000, localRatePpm: -20, seed: 31 });
+  // Track a: exactly 1000 periods of a 1 kHz cosine, so the lap continues it at its crest. Track b
+  // (silence) follows a on the playlist, and nothing is before a: a kernel reading the playlist's
+  // neighbours instead of the lap dips at the seam.
+  const cosine = (amp: number): Int16Array => {
+    const pcm = new Int16Array(new SharedArrayBuffer(RATE * 4));
+    for (let i = 0; i < RATE; i++) pcm[2 * i] = pcm[2 * i + 1] = Math.round(amp * Math.cos((2 * Math.PI * 1000 * i) / RATE));
+    return pcm;
+  };
+  sim.store.add('a', cosine(8000), RATE);
+  sim.store.add('b', cosine(0), RATE);
+  const atUs = Math.round(sim.nowLeaderUs()) + 300_000;
+  const lapUs = atUs + 1_000_000;
+  sim.setTimeline(timeline({
+    tracks: [{ id: 'a', frames: RATE }, { id: 'b', frames: RATE }],
+    revisions: [{ atUs, playing: true, index: 0, frame: 0 }, { atUs: lapUs, playing: true, index: 0, frame: 0 }],
+  }));
+  sim.run(2000);
+  assert.equal(sim.sched.stats.jumps, 0);
+  let worst = 0;
+  let at = 0;
+  for (let p = 0; p < sim.writePos; p++) {
+    const L = sim.leaderAtHostNs(sim.dacHostNsOfRingPos(p));
+    if (L < lapUs - 100_000 || L > lapUs + 100_000) continue;
+    const tS = (L - (L < lapUs ? atUs : lapUs)) / 1e6;
+    const e = Math.abs(sim.out[2 * p]! - 8000 * Math.cos(2 * Math.PI * 1000 * tS));
+    if (e > worst) { worst = e; at = L - lapUs; }
+  }
+  // 10 µs of timing at 1 kHz is up to 500 LSB; a fade would dip to 0 (8000), the neighbours' silence by 1000s.
+  assert.ok(worst < 400, `output off the looping sine by ${worst.toFixed(0)} LSB at ${at.toFixed(0)} µs from the lap`);
+});
