@@ -1,0 +1,123 @@
+// From one recording and a run's schedule to each member's delay and a proposal. Every probe is
+// searched near its scheduled time; the arrivals are fitted as recordingTime = b * leaderTime +
+// c_member with one slope b shared by all members (the recorder's clock runs at its own rate) and
+// one intercept per member; member delays are the intercepts' differences. A probe not heard is
+// reported, never guessed; a member with no heard probe gets no delay and no proposal.
+import type { CalibrationReply } from '@jaudiosync/protocol/calibration-rest';
+import { MAX_OUTPUT_DELAY_MS, MIN_OUTPUT_DELAY_MS } from '@jaudiosync/protocol/rest';
+import { ProbeDetector } from './probe-detector.js';
+import { probeSamples, probeSpecProblem, type ProbeSpec } from './probe-signal.js';
+
+export interface ProbeResult {
+  memberId: string;
+  atUs: number;
+  heard: boolean;
+  /** Recording sample of the arrival (NaN when the window was outside the recording). */
+  positionSamples: number;
+  peakToNoiseDb: number;
+  gain: number;
+  /** Arrival minus the fit (µs), heard probes only. */
+  residualUs?: number;
+}
+
+export interface MemberResult {
+  memberId: string;
+  probes: number;
+  heard: number;
+  /** Arrival at the microphone minus the scheduled time (ms); includes the recorder's start error. */
+  delayMs?: number;
+  /** delayMs minus the smallest delayMs of all members: what the proposal removes. */
+  relativeMs?: number;
+  /** Acoustic delay after the DAC: delayMs + the member's outputDelayMs during the run. */
+  acousticMs?: number;
+  /** Smallest peak-to-noise ratio of its heard probes (dB). */
+  confidenceDb?: number;
+  /** rms of its probes' residuals around the fit (µs): consistency of the figure. */
+  spreadUs?: number;
+  outputDelayMs: number;
+  proposedOutputDelayMs?: number;
+  problem?: string;
+}
+
+export interface CalibrationReport {
+  runId: string;
+  members: MemberResult[];
+  probes: ProbeResult[];
+  /** Recorder clock versus the leader's (ppm), from the fit; 0 when it could not be fitted. */
+  recorderRatePpm: number;
+}
+
+export interface Recording {
+  samples: Float32Array;
+  rate: number;
+  /** Leader time (µs) of the recording's first sample: an estimate, it sets only the absolute figures. */
+  firstSampleLeaderUs: number;
+}
+
+export function analyseCalibration(schedule: CalibrationReply, rec: Recording): CalibrationReport {
+  const spec: ProbeSpec = { ...schedule.probe };
+  const problem = probeSpecProblem(spec);
+  if (problem !== null) throw new Error(`calibration schedule: ${problem}`);
+  if (rec.rate !== spec.rate) throw new Error(`recording at ${rec.rate} Hz, probe at ${spec.rate} Hz: record at the probe's rate`);
+  const detector = new ProbeDetector(probeSamples(spec), rec.rate);
+  const probes: ProbeResult[] = schedule.probes.map((p) => {
+    const expected = ((p.atUs - rec.firstSampleLeaderUs) / 1e6) * rec.rate;
+    const m = detector.find(rec.samples, expected - (schedule.searchBeforeMs / 1000) * rec.rate, expected + (schedule.searchAfterMs / 1000) * rec.rate);
+    return m === null
+      ? { memberId: p.memberId, atUs: p.atUs, heard: false, positionSamples: Number.NaN, peakToNoiseDb: 0, gain: 0 }
+      : { memberId: p.memberId, atUs: p.atUs, heard: m.heard, positionSamples: m.positionSamples, peakToNoiseDb: m.peakToNoiseDb, gain: m.gain };
+  });
+
+  // Shared slope over the members' own probe spacings: b = Σ(S - S̄m)(t - t̄m) / Σ(S - S̄m)².
+  const byMember = new Map<string, ProbeResult[]>();
+  for (const p of probes) if (p.heard) (byMember.get(p.memberId) ?? byMember.set(p.memberId, []).get(p.memberId)!).push(p);
+  const sOf = (p: ProbeResult): number => (p.atUs - rec.firstSampleLeaderUs) / 1e6;
+  const tOf = (p: ProbeResult): number => p.positionSamples / rec.rate;
+  let num = 0;
+  let den = 0;
+  for (const list of byMember.values()) {
+    const sm = mean(list.map(sOf));
+    const tm = mean(list.map(tOf));
+    for (const p of list) { num += (sOf(p) - sm) * (tOf(p) - tm); den += (sOf(p) - sm) ** 2; }
+  }
+  const b = den > 0 ? num / den : 1;
+  // A recorder off by more than 1 % is a wrong sample rate, not a clock: keep the nominal one.
+  const slope = Math.abs(b - 1) < 0.01 ? b : 1;
+
+  const members: MemberResult[] = schedule.members.map((m) => {
+    const all = probes.filter((p) => p.memberId === m.memberId);
+    const heard = byMember.get(m.memberId) ?? [];
+    const out: MemberResult = { memberId: m.memberId, probes: all.length, heard: heard.length, outputDelayMs: m.outputDelayMs };
+    if (heard.length === 0) {
+      out.problem = all.length === 0 ? 'no probe scheduled' : `none of its ${all.length} probes heard (best ${Math.max(...all.map((p) => p.peakToNoiseDb)).toFixed(1)} dB)`;
+      return out;
+    }
+    const c = mean(heard.map((p) => tOf(p) - slope * sOf(p)));
+    for (const p of heard) p.residualUs = (tOf(p) - slope * sOf(p) - c) * 1e6;
+    out.delayMs = (c / slope) * 1000;
+    out.acousticMs = out.delayMs + m.outputDelayMs;
+    out.confidenceDb = Math.min(...heard.map((p) => p.peakToNoiseDb));
+    out.spreadUs = Math.sqrt(mean(heard.map((p) => (p.residualUs ?? 0) ** 2)));
+    if (heard.length < all.length) out.problem = `${all.length - heard.length} of ${all.length} probes not heard`;
+    return out;
+  });
+  const measured = members.filter((m) => m.delayMs !== undefined);
+  const earliest = Math.min(...measured.map((m) => m.delayMs!));
+  for (const m of measured) {
+    m.relativeMs = m.delayMs! - earliest;
+    // A later arrival is corrected by playing earlier (outputDelayMs > 0 plays earlier).
+    const proposed = Math.round((m.outputDelayMs + m.relativeMs) * 1000) / 1000;
+    if (proposed > MAX_OUTPUT_DELAY_MS || proposed < MIN_OUTPUT_DELAY_MS) {
+      m.problem = `proposal ${proposed.toFixed(1)} ms outside ${MIN_OUTPUT_DELAY_MS}..${MAX_OUTPUT_DELAY_MS} ms`;
+    } else {
+      m.proposedOutputDelayMs = proposed;
+    }
+  }
+  return { runId: schedule.runId, members, probes, recorderRatePpm: slope === 1 ? 0 : (slope - 1) * 1e6 };
+}
+
+function mean(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return xs.length > 0 ? s / xs.length : Number.NaN;
+}
