@@ -16,6 +16,8 @@ import { createHttpServer } from './http/http-server.js';
 import { registerRestRoutes, type PlaylistLoadReply } from './http/rest-routes.js';
 import { registerUiRoutes } from './http/ui-routes.js';
 import { registerTrackRoutes } from './http/track-routes.js';
+import { calibrationRoutes } from './http/calibration-routes.js';
+import { CalibrationRunner } from './calibration/calibration-runner.js';
 import { Discovery } from './members/discovery.js';
 import { MemberConnection } from './members/member-connection.js';
 import { MemberRegistry } from './members/member-registry.js';
@@ -47,6 +49,7 @@ export class Leader {
   readonly registry: MemberRegistry;
   readonly discovery: Discovery;
   readonly app: FastifyInstance;
+  readonly calibration: CalibrationRunner;
   private readonly store: LeaderStateStore;
   private playlistPathValue: string | undefined;
   private problems: PlaylistProblem[] = [];
@@ -119,8 +122,18 @@ export class Leader {
     this.discovery.on('ignored', (name, reason) => log.debug({ name, reason }, 'mDNS service ignored'));
     this.discovery.on('error', (err) => log.warn({ err: err.message }, 'mDNS error'));
 
+    this.calibration = new CalibrationRunner({
+      controller: this.controller,
+      members: this.registry,
+      sendSettings: (memberId, s, atUs) => this.registry.sendTo(memberId, settingsMessage(s, atUs)),
+      nowUs: () => timescale.nowUs(),
+      outputRate: config.outputRate,
+      dir: config.stateDir,
+      log: log.child({ part: 'calibration' }),
+    });
+
     this.app = createHttpServer({ loggerInstance: log.child({ part: 'http' }), key: config.key });
-    registerTrackRoutes(this.app, { lookup: (id) => this.catalog.byHash(id) });
+    registerTrackRoutes(this.app, { lookup: (id) => this.catalog.byHash(id) ?? this.calibration.servedTrack(id) });
     registerRestRoutes(this.app, {
       controller: this.controller,
       members: () => this.registry.list(),
@@ -135,6 +148,7 @@ export class Leader {
       }),
       events: this.events,
       version: LEADER_VERSION,
+      extraRoutes: calibrationRoutes(this.calibration),
     });
     registerUiRoutes(this.app);
   }
@@ -216,6 +230,7 @@ export class Leader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.calibration.close();
     this.discovery.stop();
     this.registry.close();
     await this.app.close().catch(() => undefined);

@@ -8,6 +8,12 @@ import { MAX_OUTPUT_DELAY_MS, MIN_OUTPUT_DELAY_MS } from '@jaudiosync/protocol/r
 import { ProbeDetector } from './probe-detector.js';
 import { probeSamples, probeSpecProblem, type ProbeSpec } from './probe-signal.js';
 
+/**
+ * A member's probes farther than this from their common fit mean its playback (or the path after
+ * it) moved during the run; half the 1 ms the proposal must reach.
+ */
+export const MAX_PROBE_DISAGREEMENT_US = 500;
+
 export interface ProbeResult {
   memberId: string;
   atUs: number;
@@ -36,6 +42,8 @@ export interface MemberResult {
   spreadUs?: number;
   outputDelayMs: number;
   proposedOutputDelayMs?: number;
+  /** Its probes disagree beyond MAX_PROBE_DISAGREEMENT_US: no relative figure, no proposal. */
+  inconsistent?: boolean;
   problem?: string;
 }
 
@@ -68,21 +76,23 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
       : { memberId: p.memberId, atUs: p.atUs, heard: m.heard, positionSamples: m.positionSamples, peakToNoiseDb: m.peakToNoiseDb, gain: m.gain };
   });
 
-  // Shared slope over the members' own probe spacings: b = Σ(S - S̄m)(t - t̄m) / Σ(S - S̄m)².
+  // The recorder's rate: each member's own probes give a slope (recording s per leader s); the
+  // median over members, so one member whose playback moved during its turn cannot bend the rest.
   const byMember = new Map<string, ProbeResult[]>();
   for (const p of probes) if (p.heard) (byMember.get(p.memberId) ?? byMember.set(p.memberId, []).get(p.memberId)!).push(p);
   const sOf = (p: ProbeResult): number => (p.atUs - rec.firstSampleLeaderUs) / 1e6;
   const tOf = (p: ProbeResult): number => p.positionSamples / rec.rate;
-  let num = 0;
-  let den = 0;
+  const slopes: number[] = [];
   for (const list of byMember.values()) {
     const sm = mean(list.map(sOf));
     const tm = mean(list.map(tOf));
+    let num = 0;
+    let den = 0;
     for (const p of list) { num += (sOf(p) - sm) * (tOf(p) - tm); den += (sOf(p) - sm) ** 2; }
+    // A recorder off by more than 1 % is a wrong sample rate or a moved playback, not a clock.
+    if (den > 0 && Math.abs(num / den - 1) < 0.01) slopes.push(num / den);
   }
-  const b = den > 0 ? num / den : 1;
-  // A recorder off by more than 1 % is a wrong sample rate, not a clock: keep the nominal one.
-  const slope = Math.abs(b - 1) < 0.01 ? b : 1;
+  const slope = slopes.length > 0 ? median(slopes) : 1;
 
   const members: MemberResult[] = schedule.members.map((m) => {
     const all = probes.filter((p) => p.memberId === m.memberId);
@@ -99,9 +109,15 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
     out.confidenceDb = Math.min(...heard.map((p) => p.peakToNoiseDb));
     out.spreadUs = Math.sqrt(mean(heard.map((p) => (p.residualUs ?? 0) ** 2)));
     if (heard.length < all.length) out.problem = `${all.length - heard.length} of ${all.length} probes not heard`;
+    const worstUs = Math.max(...heard.map((p) => Math.abs(p.residualUs ?? 0)));
+    if (worstUs > MAX_PROBE_DISAGREEMENT_US) {
+      // Which probe is right is unknown: report, never guess.
+      out.problem = `its probes disagree by up to ${(worstUs / 1000).toFixed(2)} ms (did its playback move during the run?)`;
+      out.inconsistent = true;
+    }
     return out;
   });
-  const measured = members.filter((m) => m.delayMs !== undefined);
+  const measured = members.filter((m) => m.delayMs !== undefined && m.inconsistent !== true);
   const earliest = Math.min(...measured.map((m) => m.delayMs!));
   for (const m of measured) {
     m.relativeMs = m.delayMs! - earliest;
@@ -114,6 +130,12 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
     }
   }
   return { runId: schedule.runId, members, probes, recorderRatePpm: slope === 1 ? 0 : (slope - 1) * 1e6 };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function mean(xs: readonly number[]): number {

@@ -38,9 +38,11 @@ export interface RestDeps {
   events: EventEmitter;
   /** Leader software version (OpenAPI info). */
   version: string;
+  /** Routes of other parts (the calibration), registered and documented like these. */
+  extraRoutes?: RouteDef[];
 }
 
-interface RouteDef {
+export interface RouteDef {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   url: string;
   summary: string;
@@ -195,7 +197,7 @@ function checkContentType(request: FastifyRequest, acceptsText: boolean): void {
 }
 
 export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
-  const table = routes(deps);
+  const table = [...routes(deps), ...(deps.extraRoutes ?? [])];
   for (const r of table) {
     const schema: Record<string, unknown> = {};
     if (r.params) schema['params'] = r.params;

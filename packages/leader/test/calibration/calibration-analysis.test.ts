@@ -32,12 +32,16 @@ function schedule(memberIds: string[], rounds: number, outputDelayMs: number[] =
  * probes arrive `delaysMs` late (NaN: silent) at `gain`. The probe is placed by band-limited
  * (windowed-sinc) interpolation, so fractional delays are real.
  */
-function record(s: CalibrationReply, delaysMs: Record<string, number>, recStartUs: number, ppm: number, gain = 1): Float32Array {
+function record(s: CalibrationReply, delaysMs: Record<string, number | number[]>, recStartUs: number, ppm: number, gain = 1): Float32Array {
   const probe = probeSamples(PROBE);
   const lenS = (s.endUs - recStartUs) / 1e6 + 1.5;
   const out = new Float32Array(Math.ceil(lenS * RATE));
+  const seen = new Map<string, number>();
   for (const p of s.probes) {
-    const d = delaysMs[p.memberId] ?? Number.NaN;
+    const k = seen.get(p.memberId) ?? 0;
+    seen.set(p.memberId, k + 1);
+    const given = delaysMs[p.memberId] ?? Number.NaN;
+    const d = Array.isArray(given) ? given[k] ?? Number.NaN : given;
     if (Number.isNaN(d)) continue;
     const at = ((p.atUs - recStartUs) / 1e6 + d / 1000) * (1 + ppm / 1e6) * RATE;
     const base = Math.floor(at);
@@ -133,4 +137,18 @@ test('noise alone is not taken for a probe', () => {
   }
   assert.equal(det.find(noise, 2 * RATE, 3 * RATE), null, 'a window past the end is not searched');
   assert.equal(probeFrames(PROBE), RATE);
+});
+
+test('a member whose probes disagree gets no proposal and does not bend the others', () => {
+  const s = schedule(['a', 'moved', 'b'], 2);
+  // "moved" played its second probe 5 ms later than its first (a playback jump during its turn).
+  const clean = record(s, { a: 10, moved: [20, 25], b: 60 }, START_US - 300_000, 300);
+  const r = analyseCalibration(s, { samples: clean, rate: RATE, firstSampleLeaderUs: START_US - 300_000 });
+  const moved = r.members.find((m) => m.memberId === 'moved')!;
+  assert.equal(moved.inconsistent, true);
+  assert.equal(moved.proposedOutputDelayMs, undefined);
+  assert.match(moved.problem ?? '', /disagree by up to 2\.5/);
+  const b = r.members.find((m) => m.memberId === 'b')!;
+  assert.ok(Math.abs(b.relativeMs! - 50) < 0.02, `b ${b.relativeMs}`);
+  assert.ok(Math.abs(r.recorderRatePpm - 300) < 10, `rate ${r.recorderRatePpm}`);
 });
