@@ -1,12 +1,17 @@
-// Acoustic calibration on the real audio path. Three members play through PortAudio into one
-// private PulseAudio: spk0 straight into the "microphone" null sink, spk37 and spk180 into their
-// own null sinks that reach the microphone through module-loopback (latency_msec 37 and 180, the
-// stand-ins for Bluetooth speakers). A parec recording of the microphone, with seeded white noise
-// added at -20 dB SNR, is the microphone. The loopbacks' true delays are measured independently
-// (one probe played into a combine sink of a speaker sink and the microphone: it arrives directly
-// and through the loopback). The calibration must find each extra delay within 0.5 ms; after its
-// proposal is applied, a second run (through the `jaudiosync ctl calibrate` CLI) must read every
-// member within 1 ms at the microphone. JAS_E2E_KEEP=1 keeps the working dir.
+// Acoustic calibration on the real audio path. Three members play through PortAudio, each into
+// its own null sink (its "speaker"; PortAudio's DAC timing needs a real sink) in one private
+// PulseAudio. Each speaker's monitor reaches a 4-channel null sink "room" twice through
+// module-loopback: into the microphone channel (front-left) after BASE_MS + its extra delay (0, 37
+// or 180 ms: the stand-ins for a wired and two Bluetooth speakers), and into its own channel after
+// BASE_MS. One recording of the room holds both. The microphone channel, with seeded white noise
+// added at -20 dB SNR, is what the calibration hears.
+//
+// The same recording gives the truth independently of the calibration: per probe, each member's
+// extra path (microphone minus own channel, no schedule involved) and each member's output error
+// against the schedule (its own channel; the own-channel loopbacks cancel out of the difference
+// spk37 - spk0). The calibration must find each member's extra delay at the microphone relative to
+// spk0 within 0.5 ms; after its proposal is applied, a second run through `jaudiosync ctl
+// calibrate` must read every member within 1 ms at the microphone. JAS_E2E_KEEP=1 keeps the dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -15,33 +20,39 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAvailable, getLoadError } from '@jaudiosync/portaudio';
 import { meanSquare, withRoomNoise } from '@jaudiosync/test-support';
-import { calibrate, CommandRecorder, type RecordedAudio, type Recorder } from '@jaudiosync/leader/calibrate';
-import type { CalibrationReport } from '@jaudiosync/leader/calibration-analysis';
+import { calibrate, CommandRecorder, pcmChannel, type RecordedAudio, type Recorder } from '@jaudiosync/leader/calibrate';
+import { analyseCalibration, type CalibrationReport } from '@jaudiosync/leader/calibration-analysis';
 import { ProbeDetector } from '@jaudiosync/leader/probe-detector';
 import { DEFAULT_PROBE, probeSamples } from '@jaudiosync/leader/probe-signal';
 import { Cluster, REPO_ROOT, sleep, type Spawner } from '../helpers/cluster.js';
 import { missingPulseTools, startPulse, type PulseServer } from '../helpers/pulse.js';
 
 const RATE = 48_000;
-const MIC = 'mic';
+const ROOM = 'room';
+/** Channels of the room sink (PulseAudio's default 4-channel map): the microphone, then each member's own output. */
+const ROOM_CHANNELS = ['front-left', 'front-center', 'front-right', 'rear-center'] as const;
+const MIC_CHANNEL = 0;
 /** Nominal extra delays: a wired speaker, a fast and a slow Bluetooth one. */
-const MEMBERS = [{ id: 'spk0', loopbackMs: 0 }, { id: 'spk37', loopbackMs: 37 }, { id: 'spk180', loopbackMs: 180 }] as const;
+const MEMBERS = [
+  { id: 'spk0', loopbackMs: 0, channel: 1 },
+  { id: 'spk37', loopbackMs: 37, channel: 2 },
+  { id: 'spk180', loopbackMs: 180, channel: 3 },
+] as const;
+/** Every speaker reaches the room through a loopback of at least this latency. */
+const BASE_MS = 20;
 const SNR_DB = -20;
-/**
- * parec's fragment: a microphone needs no fine time map (arrivals are found by content), and a
- * 10 ms fragment pulls the microphone sink's latency down for every stream in it (members saw DAC
- * steps under load).
- */
-const RECORD_LATENCY_MS = 100;
 const NOISE_SEED = 20;
 /** The issue's bounds. */
 const MAX_DELAY_ERROR_MS = 0.5;
 const MAX_SPREAD_AFTER_MS = 1;
+/**
+ * parec's fragment: the microphone needs no fine time map (arrivals are found by content), and a
+ * 10 ms fragment pulls the sink's latency down for every stream in it.
+ */
+const RECORD_LATENCY_MS = 100;
 /** PortAudio DAC times through the ALSA pulse plugin settle seconds after a stream opens (portaudio-path.test.ts). */
 const DAC_WARMUP_MS = 12_000;
-/** The combine sink's branches settle in ~2 s (notes: one stream split reads 0 µs after 2 s). */
-const COMBINE_SETTLE_MS = 2000;
-/** Two loopback readings this close in a row: settled. */
+/** module-loopback slews to its target once audio flows: two readings this close in a row = settled. */
 const LOOPBACK_STEADY_MS = 0.2;
 const LOOPBACK_SETTLE_TIMEOUT_MS = 60_000;
 const TEST_TIMEOUT_MS = 180_000;
@@ -62,90 +73,79 @@ function pactl(p: PulseServer, args: string[]): Promise<string> {
   });
 }
 
-function envPrefix(p: PulseServer): string {
-  return `env ${Object.entries(p.clientEnv).map(([k, v]) => `${k}='${v}'`).join(' ')}`;
+function parecCmd(p: PulseServer, source: string, channels: number): string {
+  const env = Object.entries(p.clientEnv).map(([k, v]) => `${k}='${v}'`).join(' ');
+  // The room's own channel map, or parec remixes into its default 4-channel layout.
+  const map = channels === ROOM_CHANNELS.length ? ` --channel-map=${ROOM_CHANNELS.join(',')}` : '';
+  return `env ${env} parec -d ${source} --format=s16le --rate=${RATE} --channels=${channels}${map} --latency-msec=${RECORD_LATENCY_MS}`;
 }
 
-function parecCmd(p: PulseServer): string {
-  return `${envPrefix(p)} parec -d ${MIC}.monitor --format=s16le --rate=${RATE} --channels=1 --latency-msec=${RECORD_LATENCY_MS}`;
-}
-
-/** The microphone with room noise: the clean recording is kept for the level check. */
-class NoisyRecorder implements Recorder {
-  clean: Float32Array | undefined;
-  constructor(private readonly inner: Recorder, private readonly signalPower: number) {}
+/** Records the whole room; hands the calibration the microphone channel with room noise added. */
+class RoomRecorder implements Recorder {
+  private readonly inner: CommandRecorder;
+  raw: Buffer = Buffer.alloc(0);
+  constructor(p: PulseServer, private readonly noisePower: number) {
+    this.inner = new CommandRecorder(parecCmd(p, `${ROOM}.monitor`, ROOM_CHANNELS.length), RATE, ROOM_CHANNELS.length, p.env);
+  }
   start(): Promise<void> {
     return this.inner.start();
   }
   async stop(): Promise<RecordedAudio> {
     const r = await this.inner.stop();
-    this.clean = r.samples;
-    return { ...r, samples: withRoomNoise(r.samples, this.signalPower, SNR_DB, NOISE_SEED) };
+    this.raw = this.inner.raw;
+    const mic = pcmChannel(this.raw, ROOM_CHANNELS.length, MIC_CHANNEL);
+    return { ...r, samples: withRoomNoise(mic, this.noisePower, SNR_DB, NOISE_SEED) };
+  }
+  channel(c: number): Float32Array {
+    return pcmChannel(this.raw, ROOM_CHANNELS.length, c);
   }
 }
 
-/**
- * The loopbacks' real delays, independently of the members: one probe played into a combine sink
- * of every speaker sink and the microphone reaches the microphone once directly and once through
- * each loopback. The combine sink exists only for this reading (fed silence for a moment first so
- * its branches settle); during the calibration runs nothing else plays into the microphone.
- */
-async function measureLoopbacks(p: PulseServer, sinkOf: Map<string, string>, dir: string): Promise<Map<string, number>> {
-  const looped = MEMBERS.filter((m) => m.loopbackMs > 0);
-  const slaves = [...looped.map((m) => sinkOf.get(m.id)!), MIC].join(',');
-  const index = await pactl(p, ['load-module', 'module-combine-sink', 'sink_name=tap', `slaves=${slaves}`, `rate=${RATE}`, 'channels=2']);
-  const feeder = spawn('pacat', ['--playback', '-d', 'tap', '--format=s16le', `--rate=${RATE}`, '--channels=1', '/dev/zero'], { env: p.env, stdio: 'ignore' });
-  try {
-    await sleep(COMBINE_SETTLE_MS);
-    const probe = probeSamples({ ...DEFAULT_PROBE, rate: RATE });
-    const pcm = Buffer.alloc((probe.length + RATE / 2) * 2);
-    probe.forEach((v, i) => pcm.writeInt16LE(Math.round(v * 32767), (RATE / 4 + i) * 2));
-    const file = join(dir, 'probe.raw');
-    writeFileSync(file, pcm);
-    const rec = new CommandRecorder(parecCmd(p), RATE, 1, p.env);
-    await rec.start();
+const probe = probeSamples({ ...DEFAULT_PROBE, rate: RATE });
+const detector = new ProbeDetector(probe, RATE);
+
+/** Arrival of the probe in `x` within [from, to] samples (NaN: not heard). */
+function arrival(x: Float32Array, from: number, to: number): number {
+  const m = detector.find(x, Math.max(0, from), Math.min(x.length - probe.length - 1, to));
+  return m?.heard ? m.positionSamples : Number.NaN;
+}
+
+/** A member's extra path (ms): its arrival at the microphone after its arrival on its own channel. */
+function extraPathMs(room: RoomRecorder, ownAt: number): number {
+  const mic = arrival(room.channel(MIC_CHANNEL), ownAt - RATE * 0.1, ownAt + RATE * 0.4);
+  return ((mic - ownAt) / RATE) * 1000;
+}
+
+/** The extra paths now: a probe played into each speaker sink (beside the member's silence). */
+async function measureExtraPaths(p: PulseServer, dir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const pcm = Buffer.alloc((probe.length + RATE / 2) * 2);
+  probe.forEach((v, i) => pcm.writeInt16LE(Math.round(v * 32767), (RATE / 4 + i) * 2));
+  const file = join(dir, 'probe.raw');
+  writeFileSync(file, pcm);
+  for (const m of MEMBERS) {
+    const room = new RoomRecorder(p, 0);
+    await room.start();
     await new Promise<void>((resolve, reject) => {
-      const c = spawn('pacat', ['--playback', '-d', 'tap', '--format=s16le', `--rate=${RATE}`, '--channels=1', file], { env: p.env, stdio: 'ignore' });
+      const c = spawn('pacat', ['--playback', '-d', `spk_${m.id}`, '--format=s16le', `--rate=${RATE}`, '--channels=1', file], { env: p.env, stdio: 'ignore' });
       c.on('error', reject);
       c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pacat exited ${code}`))));
     });
-    await sleep(800);
-    const audio = await rec.stop();
-    const det = new ProbeDetector(probe, RATE);
-    const last = audio.samples.length - probe.length - 1;
-    const first = det.find(audio.samples, 0, last);
-    assert.ok(first?.heard, 'probe not found in the loopback reading');
-    // The other arrivals: the best match outside ±5 ms of those found, within ±400 ms of the first.
-    const found = [first.positionSamples];
-    const guard = RATE * 0.005;
-    for (let k = 0; k < looped.length; k++) {
-      const edges = [Math.max(0, first.positionSamples - RATE * 0.4), ...found.flatMap((x) => [x - guard, x + guard]).sort((x, y) => x - y), Math.min(last, first.positionSamples + RATE * 0.4)];
-      let best: { positionSamples: number; peakToNoiseDb: number; heard: boolean } | null = null;
-      for (let i = 0; i + 1 < edges.length; i += 2) {
-        if (edges[i + 1]! - edges[i]! < 3) continue;
-        const m = det.find(audio.samples, edges[i]!, edges[i + 1]!);
-        if (m?.heard && (best === null || m.peakToNoiseDb > best.peakToNoiseDb)) best = m;
-      }
-      assert.ok(best, `only ${found.length} of ${looped.length + 1} arrivals in the loopback reading`);
-      found.push(best.positionSamples);
-    }
-    found.sort((x, y) => x - y);
-    // Arrival order is the nominal order (0 < 37 < 180 ms).
-    const out = new Map<string, number>([[MEMBERS[0].id, 0]]);
-    looped.forEach((m, i) => out.set(m.id, ((found[i + 1]! - found[0]!) / RATE) * 1000));
-    return out;
-  } finally {
-    feeder.kill('SIGTERM');
-    await pactl(p, ['unload-module', index]);
+    await sleep(700);
+    await room.stop();
+    const own = room.channel(m.channel);
+    out.set(m.id, extraPathMs(room, arrival(own, 0, own.length)));
   }
+  return out;
 }
 
-function extraMs(r: CalibrationReport, id: string): number {
-  const d = (x: string): number => r.members.find((m) => m.memberId === x)?.delayMs ?? Number.NaN;
-  return d(id) - d('spk0');
+function delayOf(r: CalibrationReport, id: string): number {
+  return r.members.find((m) => m.memberId === id)?.delayMs ?? Number.NaN;
 }
 
-test('calibration on the real path: finds loopback delays within 0.5 ms at -20 dB SNR, applied proposal aligns within 1 ms', {
+const f3 = (x: number): string => x.toFixed(3);
+
+test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB SNR, the applied proposal aligns within 1 ms', {
   skip: skipReason() ?? false,
   timeout: TEST_TIMEOUT_MS,
 }, async (t) => {
@@ -160,24 +160,23 @@ test('calibration on the real path: finds loopback delays within 0.5 ms at -20 d
     else rmSync(dir, { recursive: true, force: true });
   });
 
-  pulse = await startPulse({ name: 'calib', sinkName: MIC, rate: RATE, channels: 2 });
+  pulse = await startPulse({ name: 'calib', sinkName: ROOM, rate: RATE, channels: ROOM_CHANNELS.length });
   const p = pulse;
-  const sinkOf = new Map<string, string>();
+  const ch = (i: number): string => ROOM_CHANNELS[i]!;
+  // The microphone: a mono sink on FL (the loopbacks play into it) and a source on FL (the CLI records it).
+  await pactl(p, ['load-module', 'module-remap-sink', 'sink_name=mic', `master=${ROOM}`, 'channels=1', `master_channel_map=${ch(MIC_CHANNEL)}`, 'channel_map=mono', 'remix=no']);
+  await pactl(p, ['load-module', 'module-remap-source', 'source_name=mic_in', `master=${ROOM}.monitor`, 'channels=1', `master_channel_map=${ch(MIC_CHANNEL)}`, 'channel_map=mono', 'remix=no']);
   for (const m of MEMBERS) {
-    if (m.loopbackMs === 0) {
-      sinkOf.set(m.id, MIC);
-      continue;
-    }
-    const sink = `spk_${m.loopbackMs}`;
-    sinkOf.set(m.id, sink);
-    await pactl(p, ['load-module', 'module-null-sink', `sink_name=${sink}`, `rate=${RATE}`, 'channels=2']);
-    await pactl(p, ['load-module', 'module-loopback', `source=${sink}.monitor`, `sink=${MIC}`, `latency_msec=${m.loopbackMs}`, `rate=${RATE}`, 'channels=2']);
+    await pactl(p, ['load-module', 'module-remap-sink', `sink_name=own_${m.id}`, `master=${ROOM}`, 'channels=1', `master_channel_map=${ch(m.channel)}`, 'channel_map=mono', 'remix=no']);
+    await pactl(p, ['load-module', 'module-null-sink', `sink_name=spk_${m.id}`, `rate=${RATE}`, 'channels=2']);
+    await pactl(p, ['load-module', 'module-loopback', `source=spk_${m.id}.monitor`, `sink=own_${m.id}`, `latency_msec=${BASE_MS}`, `rate=${RATE}`, 'channels=1']);
+    await pactl(p, ['load-module', 'module-loopback', `source=spk_${m.id}.monitor`, 'sink=mic', `latency_msec=${BASE_MS + m.loopbackMs}`, `rate=${RATE}`, 'channels=1']);
   }
 
   const base = 30_000 + (process.pid % 1000) * 8;
   const ports = MEMBERS.map((_, i) => base + 2 + i);
   const spawner: Spawner = (host, cmd, args, env) =>
-    spawn(cmd, args, { env: { ...env, ...p.clientEnv, ...(sinkOf.has(host) ? { PULSE_SINK: sinkOf.get(host)! } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(cmd, args, { env: { ...env, ...p.clientEnv, ...(MEMBERS.some((m) => m.id === host) ? { PULSE_SINK: `spk_${host}` } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const startedMs = Date.now();
   cluster = await Cluster.start({
     dir, spawner, httpPort: base, ntpPort: base + 1,
@@ -187,39 +186,64 @@ test('calibration on the real path: finds loopback delays within 0.5 ms at -20 d
   const c = cluster;
   await c.waitFor((s) => s.members.every((m) => m.clock?.synced === true && m.audio !== null), 30_000, 'members synced with PortAudio sinks reporting');
 
+  t.diagnostic(`streams: ${(await pactl(p, ['list', 'short', 'sink-inputs'])).replace(/\n/g, ' | ')}`);
+  t.diagnostic(`sinks: ${(await pactl(p, ['list', 'short', 'sinks'])).replace(/\n/g, ' | ')}`);
   // module-loopback slews its latency to the target over ~20 s once audio flows (measured: 254 ms
-  // falling to 180.06 ms for latency_msec=180); calibrating before it settles measures a moving
-  // target. Wait until two readings agree, then take that as the truth before the run.
-  let truthBefore = await measureLoopbacks(p, sinkOf, dir);
+  // falling to 180.06 ms for latency_msec=180); wait until two readings of every extra path agree.
+  let loops = await measureExtraPaths(p, dir);
   const settleDeadline = Date.now() + LOOPBACK_SETTLE_TIMEOUT_MS;
   for (;;) {
-    const next = await measureLoopbacks(p, sinkOf, dir);
-    const moved = Math.max(...MEMBERS.map((m) => Math.abs(next.get(m.id)! - truthBefore.get(m.id)!)));
-    truthBefore = next;
-    t.diagnostic(`loopbacks: ${MEMBERS.map((m) => `${m.id} ${next.get(m.id)!.toFixed(3)} ms`).join(', ')} (moved ${moved.toFixed(3)} ms)`);
-    if (moved <= LOOPBACK_STEADY_MS) break;
+    const next = await measureExtraPaths(p, dir);
+    const moved = Math.max(...MEMBERS.map((m) => Math.abs(next.get(m.id)! - loops.get(m.id)!)));
+    loops = next;
+    t.diagnostic(`extra paths (microphone - own channel): ${MEMBERS.map((m) => `${m.id} ${f3(next.get(m.id)!)} ms`).join(', ')} (moved ${f3(moved)} ms)`);
+    if (moved <= LOOPBACK_STEADY_MS) break; // NaN (a probe not heard) never passes
     assert.ok(Date.now() < settleDeadline, 'the loopbacks did not settle');
   }
   await sleep(Math.max(0, startedMs + DAC_WARMUP_MS - Date.now()));
 
-  // Run 1: noisy microphone, proposal applied.
-  const probePower = meanSquare(probeSamples({ ...DEFAULT_PROBE, rate: RATE }));
-  const noisy = new NoisyRecorder(new CommandRecorder(parecCmd(p), RATE, 1, p.env), probePower);
-  const run1 = await calibrate({ baseUrl: c.leaderUrl, headers: {}, fetch: globalThis.fetch, recorder: noisy, body: { rounds: 2 }, apply: true });
-  for (const m of run1.report.members) {
-    const gains = run1.report.probes.filter((x) => x.memberId === m.memberId).map((x) => x.gain);
-    t.diagnostic(`run 1 ${m.memberId}: delay ${m.delayMs?.toFixed(3)} ms, extra ${extraMs(run1.report, m.memberId).toFixed(3)} ms, `
-      + `${m.heard}/${m.probes} probes, confidence ${m.confidenceDb?.toFixed(1)} dB, spread ${m.spreadUs?.toFixed(0)} µs, `
-      + `arrival gain ${gains.map((g) => g.toFixed(3)).join('/')} (SNR at the mic ${gains.map((g) => (SNR_DB + 20 * Math.log10(g)).toFixed(1)).join('/')} dB), `
-      + `proposal ${m.proposedOutputDelayMs} ms${m.problem ? ` [${m.problem}]` : ''}`);
+  // Run 1: the noisy microphone; the proposal is applied.
+  const room = new RoomRecorder(p, meanSquare(probe));
+  const run1 = await calibrate({ baseUrl: c.leaderUrl, headers: {}, fetch: globalThis.fetch, recorder: room, body: {}, apply: true });
+  const r1 = run1.report;
+  for (const m of (await c.status()).members) t.diagnostic(`${m.id} after run 1: ${JSON.stringify({ audio: m.audio, problems: m['problems'] })}`);
+  if (process.env['JAS_E2E_KEEP']) {
+    writeFileSync(join(dir, 'run1.json'), JSON.stringify({ schedule: run1.schedule, report: r1, firstSampleLeaderUs: run1.firstSampleLeaderUs }, null, 2));
+    writeFileSync(join(dir, 'run1-room.raw'), room.raw);
   }
-  t.diagnostic(`run 1: recorder clock ${run1.report.recorderRatePpm.toFixed(0)} ppm, REST clock read ±${(run1.clockErrorUs / 1000).toFixed(2)} ms, applied to ${run1.applied.join(', ')}`);
-  if (process.env['JAS_E2E_KEEP']) writeFileSync(join(dir, 'run1.json'), JSON.stringify({ schedule: run1.schedule, report: run1.report }, null, 2));
 
-  await sleep(2000);
-  // Run 2: the CLI, as a user runs it; no noise needed to read the residual.
+  // The truth from the same recording: each member's output error against the schedule (its own
+  // channel, clean) and each probe's loopback delay (microphone minus own channel, no schedule).
+  const truth = new Map<string, { outputMs: number; loopMs: number[] }>();
+  for (const m of MEMBERS) {
+    const own = analyseCalibration(run1.schedule, { samples: room.channel(m.channel), rate: RATE, firstSampleLeaderUs: run1.firstSampleLeaderUs });
+    const mine = own.probes.filter((x) => x.memberId === m.id);
+    t.diagnostic(`${m.id} own channel: ${own.probes.map((x) => `${x.memberId}@${x.positionSamples.toFixed(1)}:${x.peakToNoiseDb.toFixed(1)}dB`).join(' ')}`);
+    assert.ok(mine.every((x) => x.heard), `${m.id}: its own output does not hold its probes`);
+    truth.set(m.id, { outputMs: delayOf(own, m.id), loopMs: mine.map((x) => extraPathMs(room, x.positionSamples)) });
+  }
+  const ref = truth.get('spk0')!;
+  const expectedMs = (id: string): number => {
+    const tr = truth.get(id)!;
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return tr.outputMs - ref.outputMs + mean(tr.loopMs) - mean(ref.loopMs);
+  };
+  for (const m of MEMBERS) {
+    const r = r1.members.find((x) => x.memberId === m.id)!;
+    const tr = truth.get(m.id)!;
+    const gains = r1.probes.filter((x) => x.memberId === m.id).map((x) => x.gain);
+    t.diagnostic(`run 1 ${m.id}: extra path nominal ${m.loopbackMs} ms, measured ${tr.loopMs.map((x, i) => f3(x - (ref.loopMs[i] ?? Number.NaN))).join('/')} ms `
+      + `(microphone - own channel ${tr.loopMs.map(f3).join('/')} ms); output vs spk0 ${f3(tr.outputMs - ref.outputMs)} ms; `
+      + `calibration ${f3(delayOf(r1, m.id) - delayOf(r1, 'spk0'))} ms (expected ${f3(expectedMs(m.id))}), ${r.heard}/${r.probes} probes, `
+      + `${r.confidenceDb?.toFixed(1)} dB, spread ${r.spreadUs?.toFixed(0)} µs, arrival gain ${gains.map((g) => g.toFixed(2)).join('/')}, `
+      + `proposal ${r.proposedOutputDelayMs} ms${r.problem ? ` [${r.problem}]` : ''}`);
+  }
+  t.diagnostic(`run 1: recorder clock ${r1.recorderRatePpm.toFixed(0)} ppm, REST clock read ±${(run1.clockErrorUs / 1000).toFixed(2)} ms, applied to ${run1.applied.join(', ')}`);
+
+  await sleep(1500);
+  // Run 2: the CLI as a user runs it, recording the microphone source.
   const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync.js'), 'ctl', 'calibrate', '--leader', c.leaderUrl, '--json', '--record-cmd', parecCmd(p)],
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync.js'), 'ctl', 'calibrate', '--leader', c.leaderUrl, '--json', '--record-cmd', parecCmd(p, 'mic_in', 1)],
       { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -227,32 +251,23 @@ test('calibration on the real path: finds loopback delays within 0.5 ms at -20 d
     child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
     child.on('exit', (code) => resolve({ code, out, err }));
   });
-  assert.equal(cli.code, 0, `ctl calibrate failed: ${cli.err}`);
-  const run2 = JSON.parse(cli.out) as { report: CalibrationReport };
-  for (const m of run2.report.members) {
-    t.diagnostic(`run 2 ${m.memberId}: outputDelayMs ${m.outputDelayMs}, relative ${m.relativeMs?.toFixed(3)} ms, ${m.heard}/${m.probes} probes, ${m.confidenceDb?.toFixed(1)} dB`);
-  }
-
-  // Truth, after.
-  const truthAfter = await measureLoopbacks(p, sinkOf, dir);
-  for (const m of MEMBERS) {
-    t.diagnostic(`${m.id}: loopback nominal ${m.loopbackMs} ms, measured ${truthBefore.get(m.id)!.toFixed(3)} ms before, ${truthAfter.get(m.id)!.toFixed(3)} ms after; `
-      + `calibration ${extraMs(run1.report, m.id).toFixed(3)} ms`);
+  assert.equal(cli.code, 0, `ctl calibrate failed (${cli.code}): ${cli.err}${cli.out}`);
+  const r2 = (JSON.parse(cli.out) as { report: CalibrationReport }).report;
+  for (const m of r2.members) {
+    t.diagnostic(`run 2 ${m.memberId}: outputDelayMs ${m.outputDelayMs}, ${f3(m.relativeMs ?? Number.NaN)} ms after the earliest, ${m.heard}/${m.probes} probes, ${m.confidenceDb?.toFixed(1)} dB${m.problem ? ` [${m.problem}]` : ''}`);
   }
 
   for (const m of MEMBERS) {
-    const r = run1.report.members.find((x) => x.memberId === m.id);
-    assert.ok(r && r.heard === r.probes && r.probes === 2, `${m.id}: not every probe heard in run 1`);
-    const truth = (truthBefore.get(m.id)! + truthAfter.get(m.id)!) / 2;
-    const drift = Math.abs(truthBefore.get(m.id)! - truthAfter.get(m.id)!);
-    const err = Math.abs(extraMs(run1.report, m.id) - truth);
-    assert.ok(err <= MAX_DELAY_ERROR_MS + drift / 2, `${m.id}: calibration says ${extraMs(run1.report, m.id).toFixed(3)} ms, the loopback measured ${truth.toFixed(3)} ms (drift ${drift.toFixed(3)} ms)`);
-    assert.ok(r.proposedOutputDelayMs !== undefined, `${m.id}: no proposal`);
+    const r = r1.members.find((x) => x.memberId === m.id)!;
+    assert.equal(r.heard, r.probes, `${m.id}: ${r.heard} of ${r.probes} probes heard in run 1`);
+    assert.equal(r.inconsistent, undefined, `${m.id}: ${r.problem}`);
+    const err = Math.abs(delayOf(r1, m.id) - delayOf(r1, 'spk0') - expectedMs(m.id));
+    assert.ok(err <= MAX_DELAY_ERROR_MS, `${m.id}: calibration off by ${f3(err)} ms`);
   }
   assert.deepEqual([...run1.applied].sort(), MEMBERS.map((m) => m.id).sort());
-  const after = run2.report.members.map((m) => m.delayMs);
-  assert.ok(after.every((d) => d !== undefined), 'run 2: a member was not heard');
-  const spread = Math.max(...(after as number[])) - Math.min(...(after as number[]));
-  t.diagnostic(`run 2: members within ${spread.toFixed(3)} ms at the microphone`);
-  assert.ok(spread <= MAX_SPREAD_AFTER_MS, `after applying, members ${spread.toFixed(3)} ms apart at the microphone`);
+  const after = MEMBERS.map((m) => delayOf(r2, m.id));
+  assert.ok(after.every((d) => Number.isFinite(d)), 'run 2: a member was not measured');
+  const spread = Math.max(...after) - Math.min(...after);
+  t.diagnostic(`run 2: members within ${f3(spread)} ms at the microphone`);
+  assert.ok(spread <= MAX_SPREAD_AFTER_MS, `after applying, members ${f3(spread)} ms apart at the microphone`);
 });

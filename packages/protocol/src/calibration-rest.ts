@@ -13,7 +13,7 @@ export const MAX_CALIBRATION_MEMBERS = 64;
 export const CalibrationBody = Type.Object({
   /** Run even while music plays (the music stops for the run and resumes its timeline after). */
   force: Type.Optional(Type.Boolean()),
-  /** Probes per member (default 2). */
+  /** Probes per member (default 3). */
   rounds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CALIBRATION_ROUNDS })),
   /** Members to calibrate (default: every connected member). The others are muted for the run. */
   members: Type.Optional(Type.Array(NodeId, { minItems: 1, maxItems: MAX_CALIBRATION_MEMBERS, uniqueItems: true })),

@@ -24,6 +24,8 @@ export interface ProbeResult {
   gain: number;
   /** Arrival minus the fit (µs), heard probes only. */
   residualUs?: number;
+  /** Heard, but left out: it disagreed with all of its member's other probes, which agree. */
+  outlier?: boolean;
 }
 
 export interface MemberResult {
@@ -76,21 +78,23 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
       : { memberId: p.memberId, atUs: p.atUs, heard: m.heard, positionSamples: m.positionSamples, peakToNoiseDb: m.peakToNoiseDb, gain: m.gain };
   });
 
-  // The recorder's rate: each member's own probes give a slope (recording s per leader s); the
-  // median over members, so one member whose playback moved during its turn cannot bend the rest.
+  // The recorder's rate (recording s per leader s): every pair of one member's probes gives a slope
+  // (members' delays cancel within a pair); the median over all pairs, so a probe moved by a
+  // playback jump, which spoils the pairs it is in, cannot bend the rate.
   const byMember = new Map<string, ProbeResult[]>();
   for (const p of probes) if (p.heard) (byMember.get(p.memberId) ?? byMember.set(p.memberId, []).get(p.memberId)!).push(p);
   const sOf = (p: ProbeResult): number => (p.atUs - rec.firstSampleLeaderUs) / 1e6;
   const tOf = (p: ProbeResult): number => p.positionSamples / rec.rate;
   const slopes: number[] = [];
   for (const list of byMember.values()) {
-    const sm = mean(list.map(sOf));
-    const tm = mean(list.map(tOf));
-    let num = 0;
-    let den = 0;
-    for (const p of list) { num += (sOf(p) - sm) * (tOf(p) - tm); den += (sOf(p) - sm) ** 2; }
-    // A recorder off by more than 1 % is a wrong sample rate or a moved playback, not a clock.
-    if (den > 0 && Math.abs(num / den - 1) < 0.01) slopes.push(num / den);
+    for (let j = 0; j < list.length; j++) {
+      for (let k = j + 1; k < list.length; k++) {
+        const ds = sOf(list[k]!) - sOf(list[j]!);
+        const b = (tOf(list[k]!) - tOf(list[j]!)) / ds;
+        // A recorder off by more than 1 % is a wrong sample rate or a moved playback, not a clock.
+        if (ds > 0 && Math.abs(b - 1) < 0.01) slopes.push(b);
+      }
+    }
   }
   const slope = slopes.length > 0 ? median(slopes) : 1;
 
@@ -102,14 +106,32 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
       out.problem = all.length === 0 ? 'no probe scheduled' : `none of its ${all.length} probes heard (best ${Math.max(...all.map((p) => p.peakToNoiseDb)).toFixed(1)} dB)`;
       return out;
     }
-    const c = mean(heard.map((p) => tOf(p) - slope * sOf(p)));
-    for (const p of heard) p.residualUs = (tOf(p) - slope * sOf(p) - c) * 1e6;
+    let used = heard;
+    let c = mean(used.map((p) => tOf(p) - slope * sOf(p)));
+    const offset = (p: ProbeResult): number => tOf(p) - slope * sOf(p);
+    // With three or more probes, one that disagrees with the others (a playback that jumped during
+    // that probe) is left out when all the rest agree: a majority, not a guess.
+    if (heard.length >= 3) {
+      const mid = median(heard.map(offset));
+      const far = heard.reduce((a, b) => (Math.abs(offset(b) - mid) > Math.abs(offset(a) - mid) ? b : a));
+      const rest = heard.filter((p) => p !== far);
+      const restMid = mean(rest.map(offset));
+      if (Math.abs(offset(far) - restMid) * 1e6 > MAX_PROBE_DISAGREEMENT_US
+        && rest.every((p) => Math.abs(offset(p) - restMid) * 1e6 <= MAX_PROBE_DISAGREEMENT_US)) {
+        used = rest;
+        c = restMid;
+        far.outlier = true;
+      }
+    }
+    for (const p of heard) p.residualUs = (offset(p) - c) * 1e6;
     out.delayMs = (c / slope) * 1000;
     out.acousticMs = out.delayMs + m.outputDelayMs;
     out.confidenceDb = Math.min(...heard.map((p) => p.peakToNoiseDb));
-    out.spreadUs = Math.sqrt(mean(heard.map((p) => (p.residualUs ?? 0) ** 2)));
+    out.spreadUs = Math.sqrt(mean(used.map((p) => (p.residualUs ?? 0) ** 2)));
     if (heard.length < all.length) out.problem = `${all.length - heard.length} of ${all.length} probes not heard`;
-    const worstUs = Math.max(...heard.map((p) => Math.abs(p.residualUs ?? 0)));
+    const dropped = heard.find((p) => p.outlier === true);
+    if (dropped) out.problem = `1 of ${heard.length} probes left out: ${(dropped.residualUs! / 1000).toFixed(2)} ms off the others (its playback moved?)`;
+    const worstUs = Math.max(...used.map((p) => Math.abs(p.residualUs ?? 0)));
     if (worstUs > MAX_PROBE_DISAGREEMENT_US) {
       // Which probe is right is unknown: report, never guess.
       out.problem = `its probes disagree by up to ${(worstUs / 1000).toFixed(2)} ms (did its playback move during the run?)`;

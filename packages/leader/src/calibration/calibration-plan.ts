@@ -25,6 +25,7 @@ export interface PlannedProbe {
   frame: number;
 }
 
+/** One probe's turn: only `memberId` is audible. */
 export interface MemberWindow {
   memberId: string;
   /** Offsets from the track's start (µs) at which this member's volume goes up, then back to 0. */
@@ -39,7 +40,11 @@ export interface CalibrationPlan {
   trackFrames: number;
 }
 
-/** Each member in turn plays `rounds` probes in a row; the others are muted meanwhile. */
+/**
+ * Round after round, each member in turn plays one probe while the others are muted. Interleaving
+ * the members spreads every member's probes over the whole run, so the recorder's clock rate (fitted
+ * from each member's own probe spacings) is measured over the longest span.
+ */
 export function planCalibration(memberIds: readonly string[], rounds: number, probe: ProbeSpec): CalibrationPlan {
   const rate = probe.rate;
   const probeLen = probeFrames(probe);
@@ -49,14 +54,12 @@ export function planCalibration(memberIds: readonly string[], rounds: number, pr
   const probes: PlannedProbe[] = [];
   const windows: MemberWindow[] = [];
   let frame = frameOfMs(LEAD_MS);
-  for (const memberId of memberIds) {
-    const first = frame;
-    for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < rounds; r++) {
+    for (const memberId of memberIds) {
       probes.push({ memberId, frame });
+      windows.push({ memberId, unmuteUs: usOf(frame) - UNMUTE_BEFORE_MS * 1000, muteUs: usOf(frame + probeLen) + MUTE_AFTER_MS * 1000 });
       frame += period;
     }
-    const lastEnd = frame - period + probeLen;
-    windows.push({ memberId, unmuteUs: usOf(first) - UNMUTE_BEFORE_MS * 1000, muteUs: usOf(lastEnd) + MUTE_AFTER_MS * 1000 });
   }
   const trackFrames = frame - period + probeLen + frameOfMs(TAIL_MS);
   return { probe, probes, windows, trackFrames };

@@ -18,7 +18,8 @@ import type { MemberSettings, TimelineController } from '../timeline/timeline-co
 import { planCalibration, probeTrackPcm, SEARCH_AFTER_MS, SEARCH_BEFORE_MS, wavBytes, type CalibrationPlan } from './calibration-plan.js';
 import { DEFAULT_PROBE, type ProbeSpec } from './probe-signal.js';
 
-export const DEFAULT_ROUNDS = 2;
+/** Three probes per member: one that a glitch moved is outvoted by the other two. */
+export const DEFAULT_ROUNDS = 3;
 /** Members fetch and decode the probe track (~0.2 MB per probe) within this, or the run is refused. */
 const DECODE_TIMEOUT_MS = 30_000;
 const DECODE_POLL_MS = 100;

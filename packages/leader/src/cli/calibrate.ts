@@ -42,6 +42,11 @@ export class CommandRecorder implements Recorder {
 
   constructor(private readonly command: string, private readonly rate: number, private readonly channels: number, private readonly env: NodeJS.ProcessEnv = process.env) {}
 
+  /** Everything recorded so far, as the command wrote it (all channels). */
+  get raw(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn('sh', ['-c', this.command], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env, detached: true });
@@ -80,6 +85,14 @@ export class CommandRecorder implements Recorder {
     child?.stderr?.destroy();
     return { samples: pcmToMono(Buffer.concat(this.chunks), this.channels), rate: this.rate, firstSampleLocalMs: this.firstLocalMs };
   }
+}
+
+/** One channel of interleaved s16le as floats. */
+export function pcmChannel(b: Buffer, channels: number, channel: number): Float32Array {
+  const frames = Math.floor(b.length / (2 * channels));
+  const out = new Float32Array(frames);
+  for (let f = 0; f < frames; f++) out[f] = b.readInt16LE((f * channels + channel) * 2) / 32768;
+  return out;
 }
 
 /** Interleaved s16le of `channels` channels, averaged to mono floats. */

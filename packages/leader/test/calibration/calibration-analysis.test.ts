@@ -74,14 +74,19 @@ test('the probe track holds each probe at its planned frame, both channels', () 
   assert.equal(pcm[(p.frame + k) * 2], Math.round(probe[k]! * 32767));
   assert.equal(pcm[(p.frame + k) * 2 + 1], pcm[(p.frame + k) * 2]);
   assert.equal(pcm[(p.frame - 1) * 2], 0);
-  // Each member's window holds its own probes and none of the others'.
+  // Members take turns (a, b, a, b); each window holds exactly one whole probe, its member's, and
+  // overlaps no other.
+  assert.deepEqual(plan.probes.map((q) => q.memberId), ['a', 'b', 'a', 'b']);
+  assert.equal(plan.windows.length, plan.probes.length);
   for (const w of plan.windows) {
-    for (const q of plan.probes) {
+    const inside = plan.probes.filter((q) => {
       const startUs = (q.frame * 1e6) / RATE;
-      const inside = startUs >= w.unmuteUs && startUs + PROBE.durationMs * 1000 <= w.muteUs;
+      const whole = startUs >= w.unmuteUs && startUs + PROBE.durationMs * 1000 <= w.muteUs;
       const disjoint = startUs + PROBE.durationMs * 1000 <= w.unmuteUs || startUs >= w.muteUs;
-      assert.ok(q.memberId === w.memberId ? inside : disjoint, `${q.memberId} probe vs ${w.memberId} window`);
-    }
+      assert.ok(whole || disjoint, `a probe of ${q.memberId} partly in a window of ${w.memberId}`);
+      return whole;
+    });
+    assert.deepEqual(inside.map((q) => q.memberId), [w.memberId]);
   }
 });
 
@@ -151,4 +156,15 @@ test('a member whose probes disagree gets no proposal and does not bend the othe
   const b = r.members.find((m) => m.memberId === 'b')!;
   assert.ok(Math.abs(b.relativeMs! - 50) < 0.02, `b ${b.relativeMs}`);
   assert.ok(Math.abs(r.recorderRatePpm - 300) < 10, `rate ${r.recorderRatePpm}`);
+});
+
+test('with three probes, one moved by a playback jump is left out and reported', () => {
+  const s = schedule(['a', 'b'], 3);
+  const clean = record(s, { a: 10, b: [30, 30, 42] }, START_US - 300_000, -200);
+  const r = analyseCalibration(s, { samples: withRoomNoise(clean, meanSquare(probeSamples(PROBE)), -20, 5), rate: RATE, firstSampleLeaderUs: START_US - 300_000 });
+  const b = r.members.find((m) => m.memberId === 'b')!;
+  assert.equal(b.inconsistent, undefined);
+  assert.match(b.problem ?? '', /1 of 3 probes left out: 1[12]\.\d+ ms off/);
+  assert.ok(Math.abs(b.relativeMs! - 20) < 0.05, `b ${b.relativeMs}`);
+  assert.equal(r.probes.filter((p) => p.outlier === true).length, 1);
 });
