@@ -20,7 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAvailable, getLoadError } from '@jaudiosync/portaudio';
 import { meanSquare, withRoomNoise } from '@jaudiosync/test-support';
-import { calibrate, CommandRecorder, pcmChannel, type RecordedAudio, type Recorder } from '@jaudiosync/leader/calibrate';
+import { applyProposal, calibrate, CommandRecorder, pcmChannel, type RecordedAudio, type Recorder } from '@jaudiosync/leader/calibrate';
 import { analyseCalibration, type CalibrationReport } from '@jaudiosync/leader/calibration-analysis';
 import { ProbeDetector } from '@jaudiosync/leader/probe-detector';
 import { DEFAULT_PROBE, probeSamples } from '@jaudiosync/leader/probe-signal';
@@ -202,9 +202,17 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
   }
   await sleep(Math.max(0, startedMs + DAC_WARMUP_MS - Date.now()));
 
-  // Run 1: the noisy microphone; the proposal is applied.
-  const room = new RoomRecorder(p, meanSquare(probe));
-  const run1 = await calibrate({ baseUrl: c.leaderUrl, headers: {}, fetch: globalThis.fetch, recorder: room, body: {}, apply: true });
+  // Run 1: the noisy microphone. A member whose playback moved during the run (PulseAudio starved
+  // on a loaded machine: the members log "DAC timeline stepped") gets no proposal; a user runs it
+  // again, and so does this test, once.
+  const api = { baseUrl: c.leaderUrl, headers: {}, fetch: globalThis.fetch };
+  let room = new RoomRecorder(p, meanSquare(probe));
+  let run1 = await calibrate({ ...api, recorder: room, body: {}, apply: false });
+  if (run1.report.members.some((m) => m.proposedOutputDelayMs === undefined)) {
+    t.diagnostic(`run 1 again: ${run1.report.members.filter((m) => m.problem).map((m) => `${m.memberId}: ${m.problem}`).join('; ')}`);
+    room = new RoomRecorder(p, meanSquare(probe));
+    run1 = await calibrate({ ...api, recorder: room, body: {}, apply: false });
+  }
   const r1 = run1.report;
   for (const m of (await c.status()).members) t.diagnostic(`${m.id} after run 1: ${JSON.stringify({ audio: m.audio, problems: m['problems'] })}`);
   if (process.env['JAS_E2E_KEEP']) {
@@ -214,13 +222,18 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
 
   // The truth from the same recording: each member's output error against the schedule (its own
   // channel, clean) and each probe's loopback delay (microphone minus own channel, no schedule).
+  // All own channels summed (each member's probes are alone in their turn): one analysis, so one
+  // recorder rate for all, as the calibration has.
+  const owns = MEMBERS.map((m) => room.channel(m.channel));
+  const ownSum = new Float32Array(owns[0]!.length);
+  for (const o of owns) for (let i = 0; i < ownSum.length; i++) ownSum[i] = ownSum[i]! + o[i]!;
+  const own = analyseCalibration(run1.schedule, { samples: ownSum, rate: RATE, firstSampleLeaderUs: run1.firstSampleLeaderUs });
   const truth = new Map<string, { outputMs: number; loopMs: number[] }>();
   for (const m of MEMBERS) {
-    const own = analyseCalibration(run1.schedule, { samples: room.channel(m.channel), rate: RATE, firstSampleLeaderUs: run1.firstSampleLeaderUs });
     const mine = own.probes.filter((x) => x.memberId === m.id);
-    t.diagnostic(`${m.id} own channel: ${own.probes.map((x) => `${x.memberId}@${x.positionSamples.toFixed(1)}:${x.peakToNoiseDb.toFixed(1)}dB`).join(' ')}`);
+    t.diagnostic(`${m.id} own channel: ${mine.map((x) => `${x.positionSamples.toFixed(1)} (${x.peakToNoiseDb.toFixed(1)} dB${x.outlier ? ', left out' : ''})`).join(', ')}`);
     assert.ok(mine.every((x) => x.heard), `${m.id}: its own output does not hold its probes`);
-    truth.set(m.id, { outputMs: delayOf(own, m.id), loopMs: mine.map((x) => extraPathMs(room, x.positionSamples)) });
+    truth.set(m.id, { outputMs: delayOf(own, m.id), loopMs: mine.filter((x) => !x.outlier).map((x) => extraPathMs(room, x.positionSamples)) });
   }
   const ref = truth.get('spk0')!;
   const expectedMs = (id: string): number => {
@@ -238,11 +251,20 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
       + `${r.confidenceDb?.toFixed(1)} dB, spread ${r.spreadUs?.toFixed(0)} µs, arrival gain ${gains.map((g) => g.toFixed(2)).join('/')}, `
       + `proposal ${r.proposedOutputDelayMs} ms${r.problem ? ` [${r.problem}]` : ''}`);
   }
-  t.diagnostic(`run 1: recorder clock ${r1.recorderRatePpm.toFixed(0)} ppm, REST clock read ±${(run1.clockErrorUs / 1000).toFixed(2)} ms, applied to ${run1.applied.join(', ')}`);
+  t.diagnostic(`run 1: recorder clock ${r1.recorderRatePpm.toFixed(0)} ppm, REST clock read ±${(run1.clockErrorUs / 1000).toFixed(2)} ms`);
+  for (const m of MEMBERS) {
+    const r = r1.members.find((x) => x.memberId === m.id)!;
+    assert.equal(r.heard, r.probes, `${m.id}: ${r.heard} of ${r.probes} probes heard in run 1`);
+    assert.equal(r.inconsistent, undefined, `${m.id}: ${r.problem}`);
+    const err = Math.abs(delayOf(r1, m.id) - delayOf(r1, 'spk0') - expectedMs(m.id));
+    assert.ok(err <= MAX_DELAY_ERROR_MS, `${m.id}: calibration off by ${f3(err)} ms`);
+  }
+  const applied = await applyProposal(api, r1);
+  assert.deepEqual([...applied].sort(), MEMBERS.map((m) => m.id).sort());
 
-  await sleep(1500);
-  // Run 2: the CLI as a user runs it, recording the microphone source.
-  const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+  await sleep(2000);
+  // Run 2: the CLI as a user runs it, recording the microphone source (again once if a playback moved).
+  const runCli = (): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync.js'), 'ctl', 'calibrate', '--leader', c.leaderUrl, '--json', '--record-cmd', parecCmd(p, 'mic_in', 1)],
       { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -251,20 +273,17 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
     child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
     child.on('exit', (code) => resolve({ code, out, err }));
   });
+  let cli = await runCli();
+  if (cli.code === 3) {
+    t.diagnostic(`run 2 again: ${cli.out.slice(0, 2000)}`);
+    cli = await runCli();
+  }
   assert.equal(cli.code, 0, `ctl calibrate failed (${cli.code}): ${cli.err}${cli.out}`);
   const r2 = (JSON.parse(cli.out) as { report: CalibrationReport }).report;
   for (const m of r2.members) {
     t.diagnostic(`run 2 ${m.memberId}: outputDelayMs ${m.outputDelayMs}, ${f3(m.relativeMs ?? Number.NaN)} ms after the earliest, ${m.heard}/${m.probes} probes, ${m.confidenceDb?.toFixed(1)} dB${m.problem ? ` [${m.problem}]` : ''}`);
   }
 
-  for (const m of MEMBERS) {
-    const r = r1.members.find((x) => x.memberId === m.id)!;
-    assert.equal(r.heard, r.probes, `${m.id}: ${r.heard} of ${r.probes} probes heard in run 1`);
-    assert.equal(r.inconsistent, undefined, `${m.id}: ${r.problem}`);
-    const err = Math.abs(delayOf(r1, m.id) - delayOf(r1, 'spk0') - expectedMs(m.id));
-    assert.ok(err <= MAX_DELAY_ERROR_MS, `${m.id}: calibration off by ${f3(err)} ms`);
-  }
-  assert.deepEqual([...run1.applied].sort(), MEMBERS.map((m) => m.id).sort());
   const after = MEMBERS.map((m) => delayOf(r2, m.id));
   assert.ok(after.every((d) => Number.isFinite(d)), 'run 2: a member was not measured');
   const spread = Math.max(...after) - Math.min(...after);

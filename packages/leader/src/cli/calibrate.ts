@@ -142,15 +142,19 @@ export async function calibrate(o: CalibrateOptions, analyse: (r: RecordedAudio,
   }
   const firstSampleLeaderUs = clock.leaderUsAt(recording.firstSampleLocalMs);
   const report = analyse(recording, schedule, firstSampleLeaderUs);
-  const applied: string[] = [];
-  if (o.apply) {
-    for (const m of report.members) {
-      if (m.proposedOutputDelayMs === undefined) continue;
-      await request(o, 'PUT', `/api/members/${encodeURIComponent(m.memberId)}`, { outputDelayMs: m.proposedOutputDelayMs }, REQUEST_TIMEOUT_MS);
-      applied.push(m.memberId);
-    }
-  }
+  const applied = o.apply ? await applyProposal(o, report) : [];
   return { schedule, report, recording, firstSampleLeaderUs, clockErrorUs: clock.errorUs, applied };
+}
+
+/** Sets every proposed output delay (PUT /api/members/:id); returns the members changed. */
+export async function applyProposal(o: Pick<CalibrateOptions, 'baseUrl' | 'headers' | 'fetch'>, report: CalibrationReport): Promise<string[]> {
+  const applied: string[] = [];
+  for (const m of report.members) {
+    if (m.proposedOutputDelayMs === undefined) continue;
+    await request(o, 'PUT', `/api/members/${encodeURIComponent(m.memberId)}`, { outputDelayMs: m.proposedOutputDelayMs }, REQUEST_TIMEOUT_MS);
+    applied.push(m.memberId);
+  }
+  return applied;
 }
 
 function defaultAnalysis(r: RecordedAudio, s: CalibrationReply, leaderUs: number): CalibrationReport {
@@ -158,7 +162,7 @@ function defaultAnalysis(r: RecordedAudio, s: CalibrationReply, leaderUs: number
 }
 
 /** The leader's time as a function of local time, from the shortest of a few REST round trips. */
-async function readLeaderClock(o: CalibrateOptions): Promise<{ leaderUsAt(localMs: number): number; errorUs: number }> {
+async function readLeaderClock(o: Pick<CalibrateOptions, 'baseUrl' | 'headers' | 'fetch'>): Promise<{ leaderUsAt(localMs: number): number; errorUs: number }> {
   let best = { rttMs: Infinity, offsetUs: 0 };
   for (let i = 0; i < CLOCK_PROBES; i++) {
     const t0 = performance.now();
@@ -169,7 +173,7 @@ async function readLeaderClock(o: CalibrateOptions): Promise<{ leaderUsAt(localM
   return { leaderUsAt: (localMs) => localMs * 1000 + best.offsetUs, errorUs: (best.rttMs / 2) * 1000 };
 }
 
-async function request<T>(o: CalibrateOptions, method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+async function request<T>(o: Pick<CalibrateOptions, 'baseUrl' | 'headers' | 'fetch'>, method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
   const headers: Record<string, string> = { ...o.headers };
   const init: RequestInit = { method, headers, signal: AbortSignal.timeout(timeoutMs) };
   if (body !== undefined) { init.body = JSON.stringify(body); headers['content-type'] = 'application/json'; }

@@ -26,7 +26,8 @@ Commands:
                                            this host's microphone hears each member play probes in turn;
                                            prints each member's delay and the output delays that align
                                            them here (--apply sets them). CMD writes raw s16le PCM to
-                                           stdout (default: ${DEFAULT_RECORD_CMD}); docs/calibration.md
+                                           stdout (default: ${DEFAULT_RECORD_CMD}); exits 3 when a
+                                           member has no proposal (not heard); docs/calibration.md
 
 Options:
   --leader URL   leader base URL (default: $JAS_LEADER or ${DEFAULT_LEADER_URL})
@@ -240,7 +241,8 @@ async function runCalibrate(opts: Map<string, string>, authorization: string | u
       recorder: new CommandRecorder(command, rate, channels), body, apply: opts.has('apply'),
     });
     io.out(opts.has('json') ? JSON.stringify({ schedule: r.schedule, report: r.report, applied: r.applied, clockErrorUs: r.clockErrorUs }, null, 2) + '\n' : summarizeCalibration(r) + '\n');
-    return r.report.members.every((m) => m.delayMs !== undefined) ? 0 : 3;
+    // 3: some member has no proposal (not heard, or its probes disagree): say so to scripts too.
+    return r.report.members.every((m) => m.proposedOutputDelayMs !== undefined) ? 0 : 3;
   } catch (err) {
     io.err(`jaudiosync: calibration: ${(err as Error).message}\n`);
     return 1;
