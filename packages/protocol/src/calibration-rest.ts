@@ -8,6 +8,11 @@ import { NodeId } from './messages.js';
 export const MAX_CALIBRATION_ROUNDS = 5;
 /** Members calibrated in one run (each adds rounds x ~2 s). */
 export const MAX_CALIBRATION_MEMBERS = 64;
+/**
+ * Probes (members x rounds) in one run: 48 x 2.05 s is a ~100 s, ~19 MB probe track that every
+ * member fetches and decodes; more members are calibrated in several runs (`members`).
+ */
+export const MAX_CALIBRATION_PROBES = 48;
 
 /** POST /api/calibration */
 export const CalibrationBody = Type.Object({

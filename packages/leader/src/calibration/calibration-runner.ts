@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { CalibrationBody, CalibrationReply } from '@jaudiosync/protocol/calibration-rest';
+import { MAX_CALIBRATION_PROBES, type CalibrationBody, type CalibrationReply } from '@jaudiosync/protocol/calibration-rest';
 import { JasError } from '@jaudiosync/protocol/errors';
 import { writeFileAtomic } from '@jaudiosync/protocol/atomic-file';
 import type { MessageInput } from '@jaudiosync/protocol/messages';
@@ -78,8 +78,14 @@ export class CalibrationRunner {
     }
     const ids = body.members ?? connected;
     if (ids.length === 0) throw new JasError('JAS_ERR_CONFLICT', { detail: 'no member is connected' });
+    const rounds = body.rounds ?? DEFAULT_ROUNDS;
+    if (ids.length * rounds > MAX_CALIBRATION_PROBES) {
+      throw new JasError('JAS_ERR_VALIDATION', {
+        field: '/members', detail: `${ids.length} members x ${rounds} rounds is more than ${MAX_CALIBRATION_PROBES} probes: calibrate fewer members per run (members)`,
+      }, { field: '/members' });
+    }
     const probe: ProbeSpec = { ...DEFAULT_PROBE, rate: this.deps.outputRate };
-    const plan = planCalibration(ids, body.rounds ?? DEFAULT_ROUNDS, probe);
+    const plan = planCalibration(ids, rounds, probe);
     const before = new Map(ids.map((id) => [id, controller.memberSettings(id)]));
 
     this.active = true;

@@ -140,3 +140,14 @@ test('POST /api/calibration validates its body and is in the OpenAPI document', 
   const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json() as { paths: Record<string, unknown> };
   assert.ok(doc.paths['/api/calibration']);
 });
+
+test('more probes than one run may hold: refused with a clear error, nothing sent', async (t) => {
+  const h = await setup(t);
+  const many = Array.from({ length: 20 }, (_, i) => member(`n${i}`));
+  const runner = new CalibrationRunner({
+    controller: h.controller, members: { list: () => many, broadcast: () => 0, trackDecodedEverywhere: () => true },
+    sendSettings: () => assert.fail('nothing is sent'), nowUs: h.nowUs, outputRate: RATE, dir: tmpdir(), log: pino({ level: 'silent' }),
+  });
+  await assert.rejects(runner.start({ rounds: 3 }), /20 members x 3 rounds is more than 48 probes/);
+  assert.equal(runner.running, false);
+});
