@@ -50,8 +50,8 @@ const NOISE_SEED = 20;
 const MAX_DELAY_ERROR_MS = 0.5;
 const MAX_SPREAD_AFTER_MS = 1;
 /**
- * parec's fragment: the microphone needs no fine time map (arrivals are found by content), and a
- * 10 ms fragment pulls the sink's latency down for every stream in it.
+ * parec's fragment: the microphone needs no fine time map (arrivals are found by content), so no
+ * 10 ms fragments (and their wake-ups on a loaded machine) either.
  */
 const RECORD_LATENCY_MS = 100;
 /** PortAudio DAC times through the ALSA pulse plugin settle seconds after a stream opens (portaudio-path.test.ts). */
