@@ -2,6 +2,7 @@
 // apart from rest.ts because the recorder (the `jaudiosync ctl calibrate` CLI) reads the reply to
 // regenerate the probe and to know when each member played it (docs/calibration.md).
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { NodeId } from './messages.js';
 
 /** More rounds average more probes per member; beyond 5 a run only gets longer. */
@@ -50,3 +51,15 @@ export const CalibrationReply = Type.Object({
   searchAfterMs: Type.Number(),
 });
 export type CalibrationReply = Static<typeof CalibrationReply>;
+
+/** What is wrong with a schedule from the network (the recorder's boundary), or null. */
+export function calibrationReplyProblem(data: unknown): string | null {
+  if (!Value.Check(CalibrationReply, data)) {
+    const first = [...Value.Errors(CalibrationReply, data)][0];
+    return first ? `${first.path || '/'}: ${first.message}` : 'unknown shape';
+  }
+  const numbers = [data.startUs, data.endUs, data.searchBeforeMs, data.searchAfterMs, ...data.probes.map((p) => p.atUs), ...data.members.map((m) => m.outputDelayMs)];
+  if (!numbers.every(Number.isFinite)) return 'a time is not a finite number';
+  if (data.probes.length > MAX_CALIBRATION_PROBES) return `more than ${MAX_CALIBRATION_PROBES} probes`;
+  return null;
+}

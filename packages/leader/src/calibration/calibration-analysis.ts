@@ -128,15 +128,17 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
     out.acousticMs = out.delayMs + m.outputDelayMs;
     out.confidenceDb = Math.min(...heard.map((p) => p.peakToNoiseDb));
     out.spreadUs = Math.sqrt(mean(used.map((p) => (p.residualUs ?? 0) ** 2)));
-    if (heard.length < all.length) out.problem = `${all.length - heard.length} of ${all.length} probes not heard`;
+    const problems: string[] = [];
+    if (heard.length < all.length) problems.push(`${all.length - heard.length} of ${all.length} probes not heard`);
     const dropped = heard.find((p) => p.outlier === true);
-    if (dropped) out.problem = `1 of ${heard.length} probes left out: ${(dropped.residualUs! / 1000).toFixed(2)} ms off the others (its playback moved?)`;
+    if (dropped) problems.push(`1 of ${heard.length} probes left out: ${(dropped.residualUs! / 1000).toFixed(2)} ms off the others (its playback moved?)`);
     const worstUs = Math.max(...used.map((p) => Math.abs(p.residualUs ?? 0)));
     if (worstUs > MAX_PROBE_DISAGREEMENT_US) {
       // Which probe is right is unknown: report, never guess.
-      out.problem = `its probes disagree by up to ${(worstUs / 1000).toFixed(2)} ms (did its playback move during the run?)`;
+      problems.push(`its probes disagree by up to ${(worstUs / 1000).toFixed(2)} ms (did its playback move during the run?)`);
       out.inconsistent = true;
     }
+    if (problems.length > 0) out.problem = problems.join('; ');
     return out;
   });
   const measured = members.filter((m) => m.delayMs !== undefined && m.inconsistent !== true);
@@ -146,7 +148,7 @@ export function analyseCalibration(schedule: CalibrationReply, rec: Recording): 
     // A later arrival is corrected by playing earlier (outputDelayMs > 0 plays earlier).
     const proposed = Math.round((m.outputDelayMs + m.relativeMs) * 1000) / 1000;
     if (proposed > MAX_OUTPUT_DELAY_MS || proposed < MIN_OUTPUT_DELAY_MS) {
-      m.problem = `proposal ${proposed.toFixed(1)} ms outside ${MIN_OUTPUT_DELAY_MS}..${MAX_OUTPUT_DELAY_MS} ms`;
+      m.problem = `${m.problem !== undefined ? `${m.problem}; ` : ''}proposal ${proposed.toFixed(1)} ms outside ${MIN_OUTPUT_DELAY_MS}..${MAX_OUTPUT_DELAY_MS} ms`;
     } else {
       m.proposedOutputDelayMs = proposed;
     }

@@ -5,7 +5,7 @@
 // (PUT /api/members/:id, persisted like a hand-set delay).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import type { CalibrationBody, CalibrationReply } from '@jaudiosync/protocol/calibration-rest';
+import { calibrationReplyProblem, type CalibrationBody, type CalibrationReply } from '@jaudiosync/protocol/calibration-rest';
 import { analyseCalibration, type CalibrationReport } from '../calibration/calibration-analysis.js';
 
 export const DEFAULT_RECORD_CMD = 'arecord -q -t raw -f S16_LE -r 48000 -c 1';
@@ -133,7 +133,7 @@ export async function calibrate(o: CalibrateOptions, analyse: (r: RecordedAudio,
   let schedule: CalibrationReply;
   let recording: RecordedAudio;
   try {
-    schedule = await request<CalibrationReply>(o, 'POST', '/api/calibration', o.body, START_TIMEOUT_MS);
+    schedule = checkedSchedule(await request<unknown>(o, 'POST', '/api/calibration', o.body, START_TIMEOUT_MS));
     const untilUs = schedule.endUs + schedule.searchAfterMs * 1000;
     const waitMs = (untilUs - clock.leaderUsAt(performance.now())) / 1000 + RECORD_TAIL_MS;
     await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
@@ -144,6 +144,13 @@ export async function calibrate(o: CalibrateOptions, analyse: (r: RecordedAudio,
   const report = analyse(recording, schedule, firstSampleLeaderUs);
   const applied = o.apply ? await applyProposal(o, report) : [];
   return { schedule, report, recording, firstSampleLeaderUs, clockErrorUs: clock.errorUs, applied };
+}
+
+/** The leader's reply, checked before any of it is used (a wrong or old leader says so here). */
+function checkedSchedule(data: unknown): CalibrationReply {
+  const problem = calibrationReplyProblem(data);
+  if (problem !== null) throw new Error(`the leader's calibration schedule is not usable: ${problem}`);
+  return data as CalibrationReply;
 }
 
 /** Sets every proposed output delay (PUT /api/members/:id); returns the members changed. */

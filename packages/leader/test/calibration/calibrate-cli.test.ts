@@ -96,6 +96,15 @@ test('calibrate(): a refused run stops the recorder and reports the leader\'s er
   assert.equal(leader.calls.filter((c) => c.method === 'PUT').length, 0);
 });
 
+test('calibrate(): a schedule that is not one is refused before anything is analysed or applied', async () => {
+  const bad = { ...pastSchedule(['a'], [0]), probes: [{ memberId: 'a', atUs: 'soon' }] } as unknown as CalibrationReply;
+  const leader = fakeLeader(bad);
+  const rec = new FakeRecorder(() => pastSchedule([], []), {});
+  await assert.rejects(calibrate({ baseUrl: 'http://l', headers: {}, fetch: leader.fetch, recorder: rec, body: {}, apply: true }), /schedule is not usable: \/probes\/0\/atUs/);
+  assert.ok(rec.stopped);
+  assert.equal(leader.calls.filter((c) => c.method === 'PUT').length, 0);
+});
+
 test('ctl calibrate: a real recorder command hearing silence: every member NOT HEARD, exit 3, nothing applied', async () => {
   const schedule = pastSchedule(['m1'], [0]);
   const leader = fakeLeader(schedule);
