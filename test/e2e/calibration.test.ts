@@ -291,7 +291,8 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
   };
   let run2 = await runCliRecorded();
   if (run2.cli.code === 3) {
-    t.diagnostic(`run 2 again: ${run2.cli.out.slice(0, 2000)}`);
+    const problems = (JSON.parse(run2.cli.out) as { report: CalibrationReport }).report.members.filter((m) => m.problem).map((m) => `${m.memberId}: ${m.problem}`);
+    t.diagnostic(`run 2 again: ${problems.join('; ')}`);
     run2 = await runCliRecorded();
   }
   const cli = run2.cli;
