@@ -17,6 +17,8 @@ import { createHttpServer } from './http/http-server.js';
 import { registerRestRoutes, type PlaylistLoadReply } from './http/rest-routes.js';
 import { registerUiRoutes } from './http/ui-routes.js';
 import { registerTrackRoutes } from './http/track-routes.js';
+import { calibrationRoutes } from './http/calibration-routes.js';
+import { CalibrationRunner } from './calibration/calibration-runner.js';
 import { Discovery } from './members/discovery.js';
 import { MemberConnection } from './members/member-connection.js';
 import { MemberRegistry } from './members/member-registry.js';
@@ -59,6 +61,7 @@ export class Leader {
   readonly discovery: Discovery;
   readonly app: FastifyInstance;
   readonly wallClock: WallClock;
+  readonly calibration: CalibrationRunner;
   private readonly store: LeaderStateStore;
   private playlistPathValue: string | undefined;
   private problems: PlaylistProblem[] = [];
@@ -137,8 +140,18 @@ export class Leader {
     this.discovery.on('ignored', (name, reason) => log.debug({ name, reason }, 'mDNS service ignored'));
     this.discovery.on('error', (err) => log.warn({ err: err.message }, 'mDNS error'));
 
+    this.calibration = new CalibrationRunner({
+      controller: this.controller,
+      members: this.registry,
+      sendSettings: (memberId, s, atUs) => this.registry.sendTo(memberId, settingsMessage(s, atUs)),
+      nowUs: () => timescale.nowUs(),
+      outputRate: config.outputRate,
+      dir: config.stateDir,
+      log: log.child({ part: 'calibration' }),
+    });
+
     this.app = createHttpServer({ loggerInstance: log.child({ part: 'http' }), key: config.key });
-    registerTrackRoutes(this.app, { lookup: (id) => this.catalog.byHash(id) });
+    registerTrackRoutes(this.app, { lookup: (id) => this.catalog.byHash(id) ?? this.calibration.servedTrack(id) });
     registerRestRoutes(this.app, {
       controller: this.controller,
       members: () => this.registry.list(),
@@ -167,6 +180,7 @@ export class Leader {
       events: this.events,
       version: LEADER_VERSION,
       artwork: (sha256) => this.artwork(sha256),
+      extraRoutes: calibrationRoutes(this.calibration),
     });
     registerUiRoutes(this.app);
   }
@@ -311,6 +325,7 @@ export class Leader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.calibration.close();
     this.discovery.stop();
     this.controller.close();
     this.registry.close();

@@ -3,6 +3,8 @@
 // tests run it against fastify without a shell. With a shared key it sends the REST token
 // (--token, JAS_TOKEN, or derived from JAS_KEY on a host that has the key).
 import { KEY_PREFIX, KeyFormatError, parseKey, restToken } from '@jaudiosync/protocol/auth';
+import type { CalibrationBody } from '@jaudiosync/protocol/calibration-rest';
+import { calibrate, CommandRecorder, DEFAULT_RECORD_CMD, summarizeCalibration } from './calibrate.js';
 
 export const DEFAULT_LEADER_URL = 'http://localhost:7700';
 /** A leader that does not answer within this is reported, not waited for. */
@@ -26,6 +28,12 @@ Commands:
   crossfade MS                             crossfade between tracks, 0..12000 ms (0 = gapless)
   members                                  list members
   playlist [PATH | --file M3U8]            show, or load a playlist (path on the leader, or upload a file)
+  calibrate [--apply] [--force] [--rounds N] [--members A,B] [--record-cmd CMD] [--rate HZ] [--channels N]
+                                           this host's microphone hears each member play probes in turn;
+                                           prints each member's delay and the output delays that align
+                                           them here (--apply sets them). CMD writes raw s16le PCM to
+                                           stdout (default: ${DEFAULT_RECORD_CMD}); exits 3 when a
+                                           member has no proposal (not heard); docs/calibration.md
 
 Options:
   --leader URL   leader base URL (default: $JAS_LEADER or ${DEFAULT_LEADER_URL})
@@ -62,7 +70,7 @@ function takeOptions(args: string[]): { positional: string[]; opts: Map<string, 
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (name === 'json' || name === 'help' || name === 'confirm') {
+      if (name === 'json' || name === 'help' || name === 'confirm' || name === 'apply' || name === 'force') {
         opts.set(name, 'true');
         continue;
       }
@@ -222,6 +230,7 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   try {
     const parsed = takeOptions(args);
     opts = parsed.opts;
+    if (parsed.positional[0] === 'calibrate') return await runCalibrate(opts, authorizationFor(opts, io.env), io);
     request = await buildRequest(parsed.positional, opts, io);
     authorization = authorizationFor(opts, io.env);
   } catch (err) {
@@ -255,6 +264,34 @@ export async function runCtl(argv: string[], io: CtlIo): Promise<number> {
   }
   io.out(opts.has('json') ? JSON.stringify(data, null, 2) + '\n' : summarize(request, data) + '\n');
   return 0;
+}
+
+/** `ctl calibrate`: several requests and a recorder, so not one buildRequest. */
+async function runCalibrate(opts: Map<string, string>, authorization: string | undefined, io: CtlIo): Promise<number> {
+  allowOnly(opts, ['apply', 'force', 'rounds', 'members', 'record-cmd', 'rate', 'channels']);
+  const rate = num(opts, 'rate') ?? 48_000;
+  const channels = num(opts, 'channels') ?? 1;
+  const rounds = num(opts, 'rounds');
+  if (!Number.isInteger(rate) || rate < 8000) throw new UsageError('--rate: a sample rate in Hz expected');
+  if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new UsageError('--channels: 1..8 expected');
+  const body: CalibrationBody = {};
+  if (opts.has('force')) body.force = true;
+  if (rounds !== undefined) body.rounds = rounds;
+  if (opts.has('members')) body.members = (opts.get('members') ?? '').split(',').filter((x) => x !== '');
+  const command = opts.get('record-cmd') ?? (opts.has('rate') || opts.has('channels') ? `arecord -q -t raw -f S16_LE -r ${rate} -c ${channels}` : DEFAULT_RECORD_CMD);
+  const base = (opts.get('leader') ?? io.env['JAS_LEADER'] ?? DEFAULT_LEADER_URL).replace(/\/+$/, '');
+  try {
+    const r = await calibrate({
+      baseUrl: base, headers: authorization !== undefined ? { authorization } : {}, fetch: io.fetch,
+      recorder: new CommandRecorder(command, rate, channels), body, apply: opts.has('apply'),
+    });
+    io.out(opts.has('json') ? JSON.stringify({ schedule: r.schedule, report: r.report, applied: r.applied, clockErrorUs: r.clockErrorUs }, null, 2) + '\n' : summarizeCalibration(r) + '\n');
+    // 3: some member has no proposal (not heard, or its probes disagree): say so to scripts too.
+    return r.report.members.every((m) => m.proposedOutputDelayMs !== undefined) ? 0 : 3;
+  } catch (err) {
+    io.err(`jaudiosync: calibration: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 function summarize(request: Request, data: unknown): string {

@@ -47,9 +47,11 @@ export interface RestDeps {
   clock?: { settable: boolean; set(wallMs: number): Promise<{ method: 'system' | 'offset'; stepMs: number; detail?: string }>; nowMs(): number };
   /** The cover image with this sha256 of a track of the playlist (undefined: none). */
   artwork?(sha256: string): Promise<{ data: Uint8Array; mime: string } | undefined>;
+  /** Routes of other parts (the calibration), registered and documented like these. */
+  extraRoutes?: RouteDef[];
 }
 
-interface RouteDef {
+export interface RouteDef {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   url: string;
   summary: string;
@@ -295,7 +297,7 @@ function checkContentType(request: FastifyRequest, acceptsText: boolean): void {
 }
 
 export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
-  const table = routes(deps);
+  const table = [...routes(deps), ...(deps.extraRoutes ?? [])];
   for (const r of table) {
     const schema: Record<string, unknown> = {};
     if (r.params) schema['params'] = r.params;

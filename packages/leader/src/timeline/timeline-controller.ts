@@ -544,6 +544,20 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     return this.orderResult(atUs);
   }
 
+  /**
+   * Takes the next revision number for a timeline sent by someone else (the acoustic calibration)
+   * without sending anything: members take it as newer than this one; `republish` supersedes it.
+   */
+  reserveRev(): number {
+    this.tl = { ...this.tl, rev: this.tl.rev + 1 };
+    return this.tl.rev;
+  }
+
+  /** Sends the current timeline again under a new revision number (after a borrowed one). */
+  republish(): void {
+    this.commit({ ...this.tl, rev: this.tl.rev + 1 });
+  }
+
   memberSettings(memberId: string): MemberSettings {
     return { ...(this.settings.get(memberId) ?? DEFAULT_MEMBER_SETTINGS) };
   }
