@@ -35,11 +35,16 @@ export class PolyphaseResampler {
     readonly sourceRate: number,
     readonly outputRate: number,
     readonly channels: number,
+    /** A filter of this rate pair other than the default design (benchmarks compare designs). */
+    filter?: PolyphaseFilter,
   ) {
     if (!Number.isInteger(channels) || channels < 1 || channels > 64) {
       throw new RangeError(`channels must be an integer in 1..64, got ${channels}`);
     }
-    this.filter = sourceRate === outputRate ? null : cachedFilter(sourceRate, outputRate);
+    if (filter !== undefined && (filter.sourceRate !== sourceRate || filter.outputRate !== outputRate)) {
+      throw new RangeError(`filter is for ${filter.sourceRate} -> ${filter.outputRate} Hz, not ${sourceRate} -> ${outputRate}`);
+    }
+    this.filter = sourceRate === outputRate ? null : filter ?? cachedFilter(sourceRate, outputRate);
     const lead = this.filter === null ? 0 : this.filter.halfTaps - 1;
     this.hist = Array.from({ length: channels }, () => new Float32Array(Math.max(1024, 4 * lead)));
     this.histStart = -lead;
