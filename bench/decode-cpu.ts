@@ -6,11 +6,13 @@
 // (the "never more than one core" check), the thread's nice, and the leader's measure-only cost.
 //
 //   node bench/dist/decode-cpu.js [--runs 3] [--seconds 300] [--out FILE.json]
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { framesAtRate, TrackDecoder } from '@jaudiosync/media';
+import { missingNodeFlags } from '@jaudiosync/member/node-flags';
 import { ArgError, Args } from './lib/args.js';
 import { writeLongMp3 } from './lib/long-mp3.js';
 import { CLK_TCK, readCpuTicks } from './lib/proc-sampler.js';
@@ -58,6 +60,13 @@ async function decodeOnce(file: string, seconds: number, dir: string): Promise<R
 }
 
 async function main(): Promise<void> {
+  // The member's V8 flags (--single-threaded: its GC runs on the decode thread itself, not on
+  // helper threads) decide where the decoder's CPU goes: run under them as a member does.
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    const r = spawnSync(process.execPath, [...process.execArgv, ...missing, ...process.argv.slice(1)], { stdio: 'inherit' });
+    process.exit(r.status ?? 1);
+  }
   let args: Args;
   try {
     args = new Args(process.argv.slice(2), ['runs', 'seconds', 'out']);

@@ -26,7 +26,7 @@ const TRUNCATION_SLACK_FRACTION = 0.002;
 /** Progress reports at most this often (in encoded bytes) to keep postMessage traffic small. */
 const PROGRESS_EVERY_BYTES = 256 * 1024;
 /** ~15-30 s of compressed audio: a full GC there costs a few ms and caps garbage at a few MB. */
-const GC_HINT_EVERY_BYTES = 512 * 1024;
+const GC_HINT_EVERY_BYTES = 64 * 1024;
 
 export type TrackInput = string | Uint8Array;
 
