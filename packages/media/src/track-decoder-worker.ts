@@ -3,14 +3,14 @@
 // a full GC now and then (see DecodeHooks.gcHint) to keep the peak RSS of a decode low.
 import { parentPort, workerData } from 'node:worker_threads';
 import { handleJob, type JobReply } from './decode-job.js';
-import { exposeMinorGc } from './expose-gc.js';
+import { exposeGc } from './expose-gc.js';
 import { lowerThreadPriority } from './thread-priority.js';
 
 const port = parentPort;
 if (port !== null) {
   const nice = (workerData as { nice?: unknown } | null)?.nice;
   if (typeof nice === 'number' && nice > 0) port.postMessage({ type: 'thread', ...lowerThreadPriority(nice) } satisfies JobReply);
-  const gcHint = exposeMinorGc();
+  const gcHint = exposeGc();
   const post = (reply: JobReply): void => port.postMessage(reply);
   port.on('message', (m: unknown) => void handleJob(m, post, gcHint));
 }

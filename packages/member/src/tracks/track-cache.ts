@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { exposeMinorGc } from '@jaudiosync/media/expose-gc';
+import { exposeGc } from '@jaudiosync/media/expose-gc';
 
 const TRACK_ID_RE = /^[0-9a-f]{64}$/;
 /** A single track file larger than this is refused: it would not fit a Pi's memory decoded anyway. */
@@ -24,11 +24,12 @@ interface Pace {
 
 /** Read size when hashing a cached file: small steps keep memory flat and the event loop free. */
 const HASH_CHUNK_BYTES = 256 * 1024;
-/** A download's chunks (fetch's Uint8Arrays, tens of KB each) are garbage at once, but V8 collects
- *  them only after tens of MB of them (external memory): a 53 MB track held the member's heap at
- *  +30-40 MiB. A young-generation collection per this many bytes (~1 ms each) frees them. */
-const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
-const minorGc = exposeMinorGc();
+/** A download's chunks (socket reads of 64 KB, malloc'ed) are garbage at once, but V8 collects them
+ *  only after ~64 MB of them (its external-memory limit): a 53 MB track grew the member's heap by
+ *  40-70 MiB. A full collection per this many bytes (a few ms each, main thread) frees them; a
+ *  young-generation one does not (chunks still in the pipeline get promoted: measured worse). */
+const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+const fullGc = exposeGc();
 
 export interface TrackCacheOptions {
   dir: string;
@@ -172,7 +173,7 @@ export class TrackCache {
         size += chunk.length;
         if (size >= nextCollect) {
           nextCollect = size + COLLECT_EVERY_BYTES;
-          minorGc?.();
+          fullGc?.();
         }
         if (size > MAX_TRACK_BYTES) return done(new Error(`track ${id.slice(0, 12)} is over the size limit`));
         hash.update(chunk);
