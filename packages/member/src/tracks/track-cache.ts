@@ -24,10 +24,11 @@ interface Pace {
 
 /** Read size when hashing a cached file: small steps keep memory flat and the event loop free. */
 const HASH_CHUNK_BYTES = 256 * 1024;
-/** A download's chunks (socket reads of 64 KB, malloc'ed) are garbage at once, but V8 collects them
- *  only after ~64 MB of them (its external-memory limit): a 53 MB track grew the member's heap by
- *  40-70 MiB. A full collection per this many bytes (a few ms each, main thread) frees them; a
- *  young-generation one does not (chunks still in the pipeline get promoted: measured worse). */
+/** A download's chunks (socket reads, malloc'ed) are garbage at once, but V8 frees them only at its
+ *  next collection, which external memory alone triggers late. A full collection per this many
+ *  bytes (a few ms each, main thread) bounds them: bench:sync with 5-minute WAV tracks, main heap
+ *  at start-up 44 MiB without, 17-28 MiB with. A young-generation one there was worse (chunks
+ *  still in the pipeline get promoted: member peak 206 MB). */
 const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
 const fullGc = exposeGc();
 
