@@ -1,6 +1,6 @@
 // The resampler's stereo hot loop as a tiny WebAssembly module with 128-bit SIMD: four taps per
 // multiply-add in float32, for both channels, one call per chunk instead of per frame. It is the
-// JS loop of polyphase-resampler.ts (the same phase and position stepping, the same table), ~3x
+// JS loop of polyphase-resampler.ts (the same phase and position stepping, the same table), ~5x
 // faster here; V8 runs wasm SIMD on x86-64 (SSE4.1) and on a Pi's arm64 (NEON). Assembled here
 // from its opcodes (wasm binary format, SIMD proposal as standardised): no toolchain, nothing to
 // download. Where SIMD is not available, `simdKernel()` is null and the JS loop runs.
