@@ -3,7 +3,7 @@
 // offset between members and against the schedule itself, underruns, the drift loop's corrections,
 // late-join and restart times, and member CPU/RSS. Writes a JSON report and an SVG plot beside it.
 //   npm run bench:sync -- --members 3 --seconds 60 --profile wifi [--out FILE] [--kill-restart] [--long-tracks]
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { netsimSpawner, startRestProxy } from '@jaudiosync/testkit/helpers/netsi
 import { decodePlaylist, ScheduleReference } from './sync-reference.js';
 import { ArgError, Args } from './lib/args.js';
 import { loadNetsim } from './lib/netsim-loader.js';
-import { ProcSampler } from './lib/proc-sampler.js';
+import { ProcSampler, type ProcUsage } from './lib/proc-sampler.js';
 import { defaultOutPath, hostInfo, sidecarPath, writeFileAtomic, writeJson } from './lib/report-writer.js';
 import { SeededRandom } from './lib/rng.js';
 import { round, summarize, roundSummary } from './lib/stats.js';
@@ -312,6 +312,7 @@ async function main(): Promise<number> {
         correction_ppm_signed_mean: corr.length === 0 ? null : round(corr.reduce((a, b) => a + b, 0) / corr.length, 2),
         drift_ppm_mean: us.length === 0 ? null : round(us.reduce((a, s) => a + s.driftPpm, 0) / us.length, 2),
         rss_mb_max: usage?.rssMiBMax ?? null,
+        ...diskWrites(usage, inst.capture),
         cpu_pct: usage?.cpuPctAvg ?? null,
         cpu_pct_max_1s: usage?.cpuPctMax ?? null,
         schedule: series.points,
@@ -351,6 +352,7 @@ async function main(): Promise<number> {
   const rssMax = maxOf(memberUsage.map((u) => u.rssMiBMax));
   const beyondMaxLag = pairs.reduce((a, p) => a + (p.rejected['beyond_max_lag'] ?? 0), 0);
   const cpuMax = maxOf(memberUsage.map((u) => u.cpuPctAvg));
+  const writesPerH = maxOf(perInstance.map((p) => (p['disk_write_mb_per_h_without_capture'] as number | null | undefined) ?? null));
   report = {
     bench: 'sync',
     profile,
@@ -366,6 +368,8 @@ async function main(): Promise<number> {
     /** silent capture blocks while the schedule had audio (what underruns sound like), all members */
     dropouts: perInstance.reduce((a, p) => a + ((p['dropouts'] as { count: number } | undefined)?.count ?? 0), 0),
     rss_mb_max: rssMax,
+    /** storage writes of the busiest member per hour, its capture file (a bench artefact) left out */
+    disk_write_mb_per_h: writesPerH,
     cpu_pct: cpuMax,
     join_s: joinS ?? null,
     rejoin_s: killRestart ? (rejoinS ?? null) : undefined,
@@ -450,3 +454,23 @@ main().then(
   },
 );
 
+
+/** A member's storage writes over its sampled life: all of them, and without its capture file
+ *  (the simulated DAC's recording, which a real member does not write). MiB. */
+function diskWrites(usage: ProcUsage | undefined, capture: string): Record<string, number | null> {
+  const all = usage?.diskWriteMiB ?? null;
+  let captureMiB: number | null = null;
+  try {
+    captureMiB = statSync(capture).size / 2 ** 20;
+  } catch {
+    // no capture file: nothing to leave out
+  }
+  const without = all === null ? null : Math.max(0, all - (captureMiB ?? 0));
+  const perH = all === null || usage?.diskWriteMiBPerH == null || all === 0 ? null : (usage.diskWriteMiBPerH * (without ?? 0)) / all;
+  return {
+    disk_write_mb: all,
+    capture_file_mb: captureMiB === null ? null : round(captureMiB, 1),
+    disk_write_mb_without_capture: without === null ? null : round(without, 1),
+    disk_write_mb_per_h_without_capture: perH === null ? (all === 0 ? 0 : null) : round(perH, 1),
+  };
+}

@@ -16,6 +16,10 @@ export interface ProcUsage {
   rssMiBMax: number | null;
   /** kernel's own peak RSS (VmHWM) at the last sample */
   hwmMiB: number | null;
+  /** bytes the process caused to be written to storage (/proc/<pid>/io write_bytes) over the span, MiB */
+  diskWriteMiB: number | null;
+  /** the same per hour of the sampled span (SD-card wear) */
+  diskWriteMiBPerH: number | null;
 }
 
 interface Reading {
@@ -23,6 +27,7 @@ interface Reading {
   cpuTicks: number;
   rssKiB: number | null;
   hwmKiB: number | null;
+  writeBytes: number | null;
 }
 
 /**
@@ -46,6 +51,17 @@ export function readStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | u
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const m = new RegExp(`^${field}:\\s+([0-9]+) kB`, 'm').exec(status);
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** write_bytes of /proc/<pid>/io: bytes sent to the block layer for this process (page-cache
+ *  writeback included, tmpfs and /dev/shm excluded); undefined if unreadable. */
+export function readWriteBytes(pid: number): number | undefined {
+  try {
+    const m = /^write_bytes:\s+([0-9]+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
     return m?.[1] === undefined ? undefined : Number(m[1]);
   } catch {
     return undefined;
@@ -96,6 +112,11 @@ export class ProcSampler {
       }
       const rss = readings.map((r) => r.rssKiB).filter((v): v is number => v !== null);
       const hwm = last?.hwmKiB ?? null;
+      const writes = readings.filter((r) => r.writeBytes !== null);
+      const w0 = writes[0];
+      const w1 = writes[writes.length - 1];
+      const writeMiB = w0 === undefined || w1 === undefined ? null : (w1.writeBytes! - w0.writeBytes!) / 2 ** 20;
+      const spanH = w0 === undefined || w1 === undefined ? 0 : (w1.atMs - w0.atMs) / 3.6e6;
       return {
         label,
         pid,
@@ -104,6 +125,8 @@ export class ProcSampler {
         cpuPctMax,
         rssMiBMax: rss.length === 0 ? null : round1(Math.max(...rss) / 1024),
         hwmMiB: hwm === null ? null : round1(hwm / 1024),
+        diskWriteMiB: writeMiB === null ? null : round1(writeMiB),
+        diskWriteMiBPerH: writeMiB === null || spanH <= 0 ? null : round1(writeMiB / spanH),
       };
     });
   }
@@ -118,6 +141,7 @@ export class ProcSampler {
       cpuTicks,
       rssKiB: readStatusKiB(p.pid, 'VmRSS') ?? null,
       hwmKiB: readStatusKiB(p.pid, 'VmHWM') ?? null,
+      writeBytes: readWriteBytes(p.pid) ?? null,
     });
   }
 }

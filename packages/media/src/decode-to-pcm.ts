@@ -27,8 +27,11 @@ const TRUNCATION_SLACK_FRAMES = 4 * 1152;
 const TRUNCATION_SLACK_FRACTION = 0.002;
 /** Progress reports at most this often (in encoded bytes) to keep postMessage traffic small. */
 const PROGRESS_EVERY_BYTES = 256 * 1024;
-/** ~15-30 s of compressed audio: a full GC there costs a few ms and caps garbage at a few MB. */
-const GC_HINT_EVERY_BYTES = 512 * 1024;
+/** Seconds of decoded audio between GC hints. The garbage of a decode (encoded chunks, decoded and
+ *  resampled floats: ~1 MB per second of audio) grows with the audio, not with the encoded bytes:
+ *  a hint per 512 KB of input let a WAV decode pile up 50-70 MB (3 s of audio per 512 KB of
+ *  MP3, but 30 s of WAV). A full collection costs the worker ~9 ms. */
+export const GC_HINT_EVERY_S = 10;
 
 export type TrackInput = string | Uint8Array;
 
@@ -65,7 +68,7 @@ export interface DecodeProgress {
 
 export interface DecodeHooks {
   onProgress?: (p: DecodeProgress) => void;
-  /** Called every GC_HINT_EVERY_BYTES of input: the worker runs a full GC there, because decoded
+  /** Called every GC_HINT_EVERY_S of decoded audio: the worker runs a full GC there, because decoded
    *  chunks are off-heap garbage that V8 otherwise lets pile up by tens of MB before collecting. */
   gcHint?: () => void;
   /** TrackDecoder only: aborting drops a queued job or stops the worker running it (rejects with kind 'aborted'). */
@@ -227,7 +230,7 @@ async function streamDecode(
   let bytesRead = 0;
   let framesWritten = 0;
   let nextProgress = PROGRESS_EVERY_BYTES;
-  let nextGc = GC_HINT_EVERY_BYTES;
+  let nextGcFrames = 0;
   const counted = async function* (): AsyncIterable<Uint8Array> {
     for await (const chunk of src.chunks()) {
       bytesRead += chunk.length;
@@ -254,8 +257,8 @@ async function streamDecode(
       const [left, right] = toStereo(channels, info.format);
       framesWritten = onChunk(left, right, sourceRate);
       sourceFrames += frames;
-      if (hooks.gcHint !== undefined && bytesRead >= nextGc) {
-        nextGc = bytesRead + GC_HINT_EVERY_BYTES;
+      if (hooks.gcHint !== undefined && sourceFrames >= nextGcFrames) {
+        nextGcFrames = sourceFrames + GC_HINT_EVERY_S * sourceRate;
         hooks.gcHint();
       }
       if (hooks.onProgress !== undefined && bytesRead >= nextProgress) {

@@ -5,15 +5,30 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** A function running a full collection of the calling thread's isolate, or undefined. */
-export function exposeGc(): (() => void) | undefined {
+type GcFunction = (options?: { type: 'minor' | 'major' }) => void;
+
+function exposedGc(): GcFunction | undefined {
   const exposed: unknown = (globalThis as { gc?: unknown }).gc;
-  if (typeof exposed === 'function') return () => void (exposed as () => void)();
+  if (typeof exposed === 'function') return exposed as GcFunction;
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? () => void (gc as () => void)() : undefined;
+    return typeof gc === 'function' ? (gc as GcFunction) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A function running a full collection of the calling thread's isolate, or undefined. */
+export function exposeGc(): (() => void) | undefined {
+  const gc = exposedGc();
+  return gc === undefined ? undefined : () => void gc();
+}
+
+/** A function running a young-generation collection (a scavenge, ~1 ms) of the calling thread's
+ *  isolate, or undefined: it frees the backing stores of short-lived ArrayBuffers, such as a
+ *  decoder's per-chunk output, without a full collection's cost (~9 ms in the decode worker). */
+export function exposeMinorGc(): (() => void) | undefined {
+  const gc = exposedGc();
+  return gc === undefined ? undefined : () => void gc({ type: 'minor' });
 }

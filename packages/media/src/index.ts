@@ -1,7 +1,10 @@
 // Public API of @jaudiosync/media: probing, decoding to int16 stereo at the output rate in a worker
 // thread, the band-limited resampler, and the one track-length formula shared by leader and members.
 export { framesAtRate, MAX_SAMPLE_RATE_HZ, MAX_SOURCE_FRAMES } from './frames-at-rate.js';
-export { designPolyphaseFilter, PASSBAND_FRACTION, STOPBAND_FRACTION, STOPBAND_DB, type PolyphaseFilter } from './kaiser-sinc.js';
+export {
+  designPolyphaseFilter, PASSBAND_FRACTION, STOPBAND_FRACTION, STOPBAND_DB, DEFAULT_FILTER_SPEC, type FilterSpec, type PolyphaseFilter,
+} from './kaiser-sinc.js';
+export { filterResponse, type FilterResponse } from './filter-response.js';
 export { PolyphaseResampler } from './polyphase-resampler.js';
 export { probeTrack, type TrackProbe } from './probe-track.js';
 export {

@@ -3,6 +3,30 @@
 // framesAtRate(sourceFrames, sourceRate, outputRate) frames once flushed.
 import { framesAtRate } from './frames-at-rate.js';
 import { designPolyphaseFilter, type PolyphaseFilter } from './kaiser-sinc.js';
+import { simdKernel, type SimdKernel } from './simd-kernel.js';
+
+/** Input frames appended per step with the SIMD kernel: its history and output live in fixed-size
+ *  wasm memory (~0.2 MB per resampler at 44.1k->48k), so a push is cut into slices this long. */
+const SIMD_SLICE_FRAMES = 8192;
+
+export interface ResamplerOptions {
+  /** A filter of this rate pair other than the default design (benchmarks compare designs). */
+  filter?: PolyphaseFilter;
+  /** false: the JS loop even where the wasm SIMD kernel could run (tests compare the two). */
+  simd?: boolean;
+}
+
+/** The wasm kernel of one resampler and where its table, history and output sit in its memory. */
+interface SimdState {
+  kernel: SimdKernel;
+  coef: number;
+  histL: number;
+  histR: number;
+  outL: number;
+  outR: number;
+  outFrames: number;
+  state: Int32Array;
+}
 
 /** Filters are pure functions of the rate pair: design each pair once per process. */
 const filterCache = new Map<string, PolyphaseFilter>();
@@ -30,20 +54,36 @@ export class PolyphaseResampler {
   private received = 0;
   private produced = 0;
   private flushed = false;
+  /** Set when the stereo loop runs as wasm SIMD (exact table, 2 channels, wasm SIMD available). */
+  private readonly simd: SimdState | null = null;
 
   constructor(
     readonly sourceRate: number,
     readonly outputRate: number,
     readonly channels: number,
+    options: ResamplerOptions = {},
   ) {
+    const filter = options.filter;
     if (!Number.isInteger(channels) || channels < 1 || channels > 64) {
       throw new RangeError(`channels must be an integer in 1..64, got ${channels}`);
     }
-    this.filter = sourceRate === outputRate ? null : cachedFilter(sourceRate, outputRate);
+    if (filter !== undefined && (filter.sourceRate !== sourceRate || filter.outputRate !== outputRate)) {
+      throw new RangeError(`filter is for ${filter.sourceRate} -> ${filter.outputRate} Hz, not ${sourceRate} -> ${outputRate}`);
+    }
+    this.filter = sourceRate === outputRate ? null : filter ?? cachedFilter(sourceRate, outputRate);
     const lead = this.filter === null ? 0 : this.filter.halfTaps - 1;
-    this.hist = Array.from({ length: channels }, () => new Float32Array(Math.max(1024, 4 * lead)));
+    const f = this.filter;
+    this.simd = f !== null && f.exact && channels === 2 && options.simd !== false ? simdState(f) : null;
+    this.hist = this.simd === null
+      ? Array.from({ length: channels }, () => new Float32Array(Math.max(1024, 4 * lead)))
+      : [this.simd.histL, this.simd.histR].map((at) => new Float32Array(this.simd!.kernel.memory.buffer, at, SIMD_SLICE_FRAMES + f!.taps + 16));
     this.histStart = -lead;
     this.histLen = lead; // zeros: silence before the first sample
+  }
+
+  /** Whether the stereo loop runs as wasm SIMD. */
+  get usesSimd(): boolean {
+    return this.simd !== null;
   }
 
   get sourceFrames(): number {
@@ -63,8 +103,17 @@ export class PolyphaseResampler {
       this.produced += frames;
       return input.map((ch) => ch.slice(0, frames));
     }
-    this.append(input, frames, false);
-    return this.produce(this.histStart + this.histLen - 1 - this.filter.halfTaps, Infinity);
+    if (this.simd === null || frames <= SIMD_SLICE_FRAMES) {
+      this.append(input, frames, false);
+      return this.produce(this.histStart + this.histLen - 1 - this.filter.halfTaps, Infinity);
+    }
+    const parts: Float32Array[][] = [];
+    for (let at = 0; at < frames; at += SIMD_SLICE_FRAMES) {
+      const n = Math.min(SIMD_SLICE_FRAMES, frames - at);
+      this.append(input.map((ch) => ch.subarray(at, at + n)), n, false);
+      parts.push(this.produce(this.histStart + this.histLen - 1 - this.filter.halfTaps, Infinity));
+    }
+    return concat(parts, this.channels);
   }
 
   /** Ends the stream: pads with silence and returns the remaining frames up to the exact total. */
@@ -94,6 +143,7 @@ export class PolyphaseResampler {
     for (let c = 0; c < this.channels; c++) {
       let h = this.hist[c]!;
       if (h.length < need) {
+        if (this.simd !== null) throw new Error(`internal: SIMD history overflow (${need} > ${h.length})`);
         const bigger = new Float32Array(Math.max(need, 2 * h.length));
         bigger.set(h.subarray(0, this.histLen));
         this.hist[c] = h = bigger;
@@ -110,6 +160,7 @@ export class PolyphaseResampler {
     const { taps, halfTaps, phases, step, coeffs, tableRows, exact } = f;
     // Upper bound of frames computable from the buffered samples.
     const avail = Math.min(maxFrames, Math.max(0, Math.floor(((lastPos - this.pos + 1) * phases) / step) + 1));
+    if (this.simd !== null) return this.produceSimd(this.simd, lastPos, avail);
     const out = Array.from({ length: this.channels }, () => new Float32Array(avail));
     let k = 0;
     let pos = this.pos;
@@ -146,6 +197,32 @@ export class PolyphaseResampler {
     this.produced += k;
     this.compact();
     return k === avail ? out : out.map((ch) => ch.subarray(0, k));
+  }
+
+  /** produce() through the wasm kernel: the same stepping, in chunks of its output area. */
+  private produceSimd(simd: SimdState, lastPos: number, avail: number): Float32Array[] {
+    const f = this.filter!;
+    const outL = new Float32Array(avail);
+    const outR = new Float32Array(avail);
+    const mem = simd.kernel.memory.buffer;
+    // Positions relative to the history's start; the kernel's tap 0 of the frame at relative
+    // position r is history sample r - halfTaps + 1.
+    const shift = 4 * (1 - f.halfTaps);
+    const lastRel = Math.min(lastPos - this.histStart, 0x7fffffff);
+    let k = 0;
+    while (k < avail) {
+      const n = simd.kernel.run(simd.coef, simd.histL + shift, simd.histR + shift, simd.outL, simd.outR,
+        Math.min(simd.outFrames, avail - k), f.taps, f.phases, f.step, this.pos - this.histStart, this.phase, lastRel);
+      this.pos = this.histStart + simd.state[0]!;
+      this.phase = simd.state[1]!;
+      outL.set(new Float32Array(mem, simd.outL, n), k);
+      outR.set(new Float32Array(mem, simd.outR, n), k);
+      k += n;
+      if (n === 0 || this.pos > lastPos) break;
+    }
+    this.produced += k;
+    this.compact();
+    return k === avail ? [outL, outR] : [outL.subarray(0, k), outR.subarray(0, k)];
   }
 
   /** The hot loop (stereo, exact table): both channels share each coefficient load; unrolled by 4. */
@@ -189,4 +266,32 @@ function dot(coeffs: Float32Array, c0: number, h: Float32Array, base: number, ta
     a3 += coeffs[ci + 3]! * h[hi + 3]!;
   }
   return (a0 + a1) + (a2 + a3);
+}
+
+/** A wasm SIMD kernel with the filter's table copied into its memory, or null without wasm SIMD. */
+function simdState(f: PolyphaseFilter): SimdState | null {
+  const histFrames = SIMD_SLICE_FRAMES + f.taps + 16;
+  const outFrames = Math.ceil((histFrames * f.phases) / f.step) + 8;
+  const align = (n: number): number => Math.ceil(n / 16) * 16;
+  const coef = 16;
+  const histL = align(coef + f.coeffs.byteLength);
+  const histR = align(histL + 4 * histFrames);
+  const outL = align(histR + 4 * histFrames);
+  const outR = align(outL + 4 * outFrames);
+  const kernel = simdKernel(align(outR + 4 * outFrames));
+  if (kernel === null) return null;
+  new Float32Array(kernel.memory.buffer, coef, f.coeffs.length).set(f.coeffs);
+  return { kernel, coef, histL, histR, outL, outR, outFrames, state: new Int32Array(kernel.memory.buffer, 0, 2) };
+}
+
+function concat(parts: Float32Array[][], channels: number): Float32Array[] {
+  return Array.from({ length: channels }, (_, c) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p[c]!.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p[c]!, o);
+      o += p[c]!.length;
+    }
+    return out;
+  });
 }

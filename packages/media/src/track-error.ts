@@ -1,6 +1,6 @@
 // The one error type of this package: a JasError with code JAS_ERR_TRACK plus a machine-readable
 // `kind` and a human `reason`, so callers can report why a track is unusable without parsing text.
-import { JasError } from '@jaudiosync/protocol';
+import { JasError } from '@jaudiosync/protocol/errors';
 
 export type TrackErrorKind =
   | 'empty' // zero-length input

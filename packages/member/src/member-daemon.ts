@@ -30,6 +30,7 @@ import { LeaderLink } from './link/leader-link.js';
 import { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
+import { MALLOC_TRIM_MS, trimMemory } from './memory-tuning.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 import { planningNowUs, planTracks, type WelcomeTime } from './tracks/track-plan.js';
 
@@ -152,8 +153,22 @@ export class MemberDaemon {
     }
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.applyTrackPlan(), TRACK_PLAN_MS));
+    this.startMallocTrim();
     this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
     if (!this.config.key) this.log.warn('no shared key: any host on the network can act as this member\'s leader (development only; see docs/security.md)');
+  }
+
+  /** Returns free heap pages to the kernel now and then (memory-tuning.ts); stops if it cannot. */
+  private startMallocTrim(): void {
+    const timer = setInterval(() => {
+      const r = trimMemory();
+      if (typeof r === 'string') {
+        clearInterval(timer);
+        this.log.info({ reason: r }, 'free heap pages are not returned to the kernel (no malloc_trim)');
+      }
+    }, MALLOC_TRIM_MS);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   get listenPort(): number {

@@ -518,6 +518,21 @@ napi_value TuneMalloc(napi_env env, napi_callback_info cbinfo) {
 #endif
 }
 
+// trimMalloc(): gives the free pages inside glibc's heaps back to the kernel (malloc_trim(0)).
+// glibc only returns the top of a heap by itself; a member's decoder thread frees tens of MB of
+// small blocks below live ones, and those pages stayed resident (bench:sync with 5-minute
+// tracks: the main heap held 40 MiB of which 32 MiB were free, freed by one trim). Returns
+// whether memory was released; throws where the C library is not glibc.
+napi_value TrimMalloc(napi_env env, napi_callback_info /*cbinfo*/) {
+#if defined(__GLIBC__)
+  napi_value released;
+  CHECK_NAPI(env, napi_get_boolean(env, malloc_trim(0) == 1, &released));
+  return released;
+#else
+  return Throw(env, "trimMalloc: not glibc");
+#endif
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", nullptr, StreamStart, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -544,6 +559,9 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_value tune;
   CHECK_NAPI(env, napi_create_function(env, "tuneMalloc", NAPI_AUTO_LENGTH, TuneMalloc, nullptr, &tune));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "tuneMalloc", tune));
+  napi_value trim;
+  CHECK_NAPI(env, napi_create_function(env, "trimMalloc", NAPI_AUTO_LENGTH, TrimMalloc, nullptr, &trim));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "trimMalloc", trim));
   napi_value version;
   CHECK_NAPI(env, napi_create_string_utf8(env, Pa_GetVersionText(), NAPI_AUTO_LENGTH, &version));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "portAudioVersion", version));

@@ -87,6 +87,7 @@ interface NativeAddon {
   setThreadRealtime(tid: number, priority: number): void;
   tuneMalloc?(arenaMax: number, mmapThresholdBytes: number): { arenaMax: boolean; mmapThreshold: boolean };
   isOutputFormatSupported?(device: number, channels: number, sampleRate: number, suggestedLatencyS: number): string | null;
+  trimMalloc?(): boolean;
 }
 
 export class PortAudioError extends Error {
@@ -184,6 +185,23 @@ export function tuneMalloc(arenaMax: number, mmapThresholdBytes: number): Malloc
     return a.tuneMalloc(arenaMax, mmapThresholdBytes);
   } catch (err) {
     return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * Returns the free pages inside glibc's heaps to the kernel (malloc_trim(0)): glibc gives back only
+ * the top of a heap by itself. Takes a few ms per 100 MB of heap; call it after big frees (a
+ * finished decode, a dropped track), not per buffer. true: memory was released; false: nothing to
+ * release; a string: why it could not run (no addon, not glibc). Never throws.
+ */
+export function trimMalloc(): boolean | string {
+  const a = load();
+  if (a === undefined) return getLoadError()?.message ?? 'addon not available';
+  if (typeof a.trimMalloc !== 'function') return 'the built addon predates trimMalloc: rebuild it';
+  try {
+    return a.trimMalloc();
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
 }
 

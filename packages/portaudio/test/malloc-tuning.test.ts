@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isAvailable, getLoadError, tuneMalloc, tuneMallocUnlessSet } from '../src/index.js';
+import { isAvailable, getLoadError, trimMalloc, tuneMalloc, tuneMallocUnlessSet } from '../src/index.js';
 
 const skip = isAvailable() ? false : `native addon not built: ${getLoadError()?.message ?? ''}`;
 const fixture = fileURLToPath(new URL('./malloc-fragmenter.js', import.meta.url));
@@ -52,4 +52,29 @@ test('tuneMallocUnlessSet asks for both settings unless the environment sets the
   const mmapTunable = tuneMallocUnlessSet(2, 65_536, { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' });
   assert.equal(mmapTunable.arenaMax, 2);
   assert.equal(mmapTunable.mmapThresholdBytes, 0);
+});
+
+/** A child that frees 7 of every 8 small (16 KiB, malloc'ed) buffers, so the survivors pin the
+ *  heap's pages, then trims: prints RSS before and after and what trimMalloc returned. */
+const TRIM_CHILD = `
+import { tuneMalloc, trimMalloc } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)};
+import { readFileSync } from 'node:fs';
+const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+tuneMalloc(1, 128 * 1024);
+let bufs = Array.from({ length: 6000 }, () => Buffer.allocUnsafeSlow(16 * 1024).fill(1));
+bufs = bufs.filter((_, i) => i % 8 === 0);
+gc(); gc();
+const before = rss();
+const released = trimMalloc();
+const after = rss();
+console.log(JSON.stringify({ before, after, released, kept: bufs.length }));
+`;
+
+test('trimMalloc hands free pages inside the heap back to the kernel', { skip }, (t) => {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', TRIM_CHILD], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { before, after, released } = JSON.parse(r.stdout.trim()) as { before: number; after: number; released: unknown };
+  t.diagnostic(`RSS with 82 MiB of freed 16 KiB buffers under live ones: ${before.toFixed(1)} MiB, after trimMalloc ${after.toFixed(1)} MiB`);
+  assert.equal(released, true);
+  assert.ok(before - after > 40, `trim gave back only ${(before - after).toFixed(1)} MiB`);
 });

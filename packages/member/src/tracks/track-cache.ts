@@ -7,8 +7,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { exposeGc } from '@jaudiosync/media/expose-gc';
+import { requestTrack, type TrackResponse } from './track-request.js';
 
 const TRACK_ID_RE = /^[0-9a-f]{64}$/;
 /** A single track file larger than this is refused: it would not fit a Pi's memory decoded anyway. */
@@ -23,11 +25,17 @@ interface Pace {
 
 /** Read size when hashing a cached file: small steps keep memory flat and the event loop free. */
 const HASH_CHUNK_BYTES = 256 * 1024;
+/** A download's chunks (socket reads, malloc'ed) are garbage at once, but V8 frees them only at its
+ *  next collection, which external memory alone triggers late. A full collection per this many
+ *  bytes (a few ms each, main thread) bounds them: bench:sync with 5-minute WAV tracks, main heap
+ *  at start-up 44 MiB without, 17-28 MiB with. A young-generation one there was worse (chunks
+ *  still in the pipeline get promoted: member peak 206 MB). */
+const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+const fullGc = exposeGc();
 
 export interface TrackCacheOptions {
   dir: string;
   maxBytes: number;
-  fetchImpl?: typeof fetch;
   /** REST token derived from the shared key (`restToken(key)`); sent as a bearer token when set. */
   bearerToken?: string | undefined;
 }
@@ -128,7 +136,7 @@ export class TrackCache {
       // not cached
     }
     const res = await this.request(id, baseUrl);
-    const length = Number(res.headers.get('content-length') ?? '0');
+    const length = res.contentLength;
     if (await this.prepareDir(length, id)) {
       try {
         return await this.download(id, res, path, pace);
@@ -141,28 +149,34 @@ export class TrackCache {
     return this.fetchVerified(id, res);
   }
 
-  private async request(id: string, baseUrl: string): Promise<Response> {
+  private async request(id: string, baseUrl: string): Promise<TrackResponse> {
     const url = new URL(id, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
-    const doFetch = this.opts.fetchImpl ?? fetch;
     const headers: Record<string, string> = this.opts.bearerToken ? { authorization: `Bearer ${this.opts.bearerToken}` } : {};
-    const res = await doFetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers });
-    if (res.status === 401) throw new Error(`fetching track ${id.slice(0, 12)}: HTTP 401 (the leader has another shared key, or none is set here)`);
-    if (!res.ok) throw new Error(`fetching track ${id.slice(0, 12)}: HTTP ${res.status}`);
-    const length = Number(res.headers.get('content-length') ?? '0');
-    if (length > MAX_TRACK_BYTES) throw new Error(`track ${id.slice(0, 12)} is ${length} bytes, over the ${MAX_TRACK_BYTES} limit`);
+    const res = await requestTrack(url, headers, FETCH_TIMEOUT_MS);
+    const refuse = (why: string): never => {
+      res.body.destroy();
+      throw new Error(`fetching track ${id.slice(0, 12)}: ${why}`);
+    };
+    if (res.status === 401) refuse('HTTP 401 (the leader has another shared key, or none is set here)');
+    if (res.status < 200 || res.status > 299) refuse(`HTTP ${res.status}`);
+    if (res.contentLength > MAX_TRACK_BYTES) refuse(`${res.contentLength} bytes, over the ${MAX_TRACK_BYTES} limit`);
     return res;
   }
 
   /** Streams the body to a temp file while hashing; renamed into place only if the hash matches. */
-  private async download(id: string, res: Response, path: string, pace: Pace): Promise<string> {
-    if (res.body === null) throw new Error(`fetching track ${id.slice(0, 12)}: empty response`);
+  private async download(id: string, res: TrackResponse, path: string, pace: Pace): Promise<string> {
     const tmp = join(this.opts.dir, `.${id}.${process.pid}.tmp`);
     const hash = createHash('sha256');
     let size = 0;
+    let nextCollect = COLLECT_EVERY_BYTES;
     const startMs = performance.now();
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         size += chunk.length;
+        if (size >= nextCollect) {
+          nextCollect = size + COLLECT_EVERY_BYTES;
+          fullGc?.();
+        }
         if (size > MAX_TRACK_BYTES) return done(new Error(`track ${id.slice(0, 12)} is over the size limit`));
         hash.update(chunk);
         // Paced (background prefetch): reading slower lets TCP slow the sender too, so a 50 MB
@@ -173,7 +187,7 @@ export class TrackCache {
       },
     });
     try {
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), counter, createWriteStream(tmp));
+      await pipeline(res.body, counter, createWriteStream(tmp));
       const got = hash.digest('hex');
       if (got !== id) throw new Error(`track ${id.slice(0, 12)} failed verification (sha256 ${got.slice(0, 12)})`);
       // Not fsynced (unlike state files, protocol/atomic-file.ts): a track torn by a power cut
@@ -213,9 +227,18 @@ export class TrackCache {
     this.diskOk = false;
   }
 
-  private async fetchVerified(id: string, res: Response): Promise<Buffer> {
-    const data = Buffer.from(await res.arrayBuffer());
-    if (data.length > MAX_TRACK_BYTES) throw new Error(`track ${id.slice(0, 12)} is over the size limit`);
+  private async fetchVerified(id: string, res: TrackResponse): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_TRACK_BYTES) {
+        res.body.destroy();
+        throw new Error(`track ${id.slice(0, 12)} is over the size limit`);
+      }
+      parts.push(chunk);
+    }
+    const data = Buffer.concat(parts, size);
     const got = sha256(data);
     if (got !== id) throw new Error(`track ${id.slice(0, 12)} failed verification (sha256 ${got.slice(0, 12)})`);
     this.sizes.set(id, data.length);

@@ -114,3 +114,25 @@ test('a paced download (prefetch) is spread out; an urgent caller lifts the pace
   const liftedMs = performance.now() - t0;
   assert.ok(liftedMs < 5000, `lifted pace still took ${liftedMs.toFixed(0)} ms`);
 });
+
+test('sends the bearer token; a 401, a track over the size limit and a non-http URL are refused with the reason', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const body = randomBytes(2000);
+  const id = sha256(body);
+  const seen: Array<string | undefined> = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    if (req.headers.authorization !== 'Bearer right') { res.writeHead(401).end(); return; }
+    if ((req.url ?? '').endsWith('b'.repeat(64))) { res.writeHead(200, { 'content-length': String(600 * 1024 * 1024) }).end(); return; }
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/tracks/`;
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  await assert.rejects(new TrackCache({ dir, maxBytes: 1e6, bearerToken: 'wrong' }).get(id, url), /HTTP 401 \(the leader has another shared key/);
+  const cache = new TrackCache({ dir, maxBytes: 1e6, bearerToken: 'right' });
+  assert.deepEqual(await cache.get(id, url), body);
+  assert.deepEqual(seen.slice(-2), ['Bearer wrong', 'Bearer right']);
+  await assert.rejects(cache.get('b'.repeat(64), url), /over the \d+ limit/);
+  await assert.rejects(cache.get('c'.repeat(64), 'ftp://127.0.0.1/tracks/'), /only http and https/);
+});
