@@ -53,7 +53,7 @@ const CASES = [
 for (const c of CASES) test(`${c.what}: members notice, reopen, play again in sync, no noise`, { skip: skipReason(), timeout: RUN_TIMEOUT_MS + 5_000 }, async () => {
   const out = path.join(dir, `fault-${c.fault}.json`);
   await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [BENCH, '--server', 'pulse', '--seconds', '32', '--settle-s', '10', '--seed', '4', '--fault', c.fault, '--fault-at-s', '10', '--fault-down-s', '2', '--out', out],
+    execFile(process.execPath, [BENCH, '--server', 'pulse', '--seconds', '26', '--settle-s', '10', '--seed', '4', '--fault', c.fault, '--fault-at-s', '10', '--fault-down-s', '2', '--out', out],
       { cwd: REPO_DIR, timeout: RUN_TIMEOUT_MS }, (err, _so, se) => (err ? reject(new Error(`${err.message}\n${se}`)) : resolve()));
   });
   const r = JSON.parse(readFileSync(out, 'utf8')) as Record<string, any>;

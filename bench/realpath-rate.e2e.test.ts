@@ -19,8 +19,8 @@ import { audioServerMissing } from './lib/audio-server.js';
 
 const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const BENCH = fileURLToPath(new URL('./realpath.js', import.meta.url));
-const MUSIC_S = 30;
-const SETTLE_S = 10;
+const MUSIC_S = 20;
+const SETTLE_S = 6;
 const RUN_TIMEOUT_MS = 120_000;
 /** PipeWire's unreported resampler delay is ~740 µs; anything near it, but constant. */
 const MAX_MEDIAN_US = 1500;

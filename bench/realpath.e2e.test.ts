@@ -18,7 +18,7 @@ const BENCH = fileURLToPath(new URL('./realpath.js', import.meta.url));
 const BINS = ['packages/leader/dist/src/bin/jaudiosync-leader.js', 'packages/member/dist/src/bin/jaudiosync-member.js'];
 const MUSIC_S = 60;
 /** Members run this long before the play, as daemons started at boot do. */
-const SETTLE_S = 20;
+const SETTLE_S = 15;
 /** Per run: server + daemons (~6 s), settle, 2 s play lead, music, analysis and stop (~5 s). */
 const RUN_TIMEOUT_MS = 150_000;
 /** No window may read the members further apart than this (µs). */
