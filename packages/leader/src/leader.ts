@@ -10,7 +10,7 @@ import type { MessageInput } from '@jaudiosync/protocol/messages';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { Timeline } from '@jaudiosync/protocol/timeline';
 import { netstampUnavailableReason } from '@jaudiosync/netstamp';
-import { readArtwork } from '@jaudiosync/media';
+import { MAX_ARTWORK_BYTES, readArtwork, resizeCover } from '@jaudiosync/media';
 import type { LeaderConfig } from './leader-config.js';
 import type { LeaderClock } from './leader-clock.js';
 import { createHttpServer } from './http/http-server.js';
@@ -257,8 +257,18 @@ export class Leader {
     if (hit) return hit;
     const track = this.catalog.byArtwork(sha256);
     if (!track) return undefined;
-    const image = await readArtwork(track.path, sha256);
-    if (!image) return undefined;
+    const original = await readArtwork(track.path, sha256);
+    if (!original) return undefined;
+    // Sized for a phone, in a worker (decoding a large cover takes seconds on a Pi). A cover that
+    // cannot be scaled is served as it is only when it is small enough to send to a phone anyway.
+    let image: { data: Uint8Array; mime: string };
+    try {
+      image = await resizeCover(original.data, original.mime);
+    } catch (err) {
+      this.deps.log.warn({ sha256, reason: (err as Error).message }, 'cover not scaled');
+      if (original.data.length > MAX_ARTWORK_BYTES) return undefined;
+      image = original;
+    }
     this.artworkCache.set(sha256, image);
     while (this.artworkCache.size > ARTWORK_CACHE_ENTRIES) this.artworkCache.delete(this.artworkCache.keys().next().value as string);
     return image;

@@ -1,12 +1,14 @@
 // readTrackTags: title, artist, album and the embedded cover picture of an audio file, from its tags
 // via music-metadata. The picture is checked (its bytes must be the image type it claims, one of
-// the types every phone browser shows) and bounded: no image scaling library works here without a
-// native build, so a cover larger than the cap is left out rather than sent to a phone as it is.
+// the types every phone browser shows) and bounded: JPEG and PNG covers are scaled for a phone
+// when served (cover-resize.ts), GIF and WebP are not decoded here and are served only when small.
 import { createHash } from 'node:crypto';
 import { parseFile } from 'music-metadata';
 
-/** Largest embedded cover served (bytes): typical 500-1000 px JPEG covers are 50-300 KB. */
+/** Largest GIF or WebP cover served as it is (bytes): typical 500-1000 px covers are 50-300 KB. */
 export const MAX_ARTWORK_BYTES = 512 * 1024;
+/** Largest JPEG or PNG cover taken (bytes): it is scaled for a phone before it is served. */
+export const MAX_SCALED_ARTWORK_BYTES = 8 * 1024 * 1024;
 /** Longest tag text kept (characters). */
 export const MAX_TAG_CHARS = 200;
 
@@ -57,7 +59,8 @@ function coverOf(pictures: readonly Picture[] | undefined): Picture | undefined 
 export function artworkOf(data: Uint8Array): { artwork: TrackArtwork } | { skipped: string } {
   const mime = sniffImage(data);
   if (mime === undefined) return { skipped: 'embedded picture is not a JPEG, PNG, GIF or WebP image' };
-  if (data.length > MAX_ARTWORK_BYTES) return { skipped: `embedded picture is ${data.length} bytes, over the ${MAX_ARTWORK_BYTES} byte cap (no image scaling here)` };
+  const cap = mime === 'image/jpeg' || mime === 'image/png' ? MAX_SCALED_ARTWORK_BYTES : MAX_ARTWORK_BYTES;
+  if (data.length > cap) return { skipped: `embedded picture is ${data.length} bytes, over the ${cap} byte cap for ${mime}` };
   return { artwork: { sha256: createHash('sha256').update(data).digest('hex'), mime, bytes: data.length } };
 }
 

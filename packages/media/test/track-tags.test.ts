@@ -42,12 +42,13 @@ test('a picture that is not an image, or over the cap, is left out and the reaso
   let tags = await readTrackTags(notImage);
   assert.equal(tags.artwork, undefined);
   assert.match(tags.artworkSkipped ?? '', /not a JPEG, PNG, GIF or WebP/);
-  const big = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(MAX_ARTWORK_BYTES)]);
+  // A GIF over the served cap (JPEG and PNG are scaled when served, up to MAX_SCALED_ARTWORK_BYTES).
+  const big = Buffer.concat([Buffer.from('GIF89a'), Buffer.alloc(MAX_ARTWORK_BYTES)]);
   const huge = path.join(dir, 'huge.mp3');
-  await writeFile(huge, withId3(mp3, { picture: { mime: 'image/jpeg', data: big } }));
+  await writeFile(huge, withId3(mp3, { picture: { mime: 'image/gif', data: big } }));
   tags = await readTrackTags(huge);
   assert.equal(tags.artwork, undefined);
-  assert.match(tags.artworkSkipped ?? '', /over the 524288 byte cap/);
+  assert.match(tags.artworkSkipped ?? '', /over the 524288 byte cap for image\/gif/);
   // Untagged and unreadable files have no tags (and no error: the track still plays).
   assert.deepEqual(await readTrackTags(path.join(dir, 'missing.mp3')), {});
 });

@@ -272,7 +272,7 @@ function routes(deps: RestDeps): RouteDef[] {
       handler: clockRoute,
     },
     {
-      method: 'GET', url: '/api/artwork/:sha256', summary: "A track's embedded cover (JPEG, PNG, GIF or WebP, at most 512 KiB), by the sha256 /api/status gives", params: Rest.ArtworkParams,
+      method: 'GET', url: '/api/artwork/:sha256', summary: "A track's embedded cover sized for a phone (JPEG or PNG scaled to 600 px as JPEG; GIF or WebP up to 512 KiB as embedded), by the sha256 /api/status gives", params: Rest.ArtworkParams,
       binary: 'image/*', handler: artworkRoute,
     },
     { method: 'GET', url: '/api/members', summary: 'Members with their last state', handler: () => buildStatus(deps).members },
