@@ -220,6 +220,9 @@ async function main(): Promise<number> {
   try {
     const hostNames = ['leader', ...realHosts, ...lightHosts, ...(slowHost ? [slowHost] : [])];
     if (o.profile !== 'clean') for (const h of hostNames.slice(1)) await net.impair(h, imp);
+    // Each light member stands for a device of its own: its frames must not queue behind those of
+    // the others sharing its simulated host, as if they were one WiFi station.
+    for (const h of lightHosts) await net.perFlowOrder(h, true);
     if (slowHost) await net.limitRate(slowHost, o.slowKbit);
     // Sniffers: the leader's sends (and NTP answers), every member host's arrivals (a light
     // member's own timestamp is when its shared, busy process got to parse the message).

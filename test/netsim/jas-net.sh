@@ -3,6 +3,8 @@
 #   up [N]                         leader + member1..N (default 2, max 32) on 10.99.0.0/24
 #   impair HOST DELAY_MS JITTER_MS LOSS_PCT   e.g. impair member1 5 3 1  (0 0 0 = clean)
 #   rate HOST KBIT                 limit HOST's link to KBIT kbit/s each way (0 = unlimited)
+#   flows HOST on|off              keep frame order per IPv4 flow, not per host (a host that stands
+#                                  for many devices, e.g. bench:fanout's light members)
 #   blackhole HOST on|off          silently drop all of HOST's frames (no carrier change)
 #   link HOST down|up              carrier down/up on HOST's eth0 (routes restored on up)
 #   exec HOST CMD...               run CMD "on" HOST: netns + own hostname + /etc/hosts (+ binds)
@@ -142,6 +144,9 @@ impair)  # HOST DELAY_MS JITTER_MS LOSS_PCT
   known "$2"
   for v in "$3" "$4" "$5"; do [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "impair: bad number $v" >&2; exit 2; }; done
   set_cfg "$2" "{\"delay_ms\": $3, \"jitter_ms\": $4, \"loss\": $(python3 -c "print($5/100)")}" ;;
+flows)  # HOST on|off: frame order kept per IPv4 flow instead of per host (a host standing for many devices)
+  known "$2"; [[ "${3:-}" =~ ^(on|off)$ ]] || { echo "usage: flows HOST on|off" >&2; exit 2; }
+  set_cfg "$2" "{\"flows\": $([ "$3" = on ] && echo true || echo false)}" ;;
 rate)  # HOST KBIT
   [ $# -eq 3 ] && [[ "$3" =~ ^[0-9]+$ ]] || { echo "usage: rate HOST KBIT" >&2; exit 2; }
   known "$2"; set_cfg "$2" "{\"rate_kbit\": $3}" ;;

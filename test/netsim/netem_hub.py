@@ -20,6 +20,10 @@ exceeds it; the timer slack is set to 1 us for the same reason.
 Without "reorder": true frames keep FIFO order per (ingress, egress) port pair, so jitter
 never reorders one host's frames to another (like WiFi) while one host's slow frame never
 holds back another host's frames (a shared egress FIFO would, and would bias NTP offsets).
+A port with "flows": true keeps that order per IPv4 flow (addresses, protocol, ports) instead:
+for a simulated host that stands for many devices (bench:fanout's light members, each with its
+own sockets), so one device's slow frame does not hold back the others' as if they shared a
+station's queue. Each flow's frames still never reorder.
 """
 import ctypes, heapq, json, os, random, select, signal, socket, struct, sys, time
 
@@ -63,7 +67,7 @@ for p in ports:
 
 mac_table = {}          # src MAC -> port (learning switch)
 heap, seq = [], 0       # (due, seq, egress_port, frame)
-last_due = {}           # (ingress, egress) -> due time of the last frame queued on that pair
+last_due = {}           # (ingress, egress[, flow]) -> due time of the last frame queued on that key
 link_free = {}          # (port, "in" | "out") -> when a rate-limited port has sent its queued frames
 stats = {"rx": 0, "tx": 0, "drop": 0, "overflow": 0}
 
@@ -110,6 +114,16 @@ def rx_time(anc):
     return time.monotonic()
 
 
+def flow_of(frame):
+    """(src, dst, protocol, ports) of an IPv4 frame, or None: the key of one device's stream"""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return None
+    ihl = (frame[14] & 0x0F) * 4
+    proto = frame[23]
+    ports_ = frame[14 + ihl:18 + ihl] if proto in (6, 17) else b""
+    return (frame[26:30], frame[30:34], proto, ports_)
+
+
 def on_frame(inport, frame, now):
     global seq
     stats["rx"] += 1
@@ -135,9 +149,11 @@ def on_frame(inport, frame, now):
             continue
         due = serialise(out, "out", serialise(inport, "in", now + d_in, len(frame)) + d_out, len(frame))
         if not cfg.get("reorder"):
-            pair = (inport, out)
-            due = max(due, last_due.get(pair, 0.0))
-            last_due[pair] = due
+            key = (inport, out)
+            if imp(inport).get("flows") is True or imp(out).get("flows") is True:
+                key = (inport, out, flow_of(frame))
+            due = max(due, last_due.get(key, 0.0))
+            last_due[key] = due
         seq += 1
         heapq.heappush(heap, (due, seq, out, frame))
 

@@ -208,6 +208,15 @@ export class Netsim {
     await this.run(['rate', host, String(kbit)]);
   }
 
+  /**
+   * Keeps frame order per IPv4 flow instead of per host: for a host that stands for many devices
+   * (light members sharing one namespace), whose frames must not queue behind each other.
+   */
+  async perFlowOrder(host: string, on: boolean): Promise<void> {
+    this.checkHost(host);
+    await this.run(['flows', host, on ? 'on' : 'off']);
+  }
+
   async impair(host: string, imp: Impairment | ProfileName): Promise<void> {
     this.checkHost(host);
     const i = typeof imp === 'string' ? PROFILES[imp] : imp;
