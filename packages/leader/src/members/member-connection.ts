@@ -86,7 +86,8 @@ const silentLog: ConnectionLog = { info: () => undefined, warn: () => undefined 
 export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
   readonly host: string;
   readonly port: number;
-  readonly rtt = new RttStats();
+  /** RTTs stamped with `monoNowMs`, so tests with a fake clock can age them. */
+  readonly rtt: RttStats;
   private ws: WebSocket | null = null;
   private statusValue: ConnectionStatus = 'idle';
   private helloValue: HelloMessage | null = null;
@@ -115,6 +116,7 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.port = options.port;
     this.backoff = new Backoff(options.backoff);
     this.monoNowMs = options.monoNowMs ?? defaultMonoNowMs;
+    this.rtt = new RttStats(this.monoNowMs);
     this.log = options.log ?? silentLog;
   }
 
