@@ -25,8 +25,14 @@ const defaultMonoNowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 export class RttStats {
   private readonly samples: Sample[] = [];
 
-  /** `monoNowMs`: the clock that stamps samples and ages them (injectable for tests). */
-  constructor(private readonly monoNowMs: () => number = defaultMonoNowMs) {}
+  /**
+   * `monoNowMs`: the clock that stamps samples and ages them; `windowMs`: what counts as recent
+   * (both injectable for tests, which ping faster than once a second).
+   */
+  constructor(
+    private readonly monoNowMs: () => number = defaultMonoNowMs,
+    private readonly windowMs = RECENT_WINDOW_MS,
+  ) {}
 
   /**
    * One sample. `supersedesLast`: it arrived in the same burst as the previous one (pongs queued
@@ -61,7 +67,7 @@ export class RttStats {
    * (a member whose pongs are all old tells nothing about the path now, and must not hold
    * everyone's lead up with them; one that stops answering is dropped after DEAD_AFTER_MS anyway).
    */
-  recentPercentileUs(p: number, windowMs = RECENT_WINDOW_MS): number | undefined {
+  recentPercentileUs(p: number, windowMs = this.windowMs): number | undefined {
     const since = this.monoNowMs() - windowMs;
     const recent: number[] = [];
     for (let i = this.samples.length - 1; i >= 0; i--) {
