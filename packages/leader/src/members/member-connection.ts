@@ -55,6 +55,8 @@ export interface MemberConnectionOptions {
   /** Monotonic ms for RTT and liveness (injectable for tests). */
   monoNowMs?(): number;
   pingIntervalMs?: number;
+  /** RTTs younger than this set the lead (rtt-stats.ts, RECENT_WINDOW_MS; shorter in tests). */
+  rttWindowMs?: number;
   deadAfterMs?: number;
   handshakeTimeoutMs?: number;
   backoff?: BackoffOptions;
@@ -86,7 +88,8 @@ const silentLog: ConnectionLog = { info: () => undefined, warn: () => undefined 
 export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
   readonly host: string;
   readonly port: number;
-  readonly rtt = new RttStats();
+  /** RTTs stamped with `monoNowMs`, so tests with a fake clock can age them. */
+  readonly rtt: RttStats;
   private ws: WebSocket | null = null;
   private statusValue: ConnectionStatus = 'idle';
   private helloValue: HelloMessage | null = null;
@@ -115,6 +118,7 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.port = options.port;
     this.backoff = new Backoff(options.backoff);
     this.monoNowMs = options.monoNowMs ?? defaultMonoNowMs;
+    this.rtt = new RttStats(this.monoNowMs, options.rttWindowMs);
     this.log = options.log ?? silentLog;
   }
 

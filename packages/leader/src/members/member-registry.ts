@@ -154,7 +154,6 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
     return false;
   }
 
-  /** RTT p90 (µs) of every connected member that has samples. */
   /** True when every connected member reports track `trackId` fully decoded (ready to play anywhere in it). */
   trackDecodedEverywhere(trackId: string): boolean {
     for (const e of this.entries.values()) {
@@ -165,11 +164,15 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
     return true;
   }
 
+  /**
+   * RTT p90 (µs) over the last RECENT_WINDOW_MS of every connected member with samples in it: the
+   * lead follows the path as it is now, not a congestion that has passed (rtt-stats.ts).
+   */
   connectedRttP90Us(): number[] {
     const out: number[] = [];
     for (const e of this.entries.values()) {
       if (!e.connection.connected) continue;
-      const p90 = e.connection.rtt.percentileUs(90);
+      const p90 = e.connection.rtt.recentPercentileUs(90);
       if (p90 !== undefined) out.push(p90);
     }
     return out;

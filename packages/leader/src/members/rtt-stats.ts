@@ -1,11 +1,38 @@
-// Round-trip times of one member connection (from ping/pong): a window of recent samples and its
-// 90th percentile, which sets how far ahead commands are scheduled.
+// Round-trip times of one member connection (from ping/pong), each with the instant it arrived:
+// the minute's window for display, and the recent window's 90th percentile, which sets how far
+// ahead commands are scheduled.
 
-/** 60 samples = the last minute at one ping per second: recent enough to follow WiFi changes. */
+/** 60 samples = the last minute at one ping per second: the view shown in the member list. */
 const WINDOW_SAMPLES = 60;
 
+/**
+ * The lead follows the RTTs of the last 10 s only. Over the minute's window, the congestion of a
+ * busy phase (100 members fetching the playlist) stayed in the p90 for up to a minute after it had
+ * passed, and commands with a 250 ms delay were refused for 53 s (docs/benchmarks.md, "Fanout").
+ * 10 samples is still enough for the p90 to pass over one stray slow pong (nearest rank: the
+ * second largest), and onset of congestion shows after two slow pongs, sooner than over 60.
+ */
+export const RECENT_WINDOW_MS = 10_000;
+
+interface Sample {
+  rttUs: number;
+  /** Monotonic ms at which the pong arrived. */
+  atMs: number;
+}
+
+const defaultMonoNowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
 export class RttStats {
-  private readonly samplesUs: number[] = [];
+  private readonly samples: Sample[] = [];
+
+  /**
+   * `monoNowMs`: the clock that stamps samples and ages them; `windowMs`: what counts as recent
+   * (both injectable for tests, which ping faster than once a second).
+   */
+  constructor(
+    private readonly monoNowMs: () => number = defaultMonoNowMs,
+    private readonly windowMs = RECENT_WINDOW_MS,
+  ) {}
 
   /**
    * One sample. `supersedesLast`: it arrived in the same burst as the previous one (pongs queued
@@ -13,31 +40,52 @@ export class RttStats {
    */
   add(rttUs: number, supersedesLast = false): void {
     if (!Number.isFinite(rttUs) || rttUs < 0) return;
-    if (supersedesLast && this.samplesUs.length > 0) {
-      this.samplesUs[this.samplesUs.length - 1] = rttUs;
+    const sample = { rttUs, atMs: this.monoNowMs() };
+    if (supersedesLast && this.samples.length > 0) {
+      this.samples[this.samples.length - 1] = sample;
       return;
     }
-    this.samplesUs.push(rttUs);
-    if (this.samplesUs.length > WINDOW_SAMPLES) this.samplesUs.shift();
+    this.samples.push(sample);
+    if (this.samples.length > WINDOW_SAMPLES) this.samples.shift();
   }
 
   get count(): number {
-    return this.samplesUs.length;
+    return this.samples.length;
   }
 
   get lastUs(): number | undefined {
-    return this.samplesUs[this.samplesUs.length - 1];
+    return this.samples[this.samples.length - 1]?.rttUs;
   }
 
-  /** p-th percentile (0..100, nearest rank); undefined without samples. */
+  /** p-th percentile (0..100, nearest rank) of the minute's window; undefined without samples. */
   percentileUs(p: number): number | undefined {
-    if (this.samplesUs.length === 0) return undefined;
-    const sorted = [...this.samplesUs].sort((a, b) => a - b);
-    const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-    return sorted[rank];
+    return percentile(this.samples.map((s) => s.rttUs), p);
+  }
+
+  /**
+   * p-th percentile of the samples that arrived in the last `windowMs`; undefined when none did
+   * (a member whose pongs are all old tells nothing about the path now, and must not hold
+   * everyone's lead up with them; one that stops answering is dropped after DEAD_AFTER_MS anyway).
+   */
+  recentPercentileUs(p: number, windowMs = this.windowMs): number | undefined {
+    const since = this.monoNowMs() - windowMs;
+    const recent: number[] = [];
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const s = this.samples[i];
+      if (!s || s.atMs < since) break; // samples are in arrival order
+      recent.push(s.rttUs);
+    }
+    return percentile(recent, p);
   }
 
   clear(): void {
-    this.samplesUs.length = 0;
+    this.samples.length = 0;
   }
+}
+
+function percentile(values: number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
 }

@@ -107,7 +107,11 @@ export interface TimelineControllerOptions {
   /** Wall clock (ms since epoch), for user times of day and ISO times. */
   wallNowMs?(): number;
   minLeadMs?: number;
-  /** RTT p90 (µs) of each connected member. */
+  /**
+   * RTT p90 (µs) of each connected member over its recent pongs (the last 10 s in the leader):
+   * recent, so a congestion that has passed stops refusing short leads within seconds; doubled
+   * below (a command takes about half an RTT) so the lead still covers the delivery of now.
+   */
   memberRttP90Us?(): number[];
   /** Whether every connected member has this track decoded; a jump to one that is not waits for it. */
   trackReady?(trackId: string): boolean;
@@ -167,7 +171,10 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
     return Math.round(this.options.timescale.nowUs());
   }
 
-  /** How far ahead a command must be scheduled so every connected member gets it in time. */
+  /**
+   * How far ahead a command must be scheduled so every connected member gets it in time: the
+   * minimum, or 2 x the slowest member's recent RTT p90 + margin (about 4 one-way delivery times).
+   */
   leadTimeUs(): number {
     let lead = this.minLeadUs;
     for (const p90 of this.options.memberRttP90Us?.() ?? []) lead = Math.max(lead, Math.round(2 * p90 + LEAD_MARGIN_US));

@@ -21,6 +21,8 @@ interface FakeMember {
   /** Queue pongs instead of answering (a stalled link); flush() sends them all at once. */
   hold: boolean;
   held: string[];
+  /** Answer each ping this much later (a congested path). */
+  pongDelayMs: number;
   flush(): void;
   version: string;
   sockets: WebSocket[];
@@ -36,7 +38,7 @@ async function startFakeMember(port = 0, memberId = 'member1', version = PROTOCO
   const wss = new WebSocketServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });
   const fake: FakeMember = {
-    wss, port: (wss.address() as AddressInfo).port, received: [], connections: 0, mute: false, hold: false, held: [], version, sockets: [],
+    wss, port: (wss.address() as AddressInfo).port, received: [], connections: 0, mute: false, hold: false, held: [], pongDelayMs: 0, version, sockets: [],
     flush: () => {
       const ws = fake.sockets[fake.sockets.length - 1];
       for (const m of fake.held.splice(0)) ws?.send(m);
@@ -55,6 +57,7 @@ async function startFakeMember(port = 0, memberId = 'member1', version = PROTOCO
       if (msg.type === 'ping' && !fake.mute) {
         const pong = encodeMessage({ type: 'pong', seq: msg.seq ?? 0, echoUs: msg.sentUs ?? 0 });
         if (fake.hold) fake.held.push(pong);
+        else if (fake.pongDelayMs > 0) setTimeout(() => ws.send(pong), fake.pongDelayMs);
         else ws.send(pong);
       }
     });
@@ -192,4 +195,26 @@ test('pongs queued behind a stalled link count as one RTT sample, not one per pi
   // The burst's sample is its newest ping's (< 200 ms), not the oldest's (~1 s).
   assert.ok((conn.rtt.lastUs ?? Infinity) < 200_000, `burst sample ${conn.rtt.lastUs} µs`);
   assert.ok((conn.rtt.percentileUs(90) ?? Infinity) < Math.max(200_000, normalP90 * 2), 'p90 (the lead time) not inflated by the stall');
+});
+
+test('registry: the lead\'s RTTs are the recent ones: a passed congestion stops counting after the window', async (t) => {
+  const slow = await startFakeMember(0, 'member1');
+  const calm = await startFakeMember(0, 'member2');
+  // Pings every 50 ms, a 1 s window: the leader's 1 s / 10 s, twenty times faster.
+  const registry = new MemberRegistry({ createConnection: (d) => connect(d.port, { rttWindowMs: 1000, deadAfterMs: 2000 }) });
+  t.after(async () => { registry.close(); await slow.close(); await calm.close(); });
+  slow.pongDelayMs = 300;
+  registry.add({ key: 'config:a', host: '127.0.0.1', port: slow.port, source: 'config' });
+  registry.add({ key: 'config:b', host: '127.0.0.1', port: calm.port, source: 'config' });
+  await waitFor('congested RTTs counted', () => Math.max(0, ...registry.connectedRttP90Us()) >= 300_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(Math.max(...registry.connectedRttP90Us()) >= 300_000, 'steady congestion still counts');
+  slow.pongDelayMs = 0;
+  const calmFrom = Date.now();
+  await waitFor('congestion forgotten', () => Math.max(...registry.connectedRttP90Us()) < 100_000);
+  const tookMs = Date.now() - calmFrom;
+  // The delayed pongs still in flight land during the first 300 ms; the window then needs to pass.
+  assert.ok(tookMs < 2500, `forgotten after ${tookMs} ms`);
+  const slowView = registry.list().find((m) => m.id === 'member1');
+  assert.ok((slowView?.rttUs.p90 ?? 0) >= 300_000, 'the member list still shows the minute\'s p90');
 });
