@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ArgError, Args } from './lib/args.js';
 import { HostProcess } from './lib/host-process.js';
+import { benchLog, cannotRun, runBench } from './lib/bench-run.js';
 import { loadNetsim } from './lib/netsim-loader.js';
 import { defaultOutPath, hostInfo, writeJson } from './lib/report-writer.js';
 import { percentileSorted, round, roundSummary, summarize } from './lib/stats.js';
@@ -19,9 +20,7 @@ const PORT = 47123;
 const READY_TIMEOUT_MS = 20_000;
 const MIN_FILTER_WINDOWS = [1, 8, 32, 128]; // "best of N exchanges by RTT", as NTP filters do
 
-function log(msg: string): void {
-  process.stderr.write(`[bench:clock-path] ${msg}\n`);
-}
+const log = benchLog('clock-path');
 
 interface Exchange {
   upUs: number;
@@ -86,11 +85,7 @@ async function main(): Promise<number> {
     }
   })();
   if (profile === undefined) return 2;
-  const why = netsimUnavailableReason();
-  if (why !== undefined) {
-    log(why);
-    return 2;
-  }
+  if (cannotRun([netsimUnavailableReason()], log)) return 2;
   const out = path.resolve(args!.optStr('out') ?? defaultOutPath(`clock-path-${profile}`, REPO_DIR));
   const count = Math.floor((seconds! * 1000) / intervalMs!);
   const perMember: Record<string, Exchange[]> = {};
@@ -170,10 +165,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);

@@ -22,7 +22,8 @@ import {
   type Window,
 } from './clock-analysis.js';
 import { MEMBER_NODE_FLAGS } from '@jaudiosync/member/node-flags';
-import { ArgError, Args } from './lib/args.js';
+import { ArgError } from './lib/args.js';
+import { benchCommand, benchLog, cannotRun, parseOptions, readArgs, runBench, withNetwork } from './lib/bench-run.js';
 import { HostProcess } from './lib/host-process.js';
 import { loadNetsim } from './lib/netsim-loader.js';
 import { ProcSampler } from './lib/proc-sampler.js';
@@ -66,42 +67,27 @@ function monoUs(): number {
   return Number(process.hrtime.bigint()) / 1000;
 }
 
-function log(msg: string): void {
-  process.stderr.write(`[bench:clock] ${msg}\n`);
-}
+const log = benchLog('clock');
 
 async function main(): Promise<number> {
-  let args: Args;
-  try {
-    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'series', 'sample-log', 'help']);
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.flag('help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = readArgs(['members', 'seconds', 'profile', 'blackhole-s', 'out', 'seed', 'report-ms', 'leader-probe', 'member-probe', 'no-kernel-stamps', 'series', 'sample-log', 'help'], USAGE, log);
+  if (typeof args === 'number') return args;
   const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
-  let members: number, seconds: number, blackholeS: number, seed: number, reportMs: number;
-  const profile = args.str('profile', 'wifi');
-  try {
-    members = args.num('members', 3, 1, 32, true);
-    seconds = args.num('seconds', 120, 5, 3600);
-    blackholeS = args.num('blackhole-s', 0, 0, 3600);
-    seed = args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true);
-    reportMs = args.num('report-ms', 100, 10, 10_000, true);
+  const profileArg = args.str('profile', 'wifi');
+  const opts = parseOptions(() => {
+    const members = args.num('members', 3, 1, 32, true);
+    const seconds = args.num('seconds', 120, 5, 3600);
+    const blackholeS = args.num('blackhole-s', 0, 0, 3600);
+    const seed = args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true);
+    const reportMs = args.num('report-ms', 100, 10, 10_000, true);
+    const profile = profileArg;
     if (!isProfileName(profile)) throw new ArgError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
     if (blackholeS > 0 && blackholeS >= seconds - 10) throw new ArgError(`--blackhole-s must leave at least 10 s of the run (--seconds ${seconds})`);
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const why = netsimUnavailableReason();
-  if (why !== undefined) {
-    log(why);
-    return 2;
-  }
+    return { members, seconds, blackholeS, seed, reportMs, profile };
+  }, USAGE, log);
+  if (opts === undefined) return 2;
+  const { members, seconds, blackholeS, seed, reportMs, profile } = opts;
+  if (cannotRun([netsimUnavailableReason()], log)) return 2;
   const leaderProbe = path.resolve(REPO_DIR, args.str('leader-probe', LEADER_PROBE));
   const memberProbe = path.resolve(REPO_DIR, args.str('member-probe', MEMBER_PROBE));
   for (const p of [leaderProbe, memberProbe]) {
@@ -135,10 +121,9 @@ async function main(): Promise<number> {
   let anchor: LeaderAnchor | undefined;
   let runStartMonoUs = NaN;
   let outage: Window | undefined; // run time (s since run start)
-  let failure: string | undefined;
 
   const net = await Netsim.up({ members });
-  try {
+  const failure = await withNetwork(net, SHUTDOWN_GRACE_MS * 5, log, async () => {
     if (profile !== 'clean') for (const p of params) await net.impair(p.host, imp);
     const leader = await HostProcess.start(net, 'leader', process.execPath, [leaderProbe, '--port', String(NTP_PORT), '--host', net.ip('leader')], { sampler, env: stampEnv });
     anchor = await leader.lines.waitFor(parseLeaderAnchor, LEADER_ANCHOR_TIMEOUT_MS);
@@ -198,13 +183,7 @@ async function main(): Promise<number> {
       for (const r of runs) r.proc?.assertAlive();
     }
     sampler.stop();
-  } catch (err) {
-    failure = (err as Error).message;
-    log(`FAILED: ${failure}`);
-  } finally {
-    const downDone = net.down();
-    await Promise.race([downDone, new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS * 5))]);
-  }
+  });
 
   // ---- analysis (member time = run time - member spawn offset) ----
   const withSeries = args.flag('series');
@@ -268,7 +247,7 @@ async function main(): Promise<number> {
     host,
     date: startedAt,
     failure: failure ?? null,
-    command: `npm run bench:clock -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: benchCommand('clock'),
   };
   writeJson(out, report);
   const svgFile = sidecarPath(out, '.svg');
@@ -310,10 +289,4 @@ function plot(profile: string, seconds: number, runs: MemberRun[], runStartMonoU
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);

@@ -19,12 +19,13 @@ import { netsimSpawner, startRestProxy } from '@jaudiosync/testkit/helpers/netsi
 import { arrivalsOfRev, distributionOf, plannedOfRev, samplesIn, spreadOf } from './fanout-analysis.js';
 import { absStats, dropouts, IN_SYNC_US } from './sync-analysis.js';
 import { decodePlaylist, playlistFiles, ScheduleReference } from './sync-reference.js';
-import { ArgError, Args } from './lib/args.js';
+import { ArgError, type Args } from './lib/args.js';
+import { benchLog, cannotRun, parseOptions, readArgs, RunRecord, runBench, withNetwork } from './lib/bench-run.js';
 import { HostProcess } from './lib/host-process.js';
 import { LightFleet, type LightSpec } from './lib/light-fleet.js';
 import { loadNetsim } from './lib/netsim-loader.js';
 import { ProcSampler } from './lib/proc-sampler.js';
-import { defaultOutPath, hostInfo, writeJson } from './lib/report-writer.js';
+import { defaultOutPath, writeJson } from './lib/report-writer.js';
 import { SeededRandom } from './lib/rng.js';
 import { round, roundSummary, summarize } from './lib/stats.js';
 
@@ -84,9 +85,7 @@ interface Command {
 
 const monoNs = (): number => Number(process.hrtime.bigint());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-function log(msg: string): void {
-  process.stderr.write(`[bench:fanout] ${msg}\n`);
-}
+const log = benchLog('fanout');
 
 interface Options {
   light: number;
@@ -105,7 +104,7 @@ interface Options {
   slowKbit: number;
 }
 
-function parseOptions(args: Args, profiles: readonly string[]): Options {
+function fanoutOptions(args: Args, profiles: readonly string[]): Options {
   const light = args.num('members', 100, 0, 1000, true);
   const real = args.num('real-members', 4, 0, 32, true);
   if (light + real < 1) throw new ArgError('no members: give --members or --real-members');
@@ -133,34 +132,12 @@ function parseOptions(args: Args, profiles: readonly string[]): Options {
 }
 
 async function main(): Promise<number> {
-  let args: Args;
-  try {
-    args = new Args(process.argv.slice(2), ['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'help']);
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.flag('help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = readArgs(['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'help'], USAGE, log);
+  if (typeof args === 'number') return args;
   const { Netsim, PROFILES, netsimUnavailableReason } = await loadNetsim();
-  let o: Options;
-  try {
-    o = parseOptions(args, Object.keys(PROFILES));
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const why = netsimUnavailableReason();
-  if (why !== undefined) {
-    log(why);
-    return 2;
-  }
-  if (!existsSync(MEMBER_BIN)) {
-    log(`member not built: ${MEMBER_BIN}`);
-    return 2;
-  }
+  const o = parseOptions(() => fanoutOptions(args, Object.keys(PROFILES)), USAGE, log);
+  if (o === undefined) return 2;
+  if (cannotRun([netsimUnavailableReason(), existsSync(MEMBER_BIN) ? undefined : `member not built: ${MEMBER_BIN}`], log)) return 2;
   const out = path.resolve(args.optStr('out') ?? defaultOutPath(`fanout-${o.profile}-${o.light}l${o.real}r`, REPO_DIR));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jas-bench-fanout-'));
   const playlist = PLAYLIST;
@@ -197,8 +174,7 @@ async function main(): Promise<number> {
   const token = restToken(parseKey(keyText));
   const imp = PROFILES[o.profile as keyof typeof PROFILES];
   log(`${o.light} light members on ${o.lightHosts} hosts + ${o.real} real members on ${o.hosts} hosts, profile ${o.profile}, lead ${o.leadMs} ms, seed ${o.seed}, dir ${dir}`);
-  const startedAt = new Date().toISOString();
-  const loadBefore = os.loadavg();
+  const record = new RunRecord('fanout', REPO_DIR);
   const sampler = new ProcSampler();
   const steadySampler = new ProcSampler();
   const arrivals: Arrival[] = [];
@@ -207,17 +183,17 @@ async function main(): Promise<number> {
   const realCachedAtNs = new Map<string, number>();
   let cluster: Cluster | undefined;
   let fleet: LightFleet | undefined;
-  let failure: string | undefined;
-  let readyS: number | null = null;
+  // assigned inside the run below (a closure): declared types, not the initial values', for the analysis
+  let readyS = null as number | null;
   let t0 = monoNs();
-  let steady: { fromNs: number; toNs: number } | null = null;
-  let storm: Record<string, unknown> | null = null;
-  let resumeRev: number | null = null;
+  let steady = null as { fromNs: number; toNs: number } | null;
+  let storm = null as Record<string, unknown> | null;
+  let resumeRev = null as number | null;
   let trackIds: string[] = [];
   let usage: ReturnType<ProcSampler['summary']> = [];
   let steadyUsage: ReturnType<ProcSampler['summary']> = [];
   const net = await Netsim.up({ members: o.hosts + o.lightHosts + (slowHost ? 1 : 0) });
-  try {
+  const failure = await withNetwork(net, 20_000, log, async () => {
     const hostNames = ['leader', ...realHosts, ...lightHosts, ...(slowHost ? [slowHost] : [])];
     if (o.profile !== 'clean') for (const h of hostNames.slice(1)) await net.impair(h, imp);
     // Each light member stands for a device of its own: its frames must not queue behind those of
@@ -330,16 +306,12 @@ async function main(): Promise<number> {
     await fleet?.stop();
     await c.stop();
     await proxy.stop();
-  } catch (err) {
-    failure = (err as Error).message;
-    log(`FAILED: ${failure}`);
+  }, async () => {
     sampler.stop();
     usage = sampler.summary();
     await fleet?.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
-  } finally {
-    await Promise.race([net.down(), sleep(20_000)]);
-  }
+  });
 
   // ---- analysis ----
   log('analysing');
@@ -416,10 +388,7 @@ async function main(): Promise<number> {
     },
     params: { seed: o.seed, playlist: path.relative(REPO_DIR, playlist), seek_position_ms: SEEK_POSITION_MS, volume: VOLUME, steady_s: o.steadyS, step_s: o.stepS, restart_leader: o.restartLeader },
     notes: 'arrival = first TCP segment of the timeline on the member host eth0 (sniffer, every host); light_parsed = when the light member process had parsed it (its own CLOCK_MONOTONIC); send = first segment on the leader host. leader_lead_ms = atUs - the leader\'s time when it took the command; lead_used_ms = atUs - REST command issued here.',
-    host: { ...hostInfo(REPO_DIR), loadavg_before: loadBefore.map((l) => Math.round(l * 100) / 100) },
-    date: startedAt,
-    failure: failure ?? null,
-    command: `npm run bench:fanout -- ${process.argv.slice(2).join(' ')}`.trim(),
+    ...record.fields(failure),
   };
   writeJson(out, report);
   if (!args.flag('keep')) rmSync(dir, { recursive: true, force: true });
@@ -651,10 +620,4 @@ async function reconnectStorm(
   };
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);

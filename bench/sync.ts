@@ -14,10 +14,11 @@ import { absStats, dropouts, inSyncFromNs, IN_SYNC_US, pointsIn, risingOnsetNs, 
 import { writeLongPlaylist } from './sync-long-tracks.js';
 import { netsimSpawner, startRestProxy } from '@jaudiosync/testkit/helpers/netsim-cluster.js';
 import { decodePlaylist, ScheduleReference } from './sync-reference.js';
-import { ArgError, Args } from './lib/args.js';
+import { ArgError } from './lib/args.js';
+import { benchLog, cannotRun, parseOptions, readArgs, RunRecord, runBench, withNetwork } from './lib/bench-run.js';
 import { loadNetsim } from './lib/netsim-loader.js';
 import { ProcSampler, type ProcUsage } from './lib/proc-sampler.js';
-import { defaultOutPath, hostInfo, sidecarPath, writeFileAtomic, writeJson } from './lib/report-writer.js';
+import { defaultOutPath, sidecarPath, writeFileAtomic, writeJson } from './lib/report-writer.js';
 import { SeededRandom } from './lib/rng.js';
 import { round, summarize, roundSummary } from './lib/stats.js';
 import { renderSvg, type Series } from './lib/svg-plot.js';
@@ -77,51 +78,32 @@ interface StatusSample {
 
 const monoNs = (): number => Number(process.hrtime.bigint());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-function log(msg: string): void {
-  process.stderr.write(`[bench:sync] ${msg}\n`);
-}
+const log = benchLog('sync');
 
 async function main(): Promise<number> {
-  let args: Args;
-  try {
-    args = new Args(process.argv.slice(2), ['members', 'seconds', 'profile', 'out', 'seed', 'kill-restart', 'long-tracks', 'late-join-s', 'discovery', 'playlist', 'keep', 'help']);
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.flag('help')) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const args = readArgs(['members', 'seconds', 'profile', 'out', 'seed', 'kill-restart', 'long-tracks', 'late-join-s', 'discovery', 'playlist', 'keep', 'help'], USAGE, log);
+  if (typeof args === 'number') return args;
   const { Netsim, PROFILES, isProfileName, netsimUnavailableReason } = await loadNetsim();
-  let members: number, seconds: number, seed: number, lateJoinS: number;
-  const profile = args.str('profile', 'wifi');
+  const profileArg = args.str('profile', 'wifi');
   const discovery = args.str('discovery', 'mdns');
   const killRestart = args.flag('kill-restart');
   const longTracks = args.flag('long-tracks');
-  try {
-    members = args.num('members', 3, 1, 32, true);
-    seconds = args.num('seconds', 60, 10, 3600);
-    seed = args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true);
-    lateJoinS = args.num('late-join-s', members >= 2 ? 5 : 0, 0, 3600);
+  const opts = parseOptions(() => {
+    const members = args.num('members', 3, 1, 32, true);
+    const seconds = args.num('seconds', 60, 10, 3600);
+    const seed = args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true);
+    const lateJoinS = args.num('late-join-s', members >= 2 ? 5 : 0, 0, 3600);
+    const profile = profileArg;
     if (!isProfileName(profile)) throw new ArgError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}`);
     if (discovery !== 'mdns' && discovery !== 'explicit') throw new ArgError('--discovery must be mdns or explicit');
     if (lateJoinS > 0 && members < 2) throw new ArgError('--late-join-s needs at least 2 members');
     if (lateJoinS > 0 && lateJoinS > seconds - 8) throw new ArgError('--late-join-s must leave at least 8 s of the run');
     if (killRestart && seconds < 20) throw new ArgError('--kill-restart needs --seconds >= 20');
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const why = netsimUnavailableReason();
-  if (why !== undefined) {
-    log(why);
-    return 2;
-  }
-  if (!existsSync(MEMBER_BIN)) {
-    log(`member not built: ${MEMBER_BIN} (run npx tsc -b)`);
-    return 2;
-  }
+    return { members, seconds, seed, lateJoinS, profile };
+  }, USAGE, log);
+  if (opts === undefined) return 2;
+  const { members, seconds, seed, lateJoinS, profile } = opts;
+  if (cannotRun([netsimUnavailableReason(), existsSync(MEMBER_BIN) ? undefined : `member not built: ${MEMBER_BIN} (run npx tsc -b)`], log)) return 2;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jas-bench-sync-'));
   const keep = args.flag('keep');
   const playlist = longTracks
@@ -146,20 +128,18 @@ async function main(): Promise<number> {
   const imp = PROFILES[profile];
   log(`profile ${profile} (${JSON.stringify(imp)}), ${members} members (${discovery}), ${seconds} s, seed ${seed}${lateJoinS > 0 ? `, ${params[members - 1]!.id} joins at ${lateJoinS} s` : ''}${killed ? `, ${killed.id} SIGKILLed at ${killAtS} s` : ''}, dir ${dir}`);
 
-  const startedAt = new Date().toISOString();
-  const loadBefore = os.loadavg();
+  const record = new RunRecord('sync', REPO_DIR);
   const sampler = new ProcSampler();
   const instances: Instance[] = [];
   const statuses: StatusSample[] = [];
   let cluster: Cluster | undefined;
-  let failure: string | undefined;
   let play: { rev: number; atUs: number } | undefined;
   let playHostNs = NaN;
   let endNs = NaN;
   let leaderUsage: ReturnType<ProcSampler['summary']> = [];
 
   const net = await Netsim.up({ members });
-  try {
+  let failure = await withNetwork(net, 15_000, log, async () => {
     if (profile !== 'clean') for (const p of params) await net.impair(p.host, imp);
     const proxy = await startRestProxy(net, 'leader', HTTP_PORT, path.join(dir, 'leader-rest.sock'));
     const initial = params.filter((p) => !p.late);
@@ -244,15 +224,11 @@ async function main(): Promise<number> {
     await c.stop();
     for (const inst of instances) inst.endNs ??= monoNs();
     await proxy.stop();
-  } catch (err) {
-    failure = (err as Error).message;
-    log(`FAILED: ${failure}`);
+  }, async () => {
     sampler.stop();
     leaderUsage = sampler.summary();
     await cluster?.stop().catch(() => undefined);
-  } finally {
-    await Promise.race([net.down(), sleep(15_000)]);
-  }
+  });
 
   // ---- analysis ----
   log('analysing captures');
@@ -400,10 +376,7 @@ async function main(): Promise<number> {
       play: play ?? null,
       leader_anchor: anchor === undefined ? null : { anchorWallUs: anchor.anchorWallUs, anchorMonoNs: String(anchor.anchorMonoNs) },
     },
-    host: { ...hostInfo(REPO_DIR), loadavg_before: loadBefore.map((l) => Math.round(l * 100) / 100) },
-    date: startedAt,
-    failure: failure ?? null,
-    command: `npm run bench:sync -- ${process.argv.slice(2).join(' ')}`.trim(),
+    ...record.fields(failure),
   };
   writeJson(out, report);
   const svgFile = sidecarPath(out, '.svg');
@@ -446,13 +419,7 @@ function plot(profile: string, seconds: number, playHostNs: number, pairs: Array
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    log(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);
 
 
 /** A member's storage writes over its sampled life: all of them, and without its capture file

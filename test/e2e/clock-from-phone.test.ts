@@ -5,15 +5,15 @@
 // of the track is captured on the member then. The leader timescale does not step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { generateKey, parseKey, restToken } from '@jaudiosync/protocol/auth';
 import { readCapture } from '@jaudiosync/member/capture-file';
-import { Cluster, EXAMPLE_PLAYLIST, MEMBER_BIN, REPO_ROOT, sleep } from '../helpers/cluster.js';
+import { Cluster, EXAMPLE_PLAYLIST, memberBinSkip, REPO_ROOT, sleep } from '../helpers/cluster.js';
 import { DEFAULT_ONSET_THRESHOLD, findOnset } from '../helpers/capture-analysis.js';
+import { wavOnsetS } from '../helpers/wav.js';
 
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 /** 3 years (1095 days) and 2 h 17 min: a time of day read by the wrong clock would be 2 h 17 min off. */
@@ -22,31 +22,6 @@ const LEADER_BEHIND_S = 1095 * 86_400 + 2 * 3600 + 17 * 60;
 const ONSET_TOLERANCE_MS = 20;
 /** Members fade in linearly over this from a revision's atUs (docs/audio-engine.md). */
 const START_FADE_S = 0.006;
-
-const memberBinWorks = spawnSync(process.execPath, [MEMBER_BIN, '--help'], { timeout: 20_000, stdio: 'ignore' }).status === 0;
-
-/** First sample of the WAV over `threshold` with the start fade applied, in seconds. */
-function firstOnsetS(wavPath: string, threshold: number): number {
-  const b = readFileSync(wavPath);
-  let off = 12;
-  let rate = 0;
-  let channels = 0;
-  while (off + 8 <= b.length) {
-    const id = b.toString('ascii', off, off + 4);
-    const size = b.readUInt32LE(off + 4);
-    if (id === 'fmt ') {
-      channels = b.readUInt16LE(off + 10);
-      rate = b.readUInt32LE(off + 12);
-    } else if (id === 'data') {
-      for (let i = off + 8; i + 1 < off + 8 + size; i += 2) {
-        const tS = Math.floor((i - off - 8) / 2 / channels) / rate;
-        if (Math.abs(b.readInt16LE(i)) / 32768 * Math.min(1, tS / START_FADE_S) > threshold) return tS;
-      }
-    }
-    off += 8 + size + (size % 2);
-  }
-  throw new Error(`no onset in ${wavPath}`);
-}
 
 /** Host CLOCK_MONOTONIC (ns) at real wall time `wallMs`, from this process's two clocks read together. */
 function monoNsAtWallMs(wallMs: number): number {
@@ -63,8 +38,7 @@ function monoNsAtWallMs(wallMs: number): number {
 }
 
 test('a leader 3 years off takes the phone time; "HH:MM:SS" then plays at that time by the phone clock', {
-  skip: !memberBinWorks ? 'member daemon not built (jaudiosync-member --help fails)'
-    : existsSync(FAKETIME_LIB) ? false : `libfaketime not installed (${FAKETIME_LIB}; Debian package faketime)`,
+  skip: memberBinSkip() || (existsSync(FAKETIME_LIB) ? false : `libfaketime not installed (${FAKETIME_LIB}; Debian package faketime)`),
   timeout: 240_000,
 }, async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'jas-clock-phone-'));
@@ -108,7 +82,7 @@ test('a leader 3 years off takes the phone time; "HH:MM:SS" then plays at that t
   t.diagnostic(`play at ${hhmmss}: reply at ${play.body.at}`);
   assert.ok(Math.abs(Date.parse(play.body.at) - targetMs) < 50, `the leader names the phone's time (${play.body.at})`);
 
-  const clickS = firstOnsetS(path.join(REPO_ROOT, 'Music', '01-metronome-morning.wav'), DEFAULT_ONSET_THRESHOLD);
+  const clickS = wavOnsetS(path.join(REPO_ROOT, 'Music', '01-metronome-morning.wav'), DEFAULT_ONSET_THRESHOLD, START_FADE_S);
   const expectedNs = monoNsAtWallMs(targetMs) + clickS * 1e9;
   await sleep(Math.max(0, (expectedNs - Number(process.hrtime.bigint())) / 1e6) + 2500);
   const cap = readCapture(cluster.capturePath('member1'));

@@ -6,14 +6,9 @@
 // the crossfade moves nothing that plays and applies from the next track change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Capture } from '@jaudiosync/member/capture-file';
-import { wavBytes } from '../helpers/wav.js';
-import { FaultCluster } from '../faults/helpers/fault-cluster.js';
-import { workDir } from '../faults/helpers/fault-env.js';
+import { sineTrack, toneCluster } from './tone-cluster.js';
 
-const RATE = 48_000;
 const TRACK_S = 16;
 const CROSSFADE_MS = 7000;
 const AMPLITUDE = 0.3;
@@ -22,13 +17,6 @@ const TONES_HZ = [440, 1000];
 const WINDOW_S = 0.05;
 /** Amplitude error allowed (full scale 1): the curve's change within a window is below 0.005. */
 const TOLERANCE = 0.01;
-
-function toneWav(hz: number, seconds = TRACK_S): Buffer {
-  const n = seconds * RATE;
-  const pcm = new Int16Array(2 * n);
-  for (let i = 0; i < n; i++) pcm[2 * i] = pcm[2 * i + 1] = Math.round(AMPLITUDE * 32767 * Math.sin((2 * Math.PI * hz * i) / RATE));
-  return wavBytes(pcm, 2, RATE);
-}
 
 /** Amplitude of the `hz` component of the capture in the window centred on true time `ns`. */
 function toneAmplitude(cap: Capture, ns: number, hz: number): number {
@@ -46,21 +34,11 @@ function toneAmplitude(cap: Capture, ns: number, hz: number): number {
 }
 
 test('a 7 s crossfade: every member fades the tracks over the same leader time by the equal-power curve (captures)', { timeout: 180_000 }, async (t) => {
-  const wd = workDir('crossfade');
-  let fc: FaultCluster | undefined;
-  t.after(async () => {
-    await fc?.stop();
-    wd.cleanup();
-  });
-  const music = join(wd.dir, 'music');
-  mkdirSync(music, { recursive: true });
-  TONES_HZ.forEach((hz) => writeFileSync(join(music, `tone${hz}.wav`), toneWav(hz)));
-  writeFileSync(join(music, 'list.m3u8'), `#EXTM3U\n${TONES_HZ.map((hz) => `tone${hz}.wav`).join('\n')}\n`);
-  fc = await FaultCluster.start({
-    dir: wd.dir, netsim: false, playlist: join(music, 'list.m3u8'),
+  const { fc, wd } = await toneCluster(t, {
+    name: 'crossfade',
+    tracks: TONES_HZ.map((hz) => ({ name: `tone${hz}`, pcm: sineTrack(hz, AMPLITUDE, TRACK_S) })),
     members: [{ id: 'member1', dacPpm: 50, clockOffsetUs: 800_000 }, { id: 'member2', dacPpm: -40, clockOffsetUs: -300_000 }],
   });
-  await fc.waitReady(2);
   const set = await fc.c.api<{ crossfadeMs: number }>('PUT', '/api/crossfade', { crossfadeMs: CROSSFADE_MS });
   assert.equal(set.status, 200, JSON.stringify(set.body));
   const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
@@ -70,7 +48,7 @@ test('a 7 s crossfade: every member fades the tracks over the same leader time b
   await fc.c.stop();
 
   const fadeStartS = TRACK_S - CROSSFADE_MS / 1000;
-  const nsAt = (s: number): number => fc!.monoNsOfLeaderUs(play.body.atUs + Math.round(s * 1e6));
+  const nsAt = (s: number): number => fc.monoNsOfLeaderUs(play.body.atUs + Math.round(s * 1e6));
   const points = [-0.2, 0.1, 0.25, 0.5, 0.75, 0.9, 0.97, 1.2];
   const measured: Record<string, Array<[number, number, number]>> = {};
   for (const id of ['member1', 'member2']) {
@@ -101,23 +79,13 @@ test('a 7 s crossfade: every member fades the tracks over the same leader time b
 });
 
 test('a crossfade set while the second track plays moves nothing audible and fades into the third (captures)', { timeout: 180_000 }, async (t) => {
-  const wd = workDir('crossfade-live');
-  let fc: FaultCluster | undefined;
-  t.after(async () => {
-    await fc?.stop();
-    wd.cleanup();
-  });
   const tones = [440, 1000, 660];
   const trackS = 6;
-  const music = join(wd.dir, 'music');
-  mkdirSync(music, { recursive: true });
-  tones.forEach((hz) => writeFileSync(join(music, `tone${hz}.wav`), toneWav(hz, trackS)));
-  writeFileSync(join(music, 'list.m3u8'), `#EXTM3U\n${tones.map((hz) => `tone${hz}.wav`).join('\n')}\n`);
-  fc = await FaultCluster.start({
-    dir: wd.dir, netsim: false, playlist: join(music, 'list.m3u8'),
+  const { fc, wd } = await toneCluster(t, {
+    name: 'crossfade-live',
+    tracks: tones.map((hz) => ({ name: `tone${hz}`, pcm: sineTrack(hz, AMPLITUDE, trackS) })),
     members: [{ id: 'member1', dacPpm: 30, clockOffsetUs: 400_000 }, { id: 'member2', dacPpm: -60, clockOffsetUs: -900_000 }],
   });
-  await fc.waitReady(3);
   const play = await fc.c.api<{ atUs: number }>('POST', '/api/play', { index: 0, positionMs: 0 });
   assert.equal(play.status, 200, JSON.stringify(play.body));
   // 1.5 s into the second track (gapless so far), a 2 s crossfade.
@@ -130,7 +98,7 @@ test('a crossfade set while the second track plays moves nothing audible and fad
   await fc.sleepPastLeaderUs(play.body.atUs, 16_000 + 1500);
   await fc.c.stop();
 
-  const nsAt = (sec: number): number => fc!.monoNsOfLeaderUs(play.body.atUs + Math.round(sec * 1e6));
+  const nsAt = (sec: number): number => fc.monoNsOfLeaderUs(play.body.atUs + Math.round(sec * 1e6));
   const changeS = (setAtUs - play.body.atUs) / 1e6;
   const report: Record<string, unknown> = { changeS };
   for (const id of ['member1', 'member2']) {

@@ -4,16 +4,11 @@
 // switched off mid-track takes effect on every member at the same moment (the ramp's middle).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { LoudnessMeter } from '@jaudiosync/media';
 import type { Capture } from '@jaudiosync/member/capture-file';
-import { wavBytes } from '../helpers/wav.js';
 import { rmsLevel } from '../helpers/capture-analysis.js';
-import { FaultCluster } from '../faults/helpers/fault-cluster.js';
-import { workDir } from '../faults/helpers/fault-env.js';
+import { TONE_RATE as RATE, toneCluster } from './tone-cluster.js';
 
-const RATE = 48_000;
 const TRACK_S = 8;
 const LEVELS_LUFS = [-8, -16, -26];
 const TARGET_LUFS = -16;
@@ -88,23 +83,12 @@ function captureLufs(cap: Capture, fromNs: number, toNs: number): number | null 
 interface LoudnessReport { tracks: Array<{ loudnessLufs: number | null; truePeakDbtp: number | null; gainDb: number; peakLimited: boolean }> }
 
 test('tracks at -8, -16 and -26 LUFS play at the -16 LUFS target within 1 LU on every member (captures)', { timeout: 180_000 }, async (t) => {
-  const wd = workDir('loudness');
-  let fc: FaultCluster | undefined;
-  t.after(async () => {
-    await fc?.stop();
-    wd.cleanup();
-  });
-  const music = join(wd.dir, 'music');
-  mkdirSync(music, { recursive: true });
-  const names = LEVELS_LUFS.map((l) => `tone${l}.wav`);
-  LEVELS_LUFS.forEach((l, k) => writeFileSync(join(music, names[k]!), wavBytes(toneTrack(l), 2, RATE)));
-  writeFileSync(join(music, 'list.m3u8'), `#EXTM3U\n${names.join('\n')}\n`);
-  fc = await FaultCluster.start({
-    dir: wd.dir, netsim: false, playlist: join(music, 'list.m3u8'),
+  const { fc, wd } = await toneCluster(t, {
+    name: 'loudness',
+    tracks: LEVELS_LUFS.map((l) => ({ name: `tone${l}`, pcm: toneTrack(l) })),
     members: [{ id: 'member1', dacPpm: 40, clockOffsetUs: 1_000_000 }, { id: 'member2', dacPpm: -30, clockOffsetUs: -500_000 }],
     leaderArgs: ['--normalize', 'track', '--target-lufs', String(TARGET_LUFS)],
   });
-  await fc.waitReady(3);
   const report = (await fc.c.api<LoudnessReport>('GET', '/api/loudness')).body;
   report.tracks.forEach((tr, k) => {
     assert.ok(tr.loudnessLufs !== null && Math.abs(tr.loudnessLufs - LEVELS_LUFS[k]!) < 0.2, `leader measured track ${k}: ${String(tr.loudnessLufs)}`);
@@ -121,7 +105,7 @@ test('tracks at -8, -16 and -26 LUFS play at the -16 LUFS target within 1 LU on 
   await fc.sleepPastLeaderUs(play.body.atUs, LEVELS_LUFS.length * TRACK_S * 1000 + 1500);
   await fc.c.stop();
 
-  const nsOf = (us: number): number => fc!.monoNsOfLeaderUs(us);
+  const nsOf = (us: number): number => fc.monoNsOfLeaderUs(us);
   const measured: Record<string, number[]> = {};
   const afterOff: Record<string, number> = {};
   const stepUs: Record<string, number | null> = {};

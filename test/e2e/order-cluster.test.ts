@@ -8,34 +8,38 @@
 //   end of that lap.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readCapture } from '@jaudiosync/member/capture-file';
-import { wavBytes } from '@jaudiosync/test-support';
-import { Cluster, MEMBER_BIN, hostMonoNsAtLeaderUs, sleep } from '../helpers/cluster.js';
+import { Cluster, memberBinSkip, hostMonoNsAtLeaderUs, sleep, type LeaderAnchor } from '../helpers/cluster.js';
 import { rmsLevel } from '../helpers/capture-analysis.js';
+import { sineTrack, writeTonePlaylist } from './tone-cluster.js';
 
-const RATE = 48_000;
 const TRACK_S = 4;
 /** Track k is a 440 Hz tone at amplitude LEVELS[k]: its RMS is LEVELS[k] / sqrt(2). */
 const LEVELS = [0.08, 0.16, 0.24, 0.32, 0.4, 0.48];
 /** Captured RMS within this fraction of the track's: the members play it at volume 1. */
 const LEVEL_TOLERANCE = 0.08;
 
-const memberBinWorks = spawnSync(process.execPath, [MEMBER_BIN, '--help'], { timeout: 20_000, stdio: 'ignore' }).status === 0;
-
-function toneWav(level: number): Buffer {
-  const n = TRACK_S * RATE;
-  const pcm = new Int16Array(n * 2);
-  for (let i = 0; i < n; i++) {
-    const v = Math.round(Math.sin((2 * Math.PI * 440 * i) / RATE) * level * 32767);
-    pcm[2 * i] = v;
-    pcm[2 * i + 1] = v;
-  }
-  return wavBytes(pcm, 2, RATE);
+/** Two members on loopback playing tracks 0..count-1 of LEVELS, synced with every track ready. */
+async function levelCluster(t: TestContext, prefix: string, count: number): Promise<{ cluster: Cluster; anchor: LeaderAnchor }> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  let cluster: Cluster | undefined;
+  // The daemons stop before their directory goes: removed under them, it is written again and the
+  // removal fails, which would leave them running.
+  t.after(async () => {
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const playlist = writeTonePlaylist(dir, LEVELS.slice(0, count).map((l, k) => ({ name: `tone-${k}`, pcm: sineTrack(440, l, TRACK_S) })), 'tones.m3u8');
+  cluster = await Cluster.start({ dir, playlist, members: [{ id: 'member1', dacPpm: 40 }, { id: 'member2', dacPpm: -30 }] });
+  await cluster.waitFor((s) => s.playlist.length === count && s.members.length === 2
+    && s.members.every((m) => m.clock?.synced === true && m.ready === count), 120_000, 'members synced with every track ready');
+  const anchor = cluster.leaderAnchor();
+  assert.ok(anchor, 'the leader logs its timescale anchor');
+  return { cluster, anchor };
 }
 
 /** Which track (m3u8 index) a level is; -1 when none is within the tolerance. */
@@ -46,21 +50,10 @@ function trackOfLevel(rms: number): number {
 interface OrderStatus { playlist: Array<{ index: number; playlistIndex: number }>; shuffle: boolean; seed: number }
 
 test('shuffle: two members play the same shuffled next track, also after a re-shuffle while a track plays', {
-  skip: memberBinWorks ? false : 'member daemon not built (jaudiosync-member --help fails)',
+  skip: memberBinSkip(),
   timeout: 240_000,
 }, async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'jas-shuffle-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  LEVELS.forEach((l, k) => writeFileSync(path.join(dir, `tone-${k}.wav`), toneWav(l)));
-  const playlist = path.join(dir, 'tones.m3u8');
-  writeFileSync(playlist, ['#EXTM3U', ...LEVELS.map((_l, k) => `tone-${k}.wav`), ''].join('\n'));
-
-  const cluster = await Cluster.start({ dir, playlist, members: [{ id: 'member1', dacPpm: 40 }, { id: 'member2', dacPpm: -30 }] });
-  t.after(() => cluster.stop());
-  await cluster.waitFor((s) => s.playlist.length === LEVELS.length && s.members.length === 2
-    && s.members.every((m) => m.clock?.synced === true && m.ready === LEVELS.length), 120_000, 'members synced with every track ready');
-  const anchor = cluster.leaderAnchor();
-  assert.ok(anchor, 'the leader logs its timescale anchor');
+  const { cluster, anchor } = await levelCluster(t, 'jas-shuffle-', LEVELS.length);
 
   // Shuffle before play: stopped at the start, the whole order is drawn from the seed.
   const shuffled = await cluster.api<{ seed: number; shuffle: boolean }>('PUT', '/api/shuffle', { shuffle: true, seed: 20261206 });
@@ -102,20 +95,10 @@ test('shuffle: two members play the same shuffled next track, also after a re-sh
 });
 
 test('repeat one: both members play the track again at its end; stop-after: both stop at the end of the lap', {
-  skip: memberBinWorks ? false : 'member daemon not built (jaudiosync-member --help fails)',
+  skip: memberBinSkip(),
   timeout: 240_000,
 }, async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'jas-repeat-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  LEVELS.slice(0, 3).forEach((l, k) => writeFileSync(path.join(dir, `tone-${k}.wav`), toneWav(l)));
-  const playlist = path.join(dir, 'tones.m3u8');
-  writeFileSync(playlist, ['#EXTM3U', 'tone-0.wav', 'tone-1.wav', 'tone-2.wav', ''].join('\n'));
-  const cluster = await Cluster.start({ dir, playlist, members: [{ id: 'member1', dacPpm: 40 }, { id: 'member2', dacPpm: -30 }] });
-  t.after(() => cluster.stop());
-  await cluster.waitFor((s) => s.playlist.length === 3 && s.members.length === 2
-    && s.members.every((m) => m.clock?.synced === true && m.ready === 3), 120_000, 'members synced with every track ready');
-  const anchor = cluster.leaderAnchor();
-  assert.ok(anchor, 'the leader logs its timescale anchor');
+  const { cluster, anchor } = await levelCluster(t, 'jas-repeat-', 3);
   assert.equal((await cluster.api('PUT', '/api/repeat', { repeat: 'one' })).status, 200);
   const play = await cluster.api<{ atUs: number }>('POST', '/api/play', { index: 1 });
   assert.equal(play.status, 200, JSON.stringify(play.body));

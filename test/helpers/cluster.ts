@@ -2,7 +2,7 @@
 // loopback or on simulated hosts, with capture sinks, injected clock errors and DAC rate errors;
 // talks to the leader's REST API; kills and restarts pieces. Used by the demo, e2e tests and
 // benchmarks. Everything it starts is stopped by stop() (also registered for process exit).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,14 @@ export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..
 export const LEADER_BIN = join(REPO_ROOT, 'packages/leader/dist/src/bin/jaudiosync-leader.js');
 export const MEMBER_BIN = join(REPO_ROOT, 'packages/member/dist/src/bin/jaudiosync-member.js');
 export const EXAMPLE_PLAYLIST = join(REPO_ROOT, 'Music/Playlist.m3u8');
+
+let memberBinProblem: string | false | undefined;
+/** A test's skip reason when the member daemon cannot run here (not built, or its --help fails); false when it can. Checked once. */
+export function memberBinSkip(): string | false {
+  memberBinProblem ??= spawnSync(process.execPath, [MEMBER_BIN, '--help'], { timeout: 20_000, stdio: 'ignore' }).status === 0
+    ? false : 'member daemon not built (jaudiosync-member --help fails)';
+  return memberBinProblem;
+}
 
 export type Spawner = (host: string, cmd: string, args: string[], env: NodeJS.ProcessEnv) => ChildProcess;
 

@@ -4,14 +4,14 @@
 // Screenshot at phone width kept in test-artifacts/ui/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readCapture } from '@jaudiosync/member/capture-file';
-import { Cluster, EXAMPLE_PLAYLIST, MEMBER_BIN, REPO_ROOT, hostMonoNsAtLeaderUs, sleep } from '../helpers/cluster.js';
+import { Cluster, EXAMPLE_PLAYLIST, memberBinSkip, REPO_ROOT, hostMonoNsAtLeaderUs, sleep } from '../helpers/cluster.js';
 import { DEFAULT_ONSET_THRESHOLD, findOnset, rmsLevel } from '../helpers/capture-analysis.js';
+import { wavOnsetS } from '../helpers/wav.js';
 import { launchBrowser } from './browser.js';
 
 // Browser globals used only inside waitForFunction callbacks (no DOM lib in this project).
@@ -28,35 +28,6 @@ const START_FADE_S = 0.006;
 /** Members must agree far better than the leader-time mapping: they share one timescale. */
 const MEMBER_ONSET_SPREAD_MS = 1;
 const STATUS_SAMPLES = 7;
-
-const memberBinWorks = spawnSync(process.execPath, [MEMBER_BIN, '--help'], { timeout: 20_000, stdio: 'ignore' }).status === 0;
-
-/**
- * Time of the first sample of a 16-bit PCM WAV over `threshold` (full scale 1) when played from its
- * start with the members' start fade, in seconds.
- */
-function firstOnsetS(wavPath: string, threshold: number): number {
-  const b = readFileSync(wavPath);
-  let off = 12;
-  let rate = 0;
-  let channels = 0;
-  while (off + 8 <= b.length) {
-    const id = b.toString('ascii', off, off + 4);
-    const size = b.readUInt32LE(off + 4);
-    if (id === 'fmt ') {
-      channels = b.readUInt16LE(off + 10);
-      rate = b.readUInt32LE(off + 12);
-      assert.equal(b.readUInt16LE(off + 22), 16, 'test expects 16-bit PCM');
-    } else if (id === 'data') {
-      for (let i = off + 8; i + 1 < off + 8 + size; i += 2) {
-        const tS = Math.floor((i - off - 8) / 2 / channels) / rate;
-        if (Math.abs(b.readInt16LE(i)) / 32768 * Math.min(1, tS / START_FADE_S) > threshold) return tS;
-      }
-    }
-    off += 8 + size + (size % 2);
-  }
-  throw new Error(`no onset in ${wavPath}`);
-}
 
 /**
  * Host CLOCK_MONOTONIC ns of a leader time, through /api/status: the status read with the shortest
@@ -76,7 +47,7 @@ async function leaderToMono(cluster: Cluster): Promise<{ monoNs(leaderUs: number
 }
 
 test('control page with real daemons: play starts the audio at the scheduled frame; member volume changes the captured level', {
-  skip: memberBinWorks ? false : 'member daemon not built (jaudiosync-member --help fails)',
+  skip: memberBinSkip(),
   timeout: 240_000,
 }, async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'jas-ui-capture-'));
@@ -120,7 +91,7 @@ test('control page with real daemons: play starts the audio at the scheduled fra
   const map = anchor ? { monoNs: (us: number) => hostMonoNsAtLeaderUs(anchor, us) } : viaStatus;
   const toleranceMs = anchor ? ONSET_TOLERANCE_ANCHOR_MS : ONSET_TOLERANCE_STATUS_MS;
   if (anchor) t.diagnostic(`leader time via /api/status is ${((viaStatus.monoNs(play.atUs) - map.monoNs(play.atUs)) / 1e6).toFixed(3)} ms off the logged anchor (rtt ${viaStatus.rttMs.toFixed(2)} ms)`);
-  const clickOffsetS = firstOnsetS(path.join(REPO_ROOT, 'Music', '01-metronome-morning.wav'), DEFAULT_ONSET_THRESHOLD);
+  const clickOffsetS = wavOnsetS(path.join(REPO_ROOT, 'Music', '01-metronome-morning.wav'), DEFAULT_ONSET_THRESHOLD, START_FADE_S);
   const expectedNs = map.monoNs(play.atUs) + clickOffsetS * 1e9;
   await sleep(Math.max(0, (expectedNs - Number(process.hrtime.bigint())) / 1e6) + 2500);
   const s = await cluster.status();

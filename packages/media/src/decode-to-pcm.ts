@@ -14,7 +14,9 @@ import { int16ScaleFor, PcmAccumulator } from './pcm-accumulator.js';
 import { PcmFileWriter } from './pcm-file-writer.js';
 import { PolyphaseResampler } from './polyphase-resampler.js';
 import { LoudnessMeter, type TrackLoudness } from './loudness-meter.js';
-import { readGainTags, type GainTags } from './replaygain-tags.js';
+import { readFileTags } from './file-tags.js';
+import type { GainTags } from './replaygain-tags.js';
+import type { TrackTags } from './track-tags.js';
 import { INSPECT_BYTES, inspectSource, type SourceInfo } from './source-inspect.js';
 import { TrackError } from './track-error.js';
 
@@ -89,6 +91,8 @@ export interface TrackLength {
 export interface TrackMeasurement extends TrackLength {
   loudness: TrackLoudness;
   tags: GainTags;
+  /** Title, artist, album and cover, from the same parse of the file as `tags`. */
+  trackTags: TrackTags;
 }
 
 export interface DecodedTrack extends TrackLength {
@@ -133,7 +137,8 @@ export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, h
 
 /**
  * Decodes without keeping audio: the exact length the leader puts on the timeline, and in the same
- * pass the loudness and true peak of the stereo mix the members play (BS.1770), plus the tags.
+ * pass the loudness and true peak of the stereo mix the members play (BS.1770), plus both tag sets
+ * (ReplayGain and album; title, artist and cover) from one parse of the file.
  */
 export async function measureTrack(input: TrackInput, hooks: DecodeHooks = {}): Promise<TrackMeasurement> {
   let meter: LoudnessMeter | undefined;
@@ -143,8 +148,8 @@ export async function measureTrack(input: TrackInput, hooks: DecodeHooks = {}): 
     meter!.push(left, right);
     return 0;
   });
-  const tags = await readGainTags(input);
-  return { ...length, loudness: meter!.result(), tags };
+  const tags = await readFileTags(input);
+  return { ...length, loudness: meter!.result(), tags: tags.gain, trackTags: tags.track };
 }
 
 function checkOptions(opts: DecodeOptions): number {

@@ -16,10 +16,11 @@ export { lowerThreadPriority, currentThreadId, MAX_NICE, type ThreadPriority } f
 export { TrackError, type TrackErrorKind, type TrackErrorTransfer } from './track-error.js';
 export { DECODABLE_FORMATS } from './source-inspect.js';
 export {
-  readTrackTags, readArtwork, artworkOf, sniffImage, MAX_ARTWORK_BYTES, MAX_SCALED_ARTWORK_BYTES, MAX_TAG_CHARS,
+  readArtwork, artworkOf, sniffImage, MAX_ARTWORK_BYTES, MAX_SCALED_ARTWORK_BYTES, MAX_TAG_CHARS,
   type TrackTags, type TrackArtwork, type ArtworkMime,
 } from './track-tags.js';
 export { phoneSizedCover, PHONE_COVER_PX, MAX_COVER_MEGAPIXELS, type SizedCover } from './cover-resize.js';
 export { resizeCover, COVER_RESIZE_TIMEOUT_MS } from './cover-resize-worker.js';
 export { LoudnessMeter, type TrackLoudness } from './loudness-meter.js';
-export { readGainTags, type ReplayGainTags, type GainTags } from './replaygain-tags.js';
+export { type ReplayGainTags, type GainTags } from './replaygain-tags.js';
+export { readFileTags, readTrackTags, type FileTags } from './file-tags.js';

@@ -1,8 +1,7 @@
-// ReplayGain tags and the album tag of a track (music-metadata), for loudness normalization: a track
-// tagged by a ReplayGain scanner keeps its tagged gains, the meter (loudness-meter.ts) fills in the
-// rest. Tags are untrusted input: values outside the plausible range are dropped, never thrown.
-import { parseBuffer, parseFile } from 'music-metadata';
-import type { TrackInput } from './decode-to-pcm.js';
+// ReplayGain tags and the album tag of a track (parsed in file-tags.ts), for loudness normalization:
+// a track tagged by a ReplayGain scanner keeps its tagged gains, the meter (loudness-meter.ts) fills
+// in the rest. Tags are untrusted input: values outside the plausible range are dropped, never thrown.
+import type { ICommonTagsResult } from 'music-metadata';
 
 /** Gains in dB (relative to ReplayGain 2.0's -18 LUFS reference), peaks as dBFS (sample peaks). */
 export interface ReplayGainTags {
@@ -37,15 +36,8 @@ function text(v: unknown): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, MAX_ALBUM_CHARS) : undefined;
 }
 
-/** Reads the tags (no audio decoding, no cover art); a file whose tags cannot be parsed has none. */
-export async function readGainTags(input: TrackInput): Promise<GainTags> {
-  let common;
-  try {
-    const options = { duration: false, skipCovers: true };
-    common = (typeof input === 'string' ? await parseFile(input, options) : await parseBuffer(input, undefined, options)).common;
-  } catch {
-    return {};
-  }
+/** ReplayGain gains and peaks, album and album artist from a file's parsed tags (file-tags.ts parses them). */
+export function gainTagsOf(common: ICommonTagsResult): GainTags {
   const rg: ReplayGainTags = {};
   const tg = gain(common.replaygain_track_gain);
   const tp = peak(common.replaygain_track_peak, common.replaygain_track_peak_ratio);

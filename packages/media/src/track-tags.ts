@@ -1,9 +1,9 @@
-// readTrackTags: title, artist, album and the embedded cover picture of an audio file, from its tags
-// via music-metadata. The picture is checked (its bytes must be the image type it claims, one of
+// Title, artist, album and the embedded cover picture of an audio file, from its tags (parsed by
+// music-metadata in file-tags.ts). The picture is checked (its bytes must be the image type it claims, one of
 // the types every phone browser shows) and bounded: JPEG and PNG covers are scaled for a phone
 // when served (cover-resize.ts), GIF and WebP are not decoded here and are served only when small.
 import { createHash } from 'node:crypto';
-import { parseFile } from 'music-metadata';
+import { parseFile, type ICommonTagsResult } from 'music-metadata';
 
 /** Largest GIF or WebP cover served as it is (bytes): typical 500-1000 px covers are 50-300 KB. */
 export const MAX_ARTWORK_BYTES = 512 * 1024;
@@ -64,15 +64,8 @@ export function artworkOf(data: Uint8Array): { artwork: TrackArtwork } | { skipp
   return { artwork: { sha256: createHash('sha256').update(data).digest('hex'), mime, bytes: data.length } };
 }
 
-/** Tags of a file; a file whose tags cannot be read has none (the track still plays). */
-export async function readTrackTags(path: string): Promise<TrackTags> {
-  let meta;
-  try {
-    meta = await parseFile(path, { duration: false, skipCovers: false, skipPostHeaders: true });
-  } catch {
-    return {};
-  }
-  const c = meta.common;
+/** Title, artist, album and cover from a file's parsed tags (file-tags.ts parses them). */
+export function trackTagsOf(c: ICommonTagsResult): TrackTags {
   const tags: TrackTags = {};
   const title = text(c.title);
   const artist = text(c.artist);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { measureTrack } from '../src/decode-to-pcm.js';
-import { readGainTags } from '../src/replaygain-tags.js';
+import { readFileTags } from '../src/file-tags.js';
 import { wavFile } from './wav-fixture.js';
 
 function sineWav(db: number, seconds: number, rate: number): Buffer {
@@ -47,13 +47,14 @@ test('measureTrack reports the loudness and true peak of a -20 dBFS stereo sine 
   assert.ok(m.loudness.integratedLufs !== null && Math.abs(m.loudness.integratedLufs + 20) <= 0.1, `${String(m.loudness.integratedLufs)} LUFS`);
   assert.ok(Math.abs(m.loudness.truePeakDbtp + 20) <= 0.2, `${m.loudness.truePeakDbtp} dBTP`);
   assert.deepEqual(m.tags, {});
+  assert.deepEqual(m.trackTags, {});
 });
 
 test('ReplayGain tags are read; implausible values are dropped', async () => {
   const wav = withId3(sineWav(-20, 1, 48_000), {
     REPLAYGAIN_TRACK_GAIN: '-6.50 dB', REPLAYGAIN_TRACK_PEAK: '0.5', REPLAYGAIN_ALBUM_GAIN: '+900 dB',
   });
-  const tags = await readGainTags(new Uint8Array(wav));
+  const tags = (await readFileTags(new Uint8Array(wav))).gain;
   assert.equal(tags.replayGain?.trackGainDb, -6.5);
   assert.ok(Math.abs((tags.replayGain?.trackPeakDb ?? 0) + 6.02) < 0.01);
   assert.equal(tags.replayGain?.albumGainDb, undefined);
@@ -62,5 +63,5 @@ test('ReplayGain tags are read; implausible values are dropped', async () => {
 });
 
 test('a file whose tags cannot be parsed has none (no throw)', async () => {
-  assert.deepEqual(await readGainTags(new Uint8Array([1, 2, 3, 4])), {});
+  assert.deepEqual(await readFileTags(new Uint8Array([1, 2, 3, 4])), { track: {}, gain: {} });
 });

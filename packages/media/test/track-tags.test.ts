@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TINY_PNG, withId3 } from '@jaudiosync/test-support';
-import { MAX_ARTWORK_BYTES, artworkOf, readArtwork, readTrackTags, sniffImage } from '../src/track-tags.js';
+import { MAX_ARTWORK_BYTES, artworkOf, readArtwork, sniffImage } from '../src/track-tags.js';
+import { readFileTags, readTrackTags } from '../src/file-tags.js';
+import { measureTrack } from '../src/decode-to-pcm.js';
 
 const MP3 = fileURLToPath(new URL('../../../../Music/02-pluck-parade.mp3', import.meta.url));
 let dir: string;
@@ -61,4 +63,16 @@ test('image signatures', () => {
   assert.equal(sniffImage(Buffer.from('<?xml')), undefined);
   assert.equal(sniffImage(new Uint8Array(0)), undefined);
   assert.ok('skipped' in artworkOf(Buffer.from('RIFF\0\0\0\0WAVE')));
+});
+
+test('one parse gives both tag sets; the leader\'s measuring pass brings the same ones', async () => {
+  const file = path.join(dir, 'both.mp3');
+  await writeFile(file, withId3(mp3, { title: 'Both', artist: 'Ensemble', album: 'Examples', picture: { mime: 'image/png', data: TINY_PNG } }));
+  const tags = await readFileTags(file);
+  assert.deepEqual(tags.track, await readTrackTags(file));
+  assert.equal(tags.track.title, 'Both');
+  assert.equal(tags.track.artwork?.mime, 'image/png');
+  assert.deepEqual(tags.gain, { album: 'Examples' });
+  const m = await measureTrack(file);
+  assert.deepEqual({ track: m.trackTags, gain: m.tags }, tags);
 });

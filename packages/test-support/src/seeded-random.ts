@@ -1,16 +1,8 @@
-// Seeded pseudo-random numbers (mulberry32), so that tests and benchmark parameters reproduce.
+// Seeded pseudo-random numbers, so that tests and benchmark parameters reproduce. The generator is
+// the protocol's (the leader's shuffle draws from it too); this adds what only tests need.
+import { mulberry32 } from '@jaudiosync/protocol/seeded-random';
 
-/** Uniform numbers in [0, 1) from a 32-bit seed (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** One standard normal deviate from a uniform source (Box-Muller). */
 export function gaussian(uniform: () => number): number {

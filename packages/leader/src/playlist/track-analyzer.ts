@@ -1,9 +1,9 @@
 // Exact length of a track: measured once with the same decode pipeline the members play from
 // (@jaudiosync/media, in a worker thread), so the leader's frame counts and the members' decoded
 // PCM agree frame for frame. The same pass measures the loudness and true peak (BS.1770) and reads
-// the ReplayGain tags, for loudness normalization. One file at a time: a Pi 3B+ leader has little
-// memory to spare.
-import { TrackDecoder, type TrackLoudness, type GainTags } from '@jaudiosync/media';
+// the tags in one parse: ReplayGain (loudness normalization), title, artist and cover. One file at a
+// time: a Pi 3B+ leader has little memory to spare.
+import { TrackDecoder, type TrackLoudness, type GainTags, type TrackTags } from '@jaudiosync/media';
 
 /** A file that takes longer than this to measure is treated as broken (~100x realtime is typical). */
 const MEASURE_TIMEOUT_MS = 120_000;
@@ -15,6 +15,9 @@ export interface TrackAnalysis {
   /** Absent in analyses cached before loudness was measured (such a track is measured again). */
   loudness?: TrackLoudness;
   tags?: GainTags;
+  /** Title, artist, album and cover from the same parse of the file (not cached with the analysis:
+   *  the catalog keeps tags apart). */
+  trackTags?: TrackTags;
 }
 
 export interface TrackAnalyzer {
@@ -32,7 +35,7 @@ export class WorkerTrackAnalyzer implements TrackAnalyzer {
     });
     try {
       const m = await Promise.race([this.decoder.measure(path), timeout]);
-      return { sourceRate: m.sourceRate, sourceFrames: m.sourceFrames, channels: m.sourceChannels, loudness: m.loudness, tags: m.tags };
+      return { sourceRate: m.sourceRate, sourceFrames: m.sourceFrames, channels: m.sourceChannels, loudness: m.loudness, tags: m.tags, trackTags: m.trackTags };
     } finally {
       clearTimeout(timer);
     }

@@ -58,7 +58,8 @@ export interface TrackCatalogOptions {
   /** State dir for the cache file; in-memory only when absent. */
   stateDir?: string;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
-  /** Tag reader (default: music-metadata through @jaudiosync/media). */
+  /** Tag reader for a track whose analysis came from the cache (default: music-metadata through
+   *  @jaudiosync/media); a fresh analysis brings its tags along. */
   readTags?(path: string): Promise<TrackTags>;
 }
 
@@ -102,7 +103,7 @@ export class TrackCatalog {
         const analysis = await this.analysisOf(id, entry.path);
         const frames = framesAtRate(analysis.sourceFrames, analysis.sourceRate, this.options.outputRate);
         if (frames < 1) throw new Error('no audio frames');
-        const tags = await this.tagsOf(id, entry.path);
+        const tags = await this.tagsOf(id, entry.path, analysis.trackTags);
         // The playlist's own title (#EXTINF) wins; then the file's title tag; then its name.
         tracks.push({
           id, path: entry.path, title: entry.title ?? tags.title ?? path.basename(entry.path, path.extname(entry.path)),
@@ -151,11 +152,12 @@ export class TrackCatalog {
     return id;
   }
 
-  /** Tags by content hash: read once per file content, kept with the analyses. */
-  private async tagsOf(id: string, filePath: string): Promise<TrackTags> {
+  /** Tags by content hash: read once per file content, kept with the analyses; taken from a
+   *  measurement made now (its one parse of the file), else read. */
+  private async tagsOf(id: string, filePath: string, measured: TrackTags | undefined): Promise<TrackTags> {
     const cached = this.tags.get(id);
     if (cached) return cached;
-    const tags = await (this.options.readTags ?? readTrackTags)(filePath);
+    const tags = measured ?? await (this.options.readTags ?? readTrackTags)(filePath);
     if (tags.artworkSkipped !== undefined) this.options.log?.info({ path: filePath, reason: tags.artworkSkipped }, 'cover not served');
     this.tags.set(id, tags);
     return tags;
@@ -174,7 +176,8 @@ export class TrackCatalog {
     if (!Number.isSafeInteger(analysis.sourceFrames) || !Number.isSafeInteger(analysis.sourceRate) || analysis.sourceRate < 1) {
       throw new Error('decoder returned no sample rate or length');
     }
-    this.analyses.set(id, analysis);
+    const { trackTags: _tags, ...kept } = analysis;
+    this.analyses.set(id, kept);
     return analysis;
   }
 

@@ -1,26 +1,15 @@
 // The shuffled play order: a seeded Fisher-Yates over the part of the order that has not played
 // yet, so a seed (persisted with the state) always gives the same order, and the track that plays
 // (and everything before it) keeps its place: members play on without a jump.
+import { mulberry32 } from '@jaudiosync/protocol/seeded-random';
 
 /** Largest seed accepted (32 bits: what the generator consumes). */
 export const MAX_SHUFFLE_SEED = 0xffff_ffff;
 
-/** mulberry32: small, fast, well-distributed 32-bit generator; returns numbers in [0, 1). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** `order` with positions [from, end) shuffled by `seed`; positions before `from` unchanged. */
 export function shuffleFrom(order: readonly number[], from: number, seed: number): number[] {
   const out = [...order];
-  const next = generator(seed);
+  const next = mulberry32(seed);
   for (let i = out.length - 1; i > from; i--) {
     const j = from + Math.floor(next() * (i - from + 1));
     const t = out[i] as number;
