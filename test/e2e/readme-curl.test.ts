@@ -77,6 +77,23 @@ async function statusAfter(atUs: number): Promise<Status> {
   }
 }
 
+/** Milliseconds of playing since a command took effect, as of a status. */
+function msSince(reply: { atUs: number }, s: Status): number {
+  return (pos(s).atUs - reply.atUs) / 1000;
+}
+
+/** A position (ms) where it should be, within a few frames' rounding. */
+function assertNear(actualMs: number, expectedMs: number, what: string): void {
+  assert.ok(Math.abs(actualMs - expectedMs) < 2, `${what}: at ${actualMs} ms, expected ${expectedMs}`);
+}
+
+/** A command's time is `delayMs` after the leader received it: between its clock before and after the request. */
+async function assertDelayed(reply: { atUs: number }, before: Status, delayMs: number): Promise<void> {
+  const afterUs = (await status()).leader.nowUs;
+  assert.ok(reply.atUs >= before.leader.nowUs + delayMs * 1000 - 1000 && reply.atUs <= afterUs + delayMs * 1000 + 1000,
+    `atUs ${reply.atUs} is not ${delayMs} ms after the request (leader time ${before.leader.nowUs}..${afterUs})`);
+}
+
 /** The revision the leader logged as the last of timeline `rev` (the log is written asynchronously). */
 async function loggedRevision(rev: number): Promise<{ atUs: number; playing: boolean; index: number; frame: number }> {
   const deadline = Date.now() + 5000;
@@ -208,9 +225,10 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
       check: async (r, b) => {
         assert.equal(b.playing, false);
         const reply = command(r);
-        const aheadMs = (reply.atUs - b.leader.nowUs) / 1000;
-        assert.ok(aheadMs > 2500 && aheadMs < 3500, `+3s is ${aheadMs} ms ahead`);
-        assert.equal((await statusAfter(reply.atUs)).playing, true);
+        await assertDelayed(reply, b, 3000);
+        const s = await statusAfter(reply.atUs);
+        assert.equal(s.playing, true);
+        assertNear(pos(s).positionMs, msSince(reply, s), 'from the resume point (the start)');
       },
     },
     {
@@ -244,12 +262,11 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
       has: ['/api/resume', '"delayMs":1000'],
       check: async (r, b) => {
         const reply = command(r);
-        const aheadMs = (reply.atUs - b.leader.nowUs) / 1000;
-        assert.ok(aheadMs > 900 && aheadMs < 1500, `delayMs 1000 is ${aheadMs} ms ahead`);
+        await assertDelayed(reply, b, 1000);
         const s = await statusAfter(reply.atUs);
         assert.equal(s.playing, true);
         assert.equal(pos(s).index, stoppedAt.index);
-        assert.ok(pos(s).positionMs >= stoppedAt.positionMs && pos(s).positionMs < stoppedAt.positionMs + 1000, `resumed at ${pos(s).positionMs} ms, stopped at ${stoppedAt.positionMs}`);
+        assertNear(pos(s).positionMs, stoppedAt.positionMs + msSince(reply, s), 'from where it stopped');
       },
     },
     {
@@ -260,6 +277,7 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
         const i = pos(b).index;
         assert.equal(pos(s).index, i + 1 < b.playlist.length ? i + 1 : 0);
         assert.equal(s.playing, i + 1 < b.playlist.length || b.loop);
+        if (s.playing) assertNear(pos(s).positionMs, msSince(reply, s), 'from its start');
       },
     },
     {
@@ -268,10 +286,12 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
         const reply = command(r);
         const s = await statusAfter(reply.atUs);
         const i = pos(b).index;
-        // Well under 3 s into the track: the one before (the last one when the playlist wraps).
-        assert.ok(pos(b).positionMs < 2000);
-        assert.equal(pos(s).index, i > 0 ? i - 1 : b.loop ? b.playlist.length - 1 : 0);
+        // Under 3 s into the track when it acts: the one before (the last one when the playlist
+        // wraps); later, the start of this one.
+        const playedMs = pos(b).positionMs + (reply.atUs - pos(b).atUs) / 1000;
+        assert.equal(pos(s).index, playedMs > 3000 ? i : i > 0 ? i - 1 : b.loop ? b.playlist.length - 1 : 0, `${playedMs} ms into track ${i}`);
         assert.equal(s.playing, true);
+        assertNear(pos(s).positionMs, msSince(reply, s), 'from its start');
       },
     },
     {
@@ -280,7 +300,7 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
         const reply = command(r);
         const s = await statusAfter(reply.atUs);
         assert.equal(pos(s).index, pos(b).index);
-        assert.ok(pos(s).positionMs >= 15_000 && pos(s).positionMs < 16_000, `at ${pos(s).positionMs} ms`);
+        assertNear(pos(s).positionMs, 15_000 + msSince(reply, s), 'from 15 s');
       },
     },
     {
@@ -289,7 +309,8 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
         const reply = command(r);
         const s = await statusAfter(reply.atUs);
         assert.equal(pos(s).index, 0);
-        assert.ok(pos(s).positionMs < 1000 && s.playing);
+        assert.equal(s.playing, true);
+        assertNear(pos(s).positionMs, msSince(reply, s), 'from its start');
       },
     },
     // ---- Order
@@ -523,11 +544,12 @@ test('the docs/rest-api.md curl lines work verbatim, in order, and take effect',
         // This machine's clock is the leader's system clock: (almost) no step, and a phone's time
         // that agrees with the system clock within 1 s is not kept (wall-clock.ts, AGREE_MS).
         assert.equal(reply.method, 'offset');
-        assert.ok(Math.abs(reply.stepMs) < 1000, `stepMs ${reply.stepMs}`);
+        assert.ok(Math.abs(reply.stepMs) < 2000, `stepMs ${reply.stepMs}`);
         assert.ok(Math.abs(reply.wallMs - Date.now()) < 1000);
         const s = await status();
         assert.equal(s.leader.clockSettable, true);
-        assert.equal(s.leader.clockSource, 'system');
+        // (A request slower than a second, on a very busy machine, is a step the leader keeps.)
+        assert.equal(s.leader.clockSource, Math.abs(reply.stepMs) < 1000 ? 'system' : 'phone');
         assert.ok(Math.abs((s.leader.wallMs ?? 0) - Date.now()) < 1000);
       },
     },
