@@ -3,8 +3,8 @@
 // it), a comment, or a `curl` command; anything else fails the extraction, so a doc cannot show a
 // line the tests skip. Each curl also reports its HTTP status and content type on stderr through a
 // curlrc the test owns (CURL_HOME), which leaves the line and its stdout as a reader gets them.
-import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type DocLineKind = 'set' | 'curl';
@@ -45,8 +45,8 @@ export function docShellLines(file: string, marker?: string): DocLine[] {
 
 export interface CurlRun {
   line: string;
-  /** bash's exit code (curl's, or the pipeline's) */
-  exitCode: number;
+  /** bash's exit code (curl's, or the pipeline's); null for a stream the shell stopped */
+  exitCode: number | null;
   stdout: string;
   stderr: string;
   /** of the line's last curl call (an assignment before it may call curl too): 0 when no reply came */
@@ -67,23 +67,25 @@ const STATUS_TAG = 'jas-doc-http';
 
 /**
  * Runs doc lines with bash in `cwd` (where `-o` files land and `@file` bodies are read). The
- * assignments run before each later line, as they would in a reader's shell. `stream` lines (an
- * event stream that never ends) get curl's own time limit from a second curlrc, so they end with
- * exit code 28 after `streamSeconds` having printed what came.
+ * assignments run before each later line, as they would in a reader's shell. A `stream` line (an
+ * event stream that never ends) is stopped once the first server-sent event is out (a blank line
+ * ends it); a stopped curl writes no write-out, so its status and content type come from the
+ * headers it dumps (a second curlrc).
  */
 export class DocShell {
   private readonly sets: string[] = [];
   private readonly curlHome: string;
   private readonly streamCurlHome: string;
+  private readonly streamHeaders: string;
 
-  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv, streamSeconds = 1) {
+  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv) {
     this.curlHome = join(cwd, '.curl');
     this.streamCurlHome = join(cwd, '.curl-stream');
-    const writeOut = `write-out = "%{stderr}${STATUS_TAG} %{http_code} %{content_type}\\n"\n`;
+    this.streamHeaders = join(this.streamCurlHome, 'headers');
     mkdirSync(this.curlHome, { recursive: true });
     mkdirSync(this.streamCurlHome, { recursive: true });
-    writeFileSync(join(this.curlHome, '.curlrc'), writeOut);
-    writeFileSync(join(this.streamCurlHome, '.curlrc'), `${writeOut}max-time = ${streamSeconds}\n`);
+    writeFileSync(join(this.curlHome, '.curlrc'), `write-out = "%{stderr}${STATUS_TAG} %{http_code} %{content_type}\\n"\n`);
+    writeFileSync(join(this.streamCurlHome, '.curlrc'), `dump-header = "${this.streamHeaders}"\n`);
   }
 
   /** Keeps an assignment for the lines after it (it runs again before each, as in a script). */
@@ -93,7 +95,8 @@ export class DocShell {
 
   run(line: string, opts: { stream?: boolean; timeoutMs?: number } = {}): Promise<CurlRun> {
     const script = `set -euo pipefail\n${this.sets.join('\n')}\n${line}\n`;
-    const env = { ...this.env, CURL_HOME: opts.stream === true ? this.streamCurlHome : this.curlHome };
+    if (opts.stream === true) return this.runStream(line, script, opts.timeoutMs ?? 10_000);
+    const env = { ...this.env, CURL_HOME: this.curlHome };
     return new Promise((resolve) => {
       execFile('bash', ['-c', script], { cwd: this.cwd, env, timeout: opts.timeoutMs ?? 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
         const exitCode = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
@@ -101,6 +104,41 @@ export class DocShell {
         const last = tags[tags.length - 1];
         const shown = stderr.replace(new RegExp(`^${STATUS_TAG} .*\\n?`, 'gm'), '');
         resolve({ line, exitCode, stdout, stderr: shown, httpCode: Number(last?.[1] ?? 0), contentType: last?.[2] ?? '' });
+      });
+    });
+  }
+  private runStream(line: string, script: string, timeoutMs: number): Promise<CurlRun> {
+    rmSync(this.streamHeaders, { force: true });
+    // Its own process group, so that stopping it stops curl too.
+    const child = spawn('bash', ['-c', script], { cwd: this.cwd, env: { ...this.env, CURL_HOME: this.streamCurlHome }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stopped = false;
+    const stop = (): void => {
+      if (stopped || child.pid === undefined) return;
+      stopped = true;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(stop, timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdout.includes('\n\n')) stop();
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    return new Promise((resolve) => {
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        const headers = existsSync(this.streamHeaders) ? readFileSync(this.streamHeaders, 'utf8') : '';
+        const statusLines = [...headers.matchAll(/^HTTP\/[\d.]+ (\d{3})/gm)];
+        const type = [...headers.matchAll(/^content-type: *(.*?)\r?$/gim)];
+        resolve({
+          line, exitCode: stopped ? null : code, stdout, stderr,
+          httpCode: Number(statusLines[statusLines.length - 1]?.[1] ?? 0), contentType: type[type.length - 1]?.[1] ?? '',
+        });
       });
     });
   }
