@@ -3,7 +3,7 @@
 // with a shared key and two members, and checks that each call got the documented answer (status,
 // reply shape against the protocol's schemas) and took effect (/api/status after the command's
 // time; the leader's log for a command scheduled hours ahead). One cluster serves both tests: the
-// README's first, then the REST doc's, which starts by stopping playback.
+// README's first, then the REST doc's, which starts from playback stopped at the first track.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
