@@ -47,6 +47,8 @@ const START_WINDOW_S = 2; // audio analysed after each command's atUs
 const SEEK_POSITION_MS = 7000;
 const VOLUME = 0.5;
 const SNIFFER_READY_MS = 15_000;
+/** after the audio window, a command's wait goes on this much longer for light members yet to plan it */
+const PLANNED_GRACE_S = 1;
 const SETTLE_MAX_S = 60; // retries of a refused play before letting the leader pick the lead
 const MAX_STEP_S = 60; // bound on the wait for a command with a leader-chosen (long) lead
 /** steady-state window starts this long after the resume took effect (its track started) */
@@ -58,7 +60,8 @@ const STORM_POLL_MS = 500;
 const USAGE = `usage: npm run bench:fanout -- [--members N (light, 0-1000, 100)] [--real-members R (0-32, 4)]
        [--hosts H (real members' hosts, 1-31, min(R, 8))] [--light-hosts L (1-31, 8)]
        [--profile lan|wifi|clean (lan)] [--lead-ms MS (250)] [--steady-s S (120)] [--step-s S (5)]
-       [--restart-leader] [--restart-gap-s S (1)] [--settle-s S (60)] [--seed N] [--out FILE.json] [--keep]
+       [--restart-leader] [--restart-gap-s S (1)] [--settle-s S (60)] [--seed N] [--playlist FILE.m3u8 (Music/Playlist.m3u8; 2+ tracks, the first 12+ s)]
+       [--out FILE.json] [--keep]
        [--slow-members K (0): K more light members on a host of their own with a --slow-kbit (1000) link]`;
 
 interface Arrival {
@@ -85,7 +88,10 @@ interface Command {
 
 const monoNs = (): number => Number(process.hrtime.bigint());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const log = benchLog('fanout');
+const benchLine = benchLog('fanout');
+const startNs = monoNs();
+/** Log lines with the seconds since the start: where a run's time goes. */
+const log = (msg: string): void => benchLine(`+${((monoNs() - startNs) / 1e9).toFixed(1)} s ${msg}`);
 
 interface Options {
   light: number;
@@ -132,7 +138,7 @@ function fanoutOptions(args: Args, profiles: readonly string[]): Options {
 }
 
 async function main(): Promise<number> {
-  const args = readArgs(['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'help'], USAGE, log);
+  const args = readArgs(['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'playlist', 'help'], USAGE, log);
   if (typeof args === 'number') return args;
   const { Netsim, PROFILES, netsimUnavailableReason } = await loadNetsim();
   const o = parseOptions(() => fanoutOptions(args, Object.keys(PROFILES)), USAGE, log);
@@ -140,7 +146,7 @@ async function main(): Promise<number> {
   if (cannotRun([netsimUnavailableReason(), existsSync(MEMBER_BIN) ? undefined : `member not built: ${MEMBER_BIN}`], log)) return 2;
   const out = path.resolve(args.optStr('out') ?? defaultOutPath(`fanout-${o.profile}-${o.light}l${o.real}r`, REPO_DIR));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jas-bench-fanout-'));
-  const playlist = PLAYLIST;
+  const playlist = path.resolve(args.str('playlist', PLAYLIST));
   const trackFiles = playlistFiles(playlist);
   const trackBytes = trackFiles.map((f) => statSync(f).size);
   const rng = new SeededRandom(o.seed);
@@ -193,6 +199,7 @@ async function main(): Promise<number> {
   let usage: ReturnType<ProcSampler['summary']> = [];
   let steadyUsage: ReturnType<ProcSampler['summary']> = [];
   const net = await Netsim.up({ members: o.hosts + o.lightHosts + (slowHost ? 1 : 0) });
+  log('netsim up');
   const failure = await withNetwork(net, 20_000, log, async () => {
     const hostNames = ['leader', ...realHosts, ...lightHosts, ...(slowHost ? [slowHost] : [])];
     if (o.profile !== 'clean') for (const h of hostNames.slice(1)) await net.impair(h, imp);
@@ -202,7 +209,8 @@ async function main(): Promise<number> {
     if (slowHost) await net.limitRate(slowHost, o.slowKbit);
     // Sniffers: the leader's sends (and NTP answers), every member host's arrivals (a light
     // member's own timestamp is when its shared, busy process got to parse the message).
-    for (const h of hostNames) {
+    // Started together: each is independent and only has to be ready before the cluster starts.
+    await Promise.all(hostNames.map(async (h) => {
       const snArgs = [SNIFFER, String(BASE_PORT), String(BASE_PORT + PORTS_PER_HOST - 1), ...(h === 'leader' ? [String(NTP_PORT)] : [])];
       const sn = await HostProcess.start(net, h, 'python3', snArgs, { label: `sniffer-${h}` });
       await sn.lines.waitFor((l) => (l.includes('"ready"') ? true : undefined), SNIFFER_READY_MS);
@@ -215,9 +223,11 @@ async function main(): Promise<number> {
           // a partial line: ignore
         }
       });
-    }
+    }));
+    log('sniffers ready');
     const env = { JAS_KEY: keyText };
     if (lights.length > 0) fleet = await LightFleet.start(net, lights, dir, { env, sampleEveryS: 1, sampler });
+    log('light members ready');
     const proxy = await startRestProxy(net, 'leader', HTTP_PORT, path.join(dir, 'leader-rest.sock'), { authorization: `Bearer ${token}` });
     t0 = monoNs();
     cluster = await Cluster.start({
@@ -277,8 +287,13 @@ async function main(): Promise<number> {
       log(`${name}: rev ${cmd.rev} at ${cmd.atUs}`);
       const anchorNow = c.leaderAnchor();
       const atNs = anchorNow !== undefined && cmd.atUs !== null ? hostMonoNsAtLeaderUs(anchorNow, cmd.atUs) : monoNs();
-      const untilNs = Math.min(Math.max(monoNs() + stepS * 1e9, atNs + (START_WINDOW_S + 1) * 1e9), monoNs() + MAX_STEP_S * 1e9);
+      // Until the audio window after the instant has played (the analysis reads it), then on
+      // while light members have yet to plan the instant, for at most PLANNED_GRACE_S (one may
+      // never: a timer late in a process shared by many).
+      const untilNs = Math.min(Math.max(monoNs() + stepS * 1e9, atNs + START_WINDOW_S * 1e9), monoNs() + MAX_STEP_S * 1e9);
       await sleep(Math.max(0, (untilNs - monoNs()) / 1e6));
+      const graceEndNs = monoNs() + PLANNED_GRACE_S * 1e9;
+      while (fleet !== undefined && cmd.rev !== null && plannedOfRev(fleet.events, cmd.rev).length < lights.length && monoNs() < graceEndNs) await sleep(100);
       fleet?.assertAlive();
       return cmd;
     };
