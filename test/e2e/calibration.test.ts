@@ -127,16 +127,21 @@ async function measureExtraPaths(p: PulseServer, dir: string): Promise<Map<strin
   probe.forEach((v, i) => pcm.writeInt16LE(Math.round(v * 32767), (RATE / 4 + i) * 2));
   const file = join(dir, 'probe.raw');
   writeFileSync(file, pcm);
+  // One recording, the members' probes one after another: each pacat plays 1.5 s, so a probe
+  // arrives >= 1.5 s after the one before, apart from a member's microphone search (0.1 s before
+  // to 0.4 s after its own arrival, plus the probe's 1 s); its own channel holds only its probe.
+  const room = new RoomRecorder(p, 0);
+  await room.start();
   for (const m of MEMBERS) {
-    const room = new RoomRecorder(p, 0);
-    await room.start();
     await new Promise<void>((resolve, reject) => {
       const c = spawn('pacat', ['--playback', '-d', `spk_${m.id}`, '--format=s16le', `--rate=${RATE}`, '--channels=1', file], { env: p.env, stdio: 'ignore' });
       c.on('error', reject);
       c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pacat exited ${code}`))));
     });
-    await sleep(700);
-    await room.stop();
+  }
+  await sleep(700);
+  await room.stop();
+  for (const m of MEMBERS) {
     const own = room.channel(m.channel);
     out.set(m.id, extraPathMs(room, arrival(own, 0, own.length)));
   }
@@ -154,6 +159,8 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
   timeout: TEST_TIMEOUT_MS,
 }, async (t) => {
   t.diagnostic(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const t0 = performance.now();
+  const phase = (name: string): void => t.diagnostic(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${name}`);
   const dir = mkdtempSync(join(tmpdir(), 'jas-e2e-cal-'));
   let pulse: PulseServer | undefined;
   let cluster: Cluster | undefined;
@@ -165,6 +172,7 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
   });
 
   pulse = await startPulse({ name: 'calib', sinkName: ROOM, rate: RATE, channels: ROOM_CHANNELS.length });
+  phase('pulse up');
   const p = pulse;
   const ch = (i: number): string => ROOM_CHANNELS[i]!;
   // The microphone: a mono sink on FL (the loopbacks play into it) and a source on FL (the CLI records it).
@@ -177,6 +185,7 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
     await pactl(p, ['load-module', 'module-loopback', `source=spk_${m.id}.monitor`, 'sink=mic', `latency_msec=${BASE_MS + m.loopbackMs}`, `rate=${RATE}`, 'channels=1']);
   }
 
+  phase('modules loaded');
   const base = 30_000 + (process.pid % 1000) * 8;
   const ports = MEMBERS.map((_, i) => base + 2 + i);
   const spawner: Spawner = (host, cmd, args, env) =>
@@ -187,28 +196,40 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
     memberAddress: (_m, i) => `127.0.0.1:${ports[i]!}`,
     members: MEMBERS.map((m, i) => ({ id: m.id, extraArgs: ['--port', String(ports[i]!), '--sink', 'portaudio', '--device', 'pulse'] })),
   });
+  phase('cluster started');
   const c = cluster;
-  await c.waitFor((s) => s.members.every((m) => m.clock?.synced === true && m.audio !== null), 30_000, 'members synced with PortAudio sinks reporting');
-
-  t.diagnostic(`streams: ${(await pactl(p, ['list', 'short', 'sink-inputs'])).replace(/\n/g, ' | ')}`);
-  t.diagnostic(`sinks: ${(await pactl(p, ['list', 'short', 'sinks'])).replace(/\n/g, ' | ')}`);
+  await c.waitFor((s) => s.members.every((m) => m.audio !== null), 30_000, 'PortAudio sinks reporting');
+  phase('sinks open');
   // module-loopback slews its latency to the target over ~20 s once audio flows (measured: 254 ms
   // falling to 180.06 ms for latency_msec=180); wait until two readings of every extra path agree.
-  let loops = await measureExtraPaths(p, dir);
-  const settleDeadline = Date.now() + LOOPBACK_SETTLE_TIMEOUT_MS;
-  for (;;) {
-    const next = await measureExtraPaths(p, dir);
-    const moved = Math.max(...MEMBERS.map((m) => Math.abs(next.get(m.id)! - loops.get(m.id)!)));
-    loops = next;
-    t.diagnostic(`extra paths (microphone - own channel): ${MEMBERS.map((m) => `${m.id} ${f3(next.get(m.id)!)} ms`).join(', ')} (moved ${f3(moved)} ms)`);
-    if (moved <= LOOPBACK_STEADY_MS) break; // NaN (a probe not heard) never passes
-    assert.ok(Date.now() < settleDeadline, 'the loopbacks did not settle');
-  }
+  // Audio flows once the members' streams are open: this runs while their clocks sync.
+  const settleLoopbacks = async (): Promise<void> => {
+    let loops = await measureExtraPaths(p, dir);
+    phase('first extra paths measured');
+    const settleDeadline = Date.now() + LOOPBACK_SETTLE_TIMEOUT_MS;
+    for (;;) {
+      const next = await measureExtraPaths(p, dir);
+      const moved = Math.max(...MEMBERS.map((m) => Math.abs(next.get(m.id)! - loops.get(m.id)!)));
+      loops = next;
+      phase(`extra paths (microphone - own channel): ${MEMBERS.map((m) => `${m.id} ${f3(next.get(m.id)!)} ms`).join(', ')} (moved ${f3(moved)} ms)`);
+      if (moved <= LOOPBACK_STEADY_MS) break; // NaN (a probe not heard) never passes
+      assert.ok(Date.now() < settleDeadline, 'the loopbacks did not settle');
+    }
+  };
+  const synced = async (): Promise<void> => {
+    await c.waitFor((s) => s.members.every((m) => m.clock?.synced === true && m.audio !== null), 30_000, 'members synced with PortAudio sinks reporting');
+    phase('members synced');
+  };
+  await Promise.all([settleLoopbacks(), synced()]);
+  t.diagnostic(`streams: ${(await pactl(p, ['list', 'short', 'sink-inputs'])).replace(/\n/g, ' | ')}`);
+  t.diagnostic(`sinks: ${(await pactl(p, ['list', 'short', 'sinks'])).replace(/\n/g, ' | ')}`);
+  phase('loopbacks settled');
   await sleep(Math.max(0, startedMs + DAC_WARMUP_MS - Date.now()));
 
   // Run 1: the noisy microphone. A member whose playback moved during the run (PulseAudio starved
   // on a loaded machine: the members log "DAC timeline stepped") gets no proposal; a user runs it
   // again, and so does this test, once.
+  phase('DAC warm-up done');
   const api = { baseUrl: c.leaderUrl, headers: {}, fetch: globalThis.fetch };
   let room = new RoomRecorder(p, meanSquare(probe));
   let run1 = await calibrate({ ...api, recorder: room, body: {}, apply: false });
@@ -217,6 +238,7 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
     room = new RoomRecorder(p, meanSquare(probe));
     run1 = await calibrate({ ...api, recorder: room, body: {}, apply: false });
   }
+  phase('run 1 done');
   const r1 = run1.report;
   for (const m of (await c.status()).members) t.diagnostic(`${m.id} after run 1: ${JSON.stringify({ audio: m.audio, problems: m['problems'] })}`);
   if (process.env['JAS_E2E_KEEP']) {
@@ -263,9 +285,11 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
     const err = Math.abs(delayOf(r1, m.id) - delayOf(r1, 'spk0') - expectedMs(m.id));
     assert.ok(err <= MAX_DELAY_ERROR_MS, `${m.id}: calibration off by ${f3(err)} ms`);
   }
+  phase('run 1 analysed');
   const applied = await applyProposal(api, r1);
   assert.deepEqual([...applied].sort(), MEMBERS.map((m) => m.id).sort());
 
+  phase('applied');
   await sleep(2000);
   // Run 2: the CLI as a user runs it, recording the microphone source (again once if a playback moved).
   const runCli = (): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
@@ -289,12 +313,14 @@ test('calibration on the real path: finds extra delays within 0.5 ms at -20 dB S
     const audio = await rec.stop();
     return { cli: out, room: rec, firstSampleLeaderUs: audio.firstSampleLocalMs * 1000 + offsetUs };
   };
+  phase('sleep 2 s done');
   let run2 = await runCliRecorded();
   if (run2.cli.code === 3) {
     const problems = (JSON.parse(run2.cli.out) as { report: CalibrationReport }).report.members.filter((m) => m.problem).map((m) => `${m.memberId}: ${m.problem}`);
     t.diagnostic(`run 2 again: ${problems.join('; ')}`);
     run2 = await runCliRecorded();
   }
+  phase('run 2 done');
   const cli = run2.cli;
   assert.equal(cli.code, 0, `ctl calibrate failed (${cli.code}): ${cli.err}${cli.out}`);
   const out2 = JSON.parse(cli.out) as { report: CalibrationReport; schedule: CalibrationReply };
