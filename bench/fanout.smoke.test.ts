@@ -1,8 +1,9 @@
 // Smoke test of bench:fanout: 16 light members on 2 simulated hosts and 2 real members on 2 more
-// receive play, seek, next, volume, stop and resume of a 3-track playlist, play on for a few seconds, and see the leader
-// SIGKILLed and restarted. Checks that every command reached every member before it took effect,
-// that every light member planned it, that the playlist reached everyone, that all reconnected and
-// took the next command, and that the report is complete. The targets are the benchmark's business.
+// receive play, seek, next, volume, stop and resume of a 3-track playlist, play on for a few
+// seconds, and see the leader SIGKILLed and restarted. Checks that every command reached every
+// member before it took effect, that every light member planned it, that the playlist reached
+// everyone, that all reconnected and took the next command, and that the report is complete. The
+// targets are the benchmark's business.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
