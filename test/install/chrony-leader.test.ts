@@ -19,10 +19,8 @@ function chronydPath(): string | null {
 }
 
 test('chronyd accepts the leader as an NTP server and measures a small offset', { skip: chronydPath() === null ? 'chronyd not installed (scripts/setup installs it)' : false }, async (t) => {
-  const { LeaderTimescale } = (await import(path.join(REPO, 'packages/leader/dist/src/clock/leader-timescale.js'))) as { LeaderTimescale: new () => { nowUs(): number } };
-  const { NtpServer } = (await import(path.join(REPO, 'packages/leader/dist/src/clock/ntp-server.js'))) as {
-    NtpServer: new (o: { port: number; host: string; timescale: { nowUs(): number } }) => { start(): Promise<void>; stop(): Promise<void> };
-  };
+  const { LeaderTimescale } = await import('@jaudiosync/leader/leader-timescale');
+  const { NtpServer } = await import('@jaudiosync/leader/ntp-server');
   const server = new NtpServer({ port: NTP_PORT, host: '127.0.0.1', timescale: new LeaderTimescale() });
   await server.start();
   t.after(() => server.stop());

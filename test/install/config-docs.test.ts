@@ -18,9 +18,7 @@ function section(heading: string): string {
 }
 
 test('every leader option is documented with its flag', async () => {
-  const { OPTIONS } = (await import(path.join(REPO, 'packages/leader/dist/src/leader-config.js'))) as {
-    OPTIONS: Array<{ flag: string; key: string }>;
-  };
+  const { OPTIONS } = await import('@jaudiosync/leader/leader-config');
   const text = section('Leader');
   for (const o of OPTIONS) {
     if (o.key === 'help') continue;
@@ -30,9 +28,7 @@ test('every leader option is documented with its flag', async () => {
 });
 
 test('every member option is documented with its flag and environment variable', async () => {
-  const { MEMBER_OPTIONS } = (await import(path.join(REPO, 'packages/member/dist/src/config/member-config.js'))) as {
-    MEMBER_OPTIONS: Array<{ flag: string; key: string; env: string }>;
-  };
+  const { MEMBER_OPTIONS } = await import('@jaudiosync/member/member-config');
   const text = section('Member') + section('Shared key');
   for (const o of MEMBER_OPTIONS) {
     const row = text.split('\n').find((l) => l.startsWith(`| \`${o.key}\` |`));

@@ -103,7 +103,7 @@ describe('systemd units', () => {
     assert.ok(exec.includes('--set-system-clock'), 'PUT /api/clock sets the system clock under systemd');
     assert.equal(exec[exec.indexOf('--config') + 1], '/etc/jaudiosync/leader.json');
     assert.equal(exec[exec.indexOf('--state-dir') + 1], `/var/lib/${one(text, 'StateDirectory')}`);
-    const config = (await import(path.join(REPO, 'packages/leader/dist/src/leader-config.js'))) as { parseLeaderArgs: (argv: string[]) => unknown };
+    const config = await import('@jaudiosync/leader/leader-config');
     // Every flag in ExecStart is one the leader accepts (it parses them without a config file).
     const withoutConfig = exec.filter((a, i) => a !== '--config' && exec[i - 1] !== '--config');
     assert.doesNotThrow(() => config.parseLeaderArgs(withoutConfig));
@@ -118,7 +118,7 @@ describe('systemd units', () => {
     assert.equal(one(text, 'DeviceAllow'), 'char-alsa rw');
     assert.ok(Number(one(text, 'LimitRTPRIO')) > 0);
     assert.notEqual(one(text, 'RestrictRealtime'), 'yes');
-    const { MEMBER_OPTIONS } = (await import(path.join(REPO, 'packages/member/dist/src/config/member-config.js'))) as { MEMBER_OPTIONS: Array<{ env: string }> };
+    const { MEMBER_OPTIONS } = await import('@jaudiosync/member/member-config');
     const known = new Set([...MEMBER_OPTIONS.map((o) => o.env), 'JAS_MEMBER_CONFIG', 'NODE_ENV']);
     const env = new Map(values(text, 'Environment').map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
     for (const name of env.keys()) assert.ok(known.has(name), `${name} is not read by the member`);
