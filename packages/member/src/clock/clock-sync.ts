@@ -158,6 +158,12 @@ export class ClockSync extends EventEmitter {
 
   // setServer() before start() also starts the worker (the leader's address may arrive later).
 
+  /** Starts the worker with no server yet: its start-up (isolate, modules, the netstamp addon) is
+   *  then done before the leader's welcome names the server, instead of after it. */
+  prepare(): void {
+    if (!this.worker) this.spawn();
+  }
+
   setServer(server: ClockServer): void {
     if (this.mode === 'system') return;
     if (typeof server?.host !== 'string' || server.host === '' || !Number.isInteger(server.port) || server.port < 1 || server.port > 65535
@@ -203,7 +209,7 @@ export class ClockSync extends EventEmitter {
     const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share, memoryFile: this.memoryFile };
     const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData });
     this.worker = w;
-    w.on('message', (m: { type?: string; stats?: ClockSyncStats; kernelTimestamps?: boolean }) => {
+    w.on('message', (m: { type?: string; stats?: ClockSyncStats; kernelTimestamps?: boolean; samples?: number; uncertaintyUs?: number; prior?: PriorState }) => {
       if (m.type === 'stats' && m.stats) {
         const before = this.lastStats.prior;
         this.lastStats = m.stats;
@@ -211,6 +217,8 @@ export class ClockSync extends EventEmitter {
       } else if (m.type === 'socket' && typeof m.kernelTimestamps === 'boolean') {
         this.lastStats = { ...this.lastStats, kernelTimestamps: m.kernelTimestamps };
         this.emit('timestamps', m.kernelTimestamps);
+      } else if (m.type === 'synced') {
+        this.emit('synced', { samples: m.samples ?? 0, uncertaintyUs: m.uncertaintyUs ?? NaN, prior: m.prior ?? 'none' });
       }
     });
     w.on('error', (e) => {
