@@ -118,7 +118,7 @@ function onReply(msg: Buffer): void {
   if (!res.accepted) return;
   sampleLog?.write(t1, t2, t3, t4, rxMonoNs !== null);
   stats.accepted++;
-  schedule.onReply(t4);
+  schedule.onReply(t4, res.delayUs);
   publish(t4);
 }
 
