@@ -11,7 +11,8 @@ export const BURST_INTERVAL_MS = 20;
 export const BURST_DURATION_MS = 10_000;
 /**
  * Fast start: in the first FAST_START_MS after a (re)start the polls come every
- * FAST_START_RTT_FACTOR round trips (the largest seen so far), but at least every
+ * FAST_START_RTT_FACTOR round trips (the median of the last FAST_START_RTT_SAMPLES; not the
+ * largest: one 3 ms stall of the loaded VM's lan held it at 12 ms), but at least every
  * FAST_START_MIN_INTERVAL_MS and at most every BURST_INTERVAL_MS. On a LAN (round trip ~0.4 ms)
  * that is 200 polls/s for a second: 4x the samples that set the first sync's error (a line's error
  * at its newest end is ~2 sd/sqrt(n); simulated lan: first sync 0.86 -> 0.46 s at the same bound,
@@ -23,6 +24,7 @@ export const BURST_DURATION_MS = 10_000;
 export const FAST_START_MS = 1_000;
 export const FAST_START_MIN_INTERVAL_MS = 5;
 export const FAST_START_RTT_FACTOR = 4;
+export const FAST_START_RTT_SAMPLES = 9;
 /**
  * After the start burst, 25 Hz until this long after the start: the window then holds ~30 s of
  * dense samples before the 10 Hz polls take over (bench:clock wifi: the error's excursions right
@@ -103,8 +105,8 @@ export class PollSchedule {
   private burstUntilUs: number;
   private settleUntilUs: number;
   private fastUntilUs: number;
-  /** Largest round trip (delay) seen in the fast start; null before the first reply. */
-  private fastMaxDelayUs: number | null = null;
+  /** The last round trips (delays) seen in the fast start, oldest first. */
+  private fastDelaysUs: number[] = [];
   private lastReplyUs: number | null = null;
   private inGap = false;
 
@@ -120,7 +122,8 @@ export class PollSchedule {
     this.inGap = false;
     this.lastReplyUs = nowUs;
     if (delayUs !== undefined && Number.isFinite(delayUs) && nowUs < this.fastUntilUs) {
-      this.fastMaxDelayUs = Math.max(this.fastMaxDelayUs ?? 0, delayUs);
+      this.fastDelaysUs.push(delayUs);
+      if (this.fastDelaysUs.length > FAST_START_RTT_SAMPLES) this.fastDelaysUs.shift();
     }
   }
 
@@ -131,8 +134,10 @@ export class PollSchedule {
   }
 
   intervalMs(nowUs: number): number {
-    if (nowUs < this.fastUntilUs && this.fastMaxDelayUs !== null && !this.holdover(nowUs)) {
-      const ms = Math.ceil((FAST_START_RTT_FACTOR * this.fastMaxDelayUs) / 1000);
+    if (nowUs < this.fastUntilUs && this.fastDelaysUs.length > 0 && !this.holdover(nowUs)) {
+      const sorted = [...this.fastDelaysUs].sort((a, b) => a - b);
+      const median = sorted[sorted.length >> 1] as number;
+      const ms = Math.ceil((FAST_START_RTT_FACTOR * median) / 1000);
       return Math.min(BURST_INTERVAL_MS, Math.max(FAST_START_MIN_INTERVAL_MS, ms));
     }
     if (this.holdover(nowUs) || nowUs < this.burstUntilUs) return BURST_INTERVAL_MS;
@@ -144,7 +149,7 @@ export class PollSchedule {
     this.burstUntilUs = nowUs + BURST_DURATION_MS * 1000;
     this.settleUntilUs = nowUs + SETTLE_UNTIL_MS * 1000;
     this.fastUntilUs = nowUs + FAST_START_MS * 1000;
-    this.fastMaxDelayUs = null;
+    this.fastDelaysUs = [];
     this.lastReplyUs = null;
     this.inGap = false;
   }

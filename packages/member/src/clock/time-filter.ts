@@ -42,8 +42,9 @@ export const MIN_SYNC_SPAN_US = 3e6;
  * FAST_SYNC_MAX_UNCERTAINTY_US, and 90 % of the window's round trips are within
  * FAST_SYNC_MAX_DELAY_SPREAD_US of the smallest. That last condition is what makes the bound
  * honest this early: each sample's error is then within half that spread of the floor's own
- * asymmetry, and the fit is an average of many such samples (a LAN). On WiFi (round trips spread
- * over milliseconds) the fit hangs on a few floor samples, and a short window's bound dipped below
+ * asymmetry, and the fit is an average of many such samples (a LAN; the netsim lan on this loaded
+ * VM: p90 0.5-1.1 ms above the smallest). On WiFi (netsim wifi: ~10 ms) the fit hangs on a few
+ * floor samples, and a short window's bound dipped below
  * 100 µs while the fit was 800 µs off (simulated, 60 seeds): WiFi keeps the 3 s rule. Simulated
  * lan with the fast start polls (200 Hz for 1 s): synced at 0.46 s (p50), at most 0.60 s,
  * within 23 µs.
@@ -51,7 +52,7 @@ export const MIN_SYNC_SPAN_US = 3e6;
 export const FAST_SYNC_MIN_SPAN_US = 0.3e6;
 export const FAST_SYNC_HORIZON_US = 0.5e6;
 export const FAST_SYNC_MAX_UNCERTAINTY_US = 60;
-export const FAST_SYNC_MAX_DELAY_SPREAD_US = 1000;
+export const FAST_SYNC_MAX_DELAY_SPREAD_US = 2000;
 /**
  * ... or, with an uncertainty below SETTLED_MAX_UNCERTAINTY_US, the fit has settled: every fit of
  * the last SETTLED_SPAN_US (at least SETTLED_MIN_FITS of them) predicts the offset now within

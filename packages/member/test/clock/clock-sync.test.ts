@@ -134,11 +134,15 @@ test('poll schedule: a fast start at a few round trips on a LAN, the 50 Hz burst
   lan.onReply(30_000, 900);
   assert.equal(lan.intervalMs(40_000), FAST_START_MIN_INTERVAL_MS);
   assert.equal(lan.intervalMs(1_000_000), BURST_INTERVAL_MS, 'after the fast start: the burst');
+  lan.restart(2e6);
+  for (let i = 0; i < 6; i++) lan.onReply(2e6 + i * 5000, i === 2 ? 3000 : 500);
+  assert.equal(lan.intervalMs(2e6 + 40_000), FAST_START_MIN_INTERVAL_MS, 'one stall does not set the pace (median)');
   const wifi = new PollSchedule(0);
   wifi.onReply(20_000, 2_000);
   assert.equal(wifi.intervalMs(30_000), 8, '4 round trips');
   wifi.onReply(40_000, 12_000);
-  assert.equal(wifi.intervalMs(50_000), BURST_INTERVAL_MS, 'never slower than the burst');
+  wifi.onReply(60_000, 9_000);
+  assert.equal(wifi.intervalMs(70_000), BURST_INTERVAL_MS, 'never slower than the burst');
   wifi.restart(100e6);
   assert.equal(wifi.intervalMs(100e6 + 1000), BURST_INTERVAL_MS, 'restart forgets the round trips');
   assert.equal(wifi.intervalMs(140e6), STEADY_INTERVAL_MS);
