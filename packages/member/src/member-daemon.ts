@@ -14,7 +14,8 @@ import {
   type MessageInput,
   type Timeline,
 } from '@jaudiosync/protocol';
-import { TrackDecoder } from '@jaudiosync/media';
+// The decoder's front only: the decoders themselves load in its worker (not at every start).
+import { TrackDecoder } from '@jaudiosync/media/track-decoder';
 import { CLOCK_MEMORY_FILE } from './clock/clock-memory.js';
 import { ClockSync } from './clock/clock-sync.js';
 import { ClockSource } from './clock/clock-source.js';
