@@ -6,7 +6,6 @@
 import { createReadStream } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { decodeChunked } from 'audio-decode';
 import { toStereo } from './channel-mix.js';
 import { assertSampleRate, framesAtRate } from './frames-at-rate.js';
@@ -19,6 +18,7 @@ import type { GainTags } from './replaygain-tags.js';
 import type { TrackTags } from './track-tags.js';
 import { INSPECT_BYTES, inspectSource, type SourceInfo } from './source-inspect.js';
 import { TrackError } from './track-error.js';
+import { trackName } from './track-name.js';
 
 /** Encoded bytes handed to the decoder per step: small enough to keep the decoder's buffers small. */
 export const READ_CHUNK_BYTES = 64 * 1024;
@@ -104,9 +104,7 @@ export interface DecodedTrack extends TrackLength {
   outputRate: number;
 }
 
-export function trackName(input: TrackInput): string {
-  return typeof input === 'string' ? basename(input) : 'input';
-}
+export { trackName } from './track-name.js';
 
 /** Decodes `input` (a path or the encoded bytes) to int16 stereo at `outputRate`. Rejects with TrackError. */
 export async function decodeToPcm(input: TrackInput, opts: DecodeOptions = {}, hooks: DecodeHooks = {}): Promise<DecodedTrack> {

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { JobKind, JobReply, JobRequest } from './decode-job.js';
 import { MAX_NICE, type ThreadPriority } from './thread-priority.js';
 import type { DecodedTrack, DecodeHooks, DecodeOptions, TrackInput, TrackMeasurement } from './decode-to-pcm.js';
-import { trackName } from './decode-to-pcm.js';
+import { trackName } from './track-name.js';
 import { TrackError } from './track-error.js';
 
 /** One worker: a Pi 3A+ has 512 MB, and one decode at a time keeps the peak memory bounded. */

@@ -14,7 +14,8 @@ import {
   type MessageInput,
   type Timeline,
 } from '@jaudiosync/protocol';
-import { TrackDecoder } from '@jaudiosync/media';
+// The decoder's front only: the decoders themselves load in its worker (not at every start).
+import { TrackDecoder } from '@jaudiosync/media/track-decoder';
 import { CLOCK_MEMORY_FILE } from './clock/clock-memory.js';
 import { ClockSync } from './clock/clock-sync.js';
 import { ClockSource } from './clock/clock-source.js';
@@ -96,7 +97,10 @@ export class MemberDaemon {
         ...(cb?.signal ? { signal: cb.signal } : {}),
       }),
     }, {
-      addTrack: (id, source, frames) => this.reportRejection('track', this.engine?.addTrack(id, source, frames) ?? null),
+      addTrack: (id, source, frames) => {
+        this.log.info({ trackId: id.slice(0, 12), source: source.kind }, 'track handed to the engine');
+        this.reportRejection('track', this.engine?.addTrack(id, source, frames) ?? null);
+      },
       removeTrack: (id) => this.engine?.removeTrack(id),
     }, config.outputRate, (trackId, reason) => this.onTrackError(trackId, reason), {
       // Decoded tracks stream from disk beside the cache (docs/media.md): ~5 MB each in memory.
@@ -119,19 +123,18 @@ export class MemberDaemon {
         onLog: (level, message) => this.log[level]({ component: 'engine' }, message),
       });
       this.reportRejection('settings', this.engine.setSettings(this.settings));
-      await this.engine.start();
-      const raised = Object.entries({ engine: this.engine.threadPriority, captureDac: this.sink instanceof CaptureSink ? this.sink.threadPriority : null })
-        .filter((e): e is [string, AudioThreadPriority] => e[1] !== null);
-      const threads = Object.fromEntries(raised.map(([name, p]) => [name, describeAudioThreadPriority(p)]));
-      const allRealtime = raised.every(([, p]) => p.scheduling === 'fifo');
-      this.log[allRealtime ? 'info' : 'warn']({ threads }, allRealtime ? 'audio threads real-time' : 'audio threads without real-time scheduling: a busy host can cause underruns (docs/audio-engine.md)');
     }
+    // The clock worker loads its modules now, not when the leader's welcome names the server.
+    if (this.config.clock === 'leader') this.clock.prepare();
     if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });
     if (this.config.clock === 'system') this.clock.start({ host: 'localhost', port: 0 });
 
     this.clock.on('timestamps', (kernel: boolean) => {
       if (kernel) this.log.info('NTP exchanges timed by the kernel');
       else this.log.warn({ reason: netstampUnavailableReason() ?? 'the NTP socket has no usable descriptor' }, 'NTP exchanges timed in user space, not by the kernel: the clock is less precise (docs/clock.md, "Kernel timestamps")');
+    });
+    this.clock.on('synced', (s: { samples: number; uncertaintyUs: number; prior: PriorState }) => {
+      this.log.info({ samples: s.samples, uncertaintyUs: Math.round(s.uncertaintyUs), fromMemory: s.prior === 'in use' }, 'clock synced');
     });
     this.clock.on('prior', (state: PriorState) => {
       if (state === 'in use') this.log.info('clock synced at once from the clock memory (restarted on the same boot)');
@@ -145,17 +148,35 @@ export class MemberDaemon {
     });
     this.link.on('refused', (reason, addr) => this.log.error({ leader: addr, reason }, `leader refused this member: ${reason}`));
     this.link.on('message', (msg, addr) => this.onMessage(msg, addr));
+    // Reachable first, then the audio engine: a joining member's critical path is discovery (mDNS
+    // probing, 0.75 s), the leader's connection and the clock's first sync, none of which needs the
+    // engine; its start (worker, real-time threads, the sink: 0.2-1.7 s on a loaded VM) runs beside
+    // them. The engine keeps what it is given before it runs (timeline, tracks, settings).
     this.port = await this.link.listen();
+    this.log.info({ port: this.port }, 'member listening');
+    const engineUp = this.startEngine();
     // Advertise the port really bound (`--port 0` picks one).
     if (this.config.mdns) {
       this.advertiser = new MdnsAdvertiser({ id: this.config.id, port: this.port, log: this.log, avahiServiceFile: this.config.avahiServiceFile });
       await this.advertiser.start();
     }
+    await engineUp;
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.applyTrackPlan(), TRACK_PLAN_MS));
     this.startMallocTrim();
     this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
     if (!this.config.key) this.log.warn('no shared key: any host on the network can act as this member\'s leader (development only; see docs/security.md)');
+  }
+
+  private async startEngine(): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return;
+    await engine.start();
+    const raised = Object.entries({ engine: engine.threadPriority, captureDac: this.sink instanceof CaptureSink ? this.sink.threadPriority : null })
+      .filter((e): e is [string, AudioThreadPriority] => e[1] !== null);
+    const threads = Object.fromEntries(raised.map(([name, p]) => [name, describeAudioThreadPriority(p)]));
+    const allRealtime = raised.every(([, p]) => p.scheduling === 'fifo');
+    this.log[allRealtime ? 'info' : 'warn']({ threads }, allRealtime ? 'audio threads real-time' : 'audio threads without real-time scheduling: a busy host can cause underruns (docs/audio-engine.md)');
   }
 
   /** Returns free heap pages to the kernel now and then (memory-tuning.ts); stops if it cannot. */

@@ -38,6 +38,16 @@ const MAX_ERROR_REPLIES_PER_S = 5;
 const PONG_BURST_MS = 50;
 /** Pings awaiting a pong that are remembered (older ones are lost anyway). */
 const MAX_OUTSTANDING_PINGS = 16;
+/**
+ * A member that was connected and is lost (crash, restart, upgrade) is retried every
+ * LOST_RETRY_MS (jittered) for LOST_RETRY_WINDOW_MS before the normal backoff (0.5 s growing to
+ * 2 s) takes over: a restarted member is back in a second or two, and every attempt it misses
+ * delays its return by the wait to the next one (issue #18: rejoin < 1 s). A refused attempt on a
+ * LAN is one SYN and one RST; a host that does not answer holds one attempt open until its
+ * timeout, so that is the most there is.
+ */
+export const LOST_RETRY_MS = 100;
+export const LOST_RETRY_WINDOW_MS = 20_000;
 /** After a version refusal, retry rarely: the member has to be upgraded first. */
 const VERSION_RETRY_MS = 60_000;
 
@@ -60,6 +70,9 @@ export interface MemberConnectionOptions {
   deadAfterMs?: number;
   handshakeTimeoutMs?: number;
   backoff?: BackoffOptions;
+  /** Retry gap and window for a member lost after a connection (LOST_RETRY_MS, LOST_RETRY_WINDOW_MS). */
+  lostRetryMs?: number;
+  lostRetryWindowMs?: number;
   log?: ConnectionLog;
   /** Shared key: members must prove it in `hello`, we prove it in `welcome`. None: no authentication. */
   key?: AuthKey | undefined;
@@ -111,6 +124,8 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
   private authWarned = false;
   private readonly monoNowMs: () => number;
   private readonly log: ConnectionLog;
+  /** When a connected member was lost (monotonic ms); null while connected or never connected. */
+  private lostAtMs: number | null = null;
 
   constructor(private readonly options: MemberConnectionOptions) {
     super();
@@ -351,6 +366,7 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     for (const msg of this.options.onboard(hello)) this.sendRaw(msg);
     this.setStatus('connected');
     this.backoff.reset();
+    this.lostAtMs = null;
     this.rtt.clear();
     this.pingsSentMs.clear();
     this.pingTimer = setInterval(() => this.heartbeat(), this.options.pingIntervalMs ?? PING_INTERVAL_MS);
@@ -429,6 +445,7 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
     this.clearTimers();
     if (this.statusValue === 'stopped') return;
     if (wasConnected) {
+      this.lostAtMs = this.monoNowMs();
       this.log.info({ member: this.helloValue?.memberId, endpoint: this.endpoint, reason }, 'member disconnected');
       this.emit('disconnected', reason);
     }
@@ -437,7 +454,10 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
       this.scheduleReconnect(VERSION_RETRY_MS);
       return;
     }
-    this.scheduleReconnect(this.backoff.nextDelayMs());
+    const o = this.options;
+    const lostRecently = this.lostAtMs !== null && this.monoNowMs() - this.lostAtMs < (o.lostRetryWindowMs ?? LOST_RETRY_WINDOW_MS);
+    // Jittered like the backoff (down only): many members lost at once do not retry in step.
+    this.scheduleReconnect(lostRecently ? Math.max(1, Math.round((o.lostRetryMs ?? LOST_RETRY_MS) * (1 - 0.3 * Math.random()))) : this.backoff.nextDelayMs());
   }
 
   private scheduleReconnect(delayMs: number): void {

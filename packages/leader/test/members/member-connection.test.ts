@@ -130,6 +130,24 @@ test('member down: exponential backoff, then connects when it comes back', async
   assert.equal(conn.reconnectAttempts, 0, 'backoff reset after a good connection');
 });
 
+test('a member lost after a connection is retried every lostRetryMs (not the backoff) while the window lasts', async (t) => {
+  const fake = await startFakeMember();
+  const port = fake.port;
+  // A slow backoff (1-2 s) that a restarted member would otherwise wait for.
+  const conn = connect(port, { backoff: { initialMs: 1000, maxMs: 2000, jitter: 0 }, lostRetryMs: 40, lostRetryWindowMs: 5000 });
+  let again: FakeMember | undefined;
+  t.after(async () => { conn.stop(); await again?.close(); });
+  conn.start();
+  await waitFor('connected', () => conn.connected);
+  await fake.close(); // the member's process dies
+  await waitFor('lost', () => !conn.connected, 3000);
+  await new Promise((r) => setTimeout(r, 300)); // several refused attempts
+  again = await startFakeMember(port);
+  const back = Date.now();
+  await waitFor('reconnected', () => conn.connected, 3000);
+  assert.ok(Date.now() - back < 500, `reconnected ${Date.now() - back} ms after the member listened again`);
+});
+
 test('Backoff grows, is capped, jitters down only, resets', () => {
   const b = new Backoff({ initialMs: 100, maxMs: 1000, jitter: 0 });
   assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => b.nextDelayMs()), [100, 200, 400, 800, 1000, 1000]);

@@ -107,6 +107,11 @@ export class AudioEngine {
       else if (m.type === 'log') o.onLog?.(m.level, m.message);
     });
     worker.on('error', (e) => o.onLog?.('error', `engine worker crashed: ${e.message}`));
+    // What was set before start: the worker's port queues it until the worker listens. Sent now, not
+    // after 'started', so that what is set while the worker starts (posted directly) is not sent twice.
+    if (this.timeline !== null) this.post({ type: 'timeline', timeline: this.timeline });
+    if (this.settings !== null) this.post({ type: 'settings', settings: this.settings });
+    for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, source: t.source, frames: t.frames });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('AudioEngine: worker did not start')), WORKER_START_TIMEOUT_MS);
       worker.once('exit', () => {
@@ -124,10 +129,6 @@ export class AudioEngine {
       await this.stop();
       throw e;
     });
-    // Re-send what was set before start.
-    if (this.timeline !== null) this.post({ type: 'timeline', timeline: this.timeline });
-    if (this.settings !== null) this.post({ type: 'settings', settings: this.settings });
-    for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, source: t.source, frames: t.frames });
     await o.sink.start();
     // A simulated DAC cannot be lost; a real output can (server restart, device unplugged).
     if (o.sink.kind === 'portaudio' && o.superviseOutput !== false) {

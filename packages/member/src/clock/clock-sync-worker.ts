@@ -62,12 +62,18 @@ let timescaleId: string | null = null;
 let lastRememberedUs = -Infinity;
 let firstRememberedUs: number | null = null;
 let remembering = false;
+/** The first synced model for the current server was reported (the daemon logs it: join timeline). */
+let syncReported = false;
 
 function publish(nowUs: number): void {
   const m: ClockModel | null = filter.update(nowUs);
   if (!m) return;
   // Readers take it from the shared memory (ClockSync.model(), the audio engine): no message per update.
   share.publish(m);
+  if (m.synced && !syncReported) {
+    syncReported = true;
+    parentPort?.postMessage({ type: 'synced', samples: m.samples, uncertaintyUs: m.uncertaintyUs, prior: filter.stats().prior });
+  }
 }
 
 function sendStats(nowUs: number, force = false): void {
@@ -112,7 +118,7 @@ function onReply(msg: Buffer): void {
   if (!res.accepted) return;
   sampleLog?.write(t1, t2, t3, t4, rxMonoNs !== null);
   stats.accepted++;
-  schedule.onReply(t4);
+  schedule.onReply(t4, res.delayUs);
   publish(t4);
 }
 
@@ -253,6 +259,7 @@ async function setServer(host: string, port: number, newTimescaleId: string | nu
   stats.server = { host, port };
   timescaleId = newTimescaleId;
   if (changed) {
+    syncReported = false;
     filter.restart();
     schedule.restart(clock.nowUs());
   }

@@ -37,6 +37,8 @@ export interface SimOptions {
   ratePpm: number; // member clock rate error
   burstHz: number;
   burstS: number;
+  /** Polls at this rate for the first `s` seconds, before the burst (ClockSync's fast start on a LAN). */
+  fastStart?: { hz: number; s: number };
   steadyHz: number;
   timestampNoiseUs: number; // sd of each timestamp's read noise
   serverProcUs: number;
@@ -150,7 +152,7 @@ export function simulate(o: SimOptions): { points: SimPoint[]; filter: TimeFilte
         model = filter.update(local(t));
       }
     } else if (t === nextPollUs) {
-      const hz = t - startUs < o.burstS * 1e6 ? o.burstHz : o.steadyHz;
+      const hz = o.fastStart && t - startUs < o.fastStart.s * 1e6 ? o.fastStart.hz : t - startUs < o.burstS * 1e6 ? o.burstHz : o.steadyHz;
       nextPollUs = t + 1e6 / hz;
       model = filter.update(local(t)) ?? model; // periodic tick (holdover)
       send(t, o.pairing === 'reply');

@@ -93,6 +93,24 @@ test('wifi start-up: every member synced within 4.5 s over 40 seeds (a settled f
   assert.ok(off <= 3, `${off} of 40 synced more than 100 µs off: ${errAtSync.map((e) => e.toFixed(0)).join(' ')}`);
 });
 
+test('lan start-up: synced within a second, within 40 µs, and no worse after (FAST_SYNC_*, fast start polls); wifi keeps the 3 s rule', () => {
+  const lan = { ...base, profile: PROFILES.lan as SimOptions['profile'], durationS: 12, pairing: 'reply' as const, fastStart: { hz: 200, s: 1 } };
+  for (let seed = 1; seed <= 20; seed++) {
+    const { points } = simulate({ ...lan, seed, offsetUs: 3.7e6, ratePpm: ((seed % 5) - 2) * 50 });
+    const i = points.findIndex((p) => p.synced);
+    assert.ok(i >= 0 && points[i]!.tS <= 1, `seed ${seed}: synced at ${points[i]?.tS} s`);
+    assert.ok(Math.abs(points[i]!.errUs) < 40, `seed ${seed}: ${points[i]!.errUs} µs off when synced`);
+    const after = points.slice(i);
+    assert.ok(after.every((p) => p.synced && Math.abs(p.errUs) < 60), `seed ${seed}: up to ${Math.max(...after.map((p) => Math.abs(p.errUs)))} µs after sync`);
+  }
+  // WiFi: the envelope carries the fit (midpoint share ~0), its early bound is not trusted.
+  for (let seed = 1; seed <= 10; seed++) {
+    const { points } = simulate({ ...base, durationS: 5, seed, offsetUs: 3.7e6, ratePpm: ((seed % 5) - 2) * 50, pairing: 'reply' });
+    const first = points.find((p) => p.synced);
+    assert.ok(first === undefined || first.tS >= 3, `wifi seed ${seed}: synced at ${first?.tS} s`);
+  }
+});
+
 test('wifi start-up: samples that met no queue one way are not cut as outliers (error = half the delay is physical)', () => {
   // No wild timestamps here: every sample is genuine. Cutting one that met no queue one way (its
   // error is +-delay/2) removes a floor sample its envelope needs, and the fit then sits off by
@@ -216,7 +234,9 @@ test('warm start: a wrong remembered fit is rejected by the samples and never he
   const wrong = { ...good, offsetUs: good.offsetUs + 3000 };
   const r = simulate({ ...lan, seed: 72, startS: 33, prior: wrong });
   assert.equal(r.filter.stats().prior, 'rejected');
-  assert.ok(firstSyncedS(r.points) >= 3, `synced at ${firstSyncedS(r.points)} s: the wrong prior was used`);
+  // Synced by the fresh fit (on a LAN within a second: FAST_SYNC_*), never from the prior 3 ms off.
+  const firstSynced = r.points.find((p) => p.synced);
+  assert.ok(firstSynced !== undefined && Math.abs(firstSynced.errUs) < 100, `first synced ${firstSynced?.errUs} µs off at ${firstSynced?.tS} s: the wrong prior was used`);
   assert.ok(absErrStats(r.points, 5).max < 100);
 
   // WiFi round trips (~10 ms) cannot see 3 ms: the prior plays until the fresh fit is synced (3 s),
