@@ -78,7 +78,15 @@ for (const kind of ['pulse', 'pipewire'] as const) {
     assert.equal(r.series.length, r.windows.accepted);
     for (const k of ['p50', 'p99', 'max']) assert.equal(typeof r.offset_us[k], 'number', `offset_us.${k}`);
     assert.ok(r.offset_us.p50 <= r.offset_us.p99 && r.offset_us.p99 <= r.offset_us.max);
-    const worst = (r.series as Array<{ tS: number; offsetUs: number }>).filter((x) => x.tS >= START_GRACE_S[kind]!).reduce((w, x) => (Math.abs(x.offsetUs) > Math.abs(w.offsetUs) ? x : w), { tS: NaN, offsetUs: 0 });
+    // A server-side dropout on both channels (PipeWire skipping a graph cycle on this 2-core VM) can
+    // delay one member's stream and not the other's: that member sees the step in its reports and
+    // corrects it (issue #13: "real discontinuities ... corrected inaudibly ... within 1 s"). The
+    // 1 s windows from the dropout to 1 s after it are excused; every later one is held to the bound.
+    const both = (r.dropouts.list as Array<{ kind: string; t_s: number; ms: number }>).filter((d) => d.kind === 'both');
+    const excused = (tS: number): boolean => both.some((d) => tS + 0.5 > d.t_s && tS - 0.5 < d.t_s + d.ms / 1000 + 1);
+    const held = (r.series as Array<{ tS: number; offsetUs: number }>).filter((x) => x.tS >= START_GRACE_S[kind]! && !excused(x.tS));
+    assert.ok(held.length >= 0.6 * r.series.length, `only ${held.length} of ${r.series.length} windows outside dropouts`);
+    const worst = held.reduce((w, x) => (Math.abs(x.offsetUs) > Math.abs(w.offsetUs) ? x : w), { tS: NaN, offsetUs: 0 });
     assert.ok(Math.abs(worst.offsetUs) <= MAX_WINDOW_US, `members ${worst.offsetUs} µs apart at ${worst.tS} s (device ${r.device}; p50 ${r.offset_us.p50}, p99 ${r.offset_us.p99} µs)`);
     assert.equal(r.dropouts.left + r.dropouts.right, 0, `a member's own gap: ${JSON.stringify(r.dropouts)}`);
     // Windows that could not be measured because a member was silent, off by more than the search
