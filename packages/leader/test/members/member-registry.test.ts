@@ -43,7 +43,7 @@ async function fakeMember(port = 0, memberId = 'member1'): Promise<Fake> {
   return fake;
 }
 
-function registry(backoff: BackoffOptions): MemberRegistry {
+function registry(backoff: BackoffOptions, lostRetryWindowMs?: number): MemberRegistry {
   return new MemberRegistry({
     createConnection: (d) => new MemberConnection({
       host: d.host, port: d.port,
@@ -52,6 +52,7 @@ function registry(backoff: BackoffOptions): MemberRegistry {
       onboard: () => [{ type: 'timeline', rev: 1, outputRate: 48000, loop: false, tracks: [{ id: 'a'.repeat(64), frames: 48000 }], revisions: [{ atUs: 1, playing: true, index: 0, frame: 0 }], volume: { gain: 1, atUs: 1 } }],
       pingIntervalMs: 50, deadAfterMs: 400, handshakeTimeoutMs: 1000,
       backoff,
+      ...(lostRetryWindowMs !== undefined ? { lostRetryWindowMs } : {}),
     }),
   });
 }
@@ -87,7 +88,9 @@ test('a killed member is retried forever at the capped backoff and reconnected s
 test('the member announcing itself again (same endpoint) reconnects at once, not at the next retry', async (t) => {
   let fake = await fakeMember();
   const port = fake.port;
-  const reg = registry({ initialMs: 20_000, maxMs: 20_000, jitter: 0 }); // next retry only after 20 s
+  // Next retry only after 20 s: without the quick retries of a lost member (member-connection.ts),
+  // so that only the announcement can bring it back sooner.
+  const reg = registry({ initialMs: 20_000, maxMs: 20_000, jitter: 0 }, 0);
   t.after(async () => { reg.close(); await fake.close(); });
   reg.add(mdns(port));
   await waitFor('connected', () => reg.connectedCount === 1, 3000);
