@@ -133,11 +133,19 @@ export class MemberDaemon {
       if (kernel) this.log.info('NTP exchanges timed by the kernel');
       else this.log.warn({ reason: netstampUnavailableReason() ?? 'the NTP socket has no usable descriptor' }, 'NTP exchanges timed in user space, not by the kernel: the clock is less precise (docs/clock.md, "Kernel timestamps")');
     });
+    // The memory's 'in use' can be over (superseded by a fresh fit, which the fast first sync makes
+    // take well under a second) before the worker's next stats message: the synced event tells too.
+    let memoryLogged = false;
+    const logMemoryInUse = (): void => {
+      if (!memoryLogged) this.log.info('clock synced at once from the clock memory (restarted on the same boot)');
+      memoryLogged = true;
+    };
     this.clock.on('synced', (s: { samples: number; uncertaintyUs: number; prior: PriorState }) => {
       this.log.info({ samples: s.samples, uncertaintyUs: Math.round(s.uncertaintyUs), fromMemory: s.prior === 'in use' }, 'clock synced');
+      if (s.prior === 'in use') logMemoryInUse();
     });
     this.clock.on('prior', (state: PriorState) => {
-      if (state === 'in use') this.log.info('clock synced at once from the clock memory (restarted on the same boot)');
+      if (state === 'in use') logMemoryInUse();
       else if (state === 'rejected') this.log.warn('clock memory contradicted by the leader: syncing from scratch');
     });
     this.link.on('connected', (addr) => this.log.info({ leader: addr }, 'leader connected'));
