@@ -47,8 +47,23 @@ const WITNESS_RATE_DISAGREE_PPM = 150;
 export const DAC_REPORT_WINDOW_BINS = 480;
 /** C line window: 40 s. Callback envelopes are clean; a shorter window follows a crystal's drift. */
 export const DAC_CALLBACK_WINDOW_BINS = 160;
-/** First lock: this many bins since the (re)start (1.5 s). */
+/** First lock: this many bins since the (re)start (1.5 s), when the early lock below did not come. */
 export const DAC_READY_BINS = 6;
+/**
+ * Early first lock: after this many bins (0.5 s) when every bin since the (re)start lies within
+ * DAC_EARLY_AGREE_NS of the blended line for both witnesses. A clean start (a capture sink, a
+ * quiet PulseAudio or PipeWire stream) is as well fitted after 0.5 s as after 1.5 s (bench:dac-replay
+ * over the kept logs); a noisy one (bursts, a loaded start) misses the bound and waits for the full
+ * DAC_READY_BINS as before. Joining (issue #18) and a server restart (#16) play 1 s sooner.
+ */
+export const DAC_EARLY_READY_BINS = 2;
+export const DAC_EARLY_AGREE_NS = 150_000;
+/**
+ * Before the first lock, a pause of the callbacks this long ends a start-up prefill (through
+ * PulseAudio a new stream's first 64 ms are written at once, then nothing comes for 0.35-1.25 s
+ * until the server takes the stream): what came before it says nothing about the DAC's timeline.
+ */
+export const DAC_START_STALL_NS = 200_000_000;
 /** Residual scale floor (ns): no source is trusted to better than this. */
 const SCALE_FLOOR_NS = 5_000;
 /**
@@ -193,6 +208,8 @@ export class DacClock {
   private refFrame = 0;
   private refNs = 0;
   private haveRef = false;
+  private lastCbNs = 0;
+  private haveLastCb = false;
   // The blended answer: y = fitA + fitB (x - fitX0).
   private fitA = 0;
   private fitB = 0;
@@ -241,6 +258,13 @@ export class DacClock {
       this.haveRef = true;
     }
     if (this.locked && this.rFit.scale <= FAST_MAX_REPORT_SCALE_NS && this.fastStep(e.deviceFrame - this.refFrame, dacNs - this.refNs, cbNs - this.refNs)) return true;
+    if (!this.locked && this.haveLastCb && cbNs - this.lastCbNs >= DAC_START_STALL_NS) {
+      this.binOpen = false;
+      this.runLen = 0;
+      this.clearWindow();
+    }
+    this.lastCbNs = cbNs;
+    this.haveLastCb = true;
     if (this.binOpen && cbNs - this.refNs - this.binStartCbNs >= DAC_BIN_NS) this.closeBin();
     // (Closing a bin may rebase the reference.)
     const x = e.deviceFrame - this.refFrame;
@@ -331,6 +355,7 @@ export class DacClock {
     this.fitted = false;
     this.locked = false;
     this.haveRef = false;
+    this.haveLastCb = false;
     this.fastLen = 0;
     this.entryAbsRes = 0;
   }
@@ -622,23 +647,27 @@ export class DacClock {
     // The bins' scatter, not the line's: what one bin is allowed to deviate before it is a step.
     this.sigmaNs = Math.sqrt(share * this.rFit.scale * this.rFit.scale + (1 - share) * this.cFit.scale * this.cFit.scale);
     this.fitted = true;
-    if (!this.locked && this.binsSinceReset >= DAC_READY_BINS) {
+    if (this.locked) return;
+    if (this.binsSinceReset >= DAC_READY_BINS) {
       // The first lock needs the newest bins to agree with the line: start-up bursts (prefill
       // callbacks all at one instant, times predicted before a stall) must have left the window.
-      if (this.newestAgree(DAC_READY_BINS)) this.locked = true;
+      if (this.newestAgree(DAC_READY_BINS, DAC_STEP_MIN_NS)) this.locked = true;
       else this.dropOldest();
+    } else if (this.binsSinceReset >= DAC_EARLY_READY_BINS && this.size === this.binsSinceReset && this.newestAgree(this.size, DAC_EARLY_AGREE_NS)) {
+      // Only the early check: a miss drops nothing, the full rule above still comes.
+      this.locked = true;
     }
   }
 
-  /** True when the newest `k` bins all lie within DAC_STEP_MIN_NS of the blended line (both witnesses). */
-  private newestAgree(k: number): boolean {
+  /** True when the newest `k` bins all lie within `tolNs` of the blended line (both witnesses). */
+  private newestAgree(k: number, tolNs: number): boolean {
     if (this.size < k) return false;
     for (let j = this.size - k; j < this.size; j++) {
       const i = (this.head + j) % this.cap;
       const pred = this.fitA + this.fitB * (this.rx[i]! - this.fitX0);
-      if (Math.abs(this.ry[i]! - pred) > DAC_STEP_MIN_NS) return false;
+      if (Math.abs(this.ry[i]! - pred) > tolNs) return false;
       const predC = this.fitA + this.fitB * (this.cx[i]! - this.fitX0) - this.leadNs;
-      if (Math.abs(this.cy[i]! - predC) > DAC_STEP_MIN_NS) return false;
+      if (Math.abs(this.cy[i]! - predC) > tolNs) return false;
     }
     return true;
   }

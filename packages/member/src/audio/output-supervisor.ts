@@ -13,7 +13,7 @@ import type { AudioSink } from './sink.js';
 
 /**
  * No device buffer for this long while the stream claims to be active: lost. Long against a
- * stream's 10-50 ms buffers, because a reopen costs the DAC clock's 1.5 s relock, and a busy host
+ * stream's 10-50 ms buffers, because a reopen costs the DAC clock's relock (0.5-1.5 s), and a busy host
  * can starve the audio server for a few 100 ms (bench:realpath at load 30).
  */
 export const OUTPUT_STALL_MS = 2000;

@@ -315,3 +315,52 @@ test('DacClock: callbacks that run a sawtooth (PulseAudio: 750 ppm fast, then a 
   assert.ok(worstPhaseNs < 30_000, `phase within 30 µs after 20 s (worst ${(worstPhaseNs / 1000).toFixed(1)} µs)`);
   assert.ok(dc.sources.reportShare > 0.99, `the reports carry the answer (share ${dc.sources.reportShare})`);
 });
+
+/** Feeds bursts until the clock is ready (or `maxS` of callbacks): seconds from the first entry. */
+function secondsToReady(dc: DacClock, sim: PaSim, maxS: number): number {
+  const start = sim.cbNs;
+  while (sim.cbNs - start < maxS * 1e9) {
+    for (const e of sim.burst()) {
+      dc.add(e);
+      if (dc.ready) return (Number(e.callbackTimeNs) - start) / 1e9;
+    }
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+test('DacClock: a clean start locks after 0.5 s and is right; a start whose bins scatter waits for the full 1.5 s', () => {
+  const clean = new PaSim({ ppm: 60, jitterNs: 30_000, seed: 3 });
+  const dc = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  const t = secondsToReady(dc, clean, 5);
+  assert.ok(t >= 0.45 && t < 0.8, `clean start ready after ${t} s`);
+  const pos = clean.deviceFrame + 4800; // 100 ms ahead, where the engine writes
+  const err = dc.dacTimeOfRingPos(pos) - clean.trueNs(pos) / 1000;
+  assert.ok(Math.abs(err) < 20, `phase error at the early lock ${err} µs`);
+
+  // Reports that swing ±400 µs over 0.6 s (a loaded or bursty start): no bin pair is trusted early.
+  const noisy = new PaSim({ ppm: 60, jitterNs: 30_000, seed: 4, bias: (s) => (s < 3 ? 400_000 * Math.sin((2 * Math.PI * s) / 0.6) : 0) });
+  const dn = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  const tn = secondsToReady(dn, noisy, 10);
+  assert.ok(tn >= 1.45 && tn < 4, `noisy start ready after ${tn} s`);
+});
+
+test('DacClock: a prefill burst and the stream\'s start-up stall (PulseAudio) are forgotten, the lock comes 0.5 s after the stall', () => {
+  const sim = new PaSim({ ppm: -40, jitterNs: 30_000, seed: 5 });
+  const nsPerFrame = 1e9 / (RATE * (1 - 40 / 1e6));
+  // 12 callbacks at one instant, 1.1 s before the server takes the stream; their reported times
+  // assume the stream ran at once.
+  const prefillCb = sim.cbNs - 1_100_000_000;
+  const dc = new DacClock({ nominalRate: RATE, clock: localClock(0, 0) });
+  for (let k = 0; k < 12; k++) {
+    const f = k * 256;
+    dc.add({ deviceFrame: f, ringPos: f, dacTimeNs: BigInt(Math.round(prefillCb + 5_000_000 + f * nsPerFrame)), callbackTimeNs: BigInt(prefillCb + k * 1000) });
+  }
+  sim.deviceFrame = 3072;
+  sim.phaseNs = -3072 * nsPerFrame;
+  const t = secondsToReady(dc, sim, 5);
+  assert.ok(t >= 0.45 && t < 0.8, `ready ${t} s after the stall`);
+  const pos = sim.deviceFrame + 4800;
+  const err = dc.dacTimeOfRingPos(pos) - sim.trueNs(pos) / 1000;
+  assert.ok(Math.abs(err) < 20, `phase error ${err} µs`);
+  assert.equal(dc.discontinuityCount, 0);
+});
