@@ -19,8 +19,6 @@ const MAD_TO_SD = 1.4826;
 export class MidpointScratch {
   private capacity = 0;
   byDelay = new Int32Array(0);
-  ranked = new Int32Array(0);
-  ties = new Int32Array(0);
   resid = new Float64Array(0);
   sel = new Float64Array(0);
   weight = new Float64Array(0);
@@ -30,8 +28,6 @@ export class MidpointScratch {
     const c = Math.max(n, 2 * this.capacity);
     this.capacity = c;
     this.byDelay = new Int32Array(c);
-    this.ranked = new Int32Array(c);
-    this.ties = new Int32Array(c);
     this.resid = new Float64Array(c);
     this.sel = new Float64Array(c);
     this.weight = new Float64Array(c);
@@ -65,7 +61,8 @@ export function midpointWeights(
     if (keep[i] === 1) byDelay[m++] = i;
   }
   if (m === 0) return 0;
-  const ranked = rankByDelay(byDelay, m, d, sc);
+  const ranked = byDelay.subarray(0, m);
+  ranked.sort((p, q) => (d[p] as number) - (d[q] as number) || p - q);
   const classes = Math.max(1, Math.min(MIDPOINT_MAX_CLASSES, Math.floor(m / MIDPOINT_MIN_PER_CLASS)));
   let used = 0;
   for (let c = 0; c < classes; c++) {
@@ -92,32 +89,4 @@ export function midpointWeights(
     }
   }
   return used;
-}
-
-/**
- * The kept indices (ascending in idx[0..m)) ordered by delay, ties by index: what sorting them with
- * the comparator (d[p] - d[q]) || (p - q) gives, without calling a comparator ~m log m times (that
- * sort was most of this module's cost, every fit). Sorts the delays natively, then places each
- * index at its delay's first rank plus the number of equal delays placed before it.
- */
-export function rankByDelay(idx: Int32Array, m: number, d: Float64Array, sc: MidpointScratch): Int32Array {
-  const { ranked, ties, sel } = sc;
-  for (let t = 0; t < m; t++) {
-    sel[t] = d[idx[t] as number] as number;
-    ties[t] = 0;
-  }
-  const sorted = sel.subarray(0, m).sort();
-  for (let t = 0; t < m; t++) {
-    const i = idx[t] as number;
-    const v = d[i] as number;
-    let lo = 0;
-    let hi = m;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((sorted[mid] as number) < v) lo = mid + 1;
-      else hi = mid;
-    }
-    ranked[lo + (ties[lo] as number)++] = i;
-  }
-  return ranked;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MIDPOINT_MAX_CLASSES, MIDPOINT_MIN_PER_CLASS, MidpointScratch, midpointWeights, rankByDelay } from '../../src/clock/midpoint-fit.js';
+import { MIDPOINT_MAX_CLASSES, MIDPOINT_MIN_PER_CLASS, MidpointScratch, midpointWeights } from '../../src/clock/midpoint-fit.js';
 import { weightedLine } from '../../src/clock/weighted-line.js';
 import { gaussian, rng } from './delay-sim.js';
 
@@ -92,22 +92,4 @@ test('weighted line: recovers offset and rate; the halves are the even and odd s
   assert.ok(Math.abs(Math.sqrt(all.varOffset) - 1.73) < 0.4, `offset sd ${Math.sqrt(all.varOffset)}`);
   assert.ok(even.varOffset > 1.8 * all.varOffset && odd.varOffset > 1.8 * all.varOffset);
   assert.equal(weightedLine(s.x, s.y, new Float64Array(n), n, 0, 1e-3), null);
-});
-
-test('rankByDelay orders kept indices by delay, ties by index, as the comparator sort did', () => {
-  const r = rng(5);
-  for (const n of [1, 2, 3, 17, 100, 1200, 2400]) {
-    for (const shape of ['continuous', 'ties', 'zeros', 'constant']) {
-      const d = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        d[i] = shape === 'continuous' ? 300 + r() * 5000 : shape === 'ties' ? 500 + Math.floor(r() * 6) * 0.5 : shape === 'zeros' ? (r() < 0.5 ? (r() < 0.5 ? -0 : 0) : r()) : 42;
-      }
-      const idx = new Int32Array(n);
-      let m = 0;
-      for (let i = 0; i < n; i++) if (r() < 0.8 || n < 4) idx[m++] = i;
-      const want = Int32Array.from(idx.subarray(0, m)).sort((p, q) => (d[p] as number) - (d[q] as number) || p - q);
-      const got = rankByDelay(idx, m, d, new MidpointScratch().ensure(n)).subarray(0, m);
-      assert.deepEqual([...got], [...want], `n ${n} ${shape}`);
-    }
-  }
 });
