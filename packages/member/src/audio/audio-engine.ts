@@ -227,7 +227,7 @@ export class AudioEngine {
     return this.supervisor?.status() ?? null;
   }
 
-  /** Latest stats from the worker (posted every ~250 ms); null before the first. */
+  /** Latest stats from the worker (posted every ENGINE_STATS_INTERVAL_MS, 1 s); null before the first. */
   stats(): EngineStats | null {
     return this.latest;
   }

@@ -24,6 +24,7 @@
 //   did not change). Lone wild bins are dropped.
 // Answers "when does PCM ring frame p leave the DAC" in member-local µs, and the reverse.
 import { fitRobustLine, type RobustLineFit } from './robust-line.js';
+import { medianInPlace } from '../clock/order-statistics.js';
 
 /** Host-monotonic -> member-local conversion (ClockSource provides it). */
 export interface HostToLocalClock {
@@ -456,12 +457,9 @@ export class DacClock {
     this.binOpen = false;
     const n = this.binN;
     if (n < DAC_BIN_MIN_ENTRIES) return;
-    const s = this.fs.subarray(0, n);
-    s.set(this.binRes.subarray(0, n));
-    s.sort();
     const xMean = this.binSx / n;
     const rx = xMean;
-    const ry = xMean * this.nominalB + (n % 2 === 1 ? s[n >> 1]! : (s[(n >> 1) - 1]! + s[n >> 1]!) / 2);
+    const ry = xMean * this.nominalB + median3(this.binRes, n, this.fs);
     const cx = this.binCX;
     const cy = this.binCY;
     if (this.fitted) {
@@ -608,8 +606,7 @@ export class DacClock {
       const i = (this.head + j) % this.cap;
       this.fs[j] = this.ry[i]! - this.lineC(this.rx[i]!);
     }
-    const d = this.fs.subarray(0, n).sort();
-    this.leadNs = n % 2 === 1 ? d[n >> 1]! : (d[(n >> 1) - 1]! + d[n >> 1]!) / 2;
+    this.leadNs = medianInPlace(this.fs, n);
     // Inverse-variance blend of the two lines' predictions (variance ~ scale² / points). A witness
     // is only as good as the scatter of all its bins: through PulseAudio the callbacks run a
     // sawtooth (750 ppm fast, then a 9 ms pause, every ~12 s) whose single tooth fits a line with
@@ -679,10 +676,8 @@ export class DacClock {
   }
 }
 
-/** Median of the first n values (n small), using `scratch`. */
+/** Median of the first n values, using `scratch` (v untouched; by selection: no sort, no allocation). */
 function median3(v: Float64Array, n: number, scratch: Float64Array): number {
-  const s = scratch.subarray(0, n);
-  s.set(v.subarray(0, n));
-  s.sort();
-  return n % 2 === 1 ? s[n >> 1]! : (s[(n >> 1) - 1]! + s[n >> 1]!) / 2;
+  for (let i = 0; i < n; i++) scratch[i] = v[i]!;
+  return medianInPlace(scratch, n);
 }

@@ -17,8 +17,9 @@ import { scheduleGarbageCollection } from './collect-garbage.js';
 
 /** Marks our workerData (the module is only a worker entry point). */
 export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
-/** Stats are posted this often. */
-export const ENGINE_STATS_INTERVAL_MS = 250;
+/** Stats are posted this often: the member reports its state to the leader once a second
+ *  (member-daemon.ts), and each message wakes the main thread (4 a second until 2026-12-07). */
+export const ENGINE_STATS_INTERVAL_MS = 1000;
 /** At most one log line per this interval per kind of message (an error every tick must not flood). */
 const LOG_INTERVAL_MS = 5_000;
 

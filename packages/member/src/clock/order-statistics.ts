@@ -180,3 +180,24 @@ export function twoLowRanks(values: ArrayLike<number>, n: number, k1: number, k2
   out[1] = k2 === hiRank ? hiVal : loVal;
   return true;
 }
+
+/**
+ * The median of a[0..n) exactly as sorting gives it (NaN last; the mean of the two middle values
+ * when n is even), in O(n) expected time and without allocating (the DAC clock's robust fits run
+ * on the engine's real-time thread). Reorders a[0..n). n >= 1.
+ */
+export function medianInPlace(a: Float64Array, n: number): number {
+  let finite = n;
+  for (let i = 0; i < finite;) {
+    if (a[i] !== a[i]) swap(a, i, --finite);
+    else i++;
+  }
+  const k = n >> 1;
+  if (k >= finite) return NaN;
+  const upper = selectInPlace(a, k, 0, finite - 1);
+  if (n % 2 === 1) return upper;
+  // Everything below rank k now sits in a[0..k): the lower middle value is their largest.
+  let lower = a[0] as number;
+  for (let i = 1; i < k; i++) if ((a[i] as number) > lower) lower = a[i] as number;
+  return (lower + upper) / 2;
+}

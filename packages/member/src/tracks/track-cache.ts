@@ -31,6 +31,10 @@ const HASH_CHUNK_BYTES = 256 * 1024;
  *  at start-up 44 MiB without, 17-28 MiB with. A young-generation one there was worse (chunks
  *  still in the pipeline get promoted: member peak 206 MB). */
 const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+/** list() reads the directory again after this long (files removed by hand show up then); the
+ *  cache's own changes take effect at once. The member lists every second for its state report:
+ *  a readdir and a stat per track each time kept the thread pool and the main thread busy. */
+const LIST_REFRESH_MS = 10_000;
 const fullGc = exposeGc();
 
 export interface TrackCacheOptions {
@@ -56,11 +60,30 @@ export class TrackCache {
   private diskOk = true;
   private readonly sizes = new Map<string, number>();
   private lastWarning: CacheWarning | null = null;
+  /** The last listing and when it was read (performance.now() ms); null once the cache changed. */
+  private listing: { ids: string[]; bytes: number; atMs: number } | null = null;
+  /** Bumped by every change this process makes to the directory (a listing read across one is not kept). */
+  private generation = 0;
 
   constructor(private readonly opts: TrackCacheOptions) {}
 
-  /** Ids of the files currently cached on disk. */
+  /** Ids of the files currently cached on disk (read again at most every 10 s unless this cache changed them). */
   async list(): Promise<{ ids: string[]; bytes: number }> {
+    const memo = this.listing;
+    if (memo !== null && performance.now() - memo.atMs < LIST_REFRESH_MS) return { ids: [...memo.ids], bytes: memo.bytes };
+    const generation = this.generation;
+    const value = await this.readListing();
+    if (generation === this.generation) this.listing = { ...value, ids: [...value.ids], atMs: performance.now() };
+    return value;
+  }
+
+  /** Called after each change this process made to the directory. */
+  private changed(): void {
+    this.generation++;
+    this.listing = null;
+  }
+
+  private async readListing(): Promise<{ ids: string[]; bytes: number }> {
     try {
       const names = await readdir(this.opts.dir);
       let bytes = 0;
@@ -132,6 +155,7 @@ export class TrackCache {
       }
       this.verified.delete(id);
       await unlink(path).catch(() => undefined); // corrupt on disk: fetch again
+      this.changed();
     } catch {
       // not cached
     }
@@ -193,6 +217,7 @@ export class TrackCache {
       // Not fsynced (unlike state files, protocol/atomic-file.ts): a track torn by a power cut
       // fails its hash check when next used and is fetched again; fsync would cost SD writes per track.
       await rename(tmp, path);
+      this.changed();
       // Same clock as the touch on a cache hit (file times use the kernel's coarse clock, which can
       // lag it by a few ms and would make a just-downloaded file look older than a just-used one).
       const now = new Date();
@@ -266,6 +291,7 @@ export class TrackCache {
     for (const e of entries) {
       if (total <= this.opts.maxBytes) break;
       await unlink(join(this.opts.dir, e.name)).catch(() => undefined);
+      this.changed();
       this.verified.delete(e.name);
       total -= e.size;
     }

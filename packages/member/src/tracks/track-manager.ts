@@ -49,7 +49,7 @@ export interface TrackStreamOptions {
   windowSeconds?: number;
   /** Head of the window, seconds (each track's start, always in memory). */
   headSeconds?: number;
-  /** Feeder tick, ms. */
+  /** Feeder tick while its window is short of data, ms (it checks every 250 ms once 2 s are held ahead). */
   tickMs?: number;
   /** Disk space left free beside a decoded track; below it a track is decoded into memory. */
   reserveBytes?: number;
@@ -62,6 +62,10 @@ export interface TrackStreamOptions {
 export const STREAM_WINDOW_SECONDS = 10;
 export const STREAM_HEAD_SECONDS = 5;
 const STREAM_TICK_MS = 25;
+/** Feeder check once its window holds STREAM_IDLE_LEAD_SECONDS ahead: the ring refills 1 s at a
+ *  time when under 5 s are left, so a 250 ms look still leaves it > 4.7 s ahead of the engine. */
+const STREAM_IDLE_TICK_MS = 250;
+const STREAM_IDLE_LEAD_SECONDS = 2;
 const STREAM_RESERVE_BYTES = 64 * 1024 * 1024;
 /** Kept behind the engine's read position (its resampler and drift corrections look back). */
 const STREAM_BEHIND_SECONDS = 1;
@@ -371,6 +375,8 @@ export class TrackManager {
     const window = TrackWindow.create(ring, head);
     const feeder = new PcmFeeder(path, frames, window, {
       tickMs: st.tickMs ?? STREAM_TICK_MS,
+      idleTickMs: Math.max(st.tickMs ?? STREAM_TICK_MS, STREAM_IDLE_TICK_MS),
+      idleLeadFrames: Math.round(STREAM_IDLE_LEAD_SECONDS * rate),
       behindFrames: Math.round(STREAM_BEHIND_SECONDS * rate),
       readFrames: Math.round(STREAM_READ_SECONDS * rate),
       onError: (message) => st.onError?.(message),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kthSmallest, selectInPlace, twoLowRanks, twoSmallest } from '../../src/clock/order-statistics.js';
+import { kthSmallest, medianInPlace, selectInPlace, twoLowRanks, twoSmallest } from '../../src/clock/order-statistics.js';
 import { rng } from './delay-sim.js';
 
 /** Random data of a few shapes: continuous, heavy duplicates, zeros of both signs, sorted, reversed, constant. */
@@ -97,4 +97,24 @@ test('NaN sorts last; out-of-range ranks', () => {
   assert.equal(twoSmallest(a, 6, 9, 6, scratch, out), 0);
   assert.equal(twoLowRanks(Float64Array.from([1, 2]), 2, 0, 2, scratch, out), false);
   assert.equal(twoSmallest(new Float64Array(0), 0, 0, 0, scratch, out), 0);
+});
+
+test('medianInPlace gives what a sort gives (odd and even n, NaN last), n = 1..1500', () => {
+  const r = rng(11);
+  const sortedMedian = (s: Float64Array): number => {
+    const n = s.length;
+    return n % 2 === 1 ? s[n >> 1]! : (s[(n >> 1) - 1]! + s[n >> 1]!) / 2;
+  };
+  for (let n = 1; n <= 1500; n++) {
+    const a = data(n, r);
+    if (n % 5 === 0) for (let i = 0; i < n; i += 7) a[i] = NaN; // a few NaN
+    const want = sortedMedian(Float64Array.from(a).sort());
+    const got = medianInPlace(Float64Array.from(a), n);
+    assert.ok(Object.is(got, want) || (got === 0 && want === 0), `n ${n}: ${got} vs ${want}`);
+    // Only the first n values count.
+    const longer = new Float64Array(n + 5).fill(-1e9);
+    longer.set(a);
+    const g2 = medianInPlace(longer, n);
+    assert.ok(Object.is(g2, want) || (g2 === 0 && want === 0), `n ${n} in a longer array: ${g2} vs ${want}`);
+  }
 });

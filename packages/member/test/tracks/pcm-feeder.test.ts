@@ -186,3 +186,45 @@ test('a missing file is an error reported once, not a crash; close() stops it', 
   assert.match(errors[0]!, /ENOENT/);
   assert.ok(feeder.stats().errors >= 2, 'tried again on later ticks');
 });
+
+test('a window holding idleLeadFrames ahead is checked every idleTickMs; a landing is still filled at once, a short window checked fast', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'track.pcm');
+  const FRAMES = 300_000;
+  writeFileSync(path, pcmBytes(0, FRAMES));
+  const w = TrackWindow.create(12_000, 4000);
+  const feeder = new PcmFeeder(path, FRAMES, w, { ...OPTS, idleTickMs: 200, idleLeadFrames: 5000 });
+  feeder.decodeFinished();
+  feeder.start();
+  t.after(() => feeder.close());
+  await new Promise((r) => setTimeout(r, 100)); // head and the ring around the hint (0) filled
+  const out = new Float32Array(2 * 500);
+  let before = feeder.stats().passes;
+  await new Promise((r) => setTimeout(r, 500));
+  let passes = feeder.stats().passes - before;
+  assert.ok(passes >= 1 && passes <= 4, `not read, 16 000 frames ahead of the hint: ${passes} passes in 500 ms (10 ms ticks would be 50)`);
+
+  // The engine plays on through the ring at 4x real time: the lead stays above 5000, idle checks keep up.
+  let pos = 0;
+  before = feeder.stats().passes;
+  for (let i = 0; i < 50; i++, pos += 400) {
+    assert.equal(w.read(pos, 400, out, 0), 400, `frame ${pos} was there`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  passes = feeder.stats().passes - before;
+  assert.ok(passes <= 12, `playing with the ring ahead: ${passes} passes in ~0.5-0.6 s`);
+
+  // An announced seek runs a pass now, not at the next idle check.
+  feeder.setLandings([200_000]);
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(w.read(200_000, 500, out, 0), 500, 'the landing was filled within 40 ms');
+  assert.equal(Math.round(out[0]! * 32768), expected(200_000, 0));
+
+  // A jump nobody announced (outside both rings) is served within about one idle tick; from then on
+  // the ring lacks its lead only until the fast checks refill it.
+  pos = 100_000;
+  let silentMs = 0;
+  for (; silentMs < 1000 && w.read(pos, 100, out, 0) < 100; silentMs += 5) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(silentMs <= 300, `an unannounced jump waited ${silentMs} ms`);
+  assert.equal(feeder.stats().errors, 0);
+});

@@ -136,3 +136,29 @@ test('sends the bearer token; a 401, a track over the size limit and a non-http 
   await assert.rejects(cache.get('b'.repeat(64), url), /over the \d+ limit/);
   await assert.rejects(cache.get('c'.repeat(64), 'ftp://127.0.0.1/tracks/'), /only http and https/);
 });
+
+test('list() follows the cache\'s own fetches and evictions at once and reads the directory at most every 10 s otherwise', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const files = new Map<string, Buffer>();
+  const blobs = [randomBytes(40_000), randomBytes(40_000), randomBytes(40_000)];
+  for (const b of blobs) files.set(sha256(b), b);
+  const { server, url } = await serve(files);
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  const cache = new TrackCache({ dir, maxBytes: 100_000 });
+  const ids = blobs.map((b) => sha256(b));
+  assert.deepEqual(await cache.list(), { ids: [], bytes: 0 });
+  await cache.get(ids[0]!, url);
+  assert.deepEqual(await cache.list(), { ids: [ids[0]], bytes: 40_000 }, 'a fetch shows at once');
+  await cache.get(ids[1]!, url);
+  await new Promise((r) => setTimeout(r, 20));
+  await cache.get(ids[2]!, url); // evicts ids[0]
+  const after = await cache.list();
+  assert.deepEqual([...after.ids].sort(), [ids[1]!, ids[2]!].sort(), 'an eviction shows at once');
+  assert.equal(after.bytes, 80_000);
+  // A file removed by hand is not noticed before the listing is 10 s old (the state report's cost).
+  rmSync(join(dir, ids[1]!));
+  assert.equal((await cache.list()).ids.length, 2, 'listing kept');
+  const listed = await cache.list();
+  listed.ids.length = 0; // a caller's copy: the kept listing is not touched
+  assert.equal((await cache.list()).ids.length, 2);
+});
