@@ -1,7 +1,7 @@
 // Optional log of every DAC timing entry the engine reads (JAS_DAC_TIMING_LOG=FILE): one line
 // "deviceFrame ringPos dacTimeNs callbackTimeNs" per entry (host CLOCK_MONOTONIC ns). For diagnosis
 // only: bench:realpath sets it per member, so a DAC model can be replayed against the recording.
-// Lines are buffered and written at the engine's stats interval (4 per second), not per entry.
+// Lines are buffered and written at the engine's stats interval (once a second), not per entry.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { DacTimingSample } from './dac-clock.js';
 
