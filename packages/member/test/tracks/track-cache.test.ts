@@ -136,3 +136,17 @@ test('sends the bearer token; a 401, a track over the size limit and a non-http 
   await assert.rejects(cache.get('b'.repeat(64), url), /over the \d+ limit/);
   await assert.rejects(cache.get('c'.repeat(64), 'ftp://127.0.0.1/tracks/'), /only http and https/);
 });
+
+test('a download hands its freed chunks back: releaseMemory after every 4 MB and at its end, not after a small file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const big = randomBytes(11 * 1024 * 1024); // collections at 4 and 8 MB, and one at the end (3 MB since)
+  const small = randomBytes(500_000);
+  const { server, url } = await serve(new Map([[sha256(big), big], [sha256(small), small]]));
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  let released = 0;
+  const cache = new TrackCache({ dir, maxBytes: 1e9, releaseMemory: () => { released++; } });
+  assert.equal(await cache.input(sha256(big), url), join(dir, sha256(big)));
+  assert.equal(released, 3);
+  await cache.input(sha256(small), url);
+  assert.equal(released, 3, 'a small download ends without a collection');
+});
