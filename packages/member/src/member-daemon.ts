@@ -31,7 +31,7 @@ import { LeaderLink } from './link/leader-link.js';
 import { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
-import { MALLOC_TRIM_MS, releaseStartupMemory, trimMemory } from './memory-tuning.js';
+import { MALLOC_TRIM_MS, trimMemory } from './memory-tuning.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 import { planningNowUs, planTracks, type WelcomeTime } from './tracks/track-plan.js';
 
@@ -143,14 +143,9 @@ export class MemberDaemon {
       if (!memoryLogged) this.log.info('clock synced at once from the clock memory (restarted on the same boot)');
       memoryLogged = true;
     };
-    let settled = false;
     this.clock.on('synced', (s: { samples: number; uncertaintyUs: number; prior: PriorState }) => {
       this.log.info({ samples: s.samples, uncertaintyUs: Math.round(s.uncertaintyUs), fromMemory: s.prior === 'in use' }, 'clock synced');
       if (s.prior === 'in use') logMemoryInUse();
-      if (!settled) {
-        settled = true;
-        releaseStartupMemory();
-      }
     });
     this.clock.on('prior', (state: PriorState) => {
       if (state === 'in use') logMemoryInUse();

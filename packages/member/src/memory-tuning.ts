@@ -3,7 +3,6 @@
 // fragment the heaps and RSS only grows (looping the example playlist: 93 -> 171 MiB in 6 min;
 // with these settings 114-127 MiB). An operator's own MALLOC_* / GLIBC_TUNABLES settings win.
 import { trimMalloc, tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
-import { scheduleGarbageCollection } from './audio/collect-garbage.js';
 
 export type { MemoryTuning };
 
@@ -27,16 +26,4 @@ export const MALLOC_TRIM_MS = 5_000;
 /** malloc_trim(0) through our addon: true/false whether pages were released, or why it could not run. */
 export function trimMemory(): boolean | string {
   return trimMalloc();
-}
-
-/**
- * Once start-up is over (the member calls it at its clock's first sync: modules loaded, engine and
- * clock running): one full collection of the main thread, then a trim. Loading the modules grows
- * V8's young generation of the main thread to ~28 MB (19 MB resident), and V8 shrinks it only at
- * a full collection, which an idle member may not run for minutes; the first track's download
- * then came on top of it (bench:sync --long-tracks: start-up peak 146-151 MB). ~10-20 ms of the
- * main thread, which is not real-time.
- */
-export function releaseStartupMemory(): void {
-  scheduleGarbageCollection(() => void trimMemory());
 }

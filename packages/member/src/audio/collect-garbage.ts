@@ -9,24 +9,18 @@ import { exposeGc } from '@jaudiosync/media/expose-gc';
 
 let gcFn: (() => void) | null | undefined;
 
-let scheduled: Array<() => void> | null = null;
+let scheduled = false;
 
 /**
- * One full collection once the current work is done (several tracks dropped together cost one),
- * then `after` (e.g. handing the freed memory back to the kernel). The caller must have dropped
- * its references by then.
+ * One full collection once the current work is done (several tracks dropped together cost one).
+ * The caller must have dropped its references by then.
  */
-export function scheduleGarbageCollection(after?: () => void): void {
-  if (scheduled !== null) {
-    if (after !== undefined) scheduled.push(after);
-    return;
-  }
-  const callbacks = after === undefined ? [] : [after];
-  scheduled = callbacks;
+export function scheduleGarbageCollection(): void {
+  if (scheduled) return;
+  scheduled = true;
   setImmediate(() => {
-    scheduled = null;
+    scheduled = false;
     collectGarbage();
-    for (const f of callbacks) f();
   }).unref();
 }
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { PlaylistReader, TrackStore } from '../../src/audio/track-store.js';
-import { collectGarbage, scheduleGarbageCollection } from '../../src/audio/collect-garbage.js';
+import { collectGarbage } from '../../src/audio/collect-garbage.js';
 
 const FRAMES = 4800;
 
@@ -22,20 +22,6 @@ test('collectGarbage runs a full collection on demand', async () => {
   await tick(); // a WeakRef keeps its target alive until the current job ends
   assert.equal(collectGarbage(), true);
   assert.equal(ref.deref(), undefined);
-});
-
-test('scheduleGarbageCollection: one collection for calls made together, then every `after` (e.g. a malloc trim)', async () => {
-  let obj: object | undefined = { big: new Array(1000).fill(0) };
-  const ref = new WeakRef(obj);
-  obj = undefined;
-  await tick();
-  const seen: Array<string> = [];
-  scheduleGarbageCollection(() => seen.push(`first, collected: ${ref.deref() === undefined}`));
-  scheduleGarbageCollection();
-  scheduleGarbageCollection(() => seen.push('second'));
-  assert.deepEqual(seen, [], 'not before the current work is done');
-  await new Promise((r) => setTimeout(r, 10));
-  assert.deepEqual(seen, ['first, collected: true', 'second']);
 });
 
 test('a removed track is collectable once the reader has synced; a held one stays', async () => {
