@@ -29,10 +29,10 @@ const HASH_CHUNK_BYTES = 256 * 1024;
  *  next collection, which external memory alone triggers late. A full collection per this many
  *  bytes (a few ms each, main thread: ~5 a second at 20 MB/s, one every 2 s for a paced prefetch)
  *  bounds them: bench:sync with 5-minute WAV tracks, main heap at start-up 44 MiB without, 17-28
- *  MiB with one per 8 MB; per 8 MB the heap still rose by ~12 MB between two (socket reads of a
- *  few KB each leave 64 KB allocations shrunk in place), hence 4 MB. A young-generation one there
- *  was worse (chunks still in the pipeline get promoted: member peak 206 MB). Freed, they are
- *  still the process's until the allocator hands them back (`releaseMemory`). */
+ *  MiB with one per 8 MB; with those the main malloc heap still rose by ~12 MB between two,
+ *  hence 4 MB. A young-generation one there was worse (chunks still in the pipeline get promoted:
+ *  member peak 206 MB). Freed, they are still the process's until the allocator hands them back
+ *  (`releaseMemory`). */
 const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 /** At a download's end, a collection if at least this much arrived since the last one. */
 const FINAL_COLLECT_MIN_BYTES = 2 * 1024 * 1024;
