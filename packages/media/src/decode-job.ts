@@ -1,6 +1,6 @@
 // The message protocol between TrackDecoder (main thread) and its worker, and the worker-side job
 // handler. Kept apart from the worker entry so tests can wrap the handler in their own worker.
-import { decodeToPcm, measureTrack, type DecodedTrack, type DecodeOptions, type DecodeProgress, type TrackMeasurement } from './decode-to-pcm.js';
+import { decodeToPcm, measureTrack, type DecodedTrack, type DecodeHooks, type DecodeOptions, type DecodeProgress, type TrackMeasurement } from './decode-to-pcm.js';
 import type { ThreadPriority } from './thread-priority.js';
 import { TrackError, type TrackErrorTransfer } from './track-error.js';
 
@@ -28,12 +28,20 @@ function isJobRequest(m: unknown): m is JobRequest {
     && (typeof r['input'] === 'string' || r['input'] instanceof Uint8Array) && typeof r['opts'] === 'object';
 }
 
+/** The worker's collections: a full one now and then, a young one after every chunk (DecodeHooks). */
+export interface JobGc {
+  full?: (() => void) | undefined;
+  young?: (() => void) | undefined;
+}
+
 /** Runs one job and posts its progress and outcome; never throws. */
-export async function handleJob(message: unknown, post: (reply: JobReply) => void, gcHint?: () => void): Promise<void> {
+export async function handleJob(message: unknown, post: (reply: JobReply) => void, gc: JobGc = {}): Promise<void> {
   if (!isJobRequest(message)) return;
   const { id } = message;
   const onProgress = (progress: DecodeProgress): void => post({ type: 'progress', id, progress });
-  const hooks = gcHint === undefined ? { onProgress } : { onProgress, gcHint };
+  const hooks: DecodeHooks = { onProgress };
+  if (gc.full !== undefined) hooks.gcHint = gc.full;
+  if (gc.young !== undefined) hooks.chunkGcHint = gc.young;
   try {
     const result = message.kind === 'decode'
       ? await decodeToPcm(message.input, message.opts ?? {}, hooks)

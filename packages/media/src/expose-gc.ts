@@ -7,16 +7,24 @@ import { runInNewContext } from 'node:vm';
 
 type GcFunction = (options?: { type: 'minor' | 'major' }) => void;
 
+/** Per thread (module state is per isolate): one throwaway context, however many callers. */
+let cached: GcFunction | null | undefined;
+
 function exposedGc(): GcFunction | undefined {
+  if (cached !== undefined) return cached ?? undefined;
   const exposed: unknown = (globalThis as { gc?: unknown }).gc;
-  if (typeof exposed === 'function') return exposed as GcFunction;
+  if (typeof exposed === 'function') {
+    cached = exposed as GcFunction;
+    return cached;
+  }
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as GcFunction) : undefined;
+    cached = typeof gc === 'function' ? (gc as GcFunction) : null;
   } catch {
-    return undefined;
+    cached = null;
   }
+  return cached ?? undefined;
 }
 
 /** A function running a full collection of the calling thread's isolate, or undefined. */

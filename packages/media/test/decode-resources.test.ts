@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { TrackDecoder } from '../src/track-decoder.js';
 import { TrackError } from '../src/track-error.js';
 import { currentThreadId, lowerThreadPriority } from '../src/thread-priority.js';
-import { decodeToPcm } from '../src/decode-to-pcm.js';
+import { decodeToPcm, GC_HINT_EVERY_S, READ_CHUNK_BYTES } from '../src/decode-to-pcm.js';
 import { noiseInt16, wavFile } from './wav-fixture.js';
 
 const MUSIC_DIR = fileURLToPath(new URL('../../../../Music/', import.meta.url));
@@ -163,4 +163,18 @@ test('aborting a running or queued decode rejects it (aborted); the next job run
   const ok = await d.measure(path.join(MUSIC_DIR, '05-night-ferry.opus'));
   assert.equal(ok.sourceFrames, 1152000);
   assert.equal(d.crashes, 0);
+});
+
+test('a decode asks for a young collection after every chunk and a full one every GC_HINT_EVERY_S of audio', T, async () => {
+  const rate = 48000;
+  const seconds = 25;
+  const wav = wavFile(noiseInt16(rate * seconds * 2, 7), 2, rate);
+  let full = 0;
+  let young = 0;
+  const track = await decodeToPcm(wav, { outputRate: rate }, { gcHint: () => { full++; }, chunkGcHint: () => { young++; } });
+  assert.equal(track.frames, rate * seconds);
+  // One hint per decoded chunk, a full one at 0, 10 and 20 s and a young one for every other chunk.
+  assert.equal(full, Math.ceil(seconds / GC_HINT_EVERY_S));
+  const chunks = full + young;
+  assert.ok(Math.abs(chunks - wav.length / READ_CHUNK_BYTES) <= 2, `${chunks} hints for ${(wav.length / READ_CHUNK_BYTES).toFixed(1)} chunks of input`);
 });

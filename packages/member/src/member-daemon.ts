@@ -87,7 +87,10 @@ export class MemberDaemon {
     this.settings = saved.settings;
     // Low-priority decode thread (nice 19 by default) that exits once idle, returning its heap.
     this.decoder = new TrackDecoder({ idleMs: DECODER_IDLE_MS });
-    this.cache = new TrackCache({ dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024, bearerToken: config.key ? restToken(config.key) : undefined });
+    this.cache = new TrackCache({
+      dir: config.cacheDir, maxBytes: config.cacheMaxMb * 1024 * 1024, bearerToken: config.key ? restToken(config.key) : undefined,
+      releaseMemory: () => void trimMemory(), // a failure is logged once by the periodic trim
+    });
     this.tracks = new TrackManager(this.cache, {
       decode: (input, opts, cb) => this.decoder.decode(input, {
         outputRate: opts.outputRate, channels: 2,

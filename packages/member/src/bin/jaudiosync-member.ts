@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded
+#!/usr/bin/env -S node --single-threaded --max-semi-space-size=1
 // jaudiosync-member: the daemon on each speaker. See --help.
 import { pino } from 'pino';
 import { ensureAvahiService } from '../link/avahi-service-file.js';
@@ -46,7 +46,7 @@ async function main(): Promise<number> {
   const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
   const missing = missingNodeFlags();
   if (missing.length > 0) {
-    log.warn({ missing }, 'node was started without these options: V8 helper threads can stall the real-time audio engine (docs/audio-engine.md, "Thread priorities")');
+    log.warn({ missing }, 'node was started without these options (packages/member/src/node-flags.ts): without --single-threaded V8 helper threads can stall the real-time audio engine (docs/audio-engine.md, "Thread priorities"); without --max-semi-space-size=1 the member takes more memory');
   }
   // Before any worker thread exists: arenas are created per thread.
   const malloc = tuneMemory();

@@ -6,6 +6,13 @@ import { ClockSource, type ClockSourceParams } from './clock-source.js';
 import { ClockModelShare, leaderFromLocal, type ClockModel } from './clock-model.js';
 import type { PriorState } from './time-filter.js';
 
+/** The clock worker's young generation (V8: three semi-spaces, 1 MB each). Left to V8 it grew to
+ *  ~8 MB of semi-spaces while polling (the worker's heap 15 MB for ~7 MB used: bench:sync, issue
+ *  #18); its garbage is small and short-lived, so a small one costs only more frequent, shorter
+ *  scavenges (the exchanges are timed by the kernel, not by this thread's wake-ups, where netstamp
+ *  works; in user space a late wake-up only lengthens a round trip, which the filter weighs). */
+export const CLOCK_WORKER_YOUNG_GENERATION_MB = 3;
+
 /** Initial burst: 50 Hz for 10 s converges to < 100 µs within a few seconds even over bad WiFi. */
 export const BURST_INTERVAL_MS = 20;
 export const BURST_DURATION_MS = 10_000;
@@ -240,7 +247,7 @@ export class ClockSync extends EventEmitter {
 
   private spawn(): void {
     const workerData: ClockSyncWorkerData = { clock: { ...this.clock.params }, mode: this.mode, share: this.share, memoryFile: this.memoryFile };
-    const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData });
+    const w = new Worker(new URL('./clock-sync-worker.js', import.meta.url), { workerData, resourceLimits: { maxYoungGenerationSizeMb: CLOCK_WORKER_YOUNG_GENERATION_MB } });
     this.worker = w;
     w.on('message', (m: { type?: string; stats?: ClockSyncStats; kernelTimestamps?: boolean; samples?: number; uncertaintyUs?: number; prior?: PriorState }) => {
       if (m.type === 'stats' && m.stats) {

@@ -27,10 +27,15 @@ interface Pace {
 const HASH_CHUNK_BYTES = 256 * 1024;
 /** A download's chunks (socket reads, malloc'ed) are garbage at once, but V8 frees them only at its
  *  next collection, which external memory alone triggers late. A full collection per this many
- *  bytes (a few ms each, main thread) bounds them: bench:sync with 5-minute WAV tracks, main heap
- *  at start-up 44 MiB without, 17-28 MiB with. A young-generation one there was worse (chunks
- *  still in the pipeline get promoted: member peak 206 MB). */
-const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+ *  bytes (a few ms each, main thread: ~5 a second at 20 MB/s, one every 2 s for a paced prefetch)
+ *  bounds them: bench:sync with 5-minute WAV tracks, main heap at start-up 44 MiB without, 17-28
+ *  MiB with one per 8 MB; with those the main malloc heap still rose by ~12 MB between two,
+ *  hence 4 MB. A young-generation one there was worse (chunks still in the pipeline get promoted:
+ *  member peak 206 MB). Freed, they are still the process's until the allocator hands them back
+ *  (`releaseMemory`). */
+const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
+/** At a download's end, a collection if at least this much arrived since the last one. */
+const FINAL_COLLECT_MIN_BYTES = 2 * 1024 * 1024;
 /** list() reads the directory again after this long (files removed by hand show up then); the
  *  cache's own changes take effect at once. The member lists every second for its state report:
  *  a readdir and a stat per track each time kept the thread pool and the main thread busy. */
@@ -42,6 +47,11 @@ export interface TrackCacheOptions {
   maxBytes: number;
   /** REST token derived from the shared key (`restToken(key)`); sent as a bearer token when set. */
   bearerToken?: string | undefined;
+  /** Called after each of a download's collections and once it ends: the member hands the freed
+   *  heap pages back to the kernel there (malloc_trim). Without it a download's chunks stayed
+   *  resident up to the next periodic trim, 5 s later: +17 MB of main heap at the start-up peak,
+   *  where the first decode begins right after the download (docs/benchmarks.md, issue #18). */
+  releaseMemory?: (() => void) | undefined;
 }
 
 export interface CacheWarning {
@@ -193,13 +203,20 @@ export class TrackCache {
     const hash = createHash('sha256');
     let size = 0;
     let nextCollect = COLLECT_EVERY_BYTES;
+    let collectedAt = 0;
     const startMs = performance.now();
+    const release = this.opts.releaseMemory;
+    const collect = (): void => {
+      collectedAt = size;
+      fullGc?.();
+      release?.();
+    };
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         size += chunk.length;
         if (size >= nextCollect) {
           nextCollect = size + COLLECT_EVERY_BYTES;
-          fullGc?.();
+          collect();
         }
         if (size > MAX_TRACK_BYTES) return done(new Error(`track ${id.slice(0, 12)} is over the size limit`));
         hash.update(chunk);
@@ -225,6 +242,10 @@ export class TrackCache {
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
+    } finally {
+      // The last chunks too, before a decode (the usual next step) starts allocating; not worth a
+      // collection after a small file (an MP3 of a few MB).
+      if (size - collectedAt >= FINAL_COLLECT_MIN_BYTES) collect();
     }
     const st = await stat(path);
     this.verified.set(id, { size: st.size, mtimeMs: st.mtimeMs });

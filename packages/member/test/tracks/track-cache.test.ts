@@ -162,3 +162,17 @@ test('list() follows the cache\'s own fetches and evictions at once and reads th
   listed.ids.length = 0; // a caller's copy: the kept listing is not touched
   assert.equal((await cache.list()).ids.length, 2);
 });
+
+test('a download hands its freed chunks back: releaseMemory after every 4 MB and at its end, not after a small file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'jas-cache-'));
+  const big = randomBytes(11 * 1024 * 1024); // collections at 4 and 8 MB, and one at the end (3 MB since)
+  const small = randomBytes(500_000);
+  const { server, url } = await serve(new Map([[sha256(big), big], [sha256(small), small]]));
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  let released = 0;
+  const cache = new TrackCache({ dir, maxBytes: 1e9, releaseMemory: () => { released++; } });
+  assert.equal(await cache.input(sha256(big), url), join(dir, sha256(big)));
+  assert.equal(released, 3);
+  await cache.input(sha256(small), url);
+  assert.equal(released, 3, 'a small download ends without a collection');
+});
