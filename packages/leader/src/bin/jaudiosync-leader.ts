@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=20
 // The leader daemon's entry point: parses options, logs JSON with pino to stdout, starts the
 // Leader, and closes it gracefully on SIGTERM/SIGINT (members keep playing their timeline).
 import { pino } from 'pino';
