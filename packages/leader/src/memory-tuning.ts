@@ -25,9 +25,11 @@ export function tuneMemory(env: NodeJS.ProcessEnv = process.env): MemoryTuning {
  * How often the leader hands glibc's free heap pages back to the kernel. glibc returns only the top
  * of a heap by itself; the playlist's measuring pass (decode worker) and the track uploads leave
  * free pages below live blocks, mostly in the second arena the worker threads share: 100 light
- * members on loopback, 125 -> 110 MB RSS at one malloc_trim(0) after the playlist went out
- * (docs/benchmarks.md, "Fanout"). The same period as the member's; a trim of these heaps takes
- * well under a millisecond.
+ * members on loopback, 125 -> 110 MB RSS at one malloc_trim(0) after the playlist went out, and
+ * 3-7 MB after each full collection since (docs/leader.md, "Memory"). The same period as the
+ * member's. A trim takes 0.2-0.4 ms in steady play and 2-5 ms after a full collection freed much;
+ * while the playlist was measured and sent out on the loaded test VM, 7-47 ms (the event loop
+ * waits: commands are scheduled >= 250 ms ahead and one slow pong does not move the lead).
  */
 export const MALLOC_TRIM_MS = 5_000;
 
