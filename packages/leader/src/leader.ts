@@ -10,7 +10,10 @@ import type { MessageInput } from '@jaudiosync/protocol/messages';
 import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 import type { Timeline } from '@jaudiosync/protocol/timeline';
 import { netstampUnavailableReason } from '@jaudiosync/netstamp';
-import { MAX_ARTWORK_BYTES, readArtwork, resizeCover } from '@jaudiosync/media';
+// Subpaths, not the package's index: the index would load the decoders, the resampler and the
+// cover codecs into the main thread, which never runs them (decoding and resizing run in workers).
+import { MAX_ARTWORK_BYTES, readArtwork } from '@jaudiosync/media/track-tags';
+import { resizeCover } from '@jaudiosync/media/cover-resize-worker';
 import type { LeaderConfig } from './leader-config.js';
 import type { LeaderClock } from './leader-clock.js';
 import { createHttpServer } from './http/http-server.js';

@@ -6,7 +6,7 @@
 // playlist went out; with these settings and LEADER_NODE_FLAGS 107 MB. An operator's own
 // MALLOC_* / GLIBC_TUNABLES settings win. Without the PortAudio addon (a leader-only box without
 // libportaudio) nothing is changed and the reason is logged.
-import { tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
+import { trimMalloc, tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
 
 export type { MemoryTuning };
 
@@ -19,4 +19,38 @@ export const MALLOC_MMAP_THRESHOLD_BYTES = 64 * 1024;
 /** Applies the leader's malloc settings unless the environment already sets them. */
 export function tuneMemory(env: NodeJS.ProcessEnv = process.env): MemoryTuning {
   return tuneMallocUnlessSet(MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_BYTES, env);
+}
+
+/**
+ * How often the leader hands glibc's free heap pages back to the kernel. glibc returns only the top
+ * of a heap by itself; the playlist's measuring pass (decode worker) and the track uploads leave
+ * free pages below live blocks, mostly in the second arena the worker threads share: 100 light
+ * members on loopback, 125 -> 110 MB RSS at one malloc_trim(0) after the playlist went out, and
+ * 3-7 MB after each full collection since (docs/leader.md, "Memory"). The same period as the
+ * member's. A trim takes 0.2-0.4 ms in steady play and 2-5 ms after a full collection freed much;
+ * while the playlist was measured and sent out on the loaded test VM, 7-47 ms (the event loop
+ * waits: commands are scheduled >= 250 ms ahead and one slow pong does not move the lead).
+ */
+export const MALLOC_TRIM_MS = 5_000;
+
+/**
+ * Calls `trim` (malloc_trim(0) through the PortAudio addon) every `everyMs`, off the event loop's
+ * keep-alive. When it cannot run (no addon, not glibc) it stops and reports why, once. Returns the
+ * stop function.
+ */
+export function startMallocTrim(
+  onUnavailable: (reason: string) => void,
+  everyMs = MALLOC_TRIM_MS,
+  trim: () => boolean | string = trimMalloc,
+): () => void {
+  if (!Number.isFinite(everyMs) || everyMs <= 0) throw new RangeError(`malloc trim period must be > 0 ms, got ${everyMs}`);
+  const timer = setInterval(() => {
+    const r = trim();
+    if (typeof r === 'string') {
+      clearInterval(timer);
+      onUnavailable(r);
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

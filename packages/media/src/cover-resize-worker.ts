@@ -1,7 +1,9 @@
 // Runs phoneSizedCover off the caller's thread: decoding a large cover takes 0.1-1 s here and
-// several on a Pi, which a leader's event loop (WebSocket fan-out, REST) must not wait for.
+// several on a Pi, which a leader's event loop (WebSocket fan-out, REST) must not wait for. The
+// image codecs (jpeg-js, pngjs) are imported by the worker only: the caller's thread, a leader's
+// main thread for its whole life, does not hold their code.
 import { parentPort, Worker, workerData } from 'node:worker_threads';
-import { phoneSizedCover, type SizedCover } from './cover-resize.js';
+import type { SizedCover } from './cover-resize.js';
 import type { ArtworkMime } from './track-tags.js';
 
 const MARKER = 'jaudiosync-cover-resize';
@@ -38,6 +40,7 @@ const job = workerData as Job | undefined;
 if (parentPort !== null && job?.marker === MARKER) {
   let reply: Reply;
   try {
+    const { phoneSizedCover } = await import('./cover-resize.js');
     reply = { ok: true, cover: phoneSizedCover(job.data, job.mime) };
   } catch (err) {
     reply = { ok: false, error: err instanceof Error ? err.message : String(err) };

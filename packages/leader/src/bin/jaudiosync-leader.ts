@@ -1,11 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=20
 // The leader daemon's entry point: parses options, logs JSON with pino to stdout, starts the
 // Leader, and closes it gracefully on SIGTERM/SIGINT (members keep playing their timeline).
 import { pino } from 'pino';
 import { ConfigError, helpText, parseLeaderArgs } from '../leader-config.js';
 import { createLeaderClock } from '../leader-clock.js';
 import { Leader } from '../leader.js';
-import { tuneMemory } from '../memory-tuning.js';
+import { startMallocTrim, tuneMemory } from '../memory-tuning.js';
 import { missingNodeFlags } from '../node-flags.js';
 
 /** A shutdown that hangs (a stuck socket) must not keep the process alive forever. */
@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   const malloc = tuneMemory();
   if ('error' in malloc.result) log.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
   else log.info({ arenaMax: malloc.arenaMax, mmapThresholdBytes: malloc.mmapThresholdBytes, applied: malloc.result }, 'memory allocator tuned');
+  startMallocTrim((reason) => log.info({ reason }, 'free heap pages are not returned to the kernel (no malloc_trim)'));
   const clock = createLeaderClock({ ntpPort: config.ntpPort, host: config.host, stateDir: config.stateDir });
   // The anchor lets tests and benchmarks compute true leader time from the host's monotonic clock.
   log.info({ anchorWallUs: clock.timescale.anchorWallUs, anchorMonoNs: clock.timescale.anchorMonoNs.toString(), resumed: clock.resumed }, 'leader timescale');

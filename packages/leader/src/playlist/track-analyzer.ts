@@ -3,7 +3,8 @@
 // PCM agree frame for frame. The same pass measures the loudness and true peak (BS.1770) and reads
 // the tags in one parse: ReplayGain (loudness normalization), title, artist and cover. One file at a
 // time: a Pi 3B+ leader has little memory to spare.
-import { TrackDecoder, type TrackLoudness, type GainTags, type TrackTags } from '@jaudiosync/media';
+import type { TrackLoudness, GainTags, TrackTags } from '@jaudiosync/media';
+import { TrackDecoder } from '@jaudiosync/media/track-decoder'; // the decoders load in its worker only
 
 /** A file that takes longer than this to measure is treated as broken (~100x realtime is typical). */
 const MEASURE_TIMEOUT_MS = 120_000;
