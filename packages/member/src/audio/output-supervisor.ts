@@ -21,6 +21,14 @@ export const OUTPUT_STALL_MS = 2000;
 export const OUTPUT_POLL_MS = 100;
 /** Waits between reopen attempts (the last one repeats). */
 export const OUTPUT_RETRY_MS: readonly number[] = [100, 200, 300, 500];
+/**
+ * After this long without an output, attempts come every OUTPUT_RETRY_SLOW_MS instead. A failed
+ * open through the ALSA `pulse` device costs ~20 ms of CPU on the main thread here (the plugin's
+ * connect attempt; 3-5x that on a Pi 3): twice a second for an hour-long unplugged DAC is 4 % of a
+ * core here, ~15 % on a Pi. A server restart or a cable shaken loose is back well within the window.
+ */
+export const OUTPUT_RETRY_SLOW_AFTER_MS = 30_000;
+export const OUTPUT_RETRY_SLOW_MS = 2_000;
 
 export interface OutputStatus {
   /** True from the stall until the reopened stream consumes again. */
@@ -44,6 +52,9 @@ export interface OutputSupervisorOptions {
   stallMs?: number;
   pollMs?: number;
   retryMs?: readonly number[];
+  /** Outage length after which attempts slow down to `slowRetryMs`. */
+  slowRetryAfterMs?: number;
+  slowRetryMs?: number;
 }
 
 export class OutputSupervisor {
@@ -54,6 +65,8 @@ export class OutputSupervisor {
   private lostSinceMs = 0;
   private reopening: Promise<void> | null = null;
   private stopped = false;
+  /** Ends the wait before the next reopen attempt (stop() must not wait out a slow retry). */
+  private wakeRetry: (() => void) | null = null;
   private readonly st: OutputStatus = { lost: false, reason: null, restarts: 0, lastGapMs: null, attempts: 0 };
 
   constructor(opts: OutputSupervisorOptions) {
@@ -65,6 +78,8 @@ export class OutputSupervisor {
       stallMs: opts.stallMs ?? OUTPUT_STALL_MS,
       pollMs: opts.pollMs ?? OUTPUT_POLL_MS,
       retryMs: opts.retryMs ?? OUTPUT_RETRY_MS,
+      slowRetryAfterMs: opts.slowRetryAfterMs ?? OUTPUT_RETRY_SLOW_AFTER_MS,
+      slowRetryMs: opts.slowRetryMs ?? OUTPUT_RETRY_SLOW_MS,
     };
   }
 
@@ -83,6 +98,7 @@ export class OutputSupervisor {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.wakeRetry?.();
     await this.reopening?.catch(() => undefined);
   }
 
@@ -137,8 +153,13 @@ export class OutputSupervisor {
         this.st.attempts = attempt + 1;
         // The first failure and then every 10th: a server that is down for a minute must not flood the log.
         if (attempt % 10 === 0) this.o.log('warn', `audio output still unavailable (attempt ${attempt + 1}): ${e instanceof Error ? e.message : String(e)}`);
-        const waitMs = this.o.retryMs[Math.min(attempt, this.o.retryMs.length - 1)] ?? 1000;
-        await new Promise<void>((r) => setTimeout(r, waitMs));
+        const longOutage = this.o.now() - this.lostSinceMs >= this.o.slowRetryAfterMs;
+        const waitMs = longOutage ? this.o.slowRetryMs : this.o.retryMs[Math.min(attempt, this.o.retryMs.length - 1)] ?? 1000;
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, waitMs);
+          this.wakeRetry = () => { clearTimeout(t); r(); };
+        });
+        this.wakeRetry = null;
       }
     }
   }

@@ -135,3 +135,28 @@ test('OutputSupervisor: a stream that ended on its own (server killed) is lost a
   assert.equal(sup.status().lastGapMs, 400);
   await sup.stop();
 });
+
+test('OutputSupervisor: after a long outage attempts slow down, and stop() does not wait out the slow retry', async () => {
+  const sink = new FakeSink();
+  let now = 0;
+  const sup = new OutputSupervisor({ sink, onRestart: () => undefined, log: () => undefined, now: () => now, stallMs: 500, retryMs: [1], slowRetryAfterMs: 1000, slowRetryMs: 60_000 });
+  now += 100;
+  sink.buffers = 5;
+  sup.poll();
+  sink.failures = Number.POSITIVE_INFINITY;
+  sink.active = false;
+  now += 100;
+  sup.poll();
+  assert.equal(sup.status().lost, true);
+  for (let i = 0; i < 5; i++) await tick();
+  const quick = sup.status().attempts;
+  assert.ok(quick >= 3, `attempts every 1 ms at first (${quick})`);
+  now += 2000; // the outage is now longer than slowRetryAfterMs: the next wait is 60 s
+  await tick();
+  const slow = sup.status().attempts;
+  for (let i = 0; i < 5; i++) await tick();
+  assert.ok(sup.status().attempts <= slow + 1, `no quick attempts after the switch (${slow} -> ${sup.status().attempts})`);
+  const t0 = performance.now();
+  await sup.stop();
+  assert.ok(performance.now() - t0 < 1000, 'stop() ends the wait');
+});
