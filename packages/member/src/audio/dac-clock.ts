@@ -61,8 +61,8 @@ export const DAC_EARLY_READY_BINS = 2;
 export const DAC_EARLY_AGREE_NS = 150_000;
 /**
  * Before the first lock, a pause of the callbacks this long ends a start-up prefill (through
- * PulseAudio a new stream's first 64 ms are written at once, then nothing comes for 0.35-1.25 s
- * until the server takes the stream): what came before it says nothing about the DAC's timeline.
+ * PulseAudio the first stream on a fresh server writes its first 64 ms at once, then nothing comes
+ * for 0.35-1.25 s until the server takes it): what came before says nothing about the timeline.
  */
 export const DAC_START_STALL_NS = 200_000_000;
 /** Residual scale floor (ns): no source is trusted to better than this. */
