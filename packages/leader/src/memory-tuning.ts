@@ -6,7 +6,7 @@
 // playlist went out; with these settings and LEADER_NODE_FLAGS 107 MB. An operator's own
 // MALLOC_* / GLIBC_TUNABLES settings win. Without the PortAudio addon (a leader-only box without
 // libportaudio) nothing is changed and the reason is logged.
-import { trimMalloc, tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
+import { startMallocTrim as startPeriodicTrim, trimMalloc, tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
 
 export type { MemoryTuning };
 
@@ -33,24 +33,11 @@ export function tuneMemory(env: NodeJS.ProcessEnv = process.env): MemoryTuning {
  */
 export const MALLOC_TRIM_MS = 5_000;
 
-/**
- * Calls `trim` (malloc_trim(0) through the PortAudio addon) every `everyMs`, off the event loop's
- * keep-alive. When it cannot run (no addon, not glibc) it stops and reports why, once. Returns the
- * stop function.
- */
+/** Starts the leader's periodic trim (`startMallocTrim` of @jaudiosync/portaudio); returns the stop function. */
 export function startMallocTrim(
   onUnavailable: (reason: string) => void,
   everyMs = MALLOC_TRIM_MS,
   trim: () => boolean | string = trimMalloc,
 ): () => void {
-  if (!Number.isFinite(everyMs) || everyMs <= 0) throw new RangeError(`malloc trim period must be > 0 ms, got ${everyMs}`);
-  const timer = setInterval(() => {
-    const r = trim();
-    if (typeof r === 'string') {
-      clearInterval(timer);
-      onUnavailable(r);
-    }
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return startPeriodicTrim(onUnavailable, everyMs, trim);
 }

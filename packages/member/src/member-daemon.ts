@@ -31,7 +31,7 @@ import { LeaderLink } from './link/leader-link.js';
 import { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
-import { MALLOC_TRIM_MS, trimMemory } from './memory-tuning.js';
+import { startMallocTrim, trimMemory } from './memory-tuning.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 import { planningNowUs, planTracks, type WelcomeTime } from './tracks/track-plan.js';
 
@@ -68,6 +68,7 @@ export class MemberDaemon {
   private timeline: Timeline | null = null;
   private errors: ReportedError[] = [];
   private timers: NodeJS.Timeout[] = [];
+  private stopMallocTrim: (() => void) | null = null;
   private port = 0;
   /** Leader time in the last welcome and our local time then: a rough clock before NTP sync. */
   private welcomeTime: WelcomeTime | null = null;
@@ -174,7 +175,8 @@ export class MemberDaemon {
     await engineUp;
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.applyTrackPlan(), TRACK_PLAN_MS));
-    this.startMallocTrim();
+    // Free heap pages go back to the kernel now and then (memory-tuning.ts); stops if it cannot.
+    this.stopMallocTrim = startMallocTrim((reason) => this.log.info({ reason }, 'free heap pages are not returned to the kernel (no malloc_trim)'));
     this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
     if (!this.config.key) this.log.warn('no shared key: any host on the network can act as this member\'s leader (development only; see docs/security.md)');
   }
@@ -190,19 +192,6 @@ export class MemberDaemon {
     this.log[allRealtime ? 'info' : 'warn']({ threads }, allRealtime ? 'audio threads real-time' : 'audio threads without real-time scheduling: a busy host can cause underruns (docs/audio-engine.md)');
   }
 
-  /** Returns free heap pages to the kernel now and then (memory-tuning.ts); stops if it cannot. */
-  private startMallocTrim(): void {
-    const timer = setInterval(() => {
-      const r = trimMemory();
-      if (typeof r === 'string') {
-        clearInterval(timer);
-        this.log.info({ reason: r }, 'free heap pages are not returned to the kernel (no malloc_trim)');
-      }
-    }, MALLOC_TRIM_MS);
-    timer.unref();
-    this.timers.push(timer);
-  }
-
   get listenPort(): number {
     return this.port;
   }
@@ -210,6 +199,8 @@ export class MemberDaemon {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.stopMallocTrim?.();
+    this.stopMallocTrim = null;
     await this.advertiser?.stop();
     await this.link.close();
     await this.engine?.stop(); // stops the sink too

@@ -2,7 +2,7 @@
 // exist. A member frees a multi-megabyte PCM buffer per track; with glibc's defaults those frees
 // fragment the heaps and RSS only grows (looping the example playlist: 93 -> 171 MiB in 6 min;
 // with these settings 114-127 MiB). An operator's own MALLOC_* / GLIBC_TUNABLES settings win.
-import { trimMalloc, tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
+import { startMallocTrim as startPeriodicTrim, trimMalloc, tuneMallocUnlessSet, type MemoryTuning } from '@jaudiosync/portaudio';
 
 export type { MemoryTuning };
 
@@ -26,4 +26,9 @@ export const MALLOC_TRIM_MS = 5_000;
 /** malloc_trim(0) through our addon: true/false whether pages were released, or why it could not run. */
 export function trimMemory(): boolean | string {
   return trimMalloc();
+}
+
+/** Starts the member's periodic trim (`startMallocTrim` of @jaudiosync/portaudio); returns the stop function. */
+export function startMallocTrim(onUnavailable: (reason: string) => void, everyMs = MALLOC_TRIM_MS): () => void {
+  return startPeriodicTrim(onUnavailable, everyMs, trimMemory);
 }

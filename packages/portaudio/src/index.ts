@@ -205,6 +205,28 @@ export function trimMalloc(): boolean | string {
   }
 }
 
+/**
+ * Calls `trim` (trimMalloc by default) every `everyMs`, off the event loop's keep-alive; the
+ * leader and the member each run one. When it cannot run (no addon, not glibc) it stops and
+ * reports why, once. Returns the stop function.
+ */
+export function startMallocTrim(
+  onUnavailable: (reason: string) => void,
+  everyMs: number,
+  trim: () => boolean | string = trimMalloc,
+): () => void {
+  if (!Number.isFinite(everyMs) || everyMs <= 0) throw new RangeError(`malloc trim period must be > 0 ms, got ${everyMs}`);
+  const timer = setInterval(() => {
+    const r = trim();
+    if (typeof r === 'string') {
+      clearInterval(timer);
+      onUnavailable(r);
+    }
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export interface MemoryTuning {
   /** what was asked for (0 = left to the environment) */
   arenaMax: number;
