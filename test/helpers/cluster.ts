@@ -273,10 +273,11 @@ export class Cluster {
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     live.add(child);
-    child.once('exit', () => {
-      live.delete(child);
-      log.end();
-    });
+    child.once('exit', () => live.delete(child));
+    // 'close', not 'exit': a child's stdout and stderr may still hold data when it exits, and a
+    // write into the ended log threw ERR_STREAM_WRITE_AFTER_END in the test process (load test,
+    // one clean-clone run).
+    child.once('close', () => log.end());
     return child;
   }
 
