@@ -78,7 +78,7 @@ const REPORT_WINDOW_S = 1;
 const SYNC_ERROR_SIGN = 1;
 
 const USAGE = `usage: npm run bench:realpath -- [--seconds S (10-1800, 600; --control: 30)] [--server pulse|pipewire (pulse)]
-       [--device auto|pulse|pipewire (auto)] [--fake-clocks [all|leader]] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
+       [--device auto|pulse|pipewire|native (auto)] [--fake-clocks [all|leader]] [--load] [--latency-ms A,B] [--settle-s S (5-600, 20)] [--out FILE.json] [--seed N] [--keep] [--control]
        [--fault server-restart|sink-unload|suspend|stress|rate-44100 [--fault-at-s S (20)] [--fault-down-s S (2)]]`;
 
 interface Params {
@@ -89,8 +89,11 @@ interface Params {
   fakeMembers: boolean;
   load: boolean;
   latencyMs: [number, number] | null;
-  /** the members' ALSA device: `pulse` (the pulse plugin) or `pipewire` (PipeWire's own plugin) */
-  device: 'auto' | 'pulse' | 'pipewire';
+  /**
+   * the members' output: the ALSA `pulse` device (the pulse plugin) or `pipewire` (PipeWire's own
+   * plugin) through PortAudio, or `native`: libpulse itself (`--audio-api pulse`, raw server timing)
+   */
+  device: 'auto' | 'pulse' | 'pipewire' | 'native';
   settleS: number;
   seed: number;
   keep: boolean;
@@ -140,7 +143,7 @@ function parseParams(argv: string[]): Params | 'help' {
   if (server !== 'pulse' && server !== 'pipewire') throw new ArgError('--server must be pulse or pipewire');
   const control = args.flag('control');
   const device = args.str('device', 'auto');
-  if (device !== 'auto' && device !== 'pulse' && device !== 'pipewire') throw new ArgError('--device must be auto, pulse or pipewire');
+  if (device !== 'auto' && device !== 'pulse' && device !== 'pipewire' && device !== 'native') throw new ArgError('--device must be auto, pulse, pipewire or native');
   if (device === 'pipewire' && server !== 'pipewire') throw new ArgError('--device pipewire needs --server pipewire');
   const seconds = args.num('seconds', control ? 30 : 600, 10, 1800);
   const settleS = args.num('settle-s', 20, 5, 600);
@@ -288,9 +291,10 @@ async function runBench(p: Params, dir: string): Promise<number> {
     // CLOCK_MONOTONIC time and its own clock_gettime, which libfaketime shifts and scales in the
     // member only; the result is garbage (a DAC latency of 64 000 s measured). On a real host the
     // server and the member share one monotonic clock.
-    const pw = p.server === 'pipewire' && p.device !== 'pulse' && !(p.fakeMembers && p.device === 'auto') ? pipewireAlsa(dir) : undefined;
+    const native = p.device === 'native';
+    const pw = p.server === 'pipewire' && p.device !== 'pulse' && !native && !(p.fakeMembers && p.device === 'auto') ? pipewireAlsa(dir) : undefined;
     if (pw !== undefined && 'missing' in pw && p.device === 'pipewire') throw new Error(pw.missing);
-    const alsaDevice = pw !== undefined && !('missing' in pw) ? 'pipewire' : 'pulse';
+    const alsaDevice = native ? 'native' : pw !== undefined && !('missing' in pw) ? 'pipewire' : 'pulse';
     const alsaEnv: Record<string, string> = pw !== undefined && !('missing' in pw) ? pw.env : {};
     deviceUsed = alsaDevice;
     // --fault rate-44100: member1's device cannot do 48 kHz. On PipeWire's plugin a PCM that only
@@ -302,7 +306,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
         : { env: {}, device: alsaDevice, forceRate: true }
       : undefined;
     if (oddDevice) log(`fault rate-44100: member1 plays through ${oddDevice.forceRate ? `${alsaDevice} forced to ${ODD_DEVICE_RATE} Hz` : `${oddDevice.device}, a PCM that only opens at ${ODD_DEVICE_RATE} Hz`}`);
-    log(`members play through the ALSA ${alsaDevice} device${pw !== undefined && 'missing' in pw ? ` (${pw.missing})` : ''}`);
+    log(native ? 'members play through libpulse (--audio-api pulse)' : `members play through the ALSA ${alsaDevice} device${pw !== undefined && 'missing' in pw ? ` (${pw.missing})` : ''}`);
     const spawner: Spawner = (host, cmd, args, env) => {
       const m = MEMBERS.find((x) => x.id === host);
       const memberEnv: NodeJS.ProcessEnv = m ? { PULSE_SINK: m.sink, PIPEWIRE_NODE: m.sink, ...alsaEnv, ...(m === MEMBERS[0] ? oddDevice?.env : undefined), JAS_DAC_TIMING_LOG: path.join(dir, `${m.id}.dac.ndjson`) } : {};
@@ -315,7 +319,7 @@ async function runBench(p: Params, dir: string): Promise<number> {
     const members: ClusterMember[] = MEMBERS.map((m, i) => ({
       id: m.id,
       port: portBase + 2 + i,
-      extraArgs: ['--sink', 'portaudio', '--device', i === 0 && oddDevice ? oddDevice.device : alsaDevice, ...(i === 0 && oddDevice?.forceRate ? ['--device-rate', String(ODD_DEVICE_RATE)] : []), ...(p.latencyMs ? ['--output-latency-ms', String(p.latencyMs[i])] : [])],
+      extraArgs: ['--sink', 'portaudio', ...(native ? ['--audio-api', 'pulse'] : ['--device', i === 0 && oddDevice ? oddDevice.device : alsaDevice]), ...(i === 0 && oddDevice?.forceRate ? ['--device-rate', String(ODD_DEVICE_RATE)] : []), ...(p.latencyMs ? ['--output-latency-ms', String(p.latencyMs[i])] : [])],
     }));
     membersStartNs = monoNs();
     cluster = await Cluster.start({

@@ -159,7 +159,7 @@ describe('scripts/install --dry-run', () => {
     const p = plan(r.stdout);
     const apt = p.commands.find((c) => c.includes('apt-get install') && c.includes('libportaudio2'));
     assert.ok(apt, r.stdout);
-    for (const pkg of ['libportaudio2', 'portaudio19-dev', 'g++', 'make', 'chrony', 'avahi-daemon', 'libnss-mdns']) {
+    for (const pkg of ['libportaudio2', 'portaudio19-dev', 'libpulse-dev', 'g++', 'make', 'chrony', 'avahi-daemon', 'libnss-mdns']) {
       assert.ok(apt.split(' ').includes(pkg), `${pkg} missing in ${apt}`);
     }
     const expectCommands = [

@@ -222,7 +222,7 @@ export class MemberDaemon {
       return new CaptureSink(opts);
     }
     try {
-      const sink = new PortAudioSink({ device: c.device, sampleRate: c.outputRate, deviceRate: c.deviceRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
+      const sink = new PortAudioSink({ api: c.audioApi, device: c.device, sampleRate: c.outputRate, deviceRate: c.deviceRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
       if (sink.sampleRate !== c.outputRate) this.log.warn({ deviceRate: sink.sampleRate, outputRate: c.outputRate }, `output device at ${sink.sampleRate} Hz: ${sink.rateReason}`);
       return sink;
     } catch (err) {

@@ -17,10 +17,14 @@
 
 #include "output-stream.h"
 #include "pa-runtime.h"
+#if defined(JAS_HAVE_PULSE)
+#include "pulse-output-stream.h"
+#endif
+#include <memory>
 
 namespace {
 
-using jas::OutputStream;
+using jas::OutputBackend;
 
 #define CHECK_NAPI(env, call)                                 \
   do {                                                        \
@@ -83,6 +87,28 @@ bool GetNumber(napi_env env, napi_value obj, const char* key, double* out, bool*
   return true;
 }
 
+// Reads an optional string property; returns false (with an exception pending) if it has the
+// wrong type.
+bool GetString(napi_env env, napi_value obj, const char* key, std::string* out, bool* present) {
+  *present = false;
+  bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return false;
+  if (!has) return true;
+  napi_value v;
+  napi_valuetype type;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &type) != napi_ok) return false;
+  if (type == napi_undefined) return true;
+  char buf[512];
+  size_t len = 0;
+  if (type != napi_string || napi_get_value_string_utf8(env, v, buf, sizeof(buf), &len) != napi_ok || len >= sizeof(buf) - 1) {
+    Throw(env, std::string("option '") + key + "' must be a string of at most 500 bytes");
+    return false;
+  }
+  out->assign(buf, len);
+  *present = true;
+  return true;
+}
+
 // ---- listDevices(refresh) ----
 
 napi_value ListDevices(napi_env env, napi_callback_info cbinfo) {
@@ -124,7 +150,7 @@ napi_value ListDevices(napi_env env, napi_callback_info cbinfo) {
 // array views (and so their memory) alive while the real-time callback may read or write them.
 struct StreamHandle {
   napi_env env = nullptr;
-  OutputStream stream;
+  std::unique_ptr<OutputBackend> stream;
   napi_ref pcmRef = nullptr;
   napi_ref timingRef = nullptr;
   bool cleanupHookAdded = false;
@@ -144,12 +170,12 @@ struct StreamHandle {
 void EnvCleanup(void* arg) {
   auto* h = static_cast<StreamHandle*>(arg);
   h->cleanupHookAdded = false;
-  if (!h->closingAsync.load()) h->stream.Close();
+  if (!h->closingAsync.load()) h->stream->Close();
 }
 
 void FinalizeHandle(napi_env env, void* data, void*) {
   auto* h = static_cast<StreamHandle*>(data);
-  h->stream.Close();  // the callback can no longer touch the rings
+  h->stream->Close();  // the callback can no longer touch the rings
   if (h->cleanupHookAdded) napi_remove_env_cleanup_hook(env, EnvCleanup, h);
   h->ReleaseRefs();
   delete h;
@@ -199,6 +225,18 @@ napi_value StreamConstructor(napi_env env, napi_callback_info cbinfo) {
   jas::OutputStreamConfig config;
   double num = 0;
   bool present = false;
+  std::string api;
+  if (!GetString(env, options, "api", &api, &present)) return nullptr;
+  if (present && api == "pulse") {
+#if defined(JAS_HAVE_PULSE)
+    config.api = jas::OutputApi::kPulse;
+#else
+    return Throw(env, "this build has no PulseAudio backend (built without libpulse-dev)");
+#endif
+  } else if (present && api != "portaudio") {
+    return Throw(env, "option 'api' must be 'portaudio' or 'pulse'");
+  }
+  if (!GetString(env, options, "pulseSink", &config.pulseSink, &present)) return nullptr;
   if (!GetNumber(env, options, "device", &num, &present)) return nullptr;
   if (present) {
     if (num < 0 || num != static_cast<int>(num)) return Throw(env, "option 'device' must be a device index");
@@ -232,6 +270,14 @@ napi_value StreamConstructor(napi_env env, napi_callback_info cbinfo) {
 
   auto* h = new StreamHandle();
   h->env = env;
+#if defined(JAS_HAVE_PULSE)
+  if (config.api == jas::OutputApi::kPulse) {
+    h->stream = std::make_unique<jas::PulseOutputStream>();
+  } else
+#endif
+  {
+    h->stream = std::make_unique<jas::OutputStream>();
+  }
   size_t pcmBytes = 0, timingBytes = 0;
   uint8_t* pcm = GetBytes(env, options, "pcmRing", &pcmBytes, &h->pcmRef);
   uint8_t* timing = pcm != nullptr ? GetBytes(env, options, "timingRing", &timingBytes, &h->timingRef) : nullptr;
@@ -265,10 +311,10 @@ napi_value StreamConstructor(napi_env env, napi_callback_info cbinfo) {
   config.timing.base = timing;
   config.timing.capacity = timingCapacity;
 
-  std::string err = h->stream.Open(config);
+  std::string err = h->stream->Open(config);
   if (!err.empty()) return fail(err);
   if (napi_wrap(env, self, h, FinalizeHandle, nullptr, nullptr) != napi_ok) {
-    h->stream.Close();
+    h->stream->Close();
     return fail("napi_wrap failed");
   }
   if (napi_add_env_cleanup_hook(env, EnvCleanup, h) == napi_ok) h->cleanupHookAdded = true;
@@ -296,21 +342,21 @@ napi_value Undefined(napi_env env) {
 napi_value StreamStart(napi_env env, napi_callback_info cbinfo) {
   StreamHandle* h = Unwrap(env, cbinfo);
   if (h == nullptr) return nullptr;
-  std::string err = h->stream.Start();
+  std::string err = h->stream->Start();
   return err.empty() ? Undefined(env) : Throw(env, err);
 }
 
 napi_value StreamStop(napi_env env, napi_callback_info cbinfo) {
   StreamHandle* h = Unwrap(env, cbinfo);
   if (h == nullptr) return nullptr;
-  std::string err = h->stream.Stop();
+  std::string err = h->stream->Stop();
   return err.empty() ? Undefined(env) : Throw(env, err);
 }
 
 napi_value StreamClose(napi_env env, napi_callback_info cbinfo) {
   StreamHandle* h = Unwrap(env, cbinfo);
   if (h == nullptr) return nullptr;
-  std::string err = h->stream.Close();
+  std::string err = h->stream->Close();
   // The callback is gone: the rings may be collected once JS drops them too.
   h->ReleaseRefs();
   return err.empty() ? Undefined(env) : Throw(env, err);
@@ -329,7 +375,7 @@ struct CloseWork {
 
 void CloseExecute(napi_env, void* data) {
   auto* w = static_cast<CloseWork*>(data);
-  w->err = w->h->stream.Close();
+  w->err = w->h->stream->Close();
 }
 
 void CloseComplete(napi_env env, napi_status, void* data) {
@@ -376,7 +422,7 @@ napi_value StreamCloseAsync(napi_env env, napi_callback_info cbinfo) {
 napi_value StreamDemoteCallbackThread(napi_env env, napi_callback_info cbinfo) {
   StreamHandle* h = Unwrap(env, cbinfo);
   if (h == nullptr) return nullptr;
-  const int tid = h->stream.CallbackTid();
+  const int tid = h->stream->CallbackTid();
   sched_param param{};
   const bool ok = tid > 0 && sched_setscheduler(static_cast<pid_t>(tid), SCHED_IDLE, &param) == 0;
   napi_value v;
@@ -389,17 +435,17 @@ napi_value StreamInfo(napi_env env, napi_callback_info cbinfo) {
   if (h == nullptr) return nullptr;
   napi_value o;
   CHECK_NAPI(env, napi_create_object(env, &o));
-  SetNumber(env, o, "outputLatencyS", h->stream.OutputLatencyS());
-  SetNumber(env, o, "sampleRate", h->stream.SampleRate());
-  SetString(env, o, "deviceName", h->stream.DeviceName());
-  SetBool(env, o, "open", h->stream.IsOpen());
+  SetNumber(env, o, "outputLatencyS", h->stream->OutputLatencyS());
+  SetNumber(env, o, "sampleRate", h->stream->SampleRate());
+  SetString(env, o, "deviceName", h->stream->DeviceName());
+  SetBool(env, o, "open", h->stream->IsOpen());
   return o;
 }
 
 napi_value StreamStats(napi_env env, napi_callback_info cbinfo) {
   StreamHandle* h = Unwrap(env, cbinfo);
   if (h == nullptr) return nullptr;
-  const jas::OutputStreamStats s = h->stream.Stats();
+  const jas::OutputStreamStats s = h->stream->Stats();
   napi_value o;
   CHECK_NAPI(env, napi_create_object(env, &o));
   SetInt64(env, o, "callbacks", s.callbacks);
@@ -565,6 +611,13 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_value version;
   CHECK_NAPI(env, napi_create_string_utf8(env, Pa_GetVersionText(), NAPI_AUTO_LENGTH, &version));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "portAudioVersion", version));
+  napi_value hasPulse;
+#if defined(JAS_HAVE_PULSE)
+  CHECK_NAPI(env, napi_get_boolean(env, true, &hasPulse));
+#else
+  CHECK_NAPI(env, napi_get_boolean(env, false, &hasPulse));
+#endif
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "hasPulse", hasPulse));
   return exports;
 }
 

@@ -1,5 +1,5 @@
 // One PortAudio output stream fed from a shared PCM ring, writing one DAC timing entry per
-// callback. Knows nothing about JavaScript: addon.cc owns the N-API side and keeps the shared
+// callback (the OutputBackend over PortAudio). Knows nothing about JavaScript: addon.cc owns the N-API side and keeps the shared
 // memory alive for as long as this object can touch it.
 #pragma once
 
@@ -10,56 +10,31 @@
 #include <mutex>
 #include <string>
 
-#include "shared-rings.h"
+#include "output-backend.h"
 
 namespace jas {
 
-struct OutputStreamConfig {
-  PaDeviceIndex device = paNoDevice;
-  double sampleRate = 48000;
-  int channels = 2;
-  unsigned long framesPerBuffer = 256;
-  double suggestedLatencyS = 0;  // <= 0: the device's default low latency
-  bool realtime = true;          // ask for SCHED_FIFO on ALSA; falls back silently
-  PcmRingView pcm;
-  TimingRingView timing;
-};
-
-struct OutputStreamStats {
-  int64_t callbacks;
-  int64_t framesPlayed;
-  int64_t underrunEvents;
-  int64_t underrunFrames;
-  int64_t outputUnderflowFlags;
-  int64_t outputOverflowFlags;
-  int64_t primingOutputFlags;
-  int64_t timeFallbacks;
-  int64_t lastDacDelayNs;
-  bool active;
-  bool realtime;  // the callback thread was seen running with a real-time policy
-};
-
-class OutputStream {
+class OutputStream final : public OutputBackend {
  public:
   OutputStream() = default;
-  ~OutputStream();
+  ~OutputStream() override;
   OutputStream(const OutputStream&) = delete;
   OutputStream& operator=(const OutputStream&) = delete;
 
   // Each returns an empty string on success, otherwise a message for a JS Error.
-  std::string Open(const OutputStreamConfig& config);
-  std::string Start();
-  std::string Stop();
-  std::string Close();
-  void AbortForExit();
+  std::string Open(const OutputStreamConfig& config) override;
+  std::string Start() override;
+  std::string Stop() override;
+  std::string Close() override;
+  void AbortForExit() override;
 
-  bool IsOpen() const { return stream_ != nullptr; }
-  double OutputLatencyS() const;
-  double SampleRate() const;
-  std::string DeviceName() const;
-  OutputStreamStats Stats() const;
+  bool IsOpen() const override { return stream_ != nullptr; }
+  double OutputLatencyS() const override;
+  double SampleRate() const override;
+  std::string DeviceName() const override;
+  OutputStreamStats Stats() const override;
   // Lock-free: usable while a close hangs. 0 before the first callback.
-  int CallbackTid() const { return callbackTid_.load(std::memory_order_relaxed); }
+  int CallbackTid() const override { return callbackTid_.load(std::memory_order_relaxed); }
 
  private:
   static int Callback(const void* input, void* output, unsigned long frames,

@@ -16,7 +16,7 @@ namespace {
 std::mutex gMutex;
 bool gInitialized = false;
 bool gAtExitRegistered = false;
-std::set<OutputStream*>* gStreams = nullptr;  // leaked on purpose: used from atexit
+std::set<OutputBackend*>* gStreams = nullptr;  // leaked on purpose: used from atexit
 
 void QuietAlsa(const char*, int, const char*, int, const char*, ...) {}
 void QuietJack(const char*) {}
@@ -45,12 +45,12 @@ void SilenceProbingNoise() {
 
 // Runs before shared libraries are finalized: stop real-time callbacks touching freed state.
 void CloseAllAtExit() {
-  std::set<OutputStream*> streams;
+  std::set<OutputBackend*> streams;
   {
     std::lock_guard<std::mutex> lock(gMutex);
     if (gStreams != nullptr) streams = *gStreams;
   }
-  for (OutputStream* s : streams) s->AbortForExit();
+  for (OutputBackend* s : streams) s->AbortForExit();
   std::lock_guard<std::mutex> lock(gMutex);
   if (gInitialized) {
     Pa_Terminate();
@@ -87,13 +87,13 @@ PaError RefreshPortAudio() {
   return InitLocked();
 }
 
-void RegisterStream(OutputStream* stream) {
+void RegisterStream(OutputBackend* stream) {
   std::lock_guard<std::mutex> lock(gMutex);
-  if (gStreams == nullptr) gStreams = new std::set<OutputStream*>();
+  if (gStreams == nullptr) gStreams = new std::set<OutputBackend*>();
   gStreams->insert(stream);
 }
 
-void UnregisterStream(OutputStream* stream) {
+void UnregisterStream(OutputBackend* stream) {
   std::lock_guard<std::mutex> lock(gMutex);
   if (gStreams != nullptr) gStreams->erase(stream);
 }

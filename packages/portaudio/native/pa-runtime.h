@@ -8,7 +8,7 @@
 
 namespace jas {
 
-class OutputStream;
+class OutputBackend;
 
 // Initializes PortAudio once (thread-safe). Returns paNoError or the error.
 PaError EnsurePortAudio();
@@ -18,8 +18,8 @@ PaError RefreshPortAudio();
 
 // Streams register while open, so a device refresh never pulls the rug from under them and
 // process exit stops their callbacks before libraries are torn down.
-void RegisterStream(OutputStream* stream);
-void UnregisterStream(OutputStream* stream);
+void RegisterStream(OutputBackend* stream);
+void UnregisterStream(OutputBackend* stream);
 
 std::string PaErrorMessage(PaError err);
 

@@ -31,8 +31,21 @@ export const DEFAULT_SUGGESTED_LATENCY_S = 0.05;
 const DISABLE_ENV = 'JAS_PORTAUDIO_DISABLE';
 const ADDON_RELATIVE_PATH = ['build', 'Release', 'jas_portaudio.node'];
 
+/**
+ * Which native API plays the stream: PortAudio (any ALSA/JACK device, including ALSA's `pulse`
+ * plugin), or PulseAudio's own client library (also pipewire-pulse), whose raw timing replaces the
+ * plugin's smoothed latency estimate (docs/audio-output.md, "The native PulseAudio output").
+ */
+export type OutputApi = 'portaudio' | 'pulse';
+export const OUTPUT_APIS: readonly OutputApi[] = ['portaudio', 'pulse'];
+
 export interface OutputStreamOptions {
-  /** Device index, or a case-insensitive part of its name; default: PortAudio's default output. */
+  /** Default 'portaudio'. */
+  api?: OutputApi;
+  /**
+   * PortAudio: device index, or a case-insensitive part of its name; default: PortAudio's default
+   * output. PulseAudio: the sink's name; default: the server's default sink (or $PULSE_SINK).
+   */
   device?: number | string;
   sampleRate: number;
   channels: number;
@@ -88,6 +101,8 @@ interface NativeAddon {
   tuneMalloc?(arenaMax: number, mmapThresholdBytes: number): { arenaMax: boolean; mmapThreshold: boolean };
   isOutputFormatSupported?(device: number, channels: number, sampleRate: number, suggestedLatencyS: number): string | null;
   trimMalloc?(): boolean;
+  /** The addon was built with libpulse (absent in builds before the PulseAudio backend). */
+  hasPulse?: boolean;
 }
 
 export class PortAudioError extends Error {
@@ -246,6 +261,11 @@ export function tuneMallocUnlessSet(arenaMax: number, mmapThresholdBytes: number
   return { arenaMax: arena, mmapThresholdBytes: mmap, result: tuneMalloc(arena, mmap) };
 }
 
+/** Whether streams can use `api: 'pulse'`: the addon was built against libpulse (libpulse-dev). */
+export function hasPulseApi(): boolean {
+  return load()?.hasPulse === true;
+}
+
 /** PortAudio's version text, or undefined without the addon. */
 export function portAudioVersion(): string | undefined {
   return load()?.portAudioVersion;
@@ -363,7 +383,13 @@ export class OutputStream {
     if (header.sampleRate !== sampleRate) {
       throw new PortAudioError(`PCM ring is for ${header.sampleRate} Hz, stream asked for ${sampleRate} Hz`);
     }
-    this.deviceIndex = options.device === undefined ? undefined : this.pickDevice(a, options.device, channels);
+    const api = options.api ?? 'portaudio';
+    if (!OUTPUT_APIS.includes(api)) throw new PortAudioError(`api must be one of ${OUTPUT_APIS.join(', ')}, got ${String(api)}`);
+    if (api === 'pulse' && a.hasPulse !== true) {
+      throw new PortAudioError('this build of the audio addon has no PulseAudio backend: install libpulse-dev and run `npm run build:native -w packages/portaudio`');
+    }
+    if (api === 'pulse' && typeof options.device === 'number') throw new PortAudioError('a PulseAudio sink is chosen by name, not by index');
+    this.deviceIndex = options.device === undefined || api === 'pulse' ? undefined : this.pickDevice(a, options.device, channels);
     this.rings = { pcm: options.pcmRing, timing: options.timingRing };
     const nativeOptions: Record<string, unknown> = {
       sampleRate,
@@ -375,6 +401,11 @@ export class OutputStream {
       timingRing: new Uint8Array(this.rings.timing),
     };
     if (this.deviceIndex !== undefined) nativeOptions['device'] = this.deviceIndex;
+    if (api === 'pulse') {
+      nativeOptions['api'] = 'pulse';
+      const sink = typeof options.device === 'string' ? options.device.trim() : '';
+      if (sink !== '') nativeOptions['pulseSink'] = sink;
+    }
     try {
       this.native = new a.OutputStream(nativeOptions);
     } catch (err) {

@@ -1,9 +1,10 @@
-// End-to-end test of the addon through ALSA -> PulseAudio null sink: device listing, a tone
+// End-to-end test of the addon through ALSA -> PulseAudio null sink, and through libpulse itself
+// (api 'pulse') to the same sink: device listing, a tone
 // burst scheduled at a DAC time heard on the monitor, timing-ring sanity, DAC rate estimation,
 // and underruns that play silence without blocking.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { isAvailable, getLoadError, listDevices, OutputStream, createPcmRing, createTimingRing, PCM_OFFSETS } from '../src/index.js';
+import { isAvailable, getLoadError, hasPulseApi, listDevices, OutputStream, createPcmRing, createTimingRing, PCM_OFFSETS, type OutputApi } from '../src/index.js';
 import { missingPulseTools, startPrivatePulse, recordMonitor } from './private-pulse.js';
 
 const RATE = 48000;
@@ -187,14 +188,28 @@ const skipReason = !isAvailable()
   : missingPulseTools();
 
 test('plays scheduled audio through PulseAudio with DAC timing', { skip: skipReason ?? false, timeout: 45_000 }, async (t) => {
+  await playsScheduledAudio(t, 'portaudio');
+});
+
+test('plays scheduled audio through libpulse itself with DAC timing from raw server timing', { skip: skipReason ?? (hasPulseApi() ? false : 'addon built without libpulse-dev'), timeout: 45_000 }, async (t) => {
+  await playsScheduledAudio(t, 'pulse');
+});
+
+async function playsScheduledAudio(t: TestContext, api: OutputApi): Promise<void> {
   const pulse = await startPrivatePulse();
   t.after(() => pulse.stop());
 
-  const devices = listDevices({ refresh: true });
-  const names = devices.map((d) => d.name);
-  assert.ok(names.includes('pulse') || names.includes('default'), `pulse/default in ${names.join(', ')}`);
-  const pulseDev = devices.find((d) => d.name === 'pulse') ?? devices.find((d) => d.name === 'default')!;
-  assert.ok(pulseDev.defaultLowOutputLatencyS > 0 && pulseDev.defaultLowOutputLatencyS < 1, 'latency is a float');
+  let device = 'jas'; // libpulse: the null sink by name
+  let deviceName = 'PulseAudio sink jas';
+  if (api === 'portaudio') {
+    const devices = listDevices({ refresh: true });
+    const names = devices.map((d) => d.name);
+    assert.ok(names.includes('pulse') || names.includes('default'), `pulse/default in ${names.join(', ')}`);
+    const pulseDev = devices.find((d) => d.name === 'pulse') ?? devices.find((d) => d.name === 'default')!;
+    assert.ok(pulseDev.defaultLowOutputLatencyS > 0 && pulseDev.defaultLowOutputLatencyS < 1, 'latency is a float');
+    device = pulseDev.name.toUpperCase(); // names match case-insensitively
+    deviceName = pulseDev.name;
+  }
 
   const recorder = recordMonitor(pulse.env);
   let recording: Int16Array | undefined;
@@ -208,7 +223,8 @@ test('plays scheduled audio through PulseAudio with DAC timing', { skip: skipRea
   const feeder = new TestFeeder(pcm);
   t.after(() => feeder.stop());
   const stream = new OutputStream({
-    device: pulseDev.name.toUpperCase(), // names match case-insensitively
+    api,
+    device,
     sampleRate: RATE,
     channels: CHANNELS,
     framesPerBuffer: FRAMES_PER_BUFFER,
@@ -216,7 +232,7 @@ test('plays scheduled audio through PulseAudio with DAC timing', { skip: skipRea
     timingRing: timing,
   });
   t.after(() => stream.close());
-  assert.equal(stream.info().deviceName, pulseDev.name);
+  assert.equal(stream.info().deviceName, deviceName);
   feeder.start();
   stream.start();
 
@@ -300,4 +316,4 @@ test('plays scheduled audio through PulseAudio with DAC timing', { skip: skipRea
   assert.equal(bursts[1]!.onset - bursts[0]!.onset, BURST_SPACING_FRAMES);
   for (const b of bursts) assert.ok(Math.abs(b.length - BURST_FRAMES) <= 2, `burst length ${b.length}`);
   assert.ok(longestRunOf(recording, STALE_VALUE) < 16, 'never played past writePos');
-});
+}

@@ -2,7 +2,7 @@
 // consumes the PCM ring and appends DAC timing (docs/audio-shared-memory.md). The addon is loaded
 // lazily; where it is missing, creating this sink fails with the reason and the daemon can fall
 // back to the capture sink.
-import { OutputStream, isAvailable, getLoadError, findOutputDevice, outputRateSupport, DEFAULT_FRAMES_PER_BUFFER, DEFAULT_SUGGESTED_LATENCY_S } from '@jaudiosync/portaudio';
+import { OutputStream, type OutputApi, isAvailable, getLoadError, findOutputDevice, outputRateSupport, DEFAULT_FRAMES_PER_BUFFER, DEFAULT_SUGGESTED_LATENCY_S } from '@jaudiosync/portaudio';
 import { chooseDeviceRate } from './device-rate.js';
 import { PcmRing } from './pcm-ring.js';
 import { DacTimingRing } from './dac-timing-ring.js';
@@ -15,6 +15,8 @@ const TIMING_ENTRIES = 4096;
 const CLOSE_TIMEOUT_MS = 2000;
 
 export interface PortAudioSinkOptions {
+  /** Native library (default 'portaudio'); 'pulse': PulseAudio's own, `device` is a sink name. */
+  api?: OutputApi;
   device?: number | string | undefined;
   /** the timeline's rate */
   sampleRate: number;
@@ -62,6 +64,7 @@ export class PortAudioSink implements AudioSink {
       timingRing: this.timingRing,
     };
     if (this.opts.device !== undefined) opts.device = this.opts.device;
+    if (this.opts.api !== undefined) opts.api = this.opts.api;
     if (this.opts.suggestedLatencyS !== undefined) opts.suggestedLatencyS = this.opts.suggestedLatencyS;
     this.stream = new OutputStream(opts);
     this.stream.start();
@@ -111,6 +114,8 @@ export class PortAudioSink implements AudioSink {
 function pickRate(opts: PortAudioSinkOptions, channels: number): { rate: number; reason: string } {
   const forced = opts.deviceRate ?? 0;
   if (forced > 0) return chooseDeviceRate(opts.sampleRate, forced, 0, () => null);
+  // PulseAudio takes any rate and resamples to its sink's in the server.
+  if (opts.api === 'pulse') return { rate: opts.sampleRate, reason: 'the timeline rate (PulseAudio resamples to its sink)' };
   let device;
   try {
     device = findOutputDevice(opts.device, channels);
