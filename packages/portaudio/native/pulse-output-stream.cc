@@ -22,7 +22,6 @@ constexpr pa_usec_t kTimingPeriodUs = 20'000;
 // Connecting to the server and creating the stream: bounded, so a hung server fails the open (the
 // output supervisor retries) instead of hanging the member.
 constexpr int kConnectTimeoutMs = 3000;
-constexpr int kCorkTimeoutMs = 2000;
 // SCHED_FIFO priority of the mainloop thread that writes the stream: just above the engine worker
 // (10) and the capture sink (11) that feed the ring, far below audio servers' own threads.
 constexpr int kRealtimePriority = 12;
@@ -66,7 +65,7 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
   deviceFrame_ = 0;
   anchorValid_ = false;
   timingPending_ = false;
-  corked_.store(true);
+  consuming_.store(false);
   failed_.store(false);
   ready_.store(false);
   detached_.store(false);
@@ -131,11 +130,14 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
   attr.tlength = static_cast<uint32_t>(std::lround(latencyS * spec.rate)) * static_cast<uint32_t>(frameBytes_);
   // No prebuffering: the server never stops the stream on an underrun, it plays silence and its
   // read index runs on, so stream frame F keeps its instant (a late write is dropped, not delayed),
-  // like a DAC that never stops. Starting is explicit (corked until Start()).
+  // like a DAC that never stops.
   attr.prebuf = 0;
   attr.minreq = static_cast<uint32_t>(chunkFrames_) * static_cast<uint32_t>(frameBytes_);
   attr.fragsize = static_cast<uint32_t>(-1);
-  const pa_stream_flags_t flags = static_cast<pa_stream_flags_t>(PA_STREAM_START_CORKED | PA_STREAM_ADJUST_LATENCY);
+  // Never corked: it plays silence until Start(). A stream connected corked and uncorked later
+  // got its first write request ~2 s after the uncork on a null sink (the sink kept the 2 s
+  // latency it had while no stream ran, measured here); this one plays from its first request.
+  const pa_stream_flags_t flags = PA_STREAM_ADJUST_LATENCY;
   const char* sink = config.pulseSink.empty() ? nullptr : config.pulseSink.c_str();
   if (pa_stream_connect_playback(stream_, sink, &attr, flags, nullptr, nullptr) < 0) {
     std::string err = ContextError(sink != nullptr ? "connect to sink '" + config.pulseSink + "'" : "connect playback");
@@ -166,57 +168,21 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
   return "";
 }
 
-std::string PulseOutputStream::SetCorked(bool corked) {
-  // Mainloop lock held. Replies to timing requests sent before the (un)cork describe the old state.
-  timingGeneration_++;
-  anchorValid_ = false;
-  corked_.store(corked);
-  bool done = false;
-  struct Ack {
-    PulseOutputStream* self;
-    bool* done;
-  } ack{this, &done};
-  pa_operation* op = pa_stream_cork(
-      stream_, corked ? 1 : 0,
-      [](pa_stream*, int, void* userdata) {
-        auto* a = static_cast<Ack*>(userdata);
-        *a->done = true;
-        pa_threaded_mainloop_signal(a->self->loop_, 0);
-      },
-      &ack);
-  if (op == nullptr) return ContextError(corked ? "cork" : "uncork");
-  const bool ok = WaitFor([&done] { return done; }, kCorkTimeoutMs);
-  if (!ok) pa_operation_cancel(op);  // the callback must not run after `ack` is gone
-  pa_operation_unref(op);
-  if (!ok) return std::string("PulseAudio: ") + (corked ? "cork" : "uncork") + " not acknowledged within 2 s";
-  if (!corked) RequestTiming();
-  return "";
-}
-
 std::string PulseOutputStream::Start() {
   std::lock_guard<std::mutex> lock(control_);
   if (loop_ == nullptr || stream_ == nullptr) return "stream is closed";
   if (failed_.load()) return "PulseAudio: the stream failed (server or sink gone)";
-  pa_threaded_mainloop_lock(loop_);
-  std::string err;
-  if (corked_.load()) {
-    detached_.store(false, std::memory_order_release);
-    err = SetCorked(false);
-  }
-  pa_threaded_mainloop_unlock(loop_);
-  return err;
+  detached_.store(false, std::memory_order_release);
+  consuming_.store(true, std::memory_order_release);
+  return "";
 }
 
+// The stream keeps running with silence (its timeline, and so the timing anchors, stay valid);
+// only the ring is left alone, as PortAudio's abort leaves it.
 std::string PulseOutputStream::Stop() {
-  detached_.store(true, std::memory_order_release);
+  consuming_.store(false, std::memory_order_release);
   std::lock_guard<std::mutex> lock(control_);
-  if (loop_ == nullptr || stream_ == nullptr) return "stream is closed";
-  pa_threaded_mainloop_lock(loop_);
-  // Corked, not flushed: a flush moves the server's write index under our frame count. What was
-  // queued plays after a restart, late; the DAC clock sees that step and re-anchors.
-  std::string err = corked_.load() || failed_.load() ? "" : SetCorked(true);
-  pa_threaded_mainloop_unlock(loop_);
-  return err;
+  return loop_ == nullptr || stream_ == nullptr ? "stream is closed" : "";
 }
 
 std::string PulseOutputStream::Close() {
@@ -295,7 +261,7 @@ OutputStreamStats PulseOutputStream::Stats() const {
   s.primingOutputFlags = 0;
   s.timeFallbacks = timeFallbacks_.load(std::memory_order_relaxed);
   s.lastDacDelayNs = lastDacDelayNs_.load(std::memory_order_relaxed);
-  s.active = loop_ != nullptr && ready_.load() && !failed_.load() && !corked_.load();
+  s.active = loop_ != nullptr && ready_.load() && !failed_.load() && consuming_.load();
   s.realtime = realtimeActive_.load(std::memory_order_relaxed);
   return s;
 }
@@ -336,11 +302,10 @@ void PulseOutputStream::OnTimer(pa_mainloop_api*, pa_time_event* event, const st
 }
 
 void PulseOutputStream::RequestTiming() {
-  if (stream_ == nullptr || timingPending_ || corked_.load() || pa_stream_get_state(stream_) != PA_STREAM_READY) return;
+  if (stream_ == nullptr || timingPending_ || pa_stream_get_state(stream_) != PA_STREAM_READY) return;
   pa_operation* op = pa_stream_update_timing_info(stream_, &PulseOutputStream::OnTimingReply, this);
   if (op == nullptr) return;
   timingPending_ = true;
-  requestGeneration_ = timingGeneration_;
   pa_operation_unref(op);
 }
 
@@ -351,7 +316,7 @@ void PulseOutputStream::OnTimingReply(pa_stream*, int success, void* self) {
 }
 
 void PulseOutputStream::TakeTiming() {
-  if (requestGeneration_ != timingGeneration_ || corked_.load() || pa_stream_is_suspended(stream_) == 1) return;
+  if (pa_stream_is_suspended(stream_) == 1) return;
   const pa_timing_info* info = pa_stream_get_timing_info(stream_);
   if (info == nullptr || info->read_index_corrupt || info->read_index < 0) return;
   // info->timestamp is CLOCK_REALTIME: the server's own clock when it sampled the stream (or, when
@@ -392,8 +357,8 @@ void PulseOutputStream::WriteRequested(size_t nbytes) {
   while (nbytes >= chunkBytes && stream_ != nullptr) {
     int16_t* out = scratch_.data();
     const int64_t monoNowNs = ClockNs(CLOCK_MONOTONIC);
-    if (corked_.load() || detached_.load(std::memory_order_acquire)) {
-      // The prefill of a corked stream, or a stream being stopped: silence, the ring untouched.
+    if (!consuming_.load(std::memory_order_acquire) || detached_.load(std::memory_order_acquire)) {
+      // Before Start(), after Stop(), or while closing: silence, the ring untouched.
       std::memset(out, 0, chunkBytes);
     } else {
       int64_t copied = 0;

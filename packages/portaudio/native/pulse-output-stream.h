@@ -60,7 +60,6 @@ class PulseOutputStream final : public OutputBackend {
   void RequestTiming();
   void TakeTiming();
   void CheckThread();
-  std::string SetCorked(bool corked);
   // Waits (mainloop lock held) until `done` is true or `timeoutMs` passed; false on timeout.
   template <typename Done>
   bool WaitFor(Done done, int timeoutMs);
@@ -82,8 +81,6 @@ class PulseOutputStream final : public OutputBackend {
   // Mainloop-thread state.
   int64_t deviceFrame_ = 0;      // frames written to the stream so far (its write index / frame)
   bool timingPending_ = false;
-  uint64_t timingGeneration_ = 0;  // bumped at every cork/uncork: replies asked before are stale
-  uint64_t requestGeneration_ = 0;
   bool deadlinePassed_ = false;
   // The newest usable raw timing reply: stream frame anchorFrame_ leaves the sink at anchorMonoNs_
   // (CLOCK_MONOTONIC).
@@ -91,7 +88,8 @@ class PulseOutputStream final : public OutputBackend {
   int64_t anchorFrame_ = 0;
   int64_t anchorMonoNs_ = 0;
 
-  std::atomic<bool> corked_{true};
+  // Between Start() and Stop(): the write requests take the ring; otherwise they write silence.
+  std::atomic<bool> consuming_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> ready_{false};
   // Set before a stop or close: from then on a write request touches no ring (as in OutputStream).
