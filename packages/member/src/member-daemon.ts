@@ -24,6 +24,8 @@ import { AudioEngine } from './audio/audio-engine.js';
 import { CaptureSink } from './audio/capture-sink.js';
 import { describeAudioThreadPriority, type AudioThreadPriority } from './audio/audio-thread-priority.js';
 import { PortAudioSink } from './audio/portaudio-sink.js';
+import { chooseOutputApi } from './audio/output-api.js';
+import { hasPulseApi, listDevices, pulseServerInfo } from '@jaudiosync/portaudio';
 import type { AudioSink } from './audio/sink.js';
 import type { MemberConfig } from './config/member-config.js';
 import { SettingsStore, type MemberSettings } from './config/settings-store.js';
@@ -34,6 +36,9 @@ import { TrackManager } from './tracks/track-manager.js';
 import { startMallocTrim, trimMemory } from './memory-tuning.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 import { planningNowUs, planTracks, type WelcomeTime } from './tracks/track-plan.js';
+
+/** How long the start-up choice of audio library waits for a PulseAudio server to answer. */
+const PULSE_PROBE_TIMEOUT_MS = 500;
 
 export const SOFTWARE_VERSION = '0.1.0';
 /** State reports to the leader: often enough for live plots, cheap enough for 32 members. */
@@ -222,7 +227,13 @@ export class MemberDaemon {
       return new CaptureSink(opts);
     }
     try {
-      const sink = new PortAudioSink({ api: c.audioApi, device: c.device, sampleRate: c.outputRate, deviceRate: c.deviceRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
+      const { api, reason } = chooseOutputApi(c.audioApi, c.device, {
+        hasPulse: hasPulseApi,
+        pulseServer: () => pulseServerInfo(PULSE_PROBE_TIMEOUT_MS),
+        portAudioDeviceNames: () => { try { return listDevices().map((d) => d.name); } catch { return []; } },
+      });
+      this.log.info({ audioApi: api }, `audio output through ${api === 'pulse' ? 'libpulse' : 'PortAudio'}: ${reason}`);
+      const sink = new PortAudioSink({ api, device: c.device, sampleRate: c.outputRate, deviceRate: c.deviceRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
       if (sink.sampleRate !== c.outputRate) this.log.warn({ deviceRate: sink.sampleRate, outputRate: c.outputRate }, `output device at ${sink.sampleRate} Hz: ${sink.rateReason}`);
       return sink;
     } catch (err) {

@@ -579,6 +579,29 @@ napi_value TrimMalloc(napi_env env, napi_callback_info /*cbinfo*/) {
 #endif
 }
 
+#if defined(JAS_HAVE_PULSE)
+// pulseServerInfo(timeoutMs): { server, version, defaultSink } of the PulseAudio server this
+// process would play to (PulseAudio, or pipewire-pulse); throws when there is none.
+napi_value PulseServerInfo(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK_NAPI(env, napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr));
+  int64_t timeoutMs = 1000;
+  if (argc >= 1 && (napi_get_value_int64(env, argv[0], &timeoutMs) != napi_ok || timeoutMs < 1 || timeoutMs > 10000)) {
+    return Throw(env, "pulseServerInfo(timeoutMs): timeoutMs must be 1..10000");
+  }
+  jas::PulseServerInfo info;
+  const std::string err = jas::QueryPulseServer(static_cast<int>(timeoutMs), &info);
+  if (!err.empty()) return Throw(env, err);
+  napi_value o;
+  CHECK_NAPI(env, napi_create_object(env, &o));
+  SetString(env, o, "server", info.serverName);
+  SetString(env, o, "version", info.serverVersion);
+  SetString(env, o, "defaultSink", info.defaultSink);
+  return o;
+}
+#endif
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", nullptr, StreamStart, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -613,6 +636,9 @@ napi_value Init(napi_env env, napi_value exports) {
   CHECK_NAPI(env, napi_set_named_property(env, exports, "portAudioVersion", version));
   napi_value hasPulse;
 #if defined(JAS_HAVE_PULSE)
+  napi_value serverInfo;
+  CHECK_NAPI(env, napi_create_function(env, "pulseServerInfo", NAPI_AUTO_LENGTH, PulseServerInfo, nullptr, &serverInfo));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "pulseServerInfo", serverInfo));
   CHECK_NAPI(env, napi_get_boolean(env, true, &hasPulse));
 #else
   CHECK_NAPI(env, napi_get_boolean(env, false, &hasPulse));

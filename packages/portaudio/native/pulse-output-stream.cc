@@ -35,6 +35,73 @@ int64_t ClockNs(clockid_t id) {
 
 }  // namespace
 
+std::string QueryPulseServer(int timeoutMs, PulseServerInfo* out) {
+  struct Probe {
+    PulseServerInfo* out;
+    bool done = false;
+    bool timedOut = false;
+    std::string error;
+  } probe{out, false, false, {}};
+  pa_mainloop* loop = pa_mainloop_new();
+  if (loop == nullptr) return "PulseAudio: cannot create a mainloop";
+  pa_context* context = pa_context_new(pa_mainloop_get_api(loop), "JAudioSync probe");
+  if (context == nullptr) {
+    pa_mainloop_free(loop);
+    return "PulseAudio: cannot create a context";
+  }
+  pa_context_set_state_callback(
+      context,
+      [](pa_context* c, void* userdata) {
+        auto* p = static_cast<Probe*>(userdata);
+        const pa_context_state_t state = pa_context_get_state(c);
+        if (state == PA_CONTEXT_READY) {
+          pa_operation* op = pa_context_get_server_info(
+              c,
+              [](pa_context*, const pa_server_info* info, void* u) {
+                auto* q = static_cast<Probe*>(u);
+                if (info != nullptr) {
+                  q->out->serverName = info->server_name != nullptr ? info->server_name : "";
+                  q->out->serverVersion = info->server_version != nullptr ? info->server_version : "";
+                  q->out->defaultSink = info->default_sink_name != nullptr ? info->default_sink_name : "";
+                } else {
+                  q->error = "PulseAudio: no server info";
+                }
+                q->done = true;
+              },
+              p);
+          if (op != nullptr) pa_operation_unref(op);
+          else {
+            p->error = std::string("PulseAudio: server info: ") + pa_strerror(pa_context_errno(c));
+            p->done = true;
+          }
+        } else if (!PA_CONTEXT_IS_GOOD(state)) {
+          p->error = std::string("PulseAudio: connect: ") + pa_strerror(pa_context_errno(c));
+          p->done = true;
+        }
+      },
+      &probe);
+  pa_time_event* deadline = nullptr;
+  if (pa_context_connect(context, nullptr, PA_CONTEXT_NOAUTOSPAWN, nullptr) < 0) {
+    probe.error = std::string("PulseAudio: connect: ") + pa_strerror(pa_context_errno(context));
+    probe.done = true;
+  } else {
+    deadline = pa_context_rttime_new(
+        context, pa_rtclock_now() + static_cast<pa_usec_t>(timeoutMs) * 1000,
+        [](pa_mainloop_api*, pa_time_event*, const struct timeval*, void* userdata) { static_cast<Probe*>(userdata)->timedOut = true; },
+        &probe);
+  }
+  while (!probe.done && !probe.timedOut) {
+    if (pa_mainloop_iterate(loop, 1, nullptr) < 0) break;
+  }
+  if (deadline != nullptr) pa_mainloop_get_api(loop)->time_free(deadline);
+  pa_context_set_state_callback(context, nullptr, nullptr);
+  pa_context_disconnect(context);
+  pa_context_unref(context);
+  pa_mainloop_free(loop);
+  if (!probe.done) return "PulseAudio: no answer from the server within " + std::to_string(timeoutMs) + " ms";
+  return probe.error;
+}
+
 PulseOutputStream::~PulseOutputStream() {
   std::lock_guard<std::mutex> lock(control_);
   CloseLocked();

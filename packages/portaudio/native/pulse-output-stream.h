@@ -26,6 +26,16 @@ struct pa_mainloop_api;
 
 namespace jas {
 
+struct PulseServerInfo {
+  std::string serverName;     // "pulseaudio", or "PulseAudio (on PipeWire 0.3.65)"
+  std::string serverVersion;
+  std::string defaultSink;
+};
+
+// Connects to the PulseAudio server this process would use ($PULSE_SERVER, the user's runtime
+// dir), asks what it is, and disconnects; bounded by timeoutMs. Empty string on success.
+std::string QueryPulseServer(int timeoutMs, PulseServerInfo* out);
+
 class PulseOutputStream final : public OutputBackend {
  public:
   PulseOutputStream() = default;

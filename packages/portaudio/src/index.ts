@@ -103,6 +103,14 @@ interface NativeAddon {
   trimMalloc?(): boolean;
   /** The addon was built with libpulse (absent in builds before the PulseAudio backend). */
   hasPulse?: boolean;
+  pulseServerInfo?(timeoutMs: number): PulseServerInfo;
+}
+
+export interface PulseServerInfo {
+  /** "pulseaudio", or e.g. "PulseAudio (on PipeWire 0.3.65)" for pipewire-pulse */
+  server: string;
+  version: string;
+  defaultSink: string;
 }
 
 export class PortAudioError extends Error {
@@ -264,6 +272,21 @@ export function tuneMallocUnlessSet(arenaMax: number, mmapThresholdBytes: number
 /** Whether streams can use `api: 'pulse'`: the addon was built against libpulse (libpulse-dev). */
 export function hasPulseApi(): boolean {
   return load()?.hasPulse === true;
+}
+
+/**
+ * What PulseAudio server this process would play to (PulseAudio itself or pipewire-pulse), or
+ * why there is none (no libpulse in the addon, no server, no answer within `timeoutMs`).
+ */
+export function pulseServerInfo(timeoutMs = 500): PulseServerInfo | { error: string } {
+  const a = load();
+  if (a === undefined) return { error: getLoadError()?.message ?? 'addon not available' };
+  if (a.hasPulse !== true || typeof a.pulseServerInfo !== 'function') return { error: 'the audio addon was built without libpulse-dev' };
+  try {
+    return a.pulseServerInfo(timeoutMs);
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /** PortAudio's version text, or undefined without the addon. */

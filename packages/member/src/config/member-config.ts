@@ -17,8 +17,8 @@ export interface MemberConfig {
   /** avahi-daemon's static service file for this member (used when avahi runs on this host). */
   avahiServiceFile: string;
   sink: SinkKind;
-  /** Native library of the `portaudio` sink: PortAudio, or PulseAudio's own (raw server timing). */
-  audioApi: 'portaudio' | 'pulse';
+  /** Native library of the `portaudio` sink: PortAudio, PulseAudio's own (raw server timing), or chosen at start (audio/output-api.ts). */
+  audioApi: 'auto' | 'portaudio' | 'pulse';
   device: string | undefined;
   outputRate: number;
   /** Rate the output device is opened at; 0 = the timeline's rate if the device takes it, else one it does. */
@@ -61,7 +61,7 @@ export const MEMBER_OPTIONS: readonly OptionSpec[] = [
   { key: 'mdns', flag: '--mdns', env: 'JAS_MDNS', kind: 'bool', help: 'advertise this member over mDNS (--no-mdns to disable): through avahi-daemon when it runs, else by itself' },
   { key: 'avahiServiceFile', flag: '--avahi-service-file', env: 'JAS_AVAHI_SERVICE_FILE', kind: 'string', help: "avahi-daemon's service file for this member (see --write-avahi-service)" },
   { key: 'sink', flag: '--sink', env: 'JAS_SINK', kind: 'enum', values: ['portaudio', 'capture', 'none'], help: 'audio output: PortAudio device, capture (simulated DAC writing a file), none' },
-  { key: 'audioApi', flag: '--audio-api', env: 'JAS_AUDIO_API', kind: 'enum', values: ['portaudio', 'pulse'], help: "library of the portaudio sink: 'portaudio' (any ALSA device), or 'pulse' (PulseAudio or pipewire-pulse directly: the server's raw timing, sample-tight where the ALSA pulse device's smoothed estimate wanders)" },
+  { key: 'audioApi', flag: '--audio-api', env: 'JAS_AUDIO_API', kind: 'enum', values: ['auto', 'portaudio', 'pulse'], help: "library of the portaudio sink: 'pulse' (PulseAudio or pipewire-pulse directly: the server's raw timing, sample-tight where the ALSA pulse device's smoothed estimate wanders), 'portaudio' (any ALSA device), or 'auto': pulse when no --device is named, a PulseAudio server answers and it is not PipeWire with its own ALSA device" },
   { key: 'device', flag: '--device', env: 'JAS_DEVICE', kind: 'string', help: "output device: PortAudio index or name substring; with --audio-api pulse, the sink's name (default: the default device or sink)" },
   { key: 'outputRate', flag: '--output-rate', env: 'JAS_OUTPUT_RATE', kind: 'int', min: 8000, max: 192000, help: 'output sample rate in Hz (must match the leader)' },
   { key: 'deviceRate', flag: '--device-rate', env: 'JAS_DEVICE_RATE', kind: 'int', min: 0, max: 192000, help: 'rate the PortAudio device is opened at (0: the output rate if the device takes it, else one it does); the engine resamples to it' },
@@ -91,7 +91,7 @@ export function defaultMemberConfig(): MemberConfig {
     mdns: true,
     avahiServiceFile: AVAHI_SERVICE_FILE,
     sink: 'portaudio',
-    audioApi: 'portaudio',
+    audioApi: 'auto',
     device: undefined,
     outputRate: 48000,
     deviceRate: 0,
