@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAvailable as portAudioAvailable, getLoadError as portAudioLoadError } from '@jaudiosync/portaudio';
+import { isAvailable as portAudioAvailable, getLoadError as portAudioLoadError, hasPulseApi } from '@jaudiosync/portaudio';
 import { Cluster, LEADER_BIN, MEMBER_BIN, type ClusterMember, type LeaderAnchor, type Spawner } from '@jaudiosync/testkit/helpers/cluster.js';
 import {
   absSummary, ArrivalTimeMap, dropouts, firstSoundFrame, frameCount, IN_SYNC_US, lineAt, lrOffsetSeries, scheduleErrors, scheduleStats, summarizeOffsets, windowCounts,
@@ -291,7 +291,9 @@ async function runBench(p: Params, dir: string): Promise<number> {
     // CLOCK_MONOTONIC time and its own clock_gettime, which libfaketime shifts and scales in the
     // member only; the result is garbage (a DAC latency of 64 000 s measured). On a real host the
     // server and the member share one monotonic clock.
-    const native = p.device === 'native';
+    // On PulseAudio the members play through libpulse itself (the server's raw timing) unless the
+    // ALSA pulse device is asked for; on PipeWire through PipeWire's own ALSA device (auto, below).
+    const native = p.device === 'native' || (p.device === 'auto' && p.server === 'pulse' && hasPulseApi());
     const pw = p.server === 'pipewire' && p.device !== 'pulse' && !native && !(p.fakeMembers && p.device === 'auto') ? pipewireAlsa(dir) : undefined;
     if (pw !== undefined && 'missing' in pw && p.device === 'pipewire') throw new Error(pw.missing);
     const alsaDevice = native ? 'native' : pw !== undefined && !('missing' in pw) ? 'pipewire' : 'pulse';
