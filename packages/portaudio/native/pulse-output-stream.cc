@@ -190,6 +190,8 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
   pa_stream_set_write_callback(stream_, &PulseOutputStream::OnWriteRequest, this);
   pa_stream_set_underflow_callback(stream_, &PulseOutputStream::OnUnderflow, this);
   pa_stream_set_overflow_callback(stream_, &PulseOutputStream::OnOverflow, this);
+  pa_stream_set_suspended_callback(stream_, &PulseOutputStream::OnTimelineBroken, this);
+  pa_stream_set_moved_callback(stream_, &PulseOutputStream::OnTimelineBroken, this);
 
   const double latencyS = config.suggestedLatencyS > 0 ? config.suggestedLatencyS : kDefaultLatencyS;
   pa_buffer_attr attr{};
@@ -225,7 +227,10 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
     return err;
   }
   const char* name = pa_stream_get_device_name(stream_);
-  deviceName_ = std::string("PulseAudio sink ") + (name != nullptr ? name : "?");
+  {
+    std::lock_guard<std::mutex> nameLock(nameMutex_);
+    deviceName_ = std::string("PulseAudio sink ") + (name != nullptr ? name : "?");
+  }
   const pa_buffer_attr* granted = pa_stream_get_buffer_attr(stream_);
   latencyS_ = granted != nullptr ? static_cast<double>(granted->tlength) / static_cast<double>(frameBytes_) / spec.rate : latencyS;
   ready_.store(true);
@@ -276,6 +281,8 @@ std::string PulseOutputStream::CloseLocked() {
     pa_stream_set_write_callback(stream_, nullptr, nullptr);
     pa_stream_set_underflow_callback(stream_, nullptr, nullptr);
     pa_stream_set_overflow_callback(stream_, nullptr, nullptr);
+    pa_stream_set_suspended_callback(stream_, nullptr, nullptr);
+    pa_stream_set_moved_callback(stream_, nullptr, nullptr);
     // Asynchronous: never waits on a server that may be gone.
     if (PA_STREAM_IS_GOOD(pa_stream_get_state(stream_))) pa_stream_disconnect(stream_);
     pa_stream_unref(stream_);
@@ -312,7 +319,7 @@ double PulseOutputStream::SampleRate() const {
 }
 
 std::string PulseOutputStream::DeviceName() const {
-  std::lock_guard<std::mutex> lock(control_);
+  std::lock_guard<std::mutex> lock(nameMutex_);
   return deviceName_;
 }
 
@@ -354,6 +361,18 @@ void PulseOutputStream::OnUnderflow(pa_stream*, void* self) {
 
 void PulseOutputStream::OnOverflow(pa_stream*, void* self) {
   static_cast<PulseOutputStream*>(self)->outputOverflowFlags_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Suspended, resumed, or moved to another sink: the old anchor describes a timeline that no longer
+// holds. Entries wait for the next reply (<= 20 ms) instead of mapping frames through it.
+void PulseOutputStream::OnTimelineBroken(pa_stream* stream, void* self) {
+  auto* s = static_cast<PulseOutputStream*>(self);
+  s->anchorValid_ = false;
+  const char* name = pa_stream_get_device_name(stream);
+  if (name != nullptr) {
+    std::lock_guard<std::mutex> lock(s->nameMutex_);
+    s->deviceName_ = std::string("PulseAudio sink ") + name;
+  }
 }
 
 void PulseOutputStream::OnDeadline(pa_mainloop_api*, pa_time_event*, const struct timeval*, void* self) {

@@ -61,6 +61,7 @@ class PulseOutputStream final : public OutputBackend {
   static void OnWriteRequest(pa_stream* stream, size_t nbytes, void* self);
   static void OnUnderflow(pa_stream* stream, void* self);
   static void OnOverflow(pa_stream* stream, void* self);
+  static void OnTimelineBroken(pa_stream* stream, void* self);
   static void OnTimingReply(pa_stream* stream, int success, void* self);
   static void OnTimer(pa_mainloop_api* api, pa_time_event* event, const struct timeval* tv, void* self);
   static void OnDeadline(pa_mainloop_api* api, pa_time_event* event, const struct timeval* tv, void* self);
@@ -82,6 +83,7 @@ class PulseOutputStream final : public OutputBackend {
   pa_context* context_ = nullptr;
   pa_stream* stream_ = nullptr;
   pa_time_event* timer_ = nullptr;
+  mutable std::mutex nameMutex_;  // deviceName_ changes on the mainloop thread when the stream moves
   std::string deviceName_;
   double latencyS_ = 0;
   size_t frameBytes_ = 4;
