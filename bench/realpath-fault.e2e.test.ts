@@ -23,22 +23,21 @@ const RUN_TIMEOUT_MS = 120_000;
 /** The issue: a member notices a lost output within 1 s. */
 const NOTICE_MS = 1000;
 /**
- * From the server's return to the first sound: reopen retries + the DAC clock's 1.5 s relock, 3.6 s
- * in most runs. Bounded at 15 s: in 1 of ~5 clean-clone runs one member's first sound came 13.6 s
- * after the return (its DAC clock did not lock on the new stream's first reports; issue #13's
- * start-up problem). A member that never comes back still fails.
+ * From the server's return to the first sound: reopen retries, the null sink's idle block (a new
+ * stream on a fresh null sink waits ~2 s: docs/audio-output.md) and the DAC clock's relock, 2.5-2.7 s
+ * here through libpulse. Bounded at 15 s for a loaded CI machine; a member that never comes back
+ * still fails.
  */
 const FIRST_SOUND_MS = 15_000;
 /**
  * From this long after the return, no 100 ms window may read the members further apart than
- * MAX_AFTER_US. Not the issue's 100 µs: members come back on new streams whose DAC model can sit
- * ms off for tens of seconds (issue #13: in clean-clone runs back within 100 µs 3.7 s after the
- * return, or 3 ms apart still 10 s after it). This catches a member that came back at the wrong
- * frame (a buffer, a track position), or not at all; the sync after a fault is measured by
- * bench:realpath --fault (docs/reliability.md).
+ * MAX_AFTER_US. Through libpulse the members come back in step from their first sound (21-85 µs
+ * at most after it, at load 20-50); the bound leaves 10x for a loaded CI machine and still
+ * catches a member that came back at the wrong frame (a buffer, a track position), or not at
+ * all. The sync after a fault is measured by bench:realpath --fault (docs/reliability.md).
  */
 const SETTLED_AFTER_S = 5;
-const MAX_AFTER_US = 10_000;
+const MAX_AFTER_US = 1_000;
 
 function skipReason(): string | false {
   const missing = audioServerMissing('pulse');
