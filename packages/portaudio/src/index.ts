@@ -336,14 +336,23 @@ export function outputRateSupport(deviceIndex: number, channels: number, sampleR
   }
 }
 
-/** The device list as text for `--list-devices`; explains the problem if there is no addon. */
+/**
+ * The device list as text for `--list-devices`, then what `--audio-api pulse` would reach;
+ * explains the problem if there is no addon.
+ */
 export function formatDeviceList(): string {
   if (!isAvailable()) return `${getLoadError()?.message ?? 'PortAudio addon not available'}\n`;
+  let text: string;
   try {
-    return renderDeviceList(listDevices({ refresh: true }));
+    text = renderDeviceList(listDevices({ refresh: true }));
   } catch (err) {
-    return `cannot list PortAudio devices: ${err instanceof Error ? err.message : String(err)}\n`;
+    text = `cannot list PortAudio devices: ${err instanceof Error ? err.message : String(err)}\n`;
   }
+  const server = pulseServerInfo();
+  const pulse = 'error' in server
+    ? `PulseAudio (--audio-api pulse): unavailable: ${server.error}`
+    : `PulseAudio (--audio-api pulse): ${server.server} ${server.version}, default sink ${server.defaultSink || '(none)'}; --device names a sink (pactl list short sinks)`;
+  return `${text}${pulse}\n`;
 }
 
 /**

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isAvailable, getLoadError, hasPulseApi, OutputStream, createPcmRing, createTimingRing } from '../src/index.js';
+import { isAvailable, getLoadError, hasPulseApi, OutputStream, createPcmRing, createTimingRing, formatDeviceList, pulseServerInfo } from '../src/index.js';
 import { missingPulseTools, startPrivatePulse } from './private-pulse.js';
 
 const RATE = 48000;
@@ -29,9 +29,13 @@ function entryCount(timing: SharedArrayBuffer): number {
   return Number(Atomics.load(new BigInt64Array(timing), 0));
 }
 
-test('libpulse: an unknown sink is a clear error, not a crash', { skip, timeout: 30_000 }, async (t) => {
+test('libpulse: the server is found and listed; an unknown sink is a clear error, not a crash', { skip, timeout: 30_000 }, async (t) => {
   const pulse = await startPrivatePulse();
   t.after(() => pulse.stop());
+  const info = pulseServerInfo(2000);
+  assert.ok(!('error' in info), JSON.stringify(info));
+  assert.equal(info.defaultSink, 'jas');
+  assert.match(formatDeviceList(), /PulseAudio \(--audio-api pulse\): \S+ [\d.]+, default sink jas/);
   assert.throws(
     () => new OutputStream({ api: 'pulse', device: 'no_such_sink', sampleRate: RATE, channels: CHANNELS, ...rings() }),
     (err: Error) => /PulseAudio/.test(err.message) && /no_such_sink/.test(err.message),
@@ -52,6 +56,7 @@ test('libpulse: no server is an error within the connect timeout', { skip, timeo
       () => new OutputStream({ api: 'pulse', sampleRate: RATE, channels: CHANNELS, ...rings() }),
       /PulseAudio: connect/,
     );
+    assert.match(JSON.stringify(pulseServerInfo(1000)), /"error":"PulseAudio: connect/);
     assert.ok(Date.now() - started < 5000, 'failed within the timeout');
   } finally {
     if (saved === undefined) delete process.env['PULSE_SERVER'];
