@@ -574,7 +574,10 @@ function leadEvidenceOf(
       else recent.push(p.rttUs);
     }
     const q = (p: number): number | null => { const v = pct(recent, p); return v === null ? null : round(v / 1000, 1); };
-    return { id, n: recent.length, p50_ms: q(50), p90_ms: q(90), max_ms: q(100), send_ms: ms(sent.get(id)), arrival_ms: ms(recv.get(id)) };
+    return {
+      id, n: recent.length, p50_ms: q(50), p90_ms: q(90), max_ms: q(100), send_ms: ms(sent.get(id)), arrival_ms: ms(recv.get(id)),
+      rtts_ms: recent.map((us) => round(us / 1000, 1)),
+    };
   });
   return { command: cmd.name, rev: cmd.rev, leader_lead_ms: leaderLeadMs, members };
 }
