@@ -80,10 +80,10 @@ export class RttStats {
   /**
    * The recent window's median and 90th percentile (the lead's inputs); undefined without recent
    * pongs. The p90 of 5-9 pongs is their second largest, not the largest (nearest rank, the same
-   * from 10 on): the window often holds 9 pongs (ping timers and RTTs jitter against its edge; 12-18 %
-   * of members at a command in bench:fanout), and then one stray slow pong (one TCP retransmission
-   * on a 1 %-loss link) set the lead as if the path were slow. Fewer than 5: the largest (a new
-   * connection's few pongs are all there is to go by).
+   * from 10 on): the window often holds 9 pongs (ping timers and RTTs jitter against its edge;
+   * 1-20 % of members at a command in bench:fanout runs, more under load), and then one stray slow
+   * pong (one TCP retransmission on a 1 %-loss link) set the lead as if the path were slow. Fewer
+   * than 5: the largest (a new connection's few pongs are all there is to go by).
    */
   recentUs(windowMs = this.windowMs): RecentRtt | undefined {
     const sorted = this.recent(windowMs).sort((a, b) => a - b);

@@ -98,7 +98,7 @@ test('1 % loss (the wifi profile): pongs delayed by a TCP retransmission do not 
     const oldRule = Math.max(...stats.map((s) => 2 * (s.recentPercentileUs(90) ?? 0) + LEAD_MARGIN_US));
     if (oldRule > 500_000) oldRuleOver500++;
   }
-  assert.ok(oldRuleOver500 > 100, `2 x p90 asked > 500 ms in ${oldRuleOver500} of 290 s`);
+  assert.ok(oldRuleOver500 > 200, `2 x p90 asked > 500 ms in ${oldRuleOver500} of 290 s`); // 258
 });
 
 test('slow pongs recurring (one in four) still refuse; one stray slow pong does not', () => {
