@@ -178,9 +178,10 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
    * round trip), which covers a command's one-way trip with one retransmission. The p50, an
    * ordinary round trip, covers the rest: the leader writing to every other member first, and
    * queueing. 2 x p90 (the rule before) counted the retransmission twice: on 1 % loss it asked
-   * 510-890 ms where no delivery took more than 410 ms (issue #14, docs/benchmarks.md "Fanout").
-   * On a path slow throughout, p50 ~ p90: two round trips, as before. A loss the pongs have not
-   * shown yet is the minimum's to cover (250 ms: one 200 ms RTO and a WiFi hop).
+   * > 500 ms for 38 of 42 commands where all but one delivery took <= 410 ms (issue #14,
+   * docs/benchmarks.md "Fanout"). On a path slow throughout, p50 ~ p90: two round trips, as
+   * before. A loss the pongs have not shown yet is the minimum's to cover (250 ms: one 200 ms RTO
+   * and a WiFi hop).
    */
   leadTimeUs(): number {
     let lead = this.minLeadUs;
