@@ -56,13 +56,17 @@ const STEADY_SETTLE_S = 3;
 /** the issue's bound: every member reconnected and reached by a command this soon after the kill */
 const STORM_TARGET_S = 30;
 const STORM_POLL_MS = 500;
+/** The leader's recent RTT window (packages/leader/src/members/rtt-stats.ts RECENT_WINDOW_MS). */
+const RTT_WINDOW_MS = 10_000;
 
 const USAGE = `usage: npm run bench:fanout -- [--members N (light, 0-1000, 100)] [--real-members R (0-32, 4)]
        [--hosts H (real members' hosts, 1-31, min(R, 8))] [--light-hosts L (1-31, 8)]
        [--profile lan|wifi|clean (lan)] [--lead-ms MS (250)] [--steady-s S (120)] [--step-s S (5)]
        [--restart-leader] [--restart-gap-s S (1)] [--settle-s S (60)] [--seed N] [--playlist FILE.m3u8 (Music/Playlist.m3u8; 2+ tracks, the first 12+ s)]
        [--out FILE.json] [--keep]
-       [--slow-members K (0): K more light members on a host of their own with a --slow-kbit (1000) link]`;
+       [--slow-members K (0): K more light members on a host of their own with a --slow-kbit (1000) link]
+       [--rtt-trace: the leader logs every pong (--log-level debug); the report then holds, per command and
+        member, the RTT p50/p90 of its last 10 s at the command and when the command reached it]`;
 
 interface Arrival {
   t: number;
@@ -108,6 +112,7 @@ interface Options {
   seed: number;
   slow: number;
   slowKbit: number;
+  rttTrace: boolean;
 }
 
 function fanoutOptions(args: Args, profiles: readonly string[]): Options {
@@ -134,11 +139,12 @@ function fanoutOptions(args: Args, profiles: readonly string[]): Options {
     seed: args.num('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1, true),
     slow,
     slowKbit: args.num('slow-kbit', 1000, 64, 1_000_000, true),
+    rttTrace: args.flag('rtt-trace'),
   };
 }
 
 async function main(): Promise<number> {
-  const args = readArgs(['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'playlist', 'help'], USAGE, log);
+  const args = readArgs(['members', 'real-members', 'hosts', 'light-hosts', 'profile', 'lead-ms', 'steady-s', 'step-s', 'settle-s', 'restart-leader', 'restart-gap-s', 'seed', 'out', 'keep', 'slow-members', 'slow-kbit', 'playlist', 'rtt-trace', 'help'], USAGE, log);
   if (typeof args === 'number') return args;
   const { Netsim, PROFILES, netsimUnavailableReason } = await loadNetsim();
   const o = parseOptions(() => fanoutOptions(args, Object.keys(PROFILES)), USAGE, log);
@@ -241,7 +247,7 @@ async function main(): Promise<number> {
       httpPort: HTTP_PORT,
       ntpPort: NTP_PORT,
       minLeadMs: o.leadMs,
-      leaderArgs: ['--loop'],
+      leaderArgs: ['--loop', ...(o.rttTrace ? ['--log-level', 'debug'] : [])],
       env,
       request: proxy.request,
     });
@@ -338,6 +344,8 @@ async function main(): Promise<number> {
   const decoded = anchor === undefined || o.real === 0 ? undefined : await decodePlaylist(playlist);
   const caps = new Map(reals.filter((m) => cluster && existsSync(cluster.capturePath(m.id))).map((m) => [m.id, readCapture(cluster!.capturePath(m.id))]));
   const perCommand = commands.map((cmd) => analyseCommand(cmd, { o, anchor, truth, revisions, events, arrivals, memberOf, reals, decoded, caps }));
+  const pongs = o.rttTrace && cluster !== undefined ? pongsOf(cluster.readLog('leader'), memberOf) : undefined;
+  const leadEvidence = pongs === undefined ? null : commands.map((cmd) => leadEvidenceOf(cmd, perCommand.find((p) => p.rev === cmd.rev)?.leader_lead_ms ?? NaN, { truth, arrivals, memberOf, pongs }));
 
   const allPlanned = commands.flatMap((cmd) => (cmd.rev === null ? [] : plannedOfRev(events, cmd.rev).map((p) => ({ key: p.rev, atUs: p.atUs, plannedNs: p.plannedNs, synced: p.synced }))));
   const steadySamples = steady === null ? [] : samplesIn(events, truth, steady.fromNs, steady.toNs).map((s) => ({ key: s.atUs, atUs: s.atUs, plannedNs: s.plannedNs }));
@@ -395,6 +403,7 @@ async function main(): Promise<number> {
       storm_within_30s: stormReport === null ? null : stormReport.within_30s,
     },
     commands: perCommand,
+    ...(leadEvidence === null ? {} : { lead_evidence: leadEvidence }),
     processes: {
       light_hosts: lightUse,
       real_members_cpu_pct: roundSummary(summarize(realUse.map((u) => u.cpuPctAvg ?? NaN)), 1),
@@ -508,6 +517,69 @@ function analyseCommand(cmd: Command, x: CommandContext) {
     real_arrivals_ms: Object.fromEntries([...recv.entries()].filter(([id]) => realIds.has(id)).map(([id, t]) => [id, rel(t)])),
     audio,
   };
+}
+
+/** The leader's pongs from its debug log (--rtt-trace), per member id, in arrival order. */
+function pongsOf(lines: string[], memberOf: Map<string, string>): Map<string, Array<{ monoMs: number; rttUs: number; burst: boolean }>> {
+  const out = new Map<string, Array<{ monoMs: number; rttUs: number; burst: boolean }>>();
+  for (const line of lines) {
+    if (!line.includes('"pong"')) continue;
+    try {
+      const v = JSON.parse(line) as { msg?: string; member?: string; rttUs?: number; monoMs?: number; burst?: boolean };
+      if (v.msg !== 'pong' || v.member === undefined || v.rttUs === undefined || v.monoMs === undefined) continue;
+      const id = memberOf.get(v.member) ?? v.member;
+      let list = out.get(id);
+      if (list === undefined) out.set(id, (list = []));
+      list.push({ monoMs: v.monoMs, rttUs: v.rttUs, burst: v.burst === true });
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
+
+/**
+ * Per member, the RTTs the leader's lead rule saw when it took the command (its last 10 s of pongs,
+ * a burst counted as its newest pong, as RttStats does) beside when the command was sent to it and
+ * reached its host, both from the leader's "now" of the command (atUs - its lead): the data a lead
+ * rule must cover (issue #14).
+ */
+function leadEvidenceOf(
+  cmd: Command,
+  leaderLeadMs: number,
+  x: { truth: (atUs: number) => number; arrivals: Arrival[]; memberOf: Map<string, string>; pongs: ReturnType<typeof pongsOf> },
+) {
+  if (cmd.atUs === null || !Number.isFinite(leaderLeadMs)) return { command: cmd.name, members: [] };
+  const nowNs = x.truth(cmd.atUs) - leaderLeadMs * 1e6;
+  const sent = new Map<string, number>();
+  const recv = new Map<string, number>();
+  for (const a of x.arrivals) {
+    if (a.type !== 'timeline' || a.rev !== cmd.rev || a.t < cmd.issuedNs - 1e6) continue;
+    const id = x.memberOf.get(`${a.dst}:${a.dport}`);
+    if (id === undefined) continue;
+    const m = a.out ? sent : recv;
+    if (!m.has(id)) m.set(id, a.t);
+  }
+  const pct = (v: number[], p: number): number | null => {
+    if (v.length === 0) return null;
+    const s = [...v].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  };
+  const ms = (ns: number | undefined): number | null => (ns === undefined ? null : round((ns - nowNs) / 1e6, 1));
+  const members = [...new Set([...x.pongs.keys(), ...recv.keys()])].sort().map((id) => {
+    const recent: number[] = [];
+    for (const p of x.pongs.get(id) ?? []) {
+      if (p.monoMs * 1e6 > nowNs || p.monoMs * 1e6 < nowNs - RTT_WINDOW_MS * 1e6) continue;
+      if (p.burst && recent.length > 0) recent[recent.length - 1] = p.rttUs;
+      else recent.push(p.rttUs);
+    }
+    const q = (p: number): number | null => { const v = pct(recent, p); return v === null ? null : round(v / 1000, 1); };
+    return {
+      id, n: recent.length, p50_ms: q(50), p90_ms: q(90), max_ms: q(100), send_ms: ms(sent.get(id)), arrival_ms: ms(recv.get(id)),
+      rtts_ms: recent.map((us) => round(us / 1000, 1)),
+    };
+  });
+  return { command: cmd.name, rev: cmd.rev, leader_lead_ms: leaderLeadMs, members };
 }
 
 /** Real members against each other (pairs of captures) and against the schedule in the steady window. */

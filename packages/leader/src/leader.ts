@@ -109,7 +109,7 @@ export class Leader {
       timescale,
       outputRate: config.outputRate,
       minLeadMs: config.minLeadMs,
-      memberRttP90Us: () => this.registry.connectedRttP90Us(),
+      memberRtts: () => this.registry.connectedRtts(),
       trackReady: (trackId) => this.registry.trackDecodedEverywhere(trackId),
       loop: config.loop,
       wallNowMs,

@@ -229,7 +229,7 @@ export class FaultCluster implements TimelineMap {
 
   /**
    * Sleeps until `extraMs` after leader time `leaderUs`. Commands are sent without an explicit
-   * delay: on a loaded machine the leader's lead time (2 x RTT p90 + 50 ms) can exceed any fixed
+   * delay: on a loaded machine the leader's lead time (RTT p90 + p50 + 50 ms) can exceed any fixed
    * delay a test would pick, and it would refuse the command.
    */
   async sleepPastLeaderUs(leaderUs: number, extraMs: number): Promise<void> {

@@ -81,6 +81,8 @@ export interface MemberConnectionOptions {
 export interface ConnectionLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  /** Per-pong RTT samples (the lead's inputs) at --log-level debug: bench:fanout --rtt-trace reads them. */
+  debug?(obj: object, msg: string): void;
 }
 
 export interface MemberConnectionEvents {
@@ -295,7 +297,9 @@ export class MemberConnection extends EventEmitter<MemberConnectionEvents> {
         const nowMs = this.monoNowMs();
         const rttUs = Math.max(0, Math.round((nowMs - sentMs) * 1000));
         const burstMs = Math.min(PONG_BURST_MS, (this.options.pingIntervalMs ?? PING_INTERVAL_MS) / 4);
-        this.rtt.add(rttUs, nowMs - this.lastPongMs < burstMs);
+        const burst = nowMs - this.lastPongMs < burstMs;
+        this.rtt.add(rttUs, burst);
+        this.log.debug?.({ member: this.endpoint, rttUs, monoMs: Math.round(nowMs), ...(burst ? { burst } : {}) }, 'pong');
         this.lastPongMs = nowMs;
         this.emit('rtt', rttUs);
         return;

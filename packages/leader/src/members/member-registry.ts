@@ -6,6 +6,7 @@ import type { WireError } from '@jaudiosync/protocol/errors';
 import type { HelloMessage, MessageInput, StateMessage, TrackErrorMessage } from '@jaudiosync/protocol/messages';
 import type { DiscoveredMember } from './discovery.js';
 import type { ConnectionStatus, MemberConnection } from './member-connection.js';
+import type { RecentRtt } from './rtt-stats.js';
 
 /** Track errors remembered per member (most recent). */
 const MAX_TRACK_ERRORS = 20;
@@ -165,15 +166,15 @@ export class MemberRegistry extends EventEmitter<MemberRegistryEvents> {
   }
 
   /**
-   * RTT p90 (µs) over the last RECENT_WINDOW_MS of every connected member with samples in it: the
-   * lead follows the path as it is now, not a congestion that has passed (rtt-stats.ts).
+   * RTT p50 and p90 (µs) over the last RECENT_WINDOW_MS of every connected member with samples in
+   * it: the lead follows the path as it is now, not a congestion that has passed (rtt-stats.ts).
    */
-  connectedRttP90Us(): number[] {
-    const out: number[] = [];
+  connectedRtts(): RecentRtt[] {
+    const out: RecentRtt[] = [];
     for (const e of this.entries.values()) {
       if (!e.connection.connected) continue;
-      const p90 = e.connection.rtt.recentPercentileUs(90);
-      if (p90 !== undefined) out.push(p90);
+      const r = e.connection.rtt.recentUs();
+      if (r !== undefined) out.push(r);
     }
     return out;
   }

@@ -1,6 +1,6 @@
 // Round-trip times of one member connection (from ping/pong), each with the instant it arrived:
-// the minute's window for display, and the recent window's 90th percentile, which sets how far
-// ahead commands are scheduled.
+// the minute's window for display, and the recent window's median and 90th percentile, which set
+// how far ahead commands are scheduled (timeline-controller.ts leadTimeUs).
 
 /** 60 samples = the last minute at one ping per second: the view shown in the member list. */
 const WINDOW_SAMPLES = 60;
@@ -13,6 +13,12 @@ const WINDOW_SAMPLES = 60;
  * second largest), and onset of congestion shows after two slow pongs, sooner than over 60.
  */
 export const RECENT_WINDOW_MS = 10_000;
+
+/** A member's recent RTTs: what the lead is computed from (timeline-controller.ts leadTimeUs). */
+export interface RecentRtt {
+  p50Us: number;
+  p90Us: number;
+}
 
 interface Sample {
   rttUs: number;
@@ -68,6 +74,26 @@ export class RttStats {
    * everyone's lead up with them; one that stops answering is dropped after DEAD_AFTER_MS anyway).
    */
   recentPercentileUs(p: number, windowMs = this.windowMs): number | undefined {
+    return percentile(this.recent(windowMs), p);
+  }
+
+  /**
+   * The recent window's median and 90th percentile (the lead's inputs); undefined without recent
+   * pongs. The p90 of 5-9 pongs is their second largest, not the largest (nearest rank, the same
+   * from 10 on): the window often holds 9 pongs (ping timers and RTTs jitter against its edge;
+   * 1-20 % of members at a command in bench:fanout runs, more under load), and then one stray slow
+   * pong (one TCP retransmission on a 1 %-loss link) set the lead as if the path were slow. Fewer
+   * than 5: the largest (a new connection's few pongs are all there is to go by).
+   */
+  recentUs(windowMs = this.windowMs): RecentRtt | undefined {
+    const sorted = this.recent(windowMs).sort((a, b) => a - b);
+    const p50Us = percentileOfSorted(sorted, 50);
+    const n = sorted.length;
+    const p90Us = n >= 5 && n < 10 ? sorted[n - 2] : percentileOfSorted(sorted, 90);
+    return p50Us === undefined || p90Us === undefined ? undefined : { p50Us, p90Us };
+  }
+
+  private recent(windowMs: number): number[] {
     const since = this.monoNowMs() - windowMs;
     const recent: number[] = [];
     for (let i = this.samples.length - 1; i >= 0; i--) {
@@ -75,7 +101,7 @@ export class RttStats {
       if (!s || s.atMs < since) break; // samples are in arrival order
       recent.push(s.rttUs);
     }
-    return percentile(recent, p);
+    return recent;
   }
 
   clear(): void {
@@ -84,8 +110,11 @@ export class RttStats {
 }
 
 function percentile(values: number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
+  return percentileOfSorted([...values].sort((a, b) => a - b), p);
+}
+
+function percentileOfSorted(sorted: number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank];
 }

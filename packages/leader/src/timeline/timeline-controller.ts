@@ -11,6 +11,7 @@ import {
   nextAt, positionAt, previousAt, pruneRevisions, repeatTrackAt, resumeAt, revisionAt, seekAt, stopAfterTrackAt, stopAt, usOfFrames, withRevision,
   TIMELINE_MAX_CROSSFADE_S, type Timeline, type TimelineRevision,
 } from '@jaudiosync/protocol/timeline';
+import type { RecentRtt } from '../members/rtt-stats.js';
 import { isPermutation, shuffleFrom, unshuffleFrom } from './shuffle-order.js';
 import { MAX_START_AHEAD_US, parseStartTime } from './start-time.js';
 
@@ -36,7 +37,7 @@ export interface OrderState {
 export const STOP_FADE_US = 6_000;
 /** Default minimum lead time: covers a WiFi hop, JSON handling and the member's own scheduling. */
 export const DEFAULT_MIN_LEAD_MS = 250;
-/** Added to 2 x RTT p90 per member: processing on both ends plus a burst of jitter. */
+/** Added to each member's RTT p90 + p50: processing on both ends plus a burst of jitter. */
 export const LEAD_MARGIN_US = 50_000;
 
 export interface Timescale {
@@ -108,11 +109,10 @@ export interface TimelineControllerOptions {
   wallNowMs?(): number;
   minLeadMs?: number;
   /**
-   * RTT p90 (µs) of each connected member over its recent pongs (the last 10 s in the leader):
-   * recent, so a congestion that has passed stops refusing short leads within seconds; doubled
-   * below (a command takes about half an RTT) so the lead still covers the delivery of now.
+   * RTT p50 and p90 (µs) of each connected member over its recent pongs (the last 10 s in the
+   * leader): recent, so a congestion that has passed stops refusing short leads within seconds.
    */
-  memberRttP90Us?(): number[];
+  memberRtts?(): RecentRtt[];
   /** Whether every connected member has this track decoded; a jump to one that is not waits for it. */
   trackReady?(trackId: string): boolean;
   loop?: boolean;
@@ -173,11 +173,19 @@ export class TimelineController extends EventEmitter<TimelineControllerEvents> {
 
   /**
    * How far ahead a command must be scheduled so every connected member gets it in time: the
-   * minimum, or 2 x the slowest member's recent RTT p90 + margin (about 4 one-way delivery times).
+   * minimum, or the largest over members of RTT p90 + RTT p50 + margin. The p90 is the path's slow
+   * round trip: on a lossy link one with a TCP retransmission in it (an RTO of >= 200 ms plus a
+   * round trip), which covers a command's one-way trip with one retransmission. The p50, an
+   * ordinary round trip, covers the rest: the leader writing to every other member first, and
+   * queueing. 2 x p90 (the rule before) counted the retransmission twice: on 1 % loss it asked
+   * > 500 ms for 38 of 42 commands where all but one delivery took <= 410 ms (issue #14,
+   * docs/benchmarks.md "Fanout"). On a path slow throughout, p50 ~ p90: two round trips, as
+   * before. A loss the pongs have not shown yet is the minimum's to cover (250 ms: one 200 ms RTO
+   * and a WiFi hop).
    */
   leadTimeUs(): number {
     let lead = this.minLeadUs;
-    for (const p90 of this.options.memberRttP90Us?.() ?? []) lead = Math.max(lead, Math.round(2 * p90 + LEAD_MARGIN_US));
+    for (const r of this.options.memberRtts?.() ?? []) lead = Math.max(lead, Math.round(r.p90Us + r.p50Us + LEAD_MARGIN_US));
     return lead;
   }
 

@@ -28,7 +28,7 @@ async function setup(t: { after(fn: () => Promise<void> | void): void }) {
   const base = Date.now() * 1000;
   const t0 = performance.now();
   const nowUs = (): number => base + (performance.now() - t0) * 1000;
-  const controller = new TimelineController({ timescale: { nowUs }, outputRate: RATE, minLeadMs: 250, memberRttP90Us: () => [] });
+  const controller = new TimelineController({ timescale: { nowUs }, outputRate: RATE, minLeadMs: 250, memberRtts: () => [] });
   controller.setTracks([{ id: 'a'.repeat(64), frames: 600 * RATE }]);
   controller.updateMemberSettings('m1', { volume: 0.5, outputDelayMs: 12 });
   const broadcasts: MessageInput[] = [];

@@ -3,19 +3,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JasError } from '@jaudiosync/protocol/errors';
-import { STOP_FADE_US, TimelineController } from '../../src/timeline/timeline-controller.js';
+import type { RecentRtt } from '../../src/members/rtt-stats.js';
+import { LEAD_MARGIN_US, STOP_FADE_US, TimelineController } from '../../src/timeline/timeline-controller.js';
 import { parseStartTime } from '../../src/timeline/start-time.js';
 import { positionAt, type Timeline } from '@jaudiosync/protocol/timeline';
 
 const RATE = 48000;
 const START_US = 1_750_000_000_000_000;
 
-function setup(rttsUs: number[] = []) {
+/** Member RTTs with p50 = p90 (a path as slow throughout). */
+const even = (...us: number[]): RecentRtt[] => us.map((u) => ({ p50Us: u, p90Us: u }));
+
+function setup(rttsUs: RecentRtt[] = []) {
   const clock = { nowUs: START_US };
   const rtts = { values: rttsUs };
   const c = new TimelineController({
     timescale: { nowUs: () => clock.nowUs }, outputRate: RATE, wallNowMs: () => clock.nowUs / 1000,
-    minLeadMs: 250, memberRttP90Us: () => rtts.values,
+    minLeadMs: 250, memberRtts: () => rtts.values,
   });
   c.setTracks([{ id: 'a'.repeat(64), frames: 10 * RATE }, { id: 'b'.repeat(64), frames: 20 * RATE }, { id: 'c'.repeat(64), frames: 5 * RATE }]);
   const sent: number[] = [];
@@ -25,13 +29,26 @@ function setup(rttsUs: number[] = []) {
 
 const code = (c: string) => (err: unknown) => err instanceof JasError && err.code === c;
 
-test('lead time: minimum, or 2 x RTT p90 + margin of the slowest connected member', () => {
+test('lead time: minimum, or RTT p90 + p50 + margin of the slowest connected member', () => {
   const { c, rtts } = setup();
   assert.equal(c.leadTimeUs(), 250_000);
-  rtts.values = [10_000, 40_000];
+  rtts.values = even(10_000, 40_000);
   assert.equal(c.leadTimeUs(), 250_000);
-  rtts.values = [10_000, 200_000];
-  assert.equal(c.leadTimeUs(), 2 * 200_000 + 50_000);
+  // A path slow throughout (all RTTs high): two round trips, as before.
+  rtts.values = even(10_000, 200_000);
+  assert.equal(c.leadTimeUs(), 2 * 200_000 + LEAD_MARGIN_US);
+  // Congestion at every member: the lead grows with it.
+  rtts.values = even(...Array.from({ length: 100 }, (_, i) => 400_000 + i * 1000));
+  assert.equal(c.leadTimeUs(), 2 * 499_000 + LEAD_MARGIN_US);
+  // 1 % loss (issue #14): two pongs of the last 10 delayed by a TCP retransmission (RTO >= 200 ms)
+  // make the p90 ~230 ms at an otherwise fast member. One retransmission plus a round trip, not
+  // two retransmissions: 2 x 230 + 50 = 510 ms asked before.
+  rtts.values = [{ p50Us: 15_000, p90Us: 230_000 }, ...even(15_000, 20_000)];
+  assert.equal(c.leadTimeUs(), 230_000 + 15_000 + LEAD_MARGIN_US);
+  assert.ok(c.leadTimeUs() <= 500_000);
+  // The slowest member is whichever has the largest sum, not the largest p90.
+  rtts.values = [{ p50Us: 10_000, p90Us: 300_000 }, { p50Us: 250_000, p90Us: 260_000 }];
+  assert.equal(c.leadTimeUs(), 510_000 + LEAD_MARGIN_US);
 });
 
 test('play, stop, resume, next, previous, seek produce the right revisions', () => {
@@ -73,7 +90,7 @@ test('a command before a scheduled one cancels it (latest command wins)', () => 
 });
 
 test('user start times: delay, wall time, refusals', () => {
-  const { c, clock } = setup([100_000]);
+  const { c, clock } = setup(even(100_000));
   const lead = c.leadTimeUs();
   assert.equal(lead, 250_000);
   assert.equal(c.play({ delayMs: 5000 }).atUs, clock.nowUs + 5_000_000);
