@@ -70,6 +70,7 @@ class PulseOutputStream final : public OutputBackend {
   void WriteRequested(size_t nbytes);
   void RequestTiming();
   void TakeTiming();
+  bool AnchorsAgree(int64_t frameA, int64_t monoA, int64_t frameB, int64_t monoB) const;
   void CheckThread();
   // Waits (mainloop lock held) until `done` is true or `timeoutMs` passed; false on timeout.
   template <typename Done>
@@ -99,6 +100,10 @@ class PulseOutputStream final : public OutputBackend {
   bool anchorValid_ = false;
   int64_t anchorFrame_ = 0;
   int64_t anchorMonoNs_ = 0;
+  // A reply that disagreed with the anchor, waiting for the next one to confirm it.
+  bool havePending_ = false;
+  int64_t pendingFrame_ = 0;
+  int64_t pendingMonoNs_ = 0;
 
   // Between Start() and Stop(): the write requests take the ring; otherwise they write silence.
   std::atomic<bool> consuming_{false};
