@@ -208,9 +208,8 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
   attr.prebuf = 0;
   attr.minreq = static_cast<uint32_t>(chunkFrames_) * static_cast<uint32_t>(frameBytes_);
   attr.fragsize = static_cast<uint32_t>(-1);
-  // Never corked: it plays silence until Start(). A stream connected corked and uncorked later
-  // got its first write request ~2 s after the uncork on a null sink (the sink kept the 2 s
-  // latency it had while no stream ran, measured here); this one plays from its first request.
+  // Never corked: it plays silence until Start() and after Stop(), so its timeline (and the timing
+  // anchor) runs on without a break, as a DAC's does.
   const pa_stream_flags_t flags = PA_STREAM_ADJUST_LATENCY;
   const char* sink = config.pulseSink.empty() ? nullptr : config.pulseSink.c_str();
   if (pa_stream_connect_playback(stream_, sink, &attr, flags, nullptr, nullptr) < 0) {
