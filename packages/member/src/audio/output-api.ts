@@ -1,8 +1,8 @@
 // Which native library the member's sound-card sink plays through when the configuration leaves
 // it to us (`--audio-api auto`). PulseAudio's own client library gives the server's raw timing;
 // PortAudio's ALSA `pulse` device gives the client library's smoothed estimate, which wanders
-// (bench:realpath on PulseAudio: p99 42 µs on a host at load 20-50 natively, against 52-179 µs
-// quiet through the ALSA device; docs/audio-output.md, "The native PulseAudio output"). PipeWire's
+// (bench:realpath on PulseAudio, 10 minutes, quiet: p99 16 µs through libpulse, 46-179 µs through
+// the ALSA device; docs/audio-output.md, "The native PulseAudio output"). PipeWire's
 // own ALSA device is better still (1-3 µs), so a PipeWire host that has it stays on PortAudio.
 import type { OutputApi, PulseServerInfo } from '@jaudiosync/portaudio';
 
