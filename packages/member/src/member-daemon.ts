@@ -19,7 +19,7 @@ import { TrackDecoder } from '@jaudiosync/media/track-decoder';
 import { CLOCK_MEMORY_FILE } from './clock/clock-memory.js';
 import { ClockSync } from './clock/clock-sync.js';
 import { ClockSource } from './clock/clock-source.js';
-import type { PriorState } from './clock/time-filter.js';
+import type { PriorContradiction, PriorState } from './clock/time-filter.js';
 import { AudioEngine } from './audio/audio-engine.js';
 import { CaptureSink } from './audio/capture-sink.js';
 import { describeAudioThreadPriority, type AudioThreadPriority } from './audio/audio-thread-priority.js';
@@ -153,9 +153,12 @@ export class MemberDaemon {
       this.log.info({ samples: s.samples, uncertaintyUs: Math.round(s.uncertaintyUs), fromMemory: s.prior === 'in use' }, 'clock synced');
       if (s.prior === 'in use') logMemoryInUse();
     });
-    this.clock.on('prior', (state: PriorState) => {
+    this.clock.on('prior', (state: PriorState, why: PriorContradiction | null) => {
       if (state === 'in use') logMemoryInUse();
-      else if (state === 'rejected') this.log.warn('clock memory contradicted by the leader: syncing from scratch');
+      else if (state === 'rejected') {
+        const detail = why === null ? {} : { missUs: Math.round(why.missUs), boundUs: Math.round(why.boundUs), agreedSamples: why.agreed };
+        this.log.warn(detail, 'clock memory contradicted by the leader: syncing from scratch');
+      }
     });
     this.link.on('connected', (addr) => this.log.info({ leader: addr }, 'leader connected'));
     this.link.on('disconnected', (reason) => this.log.warn({ reason }, 'leader disconnected; playing on from the last timeline'));

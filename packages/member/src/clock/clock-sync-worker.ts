@@ -80,7 +80,7 @@ function sendStats(nowUs: number, force = false): void {
   if (!force && nowUs - lastStatsUs < STATS_EVERY_MS * 1000) return;
   lastStatsUs = nowUs;
   const f = filter.stats();
-  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs), prior: f.prior, midpointShare: f.midpointShare });
+  Object.assign(stats, { outliers: f.outliers, steps: f.steps, resets: f.resets, rejected: f.rejected, holdover: schedule.holdover(nowUs), prior: f.prior, priorRejection: f.priorRejection, midpointShare: f.midpointShare });
   parentPort?.postMessage({ type: 'stats', stats: { ...stats } });
 }
 

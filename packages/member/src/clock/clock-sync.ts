@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { ClockSource, type ClockSourceParams } from './clock-source.js';
 import { ClockModelShare, leaderFromLocal, type ClockModel } from './clock-model.js';
-import type { PriorState } from './time-filter.js';
+import type { PriorContradiction, PriorState } from './time-filter.js';
 
 /** The clock worker's young generation (V8: three semi-spaces, 1 MB each). Left to V8 it grew to
  *  ~8 MB of semi-spaces while polling (the worker's heap 15 MB for ~7 MB used: bench:sync, issue
@@ -96,6 +96,9 @@ export interface ClockSyncStats {
   holdover: boolean;
   /** What became of the remembered fit: none, pending (being checked), in use, rejected, superseded. */
   prior: PriorState;
+  /** Why the remembered fit was rejected (µs: its distance from a sample or the fresh fit, and the
+   *  bound it exceeded), else null. */
+  priorRejection: PriorContradiction | null;
   /** The midpoint estimator's share of the newest fit (0: the delay-floor envelope alone). */
   midpointShare: number;
   pollIntervalMs: number;
@@ -253,7 +256,7 @@ export class ClockSync extends EventEmitter {
       if (m.type === 'stats' && m.stats) {
         const before = this.lastStats.prior;
         this.lastStats = m.stats;
-        if (m.stats.prior !== before) this.emit('prior', m.stats.prior);
+        if (m.stats.prior !== before) this.emit('prior', m.stats.prior, m.stats.priorRejection);
       } else if (m.type === 'socket' && typeof m.kernelTimestamps === 'boolean') {
         this.lastStats = { ...this.lastStats, kernelTimestamps: m.kernelTimestamps };
         this.emit('timestamps', m.kernelTimestamps);
@@ -274,7 +277,7 @@ export class ClockSync extends EventEmitter {
 export function emptyStats(mode: ClockMode): ClockSyncStats {
   return {
     mode, server: null, sent: 0, warmups: 0, warmupReplies: 0, received: 0, accepted: 0, rejected: 0, mismatched: 0, late: 0, timeouts: 0,
-    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', midpointShare: 0, pollIntervalMs: BURST_INTERVAL_MS,
+    outliers: 0, steps: 0, resets: 0, holdover: false, prior: 'none', priorRejection: null, midpointShare: 0, pollIntervalMs: BURST_INTERVAL_MS,
     kernelTimestamps: false, kernelRxStamps: 0, userRxStamps: 0, lastError: null,
   };
 }

@@ -9,13 +9,13 @@ import { clamp, EPS_US, MAX_ABS_RATE, RATE_PRIOR_SD } from './filter-limits.js';
 import { envelopeFit, FitScratch, solveWeighted, SUBSET_ALL, SUBSET_EVEN, SUBSET_ODD, type LineFit } from './envelope-fit.js';
 import { ModelSlew, STEP_THRESHOLD_US } from './model-slew.js';
 import { fitUncertaintyUs, offsetAt, type Fit, type FitParams } from './fit-uncertainty.js';
-import { WarmStartPrior, type PriorState } from './warm-start-prior.js';
+import { WarmStartPrior, type PriorContradiction, type PriorState } from './warm-start-prior.js';
 import { kthSmallest } from './order-statistics.js';
 
 export { EPS_US, MAX_ABS_RATE, RATE_PRIOR_SD } from './filter-limits.js';
 export { MAX_SLEW_RATE, SLEW_TIME_US, STEP_THRESHOLD_US } from './model-slew.js';
 export { ASYMMETRY_ALLOWANCE_US, RATE_WANDER_PER_S, UNCERTAINTY_SIGMAS, type FitParams } from './fit-uncertainty.js';
-export { PRIOR_CONFIRM_SAMPLES, PRIOR_CONTRADICTIONS, PRIOR_REJECT_BOUNDS, type PriorState } from './warm-start-prior.js';
+export { PRIOR_CONFIRM_SAMPLES, PRIOR_CONTRADICTIONS, PRIOR_REJECT_BOUNDS, type PriorContradiction, type PriorState } from './warm-start-prior.js';
 
 /** Oldest sample kept: long enough to average WiFi jitter and pin the rate, short vs. crystal wander. */
 export const FIT_WINDOW_US = 120e6;
@@ -97,6 +97,8 @@ interface StoredSample {
 
 export interface TimeFilterStats {
   prior: PriorState;
+  /** What rejected the prior (state 'rejected'), else null. */
+  priorRejection: PriorContradiction | null;
   accepted: number;
   rejected: number;
   outliers: number;
@@ -267,7 +269,7 @@ export class TimeFilter {
   }
 
   stats(): TimeFilterStats {
-    return { prior: this.prior.state, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs(), midpointShare: this.midpointShare };
+    return { prior: this.prior.state, priorRejection: this.prior.rejection, ...this.counters, windowSamples: this.window.length, floorDelayUs: this.floorDelayUs(), midpointShare: this.midpointShare };
   }
 
   private reject(reason: string): AddResult {

@@ -11,7 +11,11 @@ export const PRIOR_CONFIRM_SAMPLES = 3;
 /** ... and dropped after this many samples in a row whose error bound excludes it (one wild
  *  server timestamp must not throw out a good prior; a wrong one contradicts every sample). */
 export const PRIOR_CONTRADICTIONS = 2;
-/** ... or when the synced fresh fit is further from it than this many times both uncertainties. */
+/** ... or when the synced fresh fit is further from it than this many times both uncertainties.
+ *  A sample contradicts it only beyond half its round trip plus this many times the prior's own
+ *  bound, too: a wrong prior (another timescale, a clock that did not continue) is off by
+ *  milliseconds, while a good one remembered under load can be off by a little more than its 2
+ *  sigma (CI: a restarted member threw out its memory once). */
 export const PRIOR_REJECT_BOUNDS = 2;
 /** What became of a prior given to seedPrior (stats; docs/clock.md "Warm start"). */
 export type PriorState = 'none' | 'pending' | 'in use' | 'rejected' | 'superseded';
@@ -19,11 +23,21 @@ export type PriorState = 'none' | 'pending' | 'in use' | 'rejected' | 'supersede
 /** What happened to a prior that was being published from: the filter must take that back. */
 export type PriorRejection = 'rejected in use';
 
+/** The sample that rejected a prior: how far the prior was from its offset, and the bound. */
+export interface PriorContradiction {
+  missUs: number;
+  boundUs: number;
+  /** samples that had agreed with the prior before */
+  agreed: number;
+}
+
 export class WarmStartPrior {
   private fit: Fit | null = null;
   private agreed = 0;
   private contradicted = 0;
   state: PriorState = 'none';
+  /** Why the prior was rejected (the last contradicting sample), for the log; null otherwise. */
+  rejection: PriorContradiction | null = null;
 
   /** Takes a remembered fit; false (ignored) if it is not usable or its bound at nowUs exceeds maxUncertaintyUs. */
   seed(p: FitParams, nowUs: number, maxUncertaintyUs: number): boolean {
@@ -37,19 +51,26 @@ export class WarmStartPrior {
     this.agreed = 0;
     this.contradicted = 0;
     this.state = 'pending';
+    this.rejection = null;
     return true;
   }
 
   /**
    * A sample bounds the true offset to its midpoint +- half its delay. A prior outside that bound
-   * (widened by the prior's own uncertainty) is wrong: another leader timescale after all, or a
-   * local clock that did not continue.
+   * (widened by PRIOR_REJECT_BOUNDS times the prior's own uncertainty) is wrong: another leader
+   * timescale after all, or a local clock that did not continue.
    */
   check(xAbs: number, offAbs: number, delayUs: number): PriorRejection | null {
     const f = this.fit;
     if (f === null) return null;
-    if (Math.abs(offsetAt(f, xAbs) - offAbs) > delayUs / 2 + fitUncertaintyUs(f, xAbs)) {
-      return ++this.contradicted >= PRIOR_CONTRADICTIONS ? this.reject() : null;
+    const missUs = Math.abs(offsetAt(f, xAbs) - offAbs);
+    const boundUs = delayUs / 2 + PRIOR_REJECT_BOUNDS * fitUncertaintyUs(f, xAbs);
+    if (missUs > boundUs) {
+      if (++this.contradicted < PRIOR_CONTRADICTIONS) return null;
+      const agreed = this.agreed;
+      const r = this.reject();
+      this.rejection = { missUs, boundUs, agreed };
+      return r;
     }
     this.contradicted = 0;
     if (++this.agreed >= PRIOR_CONFIRM_SAMPLES) this.state = 'in use';
@@ -70,7 +91,13 @@ export class WarmStartPrior {
       const gap = Math.abs(offsetAt(freshSynced, nowUs) - offsetAt(f, nowUs));
       // Twice both bounds: a fresh fit that has just synced can be off by more than it claims
       // (bench wifi: 230 µs against 170), and a good prior must not be thrown out for it.
-      if (gap > PRIOR_REJECT_BOUNDS * (priorUnc + freshUnc)) return this.reject() ?? null;
+      const boundUs = PRIOR_REJECT_BOUNDS * (priorUnc + freshUnc);
+      if (gap > boundUs) {
+        const agreed = this.agreed;
+        const r = this.reject();
+        this.rejection = { missUs: gap, boundUs, agreed };
+        return r ?? null;
+      }
       if (freshUnc <= priorUnc) {
         this.fit = null;
         this.state = 'superseded';
@@ -83,6 +110,7 @@ export class WarmStartPrior {
   forget(): void {
     this.fit = null;
     this.state = 'none';
+    this.rejection = null;
   }
 
   /** 'rejected in use' when the filter had published from it. */

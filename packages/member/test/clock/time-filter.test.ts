@@ -291,4 +291,26 @@ test('warm start: a lone wild sample does not reject a good prior, two in a row 
   const m = sample(3000);
   assert.equal(f.stats().prior, 'rejected');
   assert.equal(m?.synced ?? false, false, 'what was published from a rejected prior is withdrawn');
+  const why = f.stats().priorRejection;
+  assert.ok(why !== null && why.missUs > 2900 && why.missUs < 3100 && why.boundUs < 200, `rejection recorded: ${JSON.stringify(why)}`);
+});
+
+test('warm start: a remembered fit off by a little more than its own bound (a fit remembered under load) is kept', () => {
+  const leader0 = 1.7e15;
+  let local = 1e9;
+  const f = new TimeFilter();
+  // The prior's bound 1 s on: 2 sigma (10 µs) + 15 µs asymmetry allowance, 25 µs; the samples
+  // (100 µs round trips) say it is 88 µs off: beyond half a round trip and once its bound (75 µs),
+  // within twice (100 µs).
+  const offBy = 88;
+  const sample = () => {
+    local += 20_000;
+    f.addSample({ t1LocalUs: local, t2LeaderUs: leader0 + local + 50 + offBy, t3LeaderUs: leader0 + local + 60 + offBy, t4LocalUs: local + 110 });
+    return f.update(local + 110);
+  };
+  assert.equal(f.seedPrior({ refLocalUs: local, offsetUs: leader0, rate: 0, varOffset: 25, varRate: 1e-16, covOffsetRate: 0 }, local + 1e6), true);
+  local += 1e6;
+  for (let i = 0; i < 3; i++) sample();
+  assert.equal(f.stats().prior, 'in use');
+  assert.equal(f.stats().priorRejection, null);
 });
