@@ -17,8 +17,11 @@ import { ArgError, Args } from './lib/args.js';
 import { defaultOutPath, hostInfo, writeJson } from './lib/report-writer.js';
 import { round, roundSummary, summarize } from './lib/stats.js';
 
-const USAGE = `usage: npm run bench:dac-replay -- --logs FILE[,FILE...] [--ref-from-s S (40)] [--eval-from-s S (20)] [--rate HZ (48000)] [--out FILE.json]`;
+const USAGE = `usage: npm run bench:dac-replay -- --logs FILE[,FILE...] [--ref-from-s S (40)] [--eval-from-s S (20)] [--rate HZ (48000)] [--trusted-reports] [--out FILE.json]
+  --trusted-reports: the logs' reports are measured timing (a capture sink, libpulse), as the member tells its DacClock`;
 const BIN_S = 0.25;
+/** The span after the first lock that first_3s_max_error_us covers. */
+const FIRST_SECONDS = 3;
 
 export interface TimingEntry {
   deviceFrame: number;
@@ -110,6 +113,9 @@ export interface ReplayResult {
   malformed: number;
   reference_rate_ppm: number | null;
   ready_after_s: number | null;
+  /** |model - reference| at the first locked entry, and at most over the 3 s after it (µs): what the first sound is placed by */
+  first_lock_error_us: number | null;
+  first_3s_max_error_us: number | null;
   error_us: Record<string, number | null> | null;
   rate_ppm_end: number | null;
   steps: number;
@@ -119,13 +125,15 @@ export interface ReplayResult {
 }
 
 /** Replays one log through a fresh DacClock; errors are taken at each entry's own device frame. */
-export function replayLog(text: string, opts: { refFromS: number; evalFromS: number; nominalRate: number }): ReplayResult {
+export function replayLog(text: string, opts: { refFromS: number; evalFromS: number; nominalRate: number; trustedReports?: boolean }): ReplayResult {
   const { entries, malformed } = parseTimingLog(text);
   const ref = referenceLine(entries, opts.refFromS, opts.nominalRate);
-  const dc = new DacClock({ nominalRate: opts.nominalRate, clock: { fromHostMonoUs: (us) => us, toHostMonoUs: (us) => us } });
+  const dc = new DacClock({ nominalRate: opts.nominalRate, clock: { fromHostMonoUs: (us) => us, toHostMonoUs: (us) => us }, trustedReports: opts.trustedReports ?? false });
   const errors: number[] = [];
   const series: [number, number, number, number][] = [];
   let readyAt: number | null = null;
+  let firstLockErr: number | null = null;
+  let first3sMax: number | null = null;
   let nextPoint = 0;
   const c0 = entries[0]?.callbackTimeNs ?? 0;
   for (const e of entries) {
@@ -134,6 +142,8 @@ export function replayLog(text: string, opts: { refFromS: number; evalFromS: num
     if (!dc.ready || ref === null) continue;
     readyAt ??= t;
     const errUs = (dc.hostNsOfDeviceFrame(e.deviceFrame) - (ref.a + ref.b * e.deviceFrame)) / 1000;
+    firstLockErr ??= Math.abs(errUs);
+    if (t < readyAt + FIRST_SECONDS) first3sMax = Math.max(first3sMax ?? 0, Math.abs(errUs));
     if (t >= opts.evalFromS) errors.push(Math.abs(errUs));
     if (t >= nextPoint) {
       nextPoint = Math.floor(t) + 1;
@@ -145,6 +155,8 @@ export function replayLog(text: string, opts: { refFromS: number; evalFromS: num
     malformed,
     reference_rate_ppm: ref ? round((1e9 / ref.b / opts.nominalRate - 1) * 1e6, 2) : null,
     ready_after_s: readyAt === null ? null : round(readyAt, 2),
+    first_lock_error_us: firstLockErr === null ? null : round(firstLockErr, 1),
+    first_3s_max_error_us: first3sMax === null ? null : round(first3sMax, 1),
     error_us: errors.length > 0 ? roundSummary(summarize(errors), 1) : null,
     rate_ppm_end: dc.ready ? round(dc.ratePpm, 2) : null,
     steps: dc.discontinuityCount,
@@ -159,8 +171,9 @@ function main(): number {
   let refFromS: number;
   let evalFromS: number;
   let nominalRate: number;
+  let trustedReports: boolean;
   try {
-    args = new Args(process.argv.slice(2), ['logs', 'ref-from-s', 'eval-from-s', 'rate', 'out', 'help']);
+    args = new Args(process.argv.slice(2), ['logs', 'ref-from-s', 'eval-from-s', 'rate', 'trusted-reports', 'out', 'help']);
     if (args.flag('help')) {
       process.stdout.write(`${USAGE}\n`);
       return 0;
@@ -170,6 +183,7 @@ function main(): number {
     refFromS = args.num('ref-from-s', 40, 0, 86_400);
     evalFromS = args.num('eval-from-s', 20, 0, 86_400);
     nominalRate = args.num('rate', 48_000, 8_000, 384_000, true);
+    trustedReports = args.flag('trusted-reports');
   } catch (err) {
     process.stderr.write(`[bench:dac-replay] ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -183,17 +197,18 @@ function main(): number {
       process.stderr.write(`[bench:dac-replay] ${file}: ${(err as Error).message}\n`);
       return 1;
     }
-    const r = replayLog(text, { refFromS, evalFromS, nominalRate });
+    const r = replayLog(text, { refFromS, evalFromS, nominalRate, trustedReports });
     results[file] = r;
     const e = r.error_us;
     process.stderr.write(
-      `[bench:dac-replay] ${path.basename(path.dirname(file))}/${path.basename(file)}: ready after ${r.ready_after_s ?? '-'} s, ` +
+      `[bench:dac-replay] ${path.basename(path.dirname(file))}/${path.basename(file)}: ready after ${r.ready_after_s ?? '-'} s ` +
+        `(off by ${r.first_lock_error_us ?? '-'} µs, max ${r.first_3s_max_error_us ?? '-'} µs in the 3 s after), ` +
         `|model - reference| from ${evalFromS} s p50 ${e?.['p50'] ?? '-'} p99 ${e?.['p99'] ?? '-'} max ${e?.['max'] ?? '-'} µs, ` +
         `rate ${r.rate_ppm_end ?? '-'} ppm (reference ${r.reference_rate_ppm ?? '-'}), steps ${r.steps}\n`,
     );
   }
   const out = args.str('out', defaultOutPath('dac-replay'));
-  writeJson(out, { bench: 'dac-replay', params: { ref_from_s: refFromS, eval_from_s: evalFromS, rate: nominalRate }, logs: results, host: hostInfo(), date: new Date().toISOString() });
+  writeJson(out, { bench: 'dac-replay', params: { ref_from_s: refFromS, eval_from_s: evalFromS, rate: nominalRate, trusted_reports: trustedReports }, logs: results, host: hostInfo(), date: new Date().toISOString() });
   process.stderr.write(`[bench:dac-replay] wrote ${out}\n`);
   return 0;
 }

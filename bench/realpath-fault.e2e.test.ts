@@ -23,12 +23,12 @@ const RUN_TIMEOUT_MS = 120_000;
 /** The issue: a member notices a lost output within 1 s. */
 const NOTICE_MS = 1000;
 /**
- * From the server's return to the first sound: reopen retries, the null sink's idle block (a new
- * stream on a fresh null sink waits ~2 s: docs/audio-output.md) and the DAC clock's relock, 2.5-2.7 s
- * here through libpulse. Bounded at 15 s for a loaded CI machine; a member that never comes back
- * still fails.
+ * From the server's return (its null sink's clock restarted: restartSinkClock in
+ * bench/lib/audio-server.ts) to the first sound: reopen retries and the DAC clock's early relock,
+ * 0.7-0.75 s here through libpulse (quiet). Bounded at 5 s for a loaded CI machine; a member that
+ * never comes back, or waits for the full relock every time, still fails.
  */
-const FIRST_SOUND_MS = 15_000;
+const FIRST_SOUND_MS = 5_000;
 /**
  * From this long after the return, no 100 ms window may read the members further apart than
  * MAX_AFTER_US. Through libpulse the members come back in step from their first sound (21-85 µs

@@ -116,6 +116,15 @@ export interface AudioServer {
    */
   restart(downMs: number): Promise<{ killedNs: bigint; upNs: bigint }>;
   unloadSinks(downMs: number): Promise<{ killedNs: bigint; upNs: bigint }>;
+  /**
+   * PulseAudio: once a recorder is on the monitor, restarts the null sink's clock (suspend, resume)
+   * so that it renders at the streams' latency from now on, as a sound card's sink would. A null
+   * sink loaded with no stream renders one 2 s block ahead and sleeps through it: every stream that
+   * connects in those 2 s is silent until it ends (measured: first sound 2.0 s after the load,
+   * whenever the stream and the recorder connected; a sound card's sink rewinds for a new stream
+   * instead). PipeWire: nothing to do (its graph timer drives the null sink). Resolves when done.
+   */
+  restartSinkClock(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -366,8 +375,18 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     return { killedNs, upNs: process.hrtime.bigint() };
   };
 
+  const restartSinkClock = async (): Promise<void> => {
+    if (kind !== 'pulse') return;
+    await waitFor('the recorder on the monitor', async () => {
+      const out = await pactl(['list', 'short', 'source-outputs'], 2000).catch(() => '');
+      return out.trim() !== '';
+    });
+    await pactl(['suspend-sink', SINK, '1']);
+    await pactl(['suspend-sink', SINK, '0']);
+  };
+
   return {
-    kind, dir, clientEnv, env, pactl, spawnClient, record, restart, unloadSinks,
+    kind, dir, clientEnv, env, pactl, spawnClient, record, restart, unloadSinks, restartSinkClock,
     get routing() {
       return routing;
     },

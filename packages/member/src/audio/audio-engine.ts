@@ -98,6 +98,7 @@ export class AudioEngine {
       tickMs: o.tickMs ?? ENGINE_DEFAULT_TICK_MS,
       jumpThresholdUs: o.jumpThresholdUs ?? JUMP_THRESHOLD_US,
       rejectZeroDelay: o.sink.kind === 'portaudio',
+      trustedReports: o.sink.trustedReports,
     };
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: data });
     this.worker = worker;

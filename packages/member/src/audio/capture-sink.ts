@@ -67,6 +67,8 @@ export class CaptureSink implements AudioSink {
   readonly sampleRate: number;
   readonly channels: number;
   readonly framesPerBuffer: number;
+  /** Its DAC times come from its own simulated clock (plus any injected jitter, no wander). */
+  readonly trustedReports = true;
   readonly ratePpm: number;
   readonly latencyMs: number;
   readonly file: string | null;

@@ -34,6 +34,13 @@ export interface HostToLocalClock {
 
 /** One bin of entries (callback time): ~47 entries at 256 frames per buffer. */
 export const DAC_BIN_NS = 250_000_000;
+/**
+ * Bins before the first lock are shorter: the early lock below needs a few points with residuals
+ * to judge, and a start (a join, a restart, an audio server's return) should not wait a second for
+ * them. ~12 entries at 256 frames per buffer; the window's later bins are full-size.
+ */
+export const DAC_EARLY_BIN_NS = 62_500_000;
+const DAC_EARLY_BIN_MIN_ENTRIES = 4;
 /** A bin needs this many entries to count. */
 export const DAC_BIN_MIN_ENTRIES = 2;
 /** Entries used per bin for the median report (more are ignored: tiny buffers). */
@@ -48,16 +55,21 @@ const WITNESS_RATE_DISAGREE_PPM = 150;
 export const DAC_REPORT_WINDOW_BINS = 480;
 /** C line window: 40 s. Callback envelopes are clean; a shorter window follows a crystal's drift. */
 export const DAC_CALLBACK_WINDOW_BINS = 160;
-/** First lock: this many bins since the (re)start (1.5 s), when the early lock below did not come. */
+/** First lock: this long since the (re)start (1.5 s), when the early lock below did not come. */
+export const DAC_READY_NS = 1_500_000_000;
+/** ... with the newest this many bins agreeing with the line. */
 export const DAC_READY_BINS = 6;
 /**
- * Early first lock: after this many bins (0.5 s) when every bin since the (re)start lies within
- * DAC_EARLY_AGREE_NS of the blended line for both witnesses. A clean start (a capture sink, a
- * quiet PulseAudio or PipeWire stream) is as well fitted after 0.5 s as after 1.5 s (bench:dac-replay
- * over the kept logs); a noisy one (bursts, a loaded start) misses the bound and waits for the full
- * DAC_READY_BINS as before. Joining (issue #18) and a server restart (#16) play 1 s sooner.
+ * Early first lock: after this long (5 early bins) when every bin since the (re)start lies within
+ * DAC_EARLY_AGREE_NS of the blended line: the reports' bins, and the callbacks' too unless the
+ * sink's reports are measured timing (`trustedReports`: a capture sink, libpulse's raw timing),
+ * whose write callbacks through PulseAudio come in bursts that scatter by ±400 µs after a server
+ * restart and kept the lock waiting for the full DAC_READY_NS. A clean start is as well fitted
+ * after 0.3 s as after 1.5 s (bench:dac-replay over the kept logs); a noisy one misses the bound
+ * and waits for the full rule.
  */
-export const DAC_EARLY_READY_BINS = 2;
+export const DAC_EARLY_READY_NS = 312_500_000;
+export const DAC_EARLY_READY_MIN_BINS = 5;
 export const DAC_EARLY_AGREE_NS = 150_000;
 /**
  * Before the first lock, a pause of the callbacks this long ends a start-up prefill (through
@@ -110,10 +122,15 @@ const ENTRY_SCATTER_ENTRIES = 256;
 /** Slopes further than this from nominal are implausible for a crystal (rejected, not adopted). */
 export const DAC_MAX_RATE_PPM = 2000;
 /**
- * Weight of the nominal-rate prior in the slope fit, in frames² of Sxx: 100 µs of noise against a
- * 500 ppm prior sigma. Dominates a window of a few bins (start-up), negligible after a few seconds.
+ * The slope's prior: the nominal rate, sigma 500 ppm, weighed against the bins' noise (their
+ * entries' scatter, and once the window has a few bins the fit's own scale; at most
+ * PRIOR_NOISE_MAX_NS). A fixed 100 µs made the prior dominate the first half second on a clean
+ * sink: a first lock 56 µs off on a null sink 260 ppm fast (libpulse, after a server restart).
  */
-const PRIOR_SXX = (100_000 / ((500e-6 * 1e9) / 48_000)) ** 2;
+const PRIOR_RATE_SIGMA = 500e-6;
+const PRIOR_NOISE_MAX_NS = 100_000;
+/** Bins in the window before the fit's own scale counts for the prior's noise. */
+const PRIOR_SCALE_MIN_BINS = 4;
 /** Rebase the fit's reference when it is this far behind the window (keeps doubles exact). */
 const REBASE_AFTER_NS = 1e12;
 
@@ -126,6 +143,11 @@ export interface DacClockOptions {
    * for up to 1.4 s after start-up and those timestamps are wrong.
    */
   rejectZeroDelay?: boolean;
+  /**
+   * The reports are measured timing, not a smoothed estimate (a capture sink; libpulse's raw timing
+   * replies): the early lock need not wait for the callbacks to agree (DAC_EARLY_READY_NS).
+   */
+  trustedReports?: boolean;
 }
 
 export interface DacTimingSample {
@@ -163,6 +185,7 @@ export class DacClock {
   private readonly nominalB: number;
   private readonly clock: HostToLocalClock;
   private readonly rejectZeroDelay: boolean;
+  private readonly trustedReports: boolean;
   // Bins, oldest first in a circular buffer: R point (x, y) and C point (x, y); x = frames since
   // refFrame, y = ns since refNs.
   private readonly cap = DAC_REPORT_WINDOW_BINS;
@@ -173,6 +196,10 @@ export class DacClock {
   private head = 0;
   private size = 0;
   private binsSinceReset = 0;
+  /** Callback time the bins since the (re)start cover (ns). */
+  private spanSinceResetNs = 0;
+  /** The largest bin-median noise seen since the (re)start, from the entries' scatter (ns). */
+  private binNoiseNs = 0;
   // Work arrays for the fits.
   private readonly fx = new Float64Array(DAC_REPORT_WINDOW_BINS);
   private readonly fy = new Float64Array(DAC_REPORT_WINDOW_BINS);
@@ -197,6 +224,7 @@ export class DacClock {
   private readonly runER = new Float64Array(DAC_STEP_CONFIRM_BINS);
   private readonly runEC = new Float64Array(DAC_STEP_CONFIRM_BINS);
   private readonly runE = new Float64Array(DAC_STEP_CONFIRM_BINS);
+  private readonly runW = new Float64Array(DAC_STEP_CONFIRM_BINS);
   private runLen = 0;
   // Fast-path candidate run (entries), and the entries' scatter around the line.
   private fastLen = 0;
@@ -235,6 +263,7 @@ export class DacClock {
     this.nominalB = 1e9 / opts.nominalRate;
     this.clock = opts.clock;
     this.rejectZeroDelay = opts.rejectZeroDelay ?? true;
+    this.trustedReports = opts.trustedReports ?? false;
   }
 
   /** Feeds one timing entry (oldest first). Returns false if the fit ignored it. */
@@ -266,7 +295,7 @@ export class DacClock {
     }
     this.lastCbNs = cbNs;
     this.haveLastCb = true;
-    if (this.binOpen && cbNs - this.refNs - this.binStartCbNs >= DAC_BIN_NS) this.closeBin();
+    if (this.binOpen && cbNs - this.refNs - this.binStartCbNs >= this.binWidthNs()) this.closeBin(cbNs - this.refNs);
     // (Closing a bin may rebase the reference.)
     const x = e.deviceFrame - this.refFrame;
     const yR = dacNs - this.refNs;
@@ -351,6 +380,8 @@ export class DacClock {
     this.size = 0;
     this.head = 0;
     this.binsSinceReset = 0;
+    this.spanSinceResetNs = 0;
+    this.binNoiseNs = 0;
     this.binOpen = false;
     this.runLen = 0;
     this.fitted = false;
@@ -452,11 +483,21 @@ export class DacClock {
     };
   }
 
+  /** Early bins while the early lock can still come, if they hold DAC_EARLY_BIN_MIN_ENTRIES (large
+   *  device buffers fill full bins); full bins after (the full rule judges those: pipewire-pulse's
+   *  reports run a ±4 ms sawtooth that only a full bin averages). */
+  private binWidthNs(): number {
+    const early = !this.locked && this.spanSinceResetNs < DAC_READY_NS && this.binN >= DAC_EARLY_BIN_MIN_ENTRIES;
+    return early ? DAC_EARLY_BIN_NS : DAC_BIN_NS;
+  }
+
   /** Turns the open bin into an R and a C point, checks it for a step, refits. */
-  private closeBin(): void {
+  private closeBin(endCbNs: number): void {
     this.binOpen = false;
     const n = this.binN;
     if (n < DAC_BIN_MIN_ENTRIES) return;
+    const widthNs = endCbNs - this.binStartCbNs;
+    this.binNoiseNs = Math.max(this.binNoiseNs, binMedianNoiseNs(this.binRes, n));
     const xMean = this.binSx / n;
     const rx = xMean;
     const ry = xMean * this.nominalB + median3(this.binRes, n, this.fs);
@@ -468,17 +509,17 @@ export class DacClock {
       const e = this.rShare * eR + (1 - this.rShare) * eC;
       const limit = Math.max(DAC_STEP_MIN_NS, DAC_STEP_SIGMAS * this.sigmaNs);
       if (Math.abs(e) > limit) {
-        this.holdCandidate(rx, ry, cx, cy, eR, eC, e);
+        this.holdCandidate(rx, ry, cx, cy, eR, eC, e, widthNs);
         return;
       }
     }
     this.runLen = 0;
-    this.push(rx, ry, cx, cy);
+    this.push(rx, ry, cx, cy, widthNs);
     this.refit();
   }
 
   /** A bin off the line: part of a step in the making, or a lone wild one (dropped). */
-  private holdCandidate(rx: number, ry: number, cx: number, cy: number, eR: number, eC: number, e: number): void {
+  private holdCandidate(rx: number, ry: number, cx: number, cy: number, eR: number, eC: number, e: number, widthNs: number): void {
     if (this.runLen > 0) {
       const first = this.runE[0]!;
       if (Math.abs(e - first) > Math.max(STEP_AGREE_NS, Math.abs(first) / 4)) this.runLen = 0;
@@ -491,6 +532,7 @@ export class DacClock {
     this.runER[k] = eR;
     this.runEC[k] = eC;
     this.runE[k] = e;
+    this.runW[k] = widthNs;
     if (this.runLen < DAC_STEP_CONFIRM_BINS) return;
     const n = this.runLen;
     this.runLen = 0;
@@ -517,7 +559,7 @@ export class DacClock {
       this.discontinuities++;
       this.lastStepNs = this.rShare * stepR + (1 - this.rShare) * stepC;
     }
-    for (let j = 0; j < n; j++) this.push(this.runRx[j]!, this.runRy[j]!, this.runCx[j]!, this.runCy[j]!);
+    for (let j = 0; j < n; j++) this.push(this.runRx[j]!, this.runRy[j]!, this.runCx[j]!, this.runCy[j]!, this.runW[j]!);
     this.refit();
   }
 
@@ -525,10 +567,12 @@ export class DacClock {
     this.size = 0;
     this.head = 0;
     this.binsSinceReset = 0;
+    this.spanSinceResetNs = 0;
+    this.binNoiseNs = 0;
     this.fitted = false;
   }
 
-  private push(rx: number, ry: number, cx: number, cy: number): void {
+  private push(rx: number, ry: number, cx: number, cy: number, widthNs: number): void {
     const slot = (this.head + this.size) % this.cap;
     this.rx[slot] = rx;
     this.ry[slot] = ry;
@@ -537,6 +581,7 @@ export class DacClock {
     if (this.size < this.cap) this.size++;
     else this.head = (this.head + 1) % this.cap;
     this.binsSinceReset++;
+    this.spanSinceResetNs += widthNs;
     if (this.cy[this.head]! > REBASE_AFTER_NS) this.rebase();
   }
 
@@ -587,7 +632,7 @@ export class DacClock {
   private refit(): void {
     const n = this.size;
     if (n < 2) return;
-    const opts = { scaleFloor: SCALE_FLOOR_NS, rejectScaleFloor: REJECT_SCALE_FLOOR_NS, priorB: this.nominalB, priorSxx: PRIOR_SXX };
+    const opts = { scaleFloor: SCALE_FLOOR_NS, rejectScaleFloor: REJECT_SCALE_FLOOR_NS, priorB: this.nominalB, priorSxx: this.priorSxx(n) };
     for (let j = 0; j < n; j++) {
       const i = (this.head + j) % this.cap;
       this.fx[j] = this.rx[i]!;
@@ -645,24 +690,34 @@ export class DacClock {
     this.sigmaNs = Math.sqrt(share * this.rFit.scale * this.rFit.scale + (1 - share) * this.cFit.scale * this.cFit.scale);
     this.fitted = true;
     if (this.locked) return;
-    if (this.binsSinceReset >= DAC_READY_BINS) {
+    if (this.spanSinceResetNs >= DAC_READY_NS && this.binsSinceReset >= DAC_READY_BINS) {
       // The first lock needs the newest bins to agree with the line: start-up bursts (prefill
       // callbacks all at one instant, times predicted before a stall) must have left the window.
-      if (this.newestAgree(DAC_READY_BINS, DAC_STEP_MIN_NS)) this.locked = true;
+      if (this.newestAgree(DAC_READY_BINS, DAC_STEP_MIN_NS, true)) this.locked = true;
       else this.dropOldest();
-    } else if (this.binsSinceReset >= DAC_EARLY_READY_BINS && this.size === this.binsSinceReset && this.newestAgree(this.size, DAC_EARLY_AGREE_NS)) {
+    } else if (this.spanSinceResetNs >= DAC_EARLY_READY_NS && this.binsSinceReset >= DAC_EARLY_READY_MIN_BINS
+      && this.size === this.binsSinceReset && this.newestAgree(this.size, DAC_EARLY_AGREE_NS, !this.trustedReports)) {
       // Only the early check: a miss drops nothing, the full rule above still comes.
       this.locked = true;
     }
   }
 
-  /** True when the newest `k` bins all lie within `tolNs` of the blended line (both witnesses). */
-  private newestAgree(k: number, tolNs: number): boolean {
+  /** The slope prior's weight (frames² of Sxx) for a window of n bins: see PRIOR_RATE_SIGMA. */
+  private priorSxx(n: number): number {
+    let noise = Math.max(SCALE_FLOOR_NS, this.binNoiseNs);
+    if (n >= PRIOR_SCALE_MIN_BINS && this.fitted) noise = Math.max(noise, this.rShare * this.rFit.scale + (1 - this.rShare) * this.cFit.scale);
+    noise = Math.min(PRIOR_NOISE_MAX_NS, noise);
+    return (noise / (PRIOR_RATE_SIGMA * this.nominalB)) ** 2;
+  }
+
+  /** True when the newest `k` bins all lie within `tolNs` of the blended line (the reports, and the callbacks if `callbacks`). */
+  private newestAgree(k: number, tolNs: number, callbacks: boolean): boolean {
     if (this.size < k) return false;
     for (let j = this.size - k; j < this.size; j++) {
       const i = (this.head + j) % this.cap;
       const pred = this.fitA + this.fitB * (this.rx[i]! - this.fitX0);
       if (Math.abs(this.ry[i]! - pred) > tolNs) return false;
+      if (!callbacks) continue;
       const predC = this.fitA + this.fitB * (this.cx[i]! - this.fitX0) - this.leadNs;
       if (Math.abs(this.cy[i]! - predC) > tolNs) return false;
     }
@@ -674,6 +729,19 @@ export class DacClock {
     this.head = (this.head + 1) % this.cap;
     this.size--;
   }
+}
+
+/**
+ * The noise of a bin's median report (ns), from its entries' residuals in arrival order: the mean
+ * absolute difference of neighbours is 2 sigma / sqrt(pi) for independent noise (a trend within the
+ * bin adds only its per-entry step); the median of n is ~1.25 sigma / sqrt(n).
+ */
+function binMedianNoiseNs(res: Float64Array, n: number): number {
+  if (n < 2) return 0;
+  let sum = 0;
+  for (let i = 1; i < n; i++) sum += Math.abs(res[i]! - res[i - 1]!);
+  const sigma = (sum / (n - 1)) * (Math.sqrt(Math.PI) / 2);
+  return (1.2533 * sigma) / Math.sqrt(n);
 }
 
 /** Median of the first n values, using `scratch` (v untouched; by selection: no sort, no allocation). */

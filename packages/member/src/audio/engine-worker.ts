@@ -40,6 +40,7 @@ export interface EngineWorkerData {
   tickMs: number;
   jumpThresholdUs: number;
   rejectZeroDelay: boolean;
+  trustedReports: boolean;
 }
 
 export type EngineWorkerCommand =
@@ -134,7 +135,7 @@ class EngineLoop {
     this.timing = new DacTimingRing(d.timingRing);
     this.share = new ClockModelShare(d.clockShare);
     this.clock = localClockOf(d.clock);
-    this.dac = new DacClock({ nominalRate: this.ring.sampleRate, clock: this.clock, rejectZeroDelay: d.rejectZeroDelay });
+    this.dac = new DacClock({ nominalRate: this.ring.sampleRate, clock: this.clock, rejectZeroDelay: d.rejectZeroDelay, trustedReports: d.trustedReports });
     ({ log: this.timingLog, error: this.timingLogError } = DacTimingLog.open(process.env['JAS_DAC_TIMING_LOG']));
     this.reader = new PlaylistReader(this.store);
     this.sched = new Scheduler(

@@ -35,6 +35,8 @@ export class PortAudioSink implements AudioSink {
   readonly rateReason: string;
   readonly channels: number;
   readonly framesPerBuffer: number;
+  /** libpulse reports the server's raw timing; PortAudio's ALSA devices can report an estimate (the `pulse` device's smoothed one). */
+  readonly trustedReports: boolean;
   readonly pcmRing: SharedArrayBuffer;
   readonly timingRing: SharedArrayBuffer;
   private readonly ring: PcmRing;
@@ -48,6 +50,7 @@ export class PortAudioSink implements AudioSink {
     this.channels = opts.channels ?? 2;
     ({ rate: this.sampleRate, reason: this.rateReason } = pickRate(opts, this.channels));
     this.framesPerBuffer = opts.framesPerBuffer ?? DEFAULT_FRAMES_PER_BUFFER;
+    this.trustedReports = opts.api === 'pulse';
     this.ring = PcmRing.create(Math.round(this.sampleRate * RING_SECONDS), this.channels, this.sampleRate);
     this.timing = DacTimingRing.create(TIMING_ENTRIES);
     this.pcmRing = this.ring.sab;

@@ -33,6 +33,11 @@ export interface AudioSink {
   readonly channels: number;
   /** Frames per device buffer (one timing entry each). */
   readonly framesPerBuffer: number;
+  /**
+   * Its timing entries' DAC times are measured, not a smoothed estimate (the capture sink's own
+   * clock; libpulse's raw timing replies): the DAC clock may lock on them alone (dac-clock.ts).
+   */
+  readonly trustedReports: boolean;
   /** PCM ring (engine writes, sink reads): attach with `new PcmRing(sab)`. */
   readonly pcmRing: SharedArrayBuffer;
   /** Timing ring (sink writes, engine reads): attach with `new DacTimingRing(sab)`. */

@@ -9,6 +9,7 @@ class FakeSink implements AudioSink {
   readonly sampleRate = 48_000;
   readonly channels = 2;
   readonly framesPerBuffer = 256;
+  readonly trustedReports = false;
   readonly pcmRing = new SharedArrayBuffer(8);
   readonly timingRing = new SharedArrayBuffer(8);
   buffers = 0;
