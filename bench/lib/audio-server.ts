@@ -318,11 +318,19 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     await loadSinks();
   };
 
+  // After a restart, PipeWire makes the sinks itself (pipewireSinksConf): loaded through
+  // pipewire-pulse they would come a second or more after the graph, and a member reconnecting in
+  // between through PipeWire's ALSA plugin is linked to whatever sink exists (measured: one member
+  // on both channels, twice as loud).
+  let sinksFromConfig = false;
+
   /** The null sink and the two remap sinks feeding its channels, the null sink the default. */
   const loadSinks = async (): Promise<void> => {
-    await pactl(['load-module', 'module-null-sink', `sink_name=${SINK}`, `rate=${SERVER_RATE_HZ}`, 'channels=2', 'channel_map=front-left,front-right']);
-    await pactl(['load-module', 'module-remap-sink', `sink_name=${LEFT_SINK}`, `master=${SINK}`, 'channels=1', 'master_channel_map=front-left', 'channel_map=mono', 'remix=no']);
-    await pactl(['load-module', 'module-remap-sink', `sink_name=${RIGHT_SINK}`, `master=${SINK}`, 'channels=1', 'master_channel_map=front-right', 'channel_map=mono', 'remix=no']);
+    if (!sinksFromConfig) {
+      await pactl(['load-module', 'module-null-sink', `sink_name=${SINK}`, `rate=${SERVER_RATE_HZ}`, 'channels=2', 'channel_map=front-left,front-right']);
+      await pactl(['load-module', 'module-remap-sink', `sink_name=${LEFT_SINK}`, `master=${SINK}`, 'channels=1', 'master_channel_map=front-left', 'channel_map=mono', 'remix=no']);
+      await pactl(['load-module', 'module-remap-sink', `sink_name=${RIGHT_SINK}`, `master=${SINK}`, 'channels=1', 'master_channel_map=front-right', 'channel_map=mono', 'remix=no']);
+    }
     await pactl(['set-default-sink', SINK]);
     await waitFor('the sinks', async () => {
       const out = await pactl(['list', 'short', 'sinks'], 2000).catch(() => '');
@@ -355,7 +363,13 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     await Promise.all(victims.map((d) => waitExit(d.child, KILL_WAIT_MS)));
     for (const d of victims) daemons.splice(daemons.indexOf(d), 1);
     rmSync(socket, { force: true });
-    if (kind === 'pipewire') rmSync(path.join(run, 'pipewire-0'), { force: true });
+    if (kind === 'pipewire') {
+      rmSync(path.join(run, 'pipewire-0'), { force: true });
+      const confDir = path.join(xdg.config, 'pipewire', 'pipewire.conf.d');
+      mkdirSync(confDir, { recursive: true });
+      writeFileSync(path.join(confDir, '50-jas-sinks.conf'), pipewireSinksConf());
+      sinksFromConfig = true;
+    }
     await sleep(downMs);
     await startServerDaemons();
     return { killedNs, upNs: process.hrtime.bigint() };
@@ -367,6 +381,7 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
    */
   const unloadSinks = async (downMs: number): Promise<{ killedNs: bigint; upNs: bigint }> => {
     if (stopped) throw new Error('audio server stopped');
+    if (sinksFromConfig) throw new Error('the sinks come from the server\'s config since its restart: they cannot be unloaded');
     const killedNs = process.hrtime.bigint();
     await pactl(['unload-module', 'module-remap-sink']);
     await pactl(['unload-module', 'module-null-sink']);
@@ -393,6 +408,40 @@ export async function startAudioServer(opts: AudioServerOptions): Promise<AudioS
     logTails: () => Object.fromEntries(daemons.map((d) => [d.name, tail(d.logFile)])),
     stop,
   };
+}
+
+/**
+ * The sinks loadSinks makes through pipewire-pulse, as PipeWire objects of its own config: the null
+ * sink (an adapter around support.null-audio-sink) and a loopback per remap sink, a mono sink
+ * playing into one channel of it, unremixed.
+ */
+function pipewireSinksConf(): string {
+  const remap = (name: string, channel: 'FL' | 'FR'): string => `  { name = libpipewire-module-loopback
+    args = {
+      node.description = "${name}"
+      capture.props = { node.name = "${name}" media.class = "Audio/Sink" audio.position = [ MONO ] }
+      playback.props = { node.name = "output.${name}" target.object = "${SINK}" audio.position = [ ${channel} ] stream.dont-remix = true node.passive = true }
+    }
+  }`;
+  return `context.objects = [
+  { factory = adapter
+    args = {
+      factory.name = support.null-audio-sink
+      node.name = "${SINK}"
+      node.description = "${SINK}"
+      media.class = "Audio/Sink"
+      audio.rate = ${SERVER_RATE_HZ}
+      audio.position = [ FL FR ]
+      monitor.channel-volumes = true
+      object.linger = true
+    }
+  }
+]
+context.modules = [
+${remap(LEFT_SINK, 'FL')}
+${remap(RIGHT_SINK, 'FR')}
+]
+`;
 }
 
 /** Plays noise into each remap sink in turn and checks it lands on its own channel of the monitor. */

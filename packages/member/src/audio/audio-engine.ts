@@ -137,6 +137,7 @@ export class AudioEngine {
         sink: o.sink,
         onRestart: () => this.post({ type: 'outputRestart' }),
         log: (level, message) => o.onLog?.(level, message),
+        ...(o.sink.stallMs !== undefined ? { stallMs: o.sink.stallMs } : {}),
       });
       this.supervisor.start();
     }

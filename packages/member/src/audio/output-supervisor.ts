@@ -12,11 +12,21 @@
 import type { AudioSink } from './sink.js';
 
 /**
- * No device buffer for this long while the stream claims to be active: lost. Long against a
- * stream's 10-50 ms buffers, because a reopen costs the DAC clock's relock (0.5-1.5 s), and a busy host
- * can starve the audio server for a few 100 ms (bench:realpath at load 30).
+ * No device buffer for this long while the stream claims to be active: lost (issue #16: noticed
+ * within 1 s). Long against a stream's 10-50 ms buffers, because a reopen costs the DAC clock's
+ * relock (0.3-1.5 s), and a busy host can starve the audio server for a few 100 ms (bench:realpath
+ * at load 30). A PortAudio stream on PipeWire's ALSA device stays "active" with its thread stuck
+ * after the server died: this is how that is noticed.
  */
-export const OUTPUT_STALL_MS = 2000;
+export const OUTPUT_STALL_MS = 1000;
+/**
+ * The same through libpulse: the server ends a stream it lost at once (the stream fails: noticed at
+ * the next poll), so a stall there is the server holding the stream (a suspended sink, a cork),
+ * which resumes at the frame the timeline wants without a reopen (bench:realpath --fault suspend: in
+ * step 0.11 s after a 2 s suspend; a reopen after 1 s brought it back 0.57 s after, 70 µs apart).
+ * A hold longer than this is treated as a loss all the same.
+ */
+export const OUTPUT_STALL_HELD_MS = 5000;
 /** Poll period of the progress check. */
 export const OUTPUT_POLL_MS = 100;
 /** Waits between reopen attempts (the last one repeats). */

@@ -7,12 +7,19 @@ import { chooseDeviceRate } from './device-rate.js';
 import { PcmRing } from './pcm-ring.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import type { AudioSink, AudioSinkStats } from './sink.js';
+import { OUTPUT_STALL_HELD_MS, OUTPUT_STALL_MS } from './output-supervisor.js';
 
 /** One second of ring: the engine keeps it ~0.1 s full; the rest absorbs scheduling hiccups. */
 const RING_SECONDS = 1;
 const TIMING_ENTRIES = 4096;
-/** How long stop() waits for PortAudio to close a stream before leaving it behind. */
-const CLOSE_TIMEOUT_MS = 2000;
+/**
+ * How long stop() waits for PortAudio to close a stream before leaving it behind. A healthy close
+ * takes a few ms; after PipeWire was killed, PortAudio 19.6's ALSA thread can spin and the close
+ * hang in it for good. A stream left behind is detached (its callback plays silence and stops, it
+ * never reads the ring again), so the next one need not wait: at 2 s the member came back 2 s after
+ * the others (bench:realpath --server pipewire --fault server-restart).
+ */
+const CLOSE_TIMEOUT_MS = 500;
 
 export interface PortAudioSinkOptions {
   /** Native library (default 'portaudio'); 'pulse': PulseAudio's own, `device` is a sink name. */
@@ -37,6 +44,7 @@ export class PortAudioSink implements AudioSink {
   readonly framesPerBuffer: number;
   /** libpulse reports the server's raw timing; PortAudio's ALSA devices can report an estimate (the `pulse` device's smoothed one). */
   readonly trustedReports: boolean;
+  readonly stallMs: number;
   readonly pcmRing: SharedArrayBuffer;
   readonly timingRing: SharedArrayBuffer;
   private readonly ring: PcmRing;
@@ -51,6 +59,7 @@ export class PortAudioSink implements AudioSink {
     ({ rate: this.sampleRate, reason: this.rateReason } = pickRate(opts, this.channels));
     this.framesPerBuffer = opts.framesPerBuffer ?? DEFAULT_FRAMES_PER_BUFFER;
     this.trustedReports = opts.api === 'pulse';
+    this.stallMs = opts.api === 'pulse' ? OUTPUT_STALL_HELD_MS : OUTPUT_STALL_MS;
     this.ring = PcmRing.create(Math.round(this.sampleRate * RING_SECONDS), this.channels, this.sampleRate);
     this.timing = DacTimingRing.create(TIMING_ENTRIES);
     this.pcmRing = this.ring.sab;

@@ -38,6 +38,8 @@ export interface AudioSink {
    * clock; libpulse's raw timing replies): the DAC clock may lock on them alone (dac-clock.ts).
    */
   readonly trustedReports: boolean;
+  /** No device buffer for this long means the output is lost (OutputSupervisor; default OUTPUT_STALL_MS). */
+  readonly stallMs?: number;
   /** PCM ring (engine writes, sink reads): attach with `new PcmRing(sab)`. */
   readonly pcmRing: SharedArrayBuffer;
   /** Timing ring (sink writes, engine reads): attach with `new DacTimingRing(sab)`. */
