@@ -67,37 +67,39 @@ void SetInt64(napi_env env, napi_value obj, const char* key, int64_t value) {
   if (napi_create_int64(env, value, &v) == napi_ok) napi_set_named_property(env, obj, key, v);
 }
 
-// Reads an optional numeric property; returns false (with an exception pending) if it has the
-// wrong type.
-bool GetNumber(napi_env env, napi_value obj, const char* key, double* out, bool* present) {
+// Reads an optional property: false (with an exception pending) on a failed N-API call; true with
+// *present false when it is absent or undefined, else *present true and its value and type.
+bool GetOptional(napi_env env, napi_value obj, const char* key, napi_value* value, napi_valuetype* type, bool* present) {
   *present = false;
   bool has = false;
   if (napi_has_named_property(env, obj, key, &has) != napi_ok) return false;
   if (!has) return true;
+  if (napi_get_named_property(env, obj, key, value) != napi_ok || napi_typeof(env, *value, type) != napi_ok) return false;
+  *present = *type != napi_undefined;
+  return true;
+}
+
+// Reads an optional numeric property; returns false (with an exception pending) if it has the
+// wrong type.
+bool GetNumber(napi_env env, napi_value obj, const char* key, double* out, bool* present) {
   napi_value v;
   napi_valuetype type;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &type) != napi_ok) return false;
-  if (type == napi_undefined) return true;
+  if (!GetOptional(env, obj, key, &v, &type, present)) return false;
+  if (!*present) return true;
   if (type != napi_number) {
     Throw(env, std::string("option '") + key + "' must be a number");
     return false;
   }
-  if (napi_get_value_double(env, v, out) != napi_ok) return false;
-  *present = true;
-  return true;
+  return napi_get_value_double(env, v, out) == napi_ok;
 }
 
 // Reads an optional string property; returns false (with an exception pending) if it has the
 // wrong type.
 bool GetString(napi_env env, napi_value obj, const char* key, std::string* out, bool* present) {
-  *present = false;
-  bool has = false;
-  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return false;
-  if (!has) return true;
   napi_value v;
   napi_valuetype type;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &type) != napi_ok) return false;
-  if (type == napi_undefined) return true;
+  if (!GetOptional(env, obj, key, &v, &type, present)) return false;
+  if (!*present) return true;
   char buf[512];
   size_t len = 0;
   if (type != napi_string || napi_get_value_string_utf8(env, v, buf, sizeof(buf), &len) != napi_ok || len >= sizeof(buf) - 1) {
@@ -105,7 +107,6 @@ bool GetString(napi_env env, napi_value obj, const char* key, std::string* out, 
     return false;
   }
   out->assign(buf, len);
-  *present = true;
   return true;
 }
 

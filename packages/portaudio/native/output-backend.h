@@ -7,6 +7,7 @@
 
 #include <portaudio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -41,6 +42,36 @@ struct OutputStreamStats {
   int64_t lastDacDelayNs;
   bool active;
   bool realtime;  // the callback thread was seen running with a real-time policy
+};
+
+// The counters both backends keep, written lock-free by their audio thread and read by Stats().
+struct OutputCounters {
+  std::atomic<int64_t> callbacks{0};
+  std::atomic<int64_t> framesPlayed{0};
+  std::atomic<int64_t> underrunEvents{0};
+  std::atomic<int64_t> underrunFrames{0};
+  std::atomic<int64_t> outputUnderflowFlags{0};
+  std::atomic<int64_t> outputOverflowFlags{0};
+  std::atomic<int64_t> primingOutputFlags{0};
+  std::atomic<int64_t> timeFallbacks{0};
+  std::atomic<int64_t> lastDacDelayNs{0};
+  std::atomic<bool> realtime{false};  // the callback thread was seen running with a real-time policy
+
+  // Everything but `active`, which each backend judges its own way.
+  OutputStreamStats Snapshot() const {
+    OutputStreamStats s{};
+    s.callbacks = callbacks.load(std::memory_order_relaxed);
+    s.framesPlayed = framesPlayed.load(std::memory_order_relaxed);
+    s.underrunEvents = underrunEvents.load(std::memory_order_relaxed);
+    s.underrunFrames = underrunFrames.load(std::memory_order_relaxed);
+    s.outputUnderflowFlags = outputUnderflowFlags.load(std::memory_order_relaxed);
+    s.outputOverflowFlags = outputOverflowFlags.load(std::memory_order_relaxed);
+    s.primingOutputFlags = primingOutputFlags.load(std::memory_order_relaxed);
+    s.timeFallbacks = timeFallbacks.load(std::memory_order_relaxed);
+    s.lastDacDelayNs = lastDacDelayNs.load(std::memory_order_relaxed);
+    s.realtime = realtime.load(std::memory_order_relaxed);
+    return s;
+  }
 };
 
 class OutputBackend {

@@ -144,18 +144,8 @@ std::string OutputStream::DeviceName() const {
 
 OutputStreamStats OutputStream::Stats() const {
   std::lock_guard<std::mutex> lock(control_);
-  OutputStreamStats s{};
-  s.callbacks = callbacks_.load(std::memory_order_relaxed);
-  s.framesPlayed = framesPlayed_.load(std::memory_order_relaxed);
-  s.underrunEvents = underrunEvents_.load(std::memory_order_relaxed);
-  s.underrunFrames = underrunFrames_.load(std::memory_order_relaxed);
-  s.outputUnderflowFlags = outputUnderflowFlags_.load(std::memory_order_relaxed);
-  s.outputOverflowFlags = outputOverflowFlags_.load(std::memory_order_relaxed);
-  s.primingOutputFlags = primingOutputFlags_.load(std::memory_order_relaxed);
-  s.timeFallbacks = timeFallbacks_.load(std::memory_order_relaxed);
-  s.lastDacDelayNs = lastDacDelayNs_.load(std::memory_order_relaxed);
+  OutputStreamStats s = counters_.Snapshot();
   s.active = stream_ != nullptr && Pa_IsStreamActive(stream_) == 1;
-  s.realtime = realtimeActive_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -179,7 +169,7 @@ int OutputStream::OnBuffer(int16_t* out, unsigned long frames, const PaStreamCal
     sched_param param{};
     callbackTid_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_relaxed);
     if (pthread_getschedparam(pthread_self(), &policy, &param) == 0) {
-      realtimeActive_.store(policy == SCHED_FIFO || policy == SCHED_RR, std::memory_order_relaxed);
+      counters_.realtime.store(policy == SCHED_FIFO || policy == SCHED_RR, std::memory_order_relaxed);
     }
     schedChecked_.store(true, std::memory_order_relaxed);
   }
@@ -190,7 +180,7 @@ int OutputStream::OnBuffer(int16_t* out, unsigned long frames, const PaStreamCal
     delayNs = std::llround((timeInfo->outputBufferDacTime - timeInfo->currentTime) * 1e9);
   } else {
     delayNs = fallbackLatencyNs_;
-    timeFallbacks_.fetch_add(1, std::memory_order_relaxed);
+    counters_.timeFallbacks.fetch_add(1, std::memory_order_relaxed);
   }
   const int64_t n = static_cast<int64_t>(frames);
   int64_t copied = 0;
@@ -200,16 +190,16 @@ int OutputStream::OnBuffer(int16_t* out, unsigned long frames, const PaStreamCal
   config_.timing.Append(deviceFrame_, ringPos + copied - n, monoNowNs + delayNs, monoNowNs);
   deviceFrame_ += n;
 
-  callbacks_.fetch_add(1, std::memory_order_relaxed);
-  framesPlayed_.store(deviceFrame_, std::memory_order_relaxed);
-  lastDacDelayNs_.store(delayNs, std::memory_order_relaxed);
+  counters_.callbacks.fetch_add(1, std::memory_order_relaxed);
+  counters_.framesPlayed.store(deviceFrame_, std::memory_order_relaxed);
+  counters_.lastDacDelayNs.store(delayNs, std::memory_order_relaxed);
   if (copied < n) {
-    underrunEvents_.fetch_add(1, std::memory_order_relaxed);
-    underrunFrames_.fetch_add(n - copied, std::memory_order_relaxed);
+    counters_.underrunEvents.fetch_add(1, std::memory_order_relaxed);
+    counters_.underrunFrames.fetch_add(n - copied, std::memory_order_relaxed);
   }
-  if (flags & paOutputUnderflow) outputUnderflowFlags_.fetch_add(1, std::memory_order_relaxed);
-  if (flags & paOutputOverflow) outputOverflowFlags_.fetch_add(1, std::memory_order_relaxed);
-  if (flags & paPrimingOutput) primingOutputFlags_.fetch_add(1, std::memory_order_relaxed);
+  if (flags & paOutputUnderflow) counters_.outputUnderflowFlags.fetch_add(1, std::memory_order_relaxed);
+  if (flags & paOutputOverflow) counters_.outputOverflowFlags.fetch_add(1, std::memory_order_relaxed);
+  if (flags & paPrimingOutput) counters_.primingOutputFlags.fetch_add(1, std::memory_order_relaxed);
   return paContinue;
 }
 

@@ -53,15 +53,7 @@ class OutputStream final : public OutputBackend {
 
   // Written only by the callback thread; read by Stats() from the JS thread.
   int64_t deviceFrame_ = 0;  // callback-thread private
-  std::atomic<int64_t> callbacks_{0};
-  std::atomic<int64_t> underrunEvents_{0};
-  std::atomic<int64_t> underrunFrames_{0};
-  std::atomic<int64_t> outputUnderflowFlags_{0};
-  std::atomic<int64_t> outputOverflowFlags_{0};
-  std::atomic<int64_t> primingOutputFlags_{0};
-  std::atomic<int64_t> timeFallbacks_{0};
-  std::atomic<int64_t> lastDacDelayNs_{0};
-  std::atomic<int64_t> framesPlayed_{0};
+  OutputCounters counters_;
   // Whether the callback thread really runs SCHED_FIFO/RR (PortAudio falls back silently).
   std::atomic<bool> schedChecked_{false};
   // Set before a stop or close asks PortAudio to end the stream: from then on the callback plays
@@ -71,7 +63,6 @@ class OutputStream final : public OutputBackend {
   std::atomic<bool> detached_{false};
   // Kernel thread id of PortAudio's callback thread (0 before the first callback).
   std::atomic<int> callbackTid_{0};
-  std::atomic<bool> realtimeActive_{false};
 };
 
 }  // namespace jas

@@ -230,11 +230,7 @@ std::string PulseOutputStream::Open(const OutputStreamConfig& config) {
     CloseLocked();
     return err;
   }
-  const char* name = pa_stream_get_device_name(stream_);
-  {
-    std::lock_guard<std::mutex> nameLock(nameMutex_);
-    deviceName_ = std::string("PulseAudio sink ") + (name != nullptr ? name : "?");
-  }
+  SetDeviceName(pa_stream_get_device_name(stream_));
   const pa_buffer_attr* granted = pa_stream_get_buffer_attr(stream_);
   latencyS_ = granted != nullptr ? static_cast<double>(granted->tlength) / static_cast<double>(frameBytes_) / spec.rate : latencyS;
   ready_.store(true);
@@ -329,18 +325,8 @@ std::string PulseOutputStream::DeviceName() const {
 
 OutputStreamStats PulseOutputStream::Stats() const {
   std::lock_guard<std::mutex> lock(control_);
-  OutputStreamStats s{};
-  s.callbacks = callbacks_.load(std::memory_order_relaxed);
-  s.framesPlayed = framesPlayed_.load(std::memory_order_relaxed);
-  s.underrunEvents = underrunEvents_.load(std::memory_order_relaxed);
-  s.underrunFrames = underrunFrames_.load(std::memory_order_relaxed);
-  s.outputUnderflowFlags = outputUnderflowFlags_.load(std::memory_order_relaxed);
-  s.outputOverflowFlags = outputOverflowFlags_.load(std::memory_order_relaxed);
-  s.primingOutputFlags = 0;
-  s.timeFallbacks = timeFallbacks_.load(std::memory_order_relaxed);
-  s.lastDacDelayNs = lastDacDelayNs_.load(std::memory_order_relaxed);
+  OutputStreamStats s = counters_.Snapshot();
   s.active = loop_ != nullptr && ready_.load() && !failed_.load() && consuming_.load();
-  s.realtime = realtimeActive_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -360,11 +346,11 @@ void PulseOutputStream::OnStreamState(pa_stream* stream, void* self) {
 }
 
 void PulseOutputStream::OnUnderflow(pa_stream*, void* self) {
-  static_cast<PulseOutputStream*>(self)->outputUnderflowFlags_.fetch_add(1, std::memory_order_relaxed);
+  static_cast<PulseOutputStream*>(self)->counters_.outputUnderflowFlags.fetch_add(1, std::memory_order_relaxed);
 }
 
 void PulseOutputStream::OnOverflow(pa_stream*, void* self) {
-  static_cast<PulseOutputStream*>(self)->outputOverflowFlags_.fetch_add(1, std::memory_order_relaxed);
+  static_cast<PulseOutputStream*>(self)->counters_.outputOverflowFlags.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Suspended, resumed, or moved to another sink: the old anchor describes a timeline that no longer
@@ -374,10 +360,12 @@ void PulseOutputStream::OnTimelineBroken(pa_stream* stream, void* self) {
   s->anchorValid_ = false;
   s->havePending_ = false;
   const char* name = pa_stream_get_device_name(stream);
-  if (name != nullptr) {
-    std::lock_guard<std::mutex> lock(s->nameMutex_);
-    s->deviceName_ = std::string("PulseAudio sink ") + name;
-  }
+  if (name != nullptr) s->SetDeviceName(name);
+}
+
+void PulseOutputStream::SetDeviceName(const char* sinkName) {
+  std::lock_guard<std::mutex> lock(nameMutex_);
+  deviceName_ = std::string("PulseAudio sink ") + (sinkName != nullptr ? sinkName : "?");
 }
 
 void PulseOutputStream::OnDeadline(pa_mainloop_api*, pa_time_event*, const struct timeval*, void* self) {
@@ -451,7 +439,7 @@ void PulseOutputStream::CheckThread() {
     pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);  // without permission: stays normal
   }
   if (pthread_getschedparam(pthread_self(), &policy, &param) == 0) {
-    realtimeActive_.store(policy == SCHED_FIFO || policy == SCHED_RR, std::memory_order_relaxed);
+    counters_.realtime.store(policy == SCHED_FIFO || policy == SCHED_RR, std::memory_order_relaxed);
   }
   threadChecked_.store(true, std::memory_order_relaxed);
 }
@@ -478,22 +466,22 @@ void PulseOutputStream::WriteRequested(size_t nbytes) {
         const int64_t dacNs = anchorMonoNs_ + std::llround(static_cast<double>(deviceFrame_ - anchorFrame_) * 1e9 / config_.sampleRate);
         // The entry maps the frames not yet played, as OutputStream's (docs/audio-shared-memory.md).
         config_.timing.Append(deviceFrame_, ringPos + copied - chunkFrames_, dacNs, monoNowNs);
-        lastDacDelayNs_.store(dacNs - monoNowNs, std::memory_order_relaxed);
+        counters_.lastDacDelayNs.store(dacNs - monoNowNs, std::memory_order_relaxed);
       } else {
-        timeFallbacks_.fetch_add(1, std::memory_order_relaxed);  // no raw timing yet: no entry
+        counters_.timeFallbacks.fetch_add(1, std::memory_order_relaxed);  // no raw timing yet: no entry
       }
       if (copied < chunkFrames_) {
-        underrunEvents_.fetch_add(1, std::memory_order_relaxed);
-        underrunFrames_.fetch_add(chunkFrames_ - copied, std::memory_order_relaxed);
+        counters_.underrunEvents.fetch_add(1, std::memory_order_relaxed);
+        counters_.underrunFrames.fetch_add(chunkFrames_ - copied, std::memory_order_relaxed);
       }
-      callbacks_.fetch_add(1, std::memory_order_relaxed);
+      counters_.callbacks.fetch_add(1, std::memory_order_relaxed);
     }
     if (pa_stream_write(stream_, out, chunkBytes, nullptr, 0, PA_SEEK_RELATIVE) < 0) {
       failed_.store(true);
       return;
     }
     deviceFrame_ += chunkFrames_;
-    framesPlayed_.store(deviceFrame_, std::memory_order_relaxed);
+    counters_.framesPlayed.store(deviceFrame_, std::memory_order_relaxed);
     nbytes -= chunkBytes;
   }
 }

@@ -62,6 +62,8 @@ class PulseOutputStream final : public OutputBackend {
   static void OnUnderflow(pa_stream* stream, void* self);
   static void OnOverflow(pa_stream* stream, void* self);
   static void OnTimelineBroken(pa_stream* stream, void* self);
+  // "PulseAudio sink <name>" for DeviceName(); any thread.
+  void SetDeviceName(const char* sinkName);
   static void OnTimingReply(pa_stream* stream, int success, void* self);
   static void OnTimer(pa_mainloop_api* api, pa_time_event* event, const struct timeval* tv, void* self);
   static void OnDeadline(pa_mainloop_api* api, pa_time_event* event, const struct timeval* tv, void* self);
@@ -111,17 +113,9 @@ class PulseOutputStream final : public OutputBackend {
   std::atomic<bool> ready_{false};
   // Set before a stop or close: from then on a write request touches no ring (as in OutputStream).
   std::atomic<bool> detached_{false};
-  std::atomic<int64_t> callbacks_{0};
-  std::atomic<int64_t> framesPlayed_{0};
-  std::atomic<int64_t> underrunEvents_{0};
-  std::atomic<int64_t> underrunFrames_{0};
-  std::atomic<int64_t> outputUnderflowFlags_{0};
-  std::atomic<int64_t> outputOverflowFlags_{0};
-  std::atomic<int64_t> timeFallbacks_{0};
-  std::atomic<int64_t> lastDacDelayNs_{0};
+  OutputCounters counters_;
   std::atomic<bool> threadChecked_{false};
   std::atomic<int> callbackTid_{0};
-  std::atomic<bool> realtimeActive_{false};
 };
 
 }  // namespace jas

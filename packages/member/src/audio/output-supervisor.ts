@@ -13,12 +13,12 @@ import type { AudioSink } from './sink.js';
 
 /**
  * No device buffer for this long while the stream claims to be active: lost (issue #16: noticed
- * within 1 s). Long against a stream's 10-50 ms buffers, because a reopen costs the DAC clock's
+ * within 1 s, with the OUTPUT_POLL_MS poll). Long against a stream's 10-50 ms buffers, because a reopen costs the DAC clock's
  * relock (0.3-1.5 s), and a busy host can starve the audio server for a few 100 ms (bench:realpath
  * at load 30). A PortAudio stream on PipeWire's ALSA device stays "active" with its thread stuck
  * after the server died: this is how that is noticed.
  */
-export const OUTPUT_STALL_MS = 1000;
+export const OUTPUT_STALL_MS = 800;
 /**
  * The same through libpulse: the server ends a stream it lost at once (the stream fails: noticed at
  * the next poll), so a stall there is the server holding the stream (a suspended sink, a cork),
