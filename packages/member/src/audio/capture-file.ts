@@ -81,21 +81,26 @@ export function encodeCaptureHeader(h: CaptureHeader): Uint8Array {
  * Streams blocks into a capture file. Consecutive buffers merge into one block while they are
  * contiguous and of the same kind (all-zero -> a silent run with no samples; audio -> samples).
  * Writes synchronously in chunks of ~CAPTURE_FLUSH_SECONDS of audio (cheap: page cache).
+ * Blocks are assembled in place in one reused byte buffer (header slot first, filled when the
+ * block closes): appending a device buffer allocates nothing, which is what the simulated DAC's
+ * thread pays ~190 times a second (issue #18: a copy per buffer was ~10 % of that thread).
  */
 export class CaptureFileWriter {
   readonly header: CaptureHeader;
   private fd: number | null;
   private readonly flushBytes: number;
-  private chunks: Uint8Array[] = [];
-  private pendingBytes = 0;
+  /** Bytes not yet written to the file: [0, used) of `buf`. */
+  private buf: Uint8Array;
+  private view: DataView;
+  private used = 0;
   /** Frames (audio or silent) appended since the last flush: mostly-silent captures flush by time too. */
   private pendingFrames = 0;
   private readonly flushFrames: number;
-  // The open block being extended.
+  // The open block being extended; its header slot is at `blockAt` in `buf`.
   private blockStart = -1;
   private blockFrames = 0;
   private blockSilent = false;
-  private blockSamples: Int16Array[] = [];
+  private blockAt = 0;
   private bytesWrittenTotal = 0;
 
   constructor(path: string, header: CaptureHeader) {
@@ -104,7 +109,10 @@ export class CaptureFileWriter {
     this.fd = openSync(path, 'w');
     this.flushBytes = Math.max(4096, Math.round(header.sampleRate * header.channels * 2 * CAPTURE_FLUSH_SECONDS));
     this.flushFrames = Math.max(1, Math.round(header.sampleRate * CAPTURE_FLUSH_SECONDS));
-    this.pushChunk(encodeCaptureHeader(header));
+    // One flush's worth of audio plus room for block headers and a device buffer past the mark.
+    this.buf = new Uint8Array(2 * this.flushBytes + CAPTURE_HEADER_BYTES);
+    this.view = new DataView(this.buf.buffer);
+    this.put(encodeCaptureHeader(header));
     this.flush();
   }
 
@@ -120,34 +128,37 @@ export class CaptureFileWriter {
       throw new RangeError(`CaptureFileWriter.append: bad range ${deviceFrame} + ${frames}`);
     }
     if (samples.length < frames * ch) throw new RangeError('CaptureFileWriter.append: too few samples');
-    const view = samples.subarray(0, frames * ch);
-    const silent = isAllZero(view);
+    const n = frames * ch;
+    const silent = isAllZero(samples, n);
     const contiguous = this.blockStart >= 0 && deviceFrame === this.blockStart + this.blockFrames;
     const limit = silent ? MAX_SILENT_RUN_FRAMES : CAPTURE_MAX_BLOCK_FRAMES;
     if (!contiguous || silent !== this.blockSilent || this.blockFrames + frames > limit) {
       this.closeBlock();
       this.blockStart = deviceFrame;
       this.blockSilent = silent;
+      this.blockAt = this.reserve(CAPTURE_BLOCK_HEADER_BYTES);
     }
     this.blockFrames += frames;
-    if (!silent) this.blockSamples.push(view.slice());
-    // Audio blocks are emitted as soon as they reach the flush size so memory stays bounded.
+    if (!silent) {
+      // Int16 samples little-endian: copy the native (LE on every target) bytes.
+      const at = this.reserve(n * 2);
+      this.buf.set(new Uint8Array(samples.buffer, samples.byteOffset, n * 2), at);
+    }
+    // Audio blocks are closed as soon as they reach the flush size so memory stays bounded.
     if (!silent && this.blockFrames * ch * 2 >= this.flushBytes) this.closeBlock();
     this.pendingFrames += frames;
-    if (this.pendingBytes >= this.flushBytes || this.pendingFrames >= this.flushFrames) this.flush();
+    if (this.used >= this.flushBytes || this.pendingFrames >= this.flushFrames) this.flush();
   }
 
   /** Ends the open block and writes everything pending. */
   flush(): void {
     this.closeBlock();
     this.pendingFrames = 0;
-    if (this.fd === null || this.chunks.length === 0) return;
-    const all = Buffer.concat(this.chunks);
-    this.chunks = [];
-    this.pendingBytes = 0;
+    if (this.fd === null || this.used === 0) return;
     let off = 0;
-    while (off < all.length) off += writeSync(this.fd, all, off, all.length - off);
-    this.bytesWrittenTotal += all.length;
+    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    this.bytesWrittenTotal += this.used;
+    this.used = 0;
   }
 
   /** Flushes and closes; idempotent. */
@@ -161,42 +172,44 @@ export class CaptureFileWriter {
     }
   }
 
+  /** Fills the open block's header slot (the block's bytes already follow it). */
   private closeBlock(): void {
     if (this.blockStart < 0 || this.blockFrames === 0) {
+      if (this.blockStart >= 0) this.used = this.blockAt; // an empty block: drop its slot
       this.blockStart = -1;
       this.blockFrames = 0;
       return;
     }
-    const ch = this.header.channels;
-    const sampleBytes = this.blockSilent ? 0 : this.blockFrames * ch * 2;
-    const out = new Uint8Array(CAPTURE_BLOCK_HEADER_BYTES + sampleBytes);
-    const v = new DataView(out.buffer);
-    v.setBigInt64(0, BigInt(this.blockStart), true);
-    v.setBigInt64(8, captureFrameTimeNs(this.header, this.blockStart), true);
-    v.setInt32(16, this.blockFrames, true);
-    v.setUint32(20, this.blockSilent ? CAPTURE_FLAG_SILENT : 0, true);
-    if (!this.blockSilent) {
-      // Int16 samples little-endian: copy the native (LE on every target) bytes.
-      let off = CAPTURE_BLOCK_HEADER_BYTES;
-      for (const s of this.blockSamples) {
-        out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), off);
-        off += s.byteLength;
-      }
-    }
-    this.pushChunk(out);
+    const v = this.view;
+    const at = this.blockAt;
+    v.setBigInt64(at, BigInt(this.blockStart), true);
+    v.setBigInt64(at + 8, captureFrameTimeNs(this.header, this.blockStart), true);
+    v.setInt32(at + 16, this.blockFrames, true);
+    v.setUint32(at + 20, this.blockSilent ? CAPTURE_FLAG_SILENT : 0, true);
     this.blockStart = -1;
     this.blockFrames = 0;
-    this.blockSamples = [];
   }
 
-  private pushChunk(bytes: Uint8Array): void {
-    this.chunks.push(bytes);
-    this.pendingBytes += bytes.length;
+  /** `bytes` more at the end of the pending bytes (grown if a caller appends huge buffers); returns where. */
+  private reserve(bytes: number): number {
+    const at = this.used;
+    if (at + bytes > this.buf.length) {
+      const grown = new Uint8Array(Math.max(2 * this.buf.length, at + bytes));
+      grown.set(this.buf.subarray(0, at));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.used = at + bytes;
+    return at;
+  }
+
+  private put(bytes: Uint8Array): void {
+    this.buf.set(bytes, this.reserve(bytes.length));
   }
 }
 
-function isAllZero(s: Int16Array): boolean {
-  for (let i = 0; i < s.length; i++) if (s[i] !== 0) return false;
+function isAllZero(s: Int16Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (s[i] !== 0) return false;
   return true;
 }
 

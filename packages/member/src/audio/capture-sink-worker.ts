@@ -37,6 +37,9 @@ export type CaptureSinkWorkerMessage =
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'stopped'; readonly buffers: number; readonly captureBytes: number };
 
+/** Taken once: in a worker, `process` is a global accessor looked up on every use. */
+const hrtimeNs = process.hrtime.bigint;
+
 function post(msg: CaptureSinkWorkerMessage): void {
   parentPort?.postMessage(msg);
 }
@@ -57,7 +60,7 @@ function run(data: CaptureSinkWorkerData): void {
   const latencyNs = Math.round(data.latencyNs);
   const buffer = new Int16Array(fpb * ring.channels);
 
-  const t0Ns = process.hrtime.bigint();
+  const t0Ns = hrtimeNs();
   const t0DacNs = t0Ns + BigInt(latencyNs);
   let writer: CaptureFileWriter | null = null;
   if (data.file !== null) {
@@ -89,7 +92,7 @@ function run(data: CaptureSinkWorkerData): void {
       deviceFrame,
       ringPos,
       dacTimeNs: t0DacNs + BigInt(offsetNs),
-      callbackTimeNs: process.hrtime.bigint(),
+      callbackTimeNs: hrtimeNs(),
     });
     if (writer !== null) {
       try {
@@ -108,9 +111,9 @@ function run(data: CaptureSinkWorkerData): void {
   };
 
   while (Atomics.load(control, CONTROL_STOP) === 0) {
-    const elapsedNs = Number(process.hrtime.bigint() - t0Ns);
+    const elapsedNs = Number(hrtimeNs() - t0Ns);
     for (let n = 0; n < MAX_BUFFERS_PER_WAKE && next * bufferNs <= elapsedNs; n++) consume();
-    const untilNextMs = (next * bufferNs - Number(process.hrtime.bigint() - t0Ns)) / 1e6;
+    const untilNextMs = (next * bufferNs - Number(hrtimeNs() - t0Ns)) / 1e6;
     const sleepMs = Math.min(data.wakeIntervalMs, Math.max(MIN_SLEEP_MS, untilNextMs));
     if (untilNextMs > 0) Atomics.wait(control, CONTROL_STOP, 0, sleepMs);
   }

@@ -60,9 +60,13 @@ function checkCapacity(capacity: number): void {
   }
 }
 
+/** int64 bounds, computed once (this runs per DAC buffer; `2n ** 63n` is a BigInt exponentiation). */
+const INT64_MIN = -(2n ** 63n);
+const INT64_END = 2n ** 63n;
+
 function toInt64(name: string, value: number | bigint): bigint {
   if (typeof value === 'bigint') {
-    if (value < -(2n ** 63n) || value >= 2n ** 63n) throw new RangeError(`DacTimingRing: ${name} overflows int64`);
+    if (value < INT64_MIN || value >= INT64_END) throw new RangeError(`DacTimingRing: ${name} overflows int64`);
     return value;
   }
   if (!Number.isSafeInteger(value)) {

@@ -1,7 +1,9 @@
 // FrameResampler: reads interleaved stereo float frames at a fractional position advancing by a ratio
 // close to 1 (1 +- a few hundred ppm: drift), or close to timelineRate/deviceRate for a device at
 // another rate, with a Kaiser-windowed sinc kernel from a precomputed phase table. At an integer
-// position the default kernel is the identity, so ratio 1 / phase 0 is bit-transparent.
+// position the default kernel is the identity, so ratio 1 / phase 0 is bit-transparent. On buffers
+// from `workBuffers()` the loop runs as wasm SIMD (frame-resampler-kernel.ts), bit-identical.
+import { frameResamplerKernel, type FrameKernel } from './frame-resampler-kernel.js';
 
 /** Taps on each side of the read position: 16 taps keep the passband flat to ~18 kHz at 48 kHz. */
 export const SINC_HALF_TAPS = 8;
@@ -66,6 +68,8 @@ export class FrameResampler {
   /** low-pass edge as a fraction of the source's Nyquist (1: none beyond the source's own) */
   readonly cutoff: number;
   private readonly table: Float32Array;
+  /** The wasm kernel whose memory holds the table and the buffers of `workBuffers()`; null: JS only. */
+  private kernel: FrameKernel | null = null;
 
   constructor(opts: { halfTaps?: number; cutoff?: number } = {}) {
     this.halfTaps = opts.halfTaps ?? SINC_HALF_TAPS;
@@ -99,11 +103,39 @@ export class FrameResampler {
   }
 
   /**
+   * Buffers for process() of `srcSamples` and `outSamples` floats (zeroed). Where wasm SIMD is
+   * available they live in the kernel's memory beside the phase table, and process() on exactly
+   * these buffers runs the kernel instead of the JS loop (same output, bit for bit). Once per
+   * resampler: a second call replaces the first's kernel.
+   */
+  workBuffers(srcSamples: number, outSamples: number): { src: Float32Array; out: Float32Array } {
+    const tableBytes = this.table.length * 8;
+    const srcAt = Math.ceil(tableBytes / 16) * 16;
+    const outAt = srcAt + Math.ceil((srcSamples * 4) / 16) * 16;
+    const kernel = frameResamplerKernel(outAt + outSamples * 4);
+    this.kernel = kernel;
+    if (kernel === null) return { src: new Float32Array(srcSamples), out: new Float32Array(outSamples) };
+    // The kernel reads the table widened to float64 (exact): no conversion per tap.
+    new Float64Array(kernel.memory.buffer, 0, this.table.length).set(this.table);
+    return { src: new Float32Array(kernel.memory.buffer, srcAt, srcSamples), out: new Float32Array(kernel.memory.buffer, outAt, outSamples) };
+  }
+
+  /** True when process() runs the wasm kernel on these buffers. */
+  runsKernelOn(src: Float32Array, out: Float32Array): boolean {
+    const k = this.kernel;
+    return k !== null && src.buffer === k.memory.buffer && out.buffer === k.memory.buffer;
+  }
+
+  /**
    * Renders `frames` stereo frames into `out` (interleaved). Output frame k is the source at position
    * `pos + k * ratio`, where `pos` is relative to `src` frame 0 and must be >= halfTaps - 1;
    * `src` must hold framesNeeded(...) frames from there. Returns the position after the last frame.
    */
   process(src: Float32Array, pos: number, ratio: number, out: Float32Array, frames: number): number {
+    const k = this.kernel;
+    if (k !== null && src.buffer === k.memory.buffer && out.buffer === k.memory.buffer) {
+      return k.run(0, src.byteOffset, out.byteOffset, frames, this.taps, this.halfTaps, SINC_PHASES, pos, ratio);
+    }
     const t = this.table;
     const taps = this.taps;
     const half = this.halfTaps;

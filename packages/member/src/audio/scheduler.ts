@@ -221,9 +221,9 @@ export class Scheduler {
     this.nominalRatio = this.rate / this.deviceRate;
     this.resampler = FrameResampler.forRatio(this.nominalRatio);
     const srcFrames = Math.ceil(this.maxChunk * 1.01 * Math.max(1, this.nominalRatio)) + this.resampler.taps + 4;
-    this.src = new Float32Array(srcFrames * 2);
+    // In the resampler's wasm memory where it has one: the kernel reads and writes them in place.
+    ({ src: this.src, out: this.mix } = this.resampler.workBuffers(srcFrames * 2, this.maxChunk * 2));
     this.seamScratch = new Float32Array((this.resampler.taps + 8) * 2);
-    this.mix = new Float32Array(this.maxChunk * 2);
   }
 
   /** Playlist position (fractional global frame) of the next frame to render; NaN if not locked. */

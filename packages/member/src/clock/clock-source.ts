@@ -11,6 +11,9 @@ export const MAX_ABS_RATE_PPM = 1000;
 /** Offsets beyond ~30 years are surely a unit mistake. */
 export const MAX_ABS_OFFSET_US = 1e15;
 
+/** Taken once: in a worker `process` is a global accessor, looked up again on every use. */
+const hrtimeNs = process.hrtime.bigint;
+
 export class ClockSource {
   readonly params: Readonly<ClockSourceParams>;
   private readonly scale: number;
@@ -38,7 +41,7 @@ export class ClockSource {
 
   /** Local clock now, fractional µs. */
   nowUs(): number {
-    return this.fromHostMonoUs(Number(process.hrtime.bigint()) / 1000);
+    return this.fromHostMonoUs(Number(hrtimeNs()) / 1000);
   }
 
   /** Host CLOCK_MONOTONIC µs (e.g. a DAC timestamp from the native addon) -> local clock µs. */
