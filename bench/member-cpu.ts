@@ -1,11 +1,12 @@
 // bench:member-cpu: what a member costs while it plays, thread by thread. A leader and one member
 // (capture sink) on loopback play the example playlist in a loop; after a warm-up (the clock's
-// start-up burst and the first decodes are over) the member's threads are sampled from
+// start-up burst has left its 120 s fit window, whose fits cost up to twice as much while it holds
+// the burst's samples; the first decodes are over) the member's threads are sampled from
 // /proc/<pid>/task/*/stat for --seconds. Threads are named from the member's own log line
 // `audio threads ...` (engine, capture DAC tids) and by elimination (main = pid); the busiest
 // remaining thread is the clock-sync worker. Writes JSON (--out), prints one summary line.
 //
-//   node bench/dist/member-cpu.js [--warmup-s 40] [--seconds 30] [--out FILE.json]
+//   node bench/dist/member-cpu.js [--warmup-s 130] [--seconds 30] [--out FILE.json]
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,12 +41,13 @@ async function main(): Promise<void> {
     args = new Args(process.argv.slice(2), ['warmup-s', 'seconds', 'out']);
   } catch (e) {
     if (e instanceof ArgError) {
-      process.stderr.write(`${e.message}\nusage: member-cpu [--warmup-s 40] [--seconds 30] [--out FILE.json]\n`);
+      process.stderr.write(`${e.message}\nusage: member-cpu [--warmup-s 130] [--seconds 30] [--out FILE.json]\n`);
       process.exit(2);
     }
     throw e;
   }
-  const warmupS = args.num('warmup-s', 40, 0, 600);
+  // Steady state: the clock's fit window (FIT_WINDOW_US, 120 s) holds only steady polls by then.
+  const warmupS = args.num('warmup-s', 130, 0, 600);
   const seconds = args.num('seconds', 30, 5, 3600);
   const out = args.optStr('out') ?? defaultOutPath('member-cpu');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jas-member-cpu-'));
