@@ -22,6 +22,9 @@ export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
 export const ENGINE_STATS_INTERVAL_MS = 1000;
 /** At most one log line per this interval per kind of message (an error every tick must not flood). */
 const LOG_INTERVAL_MS = 5_000;
+/** The start fill (EngineWorkerData.startFillFrames) applies at most this long: a member started
+ *  while nothing plays keeps its full ring after it, not a thin one for as long as the pause lasts. */
+export const START_FILL_LIMIT_MS = 5_000;
 
 export interface EngineClockParams {
   /** Injected offset/rate of the member's ClockSource: localUs = hostMonoUs * (1 + ratePpm/1e6) + offsetUs. */
@@ -40,6 +43,10 @@ export interface EngineWorkerData {
   tickMs: number;
   jumpThresholdUs: number;
   rejectZeroDelay: boolean;
+  /** The timing ring's count when this engine started its sink: its entries from there on are this stream's. */
+  firstTimingIndex: number;
+  /** Fill kept until the first audible frame (AudioEngine's START_FILL_MS): queued silence delays it. */
+  startFillFrames: number;
 }
 
 export type EngineWorkerCommand =
@@ -86,7 +93,7 @@ export interface EngineStats {
 export type EngineWorkerMessage =
   | { type: 'started'; tid: number }
   | { type: 'stats'; stats: EngineStats }
-  | { type: 'log'; level: 'warn' | 'error'; message: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stopped' };
 
 function hostMonoUs(): number {
@@ -123,6 +130,13 @@ class EngineLoop {
   private errors = 0;
   private dacSteps = 0;
   private noisyReportsWarned = false;
+  /** The start-up milestones were logged (once per engine: the member's join timeline). */
+  private dacReadyLogged = false;
+  private firstAudioLogged = false;
+  /** Host ns of the first sink callback this engine saw (the start-up log measures from it). */
+  private firstCallbackNs: bigint | null = null;
+  /** Host µs until which the start fill applies (while nothing audible was placed yet). */
+  private startFillUntilUs = 0;
   private readonly lastLogUs = new Map<string, number>();
   /** JAS_DAC_TIMING_LOG (diagnosis): every timing entry read, for replaying a DAC model. */
   private readonly timingLog: DacTimingLog | null;
@@ -143,11 +157,13 @@ class EngineLoop {
       this.reader,
     );
     if (this.ring.channels !== 2) throw new Error(`engine: the PCM ring must be stereo, has ${this.ring.channels} channels`);
-    // Skip timing entries from before us (a restarted engine on a running sink).
-    this.nextTimingIndex = Math.max(0, this.timing.count - 64);
+    // The entries since our sink started (it starts beside this worker), or the newest ones of a
+    // sink that was already running (a restarted engine).
+    this.nextTimingIndex = Math.max(0, Math.min(d.firstTimingIndex, this.timing.count - 64));
   }
 
   start(): void {
+    this.startFillUntilUs = hostMonoUs() + START_FILL_LIMIT_MS * 1000;
     this.tick();
   }
 
@@ -247,12 +263,20 @@ class EngineLoop {
     }
     const last = entries[entries.length - 1];
     if (last !== undefined) this.nextTimingIndex = last.index + 1;
+    if (this.firstCallbackNs === null && entries[0] !== undefined) this.firstCallbackNs = entries[0].callbackTimeNs;
     if (this.dac.discontinuityCount !== this.dacSteps) {
       this.dacSteps = this.dac.discontinuityCount;
       this.log('warn', 'dac-step', `DAC timeline stepped by ${(this.dac.lastStepUs / 1000).toFixed(2)} ms (device xrun?): re-anchored, rate kept (${this.dacSteps} so far)`);
     }
 
-    const want = this.d.targetFillFrames - this.ring.fillFrames;
+    if (!this.dacReadyLogged && this.dac.ready) {
+      this.dacReadyLogged = true;
+      const sinceFirstMs = this.firstCallbackNs === null ? Number.NaN : Number(process.hrtime.bigint() - this.firstCallbackNs) / 1e6;
+      this.log('info', 'dac-ready', `DAC clock locked, ${sinceFirstMs.toFixed(0)} ms after the sink's first buffer`);
+    }
+    // Latched by the first audible frame (the log below) or the limit: the full fill from then on.
+    const starting = !this.firstAudioLogged && hostMonoUs() < this.startFillUntilUs;
+    const want = (starting ? this.d.startFillFrames : this.d.targetFillFrames) - this.ring.fillFrames;
     if (want > 0) {
       const pos = this.ring.writePos;
       const region = this.ring.reserve(want);
@@ -260,6 +284,10 @@ class EngineLoop {
       this.sched.render(pos, region.first, firstFrames);
       if (region.second.length > 0) this.sched.render(pos + firstFrames, region.second, region.second.length / 2);
       this.ring.commit(region.frames);
+    }
+    if (!this.firstAudioLogged && this.sched.stats.renderedFrames > 0) {
+      this.firstAudioLogged = true;
+      this.log('info', 'first-audio', `first audio placed, ${((this.ring.fillFrames / this.ring.sampleRate) * 1000).toFixed(0)} ms ahead of the sink`);
     }
     const err = this.sched.takeError();
     if (err !== null) {
@@ -325,7 +353,7 @@ class EngineLoop {
     parentPort?.postMessage({ type: 'stats', stats } satisfies EngineWorkerMessage);
   }
 
-  private log(level: 'warn' | 'error', kind: string, message: string): void {
+  private log(level: 'info' | 'warn' | 'error', kind: string, message: string): void {
     const now = hostMonoUs();
     const last = this.lastLogUs.get(kind);
     if (last !== undefined && now - last < LOG_INTERVAL_MS * 1000) return;

@@ -1,9 +1,11 @@
 #!/usr/bin/env -S node --single-threaded --max-semi-space-size=1
 // jaudiosync-member: the daemon on each speaker. See --help.
-import { pino } from 'pino';
+// Only what the audio output's start needs is imported up front (early-start.ts); pino and the
+// daemon's modules load while its workers start.
 import { ensureAvahiService } from '../link/avahi-service-file.js';
 import { ConfigError, loadMemberConfig, memberHelp } from '../config/member-config.js';
-import { MemberDaemon } from '../member-daemon.js';
+import { DeferredLog } from '../deferred-log.js';
+import { startEarly } from '../early-start.js';
 import { tuneMemory } from '../memory-tuning.js';
 import { missingNodeFlags } from '../node-flags.js';
 
@@ -43,16 +45,20 @@ async function main(): Promise<number> {
       : `jaudiosync-member: ${r.path} ${r.status === 'written' ? 'written' : 'already current'}\n`);
     return 0;
   }
-  const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
+  const earlyLog = new DeferredLog();
   const missing = missingNodeFlags();
   if (missing.length > 0) {
-    log.warn({ missing }, 'node was started without these options (packages/member/src/node-flags.ts): without --single-threaded V8 helper threads can stall the real-time audio engine (docs/audio-engine.md, "Thread priorities"); without --max-semi-space-size=1 the member takes more memory');
+    earlyLog.warn({ missing }, 'node was started without these options (packages/member/src/node-flags.ts): without --single-threaded V8 helper threads can stall the real-time audio engine (docs/audio-engine.md, "Thread priorities"); without --max-semi-space-size=1 the member takes more memory');
   }
   // Before any worker thread exists: arenas are created per thread.
   const malloc = tuneMemory();
-  if ('error' in malloc.result) log.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
-  else log.info({ arenaMax: malloc.arenaMax, mmapThresholdBytes: malloc.mmapThresholdBytes, applied: malloc.result }, 'memory allocator tuned');
-  const daemon = new MemberDaemon(parsed.config, log);
+  if ('error' in malloc.result) earlyLog.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
+  else earlyLog.info({ arenaMax: malloc.arenaMax, mmapThresholdBytes: malloc.mmapThresholdBytes, applied: malloc.result }, 'memory allocator tuned');
+  const early = startEarly(parsed.config, earlyLog);
+  const [{ pino }, { MemberDaemon }] = await Promise.all([import('pino'), import('../member-daemon.js')]);
+  const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
+  earlyLog.attach(log);
+  const daemon = new MemberDaemon(parsed.config, log, early);
   await daemon.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFileAtomicSync } from '@jaudiosync/protocol/atomic-file';
 import { dirname, join } from 'node:path';
-import { PROTOCOL_VERSION } from '@jaudiosync/protocol';
+import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 
 export const AVAHI_SERVICE_FILE = '/etc/avahi/services/jaudiosync-member.service';
 /** avahi-daemon's client socket (nss-mdns and avahi's C client library use it too). */
