@@ -75,6 +75,13 @@ export interface EngineSettings {
 
 const OUTPUT_DELAY_LIMIT_US = 5_000_000;
 
+/** The fill kept until the first audible frame: START_FILL_MS, at least two device buffers and two
+ *  ticks (what a tick's lateness and a buffer's read can take at once), at most the full target. */
+export function startFillFrames(sampleRate: number, framesPerBuffer: number, tickMs: number, targetFillFrames: number): number {
+  const tickFrames = Math.ceil((tickMs * sampleRate) / 1000);
+  return Math.min(targetFillFrames, Math.max(Math.round((START_FILL_MS * sampleRate) / 1000), 2 * framesPerBuffer + 2 * tickFrames));
+}
+
 export class AudioEngine {
   private readonly opts: AudioEngineOptions;
   private worker: Worker | null = null;
@@ -118,9 +125,7 @@ export class AudioEngine {
       firstTimingIndex: new DacTimingRing(o.sink.timingRing).count,
       startFillFrames: 0,
     };
-    const tickFrames = Math.ceil((data.tickMs * o.sink.sampleRate) / 1000);
-    data.startFillFrames = Math.min(data.targetFillFrames,
-      Math.max(Math.round((START_FILL_MS * o.sink.sampleRate) / 1000), 2 * o.sink.framesPerBuffer + 2 * tickFrames));
+    data.startFillFrames = startFillFrames(o.sink.sampleRate, o.sink.framesPerBuffer, data.tickMs, data.targetFillFrames);
     // Before the worker exists, this thread is the ring's only producer.
     const ring = new PcmRing(o.sink.pcmRing);
     if (ring.fillFrames === 0) ring.writeSilence(Math.min(Math.round((START_PREFILL_MS * o.sink.sampleRate) / 1000), Math.floor(ring.capacityFrames / 2)));
