@@ -1,8 +1,8 @@
 // The member's first steps, taken before the rest of its modules load (the leader link, the message
-// schemas, track handling, mDNS, pino: ~200 ms here): the audio output and the clock worker start
-// here, from a handful of small modules. The DAC clock's first lock counts from the sink's start
+// schemas, track handling, mDNS, pino: ~200 ms here): the audio output starts here, from a handful
+// of small modules. The DAC clock's first lock counts from the sink's start
 // (dac-clock.ts), so every millisecond the sink starts sooner is one sooner to the first sound; the
-// workers (engine, simulated DAC, clock) load their own modules on their own threads meanwhile.
+// workers (engine, simulated DAC) load their own modules on their own threads meanwhile.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasPulseApi, listDevices, pulseServerInfo } from '@jaudiosync/portaudio';
@@ -23,7 +23,8 @@ const PULSE_PROBE_TIMEOUT_MS = 500;
 
 export interface EarlyStart {
   clockSource: ClockSource;
-  /** Its worker is spawned (prepare()), not pointed at a server: whoever listens to its events does that. */
+  /** Its worker is not spawned yet: the daemon does that once its modules are loaded (it is needed
+   *  only at the leader's welcome, and its start here slowed the sink's by ~30 ms on 2 cores). */
   clock: ClockSync;
   sink: AudioSink | null;
   engine: AudioEngine | null;
@@ -42,7 +43,7 @@ export function startEarly(config: MemberConfig, log: LineLogger): EarlyStart {
     // Not fatal: the clock memory is not kept (a restart syncs from scratch), as logged by its writes.
     log.warn({ dir: runtimeDir, err: (e as Error).message }, 'runtime directory cannot be created');
   }
-  // Its constructor only makes the shared model the engine reads; its worker is spawned below.
+  // Its constructor only makes the shared model the engine reads; the daemon spawns its worker.
   const clock = new ClockSync({ clock: clockSource.params, mode: config.clock, memoryFile: join(runtimeDir, CLOCK_MEMORY_FILE) });
   const { sink, error } = createSink(config, log);
   let engine: AudioEngine | null = null;
@@ -61,9 +62,6 @@ export function startEarly(config: MemberConfig, log: LineLogger): EarlyStart {
     // Observed by the daemon's start later; until then a failure must not count as unhandled.
     engineUp.catch(() => {});
   }
-  // After the engine's worker and sink (the path to the first sound): the clock worker loads its
-  // modules now, not when the leader's welcome names the server.
-  if (config.clock === 'leader') clock.prepare();
   return { clockSource, clock, sink, engine, engineUp, audioError: error };
 }
 

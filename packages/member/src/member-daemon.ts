@@ -24,7 +24,7 @@ import type { EarlyStart } from './early-start.js';
 import type { MemberConfig } from './config/member-config.js';
 import { SettingsStore, type MemberSettings } from './config/settings-store.js';
 import { LeaderLink } from './link/leader-link.js';
-import { MdnsAdvertiser } from './link/mdns-advertiser.js';
+import type { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
 import { startMallocTrim, trimMemory } from './memory-tuning.js';
@@ -112,7 +112,9 @@ export class MemberDaemon {
 
   async start(): Promise<void> {
     if (this.engine) this.reportRejection('settings', this.engine.setSettings(this.settings));
-    // The clock worker was spawned by early-start.ts; it gets its server only now that its events are heard.
+    // The clock worker loads its modules now, not when the leader's welcome names the server (and
+    // not before this module loaded: the audio output's start comes first, early-start.ts).
+    if (this.config.clock === 'leader') this.clock.prepare();
     if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });
     if (this.config.clock === 'system') this.clock.start({ host: 'localhost', port: 0 });
 
@@ -151,8 +153,11 @@ export class MemberDaemon {
     // run beside it. The engine keeps what it is given before it runs (timeline, tracks, settings).
     this.port = await this.link.listen();
     this.log.info({ port: this.port }, 'member listening');
-    // Advertise the port really bound (`--port 0` picks one).
+    // Advertise the port really bound (`--port 0` picks one). mDNS (multicast-dns and the responder:
+    // 10-30 ms to load) is loaded only by a member that advertises, and after the listen: the
+    // leader's retries reach a restarted member without it.
     if (this.config.mdns) {
+      const { MdnsAdvertiser } = await import('./link/mdns-advertiser.js');
       this.advertiser = new MdnsAdvertiser({ id: this.config.id, port: this.port, log: this.log, avahiServiceFile: this.config.avahiServiceFile });
       await this.advertiser.start();
     }

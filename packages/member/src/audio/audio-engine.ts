@@ -4,15 +4,9 @@
 import { Worker } from 'node:worker_threads';
 import { validateTimeline, type Timeline } from '@jaudiosync/protocol/timeline';
 import { isChannelMode, type ChannelMode } from './channel-mixer.js';
-import {
-  ENGINE_WORKER_MARKER,
-  type EngineClockParams,
-  type EngineStats,
-  type EngineWorkerCommand,
-  type EngineWorkerData,
-  type EngineWorkerMessage,
-} from './engine-worker.js';
-import { JUMP_THRESHOLD_US } from './scheduler.js';
+// Types only from the worker's module (a value import would load its graph into this thread).
+import type { EngineClockParams, EngineStats, EngineWorkerCommand, EngineWorkerData, EngineWorkerMessage } from './engine-worker.js';
+import { ENGINE_WORKER_MARKER } from './engine-worker-marker.js';
 import type { AudioSink } from './sink.js';
 import { TrackStore, type TrackSource } from './track-store.js';
 import { PcmRing } from './pcm-ring.js';
@@ -120,7 +114,7 @@ export class AudioEngine {
       // The ring runs at the device's rate.
       targetFillFrames: Math.max(256, Math.round((fillMs * o.sink.sampleRate) / 1000)),
       tickMs: o.tickMs ?? ENGINE_DEFAULT_TICK_MS,
-      jumpThresholdUs: o.jumpThresholdUs ?? JUMP_THRESHOLD_US,
+      jumpThresholdUs: o.jumpThresholdUs ?? null,
       rejectZeroDelay: o.sink.kind === 'portaudio',
       firstTimingIndex: new DacTimingRing(o.sink.timingRing).count,
       startFillFrames: 0,

@@ -10,13 +10,14 @@ import { noisyReportsWarning } from './dac-report-quality.js';
 import { DacTimingLog } from './dac-timing-log.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
-import { Scheduler, type SchedulerSettings } from './scheduler.js';
+import { JUMP_THRESHOLD_US, Scheduler, type SchedulerSettings } from './scheduler.js';
+import { ENGINE_WORKER_MARKER } from './engine-worker-marker.js';
 import { PlaylistReader, TrackStore, type TrackSource } from './track-store.js';
 import { currentKernelThreadId } from './audio-thread-priority.js';
 import { scheduleGarbageCollection } from './collect-garbage.js';
 
 /** Marks our workerData (the module is only a worker entry point). */
-export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
+export { ENGINE_WORKER_MARKER };
 /** Stats are posted this often: the member reports its state to the leader once a second
  *  (member-daemon.ts), and each message wakes the main thread (4 a second until 2026-12-07). */
 export const ENGINE_STATS_INTERVAL_MS = 1000;
@@ -41,7 +42,8 @@ export interface EngineWorkerData {
   outputRate: number;
   targetFillFrames: number;
   tickMs: number;
-  jumpThresholdUs: number;
+  /** null: the scheduler's JUMP_THRESHOLD_US. */
+  jumpThresholdUs: number | null;
   rejectZeroDelay: boolean;
   /** The timing ring's count when this engine started its sink: its entries from there on are this stream's. */
   firstTimingIndex: number;
@@ -152,7 +154,7 @@ class EngineLoop {
     ({ log: this.timingLog, error: this.timingLogError } = DacTimingLog.open(process.env['JAS_DAC_TIMING_LOG']));
     this.reader = new PlaylistReader(this.store);
     this.sched = new Scheduler(
-      { outputRate: d.outputRate, deviceRate: this.ring.sampleRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
+      { outputRate: d.outputRate, deviceRate: this.ring.sampleRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs ?? JUMP_THRESHOLD_US },
       this.dac,
       this.reader,
     );

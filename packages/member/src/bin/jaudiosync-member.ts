@@ -2,7 +2,6 @@
 // jaudiosync-member: the daemon on each speaker. See --help.
 // Only what the audio output's start needs is imported up front (early-start.ts); pino and the
 // daemon's modules load while its workers start.
-import { ensureAvahiService } from '../link/avahi-service-file.js';
 import { ConfigError, loadMemberConfig, memberHelp } from '../config/member-config.js';
 import { DeferredLog } from '../deferred-log.js';
 import { startEarly } from '../early-start.js';
@@ -35,6 +34,7 @@ async function main(): Promise<number> {
   }
   if (parsed.writeAvahiService) {
     // Run privileged by the systemd unit before every start: a changed port or id reaches avahi.
+    const { ensureAvahiService } = await import('../link/avahi-service-file.js');
     const r = ensureAvahiService(parsed.config.id, parsed.config.port, parsed.config.avahiServiceFile);
     if (r.status === 'failed') {
       process.stderr.write(`jaudiosync-member: cannot write ${r.path}: ${r.error}\n`);
