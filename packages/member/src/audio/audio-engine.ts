@@ -31,13 +31,6 @@ const WORKER_START_TIMEOUT_MS = 10_000;
  * (>= 0.5 s after the sink starts), so it never delays the first audio.
  */
 export const START_PREFILL_MS = 250;
-/**
- * Until the first audible frame the engine keeps only this much queued (but at least two device
- * buffers and two ticks): what it queues is silence, and the first frame it can place after the
- * DAC clock locks and the clock model is known lands behind everything queued. The full target
- * fill is kept from the first audible frame on.
- */
-export const START_FILL_MS = 40;
 const WORKER_STOP_TIMEOUT_MS = 5_000;
 
 export interface AudioEngineOptions {
@@ -68,13 +61,6 @@ export interface EngineSettings {
 }
 
 const OUTPUT_DELAY_LIMIT_US = 5_000_000;
-
-/** The fill kept until the first audible frame: START_FILL_MS, at least two device buffers and two
- *  ticks (what a tick's lateness and a buffer's read can take at once), at most the full target. */
-export function startFillFrames(sampleRate: number, framesPerBuffer: number, tickMs: number, targetFillFrames: number): number {
-  const tickFrames = Math.ceil((tickMs * sampleRate) / 1000);
-  return Math.min(targetFillFrames, Math.max(Math.round((START_FILL_MS * sampleRate) / 1000), 2 * framesPerBuffer + 2 * tickFrames));
-}
 
 export class AudioEngine {
   private readonly opts: AudioEngineOptions;
@@ -117,9 +103,7 @@ export class AudioEngine {
       jumpThresholdUs: o.jumpThresholdUs ?? null,
       rejectZeroDelay: o.sink.kind === 'portaudio',
       firstTimingIndex: new DacTimingRing(o.sink.timingRing).count,
-      startFillFrames: 0,
     };
-    data.startFillFrames = startFillFrames(o.sink.sampleRate, o.sink.framesPerBuffer, data.tickMs, data.targetFillFrames);
     // Before the worker exists, this thread is the ring's only producer.
     const ring = new PcmRing(o.sink.pcmRing);
     if (ring.fillFrames === 0) ring.writeSilence(Math.min(Math.round((START_PREFILL_MS * o.sink.sampleRate) / 1000), Math.floor(ring.capacityFrames / 2)));

@@ -23,9 +23,6 @@ export { ENGINE_WORKER_MARKER };
 export const ENGINE_STATS_INTERVAL_MS = 1000;
 /** At most one log line per this interval per kind of message (an error every tick must not flood). */
 const LOG_INTERVAL_MS = 5_000;
-/** The start fill (EngineWorkerData.startFillFrames) applies at most this long: a member started
- *  while nothing plays keeps its full ring after it, not a thin one for as long as the pause lasts. */
-export const START_FILL_LIMIT_MS = 5_000;
 
 export interface EngineClockParams {
   /** Injected offset/rate of the member's ClockSource: localUs = hostMonoUs * (1 + ratePpm/1e6) + offsetUs. */
@@ -47,8 +44,6 @@ export interface EngineWorkerData {
   rejectZeroDelay: boolean;
   /** The timing ring's count when this engine started its sink: its entries from there on are this stream's. */
   firstTimingIndex: number;
-  /** Fill kept until the first audible frame (AudioEngine's START_FILL_MS): queued silence delays it. */
-  startFillFrames: number;
 }
 
 export type EngineWorkerCommand =
@@ -137,8 +132,6 @@ class EngineLoop {
   private firstAudioLogged = false;
   /** Host ns of the first sink callback this engine saw (the start-up log measures from it). */
   private firstCallbackNs: bigint | null = null;
-  /** Host µs until which the start fill applies (while nothing audible was placed yet). */
-  private startFillUntilUs = 0;
   private readonly lastLogUs = new Map<string, number>();
   /** JAS_DAC_TIMING_LOG (diagnosis): every timing entry read, for replaying a DAC model. */
   private readonly timingLog: DacTimingLog | null;
@@ -165,7 +158,6 @@ class EngineLoop {
   }
 
   start(): void {
-    this.startFillUntilUs = hostMonoUs() + START_FILL_LIMIT_MS * 1000;
     this.tick();
   }
 
@@ -276,9 +268,7 @@ class EngineLoop {
       const sinceFirstMs = this.firstCallbackNs === null ? Number.NaN : Number(process.hrtime.bigint() - this.firstCallbackNs) / 1e6;
       this.log('info', 'dac-ready', `DAC clock locked, ${sinceFirstMs.toFixed(0)} ms after the sink's first buffer`);
     }
-    // Latched by the first audible frame (the log below) or the limit: the full fill from then on.
-    const starting = !this.firstAudioLogged && hostMonoUs() < this.startFillUntilUs;
-    const want = (starting ? this.d.startFillFrames : this.d.targetFillFrames) - this.ring.fillFrames;
+    const want = this.d.targetFillFrames - this.ring.fillFrames;
     if (want > 0) {
       const pos = this.ring.writePos;
       const region = this.ring.reserve(want);
