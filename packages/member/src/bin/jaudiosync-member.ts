@@ -55,6 +55,11 @@ async function main(): Promise<number> {
   if ('error' in malloc.result) earlyLog.info({ reason: malloc.result.error }, 'memory allocator left at its defaults (RSS may grow with fragmentation)');
   else earlyLog.info({ arenaMax: malloc.arenaMax, mmapThresholdBytes: malloc.mmapThresholdBytes, applied: malloc.result }, 'memory allocator tuned');
   const early = startEarly(parsed.config, earlyLog);
+  // The rest loads once the audio threads run and are raised to real-time: this thread raises
+  // them when their workers report, which it cannot while it loads modules (100-200 ms; the
+  // simulated DAC's first timing, at normal priority beside that load, made the late joiner's
+  // first seconds worse). A failed start is thrown by the daemon's start.
+  await early.engineUp.catch(() => {});
   const [{ pino }, { MemberDaemon }] = await Promise.all([import('pino'), import('../member-daemon.js')]);
   const log = pino({ level: parsed.config.logLevel, base: { member: parsed.config.id } });
   earlyLog.attach(log);
