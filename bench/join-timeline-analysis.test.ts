@@ -28,3 +28,17 @@ test('join timeline: the member\'s events after its spawn, in ms since it, and t
   assert.equal(t['first audio'], 2100);
   assert.equal(t['in sync'], 2150);
 });
+
+test('join timeline: a line the member kept until its logger was up counts at its writtenAt; the engine\'s start-up lines', () => {
+  const playAtUs = 1_000_000_000_000;
+  const spawnMs = 1e9 + 20_000;
+  const memberLog = [
+    `{"level":30,"time":${spawnMs + 500},"writtenAt":${spawnMs + 90},"msg":"memory allocator tuned"}`,
+    `{"level":30,"time":${spawnMs + 700},"component":"engine","msg":"DAC clock locked, 505 ms after the sink's first buffer"}`,
+    `{"level":30,"time":${spawnMs + 705},"component":"engine","msg":"first audio placed, 40 ms ahead of the sink"}`,
+  ].join('\n');
+  const t = joinTimeline({ member: 'member1', kind: 'restart', spawn_s: 20 }, playAtUs, memberLog, '');
+  assert.equal(t['first log line (node up)'], 90);
+  assert.equal(t['DAC clock locked'], 700);
+  assert.equal(t['first audio placed'], 705);
+});

@@ -18,6 +18,8 @@ const MEMBER_EVENTS: Array<[name: string, match: (msg: string) => boolean]> = [
   ['first log line (node up)', () => true],
   ['listening', (m) => m === 'member listening'],
   ['engine up', (m) => m === 'audio threads real-time' || m.startsWith('audio threads without real-time')],
+  ['DAC clock locked', (m) => m.startsWith('DAC clock locked')],
+  ['first audio placed', (m) => m.startsWith('first audio placed')],
   ['mDNS announced', (m) => m === 'mDNS: advertising'],
   ['leader connected', (m) => m === 'leader connected'],
   ['welcomed', (m) => m === 'welcomed by leader'],
@@ -39,7 +41,9 @@ function parseLines(text: string): LogLine[] {
     try {
       const o = JSON.parse(line) as Record<string, unknown>;
       if (typeof o['time'] === 'number' && typeof o['msg'] === 'string') {
-        out.push({ time: o['time'], msg: o['msg'], raw: line });
+        // A line kept until the logger was up (the member's DeferredLog) carries when it was written.
+        const time = typeof o['writtenAt'] === 'number' ? o['writtenAt'] : o['time'];
+        out.push({ time, msg: o['msg'], raw: line });
       }
     } catch {
       // not a log line (a crash trace): skip

@@ -278,6 +278,13 @@ async function main(): Promise<number> {
         schedule_windows: windowCounts(series, steadyNs),
         // every measured window of the last 10 s, in sync or not (shows how far off a member that never joined was)
         schedule_offset_last10s_us: absStats(pointsIn(series.points, Math.min(capEndNs, endNs) - 10e9).map((p) => p.offsetUs)),
+        // A late or restarted member: its first 2 s in sync (the clock and DAC fits are youngest then),
+        // and every window from 3 s after its spawn on (the same span of its life for a start that
+        // takes 0.8 s or 2 s: compares how well it plays whatever its join time).
+        ...(inst.kind === 'initial' ? {} : {
+          schedule_offset_first2s_us: absStats((steadyNs === null ? [] : pointsIn(series.points, steadyNs, steadyNs + 2e9)).map((p) => p.offsetUs)),
+          schedule_offset_from_spawn_3s_us: absStats(pointsIn(series.points, inst.spawnNs + 3e9).map((p) => p.offsetUs)),
+        }),
         ...(inst.kind === 'initial' ? {} : { [inst.kind === 'late' ? 'join_s' : 'rejoin_s']: inSyncNs === null ? null : round((inSyncNs - inst.spawnNs) / 1e9, 2) }),
         first_audio_s: firstAudio === null ? null : round((firstAudio - inst.spawnNs) / 1e9, 2),
         // first rising edge after the start fade in the capture vs the same edge in the schedule

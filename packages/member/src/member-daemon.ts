@@ -1,7 +1,6 @@
 // The member daemon: composes clock sync, the audio engine and its sink, the track cache/decoder
 // and the leader link. Owns no timing itself: the clock worker and the engine worker do. Every
 // message from the leader is already validated by the link; here it becomes engine state.
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -16,29 +15,21 @@ import {
 } from '@jaudiosync/protocol';
 // The decoder's front only: the decoders themselves load in its worker (not at every start).
 import { TrackDecoder } from '@jaudiosync/media/track-decoder';
-import { CLOCK_MEMORY_FILE } from './clock/clock-memory.js';
-import { ClockSync } from './clock/clock-sync.js';
-import { ClockSource } from './clock/clock-source.js';
+import type { ClockSync } from './clock/clock-sync.js';
+import type { ClockSource } from './clock/clock-source.js';
 import type { PriorContradiction, PriorState } from './clock/time-filter.js';
-import { AudioEngine } from './audio/audio-engine.js';
-import { CaptureSink } from './audio/capture-sink.js';
-import { describeAudioThreadPriority, type AudioThreadPriority } from './audio/audio-thread-priority.js';
-import { PortAudioSink } from './audio/portaudio-sink.js';
-import { chooseOutputApi } from './audio/output-api.js';
-import { hasPulseApi, listDevices, pulseServerInfo } from '@jaudiosync/portaudio';
+import type { AudioEngine } from './audio/audio-engine.js';
 import type { AudioSink } from './audio/sink.js';
+import type { EarlyStart } from './early-start.js';
 import type { MemberConfig } from './config/member-config.js';
 import { SettingsStore, type MemberSettings } from './config/settings-store.js';
 import { LeaderLink } from './link/leader-link.js';
-import { MdnsAdvertiser } from './link/mdns-advertiser.js';
+import type { MdnsAdvertiser } from './link/mdns-advertiser.js';
 import { TrackCache } from './tracks/track-cache.js';
 import { TrackManager } from './tracks/track-manager.js';
 import { startMallocTrim, trimMemory } from './memory-tuning.js';
 import { fromTimelineMessage } from '@jaudiosync/protocol/timeline-message';
 import { planningNowUs, planTracks, type WelcomeTime } from './tracks/track-plan.js';
-
-/** How long the start-up choice of audio library waits for a PulseAudio server to answer. */
-const PULSE_PROBE_TIMEOUT_MS = 500;
 
 export const SOFTWARE_VERSION = '0.1.0';
 /** State reports to the leader: often enough for live plots, cheap enough for 32 members. */
@@ -61,8 +52,9 @@ interface ReportedError {
 export class MemberDaemon {
   private readonly clockSource: ClockSource;
   private readonly clock: ClockSync;
-  private sink: AudioSink | null = null;
-  private engine: AudioEngine | null = null;
+  private readonly sink: AudioSink | null;
+  private readonly engine: AudioEngine | null;
+  private readonly engineUp: Promise<void>;
   private readonly decoder: TrackDecoder;
   private readonly cache: TrackCache;
   private readonly tracks: TrackManager;
@@ -78,16 +70,14 @@ export class MemberDaemon {
   /** Leader time in the last welcome and our local time then: a rough clock before NTP sync. */
   private welcomeTime: WelcomeTime | null = null;
 
-  constructor(private readonly config: MemberConfig, private readonly log: Logger) {
-    this.clockSource = ClockSource.fromEnv();
-    const runtimeDir = config.runtimeDir ?? config.stateDir;
-    try {
-      mkdirSync(runtimeDir, { recursive: true });
-    } catch (e) {
-      // Not fatal: the clock memory is not kept (a restart syncs from scratch), as logged by its writes.
-      log.warn({ dir: runtimeDir, err: (e as Error).message }, 'runtime directory cannot be created');
-    }
-    this.clock = new ClockSync({ clock: this.clockSource.params, mode: config.clock, memoryFile: join(runtimeDir, CLOCK_MEMORY_FILE) });
+  /** `early`: the audio output and clock worker, started before this module loaded (early-start.ts). */
+  constructor(private readonly config: MemberConfig, private readonly log: Logger, early: EarlyStart) {
+    this.clockSource = early.clockSource;
+    this.clock = early.clock;
+    this.sink = early.sink;
+    this.engine = early.engine;
+    this.engineUp = early.engineUp;
+    if (early.audioError !== null) this.pushError('JAS_ERR_AUDIO_DEVICE', early.audioError);
     this.store = new SettingsStore(config.stateDir);
     const saved = this.store.load();
     this.settings = saved.settings;
@@ -121,19 +111,9 @@ export class MemberDaemon {
   }
 
   async start(): Promise<void> {
-    this.sink = this.createSink();
-    if (this.sink) {
-      this.engine = new AudioEngine({
-        sink: this.sink,
-        clockShare: this.clock.share,
-        clock: this.clockSource.params,
-        outputRate: this.config.outputRate,
-        targetFillMs: this.config.bufferMs,
-        onLog: (level, message) => this.log[level]({ component: 'engine' }, message),
-      });
-      this.reportRejection('settings', this.engine.setSettings(this.settings));
-    }
-    // The clock worker loads its modules now, not when the leader's welcome names the server.
+    if (this.engine) this.reportRejection('settings', this.engine.setSettings(this.settings));
+    // The clock worker loads its modules now, not when the leader's welcome names the server (and
+    // not before this module loaded: the audio output's start comes first, early-start.ts).
     if (this.config.clock === 'leader') this.clock.prepare();
     if (this.config.leader && this.config.clock === 'leader') this.clock.start({ host: this.config.leader, port: this.config.ntpPort });
     if (this.config.clock === 'system') this.clock.start({ host: 'localhost', port: 0 });
@@ -168,36 +148,27 @@ export class MemberDaemon {
     });
     this.link.on('refused', (reason, addr) => this.log.error({ leader: addr, reason }, `leader refused this member: ${reason}`));
     this.link.on('message', (msg, addr) => this.onMessage(msg, addr));
-    // Reachable first, then the audio engine: a joining member's critical path is discovery (mDNS
-    // probing, 0.75 s), the leader's connection and the clock's first sync, none of which needs the
-    // engine; its start (worker, real-time threads, the sink: 0.2-1.7 s on a loaded VM) runs beside
-    // them. The engine keeps what it is given before it runs (timeline, tracks, settings).
+    // The audio engine started before this module loaded (early-start.ts: the DAC clock's first lock
+    // counts from its sink's start); discovery, the leader's connection and the clock's first sync
+    // run beside it. The engine keeps what it is given before it runs (timeline, tracks, settings).
     this.port = await this.link.listen();
     this.log.info({ port: this.port }, 'member listening');
-    const engineUp = this.startEngine();
-    // Advertise the port really bound (`--port 0` picks one).
+    // Advertise the port really bound (`--port 0` picks one). mDNS (multicast-dns and the responder:
+    // 10-30 ms to load) is loaded only by a member that advertises, and after the listen: the
+    // leader's retries reach a restarted member without it.
     if (this.config.mdns) {
+      const { MdnsAdvertiser } = await import('./link/mdns-advertiser.js');
       this.advertiser = new MdnsAdvertiser({ id: this.config.id, port: this.port, log: this.log, avahiServiceFile: this.config.avahiServiceFile });
       await this.advertiser.start();
     }
-    await engineUp;
+    // Started (and its thread priorities logged) by early-start.ts; a failed start fails the daemon's.
+    await this.engineUp;
     this.timers.push(setInterval(() => this.sendState(), STATE_REPORT_MS));
     this.timers.push(setInterval(() => this.applyTrackPlan(), TRACK_PLAN_MS));
     // Free heap pages go back to the kernel now and then (memory-tuning.ts); stops if it cannot.
     this.stopMallocTrim = startMallocTrim((reason) => this.log.info({ reason }, 'free heap pages are not returned to the kernel (no malloc_trim)'));
     this.log.info({ id: this.config.id, port: this.port, sink: this.sink?.kind ?? 'none', clock: this.config.clock, keyFingerprint: this.config.key?.fingerprint ?? null }, 'member ready');
     if (!this.config.key) this.log.warn('no shared key: any host on the network can act as this member\'s leader (development only; see docs/security.md)');
-  }
-
-  private async startEngine(): Promise<void> {
-    const engine = this.engine;
-    if (!engine) return;
-    await engine.start();
-    const raised = Object.entries({ engine: engine.threadPriority, captureDac: this.sink instanceof CaptureSink ? this.sink.threadPriority : null })
-      .filter((e): e is [string, AudioThreadPriority] => e[1] !== null);
-    const threads = Object.fromEntries(raised.map(([name, p]) => [name, describeAudioThreadPriority(p)]));
-    const allRealtime = raised.every(([, p]) => p.scheduling === 'fifo');
-    this.log[allRealtime ? 'info' : 'warn']({ threads }, allRealtime ? 'audio threads real-time' : 'audio threads without real-time scheduling: a busy host can cause underruns (docs/audio-engine.md)');
   }
 
   get listenPort(): number {
@@ -215,36 +186,6 @@ export class MemberDaemon {
     await this.clock.stop();
     await this.decoder.close();
     await this.tracks.close();
-  }
-
-  private createSink(): AudioSink | null {
-    const c = this.config;
-    if (c.sink === 'none') return null;
-    if (c.sink === 'capture') {
-      const opts: ConstructorParameters<typeof CaptureSink>[0] = {
-        sampleRate: c.outputRate,
-        ratePpm: c.capturePpm,
-        latencyMs: c.captureLatencyMs,
-      };
-      if (c.captureFile) opts.file = c.captureFile;
-      return new CaptureSink(opts);
-    }
-    try {
-      const { api, reason } = chooseOutputApi(c.audioApi, c.device, {
-        hasPulse: hasPulseApi,
-        pulseServer: () => pulseServerInfo(PULSE_PROBE_TIMEOUT_MS),
-        portAudioDeviceNames: () => { try { return listDevices().map((d) => d.name); } catch { return []; } },
-      });
-      this.log.info({ audioApi: api }, `audio output through ${api === 'pulse' ? 'libpulse' : 'PortAudio'}: ${reason}`);
-      const sink = new PortAudioSink({ api, device: c.device, sampleRate: c.outputRate, deviceRate: c.deviceRate, suggestedLatencyS: c.outputLatencyMs / 1000 });
-      if (sink.sampleRate !== c.outputRate) this.log.warn({ deviceRate: sink.sampleRate, outputRate: c.outputRate }, `output device at ${sink.sampleRate} Hz: ${sink.rateReason}`);
-      return sink;
-    } catch (err) {
-      // No addon or no device: keep the daemon up (the leader sees the error) rather than exit.
-      this.log.error({ err: (err as Error).message }, 'PortAudio output unavailable; no audio will play');
-      this.pushError('JAS_ERR_AUDIO_DEVICE', (err as Error).message);
-      return null;
-    }
   }
 
   private hello(): MessageInput {

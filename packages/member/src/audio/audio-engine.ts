@@ -4,17 +4,13 @@
 import { Worker } from 'node:worker_threads';
 import { validateTimeline, type Timeline } from '@jaudiosync/protocol/timeline';
 import { isChannelMode, type ChannelMode } from './channel-mixer.js';
-import {
-  ENGINE_WORKER_MARKER,
-  type EngineClockParams,
-  type EngineStats,
-  type EngineWorkerCommand,
-  type EngineWorkerData,
-  type EngineWorkerMessage,
-} from './engine-worker.js';
-import { JUMP_THRESHOLD_US } from './scheduler.js';
+// Types only from the worker's module (a value import would load its graph into this thread).
+import type { EngineClockParams, EngineStats, EngineWorkerCommand, EngineWorkerData, EngineWorkerMessage } from './engine-worker.js';
+import { ENGINE_WORKER_MARKER } from './engine-worker-marker.js';
 import type { AudioSink } from './sink.js';
 import { TrackStore, type TrackSource } from './track-store.js';
+import { PcmRing } from './pcm-ring.js';
+import { DacTimingRing } from './dac-timing-ring.js';
 import { scheduleGarbageCollection } from './collect-garbage.js';
 import { ENGINE_RT_PRIORITY, raiseAudioThreadPriority, type AudioThreadPriority } from './audio-thread-priority.js';
 import { OutputSupervisor, type OutputStatus } from './output-supervisor.js';
@@ -27,6 +23,14 @@ export const ENGINE_DEFAULT_TARGET_FILL_MS = 100;
 /** Worker wake-up period. */
 export const ENGINE_DEFAULT_TICK_MS = 10;
 const WORKER_START_TIMEOUT_MS = 10_000;
+/**
+ * Silence queued before the sink starts, so that the sink starts beside the worker instead of after
+ * it (the worker's start, 80-160 ms on the loaded VM, is then off the path to the DAC clock's first
+ * lock, which counts from the sink's start). It must cover the worker's start (else the sink
+ * underruns, harmless in silence but counted) and is long drained when the DAC clock first locks
+ * (>= 0.5 s after the sink starts), so it never delays the first audio.
+ */
+export const START_PREFILL_MS = 250;
 const WORKER_STOP_TIMEOUT_MS = 5_000;
 
 export interface AudioEngineOptions {
@@ -96,10 +100,14 @@ export class AudioEngine {
       // The ring runs at the device's rate.
       targetFillFrames: Math.max(256, Math.round((fillMs * o.sink.sampleRate) / 1000)),
       tickMs: o.tickMs ?? ENGINE_DEFAULT_TICK_MS,
-      jumpThresholdUs: o.jumpThresholdUs ?? JUMP_THRESHOLD_US,
+      jumpThresholdUs: o.jumpThresholdUs ?? null,
       rejectZeroDelay: o.sink.kind === 'portaudio',
       trustedReports: o.sink.trustedReports,
+      firstTimingIndex: new DacTimingRing(o.sink.timingRing).count,
     };
+    // Before the worker exists, this thread is the ring's only producer.
+    const ring = new PcmRing(o.sink.pcmRing);
+    if (ring.fillFrames === 0) ring.writeSilence(Math.min(Math.round((START_PREFILL_MS * o.sink.sampleRate) / 1000), Math.floor(ring.capacityFrames / 2)));
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: data });
     this.worker = worker;
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
@@ -113,7 +121,7 @@ export class AudioEngine {
     if (this.timeline !== null) this.post({ type: 'timeline', timeline: this.timeline });
     if (this.settings !== null) this.post({ type: 'settings', settings: this.settings });
     for (const [id, t] of this.tracks) this.post({ type: 'addTrack', id, source: t.source, frames: t.frames });
-    await new Promise<void>((resolve, reject) => {
+    const workerStarted = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('AudioEngine: worker did not start')), WORKER_START_TIMEOUT_MS);
       worker.once('exit', () => {
         clearTimeout(timer);
@@ -126,11 +134,14 @@ export class AudioEngine {
           resolve();
         }
       });
-    }).catch(async (e: unknown) => {
-      await this.stop();
-      throw e;
     });
-    await o.sink.start();
+    // The sink plays the prefill while the worker starts; both must be up, else neither stays.
+    const results = await Promise.allSettled([workerStarted, o.sink.start()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.stop();
+      throw failed.reason;
+    }
     // A simulated DAC cannot be lost; a real output can (server restart, device unplugged).
     if (o.sink.kind === 'portaudio' && o.superviseOutput !== false) {
       this.supervisor = new OutputSupervisor({

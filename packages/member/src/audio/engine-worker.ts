@@ -10,13 +10,14 @@ import { noisyReportsWarning } from './dac-report-quality.js';
 import { DacTimingLog } from './dac-timing-log.js';
 import { DacTimingRing } from './dac-timing-ring.js';
 import { PcmRing } from './pcm-ring.js';
-import { Scheduler, type SchedulerSettings } from './scheduler.js';
+import { JUMP_THRESHOLD_US, Scheduler, type SchedulerSettings } from './scheduler.js';
+import { ENGINE_WORKER_MARKER } from './engine-worker-marker.js';
 import { PlaylistReader, TrackStore, type TrackSource } from './track-store.js';
 import { currentKernelThreadId } from './audio-thread-priority.js';
 import { scheduleGarbageCollection } from './collect-garbage.js';
 
 /** Marks our workerData (the module is only a worker entry point). */
-export const ENGINE_WORKER_MARKER = 'jaudiosync-engine-worker';
+export { ENGINE_WORKER_MARKER };
 /** Stats are posted this often: the member reports its state to the leader once a second
  *  (member-daemon.ts), and each message wakes the main thread (4 a second until 2026-12-07). */
 export const ENGINE_STATS_INTERVAL_MS = 1000;
@@ -38,9 +39,12 @@ export interface EngineWorkerData {
   outputRate: number;
   targetFillFrames: number;
   tickMs: number;
-  jumpThresholdUs: number;
+  /** null: the scheduler's JUMP_THRESHOLD_US. */
+  jumpThresholdUs: number | null;
   rejectZeroDelay: boolean;
   trustedReports: boolean;
+  /** The timing ring's count when this engine started its sink: its entries from there on are this stream's. */
+  firstTimingIndex: number;
 }
 
 export type EngineWorkerCommand =
@@ -87,7 +91,7 @@ export interface EngineStats {
 export type EngineWorkerMessage =
   | { type: 'started'; tid: number }
   | { type: 'stats'; stats: EngineStats }
-  | { type: 'log'; level: 'warn' | 'error'; message: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stopped' };
 
 /** Taken once: in a worker, `process` is a global accessor, and looking it up on every tick's cold
@@ -128,6 +132,11 @@ class EngineLoop {
   private errors = 0;
   private dacSteps = 0;
   private noisyReportsWarned = false;
+  /** The start-up milestones were logged (once per engine: the member's join timeline). */
+  private dacReadyLogged = false;
+  private firstAudioLogged = false;
+  /** Host ns of the first sink callback this engine saw (the start-up log measures from it). */
+  private firstCallbackNs: bigint | null = null;
   private readonly lastLogUs = new Map<string, number>();
   /** JAS_DAC_TIMING_LOG (diagnosis): every timing entry read, for replaying a DAC model. */
   private readonly timingLog: DacTimingLog | null;
@@ -143,13 +152,14 @@ class EngineLoop {
     ({ log: this.timingLog, error: this.timingLogError } = DacTimingLog.open(process.env['JAS_DAC_TIMING_LOG']));
     this.reader = new PlaylistReader(this.store);
     this.sched = new Scheduler(
-      { outputRate: d.outputRate, deviceRate: this.ring.sampleRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs },
+      { outputRate: d.outputRate, deviceRate: this.ring.sampleRate, clock: this.clock, jumpThresholdUs: d.jumpThresholdUs ?? JUMP_THRESHOLD_US },
       this.dac,
       this.reader,
     );
     if (this.ring.channels !== 2) throw new Error(`engine: the PCM ring must be stereo, has ${this.ring.channels} channels`);
-    // Skip timing entries from before us (a restarted engine on a running sink).
-    this.nextTimingIndex = Math.max(0, this.timing.count - 64);
+    // The entries since our sink started (it starts beside this worker), or the newest ones of a
+    // sink that was already running (a restarted engine).
+    this.nextTimingIndex = Math.max(0, Math.min(d.firstTimingIndex, this.timing.count - 64));
   }
 
   start(): void {
@@ -254,11 +264,17 @@ class EngineLoop {
     }
     const last = entries[entries.length - 1];
     if (last !== undefined) this.nextTimingIndex = last.index + 1;
+    if (this.firstCallbackNs === null && entries[0] !== undefined) this.firstCallbackNs = entries[0].callbackTimeNs;
     if (this.dac.discontinuityCount !== this.dacSteps) {
       this.dacSteps = this.dac.discontinuityCount;
       this.log('warn', 'dac-step', `DAC timeline stepped by ${(this.dac.lastStepUs / 1000).toFixed(2)} ms (device xrun?): re-anchored, rate kept (${this.dacSteps} so far)`);
     }
 
+    if (!this.dacReadyLogged && this.dac.ready) {
+      this.dacReadyLogged = true;
+      const sinceFirstMs = this.firstCallbackNs === null ? Number.NaN : Number(process.hrtime.bigint() - this.firstCallbackNs) / 1e6;
+      this.log('info', 'dac-ready', `DAC clock locked, ${sinceFirstMs.toFixed(0)} ms after the sink's first buffer`);
+    }
     const want = this.d.targetFillFrames - this.ring.fillFrames;
     if (want > 0) {
       const pos = this.ring.writePos;
@@ -267,6 +283,10 @@ class EngineLoop {
       this.sched.render(pos, region.first, firstFrames);
       if (region.second.length > 0) this.sched.render(pos + firstFrames, region.second, region.second.length / 2);
       this.ring.commit(region.frames);
+    }
+    if (!this.firstAudioLogged && this.sched.stats.renderedFrames > 0) {
+      this.firstAudioLogged = true;
+      this.log('info', 'first-audio', `first audio placed, ${((this.ring.fillFrames / this.ring.sampleRate) * 1000).toFixed(0)} ms ahead of the sink`);
     }
     const err = this.sched.takeError();
     if (err !== null) {
@@ -332,7 +352,7 @@ class EngineLoop {
     parentPort?.postMessage({ type: 'stats', stats } satisfies EngineWorkerMessage);
   }
 
-  private log(level: 'warn' | 'error', kind: string, message: string): void {
+  private log(level: 'info' | 'warn' | 'error', kind: string, message: string): void {
     const now = hostMonoUs();
     const last = this.lastLogUs.get(kind);
     if (last !== undefined && now - last < LOG_INTERVAL_MS * 1000) return;

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AVAHI_SERVICE_FILE } from '../link/avahi-service-file.js';
-import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth';
+import { AVAHI_SERVICE_FILE } from '../link/avahi-paths.js';
+import { KeyFormatError, parseKey, requireKeyInProduction, type AuthKey } from '@jaudiosync/protocol/auth-key';
 
 export type SinkKind = 'portaudio' | 'capture' | 'none';
 export type ChannelMode = 'stereo' | 'mono' | 'left' | 'right';

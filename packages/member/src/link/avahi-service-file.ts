@@ -9,11 +9,11 @@ import { connect } from 'node:net';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFileAtomicSync } from '@jaudiosync/protocol/atomic-file';
 import { dirname, join } from 'node:path';
-import { PROTOCOL_VERSION } from '@jaudiosync/protocol';
+import { PROTOCOL_VERSION } from '@jaudiosync/protocol/version';
 
-export const AVAHI_SERVICE_FILE = '/etc/avahi/services/jaudiosync-member.service';
-/** avahi-daemon's client socket (nss-mdns and avahi's C client library use it too). */
-export const AVAHI_SOCKET = '/run/avahi-daemon/socket';
+import { AVAHI_SERVICE_FILE, AVAHI_SOCKET } from './avahi-paths.js';
+
+export { AVAHI_SERVICE_FILE, AVAHI_SOCKET };
 const AVAHI_PROBE_TIMEOUT_MS = 500;
 
 /** Our mDNS instance name for a member id; dots would split the DNS label. */

@@ -5,7 +5,8 @@
 // connection replaces the current leader only once its `welcome` has proved the key.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { createRequire } from 'node:module';
+import type { WebSocket, WebSocketServer as WebSocketServerClass } from 'ws';
 import {
   CHALLENGE_HEADER,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -24,6 +25,10 @@ import {
   type WelcomeMessage,
   type WireError,
 } from '@jaudiosync/protocol';
+
+// ws through require, not import: imported as ESM (its wrapper.mjs over its CommonJS files) it took
+// 110-140 ms of the member's start on Node 20, required 30 ms (issue #18, docs/benchmarks.md).
+const { WebSocketServer } = createRequire(import.meta.url)('ws') as typeof import('ws');
 
 /** More messages than this per second from one peer is a flood: the peer is disconnected. */
 const MAX_MESSAGES_PER_S = 200;
@@ -63,7 +68,7 @@ export interface LeaderLinkEvents {
 }
 
 export class LeaderLink extends EventEmitter<LeaderLinkEvents> {
-  private wss: WebSocketServer | null = null;
+  private wss: WebSocketServerClass | null = null;
   private current: WebSocket | null = null;
   private remote = '';
   private readonly warnedPeers = new Set<string>();
