@@ -16,6 +16,7 @@ class ManualSink implements AudioSink {
   readonly sampleRate = RATE;
   readonly channels = 2;
   readonly framesPerBuffer = 256;
+  readonly trustedReports = true;
   readonly ring = PcmRing.create(RATE, 2, RATE);
   readonly pcmRing = this.ring.sab;
   readonly timingRing = DacTimingRing.create(1024).sab;
