@@ -4,6 +4,7 @@
 // faster here; V8 runs wasm SIMD on x86-64 (SSE4.1) and on a Pi's arm64 (NEON). Assembled here
 // from its opcodes (wasm binary format, SIMD proposal as standardised): no toolchain, nothing to
 // download. Where SIMD is not available, `simdKernel()` is null and the JS loop runs.
+import { kernelLoader, oneFunctionModule, uleb, WASM_TYPE, type WasmKernel } from './wasm-module.js';
 
 /** run(coef, histL, histR, outL, outR, count, taps, phases, step, pos, phase, lastPos) -> frames.
  *  Byte addresses; positions are in samples relative to the history's first sample minus
@@ -12,22 +13,7 @@
 export type SimdRun = (coef: number, histL: number, histR: number, outL: number, outR: number, count: number,
   taps: number, phases: number, step: number, pos: number, phase: number, lastPos: number) => number;
 
-/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-export interface SimdKernel {
-  memory: WasmMemory;
-  run: SimdRun;
-}
+export type SimdKernel = WasmKernel<SimdRun>;
 
 // Locals: 0 coef, 1 histL, 2 histR, 3 outL, 4 outR, 5 count, 6 taps, 7 phases, 8 step, 9 pos,
 // 10 phase, 11 lastPos (parameters); 12 k, 13 ci, 14 off, 15 end (i32); 16 accL, 17 accR, 18 w (v128).
@@ -37,17 +23,6 @@ const OP = {
   i32Store: 0x36, f32Store: 0x38, f32Add: 0x92, simd: 0xfd, void: 0x40,
 } as const;
 const SIMD = { load: 0x00, const: 0x0c, extractF32: 0x1f, addF32: 0xe4, mulF32: 0xe6 } as const;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
 
 const get = (i: number): number[] => [OP.get, i];
 const set = (i: number): number[] => [OP.set, i];
@@ -105,35 +80,10 @@ function body(): number[] {
   return [...uleb(locals.length + code.length), ...locals, ...code];
 }
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
-}
-
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
 /** The module's bytes (exported for its test). */
 export function simdKernelBytes(): Uint8Array {
-  const type = [1, 0x60, 12, ...new Array<number>(12).fill(0x7f), 1, 0x7f];
-  const imports = [1, ...name('env'), ...name('mem'), 0x02, 0x00, 1];
-  const funcs = [1, 0];
-  const exports = [1, ...name('run'), 0x00, 0];
-  const code = [1, ...body()];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, type), ...section(2, imports), ...section(3, funcs), ...section(7, exports), ...section(10, code),
-  ]);
+  return oneFunctionModule(new Array<number>(12).fill(WASM_TYPE.i32), [WASM_TYPE.i32], body());
 }
-
-let compiled: object | null | undefined;
 
 /** A kernel with its own memory of `bytes` (rounded up to 64 KiB pages), or null without wasm SIMD. */
-export function simdKernel(bytes: number): SimdKernel | null {
-  if (compiled === undefined) {
-    const wasm = simdKernelBytes();
-    compiled = wasmApi !== undefined && wasmApi.validate(wasm) ? new wasmApi.Module(wasm) : null;
-  }
-  if (compiled === null || wasmApi === undefined) return null;
-  const memory = new wasmApi.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
-  const instance = new wasmApi.Instance(compiled, { env: { mem: memory } });
-  return { memory, run: instance.exports['run'] as SimdRun };
-}
+export const simdKernel = kernelLoader<SimdRun>(simdKernelBytes);

@@ -10,6 +10,7 @@
 // Why it is bit-identical although it has no `pf === 0` branch: with pf = 0 the interpolation
 // c0 + (c1 - c0) * 0 is c0 up to the sign of a zero, and a zero coefficient's sign cannot reach the
 // sum (it starts at +0, and x + (+-0) is x for x != 0, +0 for x = +0).
+import { kernelLoader, oneFunctionModule, uleb, WASM_TYPE, type WasmKernel } from '@jaudiosync/media/wasm-module';
 
 /**
  * run(table, src, out, frames, taps, half, phases, pos, ratio) -> the position after the last frame.
@@ -19,24 +20,9 @@
  */
 export type FrameKernelRun = (table: number, src: number, out: number, frames: number, taps: number, half: number, phases: number, pos: number, ratio: number) => number;
 
-/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+export type FrameKernel = WasmKernel<FrameKernelRun>;
 
-export interface FrameKernel {
-  readonly memory: WasmMemory;
-  readonly run: FrameKernelRun;
-}
-
-const T = { i32: 0x7f, f64: 0x7c, v128: 0x7b, void: 0x40 } as const;
+const T = { ...WASM_TYPE, void: 0x40 } as const;
 const OP = {
   block: 0x02, loop: 0x03, if: 0x04, end: 0x0b, br: 0x0c, brIf: 0x0d,
   get: 0x20, set: 0x21, tee: 0x22, i32Const: 0x41, f64Const: 0x44,
@@ -49,17 +35,6 @@ const SIMD = {
   load: 0x00, const: 0x0c, shuffle: 0x0d, f64Splat: 0x14, f64Extract: 0x21, load64Zero: 0x5d, promoteLow: 0x5f,
   f64Add: 0xf0, f64Sub: 0xf1, f64Mul: 0xf2,
 } as const;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
 
 function f64Bytes(v: number): number[] {
   const b = new Uint8Array(8);
@@ -154,35 +129,10 @@ function body(): number[] {
   return [...uleb(LOCALS.length + code.length), ...LOCALS, ...code];
 }
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
-}
-
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
 /** The module's bytes (exported for its test). */
 export function frameKernelBytes(): Uint8Array {
-  const type = [1, 0x60, 9, ...new Array<number>(7).fill(T.i32), T.f64, T.f64, 1, T.f64];
-  const imports = [1, ...name('env'), ...name('mem'), 0x02, 0x00, 1];
-  const funcs = [1, 0];
-  const exports = [1, ...name('run'), 0x00, 0];
-  const code = [1, ...body()];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, type), ...section(2, imports), ...section(3, funcs), ...section(7, exports), ...section(10, code),
-  ]);
+  return oneFunctionModule([...new Array<number>(7).fill(T.i32), T.f64, T.f64], [T.f64], body());
 }
-
-let compiled: object | null | undefined;
 
 /** A kernel with its own memory of at least `bytes`, or null without wasm SIMD. */
-export function frameResamplerKernel(bytes: number): FrameKernel | null {
-  if (compiled === undefined) {
-    const wasm = frameKernelBytes();
-    compiled = wasmApi !== undefined && wasmApi.validate(wasm) ? new wasmApi.Module(wasm) : null;
-  }
-  if (compiled === null || wasmApi === undefined) return null;
-  const memory = new wasmApi.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
-  const instance = new wasmApi.Instance(compiled, { env: { mem: memory } });
-  return { memory, run: instance.exports['run'] as FrameKernelRun };
-}
+export const frameResamplerKernel = kernelLoader<FrameKernelRun>(frameKernelBytes);
