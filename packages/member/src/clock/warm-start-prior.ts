@@ -67,10 +67,7 @@ export class WarmStartPrior {
     const boundUs = delayUs / 2 + PRIOR_REJECT_BOUNDS * fitUncertaintyUs(f, xAbs);
     if (missUs > boundUs) {
       if (++this.contradicted < PRIOR_CONTRADICTIONS) return null;
-      const agreed = this.agreed;
-      const r = this.reject();
-      this.rejection = { missUs, boundUs, agreed };
-      return r;
+      return this.reject(missUs, boundUs);
     }
     this.contradicted = 0;
     if (++this.agreed >= PRIOR_CONFIRM_SAMPLES) this.state = 'in use';
@@ -92,12 +89,7 @@ export class WarmStartPrior {
       // Twice both bounds: a fresh fit that has just synced can be off by more than it claims
       // (bench wifi: 230 µs against 170), and a good prior must not be thrown out for it.
       const boundUs = PRIOR_REJECT_BOUNDS * (priorUnc + freshUnc);
-      if (gap > boundUs) {
-        const agreed = this.agreed;
-        const r = this.reject();
-        this.rejection = { missUs: gap, boundUs, agreed };
-        return r ?? null;
-      }
+      if (gap > boundUs) return this.reject(gap, boundUs);
       if (freshUnc <= priorUnc) {
         this.fit = null;
         this.state = 'superseded';
@@ -113,11 +105,13 @@ export class WarmStartPrior {
     this.rejection = null;
   }
 
-  /** 'rejected in use' when the filter had published from it. */
-  private reject(): PriorRejection | null {
+  /** Drops the prior, keeping why (its distance from what rejected it, and the bound); 'rejected
+   *  in use' when the filter had published from it. */
+  private reject(missUs: number, boundUs: number): PriorRejection | null {
     const wasInUse = this.state === 'in use';
     this.fit = null;
     this.state = 'rejected';
+    this.rejection = { missUs, boundUs, agreed: this.agreed };
     return wasInUse ? 'rejected in use' : null;
   }
 }
